@@ -1,0 +1,89 @@
+//! AES-256-GCM as medseal uses it: 96-bit random nonces, 128-bit tags, and
+//! 32-byte key wrapping (`nonce || ciphertext || tag`, 60 bytes).
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
+use zeroize::Zeroize;
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// Nonce length in bytes.
+pub const NONCE_LEN: usize = 12;
+/// Tag length in bytes.
+pub const TAG_LEN: usize = 16;
+/// A wrapped 32-byte key: nonce, encrypted key, tag.
+pub const WRAPPED_KEY_LEN: usize = NONCE_LEN + 32 + TAG_LEN;
+
+pub(crate) fn cipher(key: &[u8; 32]) -> Aes256Gcm {
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
+}
+
+/// Encrypts `buf` in place; returns the tag.
+pub(crate) fn seal_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN]> {
+    let tag = cipher(key)
+        .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
+        .map_err(|_| Error::TooLarge)?;
+    Ok(tag.into())
+}
+
+/// Decrypts `buf` in place after checking `tag`. On failure `buf` is wiped.
+pub(crate) fn open_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<()> {
+    let r = cipher(key).decrypt_inout_detached(
+        &Nonce::from(*nonce),
+        aad,
+        (&mut *buf).into(),
+        &Tag::from(*tag),
+    );
+    if r.is_err() {
+        buf.zeroize();
+        return Err(Error::DecryptionFailed);
+    }
+    Ok(())
+}
+
+/// Wraps a 32-byte key under `kek` with associated data `aad`.
+pub(crate) fn wrap_key(
+    rng: &mut Rng,
+    kek: &[u8; 32],
+    key: &[u8; 32],
+    aad: &[u8],
+) -> Result<[u8; WRAPPED_KEY_LEN]> {
+    let nonce: [u8; NONCE_LEN] = rng.array()?;
+    let mut body = *key;
+    let tag = seal_in_place(kek, &nonce, aad, &mut body)?;
+    let mut out = [0u8; WRAPPED_KEY_LEN];
+    let (n, rest) = out.split_at_mut(NONCE_LEN);
+    let (c, t) = rest.split_at_mut(32);
+    n.copy_from_slice(&nonce);
+    c.copy_from_slice(&body);
+    t.copy_from_slice(&tag);
+    Ok(out)
+}
+
+/// Unwraps a key wrapped by [`wrap_key`]. Any failure is `DecryptionFailed`.
+pub(crate) fn unwrap_key(kek: &[u8; 32], wrapped: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
+    let wrapped: &[u8; WRAPPED_KEY_LEN] =
+        wrapped.try_into().map_err(|_| Error::DecryptionFailed)?;
+    let (nonce, rest) = wrapped
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(Error::DecryptionFailed)?;
+    let (body, tag) = rest
+        .split_first_chunk::<32>()
+        .ok_or(Error::DecryptionFailed)?;
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::DecryptionFailed)?;
+    let mut key = *body;
+    open_in_place(kek, nonce, aad, &mut key, tag)?;
+    Ok(key)
+}

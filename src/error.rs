@@ -1,0 +1,125 @@
+//! Typed errors. Every authentication failure is one variant with no detail,
+//! so an error can never serve as an oracle; everything else says what to fix.
+
+use core::fmt;
+
+/// Everything that can go wrong in medseal. Stable codes for other languages
+/// come from [`Error::code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A sealed record did not authenticate: wrong vault, wrong record id or
+    /// context, a flipped bit, a record moved from elsewhere. Deliberately
+    /// carries no detail.
+    DecryptionFailed,
+    /// The input names a format version or suite this build cannot read.
+    UnknownVersion {
+        /// What kind of object carried it.
+        what: &'static str,
+        /// The version (or suite) number found.
+        version: u64,
+    },
+    /// The input is not structured as the format requires (before any key is
+    /// used: the structure of a sealed record or manifest is public).
+    Malformed(&'static str),
+    /// A PRF output that cannot be a real one: not 32 bytes, or all zero.
+    InvalidPrfOutput,
+    /// A recovery code that is not well-formed or whose checksum does not
+    /// match: almost certainly a typo, not a wrong code.
+    InvalidRecoveryCode,
+    /// A well-formed PRF output or recovery code that does not unwrap the vault
+    /// key: a different passkey, a different vault, or an authenticator that
+    /// returned a different PRF value than at set-up.
+    UnlockFailed,
+    /// The manifest has no unlock entry for that credential or entry id.
+    UnknownUnlockEntry,
+    /// Removing this entry would leave the vault without a way to be unlocked
+    /// (the last passkey, or the recovery entry).
+    LastUnlockMethod,
+    /// The manifest's signature or identity key does not check out, or its
+    /// structure breaks a rule of the format: it was altered by someone without
+    /// the vault key.
+    ManifestInvalid,
+    /// The manifest's revision is older than one the caller has already seen:
+    /// a rollback.
+    StaleManifest {
+        /// The revision the caller had seen.
+        seen: u64,
+        /// The revision offered.
+        offered: u64,
+    },
+    /// An argument is out of its allowed range.
+    InvalidArgument(&'static str),
+    /// The input is larger than the format allows.
+    TooLarge,
+    /// The platform's secure random number generator failed.
+    RandomUnavailable,
+}
+
+impl Error {
+    /// A stable, machine-readable code (the JS `ErrorCode` names).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::DecryptionFailed => "DecryptionFailed",
+            Error::UnknownVersion { .. } => "UnknownVersion",
+            Error::Malformed(_) => "Malformed",
+            Error::InvalidPrfOutput => "InvalidPrfOutput",
+            Error::InvalidRecoveryCode => "InvalidRecoveryCode",
+            Error::UnlockFailed => "UnlockFailed",
+            Error::UnknownUnlockEntry => "UnknownUnlockEntry",
+            Error::LastUnlockMethod => "LastUnlockMethod",
+            Error::ManifestInvalid => "ManifestInvalid",
+            Error::StaleManifest { .. } => "StaleManifest",
+            Error::InvalidArgument(_) => "InvalidArgument",
+            Error::TooLarge => "TooLarge",
+            Error::RandomUnavailable => "RandomUnavailable",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::DecryptionFailed => f.write_str(
+                "decryption failed: the record was altered, belongs to another vault, or was opened with another record id or context",
+            ),
+            Error::UnknownVersion { what, version } => write!(
+                f,
+                "unknown {what} version {version}: written by a newer medseal; upgrade to read it"
+            ),
+            Error::Malformed(what) => write!(f, "malformed input: {what}"),
+            Error::InvalidPrfOutput => f.write_str(
+                "the passkey's PRF output is not 32 non-zero bytes: the authenticator did not evaluate PRF correctly",
+            ),
+            Error::InvalidRecoveryCode => f.write_str(
+                "the recovery code is mistyped: check each group (letters I/L read as 1, O as 0; case, spaces and dashes do not matter)",
+            ),
+            Error::UnlockFailed => f.write_str(
+                "the key did not unlock this vault: another passkey or recovery code, or an authenticator that returned a different PRF value than at set-up; try another passkey of this vault or the recovery code",
+            ),
+            Error::UnknownUnlockEntry => {
+                f.write_str("the manifest has no unlock entry for this passkey or entry id")
+            }
+            Error::LastUnlockMethod => f.write_str(
+                "refused: removing this entry would leave the vault without its recovery code or without any passkey; add another passkey first, or rotate the recovery code instead",
+            ),
+            Error::ManifestInvalid => f.write_str(
+                "the vault manifest failed its signature check: it was altered by someone without the vault key",
+            ),
+            Error::StaleManifest { seen, offered } => write!(
+                f,
+                "the vault manifest is older (revision {offered}) than one already seen (revision {seen}): possible rollback"
+            ),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::TooLarge => f.write_str("input larger than the format allows"),
+            Error::RandomUnavailable => {
+                f.write_str("the platform's secure random number generator is unavailable")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Shorthand used throughout the crate.
+pub type Result<T> = core::result::Result<T, Error>;

@@ -1,0 +1,88 @@
+//! The vault's identity key pair (P-256): signs every manifest revision, and is
+//! the vault's public key for sharing. The private key exists only inside the
+//! SDK, wrapped by the vault key at rest.
+
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// Length of a compressed SEC1 public key.
+pub const PUBLIC_KEY_LEN: usize = 33;
+/// Length of a signature (`r || s`, IEEE P1363).
+pub const SIGNATURE_LEN: usize = 64;
+
+/// A P-256 private key held by an unlocked vault.
+pub(crate) struct Identity(Box<SigningKey>);
+
+impl core::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Identity(<redacted>)")
+    }
+}
+
+impl Identity {
+    pub(crate) fn generate(rng: &mut Rng) -> Result<Self> {
+        // Rejection sampling: a random 32-byte string is a valid scalar with
+        // probability 1 - 2^-32; a handful of tries is certain in practice.
+        for _ in 0..8 {
+            let bytes = Zeroizing::new(rng.array::<32>()?);
+            if let Ok(sk) = SigningKey::from_slice(bytes.as_slice()) {
+                return Ok(Identity(Box::new(sk)));
+            }
+        }
+        Err(Error::RandomUnavailable)
+    }
+
+    pub(crate) fn from_scalar(bytes: &[u8; 32]) -> Result<Self> {
+        SigningKey::from_slice(bytes)
+            .map(|k| Identity(Box::new(k)))
+            .map_err(|_| Error::ManifestInvalid)
+    }
+
+    pub(crate) fn scalar(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes().into())
+    }
+
+    pub(crate) fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        let point = self.0.verifying_key().to_sec1_point(true);
+        let mut out = [0u8; PUBLIC_KEY_LEN];
+        if let Some(src) = point.as_bytes().get(..PUBLIC_KEY_LEN) {
+            out.copy_from_slice(src);
+        }
+        out
+    }
+
+    /// ECDSA P-256 with SHA-256 (RFC 6979 deterministic nonces), low-S not enforced.
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let sig: Signature = self.0.sign(msg);
+        sig.to_bytes().into()
+    }
+
+    /// ECDH with a peer's SEC1 public key: the x-coordinate of the shared point.
+    #[allow(dead_code)]
+    pub(crate) fn agree(&self, peer_sec1: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+        ecdh(&self.scalar(), peer_sec1)
+    }
+}
+
+/// Verifies a P1363 signature by a SEC1-encoded P-256 key.
+pub(crate) fn verify(public_key: &[u8], msg: &[u8], signature: &[u8]) -> Result<()> {
+    let vk = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| Error::ManifestInvalid)?;
+    let sig = Signature::from_slice(signature).map_err(|_| Error::ManifestInvalid)?;
+    vk.verify(msg, &sig).map_err(|_| Error::ManifestInvalid)
+}
+
+/// P-256 ECDH: rejects a peer key that is not a valid point on the curve.
+pub(crate) fn ecdh(scalar: &[u8; 32], peer_sec1: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+    let sk =
+        p256::SecretKey::from_slice(scalar).map_err(|_| Error::InvalidArgument("private key"))?;
+    let pk = p256::PublicKey::from_sec1_bytes(peer_sec1)
+        .map_err(|_| Error::InvalidArgument("peer public key is not a P-256 point"))?;
+    let shared = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(shared.raw_secret_bytes().as_slice());
+    Ok(out)
+}

@@ -1,0 +1,93 @@
+//! Key derivation (HKDF-SHA256) and the constant labels that keep every key to
+//! one purpose. The labels are part of the format: see docs/FORMAT.md.
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use crate::secret::{Kek, SubKey};
+
+/// Every HKDF `info` and signing prefix used by medseal v1. Changing one breaks
+/// every existing vault, so they live in one place.
+pub mod label {
+    /// KEK from a passkey PRF output.
+    pub const KEK_PRF: &[u8] = b"medseal/v1/kek/prf";
+    /// KEK from a recovery code.
+    pub const KEK_RECOVERY: &[u8] = b"medseal/v1/kek/recovery";
+    /// Sub-key of the vault key that wraps record data keys.
+    pub const WRAP_DEK: &[u8] = b"medseal/v1/vault/wrap-dek";
+    /// Sub-key of the vault key that wraps the identity private key.
+    pub const WRAP_IDENTITY: &[u8] = b"medseal/v1/vault/wrap-identity";
+    /// Record encryption key, from the record's data key.
+    pub const RECORD_ENCRYPTION: &[u8] = b"medseal/v1/record/encryption";
+    /// Record key commitment, from the record's data key.
+    pub const RECORD_COMMITMENT: &[u8] = b"medseal/v1/record/commitment";
+    /// Associated-data prefix of a wrapped vault key in an unlock entry.
+    pub const AAD_VAULT_KEY: &[u8] = b"medseal/v1/aad/vault-key";
+    /// Associated-data prefix of the wrapped identity private key.
+    pub const AAD_IDENTITY: &[u8] = b"medseal/v1/aad/identity-key";
+    /// Associated-data prefix of a wrapped record data key.
+    pub const AAD_DEK: &[u8] = b"medseal/v1/aad/dek";
+    /// Associated-data prefix of a record body.
+    pub const AAD_RECORD: &[u8] = b"medseal/v1/aad/record";
+    /// Prefix of the PRF input (the WebAuthn `prf.eval.first` value).
+    pub const PRF_INPUT: &[u8] = b"medseal/v1/prf-input";
+    /// Prefix of the recovery code checksum.
+    pub const RECOVERY_CHECKSUM: &[u8] = b"medseal/v1/recovery-code/checksum";
+    /// Prefix of the manifest's signed encoding.
+    pub const MANIFEST_SIGNATURE: &[u8] = b"medseal/v1/manifest/signature";
+}
+
+/// Appends `u32be(len) || bytes`. Lengths are bounded by the callers' limits,
+/// all far below 4 GiB; larger input saturates and cannot collide with a
+/// well-formed encoding because the bytes follow.
+pub(crate) fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// `HKDF-SHA256(salt, ikm)` expanded with `info = label || extra` to 32 bytes.
+pub(crate) fn hkdf32(ikm: &[u8], salt: &[u8], label: &[u8], extra: &[u8]) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    let mut info = Vec::with_capacity(label.len() + extra.len());
+    info.extend_from_slice(label);
+    info.extend_from_slice(extra);
+    let mut out = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's 255*32 limit: this cannot fail.
+    let _ = hk.expand(&info, &mut out);
+    out
+}
+
+/// KEK for a passkey unlock entry: bound to the PRF salt, the credential and the vault.
+pub(crate) fn kek_from_prf(
+    prf: &[u8; 32],
+    salt: &[u8],
+    credential_id: &[u8],
+    vault_id: &[u8],
+) -> Kek {
+    let mut extra = Vec::new();
+    put_lp(&mut extra, credential_id);
+    put_lp(&mut extra, vault_id);
+    Kek::from_array(hkdf32(prf, salt, label::KEK_PRF, &extra))
+}
+
+/// KEK for the recovery entry: bound to the vault.
+pub(crate) fn kek_from_recovery(entropy: &[u8], vault_id: &[u8]) -> Kek {
+    Kek::from_array(hkdf32(entropy, vault_id, label::KEK_RECOVERY, &[]))
+}
+
+/// A one-purpose sub-key of a 32-byte key.
+pub(crate) fn subkey(key: &[u8; 32], label: &'static [u8]) -> SubKey {
+    SubKey::from_array(hkdf32(key, &[], label, &[]))
+}
+
+/// The value to pass as WebAuthn `prf.eval.first` for a stored PRF salt:
+/// `"medseal/v1/prf-input" || salt`. The browser then hashes it with its own
+/// "WebAuthn PRF" prefix, so a medseal PRF output is never the output another
+/// application on the same credential asks for.
+pub fn prf_input(salt: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(label::PRF_INPUT.len() + salt.len());
+    v.extend_from_slice(label::PRF_INPUT);
+    v.extend_from_slice(salt);
+    v
+}

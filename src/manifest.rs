@@ -1,0 +1,336 @@
+//! The vault manifest, v1: everything a device needs to unlock a vault, as
+//! JSON, signed by the vault's identity key (docs/FORMAT.md "Vault manifest").
+//! Everything in it is public: a server stores it and may read it, but cannot
+//! change, drop, reorder or roll back anything in it unnoticed.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::aead::WRAPPED_KEY_LEN;
+use crate::error::{Error, Result};
+use crate::identity::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use crate::kdf::{label, put_lp};
+
+/// Value of the `medseal` field.
+pub const KIND: &str = "vault-manifest";
+/// The only manifest version written today.
+pub const VERSION: u64 = 1;
+/// Length of a vault id.
+pub const VAULT_ID_LEN: usize = 16;
+/// Length of a PRF salt.
+pub const PRF_SALT_LEN: usize = 32;
+/// Largest manifest JSON accepted.
+pub const MAX_JSON_LEN: usize = 256 << 10;
+/// Most unlock entries in one vault.
+pub const MAX_ENTRIES: usize = 64;
+/// Largest WebAuthn credential id (the spec's limit).
+pub const MAX_CREDENTIAL_ID_LEN: usize = 1023;
+/// Longest passkey label, in bytes.
+pub const MAX_LABEL_LEN: usize = 256;
+/// Longest entry id, in bytes.
+pub const MAX_ENTRY_ID_LEN: usize = 64;
+
+/// Bytes carried as unpadded base64url in JSON.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct B64(pub Vec<u8>);
+
+impl core::fmt::Debug for B64 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&Base64UrlUnpadded::encode_string(&self.0))
+    }
+}
+
+impl Serialize for B64 {
+    fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&Base64UrlUnpadded::encode_string(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        Base64UrlUnpadded::decode_vec(s)
+            .map(B64)
+            .map_err(|_| serde::de::Error::custom("not base64url"))
+    }
+}
+
+/// The identity key as stored in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityKey {
+    /// Compressed SEC1 P-256 public key (33 bytes).
+    pub public_key: B64,
+    /// The private scalar wrapped by the vault key (60 bytes).
+    pub wrapped_private_key: B64,
+}
+
+/// One way to unlock the vault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum UnlockEntry {
+    /// A passkey with the PRF extension.
+    Passkey {
+        /// Entry id, unique in the manifest.
+        id: String,
+        /// WebAuthn credential id.
+        credential_id: B64,
+        /// The salt whose PRF output derives this entry's KEK (32 bytes).
+        prf_salt: B64,
+        /// The vault key wrapped by this entry's KEK (60 bytes).
+        wrapped_vault_key: B64,
+        /// A name the user gave the passkey, shown when asking which one to use.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// The recovery code.
+    Recovery {
+        /// Entry id, unique in the manifest.
+        id: String,
+        /// The vault key wrapped by the recovery KEK (60 bytes).
+        wrapped_vault_key: B64,
+    },
+}
+
+impl UnlockEntry {
+    /// The entry's id.
+    pub fn id(&self) -> &str {
+        match self {
+            UnlockEntry::Passkey { id, .. } | UnlockEntry::Recovery { id, .. } => id,
+        }
+    }
+
+    /// The wrapped vault key.
+    pub fn wrapped_vault_key(&self) -> &[u8] {
+        match self {
+            UnlockEntry::Passkey {
+                wrapped_vault_key, ..
+            }
+            | UnlockEntry::Recovery {
+                wrapped_vault_key, ..
+            } => &wrapped_vault_key.0,
+        }
+    }
+
+    /// The associated data its wrapped vault key is bound to.
+    pub(crate) fn wrap_aad(&self, vault_id: &[u8]) -> Vec<u8> {
+        let mut aad = label::AAD_VAULT_KEY.to_vec();
+        match self {
+            UnlockEntry::Passkey {
+                id,
+                credential_id,
+                prf_salt,
+                ..
+            } => {
+                aad.push(1);
+                put_lp(&mut aad, vault_id);
+                put_lp(&mut aad, id.as_bytes());
+                put_lp(&mut aad, &credential_id.0);
+                put_lp(&mut aad, &prf_salt.0);
+            }
+            UnlockEntry::Recovery { id, .. } => {
+                aad.push(2);
+                put_lp(&mut aad, vault_id);
+                put_lp(&mut aad, id.as_bytes());
+            }
+        }
+        aad
+    }
+}
+
+/// The vault manifest, v1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manifest {
+    /// Always `"vault-manifest"`.
+    pub medseal: String,
+    /// Format version (1).
+    pub version: u64,
+    /// Random vault id (16 bytes).
+    pub vault_id: B64,
+    /// Incremented by every change; a client refuses one older than it saw.
+    pub revision: u64,
+    /// The vault's identity key.
+    pub identity_key: IdentityKey,
+    /// The unlock entries: at least one passkey and exactly one recovery entry.
+    pub unlock: Vec<UnlockEntry>,
+    /// ECDSA P-256 signature (`r || s`) over [`Manifest::signed_bytes`].
+    pub signature: B64,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    medseal: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+impl Manifest {
+    /// Parses manifest JSON. Checks the kind and version first, so a newer
+    /// manifest gives `UnknownVersion`, then the shape of v1 (`Malformed`).
+    /// The signature is checked when the manifest is opened with a key.
+    pub fn from_json(json: &str) -> Result<Manifest> {
+        if json.len() > MAX_JSON_LEN {
+            return Err(Error::TooLarge);
+        }
+        let probe: Probe = serde_json::from_str(json)
+            .map_err(|_| Error::Malformed("manifest is not a JSON object"))?;
+        if probe.medseal.as_ref().and_then(|v| v.as_str()) != Some(KIND) {
+            return Err(Error::Malformed("not a medseal vault manifest"));
+        }
+        match probe.version.as_ref().and_then(|v| v.as_u64()) {
+            Some(VERSION) => {}
+            Some(v) => {
+                return Err(Error::UnknownVersion {
+                    what: "vault manifest",
+                    version: v,
+                })
+            }
+            None => return Err(Error::Malformed("manifest version is missing")),
+        }
+        let m: Manifest = serde_json::from_str(json)
+            .map_err(|_| Error::Malformed("manifest does not have the fields of version 1"))?;
+        m.check_structure()?;
+        Ok(m)
+    }
+
+    /// Serializes to JSON (field order fixed by the struct).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The rules of v1 beyond JSON shape. A manifest that breaks them was not
+    /// written by medseal: `ManifestInvalid`.
+    pub fn check_structure(&self) -> Result<()> {
+        let ok = self.medseal == KIND
+            && self.version == VERSION
+            && self.vault_id.0.len() == VAULT_ID_LEN
+            && self.identity_key.public_key.0.len() == PUBLIC_KEY_LEN
+            && self.identity_key.wrapped_private_key.0.len() == WRAPPED_KEY_LEN
+            && self.signature.0.len() == SIGNATURE_LEN
+            && self.unlock.len() <= MAX_ENTRIES;
+        if !ok {
+            return Err(Error::ManifestInvalid);
+        }
+        let mut recovery = 0usize;
+        let mut passkeys = 0usize;
+        for (i, e) in self.unlock.iter().enumerate() {
+            if e.id().is_empty()
+                || e.id().len() > MAX_ENTRY_ID_LEN
+                || e.wrapped_vault_key().len() != WRAPPED_KEY_LEN
+            {
+                return Err(Error::ManifestInvalid);
+            }
+            if self.unlock.iter().skip(i + 1).any(|o| o.id() == e.id()) {
+                return Err(Error::ManifestInvalid);
+            }
+            match e {
+                UnlockEntry::Passkey {
+                    credential_id,
+                    prf_salt,
+                    label,
+                    ..
+                } => {
+                    passkeys += 1;
+                    if credential_id.0.is_empty()
+                        || credential_id.0.len() > MAX_CREDENTIAL_ID_LEN
+                        || prf_salt.0.len() != PRF_SALT_LEN
+                        || label.as_ref().is_some_and(|l| l.len() > MAX_LABEL_LEN)
+                    {
+                        return Err(Error::ManifestInvalid);
+                    }
+                    let dup = self.unlock.iter().skip(i + 1).any(|o| {
+                        matches!(o, UnlockEntry::Passkey { credential_id: c, .. } if c == credential_id)
+                    });
+                    if dup {
+                        return Err(Error::ManifestInvalid);
+                    }
+                }
+                UnlockEntry::Recovery { .. } => recovery += 1,
+            }
+        }
+        if recovery != 1 || passkeys == 0 {
+            return Err(Error::ManifestInvalid);
+        }
+        Ok(())
+    }
+
+    /// The canonical bytes the signature covers (docs/FORMAT.md):
+    /// `lp(label) || u64(version) || lp(vault id) || u64(revision) ||
+    /// lp(public key) || lp(wrapped private key) || u32(entries) || entries`.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.unlock.len() * 200);
+        put_lp(&mut out, label::MANIFEST_SIGNATURE);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        put_lp(&mut out, &self.vault_id.0);
+        out.extend_from_slice(&self.revision.to_be_bytes());
+        put_lp(&mut out, &self.identity_key.public_key.0);
+        put_lp(&mut out, &self.identity_key.wrapped_private_key.0);
+        let n = u32::try_from(self.unlock.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&n.to_be_bytes());
+        for e in &self.unlock {
+            match e {
+                UnlockEntry::Passkey {
+                    id,
+                    credential_id,
+                    prf_salt,
+                    wrapped_vault_key,
+                    label,
+                } => {
+                    out.push(1);
+                    put_lp(&mut out, id.as_bytes());
+                    put_lp(&mut out, &credential_id.0);
+                    put_lp(&mut out, &prf_salt.0);
+                    put_lp(&mut out, &wrapped_vault_key.0);
+                    match label {
+                        Some(l) => {
+                            out.push(1);
+                            put_lp(&mut out, l.as_bytes());
+                        }
+                        None => out.push(0),
+                    }
+                }
+                UnlockEntry::Recovery {
+                    id,
+                    wrapped_vault_key,
+                } => {
+                    out.push(2);
+                    put_lp(&mut out, id.as_bytes());
+                    put_lp(&mut out, &wrapped_vault_key.0);
+                }
+            }
+        }
+        out
+    }
+
+    /// The passkey entry for a credential id.
+    pub fn passkey_entry(&self, credential_id: &[u8]) -> Option<&UnlockEntry> {
+        self.unlock.iter().find(
+            |e| matches!(e, UnlockEntry::Passkey { credential_id: c, .. } if c.0 == credential_id),
+        )
+    }
+
+    /// The recovery entry.
+    pub fn recovery_entry(&self) -> Option<&UnlockEntry> {
+        self.unlock
+            .iter()
+            .find(|e| matches!(e, UnlockEntry::Recovery { .. }))
+    }
+
+    /// `(credential id, PRF salt)` of every passkey entry: what a client needs
+    /// to build the WebAuthn `get()` request.
+    pub fn passkeys(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.unlock.iter().filter_map(|e| match e {
+            UnlockEntry::Passkey {
+                credential_id,
+                prf_salt,
+                ..
+            } => Some((credential_id.0.as_slice(), prf_salt.0.as_slice())),
+            UnlockEntry::Recovery { .. } => None,
+        })
+    }
+}

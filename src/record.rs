@@ -1,0 +1,331 @@
+//! The sealed record envelope, format v1 (docs/FORMAT.md "Sealed record").
+//!
+//! ```text
+//! offset  len  field
+//!   0      4   magic "msrc"
+//!   4      1   version = 1
+//!   5      1   suite = 1 (AES-256-GCM, HKDF-SHA256, Padme/256)
+//!   6     60   wrapped data key: nonce(12) || AES-256-GCM(wrap key, DEK)(32) || tag(16)
+//!  66     32   key commitment = HKDF(DEK, "medseal/v1/record/commitment")
+//!  98     12   body nonce
+//! 110      n   body ciphertext (padded plaintext), then a 16-byte tag
+//! ```
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+use crate::aead::{self, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
+use crate::error::{Error, Result};
+use crate::kdf::{self, label, put_lp};
+use crate::padding;
+use crate::rng::Rng;
+use crate::secret::{DataKey, SubKey};
+
+/// First bytes of every sealed record.
+pub const MAGIC: [u8; 4] = *b"msrc";
+/// The only version written today.
+pub const VERSION_1: u8 = 1;
+/// Suite 1: AES-256-GCM, HKDF-SHA256, Padme with a 256-byte floor.
+pub const SUITE_1: u8 = 1;
+/// Header length (magic, version, suite).
+pub const HEADER_LEN: usize = 6;
+/// Length of the key commitment.
+pub const COMMITMENT_LEN: usize = 32;
+/// Bytes before the body ciphertext.
+pub const PREFIX_LEN: usize = HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN + NONCE_LEN;
+/// Smallest well-formed sealed record (empty body, tag only).
+pub const MIN_SEALED_LEN: usize = PREFIX_LEN + TAG_LEN;
+/// Largest plaintext accepted: 256 MiB. Larger data belongs in chunks.
+pub const MAX_PLAINTEXT_LEN: usize = 256 << 20;
+/// Largest sealed record accepted (the largest plaintext, padded; Padme adds
+/// less than 1/8).
+pub const MAX_SEALED_LEN: usize =
+    MIN_SEALED_LEN + MAX_PLAINTEXT_LEN + MAX_PLAINTEXT_LEN / 8 + padding::MIN_PADDED;
+/// Largest record id, in bytes.
+pub const MAX_RECORD_ID_LEN: usize = 1024;
+/// Largest caller context, in bytes.
+pub const MAX_CONTEXT_LEN: usize = 64 << 10;
+/// Prefix of the text form.
+pub const TEXT_PREFIX: &str = "ms1.";
+
+/// What the plaintext is, so that `open` can hand back the same kind of value
+/// that was sealed. Stored encrypted, as the first byte of the padded body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ContentType {
+    /// Opaque bytes.
+    Bytes = 0,
+    /// UTF-8 JSON text.
+    Json = 1,
+}
+
+impl ContentType {
+    fn from_byte(b: u8) -> Result<Self> {
+        match b {
+            0 => Ok(ContentType::Bytes),
+            1 => Ok(ContentType::Json),
+            other => Err(Error::UnknownVersion {
+                what: "record content type",
+                version: u64::from(other),
+            }),
+        }
+    }
+}
+
+/// What a record is bound to, besides its vault: the caller's record id and
+/// any further context (for example a user id or a record type). Opening with
+/// a different value fails.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordContext<'a> {
+    /// The application's id for the record. Not empty.
+    pub record_id: &'a [u8],
+    /// Optional further context; empty when unused.
+    pub context: &'a [u8],
+}
+
+impl<'a> RecordContext<'a> {
+    /// Binds to a record id only.
+    pub fn new(record_id: &'a [u8]) -> Self {
+        RecordContext {
+            record_id,
+            context: &[],
+        }
+    }
+
+    /// Binds to a record id and a context.
+    pub fn with_context(record_id: &'a [u8], context: &'a [u8]) -> Self {
+        RecordContext { record_id, context }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.record_id.is_empty() {
+            return Err(Error::InvalidArgument("recordId must not be empty"));
+        }
+        if self.record_id.len() > MAX_RECORD_ID_LEN {
+            return Err(Error::InvalidArgument("recordId is longer than 1024 bytes"));
+        }
+        if self.context.len() > MAX_CONTEXT_LEN {
+            return Err(Error::InvalidArgument("context is longer than 64 KiB"));
+        }
+        Ok(())
+    }
+}
+
+/// A parsed header. Unknown versions are kept apart from malformed input so a
+/// reader can tell "upgrade medseal" from "this is not a record".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Header {
+    /// Version 1 with suite 1.
+    V1,
+    /// A version (or a v1 suite) this build does not know.
+    Unknown {
+        /// Version byte.
+        version: u8,
+        /// Suite byte.
+        suite: u8,
+    },
+}
+
+impl Header {
+    /// Reads the 6-byte header.
+    pub fn parse(bytes: &[u8]) -> Result<Header> {
+        let (magic, rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or(Error::Malformed("too short for a sealed record"))?;
+        if magic != &MAGIC {
+            return Err(Error::Malformed("not a medseal sealed record (bad magic)"));
+        }
+        let [version, suite] = *rest
+            .first_chunk::<2>()
+            .ok_or(Error::Malformed("too short for a sealed record"))?;
+        Ok(match (version, suite) {
+            (VERSION_1, SUITE_1) => Header::V1,
+            (version, suite) => Header::Unknown { version, suite },
+        })
+    }
+
+    fn bytes_v1() -> [u8; HEADER_LEN] {
+        [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], VERSION_1, SUITE_1]
+    }
+}
+
+/// The keys a vault lends to record sealing: the DEK-wrapping sub-key and the
+/// vault id the wrap is bound to.
+pub(crate) struct RecordKeys<'v> {
+    pub wrap: &'v SubKey,
+    pub vault_id: &'v [u8],
+}
+
+fn dek_aad(header: &[u8], vault_id: &[u8], ctx: &RecordContext<'_>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + vault_id.len() + ctx.record_id.len() + ctx.context.len());
+    aad.extend_from_slice(label::AAD_DEK);
+    aad.extend_from_slice(header);
+    put_lp(&mut aad, vault_id);
+    put_lp(&mut aad, ctx.record_id);
+    put_lp(&mut aad, ctx.context);
+    aad
+}
+
+fn body_aad(prefix_without_nonce: &[u8], ctx: &RecordContext<'_>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(
+        64 + prefix_without_nonce.len() + ctx.record_id.len() + ctx.context.len(),
+    );
+    aad.extend_from_slice(label::AAD_RECORD);
+    aad.extend_from_slice(prefix_without_nonce);
+    put_lp(&mut aad, ctx.record_id);
+    put_lp(&mut aad, ctx.context);
+    aad
+}
+
+/// The per-record keys derived from a data key.
+fn record_keys(dek: &DataKey) -> (SubKey, [u8; 32]) {
+    (
+        kdf::subkey(dek.expose(), label::RECORD_ENCRYPTION),
+        kdf::hkdf32(dek.expose(), &[], label::RECORD_COMMITMENT, &[]),
+    )
+}
+
+/// Seals `plaintext` under a fresh data key.
+pub(crate) fn seal(
+    rng: &mut Rng,
+    keys: &RecordKeys<'_>,
+    content_type: ContentType,
+    plaintext: &[u8],
+    ctx: &RecordContext<'_>,
+) -> Result<Vec<u8>> {
+    ctx.check()?;
+    if plaintext.len() > MAX_PLAINTEXT_LEN {
+        return Err(Error::TooLarge);
+    }
+    let header = Header::bytes_v1();
+    let dek = DataKey::from_array(rng.array()?);
+    let wrapped = aead::wrap_key(
+        rng,
+        keys.wrap.expose(),
+        dek.expose(),
+        &dek_aad(&header, keys.vault_id, ctx),
+    )?;
+    let (enc, commitment) = record_keys(&dek);
+    let nonce: [u8; NONCE_LEN] = rng.array()?;
+
+    let mut body = padding::pad(content_type as u8, plaintext);
+    let mut out = Vec::with_capacity(PREFIX_LEN + body.len() + TAG_LEN);
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&wrapped);
+    out.extend_from_slice(&commitment);
+    let aad = body_aad(&out, ctx);
+    out.extend_from_slice(&nonce);
+    let tag = aead::seal_in_place(enc.expose(), &nonce, &aad, &mut body)?;
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&tag);
+    body.zeroize();
+    Ok(out)
+}
+
+/// Opens a sealed record. Every authentication failure is `DecryptionFailed`.
+pub(crate) fn open(
+    keys: &RecordKeys<'_>,
+    sealed: &[u8],
+    ctx: &RecordContext<'_>,
+) -> Result<(ContentType, Vec<u8>)> {
+    ctx.check()?;
+    match Header::parse(sealed)? {
+        Header::V1 => {}
+        Header::Unknown { version, suite } => {
+            return Err(if version == VERSION_1 {
+                Error::UnknownVersion {
+                    what: "sealed record suite",
+                    version: u64::from(suite),
+                }
+            } else {
+                Error::UnknownVersion {
+                    what: "sealed record",
+                    version: u64::from(version),
+                }
+            })
+        }
+    }
+    if sealed.len() < MIN_SEALED_LEN {
+        return Err(Error::Malformed("sealed record is truncated"));
+    }
+    if sealed.len() > MAX_SEALED_LEN {
+        return Err(Error::TooLarge);
+    }
+    let (header, rest) = sealed
+        .split_at_checked(HEADER_LEN)
+        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let (wrapped, rest) = rest
+        .split_at_checked(WRAPPED_KEY_LEN)
+        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let (commitment, rest) = rest
+        .split_first_chunk::<COMMITMENT_LEN>()
+        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let (nonce, rest) = rest
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let (ct, tag) = rest
+        .split_last_chunk::<TAG_LEN>()
+        .ok_or(Error::Malformed("sealed record is truncated"))?;
+
+    let dek = DataKey::from_array(aead::unwrap_key(
+        keys.wrap.expose(),
+        wrapped,
+        &dek_aad(header, keys.vault_id, ctx),
+    )?);
+    let (enc, expected) = record_keys(&dek);
+    // Key commitment: the envelope opens under exactly one data key.
+    if !bool::from(expected.ct_eq(commitment)) {
+        return Err(Error::DecryptionFailed);
+    }
+    let prefix = sealed
+        .get(..HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN)
+        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let aad = body_aad(prefix, ctx);
+    let mut body = ct.to_vec();
+    aead::open_in_place(enc.expose(), nonce, &aad, &mut body, tag)?;
+    padding::unpad(&mut body)?;
+    let first = *body
+        .first()
+        .ok_or(Error::Malformed("record has no content type"))?;
+    let content_type = ContentType::from_byte(first)?;
+    body.remove(0);
+    Ok((content_type, body))
+}
+
+/// The text form: `"ms1." || base64url(sealed bytes)` without padding.
+pub fn to_text(sealed: &[u8]) -> String {
+    let mut s = String::with_capacity(TEXT_PREFIX.len() + Base64UrlUnpadded::encoded_len(sealed));
+    s.push_str(TEXT_PREFIX);
+    s.push_str(&Base64UrlUnpadded::encode_string(sealed));
+    s
+}
+
+/// Parses the text form back into bytes. `msN.` with another N is an unknown
+/// version; anything else that is not `ms1.` + base64url is malformed.
+pub fn from_text(text: &str) -> Result<Vec<u8>> {
+    let Some(body) = text.strip_prefix(TEXT_PREFIX) else {
+        if let Some(rest) = text.strip_prefix("ms") {
+            if let Some((digits, _)) = rest.split_once('.') {
+                if !digits.is_empty()
+                    && digits.len() <= 3
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    let version = digits.parse::<u64>().unwrap_or(u64::MAX);
+                    return Err(Error::UnknownVersion {
+                        what: "sealed record text form",
+                        version,
+                    });
+                }
+            }
+        }
+        return Err(Error::Malformed(
+            "not a medseal sealed record (text form starts with \"ms1.\")",
+        ));
+    };
+    if body.len() > MAX_SEALED_LEN / 3 * 4 + 4 {
+        return Err(Error::TooLarge);
+    }
+    Base64UrlUnpadded::decode_vec(body)
+        .map_err(|_| Error::Malformed("sealed record text form is not base64url"))
+}

@@ -1,0 +1,357 @@
+//! The WebAssembly surface: a thin `#[wasm_bindgen]` layer over the core.
+//!
+//! JavaScript holds opaque [`VaultHandle`]s; the vault key, key-encryption
+//! keys and the identity private key stay inside this instance. Errors reach
+//! JS as `Error` objects with a stable `code` (see `js/errors.ts`). Nothing
+//! here knows about WebAuthn ceremonies: the JS layer runs them and passes
+//! PRF outputs in, once.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::manifest::UnlockEntry;
+use crate::record::{self, ContentType, RecordContext};
+use crate::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
+
+/// Builds the JS error for a core error: `Error` with `name` and `code`.
+fn js_error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("MedsealError");
+    let _ = js_sys::Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    e.into()
+}
+
+fn to_js(e: Error) -> JsValue {
+    js_error(e.code(), &e.to_string())
+}
+
+fn invalid(what: &'static str) -> JsValue {
+    to_js(Error::InvalidArgument(what))
+}
+
+fn locked() -> JsValue {
+    js_error("Locked", "the vault is locked: unlock it again to use it")
+}
+
+/// Bytes from a `Uint8Array` (or any typed-array view); anything else is InvalidArgument.
+fn bytes_of(v: &JsValue, what: &'static str) -> Result<Vec<u8>, JsValue> {
+    if let Some(a) = v.dyn_ref::<js_sys::Uint8Array>() {
+        return Ok(a.to_vec());
+    }
+    Err(invalid(what))
+}
+
+fn string_of(v: &JsValue, what: &'static str) -> Result<String, JsValue> {
+    v.as_string().ok_or_else(|| invalid(what))
+}
+
+/// Context: undefined/null (none), a string (UTF-8) or a Uint8Array.
+fn context_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Vec::new());
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(s.into_bytes());
+    }
+    bytes_of(v, "context must be a string or a Uint8Array")
+}
+
+fn manifest_of(json: &JsValue) -> Result<Manifest, JsValue> {
+    let s = string_of(json, "manifest must be the JSON text of a vault manifest")?;
+    Manifest::from_json(&s).map_err(to_js)
+}
+
+fn min_revision_of(v: &JsValue) -> Result<u64, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(0);
+    }
+    match v.as_f64() {
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(n as u64),
+        _ => Err(invalid("minRevision must be a non-negative integer")),
+    }
+}
+
+fn prf_of(v: &JsValue) -> Result<PrfOutput, JsValue> {
+    let mut b = bytes_of(
+        v,
+        "prfOutput must be a Uint8Array (or ArrayBuffer converted to one)",
+    )?;
+    let r = PrfOutput::new(&b).map_err(to_js);
+    zeroize::Zeroize::zeroize(&mut b);
+    r
+}
+
+/// A fresh random PRF salt (32 bytes) for a new passkey.
+#[wasm_bindgen(js_name = newPrfSalt)]
+pub fn new_prf_salt() -> Result<Vec<u8>, JsValue> {
+    crate::new_prf_salt().map(|s| s.to_vec()).map_err(to_js)
+}
+
+/// The WebAuthn `prf.eval.first` input for a salt.
+#[wasm_bindgen(js_name = prfInput)]
+pub fn prf_input(salt: &[u8]) -> Vec<u8> {
+    crate::kdf::prf_input(salt)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PasskeyRequest {
+    entry_id: String,
+    credential_id: String,
+    prf_input: String,
+    label: Option<String>,
+}
+
+/// For each passkey of a manifest: its entry id, base64url credential id and
+/// base64url PRF input, to build a WebAuthn `get()` with `evalByCredential`.
+#[wasm_bindgen(js_name = passkeyRequests)]
+pub fn passkey_requests(manifest_json: JsValue) -> Result<JsValue, JsValue> {
+    let m = manifest_of(&manifest_json)?;
+    let list: Vec<PasskeyRequest> = m
+        .unlock
+        .iter()
+        .filter_map(|e| match e {
+            UnlockEntry::Passkey {
+                id,
+                credential_id,
+                prf_salt,
+                label,
+                ..
+            } => Some(PasskeyRequest {
+                entry_id: id.clone(),
+                credential_id: Base64UrlUnpadded::encode_string(&credential_id.0),
+                prf_input: Base64UrlUnpadded::encode_string(&crate::kdf::prf_input(&prf_salt.0)),
+                label: label.clone(),
+            }),
+            UnlockEntry::Recovery { .. } => None,
+        })
+        .collect();
+    serde_wasm_bindgen::to_value(&list).map_err(|_| invalid("manifest"))
+}
+
+/// An unlocked vault, held inside the wasm instance. `lock()` wipes it.
+#[wasm_bindgen]
+pub struct VaultHandle {
+    vault: Option<Vault>,
+    recovery_code: Option<RecoveryCode>,
+}
+
+impl VaultHandle {
+    fn wrap(vault: Vault, recovery_code: Option<RecoveryCode>) -> VaultHandle {
+        VaultHandle {
+            vault: Some(vault),
+            recovery_code,
+        }
+    }
+
+    fn get(&self) -> Result<&Vault, JsValue> {
+        self.vault.as_ref().ok_or_else(locked)
+    }
+
+    fn get_mut(&mut self) -> Result<&mut Vault, JsValue> {
+        self.vault.as_mut().ok_or_else(locked)
+    }
+}
+
+fn passkey_of(
+    credential_id: &JsValue,
+    prf_salt: &JsValue,
+    prf_output: &JsValue,
+    label: &JsValue,
+) -> Result<PasskeyUnlock, JsValue> {
+    let credential_id = bytes_of(credential_id, "credentialId must be a Uint8Array")?;
+    let salt = bytes_of(prf_salt, "prfSalt must be a Uint8Array")?;
+    let prf_salt: [u8; 32] = salt
+        .as_slice()
+        .try_into()
+        .map_err(|_| invalid("prfSalt must be 32 bytes (from newPrfSalt)"))?;
+    let label = if label.is_undefined() || label.is_null() {
+        None
+    } else {
+        Some(string_of(label, "label must be a string")?)
+    };
+    Ok(PasskeyUnlock {
+        credential_id,
+        prf_salt,
+        prf_output: prf_of(prf_output)?,
+        label,
+    })
+}
+
+#[wasm_bindgen]
+impl VaultHandle {
+    /// Creates a vault from a passkey's PRF output for `prfInput(prfSalt)`.
+    /// The recovery code is held until `takeRecoveryCode()` is called once.
+    #[wasm_bindgen(js_name = createFromPrf)]
+    pub fn create_from_prf(
+        credential_id: JsValue,
+        prf_salt: JsValue,
+        prf_output: JsValue,
+        label: JsValue,
+    ) -> Result<VaultHandle, JsValue> {
+        let p = passkey_of(&credential_id, &prf_salt, &prf_output, &label)?;
+        let (vault, code) = Vault::create(p).map_err(to_js)?;
+        Ok(VaultHandle::wrap(vault, Some(code)))
+    }
+
+    /// Unlocks with a passkey's PRF output.
+    #[wasm_bindgen(js_name = unlockFromPrf)]
+    pub fn unlock_from_prf(
+        manifest_json: JsValue,
+        credential_id: JsValue,
+        prf_output: JsValue,
+        min_revision: JsValue,
+    ) -> Result<VaultHandle, JsValue> {
+        let m = manifest_of(&manifest_json)?;
+        let cred = bytes_of(&credential_id, "credentialId must be a Uint8Array")?;
+        let prf = prf_of(&prf_output)?;
+        let v = Vault::unlock_with_prf(&m, &cred, prf, min_revision_of(&min_revision)?)
+            .map_err(to_js)?;
+        Ok(VaultHandle::wrap(v, None))
+    }
+
+    /// Unlocks with the recovery code as the user typed it.
+    #[wasm_bindgen(js_name = unlockWithRecoveryCode)]
+    pub fn unlock_with_recovery_code(
+        manifest_json: JsValue,
+        code: JsValue,
+        min_revision: JsValue,
+    ) -> Result<VaultHandle, JsValue> {
+        let m = manifest_of(&manifest_json)?;
+        let code = RecoveryCode::parse(&string_of(&code, "recovery code must be a string")?)
+            .map_err(to_js)?;
+        let v = Vault::unlock_with_recovery_code(&m, &code, min_revision_of(&min_revision)?)
+            .map_err(to_js)?;
+        Ok(VaultHandle::wrap(v, None))
+    }
+
+    /// The recovery code of a vault just created or rotated, once; then `undefined`.
+    #[wasm_bindgen(js_name = takeRecoveryCode)]
+    pub fn take_recovery_code(&mut self) -> Option<String> {
+        self.recovery_code.take().map(|c| c.to_display_string())
+    }
+
+    /// The current signed manifest as JSON text.
+    #[wasm_bindgen(js_name = manifestJson)]
+    pub fn manifest_json(&self) -> Result<String, JsValue> {
+        Ok(self.get()?.manifest().to_json())
+    }
+
+    /// The vault id, base64url.
+    #[wasm_bindgen(js_name = vaultId)]
+    pub fn vault_id(&self) -> Result<String, JsValue> {
+        Ok(Base64UrlUnpadded::encode_string(self.get()?.vault_id()))
+    }
+
+    /// Seals a payload: a string is JSON text, a Uint8Array is bytes. Returns
+    /// the text form (`ms1.…`) when `asText`, else the bytes form.
+    pub fn seal(
+        &mut self,
+        payload: JsValue,
+        record_id: JsValue,
+        context: JsValue,
+        as_text: bool,
+    ) -> Result<JsValue, JsValue> {
+        let id = string_of(&record_id, "recordId must be a non-empty string")?;
+        let ctx = context_of(&context)?;
+        let v = self.get_mut()?;
+        let rc = RecordContext::with_context(id.as_bytes(), &ctx);
+        let sealed = if let Some(json) = payload.as_string() {
+            v.seal_as(ContentType::Json, json.as_bytes(), &rc)
+        } else {
+            let b = bytes_of(&payload, "record must be a JSON value or a Uint8Array")?;
+            v.seal_as(ContentType::Bytes, &b, &rc)
+        }
+        .map_err(to_js)?;
+        Ok(if as_text {
+            JsValue::from_str(&record::to_text(&sealed))
+        } else {
+            js_sys::Uint8Array::from(sealed.as_slice()).into()
+        })
+    }
+
+    /// Opens a sealed record (text or bytes form). Returns a string (JSON
+    /// text) for JSON records and a Uint8Array for bytes.
+    pub fn open(
+        &self,
+        sealed: JsValue,
+        record_id: JsValue,
+        context: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let id = string_of(&record_id, "recordId must be a non-empty string")?;
+        let ctx = context_of(&context)?;
+        let v = self.get()?;
+        let bytes = if let Some(text) = sealed.as_string() {
+            record::from_text(&text).map_err(to_js)?
+        } else {
+            bytes_of(&sealed, "sealed must be an \"ms1.\" string or a Uint8Array")?
+        };
+        let (ct, data) = v
+            .open_typed(&bytes, &RecordContext::with_context(id.as_bytes(), &ctx))
+            .map_err(to_js)?;
+        match ct {
+            ContentType::Json => String::from_utf8(data)
+                .map(|s| JsValue::from_str(&s))
+                .map_err(|_| to_js(Error::Malformed("JSON record is not UTF-8"))),
+            ContentType::Bytes => Ok(js_sys::Uint8Array::from(data.as_slice()).into()),
+        }
+    }
+
+    /// Adds a passkey; returns the new manifest JSON.
+    #[wasm_bindgen(js_name = addPasskey)]
+    pub fn add_passkey(
+        &mut self,
+        credential_id: JsValue,
+        prf_salt: JsValue,
+        prf_output: JsValue,
+        label: JsValue,
+    ) -> Result<String, JsValue> {
+        let p = passkey_of(&credential_id, &prf_salt, &prf_output, &label)?;
+        self.get_mut()?
+            .add_passkey(p)
+            .map(|m| m.to_json())
+            .map_err(to_js)
+    }
+
+    /// Removes an unlock entry; returns the new manifest JSON.
+    #[wasm_bindgen(js_name = removeUnlock)]
+    pub fn remove_unlock(&mut self, entry_id: JsValue) -> Result<String, JsValue> {
+        let id = string_of(&entry_id, "entryId must be a string")?;
+        self.get_mut()?
+            .remove_unlock(&id)
+            .map(|m| m.to_json())
+            .map_err(to_js)
+    }
+
+    /// Replaces the recovery code; the new one is available once from
+    /// `takeRecoveryCode()`. Returns the new manifest JSON.
+    #[wasm_bindgen(js_name = rotateRecoveryCode)]
+    pub fn rotate_recovery_code(&mut self) -> Result<String, JsValue> {
+        let v = self.get_mut()?;
+        let code = v.rotate_recovery_code().map_err(to_js)?;
+        let json = v.manifest().to_json();
+        self.recovery_code = Some(code);
+        Ok(json)
+    }
+
+    /// Adopts a newer manifest of this vault written by another device.
+    #[wasm_bindgen(js_name = updateManifest)]
+    pub fn update_manifest(&mut self, manifest_json: JsValue) -> Result<(), JsValue> {
+        let m = manifest_of(&manifest_json)?;
+        self.get_mut()?.update_manifest(&m).map_err(to_js)
+    }
+
+    /// Wipes every key of this vault from memory. Later calls throw `Locked`.
+    pub fn lock(&mut self) {
+        self.vault = None;
+        self.recovery_code = None;
+    }
+
+    /// Whether `lock()` has been called.
+    #[wasm_bindgen(getter, js_name = isLocked)]
+    pub fn is_locked(&self) -> bool {
+        self.vault.is_none()
+    }
+}

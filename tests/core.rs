@@ -1,0 +1,538 @@
+//! Behaviour of the core: vault life cycle, records, and tampering by a server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::{new_vault, passkey, prf};
+use medseal::manifest::{UnlockEntry, B64};
+use medseal::record::{self, Header, RecordContext, MIN_SEALED_LEN};
+use medseal::{Error, Manifest, PrfOutput, RecoveryCode, Vault};
+
+fn ctx(id: &str) -> RecordContext<'_> {
+    RecordContext::new(id.as_bytes())
+}
+
+fn unlock(m: &Manifest, cred: &[u8], tag: u8) -> Result<Vault, Error> {
+    Vault::unlock_with_prf(m, cred, PrfOutput::new(&prf(tag)).unwrap(), 0)
+}
+
+#[test]
+fn create_unlock_seal_open() {
+    let (mut v, code) = new_vault();
+    let m = v.manifest().clone();
+    assert_eq!(m.revision, 1);
+    let sealed = v
+        .seal(b"{\"allergy\":\"penicillin\"}", &ctx("rec-1"))
+        .unwrap();
+
+    // Another session: unlock from the stored manifest with the passkey.
+    let json = m.to_json();
+    let m2 = Manifest::from_json(&json).unwrap();
+    let v2 = unlock(&m2, b"cred-1", 1).unwrap();
+    assert_eq!(
+        v2.open(&sealed, &ctx("rec-1")).unwrap(),
+        b"{\"allergy\":\"penicillin\"}"
+    );
+
+    // And with the recovery code, typed sloppily.
+    let typed = code.to_display_string().to_lowercase().replace('-', " ");
+    let v3 =
+        Vault::unlock_with_recovery_code(&m2, &RecoveryCode::parse(&typed).unwrap(), 0).unwrap();
+    assert_eq!(
+        v3.open(&sealed, &ctx("rec-1")).unwrap(),
+        b"{\"allergy\":\"penicillin\"}"
+    );
+    assert_eq!(v3.identity_public_key(), v.identity_public_key());
+}
+
+#[test]
+fn text_form_round_trip() {
+    let (mut v, _) = new_vault();
+    let sealed = v.seal(b"note", &ctx("r")).unwrap();
+    let text = record::to_text(&sealed);
+    assert!(text.starts_with("ms1."));
+    assert!(!text.contains('=') && !text.contains('+') && !text.contains('/'));
+    assert_eq!(record::from_text(&text).unwrap(), sealed);
+    assert!(matches!(
+        record::from_text("ms2.AAAA"),
+        Err(Error::UnknownVersion { version: 2, .. })
+    ));
+    assert!(matches!(
+        record::from_text("hello"),
+        Err(Error::Malformed(_))
+    ));
+    assert!(matches!(
+        record::from_text("ms1.***"),
+        Err(Error::Malformed(_))
+    ));
+}
+
+#[test]
+fn wrong_prf_output_is_unlock_failed_not_garbage() {
+    let (v, _) = new_vault();
+    assert_eq!(
+        unlock(v.manifest(), b"cred-1", 2).unwrap_err(),
+        Error::UnlockFailed
+    );
+    assert_eq!(
+        unlock(v.manifest(), b"cred-unknown", 1).unwrap_err(),
+        Error::UnknownUnlockEntry
+    );
+    assert_eq!(
+        PrfOutput::new(&[0u8; 32]).unwrap_err(),
+        Error::InvalidPrfOutput
+    );
+    assert_eq!(
+        PrfOutput::new(&[1u8; 31]).unwrap_err(),
+        Error::InvalidPrfOutput
+    );
+    assert_eq!(
+        PrfOutput::new(&[1u8; 33]).unwrap_err(),
+        Error::InvalidPrfOutput
+    );
+}
+
+#[test]
+fn wrong_recovery_code_is_unlock_failed_and_typo_is_invalid() {
+    let (v, code) = new_vault();
+    let (_, other_code) = new_vault();
+    assert_eq!(
+        Vault::unlock_with_recovery_code(v.manifest(), &other_code, 0).unwrap_err(),
+        Error::UnlockFailed
+    );
+    let mut s = code.to_display_string().into_bytes();
+    s[0] = if s[0] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        RecoveryCode::parse(std::str::from_utf8(&s).unwrap()).unwrap_err(),
+        Error::InvalidRecoveryCode
+    );
+}
+
+#[test]
+fn records_are_bound_to_id_context_and_vault() {
+    let (mut a, _) = new_vault();
+    let (b, _) = new_vault();
+    let c = RecordContext::with_context(b"rec-1", b"user:42");
+    let sealed = a.seal(b"HbA1c 6.1%", &c).unwrap();
+    assert_eq!(a.open(&sealed, &c).unwrap(), b"HbA1c 6.1%");
+    assert_eq!(
+        a.open(&sealed, &ctx("rec-2")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(
+        a.open(&sealed, &ctx("rec-1")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(
+        a.open(&sealed, &RecordContext::with_context(b"rec-1", b"user:43"))
+            .unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(b.open(&sealed, &c).unwrap_err(), Error::DecryptionFailed);
+}
+
+#[test]
+fn moving_parts_between_records_fails() {
+    let (mut v, _) = new_vault();
+    let r1 = v.seal(b"record one", &ctx("one")).unwrap();
+    let r2 = v.seal(b"record two", &ctx("two")).unwrap();
+    // A server swaps the whole records between ids.
+    assert_eq!(
+        v.open(&r2, &ctx("one")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    // A server splices r2's wrapped key and commitment into r1.
+    let mut spliced = r1.clone();
+    spliced[6..98].copy_from_slice(&r2[6..98]);
+    assert_eq!(
+        v.open(&spliced, &ctx("one")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(
+        v.open(&spliced, &ctx("two")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    // ... or r2's body into r1.
+    let mut spliced = r1.clone();
+    spliced.truncate(98);
+    spliced.extend_from_slice(&r2[98..]);
+    assert_eq!(
+        v.open(&spliced, &ctx("one")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+}
+
+#[test]
+fn every_bit_flip_is_a_typed_error() {
+    let (mut v, _) = new_vault();
+    let sealed = v.seal(b"blood type O-", &ctx("r")).unwrap();
+    for i in 0..sealed.len() * 8 {
+        let mut t = sealed.clone();
+        t[i / 8] ^= 1 << (i % 8);
+        let e = v.open(&t, &ctx("r")).unwrap_err();
+        match i / 8 {
+            0..=3 => assert!(matches!(e, Error::Malformed(_)), "bit {i}: {e:?}"),
+            4 | 5 => assert!(matches!(e, Error::UnknownVersion { .. }), "bit {i}: {e:?}"),
+            _ => assert_eq!(e, Error::DecryptionFailed, "bit {i}"),
+        }
+    }
+    // The vault still works after all those failures.
+    assert_eq!(v.open(&sealed, &ctx("r")).unwrap(), b"blood type O-");
+}
+
+#[test]
+fn every_truncation_is_a_typed_error() {
+    let (mut v, _) = new_vault();
+    let sealed = v.seal(b"x", &ctx("r")).unwrap();
+    for n in 0..sealed.len() {
+        let e = v.open(&sealed[..n], &ctx("r")).unwrap_err();
+        if n < MIN_SEALED_LEN {
+            assert!(matches!(e, Error::Malformed(_)), "len {n}: {e:?}");
+        } else {
+            assert_eq!(e, Error::DecryptionFailed, "len {n}");
+        }
+    }
+    let mut longer = sealed.clone();
+    longer.push(0);
+    assert_eq!(
+        v.open(&longer, &ctx("r")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+}
+
+#[test]
+fn length_is_hidden_for_short_records() {
+    let (mut v, _) = new_vault();
+    let a = v.seal(b"HIV: negative", &ctx("r")).unwrap();
+    let b = v
+        .seal(b"HIV: positive, viral load 48,000 copies/mL", &ctx("r"))
+        .unwrap();
+    let c = v.seal(&[b'x'; 254], &ctx("r")).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a.len(), c.len());
+    assert_eq!(a.len(), MIN_SEALED_LEN + 256);
+}
+
+#[test]
+fn header_versions() {
+    assert_eq!(Header::parse(b"msrc\x01\x01").unwrap(), Header::V1);
+    assert_eq!(
+        Header::parse(b"msrc\x02\x01").unwrap(),
+        Header::Unknown {
+            version: 2,
+            suite: 1
+        }
+    );
+    assert!(matches!(Header::parse(b"msr"), Err(Error::Malformed(_))));
+    let (mut v, _) = new_vault();
+    let mut s = v.seal(b"x", &ctx("r")).unwrap();
+    s[4] = 2;
+    assert!(matches!(
+        v.open(&s, &ctx("r")),
+        Err(Error::UnknownVersion {
+            what: "sealed record",
+            version: 2
+        })
+    ));
+    s[4] = 1;
+    s[5] = 9;
+    assert!(matches!(
+        v.open(&s, &ctx("r")),
+        Err(Error::UnknownVersion {
+            what: "sealed record suite",
+            version: 9
+        })
+    ));
+}
+
+#[test]
+fn invalid_arguments() {
+    let (mut v, _) = new_vault();
+    assert!(matches!(
+        v.seal(b"x", &ctx("")),
+        Err(Error::InvalidArgument(_))
+    ));
+    let long = "a".repeat(1025);
+    assert!(matches!(
+        v.seal(b"x", &ctx(&long)),
+        Err(Error::InvalidArgument(_))
+    ));
+    let big_ctx = vec![0u8; 65 * 1024];
+    assert!(matches!(
+        v.seal(b"x", &RecordContext::with_context(b"r", &big_ctx)),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn passkeys_added_removed_and_recovery_rotated() {
+    let (mut v, old_code) = new_vault();
+    let sealed = v.seal(b"med list", &ctx("r")).unwrap();
+    let salt2 = medseal::new_prf_salt().unwrap();
+    let m = v
+        .add_passkey(passkey(b"cred-2", salt2, prf(2)))
+        .unwrap()
+        .clone();
+    assert_eq!(m.revision, 2);
+    assert_eq!(m.passkeys().count(), 2);
+    // Adding the same credential twice is refused.
+    assert!(matches!(
+        v.add_passkey(passkey(b"cred-2", salt2, prf(2))),
+        Err(Error::InvalidArgument(_))
+    ));
+
+    let v2 = unlock(&m, b"cred-2", 2).unwrap();
+    assert_eq!(v2.open(&sealed, &ctx("r")).unwrap(), b"med list");
+
+    // Remove the first passkey; the second still works, the first no longer.
+    let first_id = m.passkey_entry(b"cred-1").unwrap().id().to_string();
+    let m = v.remove_unlock(&first_id).unwrap().clone();
+    assert_eq!(m.revision, 3);
+    assert_eq!(
+        unlock(&m, b"cred-1", 1).unwrap_err(),
+        Error::UnknownUnlockEntry
+    );
+    assert!(unlock(&m, b"cred-2", 2).is_ok());
+
+    // The last passkey and the recovery entry cannot be removed.
+    let second_id = m.passkey_entry(b"cred-2").unwrap().id().to_string();
+    assert_eq!(
+        v.remove_unlock(&second_id).unwrap_err(),
+        Error::LastUnlockMethod
+    );
+    let rec_id = m.recovery_entry().unwrap().id().to_string();
+    assert_eq!(
+        v.remove_unlock(&rec_id).unwrap_err(),
+        Error::LastUnlockMethod
+    );
+    assert_eq!(
+        v.remove_unlock("nope").unwrap_err(),
+        Error::UnknownUnlockEntry
+    );
+    assert_eq!(v.manifest().revision, 3, "refused changes make no revision");
+
+    // Rotating the recovery code retires the old one.
+    let new_code = v.rotate_recovery_code().unwrap();
+    let m = v.manifest().clone();
+    assert_eq!(m.revision, 4);
+    assert_eq!(
+        Vault::unlock_with_recovery_code(&m, &old_code, 0).unwrap_err(),
+        Error::UnlockFailed
+    );
+    let v3 = Vault::unlock_with_recovery_code(&m, &new_code, 0).unwrap();
+    assert_eq!(v3.open(&sealed, &ctx("r")).unwrap(), b"med list");
+}
+
+#[test]
+fn another_device_adopts_newer_manifest() {
+    let (mut a, _) = new_vault();
+    let m1 = a.manifest().clone();
+    let mut b = unlock(&m1, b"cred-1", 1).unwrap();
+    let m2 = a
+        .add_passkey(passkey(b"cred-2", [7; 32], prf(2)))
+        .unwrap()
+        .clone();
+    b.update_manifest(&m2).unwrap();
+    assert_eq!(b.manifest().revision, 2);
+    assert!(matches!(
+        b.update_manifest(&m1),
+        Err(Error::StaleManifest {
+            seen: 2,
+            offered: 1
+        })
+    ));
+    let (other, _) = new_vault();
+    assert_eq!(
+        b.update_manifest(other.manifest()).unwrap_err(),
+        Error::ManifestInvalid
+    );
+}
+
+fn resigned_elsewhere(m: &Manifest) -> Manifest {
+    // What a server can do at best: sign with a key of its own.
+    let (other, _) = new_vault();
+    let mut forged = m.clone();
+    forged.identity_key = other.manifest().identity_key.clone();
+    forged.signature = B64(other.sign(&forged.signed_bytes()).to_vec());
+    forged
+}
+
+#[test]
+fn manifest_tampering_is_rejected() {
+    let (mut v, code) = new_vault();
+    v.add_passkey(passkey(b"cred-2", [9; 32], prf(2))).unwrap();
+    let good = v.manifest().clone();
+    assert!(unlock(&good, b"cred-1", 1).is_ok());
+
+    let check = |m: &Manifest, what: &str| {
+        let e1 = unlock(m, b"cred-1", 1).map(|_| ()).expect_err(what);
+        let e2 = Vault::unlock_with_recovery_code(m, &code, 0)
+            .map(|_| ())
+            .expect_err(what);
+        for e in [e1, e2] {
+            assert!(
+                matches!(
+                    e,
+                    Error::ManifestInvalid | Error::UnlockFailed | Error::UnknownUnlockEntry
+                ),
+                "{what}: {e:?}"
+            );
+        }
+    };
+
+    // An entry dropped (the second passkey).
+    let mut m = good.clone();
+    m.unlock.retain(|e| !matches!(e, UnlockEntry::Passkey { credential_id, .. } if credential_id.0 == b"cred-2"));
+    check(&m, "entry dropped");
+    // The recovery entry dropped: structurally invalid too.
+    let mut m = good.clone();
+    m.unlock
+        .retain(|e| !matches!(e, UnlockEntry::Recovery { .. }));
+    assert_eq!(
+        unlock(&m, b"cred-1", 1).unwrap_err(),
+        Error::ManifestInvalid
+    );
+    // Entries reordered.
+    let mut m = good.clone();
+    m.unlock.reverse();
+    check(&m, "entries reordered");
+    // A salt changed, in the entry used and in another.
+    for target in [b"cred-1".as_slice(), b"cred-2"] {
+        let mut m = good.clone();
+        for e in m.unlock.iter_mut() {
+            if let UnlockEntry::Passkey {
+                credential_id,
+                prf_salt,
+                ..
+            } = e
+            {
+                if credential_id.0 == target {
+                    prf_salt.0[0] ^= 1;
+                }
+            }
+        }
+        check(&m, "salt changed");
+    }
+    // A label changed.
+    let mut m = good.clone();
+    for e in m.unlock.iter_mut() {
+        if let UnlockEntry::Passkey {
+            label,
+            credential_id,
+            ..
+        } = e
+        {
+            if credential_id.0 == b"cred-2" {
+                *label = Some("use this one".into());
+            }
+        }
+    }
+    assert_ne!(m, good);
+    check(&m, "label changed");
+    // The signature altered.
+    let mut m = good.clone();
+    m.signature.0[10] ^= 0x40;
+    check(&m, "signature altered");
+    // The revision bumped without a new signature.
+    let mut m = good.clone();
+    m.revision += 1;
+    check(&m, "revision changed");
+    // Another identity key, and a signature by it.
+    check(&resigned_elsewhere(&good), "identity key substituted");
+    // The wrapped identity key swapped for another vault's.
+    let (other, _) = new_vault();
+    let mut m = good.clone();
+    m.identity_key.wrapped_private_key = other.manifest().identity_key.wrapped_private_key.clone();
+    check(&m, "wrapped identity key swapped");
+    // An entry taken from another vault.
+    let mut m = good.clone();
+    m.unlock[0] = other.manifest().unlock[0].clone();
+    check(&m, "foreign entry");
+}
+
+#[test]
+fn older_revision_is_refused() {
+    let (mut v, code) = new_vault();
+    let old = v.manifest().clone();
+    v.add_passkey(passkey(b"cred-2", [3; 32], prf(2))).unwrap();
+    let new = v.manifest().clone();
+    assert!(Vault::unlock_with_prf(&new, b"cred-1", PrfOutput::new(&prf(1)).unwrap(), 2).is_ok());
+    assert_eq!(
+        Vault::unlock_with_prf(&old, b"cred-1", PrfOutput::new(&prf(1)).unwrap(), 2).unwrap_err(),
+        Error::StaleManifest {
+            seen: 2,
+            offered: 1
+        }
+    );
+    assert_eq!(
+        Vault::unlock_with_recovery_code(&old, &code, 2).unwrap_err(),
+        Error::StaleManifest {
+            seen: 2,
+            offered: 1
+        }
+    );
+}
+
+#[test]
+fn manifest_json_versions_and_shape() {
+    let (v, _) = new_vault();
+    let json = v.manifest().to_json();
+    assert_eq!(Manifest::from_json(&json).unwrap(), *v.manifest());
+    let v2 = json.replace("\"version\":1", "\"version\":2");
+    assert!(matches!(
+        Manifest::from_json(&v2),
+        Err(Error::UnknownVersion {
+            what: "vault manifest",
+            version: 2
+        })
+    ));
+    let extra = json.replacen('{', "{\"extra\":1,", 1);
+    assert!(matches!(
+        Manifest::from_json(&extra),
+        Err(Error::Malformed(_))
+    ));
+    assert!(matches!(
+        Manifest::from_json("[]"),
+        Err(Error::Malformed(_))
+    ));
+    assert!(matches!(
+        Manifest::from_json("{\"medseal\":\"other\",\"version\":1}"),
+        Err(Error::Malformed(_))
+    ));
+    assert!(matches!(
+        Manifest::from_json(&"x".repeat(300_000)),
+        Err(Error::TooLarge)
+    ));
+}
+
+#[test]
+fn debug_output_holds_no_secret() {
+    let (mut v, code) = new_vault();
+    let sealed = v.seal(b"secret diagnosis", &ctx("r")).unwrap();
+    let dbg = format!("{v:?} {code:?} {:?}", PrfOutput::new(&prf(1)).unwrap());
+    assert!(dbg.contains("<redacted>"));
+    assert!(!dbg.contains("secret diagnosis"));
+    assert!(!dbg.contains(&code.to_display_string()));
+    // No error message carries record content or key material.
+    let e = v.open(&sealed, &ctx("other")).unwrap_err();
+    assert!(!e.to_string().contains("secret"));
+}
+
+#[test]
+fn error_codes_are_stable() {
+    assert_eq!(Error::DecryptionFailed.code(), "DecryptionFailed");
+    assert_eq!(
+        Error::StaleManifest {
+            seen: 1,
+            offered: 0
+        }
+        .code(),
+        "StaleManifest"
+    );
+    assert_eq!(Error::LastUnlockMethod.code(), "LastUnlockMethod");
+}
