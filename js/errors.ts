@@ -1,0 +1,75 @@
+/**
+ * Errors thrown by medseal. Branch on `code`, never on `message`.
+ */
+export const ErrorCode = {
+  /** A sealed record did not authenticate: tampered, another vault, another record id or context. */
+  DecryptionFailed: "DecryptionFailed",
+  /** Written by a newer medseal (record, manifest or content type version). */
+  UnknownVersion: "UnknownVersion",
+  /** Not a medseal record or manifest at all. */
+  Malformed: "Malformed",
+  /** The vault was locked with `lock()`. */
+  Locked: "Locked",
+  /** This browser or authenticator cannot evaluate the WebAuthn PRF extension. */
+  PrfUnsupported: "PrfUnsupported",
+  /** The ceremony succeeded but returned no PRF result for this passkey. */
+  PrfNotReturned: "PrfNotReturned",
+  /** A PRF output that is not 32 non-zero bytes. */
+  InvalidPrfOutput: "InvalidPrfOutput",
+  /** The recovery code is mistyped (checksum mismatch). */
+  InvalidRecoveryCode: "InvalidRecoveryCode",
+  /** A well-formed key that does not unlock this vault. */
+  UnlockFailed: "UnlockFailed",
+  /** No unlock entry for that passkey or entry id. */
+  UnknownUnlockEntry: "UnknownUnlockEntry",
+  /** Refused: the vault would lose its recovery code or its last passkey. */
+  LastUnlockMethod: "LastUnlockMethod",
+  /** The manifest's signature does not check out: altered without the vault key. */
+  ManifestInvalid: "ManifestInvalid",
+  /** The manifest is older than one already seen: a rollback. */
+  StaleManifest: "StaleManifest",
+  /** An argument of the wrong type or out of range. */
+  InvalidArgument: "InvalidArgument",
+  /** Input larger than the format allows. */
+  TooLarge: "TooLarge",
+  /** The platform's secure random number generator is unavailable. */
+  RandomUnavailable: "RandomUnavailable",
+  /** The passkey ceremony was cancelled or timed out. */
+  Cancelled: "Cancelled",
+  /** medseal's WebAssembly module is not initialised: call `await init()` first. */
+  NotInitialized: "NotInitialized",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const KNOWN = new Set<string>(Object.values(ErrorCode));
+
+/** The one error class medseal throws. */
+export class MedsealError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MedsealError";
+    this.code = code;
+  }
+}
+
+/** Turns whatever the wasm layer threw into a MedsealError (no secrets are in wasm messages). */
+export function fromWasm(e: unknown): MedsealError {
+  if (e instanceof MedsealError) return e;
+  const err = e as { code?: unknown; message?: unknown } | null;
+  if (err && typeof err.code === "string" && KNOWN.has(err.code)) {
+    return new MedsealError(err.code as ErrorCode, String(err.message ?? err.code));
+  }
+  // wasm-bindgen throws plain Errors for argument types it checks itself.
+  return new MedsealError(ErrorCode.InvalidArgument, `invalid argument: ${String((err && err.message) ?? e)}`);
+}
+
+/** Runs a wasm call, translating its errors. */
+export function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw fromWasm(e);
+  }
+}

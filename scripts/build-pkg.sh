@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the npm package into pkg/: wasm (release, via wasm-pack with the wasm
+# toolchain chosen by setup.sh), wasm-opt (binaryen from npm), the TypeScript
+# layer (tsc), and package.json/README from pkg-template/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+WASM_TC=$(cat target/.wasm-toolchain)
+t0=$(date +%s)
+
+RAW=target/wasm-pkg
+# The features rustc enables by default for wasm32-unknown-unknown (wasm-bindgen drops the section that says so).
+WASM_FEATURES="--enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types"
+RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack --quiet --log-level warn build --target web --release --no-pack \
+  --out-dir "$RAW" --out-name medseal_wasm . >/dev/null
+node_modules/.bin/wasm-opt -O3 $WASM_FEATURES --strip-debug --strip-producers "$RAW/medseal_wasm_bg.wasm" -o "$RAW/medseal_wasm_bg.opt.wasm"
+
+rm -rf pkg target/ts-src
+mkdir -p pkg/dist/wasm target/ts-src/wasm
+cp js/*.ts js/tsconfig.json target/ts-src/
+cp "$RAW/medseal_wasm.d.ts" target/ts-src/wasm/
+sed -i 's#"outDir": "../pkg/dist"#"outDir": "../../pkg/dist"#' target/ts-src/tsconfig.json
+node_modules/.bin/tsc -p target/ts-src/tsconfig.json
+cp "$RAW/medseal_wasm.js" "$RAW/medseal_wasm.d.ts" pkg/dist/wasm/
+cp "$RAW/medseal_wasm_bg.opt.wasm" pkg/dist/wasm/medseal_wasm_bg.wasm
+rm -f pkg/dist/wasm/*.d.ts.map
+cp pkg-template/package.json pkg-template/README.md pkg/
+raw=$(stat -c %s pkg/dist/wasm/medseal_wasm_bg.wasm)
+gz=$(gzip -9c pkg/dist/wasm/medseal_wasm_bg.wasm | wc -c)
+echo "built pkg/ in $(( $(date +%s) - t0 ))s: medseal_wasm_bg.wasm ${raw} B (${gz} B gzip)"
