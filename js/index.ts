@@ -100,6 +100,15 @@ function payload(record: RecordValue): string | Uint8Array {
   return text;
 }
 
+/** Decodes unpadded base64url (credential ids, PRF inputs). */
+function fromB64u(s: string): Uint8Array {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
 /** Copies an ArrayBuffer/view into a Uint8Array the wasm layer accepts. */
 export function toBytes(v: unknown, what: string): Uint8Array {
   if (v instanceof Uint8Array) return v;
@@ -145,6 +154,49 @@ export class Vault {
     const vault = new Vault(h);
     const recoveryCode = h.takeRecoveryCode() as string;
     return { vault, manifest: vault.manifest, recoveryCode };
+  }
+
+  /**
+   * The `extensions` to merge into a WebAuthn `get()` request (for apps that
+   * run the ceremony themselves, e.g. a login through their server): a PRF
+   * evaluation for each passkey of the manifest, each with its own salt.
+   * Pass `allowCredentials` along too, so the browser only offers passkeys
+   * that can unlock this vault.
+   */
+  static prfExtension(manifest: Manifest | string): {
+    extensions: { prf: { evalByCredential: Record<string, { first: Uint8Array }> } };
+    allowCredentials: Array<{ type: "public-key"; id: Uint8Array }>;
+  } {
+    ensureInit();
+    const text = manifestText(manifest);
+    const reqs = call(() => wasm.passkeyRequests(text)) as Array<{ credentialId: string; prfInput: string }>;
+    const evalByCredential: Record<string, { first: Uint8Array }> = {};
+    for (const r of reqs) evalByCredential[r.credentialId] = { first: fromB64u(r.prfInput) };
+    return {
+      extensions: { prf: { evalByCredential } },
+      allowCredentials: reqs.map((r) => ({ type: "public-key" as const, id: fromB64u(r.credentialId) })),
+    };
+  }
+
+  /**
+   * Unlocks with the result of a WebAuthn `get()` that carried
+   * `Vault.prfExtension(manifest)`. Reads the PRF result from the credential;
+   * send the credential to a server only through `Vault.withoutPrf`.
+   */
+  static unlockWithAssertion(manifest: Manifest | string, credential: PublicKeyCredential, opts: { minRevision?: number } = {}): Vault {
+    ensureInit();
+    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
+      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.get()");
+    }
+    const prf = (credential.getClientExtensionResults() as { prf?: { results?: { first?: BufferSource } } }).prf;
+    const first = prf?.results?.first;
+    if (!first) {
+      throw new MedsealError(
+        ErrorCode.PrfNotReturned,
+        "the passkey returned no PRF result: it may be a passkey without PRF support (pick one registered for this vault), or the authenticator does not support PRF",
+      );
+    }
+    return Vault.unlockFromPrf(manifest, { credentialId: new Uint8Array(credential.rawId), prfOutput: toBytes(first, "prf result") }, opts);
   }
 
   /** Unlocks with a PRF output for one of the manifest's passkeys. */

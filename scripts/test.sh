@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs first (scripts/setup.sh), then
+# runs every check even if an earlier one failed, and exits non-zero if any did.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+bash scripts/setup.sh || { echo "set-up failed"; exit 1; }
+WASM_TC=$(cat target/.wasm-toolchain)
+export CHROMEDRIVER=/usr/bin/chromedriver
+
+results=()
+failed=0
+run() {
+  local name="$1"; shift
+  local t0; t0=$(date +%s)
+  echo; echo "==> $name"
+  if "$@"; then results+=("ok    $name ($(( $(date +%s) - t0 ))s)")
+  else results+=("FAIL  $name ($(( $(date +%s) - t0 ))s)"); failed=$((failed + 1)); fi
+}
+
+run "cargo fmt --check" cargo fmt --all -- --check
+run "clippy, host, warnings denied" cargo clippy --locked --all-targets -- -D warnings
+run "clippy, wasm32, warnings denied" env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
+run "cargo test (native core)" cargo test --locked
+run "wasm-bindgen tests in headless Chromium" env RUSTUP_TOOLCHAIN="$WASM_TC" \
+  wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver -- --locked --test wasm
+run "build the npm package" bash scripts/build-pkg.sh
+run "node tests (the package's API in Node 20)" node --test tests/js/
+run "browser tests (playwright-core, Chromium, virtual passkey)" node --test tests/browser/
+
+echo
+echo "medseal test suite:"
+printf '  %s\n' "${results[@]}"
+[ "$failed" -eq 0 ] && echo "all checks passed" || echo "$failed check(s) FAILED"
+exit "$failed"

@@ -1,0 +1,161 @@
+// The npm package's API in Node 20, through createFromPrf/unlockFromPrf (no
+// browser): round trips, error codes, lock, tampering, and garbage arguments.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { init, Vault, MedsealError, ErrorCode } from "../../pkg/dist/index.js";
+
+await init();
+
+const cred = new Uint8Array([9, 8, 7, 6]);
+function newVault() {
+  const prfOutput = crypto.getRandomValues(new Uint8Array(32));
+  const prfSalt = Vault.newPrfSalt();
+  return { ...Vault.createFromPrf({ credentialId: cred, prfSalt, prfOutput, label: "test" }), prfOutput };
+}
+function code(f) {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof MedsealError, `not a MedsealError: ${e}`);
+    return e.code;
+  }
+  assert.fail("did not throw");
+}
+
+test("init is idempotent", async () => {
+  await init();
+  await init();
+});
+
+test("JSON values and bytes round-trip through both forms", () => {
+  const { vault } = newVault();
+  for (const value of [{ allergy: "penicillin", severity: 3 }, [1, "two", null], "text", 42, true, null]) {
+    const s = vault.seal(value, { recordId: "r" });
+    assert.match(s, /^ms1\.[A-Za-z0-9_-]+$/);
+    assert.deepEqual(vault.open(s, { recordId: "r" }), value);
+    const b = vault.sealBytes(value, { recordId: "r", context: "ctx" });
+    assert.ok(b instanceof Uint8Array);
+    assert.deepEqual(vault.open(b, { recordId: "r", context: "ctx" }), value);
+  }
+  const bytes = new Uint8Array([0, 1, 2, 255]);
+  assert.deepEqual(vault.open(vault.seal(bytes, { recordId: "b" }), { recordId: "b" }), bytes);
+});
+
+test("many records", () => {
+  const { vault } = newVault();
+  const sealed = Array.from({ length: 2000 }, (_, i) => vault.seal({ i, note: `record ${i}` }, { recordId: `id-${i}` }));
+  sealed.forEach((s, i) => assert.deepEqual(vault.open(s, { recordId: `id-${i}` }), { i, note: `record ${i}` }));
+});
+
+test("unlock from the stored manifest with the passkey or the recovery code", () => {
+  const { vault, manifest, recoveryCode, prfOutput } = newVault();
+  const s = vault.seal({ lab: "HbA1c", value: 6.1 }, { recordId: "lab-1" });
+  const stored = JSON.parse(JSON.stringify(manifest));
+  const v2 = Vault.unlockFromPrf(stored, { credentialId: cred, prfOutput });
+  assert.deepEqual(v2.open(s, { recordId: "lab-1" }), { lab: "HbA1c", value: 6.1 });
+  const v3 = Vault.unlockWithRecoveryCode(JSON.stringify(stored), recoveryCode.toLowerCase().replaceAll("-", " "));
+  assert.equal(v3.vaultId, vault.vaultId);
+});
+
+test("every core error code is reachable from JS", () => {
+  const { vault, manifest, recoveryCode, prfOutput } = newVault();
+  const s = vault.seal("x", { recordId: "r" });
+  assert.equal(code(() => vault.open(s, { recordId: "other" })), ErrorCode.DecryptionFailed);
+  assert.equal(code(() => vault.open("ms2.AAAA", { recordId: "r" })), ErrorCode.UnknownVersion);
+  assert.equal(code(() => vault.open("nope", { recordId: "r" })), ErrorCode.Malformed);
+  assert.equal(code(() => Vault.unlockFromPrf(manifest, { credentialId: cred, prfOutput: new Uint8Array(32) })), ErrorCode.InvalidPrfOutput);
+  const wrong = prfOutput.slice();
+  wrong[0] ^= 1;
+  assert.equal(code(() => Vault.unlockFromPrf(manifest, { credentialId: cred, prfOutput: wrong })), ErrorCode.UnlockFailed);
+  assert.equal(code(() => Vault.unlockFromPrf(manifest, { credentialId: new Uint8Array([1]), prfOutput })), ErrorCode.UnknownUnlockEntry);
+  assert.equal(code(() => Vault.unlockWithRecoveryCode(manifest, recoveryCode.replace(/^./, (c) => (c === "A" ? "B" : "A")))), ErrorCode.InvalidRecoveryCode);
+  assert.equal(code(() => Vault.unlockFromPrf(manifest, { credentialId: cred, prfOutput }, { minRevision: 2 })), ErrorCode.StaleManifest);
+  const forged = { ...manifest, revision: manifest.revision + 1 };
+  assert.equal(code(() => Vault.unlockFromPrf(forged, { credentialId: cred, prfOutput })), ErrorCode.ManifestInvalid);
+  const passkeyId = manifest.unlock.find((e) => e.type === "passkey").id;
+  assert.equal(code(() => vault.removeUnlock(passkeyId)), ErrorCode.LastUnlockMethod);
+  assert.equal(code(() => vault.seal(new Uint8Array(300 * 1024 * 1024), { recordId: "huge" })), ErrorCode.TooLarge);
+  assert.equal(code(() => vault.seal("x", { recordId: "" })), ErrorCode.InvalidArgument);
+  vault.lock();
+  assert.equal(code(() => vault.open(s, { recordId: "r" })), ErrorCode.Locked);
+});
+
+test("passkeys added and removed, recovery rotated", () => {
+  const { vault, recoveryCode: oldCode } = newVault();
+  const prf2 = crypto.getRandomValues(new Uint8Array(32));
+  const cred2 = new Uint8Array([1, 1, 1]);
+  const m2 = vault.addPasskeyFromPrf({ credentialId: cred2, prfSalt: Vault.newPrfSalt(), prfOutput: prf2, label: "backup" });
+  assert.equal(m2.revision, 2);
+  const first = m2.unlock.find((e) => e.type === "passkey" && e.label === "test");
+  const m3 = vault.removeUnlock(first.id);
+  assert.equal(m3.revision, 3);
+  assert.equal(code(() => Vault.unlockFromPrf(m3, { credentialId: cred, prfOutput: new Uint8Array(32).fill(1) })), ErrorCode.UnknownUnlockEntry);
+  const v2 = Vault.unlockFromPrf(m3, { credentialId: cred2, prfOutput: prf2 }, { minRevision: 3 });
+  const { manifest: m4, recoveryCode } = vault.rotateRecoveryCode();
+  assert.notEqual(recoveryCode, oldCode);
+  assert.equal(code(() => Vault.unlockWithRecoveryCode(m4, oldCode)), ErrorCode.UnlockFailed);
+  Vault.unlockWithRecoveryCode(m4, recoveryCode);
+  v2.updateManifest(m4);
+  assert.equal(v2.manifest.revision, 4);
+});
+
+test("tampered and truncated records give typed errors and the instance keeps working", () => {
+  const { vault } = newVault();
+  const b = vault.sealBytes({ dx: "asthma" }, { recordId: "r" });
+  for (let i = 0; i < b.length; i += 7) {
+    const t = b.slice();
+    t[i] ^= 0x10;
+    assert.ok([ErrorCode.DecryptionFailed, ErrorCode.Malformed, ErrorCode.UnknownVersion].includes(code(() => vault.open(t, { recordId: "r" }))));
+  }
+  for (let n = 0; n < b.length; n += 13) {
+    assert.ok([ErrorCode.DecryptionFailed, ErrorCode.Malformed].includes(code(() => vault.open(b.slice(0, n), { recordId: "r" }))));
+  }
+  assert.deepEqual(vault.open(b, { recordId: "r" }), { dx: "asthma" });
+});
+
+test("garbage of every JS type as every argument gives InvalidArgument, never a crash", () => {
+  const { vault, manifest, prfOutput } = newVault();
+  const garbage = [undefined, null, 0, -1, NaN, 1.5, "", "x", true, {}, [], [1, 2], Symbol("s"), 10n, () => 1, new Date(), new ArrayBuffer(3), new Uint16Array(2), new Map()];
+  const ok = [ErrorCode.InvalidArgument, ErrorCode.Malformed, ErrorCode.InvalidPrfOutput, ErrorCode.DecryptionFailed, ErrorCode.UnknownUnlockEntry, ErrorCode.InvalidRecoveryCode];
+  const s = vault.seal(1, { recordId: "r" });
+  for (const g of garbage) {
+    const calls = [
+      () => vault.seal(g, g),
+      () => vault.seal(1, { recordId: g }),
+      () => vault.seal(1, { recordId: "r", context: g }),
+      () => vault.open(g, { recordId: "r" }),
+      () => vault.open(s, g),
+      () => vault.open(s, { recordId: g }),
+      () => Vault.unlockFromPrf(g, { credentialId: cred, prfOutput }),
+      () => Vault.unlockFromPrf(manifest, g),
+      () => Vault.unlockFromPrf(manifest, { credentialId: g, prfOutput }),
+      () => Vault.unlockFromPrf(manifest, { credentialId: cred, prfOutput: g }),
+      () => Vault.unlockWithRecoveryCode(manifest, g),
+      () => Vault.createFromPrf(g),
+      () => Vault.createFromPrf({ credentialId: g, prfSalt: g, prfOutput: g }),
+      () => vault.removeUnlock(g),
+      () => vault.updateManifest(g),
+    ];
+    for (const f of calls) {
+      let threw = false;
+      try {
+        f();
+      } catch (e) {
+        threw = true;
+        assert.ok(e instanceof MedsealError, `${String(e)} for ${typeof g}`);
+        assert.ok(ok.includes(e.code), `${e.code} for ${typeof g}`);
+      }
+      // Some garbage is legitimately accepted (e.g. a number as a JSON record); nothing may crash.
+      void threw;
+    }
+  }
+  assert.deepEqual(vault.open(s, { recordId: "r" }), 1, "instance still works");
+});
+
+test("nothing secret is serializable from a vault", () => {
+  const { vault, prfOutput, recoveryCode } = newVault();
+  const json = JSON.stringify(vault);
+  assert.deepEqual(Object.keys(JSON.parse(json)), ["vaultId"]);
+  assert.ok(!json.includes(recoveryCode));
+  assert.ok(!json.includes(Buffer.from(prfOutput).toString("hex")));
+});
