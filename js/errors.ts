@@ -57,9 +57,12 @@ export class MedsealError extends Error {
 /** Turns whatever the wasm layer threw into a MedsealError (no secrets are in wasm messages). */
 export function fromWasm(e: unknown): MedsealError {
   if (e instanceof MedsealError) return e;
-  const err = e as { code?: unknown; message?: unknown } | null;
+  const err = e as { code?: unknown; message?: unknown; index?: unknown } | null;
   if (err && typeof err.code === "string" && KNOWN.has(err.code)) {
-    return new MedsealError(err.code as ErrorCode, String(err.message ?? err.code));
+    const out = new MedsealError(err.code as ErrorCode, String(err.message ?? err.code));
+    // Batch calls say which item failed.
+    if (typeof err.index === "number") Object.assign(out, { index: err.index });
+    return out;
   }
   // wasm-bindgen throws plain Errors for argument types it checks itself.
   return new MedsealError(ErrorCode.InvalidArgument, `invalid argument: ${String((err && err.message) ?? e)}`);

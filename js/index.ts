@@ -1,26 +1,30 @@
 /**
  * medseal: client-side encryption of health records with keys from passkeys.
  *
- * This file does no cryptography: every key operation happens inside the
+ * This layer does no cryptography: every key operation happens inside the
  * WebAssembly module, which holds the keys. JavaScript only sees opaque
- * handles, sealed records and (once) a recovery code to show the user.
+ * handles, sealed records, public manifests and (once) a recovery code to show
+ * the user. Passkey ceremonies live in ./passkey.ts.
  */
 import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
-import { ErrorCode, MedsealError, call } from "./errors.js";
+import { ErrorCode, MedsealError, call, fromWasm } from "./errors.js";
+import { type CreateOptions, createWithPrf, fromB64u, getWithPrf, takePrfFirst } from "./passkey.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
+export { prfSupport, type PrfSupport, type CreateOptions } from "./passkey.js";
 
 let ready: Promise<void> | null = null;
 let initialized = false;
 
-/** What `init()` accepts: nothing (load the module next to this file), bytes, a URL, a Response or a compiled module. */
+/** What `init()` accepts: nothing (load the module shipped in the package), bytes, a URL, a Response or a compiled module. */
 export type InitInput = BufferSource | URL | string | Response | WebAssembly.Module;
 
 /**
  * Loads the WebAssembly module. Call once before anything else; later calls
  * return the same promise. With no argument the module is loaded from the
- * package itself (fetch in browsers and extensions, the file system in Node).
+ * package itself (fetch in browsers, workers and extensions; the file system
+ * in Node). Extensions and strict-CSP pages need `'wasm-unsafe-eval'` only.
  */
 export function init(input?: InitInput): Promise<void> {
   if (!ready) {
@@ -51,38 +55,43 @@ function ensureInit(): void {
   if (!initialized) throw new MedsealError(ErrorCode.NotInitialized, "call `await init()` before using medseal");
 }
 
-/** A vault manifest: public, signed, stored by the server, passed back to unlock. */
+/** A passkey unlock entry of a manifest. */
+export type PasskeyEntry = { type: "passkey"; id: string; credentialId: string; prfSalt: string; wrappedVaultKey: string; label?: string };
+/** The recovery entry of a manifest. */
+export type RecoveryEntry = { type: "recovery"; id: string; wrappedVaultKey: string };
+
+/** A vault manifest: public and signed. Store it (server side) after every change; pass it back to unlock. */
 export type Manifest = {
   medseal: "vault-manifest";
   version: number;
   vaultId: string;
   revision: number;
   identityKey: { publicKey: string; wrappedPrivateKey: string };
-  unlock: Array<
-    | { type: "passkey"; id: string; credentialId: string; prfSalt: string; wrappedVaultKey: string; label?: string }
-    | { type: "recovery"; id: string; wrappedVaultKey: string }
-  >;
+  unlock: Array<PasskeyEntry | RecoveryEntry>;
   signature: string;
 };
 
 /** What a record is bound to: opening with another recordId or context fails. */
 export type SealOptions = { recordId: string; context?: string | Uint8Array };
 
-/** A record: any JSON value, or bytes. */
+/** A record: any JSON value, or bytes (Uint8Array). */
 export type RecordValue = unknown;
+
+/** A batch item to seal. */
+export type SealItem = { record: RecordValue; recordId: string; context?: string | Uint8Array };
+/** A batch item to open. */
+export type OpenItem = { sealed: string | Uint8Array; recordId: string; context?: string | Uint8Array };
+/** The outcome of one item of `openManySettled`. */
+export type OpenOutcome = { ok: true; value: RecordValue } | { ok: false; error: MedsealError };
 
 /** PRF data from a passkey ceremony run by the application. */
 export type PrfCredential = { credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string };
 
-function manifestText(m: Manifest | string): string {
-  if (typeof m === "string") return m;
-  if (m === null || typeof m !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "manifest must be a vault manifest object or its JSON text");
-  return JSON.stringify(m);
-}
+/** Options of an unlock. `minRevision`: the newest manifest revision this client has seen (rollback protection). */
+export type UnlockOptions = { minRevision?: number };
 
-function options(o: SealOptions): SealOptions {
-  if (o === null || typeof o !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "options must be { recordId, context? }");
-  return o;
+function obj(v: unknown, what: string): void {
+  if (v === null || typeof v !== "object") throw new MedsealError(ErrorCode.InvalidArgument, what);
 }
 
 function payload(record: RecordValue): string | Uint8Array {
@@ -100,22 +109,24 @@ function payload(record: RecordValue): string | Uint8Array {
   return text;
 }
 
-/** Decodes unpadded base64url (credential ids, PRF inputs). */
-function fromB64u(s: string): Uint8Array {
-  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+function value(out: unknown): RecordValue {
+  return typeof out === "string" ? JSON.parse(out) : out;
 }
 
-/** Copies an ArrayBuffer/view into a Uint8Array the wasm layer accepts. */
+/** A view of an ArrayBuffer or typed array as the Uint8Array the wasm layer accepts. */
 export function toBytes(v: unknown, what: string): Uint8Array {
   if (v instanceof Uint8Array) return v;
   if (v instanceof ArrayBuffer) return new Uint8Array(v);
   if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   throw new MedsealError(ErrorCode.InvalidArgument, `${what} must be a Uint8Array or ArrayBuffer`);
 }
+
+function passkeysOf(manifest: Manifest | string): Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }> {
+  const reqs = call(() => wasm.passkeyRequests(manifest)) as Array<{ credentialId: string; prfInput: string; label?: string | null }>;
+  return reqs.map((r) => ({ credentialId: fromB64u(r.credentialId), first: fromB64u(r.prfInput), label: r.label ?? undefined }));
+}
+
+const challenge = (): Uint8Array => wasm.newPrfSalt(); // 32 random bytes from the wasm CSPRNG
 
 /**
  * An unlocked vault. Keys stay inside the WebAssembly instance; `lock()`
@@ -127,6 +138,120 @@ export class Vault {
   private constructor(h: wasm.VaultHandle) {
     this.#h = h;
   }
+
+  // ------------------------------------------------------------ passkey ceremonies
+
+  /**
+   * Registers a passkey (with the PRF extension, user verification required)
+   * and creates a vault that it unlocks. Returns the vault, its manifest to
+   * store, and the recovery code to show the user once.
+   */
+  static async create(o: CreateOptions): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string }> {
+    ensureInit();
+    const prfSalt = wasm.newPrfSalt();
+    const { credentialId, prfOutput } = await createWithPrf(o, wasm.prfInput(prfSalt), challenge);
+    try {
+      return Vault.createFromPrf({ credentialId, prfSalt, prfOutput, label: o.label });
+    } finally {
+      prfOutput.fill(0);
+    }
+  }
+
+  /** Asks for any passkey of the manifest and unlocks with it. */
+  static async unlock(manifest: Manifest | string, opts: UnlockOptions & { timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal } = {}): Promise<Vault> {
+    ensureInit();
+    const passkeys = passkeysOf(manifest);
+    const { credentialId, prfOutput } = await getWithPrf(passkeys, opts.timeout, challenge, { mediation: opts.mediation, signal: opts.signal });
+    try {
+      return Vault.unlockFromPrf(manifest, { credentialId, prfOutput }, opts);
+    } finally {
+      prfOutput.fill(0);
+    }
+  }
+
+  /** Registers another passkey (another device, a security key) for this vault; returns the new manifest. */
+  async addPasskey(o: CreateOptions): Promise<Manifest> {
+    const manifest = this.manifest;
+    const exclude = [...(o.exclude ?? []), ...passkeysOf(manifest).map((p) => p.credentialId)];
+    const prfSalt = call(() => wasm.newPrfSalt());
+    const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude }, wasm.prfInput(prfSalt), challenge);
+    try {
+      return this.addPasskeyFromPrf({ credentialId, prfSalt, prfOutput, label: o.label });
+    } finally {
+      prfOutput.fill(0);
+    }
+  }
+
+  // ------------------------------------------------------------ apps that run their own ceremony
+
+  /**
+   * For apps that run the WebAuthn `get()` themselves (a login through their
+   * server, e.g. webauthn-rs): the `extensions` to merge into the request (a
+   * PRF evaluation per passkey of the manifest, each with its own salt), and
+   * `allowCredentials`, so the browser only offers passkeys that can unlock
+   * this vault. Ask with `userVerification: "required"`.
+   */
+  static prfExtension(manifest: Manifest | string): {
+    extensions: { prf: { evalByCredential: Record<string, { first: Uint8Array }> } };
+    allowCredentials: Array<{ type: "public-key"; id: Uint8Array }>;
+  } {
+    ensureInit();
+    const reqs = call(() => wasm.passkeyRequests(manifest)) as Array<{ credentialId: string; prfInput: string }>;
+    const evalByCredential: Record<string, { first: Uint8Array }> = {};
+    for (const r of reqs) evalByCredential[r.credentialId] = { first: fromB64u(r.prfInput) };
+    return {
+      extensions: { prf: { evalByCredential } },
+      allowCredentials: reqs.map((r) => ({ type: "public-key" as const, id: fromB64u(r.credentialId) })),
+    };
+  }
+
+  /**
+   * Unlocks with the credential of a `get()` that carried
+   * `Vault.prfExtension(manifest)`. Reads (and wipes) its PRF result; send the
+   * credential to a server only as `Vault.withoutPrf(credential)`.
+   */
+  static unlockWithAssertion(manifest: Manifest | string, credential: PublicKeyCredential, opts: UnlockOptions = {}): Vault {
+    ensureInit();
+    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
+      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.get()");
+    }
+    const prfOutput = takePrfFirst(credential);
+    if (!prfOutput) {
+      throw new MedsealError(
+        ErrorCode.PrfNotReturned,
+        "the passkey returned no PRF result: pick a passkey registered for this vault (some passkeys are for login only), or this authenticator does not support PRF",
+      );
+    }
+    try {
+      return Vault.unlockFromPrf(manifest, { credentialId: new Uint8Array(credential.rawId), prfOutput }, opts);
+    } finally {
+      prfOutput.fill(0);
+    }
+  }
+
+  /**
+   * What may be sent to a server of a credential from a `get()` or `create()`
+   * that carried the PRF extension: a deep copy of its JSON form
+   * (`credential.toJSON()`, or the credential itself) without the PRF results.
+   * Server libraries (webauthn-rs, SimpleWebAuthn) pass extension results
+   * through untouched, so the client must strip them.
+   */
+  static withoutPrf<T extends object>(credential: T | PublicKeyCredential): T {
+    let json: unknown = credential;
+    if (credential && typeof (credential as { toJSON?: unknown }).toJSON === "function") {
+      json = (credential as { toJSON(): unknown }).toJSON();
+    }
+    if (json === null || typeof json !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a credential or its JSON form");
+    const copy = JSON.parse(JSON.stringify(json)) as { clientExtensionResults?: { prf?: Record<string, unknown> } };
+    const prf = copy.clientExtensionResults?.prf;
+    if (prf) {
+      delete prf.results;
+      if (Object.keys(prf).length === 0) delete copy.clientExtensionResults!.prf;
+    }
+    return copy as T;
+  }
+
+  // ------------------------------------------------------------ no browser needed
 
   /** A fresh 32-byte PRF salt for a new passkey entry (public, stored in the manifest). */
   static newPrfSalt(): Uint8Array {
@@ -141,13 +266,13 @@ export class Vault {
   }
 
   /**
-   * Creates a vault from a PRF output the application obtained itself (no
-   * browser needed: Node, tests, native shells). `prfOutput` must be the PRF
-   * result for `Vault.prfInput(prfSalt)`.
+   * Creates a vault from a PRF output obtained elsewhere (Node, tests, native
+   * shells, own authenticator stacks). `prfOutput` must be the PRF result for
+   * `Vault.prfInput(prfSalt)`.
    */
   static createFromPrf(p: PrfCredential): { vault: Vault; manifest: Manifest; recoveryCode: string } {
     ensureInit();
-    if (p === null || typeof p !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected { credentialId, prfSalt, prfOutput }");
+    obj(p, "expected { credentialId, prfSalt, prfOutput, label? }");
     const h = call(() =>
       wasm.VaultHandle.createFromPrf(toBytes(p.credentialId, "credentialId"), toBytes(p.prfSalt, "prfSalt"), toBytes(p.prfOutput, "prfOutput"), p.label),
     );
@@ -156,69 +281,71 @@ export class Vault {
     return { vault, manifest: vault.manifest, recoveryCode };
   }
 
-  /**
-   * The `extensions` to merge into a WebAuthn `get()` request (for apps that
-   * run the ceremony themselves, e.g. a login through their server): a PRF
-   * evaluation for each passkey of the manifest, each with its own salt.
-   * Pass `allowCredentials` along too, so the browser only offers passkeys
-   * that can unlock this vault.
-   */
-  static prfExtension(manifest: Manifest | string): {
-    extensions: { prf: { evalByCredential: Record<string, { first: Uint8Array }> } };
-    allowCredentials: Array<{ type: "public-key"; id: Uint8Array }>;
-  } {
-    ensureInit();
-    const text = manifestText(manifest);
-    const reqs = call(() => wasm.passkeyRequests(text)) as Array<{ credentialId: string; prfInput: string }>;
-    const evalByCredential: Record<string, { first: Uint8Array }> = {};
-    for (const r of reqs) evalByCredential[r.credentialId] = { first: fromB64u(r.prfInput) };
-    return {
-      extensions: { prf: { evalByCredential } },
-      allowCredentials: reqs.map((r) => ({ type: "public-key" as const, id: fromB64u(r.credentialId) })),
-    };
-  }
-
-  /**
-   * Unlocks with the result of a WebAuthn `get()` that carried
-   * `Vault.prfExtension(manifest)`. Reads the PRF result from the credential;
-   * send the credential to a server only through `Vault.withoutPrf`.
-   */
-  static unlockWithAssertion(manifest: Manifest | string, credential: PublicKeyCredential, opts: { minRevision?: number } = {}): Vault {
-    ensureInit();
-    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
-      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.get()");
-    }
-    const prf = (credential.getClientExtensionResults() as { prf?: { results?: { first?: BufferSource } } }).prf;
-    const first = prf?.results?.first;
-    if (!first) {
-      throw new MedsealError(
-        ErrorCode.PrfNotReturned,
-        "the passkey returned no PRF result: it may be a passkey without PRF support (pick one registered for this vault), or the authenticator does not support PRF",
-      );
-    }
-    return Vault.unlockFromPrf(manifest, { credentialId: new Uint8Array(credential.rawId), prfOutput: toBytes(first, "prf result") }, opts);
-  }
-
   /** Unlocks with a PRF output for one of the manifest's passkeys. */
-  static unlockFromPrf(manifest: Manifest | string, p: { credentialId: Uint8Array; prfOutput: Uint8Array }, opts: { minRevision?: number } = {}): Vault {
+  static unlockFromPrf(manifest: Manifest | string, p: { credentialId: Uint8Array; prfOutput: Uint8Array }, opts: UnlockOptions = {}): Vault {
     ensureInit();
-    if (p === null || typeof p !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected { credentialId, prfOutput }");
-    const text = manifestText(manifest);
-    return new Vault(
-      call(() => wasm.VaultHandle.unlockFromPrf(text, toBytes(p.credentialId, "credentialId"), toBytes(p.prfOutput, "prfOutput"), opts?.minRevision)),
-    );
+    obj(p, "expected { credentialId, prfOutput }");
+    return new Vault(call(() => wasm.VaultHandle.unlockFromPrf(manifest, toBytes(p.credentialId, "credentialId"), toBytes(p.prfOutput, "prfOutput"), opts?.minRevision)));
   }
 
-  /** Unlocks with the recovery code (any case; spaces and dashes ignored). */
-  static unlockWithRecoveryCode(manifest: Manifest | string, code: string, opts: { minRevision?: number } = {}): Vault {
+  /** Unlocks with the recovery code (any case; spaces and dashes ignored; I/L read as 1, O as 0). */
+  static unlockWithRecoveryCode(manifest: Manifest | string, code: string, opts: UnlockOptions = {}): Vault {
     ensureInit();
-    const text = manifestText(manifest);
-    return new Vault(call(() => wasm.VaultHandle.unlockWithRecoveryCode(text, code, opts?.minRevision)));
+    return new Vault(call(() => wasm.VaultHandle.unlockWithRecoveryCode(manifest, code, opts?.minRevision)));
   }
 
-  /** The current signed manifest: store it (server side) after every change. */
+  // ------------------------------------------------------------ records
+
+  /** Seals a record (a JSON value or bytes) to the text form `ms1.…`. */
+  seal(record: RecordValue, opts: SealOptions): string {
+    obj(opts, "options must be { recordId, context? }");
+    const p = payload(record);
+    return call(() => this.#h.seal(p, opts.recordId, opts.context, true)) as string;
+  }
+
+  /** Seals a record to the bytes form. */
+  sealBytes(record: RecordValue, opts: SealOptions): Uint8Array {
+    obj(opts, "options must be { recordId, context? }");
+    const p = payload(record);
+    return call(() => this.#h.seal(p, opts.recordId, opts.context, false)) as Uint8Array;
+  }
+
+  /** Opens a sealed record (text or bytes form); returns the JSON value or bytes that were sealed. */
+  open(sealed: string | Uint8Array, opts: SealOptions): RecordValue {
+    obj(opts, "options must be { recordId, context? }");
+    return value(call(() => this.#h.open(sealed, opts.recordId, opts.context)));
+  }
+
+  /** Seals many records in one call into wasm. Throws on the first invalid item (the error has `index`). */
+  sealMany(items: SealItem[], opts: { form?: "text" | "bytes" } = {}): Array<string | Uint8Array> {
+    if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { record, recordId, context? }");
+    const prepared = items.map((it, i) => {
+      obj(it, `item ${i} must be { record, recordId, context? }`);
+      return { record: payload(it.record), recordId: it.recordId, context: it.context };
+    });
+    return Array.from(call(() => this.#h.sealMany(prepared, opts?.form !== "bytes")) as unknown as Array<string | Uint8Array>);
+  }
+
+  /** Opens many records in one call into wasm. Throws the first item's error (with `index`) if any fails. */
+  openMany(items: OpenItem[]): RecordValue[] {
+    return this.openManySettled(items).map((o, index) => {
+      if (!o.ok) throw Object.assign(o.error, { index });
+      return o.value;
+    });
+  }
+
+  /** Opens many records in one call; one outcome per item, so one bad record does not hide the others. */
+  openManySettled(items: OpenItem[]): OpenOutcome[] {
+    if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { sealed, recordId, context? }");
+    const out = call(() => this.#h.openMany(items)) as unknown as unknown[];
+    return Array.from(out, (o): OpenOutcome => (o instanceof Error ? { ok: false, error: fromWasm(o) } : { ok: true, value: value(o) }));
+  }
+
+  // ------------------------------------------------------------ unlock methods
+
+  /** The current signed manifest. */
   get manifest(): Manifest {
-    return JSON.parse(call(() => this.#h.manifestJson())) as Manifest;
+    return call(() => this.#h.manifest()) as Manifest;
   }
 
   /** The vault id (base64url). */
@@ -226,50 +353,26 @@ export class Vault {
     return call(() => this.#h.vaultId());
   }
 
-  /** Seals a record (a JSON value or bytes) to the text form `ms1.…`. */
-  seal(record: RecordValue, opts: SealOptions): string {
-    const o = options(opts);
-    const p = payload(record);
-    return call(() => this.#h.seal(p, o.recordId, o.context, true)) as string;
-  }
-
-  /** Seals a record to the bytes form. */
-  sealBytes(record: RecordValue, opts: SealOptions): Uint8Array {
-    const o = options(opts);
-    const p = payload(record);
-    return call(() => this.#h.seal(p, o.recordId, o.context, false)) as Uint8Array;
-  }
-
-  /** Opens a sealed record (text or bytes form); returns the JSON value or bytes that were sealed. */
-  open(sealed: string | Uint8Array, opts: SealOptions): RecordValue {
-    const o = options(opts);
-    const out = call(() => this.#h.open(sealed, o.recordId, o.context));
-    return typeof out === "string" ? JSON.parse(out) : out;
-  }
-
   /** Adds a passkey from PRF data the application obtained; returns the new manifest. */
   addPasskeyFromPrf(p: PrfCredential): Manifest {
-    if (p === null || typeof p !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected { credentialId, prfSalt, prfOutput }");
-    return JSON.parse(
-      call(() => this.#h.addPasskey(toBytes(p.credentialId, "credentialId"), toBytes(p.prfSalt, "prfSalt"), toBytes(p.prfOutput, "prfOutput"), p.label)),
-    ) as Manifest;
+    obj(p, "expected { credentialId, prfSalt, prfOutput, label? }");
+    return call(() => this.#h.addPasskey(toBytes(p.credentialId, "credentialId"), toBytes(p.prfSalt, "prfSalt"), toBytes(p.prfOutput, "prfOutput"), p.label)) as Manifest;
   }
 
-  /** Removes an unlock entry by id; refuses the last passkey and the recovery entry. */
+  /** Removes an unlock entry by id; refuses the last passkey and the recovery entry (`LastUnlockMethod`). */
   removeUnlock(entryId: string): Manifest {
-    return JSON.parse(call(() => this.#h.removeUnlock(entryId))) as Manifest;
+    return call(() => this.#h.removeUnlock(entryId)) as Manifest;
   }
 
-  /** Replaces the recovery code; show the new one once. */
+  /** Replaces the recovery code; show the new one once. The old code no longer opens the new manifest. */
   rotateRecoveryCode(): { manifest: Manifest; recoveryCode: string } {
-    const m = JSON.parse(call(() => this.#h.rotateRecoveryCode())) as Manifest;
-    return { manifest: m, recoveryCode: this.#h.takeRecoveryCode() as string };
+    const manifest = call(() => this.#h.rotateRecoveryCode()) as Manifest;
+    return { manifest, recoveryCode: this.#h.takeRecoveryCode() as string };
   }
 
-  /** Adopts a newer manifest of this vault written by another device. */
+  /** Adopts a newer manifest of this vault written by another device (checked: same vault, signed, not older). */
   updateManifest(manifest: Manifest | string): void {
-    const text = manifestText(manifest);
-    call(() => this.#h.updateManifest(text));
+    call(() => this.#h.updateManifest(manifest));
   }
 
   /** Wipes this vault's keys. Every later call throws `ErrorCode.Locked`. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const mounts = [
   ["/pkg/", join(root, "pkg")],
+  ["/fixtures/", join(root, "tests", "browser", "fixtures")],
   ["/", join(root, "examples", "demo")],
 ];
 const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml" };

@@ -26,7 +26,17 @@ pub(crate) fn seal_in_place(
     aad: &[u8],
     buf: &mut [u8],
 ) -> Result<[u8; TAG_LEN]> {
-    let tag = cipher(key)
+    seal_in_place_with(&cipher(key), nonce, aad, buf)
+}
+
+/// [`seal_in_place`] with a cipher whose key schedule is already set up.
+pub(crate) fn seal_in_place_with(
+    c: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN]> {
+    let tag = c
         .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
         .map_err(|_| Error::TooLarge)?;
     Ok(tag.into())
@@ -40,7 +50,18 @@ pub(crate) fn open_in_place(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<()> {
-    let r = cipher(key).decrypt_inout_detached(
+    open_in_place_with(&cipher(key), nonce, aad, buf, tag)
+}
+
+/// [`open_in_place`] with a cipher whose key schedule is already set up.
+pub(crate) fn open_in_place_with(
+    c: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<()> {
+    let r = c.decrypt_inout_detached(
         &Nonce::from(*nonce),
         aad,
         (&mut *buf).into(),
@@ -60,9 +81,21 @@ pub(crate) fn wrap_key(
     key: &[u8; 32],
     aad: &[u8],
 ) -> Result<[u8; WRAPPED_KEY_LEN]> {
+    wrap_key_with(rng, &cipher(kek), key, aad)
+}
+
+/// [`wrap_key`] with the KEK's cipher already set up (the vault's DEK-wrapping
+/// key is expanded once per vault, not once per record).
+pub(crate) fn wrap_key_with(
+    rng: &mut Rng,
+    kek: &Aes256Gcm,
+    key: &[u8; 32],
+    aad: &[u8],
+) -> Result<[u8; WRAPPED_KEY_LEN]> {
     let nonce: [u8; NONCE_LEN] = rng.array()?;
     let mut body = *key;
-    let tag = seal_in_place(kek, &nonce, aad, &mut body)?;
+    // `body` holds the ciphertext from here on.
+    let tag = seal_in_place_with(kek, &nonce, aad, &mut body)?;
     let mut out = [0u8; WRAPPED_KEY_LEN];
     let (n, rest) = out.split_at_mut(NONCE_LEN);
     let (c, t) = rest.split_at_mut(32);
@@ -74,6 +107,11 @@ pub(crate) fn wrap_key(
 
 /// Unwraps a key wrapped by [`wrap_key`]. Any failure is `DecryptionFailed`.
 pub(crate) fn unwrap_key(kek: &[u8; 32], wrapped: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
+    unwrap_key_with(&cipher(kek), wrapped, aad)
+}
+
+/// [`unwrap_key`] with the KEK's cipher already set up.
+pub(crate) fn unwrap_key_with(kek: &Aes256Gcm, wrapped: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
     let wrapped: &[u8; WRAPPED_KEY_LEN] =
         wrapped.try_into().map_err(|_| Error::DecryptionFailed)?;
     let (nonce, rest) = wrapped
@@ -84,6 +122,6 @@ pub(crate) fn unwrap_key(kek: &[u8; 32], wrapped: &[u8], aad: &[u8]) -> Result<[
         .ok_or(Error::DecryptionFailed)?;
     let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::DecryptionFailed)?;
     let mut key = *body;
-    open_in_place(kek, nonce, aad, &mut key, tag)?;
+    open_in_place_with(kek, nonce, aad, &mut key, tag)?;
     Ok(key)
 }

@@ -104,7 +104,7 @@ impl fmt::Display for Error {
                 "refused: removing this entry would leave the vault without its recovery code or without any passkey; add another passkey first, or rotate the recovery code instead",
             ),
             Error::ManifestInvalid => f.write_str(
-                "the vault manifest failed its signature check: it was altered by someone without the vault key",
+                "the vault manifest failed its signature check or breaks the rules of the format: it was altered by someone without the vault key",
             ),
             Error::StaleManifest { seen, offered } => write!(
                 f,

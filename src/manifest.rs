@@ -48,8 +48,9 @@ impl Serialize for B64 {
 
 impl<'de> Deserialize<'de> for B64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
-        let s = <&str>::deserialize(d)?;
-        Base64UrlUnpadded::decode_vec(s)
+        // Owned, so that deserializers without borrowed strings (serde-wasm-bindgen) work.
+        let s = String::deserialize(d)?;
+        Base64UrlUnpadded::decode_vec(&s)
             .map(B64)
             .map_err(|_| serde::de::Error::custom("not base64url"))
     }
@@ -163,10 +164,33 @@ pub struct Manifest {
     pub signature: B64,
 }
 
-#[derive(Deserialize)]
-struct Probe {
-    medseal: Option<serde_json::Value>,
-    version: Option<serde_json::Value>,
+/// The two fields read before anything else, so that a newer manifest gives
+/// `UnknownVersion` rather than a shape error. Other fields are ignored here.
+#[derive(Debug, Default, Deserialize)]
+pub struct ManifestProbe {
+    /// Must be `"vault-manifest"`.
+    #[serde(default)]
+    pub medseal: Option<String>,
+    /// Format version.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+impl ManifestProbe {
+    /// Checks kind and version.
+    pub fn check(&self) -> Result<()> {
+        if self.medseal.as_deref() != Some(KIND) {
+            return Err(Error::Malformed("not a medseal vault manifest"));
+        }
+        match self.version {
+            Some(VERSION) => Ok(()),
+            Some(v) => Err(Error::UnknownVersion {
+                what: "vault manifest",
+                version: v,
+            }),
+            None => Err(Error::Malformed("manifest version is missing")),
+        }
+    }
 }
 
 impl Manifest {
@@ -177,21 +201,12 @@ impl Manifest {
         if json.len() > MAX_JSON_LEN {
             return Err(Error::TooLarge);
         }
-        let probe: Probe = serde_json::from_str(json)
-            .map_err(|_| Error::Malformed("manifest is not a JSON object"))?;
-        if probe.medseal.as_ref().and_then(|v| v.as_str()) != Some(KIND) {
-            return Err(Error::Malformed("not a medseal vault manifest"));
-        }
-        match probe.version.as_ref().and_then(|v| v.as_u64()) {
-            Some(VERSION) => {}
-            Some(v) => {
-                return Err(Error::UnknownVersion {
-                    what: "vault manifest",
-                    version: v,
-                })
-            }
-            None => return Err(Error::Malformed("manifest version is missing")),
-        }
+        let probe: ManifestProbe = serde_json::from_str(json).map_err(|_| {
+            Error::Malformed(
+                "not a medseal vault manifest (a JSON object with medseal and version)",
+            )
+        })?;
+        probe.check()?;
         let m: Manifest = serde_json::from_str(json)
             .map_err(|_| Error::Malformed("manifest does not have the fields of version 1"))?;
         m.check_structure()?;

@@ -24,8 +24,8 @@ pub fn padme(len: usize) -> usize {
     (len + mask) & !mask
 }
 
-/// The padded size of a buffer that holds `content_len` bytes (the plaintext
-/// plus its `0x80` terminator).
+/// The padded size of a buffer that holds `content_len` bytes (the
+/// content-type byte, the plaintext and its `0x80` terminator).
 pub fn padded_len(content_len: usize) -> usize {
     padme(content_len).max(MIN_PADDED)
 }

@@ -150,10 +150,10 @@ impl Header {
     }
 }
 
-/// The keys a vault lends to record sealing: the DEK-wrapping sub-key and the
-/// vault id the wrap is bound to.
+/// The keys a vault lends to record sealing: the DEK-wrapping sub-key (its
+/// AES key schedule set up once per vault) and the vault id the wrap is bound to.
 pub(crate) struct RecordKeys<'v> {
-    pub wrap: &'v SubKey,
+    pub wrap: &'v aes_gcm::Aes256Gcm,
     pub vault_id: &'v [u8],
 }
 
@@ -200,9 +200,9 @@ pub(crate) fn seal(
     }
     let header = Header::bytes_v1();
     let dek = DataKey::from_array(rng.array()?);
-    let wrapped = aead::wrap_key(
+    let wrapped = aead::wrap_key_with(
         rng,
-        keys.wrap.expose(),
+        keys.wrap,
         dek.expose(),
         &dek_aad(&header, keys.vault_id, ctx),
     )?;
@@ -268,8 +268,8 @@ pub(crate) fn open(
         .split_last_chunk::<TAG_LEN>()
         .ok_or(Error::Malformed("sealed record is truncated"))?;
 
-    let dek = DataKey::from_array(aead::unwrap_key(
-        keys.wrap.expose(),
+    let dek = DataKey::from_array(aead::unwrap_key_with(
+        keys.wrap,
         wrapped,
         &dek_aad(header, keys.vault_id, ctx),
     )?);

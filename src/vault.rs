@@ -40,7 +40,9 @@ pub fn new_prf_salt() -> Result<[u8; PRF_SALT_LEN]> {
 pub struct Vault {
     vault_id: [u8; VAULT_ID_LEN],
     vault_key: VaultKey,
-    wrap_dek: SubKey,
+    /// AES-256-GCM under the DEK-wrapping sub-key, expanded once (its round
+    /// keys are zeroized on drop: aes-gcm's `zeroize` feature).
+    wrap_dek: Box<aes_gcm::Aes256Gcm>,
     identity: Identity,
     manifest: Manifest,
     rng: Rng,
@@ -63,6 +65,11 @@ fn identity_aad(vault_id: &[u8], public_key: &[u8]) -> Vec<u8> {
     put_lp(&mut aad, vault_id);
     put_lp(&mut aad, public_key);
     aad
+}
+
+fn wrap_dek_cipher(vault_key: &VaultKey) -> Box<aes_gcm::Aes256Gcm> {
+    let sub: SubKey = kdf::subkey(vault_key.expose(), label::WRAP_DEK);
+    Box::new(aead::cipher(sub.expose()))
 }
 
 fn check_passkey(p: &PasskeyUnlock) -> Result<()> {
@@ -115,7 +122,7 @@ impl Vault {
             unlock: Vec::new(),
             signature: B64(Vec::new()),
         };
-        let wrap_dek = kdf::subkey(vault_key.expose(), label::WRAP_DEK);
+        let wrap_dek = wrap_dek_cipher(&vault_key);
         let mut vault = Vault {
             vault_id,
             vault_key,
@@ -215,7 +222,7 @@ impl Vault {
             return Err(Error::ManifestInvalid);
         }
         identity::verify(public_key, &manifest.signed_bytes(), &manifest.signature.0)?;
-        let wrap_dek = kdf::subkey(vault_key.expose(), label::WRAP_DEK);
+        let wrap_dek = wrap_dek_cipher(&vault_key);
         Ok(Vault {
             vault_id,
             vault_key,

@@ -264,7 +264,7 @@ fn generate() -> Vec<Vector> {
     let s4 = seal(&mut b, "vector-2/padme", &big, "scan-1", b"");
     out.push(Vector {
         name: "v1-padme-1000.txt",
-        comment: "A 1000-byte plaintext: padded to Padme(1001) = 1024 bytes.\nProves: the Padme rule above the 256-byte floor.",
+        comment: "A 1000-byte plaintext: with its content-type byte and terminator padded to Padme(1002) = 1024 bytes.\nProves: the Padme rule above the 256-byte floor.",
         fields: fields(&b, "success", Unlock::Prf(prf), "scan-1", b"", Some(&big), &s4),
     });
     let mut other = base("vector-3");

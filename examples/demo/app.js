@@ -1,6 +1,7 @@
-// The demo app: runs the WebAuthn ceremonies itself (navigator.credentials
-// with the PRF extension) and hands the PRF output to medseal. It does no
-// cryptography: sealing, opening and keys all live in medseal's wasm module.
+// The demo app: medseal runs the passkey ceremonies (WebAuthn with the PRF
+// extension) and keeps the keys in its wasm module; this page only shows and
+// stores what medseal returns: ciphertext, a public manifest, and the recovery
+// code once.
 import { init, Vault, MedsealError } from "/pkg/dist/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +21,6 @@ function status(text, isError = false) {
 
 function explain(e) {
   if (e instanceof MedsealError) return `${e.code}: ${e.message}`;
-  if (e?.name === "NotAllowedError") return "The passkey prompt was cancelled or timed out.";
   return String(e?.message ?? e);
 }
 
@@ -49,37 +49,12 @@ function refresh() {
   }
 }
 
-const random = (n) => crypto.getRandomValues(new Uint8Array(n)); // WebAuthn challenges and user ids (no server in this demo)
+const rp = { name: "medseal demo" };
 
 async function createVault() {
-  const prfSalt = Vault.newPrfSalt();
-  const first = Vault.prfInput(prfSalt);
-  const cred = await navigator.credentials.create({
-    publicKey: {
-      rp: { name: "medseal demo", id: location.hostname },
-      user: { id: random(16), name: "patient@localhost", displayName: "Demo patient" },
-      challenge: random(32),
-      pubKeyCredParams: [{ type: "public-key", alg: -7 }, { type: "public-key", alg: -257 }],
-      authenticatorSelection: { residentKey: "required", userVerification: "required" },
-      extensions: { prf: { eval: { first } } },
-    },
-  });
-  const ext = cred.getClientExtensionResults().prf;
-  let output = ext?.results?.first;
-  if (!output) {
-    // Many authenticators only evaluate PRF on get(): ask once more.
-    const again = await navigator.credentials.get({
-      publicKey: {
-        challenge: random(32),
-        allowCredentials: [{ type: "public-key", id: cred.rawId }],
-        userVerification: "required",
-        extensions: { prf: { eval: { first } } },
-      },
-    });
-    output = again.getClientExtensionResults().prf?.results?.first;
-  }
-  if (!output) throw new Error("This passkey cannot derive keys (no WebAuthn PRF support). Try another authenticator.");
-  const created = Vault.createFromPrf({ credentialId: new Uint8Array(cred.rawId), prfSalt, prfOutput: new Uint8Array(output), label: "first passkey" });
+  // One passkey ceremony (plus a second prompt on authenticators that only evaluate PRF at get()).
+  const userId = Vault.newPrfSalt().slice(0, 16); // a random opaque user handle (no server in this demo)
+  const created = await Vault.create({ rp, user: { id: userId, name: "patient@localhost", displayName: "Demo patient" }, label: "first passkey" });
   vault = created.vault;
   store.manifest = created.manifest;
   store.records = [];
@@ -89,12 +64,7 @@ async function createVault() {
 }
 
 async function unlockVault() {
-  const manifest = store.manifest;
-  const { extensions, allowCredentials } = Vault.prfExtension(manifest);
-  const assertion = await navigator.credentials.get({
-    publicKey: { challenge: random(32), allowCredentials, userVerification: "required", extensions },
-  });
-  vault = Vault.unlockWithAssertion(manifest, assertion);
+  vault = await Vault.unlock(store.manifest);
   status("Unlocked with your passkey.");
 }
 

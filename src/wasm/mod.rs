@@ -7,7 +7,7 @@
 //! PRF outputs in, once.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -25,6 +25,15 @@ fn js_error(code: &str, message: &str) -> JsValue {
 
 fn to_js(e: Error) -> JsValue {
     js_error(e.code(), &e.to_string())
+}
+
+fn with_index(e: JsValue, i: usize) -> JsValue {
+    let _ = js_sys::Reflect::set(
+        &e,
+        &JsValue::from_str("index"),
+        &JsValue::from_f64(i as f64),
+    );
+    e
 }
 
 fn invalid(what: &'static str) -> JsValue {
@@ -58,9 +67,104 @@ fn context_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     bytes_of(v, "context must be a string or a Uint8Array")
 }
 
-fn manifest_of(json: &JsValue) -> Result<Manifest, JsValue> {
-    let s = string_of(json, "manifest must be the JSON text of a vault manifest")?;
-    Manifest::from_json(&s).map_err(to_js)
+/// A manifest from its JSON text or from a plain object. Objects go through
+/// `JSON.stringify` and the one strict parser: serde-wasm-bindgen reads only
+/// the fields a struct names and silently ignores others, where the JSON path
+/// rejects a manifest with fields it does not know.
+fn manifest_of(v: &JsValue) -> Result<Manifest, JsValue> {
+    if let Some(s) = v.as_string() {
+        return Manifest::from_json(&s).map_err(to_js);
+    }
+    if !v.is_object() || js_sys::Array::is_array(v) {
+        return Err(invalid(
+            "manifest must be a vault manifest object or its JSON text",
+        ));
+    }
+    let text = js_sys::JSON::stringify(v)
+        .ok()
+        .and_then(|t| t.as_string())
+        .ok_or_else(|| {
+            to_js(Error::Malformed(
+                "manifest object cannot be serialized as JSON",
+            ))
+        })?;
+    Manifest::from_json(&text).map_err(to_js)
+}
+
+/// A manifest as a plain JS object.
+fn manifest_to_js(m: &Manifest) -> Result<JsValue, JsValue> {
+    m.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|_| to_js(Error::InvalidArgument("manifest could not be converted")))
+}
+
+/// One record of a batch: a JSON text (a JS string) or bytes (a Uint8Array).
+/// Deserialized by hand: serde's derived untagged enum would accept bytes
+/// that happen to be UTF-8 as text, and text as bytes.
+enum Payload {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Payload;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a string or a Uint8Array")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Payload, E> {
+                Ok(Payload::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Payload, E> {
+                Ok(Payload::Text(v))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Payload, E> {
+                Ok(Payload::Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Payload, E> {
+                Ok(Payload::Bytes(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Payload {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Text(s) => s.as_bytes(),
+            Payload::Bytes(b) => b,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SealItem {
+    record: Payload,
+    record_id: String,
+    #[serde(default)]
+    context: Option<Payload>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OpenItem {
+    sealed: Payload,
+    record_id: String,
+    #[serde(default)]
+    context: Option<Payload>,
+}
+
+fn batch_of<T: serde::de::DeserializeOwned>(
+    items: JsValue,
+    what: &'static str,
+) -> Result<Vec<T>, JsValue> {
+    if !js_sys::Array::is_array(&items) {
+        return Err(invalid(what));
+    }
+    serde_wasm_bindgen::from_value(items).map_err(|_| invalid(what))
 }
 
 fn min_revision_of(v: &JsValue) -> Result<u64, JsValue> {
@@ -239,6 +343,78 @@ impl VaultHandle {
         Ok(self.get()?.manifest().to_json())
     }
 
+    /// The current signed manifest as a plain object.
+    pub fn manifest(&self) -> Result<JsValue, JsValue> {
+        manifest_to_js(self.get()?.manifest())
+    }
+
+    /// Seals many records in one call. `items`: `[{ record, recordId, context? }]`
+    /// where `record` is JSON text (a string) or a Uint8Array. Returns an array
+    /// of sealed records (text or bytes form). All or nothing: the first
+    /// invalid item throws, with its `index`.
+    #[wasm_bindgen(js_name = sealMany)]
+    pub fn seal_many(&mut self, items: JsValue, as_text: bool) -> Result<js_sys::Array, JsValue> {
+        let items: Vec<SealItem> = batch_of(
+            items,
+            "items must be an array of { record, recordId, context? }",
+        )?;
+        let v = self.get_mut()?;
+        let out = js_sys::Array::new_with_length(u32::try_from(items.len()).unwrap_or(u32::MAX));
+        for (i, item) in items.iter().enumerate() {
+            let ctx = item.context.as_ref().map(Payload::bytes).unwrap_or(&[]);
+            let ct = if matches!(item.record, Payload::Text(_)) {
+                ContentType::Json
+            } else {
+                ContentType::Bytes
+            };
+            let sealed = v
+                .seal_as(
+                    ct,
+                    item.record.bytes(),
+                    &RecordContext::with_context(item.record_id.as_bytes(), ctx),
+                )
+                .map_err(|e| with_index(to_js(e), i))?;
+            let value: JsValue = if as_text {
+                JsValue::from_str(&record::to_text(&sealed))
+            } else {
+                js_sys::Uint8Array::from(sealed.as_slice()).into()
+            };
+            out.set(u32::try_from(i).unwrap_or(u32::MAX), value);
+        }
+        Ok(out)
+    }
+
+    /// Opens many records in one call. `items`: `[{ sealed, recordId, context? }]`.
+    /// Returns one entry per item: a string (JSON text), a Uint8Array, or an
+    /// `Error` with a `code` for an item that did not open (others still do).
+    #[wasm_bindgen(js_name = openMany)]
+    pub fn open_many(&self, items: JsValue) -> Result<js_sys::Array, JsValue> {
+        let items: Vec<OpenItem> = batch_of(
+            items,
+            "items must be an array of { sealed, recordId, context? }",
+        )?;
+        let v = self.get()?;
+        let out = js_sys::Array::new_with_length(u32::try_from(items.len()).unwrap_or(u32::MAX));
+        for (i, item) in items.iter().enumerate() {
+            let ctx = item.context.as_ref().map(Payload::bytes).unwrap_or(&[]);
+            let rc = RecordContext::with_context(item.record_id.as_bytes(), ctx);
+            let opened = match &item.sealed {
+                Payload::Text(t) => record::from_text(t).and_then(|b| v.open_typed(&b, &rc)),
+                Payload::Bytes(b) => v.open_typed(b, &rc),
+            };
+            let value = match opened {
+                Ok((ContentType::Json, data)) => match String::from_utf8(data) {
+                    Ok(s) => JsValue::from_str(&s),
+                    Err(_) => to_js(Error::Malformed("JSON record is not UTF-8")),
+                },
+                Ok((ContentType::Bytes, data)) => js_sys::Uint8Array::from(data.as_slice()).into(),
+                Err(e) => to_js(e),
+            };
+            out.set(u32::try_from(i).unwrap_or(u32::MAX), value);
+        }
+        Ok(out)
+    }
+
     /// The vault id, base64url.
     #[wasm_bindgen(js_name = vaultId)]
     pub fn vault_id(&self) -> Result<String, JsValue> {
@@ -299,7 +475,7 @@ impl VaultHandle {
         }
     }
 
-    /// Adds a passkey; returns the new manifest JSON.
+    /// Adds a passkey; returns the new manifest.
     #[wasm_bindgen(js_name = addPasskey)]
     pub fn add_passkey(
         &mut self,
@@ -307,33 +483,29 @@ impl VaultHandle {
         prf_salt: JsValue,
         prf_output: JsValue,
         label: JsValue,
-    ) -> Result<String, JsValue> {
+    ) -> Result<JsValue, JsValue> {
         let p = passkey_of(&credential_id, &prf_salt, &prf_output, &label)?;
-        self.get_mut()?
-            .add_passkey(p)
-            .map(|m| m.to_json())
-            .map_err(to_js)
+        let m = self.get_mut()?.add_passkey(p).map_err(to_js)?;
+        manifest_to_js(m)
     }
 
-    /// Removes an unlock entry; returns the new manifest JSON.
+    /// Removes an unlock entry; returns the new manifest.
     #[wasm_bindgen(js_name = removeUnlock)]
-    pub fn remove_unlock(&mut self, entry_id: JsValue) -> Result<String, JsValue> {
+    pub fn remove_unlock(&mut self, entry_id: JsValue) -> Result<JsValue, JsValue> {
         let id = string_of(&entry_id, "entryId must be a string")?;
-        self.get_mut()?
-            .remove_unlock(&id)
-            .map(|m| m.to_json())
-            .map_err(to_js)
+        let m = self.get_mut()?.remove_unlock(&id).map_err(to_js)?;
+        manifest_to_js(m)
     }
 
     /// Replaces the recovery code; the new one is available once from
-    /// `takeRecoveryCode()`. Returns the new manifest JSON.
+    /// `takeRecoveryCode()`. Returns the new manifest.
     #[wasm_bindgen(js_name = rotateRecoveryCode)]
-    pub fn rotate_recovery_code(&mut self) -> Result<String, JsValue> {
+    pub fn rotate_recovery_code(&mut self) -> Result<JsValue, JsValue> {
         let v = self.get_mut()?;
         let code = v.rotate_recovery_code().map_err(to_js)?;
-        let json = v.manifest().to_json();
+        let m = manifest_to_js(v.manifest())?;
         self.recovery_code = Some(code);
-        Ok(json)
+        Ok(m)
     }
 
     /// Adopts a newer manifest of this vault written by another device.

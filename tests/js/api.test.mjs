@@ -159,3 +159,80 @@ test("nothing secret is serializable from a vault", () => {
   assert.ok(!json.includes(recoveryCode));
   assert.ok(!json.includes(Buffer.from(prfOutput).toString("hex")));
 });
+
+test("withoutPrf strips PRF results from a credential's JSON and keeps the rest", () => {
+  const results = { first: "c2VjcmV0LXByZi1vdXRwdXQtMzItYnl0ZXMtbG9uZw" };
+  const cred = { id: "abc", rawId: "abc", type: "public-key", response: { signature: "sig" }, clientExtensionResults: { prf: { enabled: true, results } } };
+  const safe = Vault.withoutPrf(cred);
+  assert.ok(!JSON.stringify(safe).includes(results.first));
+  assert.deepEqual(safe.clientExtensionResults, { prf: { enabled: true } });
+  assert.equal(safe.response.signature, "sig");
+  assert.equal(cred.clientExtensionResults.prf.results, results, "the original is not modified");
+  const onlyResults = Vault.withoutPrf({ clientExtensionResults: { prf: { results } } });
+  assert.deepEqual(onlyResults.clientExtensionResults, {});
+  assert.equal(code(() => Vault.withoutPrf(null)), ErrorCode.InvalidArgument);
+});
+
+test("sealMany/openMany: thousands of records in one call each, mixed JSON and bytes", () => {
+  const { vault } = newVault();
+  const items = Array.from({ length: 3000 }, (_, i) => ({
+    record: i % 3 === 0 ? new Uint8Array([i & 255, 1, 2]) : { i, dose: `${i} mg` },
+    recordId: `r-${i}`,
+    context: i % 2 ? "ctx" : undefined,
+  }));
+  const sealed = vault.sealMany(items);
+  assert.equal(sealed.length, 3000);
+  assert.ok(sealed.every((s) => typeof s === "string" && s.startsWith("ms1.")));
+  const opened = vault.openMany(sealed.map((s, i) => ({ sealed: s, recordId: `r-${i}`, context: i % 2 ? "ctx" : undefined })));
+  opened.forEach((v, i) => assert.deepEqual(v, items[i].record));
+  const asBytes = vault.sealMany(items.slice(0, 10), { form: "bytes" });
+  assert.ok(asBytes.every((b) => b instanceof Uint8Array));
+  assert.deepEqual(vault.openMany([{ sealed: asBytes[1], recordId: "r-1", context: "ctx" }]), [items[1].record]);
+});
+
+test("openManySettled reports each bad record and still opens the rest; openMany throws with the index", () => {
+  const { vault } = newVault();
+  const sealed = vault.sealMany([0, 1, 2].map((i) => ({ record: { i }, recordId: `r-${i}` })));
+  const items = sealed.map((s, i) => ({ sealed: s, recordId: `r-${i}` }));
+  items[1].recordId = "moved";
+  const settled = vault.openManySettled(items);
+  assert.deepEqual(settled[0], { ok: true, value: { i: 0 } });
+  assert.equal(settled[1].ok, false);
+  assert.ok(settled[1].error instanceof MedsealError);
+  assert.equal(settled[1].error.code, ErrorCode.DecryptionFailed);
+  assert.deepEqual(settled[2], { ok: true, value: { i: 2 } });
+  try {
+    vault.openMany(items);
+    assert.fail("did not throw");
+  } catch (e) {
+    assert.equal(e.code, ErrorCode.DecryptionFailed);
+    assert.equal(e.index, 1);
+  }
+  try {
+    vault.sealMany([{ record: 1, recordId: "ok" }, { record: 2, recordId: "" }]);
+    assert.fail("did not throw");
+  } catch (e) {
+    assert.equal(e.code, ErrorCode.InvalidArgument);
+    assert.equal(e.index, 1);
+  }
+  for (const g of [null, 1, "x", {}, [1], [{ sealed: 1 }], [{ record: 1 }]]) {
+    assert.equal(code(() => vault.sealMany(g)), ErrorCode.InvalidArgument);
+    assert.equal(code(() => vault.openMany(g)), ErrorCode.InvalidArgument);
+  }
+});
+
+test("manifests cross as plain objects or JSON text; a newer version is UnknownVersion", () => {
+  const { manifest, prfOutput } = newVault();
+  assert.equal(typeof manifest, "object");
+  Vault.unlockFromPrf(JSON.stringify(manifest), { credentialId: cred, prfOutput });
+  assert.equal(code(() => Vault.unlockFromPrf({ ...manifest, version: 2 }, { credentialId: cred, prfOutput })), ErrorCode.UnknownVersion);
+  assert.equal(code(() => Vault.unlockFromPrf({ ...manifest, medseal: "x" }, { credentialId: cred, prfOutput })), ErrorCode.Malformed);
+  assert.equal(code(() => Vault.unlockFromPrf({ ...manifest, extra: 1 }, { credentialId: cred, prfOutput })), ErrorCode.Malformed);
+  assert.equal(code(() => Vault.unlockFromPrf({ ...manifest, signature: 5 }, { credentialId: cred, prfOutput })), ErrorCode.Malformed);
+});
+
+test("passkey ceremonies outside a browser say so with PrfUnsupported", async () => {
+  const { manifest } = newVault();
+  await assert.rejects(Vault.unlock(manifest), (e) => e instanceof MedsealError && e.code === ErrorCode.PrfUnsupported);
+  await assert.rejects(Vault.create({ rp: { name: "x" }, user: { id: "u", name: "n", displayName: "d" } }), (e) => e.code === ErrorCode.PrfUnsupported);
+});

@@ -1,0 +1,209 @@
+/**
+ * WebAuthn ceremonies with the PRF extension. This is the only file that
+ * talks to `navigator.credentials`; it does no cryptography: salts, PRF inputs
+ * and challenges come from the wasm module, and PRF outputs go straight back
+ * into it and are wiped here after use.
+ */
+import { ErrorCode, MedsealError } from "./errors.js";
+
+/** TypeScript's DOM types want ArrayBuffer-backed views; ours always are. */
+const bs = (u: Uint8Array): BufferSource => u as BufferSource;
+
+/** What `prfSupport()` reports before any prompt is shown. */
+export type PrfSupport = {
+  /** WebAuthn is available (secure context, `PublicKeyCredential` present). */
+  webauthn: boolean;
+  /** A platform authenticator (Touch ID, Windows Hello, Android) is available. */
+  platformAuthenticator: boolean;
+  /**
+   * Whether the browser says it can evaluate PRF: `true`/`false` from
+   * `PublicKeyCredential.getClientCapabilities()` where the browser has it,
+   * else `"unknown"` (the only sure test is a ceremony).
+   */
+  prf: boolean | "unknown";
+};
+
+/** Asks the browser what it can do, without prompting the user. */
+export async function prfSupport(): Promise<PrfSupport> {
+  const PKC = (globalThis as { PublicKeyCredential?: typeof PublicKeyCredential }).PublicKeyCredential;
+  if (!PKC || !(globalThis as { isSecureContext?: boolean }).isSecureContext || !globalThis.navigator?.credentials) {
+    return { webauthn: false, platformAuthenticator: false, prf: false };
+  }
+  let platformAuthenticator = false;
+  try {
+    platformAuthenticator = await PKC.isUserVerifyingPlatformAuthenticatorAvailable();
+  } catch {
+    platformAuthenticator = false;
+  }
+  let prf: boolean | "unknown" = "unknown";
+  const getCaps = (PKC as unknown as { getClientCapabilities?: () => Promise<Record<string, boolean>> }).getClientCapabilities;
+  if (typeof getCaps === "function") {
+    try {
+      const caps = await getCaps.call(PKC);
+      if (typeof caps["extension:prf"] === "boolean") prf = caps["extension:prf"];
+    } catch {
+      prf = "unknown";
+    }
+  }
+  return { webauthn: true, platformAuthenticator, prf };
+}
+
+type PrfResults = { enabled?: boolean; results?: { first?: BufferSource } };
+
+function prfOf(cred: PublicKeyCredential): PrfResults | undefined {
+  return (cred.getClientExtensionResults() as { prf?: PrfResults }).prf;
+}
+
+/** Copies a PRF result out of the credential and wipes the browser's buffer. */
+export function takePrfFirst(cred: PublicKeyCredential): Uint8Array | undefined {
+  const first = prfOf(cred)?.results?.first;
+  if (!first) return undefined;
+  const view = first instanceof ArrayBuffer ? new Uint8Array(first) : new Uint8Array(first.buffer, first.byteOffset, first.byteLength);
+  const copy = view.slice();
+  view.fill(0);
+  return copy;
+}
+
+function ceremonyError(e: unknown): MedsealError {
+  if (e instanceof MedsealError) return e;
+  const name = (e as { name?: string })?.name;
+  const msg = String((e as { message?: string })?.message ?? e);
+  if (name === "NotAllowedError" || name === "AbortError") {
+    return new MedsealError(ErrorCode.Cancelled, `the passkey prompt was cancelled, timed out, or no matching passkey was chosen (${name})`, { cause: e });
+  }
+  if (name === "InvalidStateError") {
+    return new MedsealError(ErrorCode.InvalidArgument, "this authenticator already holds a passkey for this vault", { cause: e });
+  }
+  if (name === "NotSupportedError" || name === "SecurityError") {
+    return new MedsealError(ErrorCode.PrfUnsupported, `passkeys are not available here (${name}: ${msg}); medseal needs a secure context (https or localhost) and WebAuthn`, { cause: e });
+  }
+  return new MedsealError(ErrorCode.InvalidArgument, `the passkey ceremony failed: ${name ?? "Error"}: ${msg}`, { cause: e });
+}
+
+function credentials(): CredentialsContainer {
+  const c = globalThis.navigator?.credentials;
+  if (!c || typeof PublicKeyCredential === "undefined") {
+    throw new MedsealError(ErrorCode.PrfUnsupported, "WebAuthn is not available in this context (a page in a secure context is needed; workers and Node have no passkeys: use createFromPrf/unlockFromPrf there)");
+  }
+  return c;
+}
+
+/** Relying party and user for a new passkey. `user.id` should be a random, opaque id (not an e-mail). */
+export type CreateOptions = {
+  rp: { id?: string; name: string };
+  user: { id: Uint8Array | string; name: string; displayName: string };
+  /** A name for the passkey, kept in the manifest and shown when asking which passkey to use. */
+  label?: string;
+  /** Milliseconds the browser may wait for the user. */
+  timeout?: number;
+  /** Passkeys the authenticator must not create again (base64url-free raw ids). */
+  exclude?: Uint8Array[];
+};
+
+/**
+ * Registers a new passkey and evaluates its PRF on `first`. If the
+ * authenticator returns no PRF result at create (many do not: results at
+ * create need CTAP 2.2), asks once more with `get()`.
+ */
+export async function createWithPrf(o: CreateOptions, first: Uint8Array, challenge: () => Uint8Array): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
+  if (!o || typeof o !== "object" || !o.rp || !o.user) throw new MedsealError(ErrorCode.InvalidArgument, "expected { rp: { name, id? }, user: { id, name, displayName } }");
+  const userId = typeof o.user.id === "string" ? new TextEncoder().encode(o.user.id) : o.user.id;
+  if (!(userId instanceof Uint8Array) || userId.length === 0 || userId.length > 64) {
+    throw new MedsealError(ErrorCode.InvalidArgument, "user.id must be 1 to 64 bytes (a random opaque id, not personal data)");
+  }
+  const c = credentials();
+  let cred: PublicKeyCredential | null;
+  try {
+    cred = (await c.create({
+      publicKey: {
+        rp: o.rp,
+        user: { id: bs(userId), name: o.user.name, displayName: o.user.displayName },
+        challenge: bs(challenge()),
+        pubKeyCredParams: [
+          { type: "public-key", alg: -7 },
+          { type: "public-key", alg: -8 },
+          { type: "public-key", alg: -257 },
+        ],
+        authenticatorSelection: { residentKey: "required", requireResidentKey: true, userVerification: "required" },
+        excludeCredentials: (o.exclude ?? []).map((id) => ({ type: "public-key" as const, id: bs(id) })),
+        timeout: o.timeout,
+        extensions: { prf: { eval: { first } } } as AuthenticationExtensionsClientInputs,
+      },
+    })) as PublicKeyCredential | null;
+  } catch (e) {
+    throw ceremonyError(e);
+  }
+  if (!cred) throw new MedsealError(ErrorCode.Cancelled, "no passkey was created");
+  const credentialId = new Uint8Array(cred.rawId);
+  const prf = prfOf(cred);
+  if (prf?.enabled === false) {
+    throw new MedsealError(
+      ErrorCode.PrfUnsupported,
+      "this authenticator created a passkey but cannot derive keys from it (no WebAuthn PRF / hmac-secret). Use a passkey provider with PRF: Google Password Manager, iCloud Keychain (iOS/macOS 18+), Windows Hello on recent builds, or a security key with hmac-secret. The passkey just created can be deleted.",
+    );
+  }
+  let prfOutput = takePrfFirst(cred);
+  if (!prfOutput) {
+    const again = await getWithPrf([{ credentialId, first }], o.timeout, challenge);
+    prfOutput = again.prfOutput;
+  }
+  return { credentialId, prfOutput };
+}
+
+/** Runs `get()` with a PRF evaluation for each listed passkey (each with its own input). */
+export async function getWithPrf(
+  passkeys: Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }>,
+  timeout: number | undefined,
+  challenge: () => Uint8Array,
+  extra?: { mediation?: CredentialMediationRequirement; signal?: AbortSignal },
+): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array; credential: PublicKeyCredential }> {
+  const c = credentials();
+  const evalByCredential: Record<string, { first: Uint8Array }> = {};
+  for (const p of passkeys) evalByCredential[b64u(p.credentialId)] = { first: p.first };
+  let cred: PublicKeyCredential | null;
+  try {
+    cred = (await c.get({
+      mediation: extra?.mediation,
+      signal: extra?.signal,
+      publicKey: {
+        challenge: bs(challenge()),
+        allowCredentials: passkeys.map((p) => ({ type: "public-key" as const, id: bs(p.credentialId) })),
+        userVerification: "required",
+        timeout,
+        extensions: { prf: { evalByCredential } } as AuthenticationExtensionsClientInputs,
+      },
+    })) as PublicKeyCredential | null;
+  } catch (e) {
+    throw ceremonyError(e);
+  }
+  if (!cred) throw new MedsealError(ErrorCode.Cancelled, "no passkey was chosen");
+  const prfOutput = takePrfFirst(cred);
+  if (!prfOutput) {
+    const used = new Uint8Array(cred.rawId);
+    const label = passkeys.find((p) => b64u(p.credentialId) === b64u(used))?.label;
+    const names = passkeys.map((p) => p.label).filter(Boolean);
+    throw new MedsealError(
+      ErrorCode.PrfNotReturned,
+      `the passkey${label ? ` "${label}"` : ""} returned no PRF result, so it cannot unlock this vault. ` +
+        (names.length ? `Passkeys registered for this vault: ${names.join(", ")}. ` : "") +
+        "Some password managers and platforms do not evaluate PRF; try another passkey of this vault or the recovery code.",
+    );
+  }
+  return { credentialId: new Uint8Array(cred.rawId), prfOutput, credential: cred };
+}
+
+/** Unpadded base64url, the form WebAuthn uses for credential ids in JSON and `evalByCredential`. */
+export function b64u(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Decodes unpadded base64url. */
+export function fromB64u(s: string): Uint8Array {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
