@@ -515,6 +515,39 @@ impl VaultHandle {
         self.get_mut()?.update_manifest(&m).map_err(to_js)
     }
 
+    /// Benchmark only: seals a JS value converted by serde-wasm-bindgen (the
+    /// alternative to the shipped JSON-text path).
+    #[cfg(feature = "bench-exports")]
+    #[wasm_bindgen(js_name = benchSealValue)]
+    pub fn bench_seal_value(&mut self, value: JsValue, record_id: &str) -> Result<String, JsValue> {
+        let v: serde_json::Value =
+            serde_wasm_bindgen::from_value(value).map_err(|_| invalid("value"))?;
+        let bytes = serde_json::to_vec(&v).map_err(|_| invalid("value"))?;
+        let sealed = self
+            .get_mut()?
+            .seal_as(
+                ContentType::Json,
+                &bytes,
+                &RecordContext::new(record_id.as_bytes()),
+            )
+            .map_err(to_js)?;
+        Ok(record::to_text(&sealed))
+    }
+
+    /// Benchmark only: opens a JSON record into a JS value by serde-wasm-bindgen.
+    #[cfg(feature = "bench-exports")]
+    #[wasm_bindgen(js_name = benchOpenValue)]
+    pub fn bench_open_value(&self, sealed: &str, record_id: &str) -> Result<JsValue, JsValue> {
+        let bytes = record::from_text(sealed).map_err(to_js)?;
+        let (_, data) = self
+            .get()?
+            .open_typed(&bytes, &RecordContext::new(record_id.as_bytes()))
+            .map_err(to_js)?;
+        let v: serde_json::Value = serde_json::from_slice(&data).map_err(|_| invalid("value"))?;
+        v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|_| invalid("value"))
+    }
+
     /// Wipes every key of this vault from memory. Later calls throw `Locked`.
     pub fn lock(&mut self) {
         self.vault = None;

@@ -1,0 +1,59 @@
+// Error codes that only a browser can produce: a passkey that returns no PRF
+// result (PrfNotReturned), a ceremony nobody answers (Cancelled), and calls
+// before init() (NotInitialized).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, serve, addAuthenticator } from "./helpers.mjs";
+
+let browser, server, origin;
+before(async () => {
+  ({ server, origin } = await serve());
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test("NotInitialized before init(), PrfNotReturned for a login-only passkey, Cancelled when no passkey answers", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${origin}/index.html`);
+  // A fresh module instance, to call it before init().
+  const notInit = await page.evaluate(async () => {
+    const m = await import("/pkg/dist/index.js?fresh");
+    try { m.Vault.newPrfSalt(); return "no error"; } catch (e) { return e.code; }
+  });
+  assert.equal(notInit, "NotInitialized");
+
+  // A vault on a PRF authenticator, then a login-only passkey (no PRF) on another.
+  const prfAuth = await addAuthenticator(page, { hasPrf: true });
+  const r = await page.evaluate(async () => {
+    const ms = await import("/pkg/dist/index.js");
+    await ms.init();
+    window.ms = ms;
+    const { manifest } = await ms.Vault.create({ rp: { name: "t" }, user: { id: "u1", name: "u", displayName: "U" } });
+    window.manifest = manifest;
+    return manifest.unlock.find((e) => e.type === "passkey").credentialId;
+  });
+  assert.ok(r);
+  await prfAuth.cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId: prfAuth.authenticatorId });
+  await addAuthenticator(page, { hasPrf: false });
+  const codes = await page.evaluate(async () => {
+    const loginOnly = await navigator.credentials.create({ publicKey: {
+      rp: { name: "t" }, user: { id: new Uint8Array([9]), name: "u", displayName: "U" }, challenge: new Uint8Array(32),
+      pubKeyCredParams: [{ type: "public-key", alg: -7 }], authenticatorSelection: { residentKey: "required", userVerification: "required" } } });
+    const assertion = await navigator.credentials.get({ publicKey: {
+      challenge: new Uint8Array(32), allowCredentials: [{ type: "public-key", id: loginOnly.rawId }], userVerification: "required",
+      extensions: { prf: { eval: { first: new Uint8Array(32) } } } } });
+    const out = {};
+    try { ms.Vault.unlockWithAssertion(window.manifest, assertion); out.assertion = "unlocked"; } catch (e) { out.assertion = e.code; out.message = e.message; }
+    // The vault's own passkey is gone with its authenticator: nobody can answer.
+    try { await ms.Vault.unlock(window.manifest, { timeout: 1500 }); out.unlock = "unlocked"; } catch (e) { out.unlock = e.code; }
+    return out;
+  });
+  assert.equal(codes.assertion, "PrfNotReturned");
+  assert.match(codes.message, /PRF/);
+  assert.equal(codes.unlock, "Cancelled");
+  await context.close();
+});
