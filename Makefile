@@ -1,10 +1,12 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup pkg
-demo: setup pkg        ## build the package and serve the demo at http://localhost:8080
-	node scripts/serve.mjs 8080
+.PHONY: demo test setup pkg static-demo
+demo: setup pkg        ## build the package and start the reference PHR server at http://localhost:8080
+	cargo run --locked -p medseal-server
 test:                  ## install what is needed, then run every check
 	bash scripts/test.sh
 setup:
 	bash scripts/setup.sh
 pkg:
 	bash scripts/build-pkg.sh
+static-demo: setup pkg ## the server-less demo page (examples/demo) at http://localhost:8080
+	node scripts/serve.mjs 8080

@@ -9,7 +9,7 @@
 import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm } from "./errors.js";
-import { type CreateOptions, createWithPrf, fromB64u, getWithPrf, takePrfFirst } from "./passkey.js";
+import { type CreateOptions, b64u, createWithPrf, fromB64u, getWithPrf, prfFromCreated, takePrfFirst } from "./passkey.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
 export { prfSupport, type PrfSupport, type CreateOptions } from "./passkey.js";
@@ -191,18 +191,57 @@ export class Vault {
    * `allowCredentials`, so the browser only offers passkeys that can unlock
    * this vault. Ask with `userVerification: "required"`.
    */
-  static prfExtension(manifest: Manifest | string): {
+  static prfExtension(
+    manifest: Manifest | string,
+    opts: { allowCredentials?: ReadonlyArray<{ id: BufferSource | string }> } = {},
+  ): {
     extensions: { prf: { evalByCredential: Record<string, { first: Uint8Array }> } };
     allowCredentials: Array<{ type: "public-key"; id: Uint8Array }>;
   } {
     ensureInit();
-    const reqs = call(() => wasm.passkeyRequests(manifest)) as Array<{ credentialId: string; prfInput: string }>;
+    let reqs = call(() => wasm.passkeyRequests(manifest)) as Array<{ credentialId: string; prfInput: string }>;
+    if (opts?.allowCredentials) {
+      // Browsers reject evalByCredential keys that are not in allowCredentials.
+      const allowed = new Set(opts.allowCredentials.map((c) => (typeof c.id === "string" ? c.id : b64u(toBytes(c.id, "allowCredentials id")))));
+      reqs = reqs.filter((r) => allowed.has(r.credentialId));
+    }
     const evalByCredential: Record<string, { first: Uint8Array }> = {};
     for (const r of reqs) evalByCredential[r.credentialId] = { first: fromB64u(r.prfInput) };
     return {
       extensions: { prf: { evalByCredential } },
       allowCredentials: reqs.map((r) => ({ type: "public-key" as const, id: fromB64u(r.credentialId) })),
     };
+  }
+
+  /**
+   * For apps that run the WebAuthn `create()` themselves (sign-up through
+   * their server, e.g. webauthn-rs): a fresh PRF salt and the `extensions` to
+   * merge into the request. Pass the salt and the new credential to
+   * `Vault.createWithCredential` (or `vault.addPasskeyWithCredential`).
+   */
+  static prfCreateExtension(): { prfSalt: Uint8Array; extensions: { prf: { eval: { first: Uint8Array } } } } {
+    ensureInit();
+    const prfSalt = call(() => wasm.newPrfSalt());
+    return { prfSalt, extensions: { prf: { eval: { first: wasm.prfInput(prfSalt) } } } };
+  }
+
+  /**
+   * Creates a vault from a credential the app created with
+   * `Vault.prfCreateExtension()` merged in. If the authenticator gave no PRF
+   * result at create, asks once more with `get()`. Post the credential to a
+   * server only as `Vault.withoutPrf(credential)`.
+   */
+  static async createWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string }> {
+    ensureInit();
+    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
+      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.create()");
+    }
+    const { credentialId, prfOutput } = await prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), opts.timeout, challenge);
+    try {
+      return Vault.createFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
+    } finally {
+      prfOutput.fill(0);
+    }
   }
 
   /**
@@ -353,6 +392,19 @@ export class Vault {
     return call(() => this.#h.vaultId());
   }
 
+  /** Adds a passkey the app created with `Vault.prfCreateExtension()` merged in; returns the new manifest. */
+  async addPasskeyWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number } = {}): Promise<Manifest> {
+    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
+      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.create()");
+    }
+    const { credentialId, prfOutput } = await prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), opts.timeout, challenge);
+    try {
+      return this.addPasskeyFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
+    } finally {
+      prfOutput.fill(0);
+    }
+  }
+
   /** Adds a passkey from PRF data the application obtained; returns the new manifest. */
   addPasskeyFromPrf(p: PrfCredential): Manifest {
     obj(p, "expected { credentialId, prfSalt, prfOutput, label? }");
@@ -373,6 +425,16 @@ export class Vault {
   /** Adopts a newer manifest of this vault written by another device (checked: same vault, signed, not older). */
   updateManifest(manifest: Manifest | string): void {
     call(() => this.#h.updateManifest(manifest));
+  }
+
+  /**
+   * Proves to a server that this client holds the vault (e.g. signing in with
+   * the recovery code when every passkey is lost): a P-256 signature over the
+   * server's challenge and origin, verifiable with the manifest's
+   * `identityKey.publicKey` (see docs/FORMAT.md "Login proof").
+   */
+  signLoginProof(challenge: Uint8Array, audience: string): Uint8Array {
+    return call(() => this.#h.signLoginProof(toBytes(challenge, "challenge"), audience));
   }
 
   /** Wipes this vault's keys. Every later call throws `ErrorCode.Locked`. */

@@ -134,6 +134,15 @@ export async function createWithPrf(o: CreateOptions, first: Uint8Array, challen
     throw ceremonyError(e);
   }
   if (!cred) throw new MedsealError(ErrorCode.Cancelled, "no passkey was created");
+  return prfFromCreated(cred, first, o.timeout, challenge);
+}
+
+/**
+ * The PRF output of a freshly created passkey: from the create() result if
+ * the authenticator gave one, else from one follow-up `get()` (results at
+ * create need CTAP 2.2; many authenticators only evaluate PRF at get).
+ */
+export async function prfFromCreated(cred: PublicKeyCredential, first: Uint8Array, timeout: number | undefined, challenge: () => Uint8Array): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
   const credentialId = new Uint8Array(cred.rawId);
   const prf = prfOf(cred);
   if (prf?.enabled === false) {
@@ -144,8 +153,14 @@ export async function createWithPrf(o: CreateOptions, first: Uint8Array, challen
   }
   let prfOutput = takePrfFirst(cred);
   if (!prfOutput) {
-    const again = await getWithPrf([{ credentialId, first }], o.timeout, challenge);
-    prfOutput = again.prfOutput;
+    try {
+      prfOutput = (await getWithPrf([{ credentialId, first }], timeout, challenge)).prfOutput;
+    } catch (e) {
+      if (e instanceof MedsealError && e.code === ErrorCode.PrfNotReturned) {
+        throw new MedsealError(ErrorCode.PrfUnsupported, "this authenticator returns no PRF result, so it cannot unlock a vault; use a passkey provider with PRF support", { cause: e });
+      }
+      throw e;
+    }
   }
   return { credentialId, prfOutput };
 }

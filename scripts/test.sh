@@ -20,11 +20,13 @@ run() {
 
 run "cargo fmt --check" cargo fmt --all -- --check
 run "clippy, host, warnings denied" cargo clippy --locked --all-targets -- -D warnings
+run "clippy, reference server, warnings denied" cargo clippy --locked -p medseal-server -- -D warnings
 run "clippy, wasm32, warnings denied" env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
 run "cargo test (native core)" cargo test --locked
 run "wasm-bindgen tests in headless Chromium" env RUSTUP_TOOLCHAIN="$WASM_TC" \
   wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver -- --locked --test wasm
 run "build the npm package" bash scripts/build-pkg.sh
+run "build the reference server" cargo build --locked -p medseal-server
 run "node tests (the package's API in Node 20)" node --test tests/js/
 run "browser tests (playwright-core, Chromium, virtual passkey)" node --test tests/browser/
 

@@ -33,6 +33,8 @@ pub mod label {
     pub const PRF_INPUT: &[u8] = b"medseal/v1/prf-input";
     /// Prefix of the recovery code checksum.
     pub const RECOVERY_CHECKSUM: &[u8] = b"medseal/v1/recovery-code/checksum";
+    /// First part of a login proof's signed message.
+    pub const LOGIN_PROOF: &[u8] = b"medseal/v1/login-proof";
     /// Prefix of the manifest's signed encoding.
     pub const MANIFEST_SIGNATURE: &[u8] = b"medseal/v1/manifest/signature";
 }

@@ -378,6 +378,31 @@ impl Vault {
         Ok(())
     }
 
+    /// Proves to a server that this client holds the vault (for example after a
+    /// recovery-code unlock, when no passkey can log in): an ECDSA P-256
+    /// signature over `lp("medseal/v1/login-proof") || lp(challenge) ||
+    /// lp(audience)`, checked by the server against the manifest's identity
+    /// public key. The label keeps a proof from ever being a manifest signature.
+    pub fn sign_login_proof(
+        &self,
+        challenge: &[u8],
+        audience: &str,
+    ) -> Result<[u8; identity::SIGNATURE_LEN]> {
+        if challenge.len() < 16 || challenge.len() > 1024 {
+            return Err(Error::InvalidArgument("challenge must be 16 to 1024 bytes"));
+        }
+        if audience.is_empty() || audience.len() > 1024 {
+            return Err(Error::InvalidArgument(
+                "audience must be 1 to 1024 bytes (the server's origin)",
+            ));
+        }
+        let mut msg = Vec::new();
+        put_lp(&mut msg, label::LOGIN_PROOF);
+        put_lp(&mut msg, challenge);
+        put_lp(&mut msg, audience.as_bytes());
+        Ok(self.identity.sign(&msg))
+    }
+
     /// Signs `message` with the vault's identity key (ECDSA P-256, SHA-256).
     pub fn sign(&self, message: &[u8]) -> [u8; identity::SIGNATURE_LEN] {
         self.identity.sign(message)

@@ -536,3 +536,40 @@ fn error_codes_are_stable() {
     );
     assert_eq!(Error::LastUnlockMethod.code(), "LastUnlockMethod");
 }
+
+#[test]
+fn login_proof_verifies_with_the_manifest_key_and_is_not_a_manifest_signature() {
+    use p256::ecdsa::signature::Verifier;
+    let (v, _) = new_vault();
+    let challenge = [7u8; 32];
+    let sig = v
+        .sign_login_proof(&challenge, "http://localhost:8080")
+        .unwrap();
+    let mut msg = Vec::new();
+    for part in [
+        b"medseal/v1/login-proof".as_slice(),
+        &challenge,
+        b"http://localhost:8080",
+    ] {
+        msg.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        msg.extend_from_slice(part);
+    }
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&v.manifest().identity_key.public_key.0)
+        .unwrap();
+    vk.verify(&msg, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
+        .unwrap();
+    // Another audience or challenge gives another signature.
+    assert_ne!(
+        sig,
+        v.sign_login_proof(&challenge, "https://evil.example")
+            .unwrap()
+    );
+    assert!(matches!(
+        v.sign_login_proof(&[1; 8], "x"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        v.sign_login_proof(&challenge, ""),
+        Err(Error::InvalidArgument(_))
+    ));
+}

@@ -548,6 +548,21 @@ impl VaultHandle {
             .map_err(|_| invalid("value"))
     }
 
+    /// A login proof for a server: see `Vault::sign_login_proof`.
+    #[wasm_bindgen(js_name = signLoginProof)]
+    pub fn sign_login_proof(
+        &self,
+        challenge: JsValue,
+        audience: JsValue,
+    ) -> Result<Vec<u8>, JsValue> {
+        let c = bytes_of(&challenge, "challenge must be a Uint8Array")?;
+        let a = string_of(&audience, "audience must be a string (the server's origin)")?;
+        self.get()?
+            .sign_login_proof(&c, &a)
+            .map(|s| s.to_vec())
+            .map_err(to_js)
+    }
+
     /// Wipes every key of this vault from memory. Later calls throw `Locked`.
     pub fn lock(&mut self) {
         self.vault = None;
