@@ -1,5 +1,5 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup pkg static-demo
+.PHONY: demo test setup pkg static-demo bench
 demo: setup pkg        ## build the package and start the reference PHR server at http://localhost:8080
 	cargo run --locked -p medseal-server
 test:                  ## install what is needed, then run every check
@@ -10,3 +10,5 @@ pkg:
 	bash scripts/build-pkg.sh
 static-demo: setup pkg ## the server-less demo page (examples/demo) at http://localhost:8080
 	node scripts/serve.mjs 8080
+bench: setup pkg       ## medseal against WebCrypto, @noble/ciphers, age-encryption in Node and Chromium -> docs/BENCHMARKS.md
+	node bench/run.mjs

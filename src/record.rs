@@ -13,7 +13,6 @@
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroize;
 
 use crate::aead::{self, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 use crate::error::{Error, Result};
@@ -217,9 +216,9 @@ pub(crate) fn seal(
     let aad = body_aad(&out, ctx);
     out.extend_from_slice(&nonce);
     let tag = aead::seal_in_place(enc.expose(), &nonce, &aad, &mut body)?;
+    // `body` now holds ciphertext: nothing to wipe.
     out.extend_from_slice(&body);
     out.extend_from_slice(&tag);
-    body.zeroize();
     Ok(out)
 }
 

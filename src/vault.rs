@@ -15,7 +15,7 @@ use crate::manifest::{
 use crate::record::{self, ContentType, RecordContext, RecordKeys};
 use crate::recovery::RecoveryCode;
 use crate::rng::Rng;
-use crate::secret::{PrfOutput, SubKey, VaultKey};
+use crate::secret::{Kek, PrfOutput, SubKey, VaultKey};
 
 /// A passkey being added to a vault: its credential id, the PRF salt the SDK
 /// chose for it, and the PRF output the authenticator returned for that salt.
@@ -417,7 +417,7 @@ impl Vault {
     }
 
     fn passkey_entry(&mut self, p: PasskeyUnlock) -> Result<UnlockEntry> {
-        let mut entry = UnlockEntry::Passkey {
+        let entry = UnlockEntry::Passkey {
             id: self.new_entry_id("pk")?,
             credential_id: B64(p.credential_id.clone()),
             prf_salt: B64(p.prf_salt.to_vec()),
@@ -431,38 +431,36 @@ impl Vault {
             &self.vault_id,
         );
         drop(p);
-        let wrapped = aead::wrap_key(
-            &mut self.rng,
-            kek.expose(),
-            self.vault_key.expose(),
-            &entry.wrap_aad(&self.vault_id),
-        )?;
-        if let UnlockEntry::Passkey {
-            wrapped_vault_key, ..
-        } = &mut entry
-        {
-            *wrapped_vault_key = B64(wrapped.to_vec());
-        }
-        Ok(entry)
+        self.wrap_vault_key_into(entry, &kek)
     }
 
     fn recovery_entry(&mut self, code: &RecoveryCode) -> Result<UnlockEntry> {
-        let mut entry = UnlockEntry::Recovery {
+        let entry = UnlockEntry::Recovery {
             id: self.new_entry_id("rc")?,
             wrapped_vault_key: B64(Vec::new()),
         };
         let kek = kdf::kek_from_recovery(code.entropy(), &self.vault_id);
+        self.wrap_vault_key_into(entry, &kek)
+    }
+
+    /// Wraps the vault key under an entry's KEK, bound to the entry (its AAD),
+    /// and stores the result in the entry.
+    fn wrap_vault_key_into(&mut self, mut entry: UnlockEntry, kek: &Kek) -> Result<UnlockEntry> {
         let wrapped = aead::wrap_key(
             &mut self.rng,
             kek.expose(),
             self.vault_key.expose(),
             &entry.wrap_aad(&self.vault_id),
         )?;
-        if let UnlockEntry::Recovery {
-            wrapped_vault_key, ..
-        } = &mut entry
-        {
-            *wrapped_vault_key = B64(wrapped.to_vec());
+        match &mut entry {
+            UnlockEntry::Passkey {
+                wrapped_vault_key, ..
+            }
+            | UnlockEntry::Recovery {
+                wrapped_vault_key, ..
+            } => {
+                *wrapped_vault_key = B64(wrapped.to_vec());
+            }
         }
         Ok(entry)
     }

@@ -1,27 +1,19 @@
 // The demo page end to end in headless Chromium with a virtual passkey (PRF):
 // create a vault, seal records, reload, unlock with the passkey, read them back.
 // Also: what the page stores holds no plaintext, and a passkey without PRF is refused clearly.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, serve, addAuthenticator } from "./helpers.mjs";
+import { addAuthenticator, withBrowserAndServer } from "./helpers.mjs";
 
-let browser, server, origin;
-before(async () => {
-  ({ server, origin } = await serve());
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = withBrowserAndServer();
 
 test("create with a passkey, seal, reload, unlock with the passkey, open", async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await addAuthenticator(page);
-  await page.goto(`${origin}/`);
+  await page.goto(`${env.origin}/`);
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("No vault yet"));
 
   await page.click("#create");
@@ -59,10 +51,10 @@ test("create with a passkey, seal, reload, unlock with the passkey, open", async
 });
 
 test("a passkey without PRF gets a clear refusal, not a broken vault", async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   await addAuthenticator(page, { hasPrf: false });
-  await page.goto(`${origin}/`);
+  await page.goto(`${env.origin}/`);
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("No vault yet"));
   await page.click("#create");
   await page.waitForFunction(() => document.getElementById("status").className === "error");

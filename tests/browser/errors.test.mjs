@@ -1,24 +1,16 @@
 // Error codes that only a browser can produce: a passkey that returns no PRF
 // result (PrfNotReturned), a ceremony nobody answers (Cancelled), and calls
 // before init() (NotInitialized).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, serve, addAuthenticator } from "./helpers.mjs";
+import { addAuthenticator, withBrowserAndServer } from "./helpers.mjs";
 
-let browser, server, origin;
-before(async () => {
-  ({ server, origin } = await serve());
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = withBrowserAndServer();
 
 test("NotInitialized before init(), PrfNotReturned for a login-only passkey, Cancelled when no passkey answers", async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${origin}/index.html`);
+  await page.goto(`${env.origin}/index.html`);
   // A fresh module instance, to call it before init().
   const notInit = await page.evaluate(async () => {
     const m = await import("/pkg/dist/index.js?fresh");

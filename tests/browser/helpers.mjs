@@ -1,5 +1,6 @@
 // Shared set-up for browser tests: Debian's Chromium driven by playwright-core,
 // with Chromium's DevTools virtual authenticator standing in for a passkey.
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 import { startServer } from "../../scripts/serve.mjs";
 
@@ -15,6 +16,23 @@ export async function launch() {
 export async function serve() {
   const server = await startServer(0);
   return { server, origin: `http://localhost:${server.address().port}` };
+}
+
+/**
+ * Registers before/after hooks that start the static demo server and one
+ * Chromium for the file's tests; the returned object is filled in by `before`.
+ */
+export function withBrowserAndServer() {
+  const env = { browser: null, server: null, origin: "" };
+  before(async () => {
+    Object.assign(env, await serve());
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    env.server?.close();
+  });
+  return env;
 }
 
 /** Adds a virtual platform authenticator (user-verifying, PRF on or off) to a page. */

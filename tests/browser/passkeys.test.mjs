@@ -2,27 +2,19 @@
 // authenticators (PRF on): create, reload, unlock; a second device's passkey
 // added and the first removed; recovery; a PRF-less authenticator refused;
 // and what withoutPrf lets through to a server.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, serve, addAuthenticator } from "./helpers.mjs";
+import { addAuthenticator, withBrowserAndServer } from "./helpers.mjs";
 
-let browser, server, origin;
-before(async () => {
-  ({ server, origin } = await serve());
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = withBrowserAndServer();
 
 async function freshPage({ hasPrf = true } = {}) {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   const auth = await addAuthenticator(page, { hasPrf });
-  await page.goto(`${origin}/index.html`);
+  await page.goto(`${env.origin}/index.html`);
   await page.evaluate(async () => {
     const m = await import("/pkg/dist/index.js");
     await m.init();

@@ -1,22 +1,14 @@
 // medseal inside a dedicated module worker, under the demo server's strict CSP
 // (script-src 'self' 'wasm-unsafe-eval').
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, serve } from "./helpers.mjs";
+import { withBrowserAndServer } from "./helpers.mjs";
 
-let browser, server, origin;
-before(async () => {
-  ({ server, origin } = await serve());
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = withBrowserAndServer();
 
 test("seal and open inside a Web Worker", async () => {
-  const page = await browser.newPage();
-  await page.goto(`${origin}/index.html`);
+  const page = await env.browser.newPage();
+  await page.goto(`${env.origin}/index.html`);
   const r = await page.evaluate(
     () =>
       new Promise((ok) => {

@@ -1,0 +1,177 @@
+// Benchmark workloads, the same code in Node 20 and in Chromium (bundled by
+// bench/run.mjs). medseal and the alternatives a web developer would use
+// instead run side by side in one process: WebCrypto AES-256-GCM (raw, and the
+// same envelope work done by hand), @noble/ciphers AES-256-GCM, age-encryption
+// (typage) per record, and WebCrypto / @noble/curves for P-256.
+import { gcm } from "@noble/ciphers/aes.js";
+import { p256 } from "@noble/curves/nist.js";
+import * as age from "age-encryption";
+
+const subtle = globalThis.crypto.subtle;
+const rnd = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
+const now = () => performance.now();
+
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { median: q(0.5), p95: q(0.95), n: s.length };
+}
+
+/** Runs `fn` (which does `ops` operations) `reps` times after a warm-up; returns microseconds per operation. */
+async function measure(fn, { reps, ops = 1 }) {
+  await fn();
+  const samples = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = now();
+    await fn();
+    samples.push(((now() - t0) * 1000) / ops);
+  }
+  return stats(samples);
+}
+
+function payload(size) {
+  const b = rnd(Math.min(size, 65536));
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i += b.length) out.set(b.subarray(0, Math.min(b.length, size - i)), i);
+  return out;
+}
+
+/** A by-hand envelope with WebCrypto: fresh data key, wrapped with AES-GCM under a KEK, body encrypted with AES-GCM. */
+async function webcryptoEnvelope(kek) {
+  return {
+    async seal(pt, aad) {
+      const dek = rnd(32);
+      const wrapIv = rnd(12);
+      const wrapped = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: wrapIv, additionalData: aad }, kek, dek));
+      const key = await subtle.importKey("raw", dek, "AES-GCM", false, ["encrypt"]);
+      const iv = rnd(12);
+      const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, key, pt));
+      return { wrapIv, wrapped, iv, ct };
+    },
+    async open(env, aad) {
+      const dek = await subtle.decrypt({ name: "AES-GCM", iv: env.wrapIv, additionalData: aad }, kek, env.wrapped);
+      const key = await subtle.importKey("raw", dek, "AES-GCM", false, ["decrypt"]);
+      return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: env.iv, additionalData: aad }, key, env.ct));
+    },
+  };
+}
+
+/**
+ * Runs every workload. `medseal` is the package's module (already init()ed).
+ * `scale` shrinks repetitions and batch sizes (1 = the full run; the test
+ * suite uses a tiny scale only to check that the harness works).
+ */
+export async function runAll({ medseal, scale = 1, log = () => {} }) {
+  const { Vault } = medseal;
+  const results = [];
+  const add = (workload, impl, st) => {
+    results.push({ workload, impl, median_us: st.median, p95_us: st.p95, n: st.n });
+    log(`${workload.padEnd(28)} ${impl.padEnd(34)} median ${st.median.toFixed(1).padStart(9)} us   p95 ${st.p95.toFixed(1).padStart(9)} us`);
+  };
+  const reps = (n) => Math.max(3, Math.round(n * scale));
+
+  const prfOutput = rnd(32);
+  const credentialId = rnd(16);
+  const { vault, manifest } = Vault.createFromPrf({ credentialId, prfSalt: Vault.newPrfSalt(), prfOutput });
+  const rawKey = await subtle.importKey("raw", rnd(32), "AES-GCM", false, ["encrypt", "decrypt"]);
+  const kek = await subtle.importKey("raw", rnd(32), "AES-GCM", false, ["encrypt", "decrypt"]);
+  const env = await webcryptoEnvelope(kek);
+  const nobleKey = rnd(32);
+  const ageIdentity = await age.generateIdentity();
+  const ageRecipient = await age.identityToRecipient(ageIdentity);
+  const aad = new TextEncoder().encode("rec-1");
+
+  for (const size of [256, 1024, 65536, 1 << 20]) {
+    const label = size >= 1 << 20 ? `${size >> 20} MiB` : size >= 1024 ? `${size >> 10} KiB` : `${size} B`;
+    const pt = payload(size);
+    const r = size >= 1 << 20 ? 0.2 : size >= 65536 ? 0.5 : 1;
+    const n = reps(200 * r);
+
+    const sealed = vault.sealBytes(pt, { recordId: "rec-1" });
+    add(`seal ${label}`, "medseal seal", await measure(() => vault.sealBytes(pt, { recordId: "rec-1" }), { reps: n }));
+    add(`open ${label}`, "medseal open", await measure(() => vault.open(sealed, { recordId: "rec-1" }), { reps: n }));
+
+    const iv = rnd(12);
+    const rawCt = await subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, rawKey, pt);
+    add(`seal ${label}`, "WebCrypto raw AES-GCM", await measure(() => subtle.encrypt({ name: "AES-GCM", iv: rnd(12), additionalData: aad }, rawKey, pt), { reps: n }));
+    add(`open ${label}`, "WebCrypto raw AES-GCM", await measure(() => subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad }, rawKey, rawCt), { reps: n }));
+
+    const e = await env.seal(pt, aad);
+    add(`seal ${label}`, "WebCrypto envelope by hand", await measure(() => env.seal(pt, aad), { reps: n }));
+    add(`open ${label}`, "WebCrypto envelope by hand", await measure(() => env.open(e, aad), { reps: n }));
+
+    const nonce = rnd(12);
+    const nCt = gcm(nobleKey, nonce, aad).encrypt(pt);
+    add(`seal ${label}`, "@noble/ciphers AES-GCM", await measure(() => gcm(nobleKey, rnd(12), aad).encrypt(pt), { reps: reps(n * (size >= 65536 ? 0.3 : 1)) }));
+    add(`open ${label}`, "@noble/ciphers AES-GCM", await measure(() => gcm(nobleKey, nonce, aad).decrypt(nCt), { reps: reps(n * (size >= 65536 ? 0.3 : 1)) }));
+
+    if (size <= 1024) {
+      const enc = new age.Encrypter();
+      enc.addRecipient(ageRecipient);
+      const dec = new age.Decrypter();
+      dec.addIdentity(ageIdentity);
+      const aged = await enc.encrypt(pt);
+      add(`seal ${label}`, "age-encryption (X25519)", await measure(() => enc.encrypt(pt), { reps: reps(30) }));
+      add(`open ${label}`, "age-encryption (X25519)", await measure(() => dec.decrypt(aged), { reps: reps(30) }));
+    }
+  }
+
+  // A batch of 1 KiB records.
+  const count = Math.max(20, Math.round(10000 * scale));
+  const batchLabel = `batch ${count} x 1 KiB open`;
+  const one = payload(1024);
+  const items = Array.from({ length: count }, (_, i) => ({ record: one, recordId: `r${i}` }));
+  const sealedMany = vault.sealMany(items, { form: "bytes" });
+  const openItems = sealedMany.map((s, i) => ({ sealed: s, recordId: `r${i}` }));
+  const br = reps(5);
+  add(batchLabel, "medseal openMany", await measure(() => vault.openMany(openItems), { reps: br, ops: count }));
+  add(batchLabel, "medseal open, loop", await measure(() => { for (const it of openItems) vault.open(it.sealed, it); }, { reps: br, ops: count }));
+  const rawBatch = await Promise.all(Array.from({ length: count }, async () => { const iv = rnd(12); return { iv, ct: await subtle.encrypt({ name: "AES-GCM", iv }, rawKey, one) }; }));
+  add(batchLabel, "WebCrypto raw, awaited one by one", await measure(async () => { for (const b of rawBatch) await subtle.decrypt({ name: "AES-GCM", iv: b.iv }, rawKey, b.ct); }, { reps: br, ops: count }));
+  add(batchLabel, "WebCrypto raw, Promise.all", await measure(() => Promise.all(rawBatch.map((b) => subtle.decrypt({ name: "AES-GCM", iv: b.iv }, rawKey, b.ct))), { reps: br, ops: count }));
+  const envBatch = await Promise.all(Array.from({ length: count }, () => env.seal(one, aad)));
+  add(batchLabel, "WebCrypto envelope by hand, Promise.all", await measure(() => Promise.all(envBatch.map((x) => env.open(x, aad))), { reps: br, ops: count }));
+  const nobleBatch = rawBatch.map(() => { const n = rnd(12); return { n, ct: gcm(nobleKey, n).encrypt(one) }; });
+  add(batchLabel, "@noble/ciphers AES-GCM, loop", await measure(() => { for (const b of nobleBatch) gcm(nobleKey, b.n).decrypt(b.ct); }, { reps: reps(3), ops: count }));
+  const sealLabel = `batch ${count} x 1 KiB seal`;
+  add(sealLabel, "medseal sealMany", await measure(() => vault.sealMany(items, { form: "bytes" }), { reps: br, ops: count }));
+  add(sealLabel, "WebCrypto envelope by hand, Promise.all", await measure(() => Promise.all(items.map(() => env.seal(one, aad))), { reps: br, ops: count }));
+
+  // Unlock and P-256.
+  add("unlock from PRF", "medseal unlockFromPrf", await measure(() => Vault.unlockFromPrf(manifest, { credentialId, prfOutput }).lock(), { reps: reps(50) }));
+  add("manifest change (P-256 sign)", "medseal rotateRecoveryCode", await measure(() => vault.rotateRecoveryCode(), { reps: reps(50) }));
+  const ecKeys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+  const msg = rnd(300);
+  const sig = await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, ecKeys.privateKey, msg);
+  add("P-256 sign", "WebCrypto ECDSA", await measure(() => subtle.sign({ name: "ECDSA", hash: "SHA-256" }, ecKeys.privateKey, msg), { reps: reps(50) }));
+  add("P-256 verify", "WebCrypto ECDSA", await measure(() => subtle.verify({ name: "ECDSA", hash: "SHA-256" }, ecKeys.publicKey, sig, msg), { reps: reps(50) }));
+  const nSk = p256.utils.randomSecretKey();
+  const nPk = p256.getPublicKey(nSk);
+  const nSig = p256.sign(msg, nSk);
+  add("P-256 sign", "@noble/curves", await measure(() => p256.sign(msg, nSk), { reps: reps(30) }));
+  add("P-256 verify", "@noble/curves", await measure(() => p256.verify(nSig, msg, nPk), { reps: reps(30) }));
+  const other = p256.utils.randomSecretKey();
+  add("P-256 ECDH", "@noble/curves", await measure(() => p256.getSharedSecret(nSk, p256.getPublicKey(other)), { reps: reps(30) }));
+  const dh1 = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
+  const dh2 = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
+  add("P-256 ECDH", "WebCrypto ECDH", await measure(() => subtle.deriveBits({ name: "ECDH", public: dh2.publicKey }, dh1.privateKey, 256), { reps: reps(50) }));
+
+  vault.lock();
+  return results;
+}
+
+/** medseal time / alternative time for every workload medseal ran in. */
+export function ratios(results) {
+  const out = [];
+  const byWorkload = new Map();
+  for (const r of results) byWorkload.set(r.workload, [...(byWorkload.get(r.workload) ?? []), r]);
+  for (const [workload, rs] of byWorkload) {
+    const mine = rs.filter((r) => r.impl.startsWith("medseal"));
+    for (const m of mine) {
+      for (const alt of rs.filter((r) => !r.impl.startsWith("medseal"))) {
+        out.push({ workload, medseal: m.impl, alternative: alt.impl, ratio: m.median_us / alt.median_us });
+      }
+    }
+  }
+  return out;
+}
