@@ -17,14 +17,22 @@ function stats(samples) {
   return { median: q(0.5), p95: q(0.95), n: s.length };
 }
 
-/** Runs `fn` (which does `ops` operations) `reps` times after a warm-up; returns microseconds per operation. */
+/**
+ * Runs `fn` (which does `ops` operations) after a warm-up, `reps` samples;
+ * returns microseconds per operation. Each sample repeats `fn` enough times to
+ * last about 5 ms, because browsers coarsen `performance.now()` (Chromium to
+ * 100 us without cross-origin isolation).
+ */
 async function measure(fn, { reps, ops = 1 }) {
+  const w0 = now();
   await fn();
+  const once = Math.max(now() - w0, 0.001);
+  const inner = Math.max(1, Math.min(2000, Math.ceil(5 / once)));
   const samples = [];
   for (let i = 0; i < reps; i++) {
     const t0 = now();
-    await fn();
-    samples.push(((now() - t0) * 1000) / ops);
+    for (let k = 0; k < inner; k++) await fn();
+    samples.push(((now() - t0) * 1000) / (ops * inner));
   }
   return stats(samples);
 }

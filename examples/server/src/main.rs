@@ -142,10 +142,12 @@ fn rate_limit(s: &AppState, addr: &SocketAddr, username: &str) -> ApiResult<()> 
     Ok(())
 }
 
-fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
-    // HttpOnly: no script reads it; SameSite=Strict: never sent cross-site (with JSON-only APIs, no CSRF).
+fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
+    // HttpOnly: no script reads it; SameSite=Strict: never sent cross-site (with JSON-only APIs, no CSRF);
+    // Secure whenever the site is served over https (plain http is for localhost only).
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -174,8 +176,10 @@ fn start_session(s: &AppState, user_id: &str) -> ApiResult<Response> {
     s.db.new_session(&token, user_id, SESSION_TTL)
         .map_err(internal)?;
     let mut r = Json(json!({ "ok": true })).into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&token, SESSION_TTL));
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&token, SESSION_TTL, s.origin.starts_with("https://")),
+    );
     Ok(r)
 }
 
@@ -396,8 +400,10 @@ async fn logout(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Respon
         s.db.end_session(&t).map_err(internal)?;
     }
     let mut r = Json(json!({ "ok": true })).into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie("", 0));
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie("", 0, s.origin.starts_with("https://")),
+    );
     Ok(r)
 }
 
