@@ -93,13 +93,24 @@ pub(crate) fn wrap_key_with(
     aad: &[u8],
 ) -> Result<[u8; WRAPPED_KEY_LEN]> {
     let nonce: [u8; NONCE_LEN] = rng.array()?;
+    wrap_key_with_nonce(kek, key, &nonce, aad)
+}
+
+/// [`wrap_key_with`] with a nonce the caller drew from the vault's random
+/// source (so one draw can serve a whole record).
+pub(crate) fn wrap_key_with_nonce(
+    kek: &Aes256Gcm,
+    key: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+) -> Result<[u8; WRAPPED_KEY_LEN]> {
     let mut body = *key;
     // `body` holds the ciphertext from here on.
-    let tag = seal_in_place_with(kek, &nonce, aad, &mut body)?;
+    let tag = seal_in_place_with(kek, nonce, aad, &mut body)?;
     let mut out = [0u8; WRAPPED_KEY_LEN];
     let (n, rest) = out.split_at_mut(NONCE_LEN);
     let (c, t) = rest.split_at_mut(32);
-    n.copy_from_slice(&nonce);
+    n.copy_from_slice(nonce);
     c.copy_from_slice(&body);
     t.copy_from_slice(&tag);
     Ok(out)

@@ -198,15 +198,28 @@ pub(crate) fn seal(
         return Err(Error::TooLarge);
     }
     let header = Header::bytes_v1();
-    let dek = DataKey::from_array(rng.array()?);
-    let wrapped = aead::wrap_key_with(
-        rng,
+    // One draw from the random source per record (in a browser each draw is a
+    // call out to crypto.getRandomValues): the data key, then the wrap nonce,
+    // then the body nonce, in that order.
+    let mut random = zeroize::Zeroizing::new([0u8; 32 + 2 * NONCE_LEN]);
+    rng.fill(random.as_mut_slice())?;
+    let (dek_bytes, nonces) = random
+        .split_first_chunk::<32>()
+        .ok_or(Error::RandomUnavailable)?;
+    let (wrap_nonce, rest) = nonces
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(Error::RandomUnavailable)?;
+    let nonce: [u8; NONCE_LEN] = *rest
+        .first_chunk::<NONCE_LEN>()
+        .ok_or(Error::RandomUnavailable)?;
+    let dek = DataKey::from_array(*dek_bytes);
+    let wrapped = aead::wrap_key_with_nonce(
         keys.wrap,
         dek.expose(),
+        wrap_nonce,
         &dek_aad(&header, keys.vault_id, ctx),
     )?;
     let (enc, commitment) = record_keys(&dek);
-    let nonce: [u8; NONCE_LEN] = rng.array()?;
 
     let mut body = padding::pad(content_type as u8, plaintext);
     let mut out = Vec::with_capacity(PREFIX_LEN + body.len() + TAG_LEN);

@@ -795,7 +795,10 @@ async fn main() {
         flows: Mutex::new(HashMap::new()),
         attempts: Mutex::new(HashMap::new()),
     });
-    println!("medseal PHR demo: {origin}/  (data in {})", data.display());
+    println!(
+        "medseal PHR demo: {origin}/  (data in {})",
+        data.canonicalize().unwrap_or(data.clone()).display()
+    );
     if let Err(e) = axum::serve(
         listener,
         app(state, root).into_make_service_with_connect_info::<SocketAddr>(),
