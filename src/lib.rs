@@ -31,7 +31,7 @@ pub mod vault;
 pub mod wasm;
 
 #[cfg(test)]
-mod wycheproof_tests;
+mod tests;
 
 pub use error::{Error, Result};
 pub use manifest::{Manifest, UnlockEntry};

@@ -321,18 +321,23 @@ fn stored_manifest(s: &AppState, user_id: &str) -> ApiResult<(i64, Value)> {
     Ok((rev, serde_json::from_str(&text).map_err(internal)?))
 }
 
-/// Same answer shape for unknown users, so usernames cannot be probed cheaply (rate limited too).
+/// Checks and rate-limits a username given to a sign-in or recovery start,
+/// and finds its user. Unknown usernames are reported as such (sign-up reveals
+/// whether a name is taken anyway); the rate limit bounds probing.
+fn known_user(s: &AppState, addr: &SocketAddr, username: &str) -> ApiResult<String> {
+    check_username(username)?;
+    rate_limit(s, addr, username)?;
+    s.db.user_by_name(username)
+        .map_err(internal)?
+        .ok_or_else(|| bad("unknown username"))
+}
+
 async fn login_start(
     State(s): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(b): Json<Username>,
 ) -> ApiResult<Json<Value>> {
-    check_username(&b.username)?;
-    rate_limit(&s, &addr, &b.username)?;
-    let user_id =
-        s.db.user_by_name(&b.username)
-            .map_err(internal)?
-            .ok_or_else(|| bad("unknown username or no passkey"))?;
+    let user_id = known_user(&s, &addr, &b.username)?;
     let passkeys = load_passkeys(&s, &user_id)?;
     let (rcr, state) = s
         .webauthn
@@ -527,12 +532,7 @@ async fn recover_start(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(b): Json<Username>,
 ) -> ApiResult<Json<Value>> {
-    check_username(&b.username)?;
-    rate_limit(&s, &addr, &b.username)?;
-    let user_id =
-        s.db.user_by_name(&b.username)
-            .map_err(internal)?
-            .ok_or_else(|| bad("unknown username"))?;
+    let user_id = known_user(&s, &addr, &b.username)?;
     let (_, manifest) = stored_manifest(&s, &user_id)?;
     let mut challenge = vec![0u8; 32];
     getrandom::fill(&mut challenge).map_err(internal)?;

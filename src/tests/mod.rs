@@ -1,0 +1,3 @@
+//! Unit tests that need crate-private items.
+
+mod wycheproof;
