@@ -99,6 +99,11 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
     add(`seal ${label}`, "medseal seal", await measure(() => vault.sealBytes(pt, { recordId: "rec-1" }), { reps: n }));
     add(`open ${label}`, "medseal open", await measure(() => vault.open(sealed, { recordId: "rec-1" }), { reps: n }));
 
+    if (size >= 65536) {
+      add(`seal ${label}`, "medseal sealAsync (WebCrypto body)", await measure(() => vault.sealAsync(pt, { recordId: "rec-1", form: "bytes" }), { reps: n }));
+      add(`open ${label}`, "medseal openAsync (WebCrypto body)", await measure(() => vault.openAsync(sealed, { recordId: "rec-1" }), { reps: n }));
+    }
+
     const iv = rnd(12);
     const rawCt = await subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, rawKey, pt);
     add(`seal ${label}`, "WebCrypto raw AES-GCM", await measure(() => subtle.encrypt({ name: "AES-GCM", iv: rnd(12), additionalData: aad }, rawKey, pt), { reps: n }));

@@ -185,14 +185,58 @@ fn record_keys(dek: &DataKey) -> (SubKey, [u8; 32]) {
     )
 }
 
-/// Seals `plaintext` under a fresh data key.
-pub(crate) fn seal(
+/// A record ready for its body to be encrypted: everything of the envelope
+/// except the body ciphertext and tag. `seal` encrypts in wasm; a caller may
+/// instead hand `enc_key` to WebCrypto (AES-256-GCM, `nonce`, `aad`) for a
+/// large record, then append the ciphertext and tag to `prefix`: the bytes are
+/// the same format either way.
+pub struct SealParts {
+    /// This record's body key (derived from its data key): protects this record only.
+    pub enc_key: zeroize::Zeroizing<[u8; 32]>,
+    /// The body nonce.
+    pub nonce: [u8; NONCE_LEN],
+    /// The body's associated data.
+    pub aad: Vec<u8>,
+    /// Header, wrapped data key, commitment and nonce: the envelope's first bytes.
+    pub prefix: Vec<u8>,
+    /// The padded plaintext (content type, plaintext, padding) to encrypt.
+    pub padded: Vec<u8>,
+}
+
+impl core::fmt::Debug for SealParts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SealParts(<redacted>)")
+    }
+}
+
+/// A record whose envelope checked out up to its body: the data key
+/// unwrapped and its commitment verified. Decrypting `body` (ciphertext then
+/// tag) with `enc_key`, `nonce` and `aad`, then [`finish_open`], completes it.
+pub struct OpenParts<'s> {
+    /// This record's body key.
+    pub enc_key: zeroize::Zeroizing<[u8; 32]>,
+    /// The body nonce.
+    pub nonce: [u8; NONCE_LEN],
+    /// The body's associated data.
+    pub aad: Vec<u8>,
+    /// Ciphertext followed by the 16-byte tag.
+    pub body: &'s [u8],
+}
+
+impl core::fmt::Debug for OpenParts<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("OpenParts(<redacted>)")
+    }
+}
+
+/// Builds everything of a new record but its body ciphertext.
+pub(crate) fn seal_parts(
     rng: &mut Rng,
     keys: &RecordKeys<'_>,
     content_type: ContentType,
     plaintext: &[u8],
     ctx: &RecordContext<'_>,
-) -> Result<Vec<u8>> {
+) -> Result<SealParts> {
     ctx.check()?;
     if plaintext.len() > MAX_PLAINTEXT_LEN {
         return Err(Error::TooLarge);
@@ -220,27 +264,51 @@ pub(crate) fn seal(
         &dek_aad(&header, keys.vault_id, ctx),
     )?;
     let (enc, commitment) = record_keys(&dek);
-
-    let mut body = padding::pad(content_type as u8, plaintext);
-    let mut out = Vec::with_capacity(PREFIX_LEN + body.len() + TAG_LEN);
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&wrapped);
-    out.extend_from_slice(&commitment);
-    let aad = body_aad(&out, ctx);
-    out.extend_from_slice(&nonce);
-    let tag = aead::seal_in_place(enc.expose(), &nonce, &aad, &mut body)?;
-    // `body` now holds ciphertext: nothing to wipe.
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&tag);
-    Ok(out)
+    let padded = padding::pad(content_type as u8, plaintext);
+    let mut prefix = Vec::with_capacity(PREFIX_LEN + padded.len() + TAG_LEN);
+    prefix.extend_from_slice(&header);
+    prefix.extend_from_slice(&wrapped);
+    prefix.extend_from_slice(&commitment);
+    let aad = body_aad(&prefix, ctx);
+    prefix.extend_from_slice(&nonce);
+    Ok(SealParts {
+        enc_key: zeroize::Zeroizing::new(*enc.expose()),
+        nonce,
+        aad,
+        prefix,
+        padded,
+    })
 }
 
-/// Opens a sealed record. Every authentication failure is `DecryptionFailed`.
-pub(crate) fn open(
+/// Seals `plaintext` under a fresh data key.
+pub(crate) fn seal(
+    rng: &mut Rng,
     keys: &RecordKeys<'_>,
-    sealed: &[u8],
+    content_type: ContentType,
+    plaintext: &[u8],
     ctx: &RecordContext<'_>,
-) -> Result<(ContentType, Vec<u8>)> {
+) -> Result<Vec<u8>> {
+    let SealParts {
+        enc_key,
+        nonce,
+        aad,
+        mut prefix,
+        mut padded,
+    } = seal_parts(rng, keys, content_type, plaintext, ctx)?;
+    let tag = aead::seal_in_place(&enc_key, &nonce, &aad, &mut padded)?;
+    // `padded` now holds ciphertext: nothing to wipe.
+    prefix.extend_from_slice(&padded);
+    prefix.extend_from_slice(&tag);
+    Ok(prefix)
+}
+
+/// Checks a sealed record up to its body (header, lengths, data key,
+/// commitment). Every authentication failure is `DecryptionFailed`.
+pub(crate) fn open_parts<'s>(
+    keys: &RecordKeys<'_>,
+    sealed: &'s [u8],
+    ctx: &RecordContext<'_>,
+) -> Result<OpenParts<'s>> {
     ctx.check()?;
     match Header::parse(sealed)? {
         Header::V1 => {}
@@ -264,22 +332,16 @@ pub(crate) fn open(
     if sealed.len() > MAX_SEALED_LEN {
         return Err(Error::TooLarge);
     }
-    let (header, rest) = sealed
-        .split_at_checked(HEADER_LEN)
-        .ok_or(Error::Malformed("sealed record is truncated"))?;
-    let (wrapped, rest) = rest
-        .split_at_checked(WRAPPED_KEY_LEN)
-        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let truncated = Error::Malformed("sealed record is truncated");
+    let (header, rest) = sealed.split_at_checked(HEADER_LEN).ok_or(truncated)?;
+    let (wrapped, rest) = rest.split_at_checked(WRAPPED_KEY_LEN).ok_or(truncated)?;
     let (commitment, rest) = rest
         .split_first_chunk::<COMMITMENT_LEN>()
-        .ok_or(Error::Malformed("sealed record is truncated"))?;
-    let (nonce, rest) = rest
-        .split_first_chunk::<NONCE_LEN>()
-        .ok_or(Error::Malformed("sealed record is truncated"))?;
-    let (ct, tag) = rest
-        .split_last_chunk::<TAG_LEN>()
-        .ok_or(Error::Malformed("sealed record is truncated"))?;
-
+        .ok_or(truncated)?;
+    let (nonce, body) = rest.split_first_chunk::<NONCE_LEN>().ok_or(truncated)?;
+    if body.len() < TAG_LEN {
+        return Err(truncated);
+    }
     let dek = DataKey::from_array(aead::unwrap_key_with(
         keys.wrap,
         wrapped,
@@ -292,17 +354,40 @@ pub(crate) fn open(
     }
     let prefix = sealed
         .get(..HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN)
-        .ok_or(Error::Malformed("sealed record is truncated"))?;
-    let aad = body_aad(prefix, ctx);
-    let mut body = ct.to_vec();
-    aead::open_in_place(enc.expose(), nonce, &aad, &mut body, tag)?;
-    padding::unpad(&mut body)?;
-    let first = *body
+        .ok_or(truncated)?;
+    Ok(OpenParts {
+        enc_key: zeroize::Zeroizing::new(*enc.expose()),
+        nonce: *nonce,
+        aad: body_aad(prefix, ctx),
+        body,
+    })
+}
+
+/// Removes the padding of a decrypted body and reads its content type.
+pub fn finish_open(mut padded: Vec<u8>) -> Result<(ContentType, Vec<u8>)> {
+    padding::unpad(&mut padded)?;
+    let first = *padded
         .first()
         .ok_or(Error::Malformed("record has no content type"))?;
     let content_type = ContentType::from_byte(first)?;
-    body.remove(0);
-    Ok((content_type, body))
+    padded.remove(0);
+    Ok((content_type, padded))
+}
+
+/// Opens a sealed record. Every authentication failure is `DecryptionFailed`.
+pub(crate) fn open(
+    keys: &RecordKeys<'_>,
+    sealed: &[u8],
+    ctx: &RecordContext<'_>,
+) -> Result<(ContentType, Vec<u8>)> {
+    let parts = open_parts(keys, sealed, ctx)?;
+    let (ct, tag) = parts
+        .body
+        .split_last_chunk::<TAG_LEN>()
+        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let mut body = ct.to_vec();
+    aead::open_in_place(&parts.enc_key, &parts.nonce, &parts.aad, &mut body, tag)?;
+    finish_open(body)
 }
 
 /// The text form: `"ms1." || base64url(sealed bytes)` without padding.

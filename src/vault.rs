@@ -273,6 +273,35 @@ impl Vault {
         self.open_typed(sealed, ctx).map(|(_, data)| data)
     }
 
+    /// Prepares a record for sealing outside this crate's AES (WebCrypto, for
+    /// large records): see [`record::SealParts`].
+    pub fn seal_parts(
+        &mut self,
+        content_type: ContentType,
+        plaintext: &[u8],
+        ctx: &RecordContext<'_>,
+    ) -> Result<record::SealParts> {
+        let keys = RecordKeys {
+            wrap: &self.wrap_dek,
+            vault_id: &self.vault_id,
+        };
+        record::seal_parts(&mut self.rng, &keys, content_type, plaintext, ctx)
+    }
+
+    /// Checks a record up to its body, for decryption outside this crate's
+    /// AES: see [`record::OpenParts`].
+    pub fn open_parts<'s>(
+        &self,
+        sealed: &'s [u8],
+        ctx: &RecordContext<'_>,
+    ) -> Result<record::OpenParts<'s>> {
+        let keys = RecordKeys {
+            wrap: &self.wrap_dek,
+            vault_id: &self.vault_id,
+        };
+        record::open_parts(&keys, sealed, ctx)
+    }
+
     /// Opens one record and says what kind of content it holds.
     pub fn open_typed(
         &self,

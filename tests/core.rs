@@ -573,3 +573,48 @@ fn login_proof_verifies_with_the_manifest_key_and_is_not_a_manifest_signature() 
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn parts_encrypted_elsewhere_give_the_same_format() {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let (mut v, _) = new_vault();
+    let c = RecordContext::with_context(b"scan", b"ctx");
+    let data = vec![0x5Au8; 100_000];
+    // Seal with an outside AES-GCM (as WebCrypto would), open with medseal.
+    let p = v
+        .seal_parts(medseal::ContentType::Bytes, &data, &c)
+        .unwrap();
+    let cipher = aes_gcm::Aes256Gcm::new(&(*p.enc_key).into());
+    let mut body = p.padded.clone();
+    let tag = cipher
+        .encrypt_inout_detached(&p.nonce.into(), &p.aad, body.as_mut_slice().into())
+        .unwrap();
+    let mut sealed = p.prefix.clone();
+    sealed.extend_from_slice(&body);
+    sealed.extend_from_slice(&tag);
+    assert_eq!(v.open(&sealed, &c).unwrap(), data);
+    // Seal with medseal, open with the outside AES-GCM and finish_open.
+    let sealed = v.seal(&data, &c).unwrap();
+    let parts = v.open_parts(&sealed, &c).unwrap();
+    let (ct, tag) = parts.body.split_at(parts.body.len() - 16);
+    let mut pt = ct.to_vec();
+    let cipher = aes_gcm::Aes256Gcm::new(&(*parts.enc_key).into());
+    cipher
+        .decrypt_inout_detached(
+            &parts.nonce.into(),
+            &parts.aad,
+            pt.as_mut_slice().into(),
+            tag.try_into().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        record::finish_open(pt).unwrap(),
+        (medseal::ContentType::Bytes, data)
+    );
+    // open_parts refuses what open refuses, before any body decryption.
+    assert_eq!(
+        v.open_parts(&sealed, &ctx("other")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert!(format!("{parts:?}").contains("redacted"));
+}

@@ -187,6 +187,32 @@ fn prf_of(v: &JsValue) -> Result<PrfOutput, JsValue> {
     r
 }
 
+fn set(o: &js_sys::Object, k: &str, v: &JsValue) {
+    let _ = js_sys::Reflect::set(o, &JsValue::from_str(k), v);
+}
+
+fn u8a(b: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(b).into()
+}
+
+/// The text form (`ms1.` + base64url) of a sealed record's bytes.
+#[wasm_bindgen(js_name = toText)]
+pub fn to_text(sealed: &[u8]) -> String {
+    record::to_text(sealed)
+}
+
+/// Completes an `openPrepare`: removes the padding of the decrypted body and
+/// returns a string (JSON text) or a Uint8Array (bytes).
+#[wasm_bindgen(js_name = openFinish)]
+pub fn open_finish(padded: Vec<u8>) -> Result<JsValue, JsValue> {
+    match record::finish_open(padded).map_err(to_js)? {
+        (ContentType::Json, data) => String::from_utf8(data)
+            .map(|s| JsValue::from_str(&s))
+            .map_err(|_| to_js(Error::Malformed("JSON record is not UTF-8"))),
+        (ContentType::Bytes, data) => Ok(u8a(&data)),
+    }
+}
+
 /// A fresh random PRF salt (32 bytes) for a new passkey.
 #[wasm_bindgen(js_name = newPrfSalt)]
 pub fn new_prf_salt() -> Result<Vec<u8>, JsValue> {
@@ -546,6 +572,66 @@ impl VaultHandle {
         let v: serde_json::Value = serde_json::from_slice(&data).map_err(|_| invalid("value"))?;
         v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|_| invalid("value"))
+    }
+
+    /// For large records: everything of a new record but its body ciphertext,
+    /// so that the page can encrypt the body with WebCrypto under a
+    /// non-extractable key made from `key` (this record's body key only; wipe
+    /// it after import). Returns `{ key, iv, aad, prefix, padded }`.
+    #[wasm_bindgen(js_name = sealPrepare)]
+    pub fn seal_prepare(
+        &mut self,
+        payload: JsValue,
+        record_id: JsValue,
+        context: JsValue,
+    ) -> Result<js_sys::Object, JsValue> {
+        let id = string_of(&record_id, "recordId must be a non-empty string")?;
+        let ctx = context_of(&context)?;
+        let v = self.get_mut()?;
+        let rc = RecordContext::with_context(id.as_bytes(), &ctx);
+        let parts = if let Some(json) = payload.as_string() {
+            v.seal_parts(ContentType::Json, json.as_bytes(), &rc)
+        } else {
+            let b = bytes_of(&payload, "record must be a JSON value or a Uint8Array")?;
+            v.seal_parts(ContentType::Bytes, &b, &rc)
+        }
+        .map_err(to_js)?;
+        let o = js_sys::Object::new();
+        set(&o, "key", &u8a(parts.enc_key.as_slice()));
+        set(&o, "iv", &u8a(&parts.nonce));
+        set(&o, "aad", &u8a(&parts.aad));
+        set(&o, "prefix", &u8a(&parts.prefix));
+        set(&o, "padded", &u8a(&parts.padded));
+        Ok(o)
+    }
+
+    /// For large records: checks a sealed record up to its body (data key,
+    /// commitment) and returns `{ key, iv, aad, body }` for WebCrypto to
+    /// decrypt; finish with `openFinish`.
+    #[wasm_bindgen(js_name = openPrepare)]
+    pub fn open_prepare(
+        &self,
+        sealed: JsValue,
+        record_id: JsValue,
+        context: JsValue,
+    ) -> Result<js_sys::Object, JsValue> {
+        let id = string_of(&record_id, "recordId must be a non-empty string")?;
+        let ctx = context_of(&context)?;
+        let v = self.get()?;
+        let bytes = if let Some(text) = sealed.as_string() {
+            record::from_text(&text).map_err(to_js)?
+        } else {
+            bytes_of(&sealed, "sealed must be an \"ms1.\" string or a Uint8Array")?
+        };
+        let parts = v
+            .open_parts(&bytes, &RecordContext::with_context(id.as_bytes(), &ctx))
+            .map_err(to_js)?;
+        let o = js_sys::Object::new();
+        set(&o, "key", &u8a(parts.enc_key.as_slice()));
+        set(&o, "iv", &u8a(&parts.nonce));
+        set(&o, "aad", &u8a(&parts.aad));
+        set(&o, "body", &u8a(parts.body));
+        Ok(o)
     }
 
     /// A login proof for a server: see `Vault::sign_login_proof`.

@@ -236,3 +236,28 @@ test("passkey ceremonies outside a browser say so with PrfUnsupported", async ()
   await assert.rejects(Vault.unlock(manifest), (e) => e instanceof MedsealError && e.code === ErrorCode.PrfUnsupported);
   await assert.rejects(Vault.create({ rp: { name: "x" }, user: { id: "u", name: "n", displayName: "d" } }), (e) => e.code === ErrorCode.PrfUnsupported);
 });
+
+test("sealAsync/openAsync: large records through WebCrypto, same format as seal/open, tamper still DecryptionFailed", async () => {
+  const { vault } = newVault();
+  const scan = new Uint8Array(300 * 1024).map((_, i) => (i * 31) & 255);
+  const viaWebCrypto = await vault.sealAsync(scan, { recordId: "scan-1", context: "ct" });
+  assert.match(viaWebCrypto, /^ms1\./);
+  // Either path opens what the other sealed.
+  assert.deepEqual(vault.open(viaWebCrypto, { recordId: "scan-1", context: "ct" }), scan);
+  const viaWasm = vault.seal(scan, { recordId: "scan-2" });
+  assert.deepEqual(await vault.openAsync(viaWasm, { recordId: "scan-2" }), scan);
+  const bytes = await vault.sealAsync({ big: "x".repeat(100000) }, { recordId: "j", form: "bytes" });
+  assert.ok(bytes instanceof Uint8Array);
+  assert.deepEqual(await vault.openAsync(bytes, { recordId: "j" }), { big: "x".repeat(100000) });
+  // Small records stay in wasm and still round-trip.
+  assert.deepEqual(await vault.openAsync(await vault.sealAsync({ a: 1 }, { recordId: "s" }), { recordId: "s" }), { a: 1 });
+  // Tampering, another record id, and another vault give the usual codes.
+  const t = vault.sealBytes(scan, { recordId: "scan-3" });
+  t[t.length - 100] ^= 1;
+  await assert.rejects(vault.openAsync(t, { recordId: "scan-3" }), (e) => e.code === ErrorCode.DecryptionFailed);
+  await assert.rejects(vault.openAsync(viaWebCrypto, { recordId: "scan-9", context: "ct" }), (e) => e.code === ErrorCode.DecryptionFailed);
+  const { vault: other } = newVault();
+  await assert.rejects(other.openAsync(viaWebCrypto, { recordId: "scan-1", context: "ct" }), (e) => e.code === ErrorCode.DecryptionFailed);
+  vault.lock();
+  await assert.rejects(vault.openAsync(viaWasm, { recordId: "scan-2" }), (e) => e.code === ErrorCode.Locked);
+});
