@@ -322,6 +322,21 @@ impl Manifest {
         out
     }
 
+    /// Checks that the manifest is signed by the identity key it names. This
+    /// alone does not prove the manifest belongs to the vault (anyone can sign
+    /// with a key of their own): clients check the identity key against the
+    /// vault key on unlock. A server that stores manifests can use it, together
+    /// with "the identity key did not change", to refuse writes that a client
+    /// holding the vault could not have made.
+    pub fn verify_self_signature(&self) -> Result<()> {
+        self.check_structure()?;
+        crate::identity::verify(
+            &self.identity_key.public_key.0,
+            &self.signed_bytes(),
+            &self.signature.0,
+        )
+    }
+
     /// The passkey entry for a credential id.
     pub fn passkey_entry(&self, credential_id: &[u8]) -> Option<&UnlockEntry> {
         self.unlock.iter().find(

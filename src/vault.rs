@@ -432,11 +432,6 @@ impl Vault {
         Ok(self.identity.sign(&msg))
     }
 
-    /// Signs `message` with the vault's identity key (ECDSA P-256, SHA-256).
-    pub fn sign(&self, message: &[u8]) -> [u8; identity::SIGNATURE_LEN] {
-        self.identity.sign(message)
-    }
-
     fn new_entry_id(&mut self, prefix: &str) -> Result<String> {
         let raw: [u8; 9] = self.rng.array()?;
         Ok(format!(

@@ -354,11 +354,17 @@ fn another_device_adopts_newer_manifest() {
 }
 
 fn resigned_elsewhere(m: &Manifest) -> Manifest {
-    // What a server can do at best: sign with a key of its own.
+    // What a server can do at best: name an identity key of its own (with
+    // another vault's wrapped private key) and sign with it.
+    use p256::ecdsa::signature::Signer;
     let (other, _) = new_vault();
+    let sk = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
     let mut forged = m.clone();
     forged.identity_key = other.manifest().identity_key.clone();
-    forged.signature = B64(other.sign(&forged.signed_bytes()).to_vec());
+    forged.identity_key.public_key =
+        B64(sk.verifying_key().to_sec1_point(true).as_bytes().to_vec());
+    let sig: p256::ecdsa::Signature = sk.sign(&forged.signed_bytes());
+    forged.signature = B64(sig.to_bytes().to_vec());
     forged
 }
 
@@ -617,4 +623,24 @@ fn parts_encrypted_elsewhere_give_the_same_format() {
         Error::DecryptionFailed
     );
     assert!(format!("{parts:?}").contains("redacted"));
+}
+
+#[test]
+fn a_server_can_check_that_a_manifest_is_self_signed() {
+    let (mut v, _) = new_vault();
+    v.add_passkey(passkey(b"cred-2", [4; 32], prf(2))).unwrap();
+    let m = v.manifest().clone();
+    m.verify_self_signature().unwrap();
+    let mut bumped = m.clone();
+    bumped.revision += 1;
+    assert_eq!(
+        bumped.verify_self_signature().unwrap_err(),
+        Error::ManifestInvalid
+    );
+    // Self-signed is not "of this vault": a forgery with its own key passes this
+    // check, and is caught on unlock (and by a server comparing identity keys).
+    let forged = resigned_elsewhere(&m);
+    forged.verify_self_signature().unwrap();
+    assert_ne!(forged.identity_key, m.identity_key);
+    assert!(unlock(&forged, b"cred-1", 1).is_err());
 }

@@ -157,7 +157,8 @@ test("the whole journey, with every request recorded", async () => {
   await a.page.fill("#username", "alice");
   await a.page.click("#login");
   await waitStatus(a.page, /Signed in and unlocked/);
-  assert.match(await a.page.textContent("#vault-info"), /first passkey, backup passkey/);
+  // The status is set before the records and vault summary finish rendering.
+  await a.page.waitForFunction(() => /first passkey, backup passkey/.test(document.getElementById("vault-info").textContent));
   await collectPrf(a.page);
 
   // Lock wipes keys and hides records.
@@ -208,11 +209,15 @@ test("users cannot read, list, overwrite or delete each other's records or manif
     const mine = await (await fetch("/api/manifest", { headers: h })).json();
     out.manifestIsMine = mine.manifest.revision === 1 && mine.revision === 1;
     out.stale = (await fetch("/api/manifest", { method: "PUT", headers: h, body: JSON.stringify({ replaces: 0, manifest: mine.manifest }) })).status;
+    // A manifest not signed by its identity key, and another vault's (validly signed) manifest, are refused.
+    out.forged = (await fetch("/api/manifest", { method: "PUT", headers: h, body: JSON.stringify({ replaces: 1, manifest: { ...mine.manifest, revision: 2 } }) })).status;
+    const alice = await (await fetch("/api/login/start", { method: "POST", headers: h, body: JSON.stringify({ username: "alice" }) })).json();
+    out.foreign = (await fetch("/api/manifest", { method: "PUT", headers: h, body: JSON.stringify({ replaces: 1, manifest: alice.manifest }) })).status;
     out.noHeader = (await fetch("/api/records")).status;
     out.notSealed = (await fetch("/api/records/x1", { method: "PUT", headers: h, body: JSON.stringify({ sealed: "plaintext diagnosis" }) })).status;
     return out;
   }, aliceIds);
-  assert.deepEqual(res, { read: 404, list: 0, del: 404, put: 200, manifestIsMine: true, stale: 409, noHeader: 403, notSealed: 400 });
+  assert.deepEqual(res, { read: 404, list: 0, del: 404, put: 200, manifestIsMine: true, stale: 409, forged: 400, foreign: 400, noHeader: 403, notSealed: 400 });
   await m.context.close();
 
   // Alice's records are untouched: a fresh device of hers still opens them all.
@@ -222,6 +227,7 @@ test("users cannot read, list, overwrite or delete each other's records or manif
   await a.page.fill("#code", recoveryCode);
   await a.page.click("#recover");
   await waitStatus(a.page, /Recovered/);
+  await a.page.waitForFunction((t) => document.getElementById("records").textContent.includes(t), MARKERS.medication);
   const text = await a.page.textContent("#records");
   assert.ok(!text.includes("cannot open"), text);
   assert.ok(text.includes(MARKERS.allergy) && text.includes(MARKERS.medication));

@@ -195,18 +195,27 @@ fn check_username(u: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// The manifest as the server sees it: public JSON; only its revision is read.
-fn manifest_revision(m: &Value) -> ApiResult<i64> {
-    if m.get("medseal").and_then(Value::as_str) != Some("vault-manifest") {
-        return Err(bad("not a medseal vault manifest"));
-    }
+/// The manifest as the server sees it: public, signed JSON. A write must be a
+/// well-formed v1 manifest signed by the identity key it names and, after
+/// sign-up, by the same identity key and vault id as the stored one: only a
+/// client holding the vault can produce that. Returns its revision.
+fn checked_manifest(m: &Value, stored: Option<&Value>) -> ApiResult<i64> {
     let text = m.to_string();
     if text.len() > MAX_MANIFEST_LEN {
         return Err(bad("manifest too large"));
     }
-    m.get("revision")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| bad("manifest has no revision"))
+    let parsed = medseal::Manifest::from_json(&text)
+        .map_err(|e| bad(&format!("not a valid vault manifest ({})", e.code())))?;
+    parsed
+        .verify_self_signature()
+        .map_err(|_| bad("manifest signature does not verify"))?;
+    if let Some(old) = stored {
+        let old = medseal::Manifest::from_json(&old.to_string()).map_err(internal)?;
+        if old.vault_id != parsed.vault_id || old.identity_key != parsed.identity_key {
+            return Err(bad("manifest belongs to another vault"));
+        }
+    }
+    i64::try_from(parsed.revision).map_err(|_| bad("manifest revision out of range"))
 }
 
 /// Refuses credentials that still carry PRF results: they must be stripped in the browser.
@@ -283,7 +292,7 @@ async fn signup_finish(
         .webauthn
         .finish_passkey_registration(&reg, &state)
         .map_err(|_| bad("passkey registration did not verify"))?;
-    let revision = manifest_revision(&b.manifest)?;
+    let revision = checked_manifest(&b.manifest, None)?;
     let cred_id = Base64UrlUnpadded::encode_string(passkey.cred_id().as_ref());
     let pk = serde_json::to_string(&passkey).map_err(internal)?;
     let uid = user_id.to_string();
@@ -425,7 +434,8 @@ struct ManifestWrite {
 }
 
 fn write_manifest(s: &AppState, user: &str, replaces: i64, manifest: &Value) -> ApiResult<()> {
-    let revision = manifest_revision(manifest)?;
+    let (_, stored) = stored_manifest(s, user)?;
+    let revision = checked_manifest(manifest, Some(&stored))?;
     if !s
         .db
         .replace_manifest(user, replaces, revision, &manifest.to_string())

@@ -112,8 +112,8 @@ async function login() {
   vault = Vault.unlockWithAssertion(manifest, credential, { minRevision: Number(localStorage.getItem(`medseal.rev.${manifest.vaultId}`) ?? 0) });
   await api("POST", "/api/login/finish", { flow, credential: Vault.withoutPrf(credential) });
   localStorage.setItem(`medseal.rev.${manifest.vaultId}`, String(manifest.revision));
-  status("Signed in and unlocked with one passkey gesture.");
   await enterApp();
+  status("Signed in and unlocked with one passkey gesture.");
 }
 
 async function recover() {
@@ -124,8 +124,8 @@ async function recover() {
   await api("POST", "/api/recover/finish", { flow, signature: btoa(String.fromCharCode(...sig)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") });
   vault = v;
   $("code").value = "";
-  status("Recovered with your recovery code. Add a new passkey now, and make a new recovery code.");
   await enterApp();
+  status("Recovered with your recovery code. Add a new passkey now, and make a new recovery code.");
 }
 
 async function addPasskey() {
