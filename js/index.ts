@@ -128,6 +128,23 @@ function passkeysOf(manifest: Manifest | string): Array<{ credentialId: Uint8Arr
 
 const challenge = (): Uint8Array => wasm.newPrfSalt(); // 32 random bytes from the wasm CSPRNG
 
+/** The PRF output of a credential the app created with `Vault.prfCreateExtension()` merged in. */
+async function prfOfCreated(credential: PublicKeyCredential, prfSalt: Uint8Array, timeout: number | undefined): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
+  if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
+    throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.create()");
+  }
+  return prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), timeout, challenge);
+}
+
+/** Imports one record's body key into WebCrypto as a non-extractable key, then wipes the bytes. */
+async function importBodyKey(subtle: SubtleCrypto, key: Uint8Array, usage: KeyUsage): Promise<CryptoKey> {
+  try {
+    return await subtle.importKey("raw", key as BufferSource, "AES-GCM", false, [usage]);
+  } finally {
+    key.fill(0);
+  }
+}
+
 /** Records at least this large go through WebCrypto in `sealAsync`/`openAsync`. */
 const LARGE_RECORD = 64 * 1024;
 
@@ -236,10 +253,7 @@ export class Vault {
    */
   static async createWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string }> {
     ensureInit();
-    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
-      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.create()");
-    }
-    const { credentialId, prfOutput } = await prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), opts.timeout, challenge);
+    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts.timeout);
     try {
       return Vault.createFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
     } finally {
@@ -373,12 +387,7 @@ export class Vault {
       return call(() => this.#h.seal(p, opts.recordId, opts.context, opts.form !== "bytes")) as string | Uint8Array;
     }
     const parts = call(() => this.#h.sealPrepare(p, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; prefix: Uint8Array; padded: Uint8Array };
-    let key: CryptoKey;
-    try {
-      key = await subtle.importKey("raw", parts.key as BufferSource, "AES-GCM", false, ["encrypt"]);
-    } finally {
-      parts.key.fill(0);
-    }
+    const key = await importBodyKey(subtle, parts.key, "encrypt");
     const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, parts.padded as BufferSource));
     parts.padded.fill(0);
     const out = new Uint8Array(parts.prefix.length + ct.length);
@@ -394,12 +403,7 @@ export class Vault {
     const subtle = globalThis.crypto?.subtle;
     if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD)) return this.open(sealed, opts);
     const parts = call(() => this.#h.openPrepare(sealed, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; body: Uint8Array };
-    let key: CryptoKey;
-    try {
-      key = await subtle.importKey("raw", parts.key as BufferSource, "AES-GCM", false, ["decrypt"]);
-    } finally {
-      parts.key.fill(0);
-    }
+    const key = await importBodyKey(subtle, parts.key, "decrypt");
     let padded: Uint8Array;
     try {
       padded = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, parts.body as BufferSource));
@@ -452,10 +456,7 @@ export class Vault {
 
   /** Adds a passkey the app created with `Vault.prfCreateExtension()` merged in; returns the new manifest. */
   async addPasskeyWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number } = {}): Promise<Manifest> {
-    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
-      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.create()");
-    }
-    const { credentialId, prfOutput } = await prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), opts.timeout, challenge);
+    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts.timeout);
     try {
       return this.addPasskeyFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
     } finally {

@@ -67,6 +67,35 @@ fn context_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     bytes_of(v, "context must be a string or a Uint8Array")
 }
 
+/// A record to seal: a string is JSON text, a Uint8Array is bytes.
+fn payload_of(v: &JsValue) -> Result<(ContentType, Vec<u8>), JsValue> {
+    if let Some(json) = v.as_string() {
+        return Ok((ContentType::Json, json.into_bytes()));
+    }
+    Ok((
+        ContentType::Bytes,
+        bytes_of(v, "record must be a JSON value or a Uint8Array")?,
+    ))
+}
+
+/// A sealed record in either form: `"ms1.…"` text or bytes.
+fn sealed_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+    if let Some(text) = v.as_string() {
+        return record::from_text(&text).map_err(to_js);
+    }
+    bytes_of(v, "sealed must be an \"ms1.\" string or a Uint8Array")
+}
+
+/// An opened record as JS sees it: a string (JSON text) or a Uint8Array.
+fn opened_to_js((content_type, data): (ContentType, Vec<u8>)) -> Result<JsValue, JsValue> {
+    match content_type {
+        ContentType::Json => String::from_utf8(data)
+            .map(|s| JsValue::from_str(&s))
+            .map_err(|_| to_js(Error::Malformed("JSON record is not UTF-8"))),
+        ContentType::Bytes => Ok(u8a(&data)),
+    }
+}
+
 /// A manifest from its JSON text or from a plain object. Objects go through
 /// `JSON.stringify` and the one strict parser: serde-wasm-bindgen reads only
 /// the fields a struct names and silently ignores others, where the JSON path
@@ -205,12 +234,7 @@ pub fn to_text(sealed: &[u8]) -> String {
 /// returns a string (JSON text) or a Uint8Array (bytes).
 #[wasm_bindgen(js_name = openFinish)]
 pub fn open_finish(padded: Vec<u8>) -> Result<JsValue, JsValue> {
-    match record::finish_open(padded).map_err(to_js)? {
-        (ContentType::Json, data) => String::from_utf8(data)
-            .map(|s| JsValue::from_str(&s))
-            .map_err(|_| to_js(Error::Malformed("JSON record is not UTF-8"))),
-        (ContentType::Bytes, data) => Ok(u8a(&data)),
-    }
+    opened_to_js(record::finish_open(padded).map_err(to_js)?)
 }
 
 /// A fresh random PRF salt (32 bytes) for a new passkey.
@@ -428,14 +452,10 @@ impl VaultHandle {
                 Payload::Text(t) => record::from_text(t).and_then(|b| v.open_typed(&b, &rc)),
                 Payload::Bytes(b) => v.open_typed(b, &rc),
             };
-            let value = match opened {
-                Ok((ContentType::Json, data)) => match String::from_utf8(data) {
-                    Ok(s) => JsValue::from_str(&s),
-                    Err(_) => to_js(Error::Malformed("JSON record is not UTF-8")),
-                },
-                Ok((ContentType::Bytes, data)) => js_sys::Uint8Array::from(data.as_slice()).into(),
-                Err(e) => to_js(e),
-            };
+            let value = opened
+                .map_err(to_js)
+                .and_then(opened_to_js)
+                .unwrap_or_else(|e| e);
             out.set(u32::try_from(i).unwrap_or(u32::MAX), value);
         }
         Ok(out)
@@ -459,14 +479,14 @@ impl VaultHandle {
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get_mut()?;
-        let rc = RecordContext::with_context(id.as_bytes(), &ctx);
-        let sealed = if let Some(json) = payload.as_string() {
-            v.seal_as(ContentType::Json, json.as_bytes(), &rc)
-        } else {
-            let b = bytes_of(&payload, "record must be a JSON value or a Uint8Array")?;
-            v.seal_as(ContentType::Bytes, &b, &rc)
-        }
-        .map_err(to_js)?;
+        let (content_type, data) = payload_of(&payload)?;
+        let sealed = v
+            .seal_as(
+                content_type,
+                &data,
+                &RecordContext::with_context(id.as_bytes(), &ctx),
+            )
+            .map_err(to_js)?;
         Ok(if as_text {
             JsValue::from_str(&record::to_text(&sealed))
         } else {
@@ -485,20 +505,11 @@ impl VaultHandle {
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get()?;
-        let bytes = if let Some(text) = sealed.as_string() {
-            record::from_text(&text).map_err(to_js)?
-        } else {
-            bytes_of(&sealed, "sealed must be an \"ms1.\" string or a Uint8Array")?
-        };
-        let (ct, data) = v
-            .open_typed(&bytes, &RecordContext::with_context(id.as_bytes(), &ctx))
-            .map_err(to_js)?;
-        match ct {
-            ContentType::Json => String::from_utf8(data)
-                .map(|s| JsValue::from_str(&s))
-                .map_err(|_| to_js(Error::Malformed("JSON record is not UTF-8"))),
-            ContentType::Bytes => Ok(js_sys::Uint8Array::from(data.as_slice()).into()),
-        }
+        let bytes = sealed_of(&sealed)?;
+        opened_to_js(
+            v.open_typed(&bytes, &RecordContext::with_context(id.as_bytes(), &ctx))
+                .map_err(to_js)?,
+        )
     }
 
     /// Adds a passkey; returns the new manifest.
@@ -588,14 +599,14 @@ impl VaultHandle {
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get_mut()?;
-        let rc = RecordContext::with_context(id.as_bytes(), &ctx);
-        let parts = if let Some(json) = payload.as_string() {
-            v.seal_parts(ContentType::Json, json.as_bytes(), &rc)
-        } else {
-            let b = bytes_of(&payload, "record must be a JSON value or a Uint8Array")?;
-            v.seal_parts(ContentType::Bytes, &b, &rc)
-        }
-        .map_err(to_js)?;
+        let (content_type, data) = payload_of(&payload)?;
+        let parts = v
+            .seal_parts(
+                content_type,
+                &data,
+                &RecordContext::with_context(id.as_bytes(), &ctx),
+            )
+            .map_err(to_js)?;
         let o = js_sys::Object::new();
         set(&o, "key", &u8a(parts.enc_key.as_slice()));
         set(&o, "iv", &u8a(&parts.nonce));
@@ -618,11 +629,7 @@ impl VaultHandle {
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get()?;
-        let bytes = if let Some(text) = sealed.as_string() {
-            record::from_text(&text).map_err(to_js)?
-        } else {
-            bytes_of(&sealed, "sealed must be an \"ms1.\" string or a Uint8Array")?
-        };
+        let bytes = sealed_of(&sealed)?;
         let parts = v
             .open_parts(&bytes, &RecordContext::with_context(id.as_bytes(), &ctx))
             .map_err(to_js)?;

@@ -183,13 +183,16 @@ fn start_session(s: &AppState, user_id: &str) -> ApiResult<Response> {
     Ok(r)
 }
 
+/// `s` is 1 to `max` ASCII letters, digits or characters of `extra`.
+fn is_simple_id(s: &str, max: usize, extra: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+}
+
 fn check_username(u: &str) -> ApiResult<()> {
-    if u.is_empty()
-        || u.len() > 64
-        || !u
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
-    {
+    if !is_simple_id(u, 64, "._-@") {
         return Err(bad("username: 1 to 64 letters, digits or . _ - @"));
     }
     Ok(())
@@ -611,12 +614,7 @@ async fn list_records(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<
 }
 
 fn check_record_id(id: &str) -> ApiResult<()> {
-    if id.is_empty()
-        || id.len() > 128
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
+    if !is_simple_id(id, 128, "-_.") {
         return Err(bad("record id: 1 to 128 letters, digits, - _ ."));
     }
     Ok(())
