@@ -48,6 +48,9 @@ pub enum Error {
         /// The revision offered.
         offered: u64,
     },
+    /// A vault hand-off carried another vault than the one the receiver
+    /// expects.
+    WrongVault,
     /// An argument is out of its allowed range.
     InvalidArgument(&'static str),
     /// The input is larger than the format allows.
@@ -70,6 +73,7 @@ impl Error {
             Error::LastUnlockMethod => "LastUnlockMethod",
             Error::ManifestInvalid => "ManifestInvalid",
             Error::StaleManifest { .. } => "StaleManifest",
+            Error::WrongVault => "WrongVault",
             Error::InvalidArgument(_) => "InvalidArgument",
             Error::TooLarge => "TooLarge",
             Error::RandomUnavailable => "RandomUnavailable",
@@ -109,6 +113,9 @@ impl fmt::Display for Error {
             Error::StaleManifest { seen, offered } => write!(
                 f,
                 "the vault manifest is older (revision {offered}) than one already seen (revision {seen}): possible rollback"
+            ),
+            Error::WrongVault => f.write_str(
+                "refused: the vault handed over is not the vault this receiver belongs to",
             ),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::TooLarge => f.write_str("input larger than the format allows"),

@@ -62,7 +62,6 @@ impl Identity {
     }
 
     /// ECDH with a peer's SEC1 public key: the x-coordinate of the shared point.
-    #[allow(dead_code)]
     pub(crate) fn agree(&self, peer_sec1: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         ecdh(&self.scalar(), peer_sec1)
     }

@@ -35,6 +35,10 @@ pub mod label {
     pub const RECOVERY_CHECKSUM: &[u8] = b"medseal/v1/recovery-code/checksum";
     /// First part of a login proof's signed message.
     pub const LOGIN_PROOF: &[u8] = b"medseal/v1/login-proof";
+    /// Key of a vault hand-off message, from the ECDH shared secret.
+    pub const HANDOFF: &[u8] = b"medseal/v1/handoff/key";
+    /// Associated-data prefix of a vault hand-off message.
+    pub const AAD_HANDOFF: &[u8] = b"medseal/v1/aad/handoff";
     /// Prefix of the manifest's signed encoding.
     pub const MANIFEST_SIGNATURE: &[u8] = b"medseal/v1/manifest/signature";
 }

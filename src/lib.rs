@@ -17,6 +17,7 @@
 
 pub mod aead;
 pub mod error;
+pub mod handoff;
 mod identity;
 pub mod kdf;
 pub mod manifest;
@@ -34,6 +35,7 @@ pub mod wasm;
 mod tests;
 
 pub use error::{Error, Result};
+pub use handoff::HandoffReceiver;
 pub use manifest::{Manifest, UnlockEntry};
 pub use record::{ContentType, RecordContext};
 pub use recovery::RecoveryCode;

@@ -169,7 +169,7 @@ impl Vault {
             &entry.wrap_aad(&manifest.vault_id.0),
         )
         .map_err(|_| Error::UnlockFailed)?;
-        Self::open_manifest(manifest, VaultKey::from_array(vk), min_revision)
+        Self::from_parts(manifest, VaultKey::from_array(vk), min_revision)
     }
 
     /// Unlocks with the recovery code.
@@ -187,14 +187,18 @@ impl Vault {
             &entry.wrap_aad(&manifest.vault_id.0),
         )
         .map_err(|_| Error::UnlockFailed)?;
-        Self::open_manifest(manifest, VaultKey::from_array(vk), min_revision)
+        Self::from_parts(manifest, VaultKey::from_array(vk), min_revision)
     }
 
     /// Checks a manifest with the vault key that one of its entries released:
     /// the identity key must unwrap under it and match the public key named,
     /// and that key must have signed everything. A server cannot substitute
     /// its own identity key, because it cannot wrap one under the vault key.
-    fn open_manifest(manifest: &Manifest, vault_key: VaultKey, min_revision: u64) -> Result<Vault> {
+    pub(crate) fn from_parts(
+        manifest: &Manifest,
+        vault_key: VaultKey,
+        min_revision: u64,
+    ) -> Result<Vault> {
         if manifest.revision < min_revision {
             return Err(Error::StaleManifest {
                 seen: min_revision,
@@ -231,6 +235,14 @@ impl Vault {
             manifest: manifest.clone(),
             rng: Rng::Os,
         })
+    }
+
+    pub(crate) fn rng_mut(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    pub(crate) fn vault_key_bytes(&self) -> &[u8; 32] {
+        self.vault_key.expose()
     }
 
     /// The current signed manifest: store it on the server after every change.

@@ -1,0 +1,176 @@
+//! Vault hand-off: moving an unlocked vault from one JavaScript realm to
+//! another (an extension page to its service worker, a page to a worker)
+//! without ever putting key bytes in a message.
+//!
+//! The receiver makes a one-time P-256 key pair and publishes its public key.
+//! The sender seals the vault to it: an ephemeral P-256 key, ECDH, HKDF-SHA256
+//! bound to both public keys, AES-256-GCM over `vault key || manifest`. The
+//! receiver opens it once (the private key is consumed), then checks the
+//! manifest with the vault key exactly as an unlock does. A copy of the message
+//! is useless once the receiver is gone. Format: docs/FORMAT.md "Hand-off".
+
+use zeroize::Zeroizing;
+
+use crate::aead::{self, NONCE_LEN, TAG_LEN};
+use crate::error::{Error, Result};
+use crate::identity::{Identity, PUBLIC_KEY_LEN};
+use crate::kdf::{self, label, put_lp};
+use crate::manifest::Manifest;
+use crate::rng::Rng;
+use crate::secret::{SubKey, VaultKey};
+use crate::vault::Vault;
+
+/// First bytes of a hand-off message.
+pub const MAGIC: &[u8; 4] = b"mshd";
+/// The hand-off format version this build writes and reads.
+pub const VERSION: u8 = 1;
+/// Bytes before the ciphertext: magic, version, ephemeral public key, nonce.
+pub const HEADER_LEN: usize = 4 + 1 + PUBLIC_KEY_LEN + NONCE_LEN;
+/// The largest manifest JSON a hand-off carries.
+const MAX_MANIFEST_JSON: usize = crate::manifest::MAX_JSON_LEN;
+
+/// The receiving side: a one-time key pair. Dropping it (or accepting one
+/// message) destroys the private key.
+pub struct HandoffReceiver {
+    key: Identity,
+    public_key: [u8; PUBLIC_KEY_LEN],
+}
+
+impl core::fmt::Debug for HandoffReceiver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("HandoffReceiver(<redacted>)")
+    }
+}
+
+fn derive_key(shared: &[u8; 32], ephemeral: &[u8], receiver: &[u8]) -> SubKey {
+    let mut extra = Vec::with_capacity(2 * (4 + PUBLIC_KEY_LEN));
+    put_lp(&mut extra, ephemeral);
+    put_lp(&mut extra, receiver);
+    SubKey::from_array(kdf::hkdf32(shared, &[], label::HANDOFF, &extra))
+}
+
+/// Associated data: the header and the receiver's public key.
+fn aad(header: &[u8], receiver: &[u8]) -> Vec<u8> {
+    let mut a = label::AAD_HANDOFF.to_vec();
+    put_lp(&mut a, header);
+    put_lp(&mut a, receiver);
+    a
+}
+
+impl HandoffReceiver {
+    /// A fresh receiver key pair from the platform's random source.
+    pub fn new() -> Result<Self> {
+        Self::with_rng(&mut Rng::Os)
+    }
+
+    pub(crate) fn with_rng(rng: &mut Rng) -> Result<Self> {
+        let key = Identity::generate(rng)?;
+        let public_key = key.public_key();
+        Ok(HandoffReceiver { key, public_key })
+    }
+
+    /// The public key to give the sender (compressed SEC1, 33 bytes).
+    pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.public_key
+    }
+
+    /// Opens a hand-off message and checks the vault in it. `expected_vault_id`
+    /// pins which vault this receiver takes (a receiver that already knows its
+    /// user's vault must not be handed another one); `min_revision` refuses
+    /// an older manifest, as unlocking does. Any failure of the message itself
+    /// is `DecryptionFailed`.
+    pub fn accept(
+        self,
+        message: &[u8],
+        expected_vault_id: Option<&[u8]>,
+        min_revision: u64,
+    ) -> Result<Vault> {
+        let header = message
+            .get(..HEADER_LEN)
+            .ok_or(Error::Malformed("hand-off message too short"))?;
+        if message.get(..4) != Some(MAGIC.as_slice()) {
+            return Err(Error::Malformed("not a medseal hand-off message"));
+        }
+        let version = header.get(4).copied().unwrap_or_default();
+        if version != VERSION {
+            return Err(Error::UnknownVersion {
+                what: "hand-off",
+                version: u64::from(version),
+            });
+        }
+        let ephemeral = header
+            .get(5..5 + PUBLIC_KEY_LEN)
+            .ok_or(Error::Malformed("hand-off message too short"))?;
+        let nonce: &[u8; NONCE_LEN] = header
+            .get(5 + PUBLIC_KEY_LEN..)
+            .and_then(|n| n.try_into().ok())
+            .ok_or(Error::Malformed("hand-off message too short"))?;
+        let rest = message.get(HEADER_LEN..).unwrap_or_default();
+        if rest.len() < 32 + TAG_LEN {
+            return Err(Error::Malformed("hand-off message too short"));
+        }
+        if rest.len() > 32 + MAX_MANIFEST_JSON + TAG_LEN {
+            return Err(Error::TooLarge);
+        }
+        let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::DecryptionFailed)?;
+        let receiver = self.public_key;
+        let shared = self
+            .key
+            .agree(ephemeral)
+            .map_err(|_| Error::DecryptionFailed)?;
+        drop(self);
+        let key = derive_key(&shared, ephemeral, &receiver);
+        let mut plain = Zeroizing::new(body.to_vec());
+        aead::open_in_place(
+            key.expose(),
+            nonce,
+            &aad(header, &receiver),
+            &mut plain,
+            tag,
+        )?;
+        let (vk, manifest_json) = plain.split_at(32);
+        let vk: [u8; 32] = vk.try_into().map_err(|_| Error::DecryptionFailed)?;
+        let vault_key = VaultKey::from_array(vk);
+        let json = core::str::from_utf8(manifest_json)
+            .map_err(|_| Error::Malformed("hand-off manifest is not UTF-8"))?;
+        let manifest = Manifest::from_json(json)?;
+        if let Some(id) = expected_vault_id {
+            if manifest.vault_id.0.as_slice() != id {
+                return Err(Error::WrongVault);
+            }
+        }
+        Vault::from_parts(&manifest, vault_key, min_revision)
+    }
+}
+
+impl Vault {
+    /// Seals this vault to a [`HandoffReceiver`]'s public key: the message
+    /// carries the vault key and manifest encrypted to that receiver alone.
+    pub fn hand_off(&mut self, receiver_public_key: &[u8]) -> Result<Vec<u8>> {
+        let receiver: [u8; PUBLIC_KEY_LEN] = receiver_public_key.try_into().map_err(|_| {
+            Error::InvalidArgument("receiver public key must be 33 bytes (compressed P-256)")
+        })?;
+        let rng = self.rng_mut();
+        let eph = Identity::generate(rng)?;
+        let ephemeral = eph.public_key();
+        let nonce: [u8; NONCE_LEN] = rng.array()?;
+        let shared = eph.agree(&receiver)?;
+        drop(eph);
+        let key = derive_key(&shared, &ephemeral, &receiver);
+        let mut out = Vec::with_capacity(HEADER_LEN + 32 + 1024 + TAG_LEN);
+        out.extend_from_slice(MAGIC);
+        out.push(VERSION);
+        out.extend_from_slice(&ephemeral);
+        out.extend_from_slice(&nonce);
+        let aad = aad(&out, &receiver);
+        let manifest = self.manifest().to_json();
+        let mut body = Zeroizing::new(Vec::with_capacity(32 + manifest.len()));
+        body.extend_from_slice(self.vault_key_bytes());
+        body.extend_from_slice(manifest.as_bytes());
+        let tag = aead::seal_in_place(key.expose(), &nonce, &aad, &mut body)?;
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+}
