@@ -28,6 +28,10 @@ export const ErrorCode = {
   ManifestInvalid: "ManifestInvalid",
   /** The manifest is older than one already seen: a rollback. */
   StaleManifest: "StaleManifest",
+  /** A vault hand-off carried another vault than the one the receiver belongs to. */
+  WrongVault: "WrongVault",
+  /** The vault worker (or extension service worker) could not be reached or stopped answering. */
+  WorkerUnavailable: "WorkerUnavailable",
   /** An argument of the wrong type or out of range. */
   InvalidArgument: "InvalidArgument",
   /** Input larger than the format allows. */

@@ -121,6 +121,15 @@ export function toBytes(v: unknown, what: string): Uint8Array {
   throw new MedsealError(ErrorCode.InvalidArgument, `${what} must be a Uint8Array or ArrayBuffer`);
 }
 
+/**
+ * The passkeys of a manifest with the PRF input each must evaluate (public
+ * data: what a `get()` needs, e.g. when the ceremony runs in another realm).
+ */
+export function passkeyRequests(manifest: Manifest | string): Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }> {
+  ensureInit();
+  return passkeysOf(manifest);
+}
+
 function passkeysOf(manifest: Manifest | string): Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }> {
   const reqs = call(() => wasm.passkeyRequests(manifest)) as Array<{ credentialId: string; prfInput: string; label?: string | null }>;
   return reqs.map((r) => ({ credentialId: fromB64u(r.credentialId), first: fromB64u(r.prfInput), label: r.label ?? undefined }));
@@ -145,6 +154,9 @@ async function importBodyKey(subtle: SubtleCrypto, key: Uint8Array, usage: KeyUs
   }
 }
 
+/** Wraps a wasm handle in a Vault (the constructor stays private to this module). */
+let wrapHandle: (h: wasm.VaultHandle) => Vault;
+
 /** Records at least this large go through WebCrypto in `sealAsync`/`openAsync`. */
 const LARGE_RECORD = 64 * 1024;
 
@@ -157,6 +169,10 @@ export class Vault {
 
   private constructor(h: wasm.VaultHandle) {
     this.#h = h;
+  }
+
+  static {
+    wrapHandle = (h) => new Vault(h);
   }
 
   // ------------------------------------------------------------ passkey ceremonies
@@ -496,6 +512,21 @@ export class Vault {
     return call(() => this.#h.signLoginProof(toBytes(challenge, "challenge"), audience));
   }
 
+  /**
+   * Seals this vault to a `VaultReceiver`'s public key (in a service worker,
+   * a worker, another realm): the message opens only in that receiver, once,
+   * so it may cross any channel. No key bytes ever leave wasm unencrypted.
+   */
+  handOff(receiverPublicKey: Uint8Array): Uint8Array {
+    return call(() => this.#h.handOff(toBytes(receiverPublicKey, "receiverPublicKey")));
+  }
+
+  /** Hands this vault to a remote host (a vault worker or an extension's service worker): see `RemoteVault`. */
+  async handOffTo(remote: { receiverKey(): Promise<Uint8Array>; acceptHandoff(message: Uint8Array): Promise<unknown> }): Promise<void> {
+    const message = this.handOff(await remote.receiverKey());
+    await remote.acceptHandoff(message);
+  }
+
   /** Wipes this vault's keys. Every later call throws `ErrorCode.Locked`. */
   lock(): void {
     this.#h.lock();
@@ -509,5 +540,34 @@ export class Vault {
   /** Nothing secret to serialize: a vault serializes to its public id only. */
   toJSON(): { vaultId: string | null } {
     return { vaultId: this.locked ? null : this.vaultId };
+  }
+}
+
+/**
+ * The receiving end of a vault hand-off (see `Vault.handOff`): a one-time
+ * P-256 key pair whose private key never leaves this realm's wasm instance.
+ */
+export class VaultReceiver {
+  #r: wasm.HandoffReceiver;
+
+  constructor() {
+    ensureInit();
+    this.#r = call(() => new wasm.HandoffReceiver());
+  }
+
+  /** The public key to send to the vault's holder (33 bytes). */
+  get publicKey(): Uint8Array {
+    const pk = this.#r.publicKey;
+    if (!pk) throw new MedsealError(ErrorCode.InvalidArgument, "this VaultReceiver was already used: make a new one per hand-off");
+    return pk;
+  }
+
+  /**
+   * Opens a hand-off message, once. `vaultId` pins the vault this receiver
+   * belongs to (`WrongVault` otherwise); `minRevision` refuses an older
+   * manifest (`StaleManifest`).
+   */
+  accept(message: Uint8Array, opts: { vaultId?: string; minRevision?: number } = {}): Vault {
+    return wrapHandle(call(() => this.#r.accept(toBytes(message, "message"), opts?.vaultId, opts?.minRevision)));
   }
 }

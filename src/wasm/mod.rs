@@ -285,6 +285,56 @@ pub fn passkey_requests(manifest_json: JsValue) -> Result<JsValue, JsValue> {
     serde_wasm_bindgen::to_value(&list).map_err(|_| invalid("manifest"))
 }
 
+/// The receiving end of a vault hand-off: a one-time key pair whose private
+/// half never leaves this instance. `accept` consumes it.
+#[wasm_bindgen(js_name = HandoffReceiver)]
+pub struct HandoffReceiverHandle {
+    receiver: Option<crate::HandoffReceiver>,
+}
+
+#[wasm_bindgen(js_class = HandoffReceiver)]
+impl HandoffReceiverHandle {
+    /// A fresh one-time receiver.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Result<HandoffReceiverHandle, JsValue> {
+        Ok(HandoffReceiverHandle {
+            receiver: Some(crate::HandoffReceiver::new().map_err(to_js)?),
+        })
+    }
+
+    /// The public key to give the sender (33 bytes); `undefined` once used.
+    #[wasm_bindgen(getter, js_name = publicKey)]
+    pub fn public_key(&self) -> Option<Vec<u8>> {
+        self.receiver.as_ref().map(|r| r.public_key().to_vec())
+    }
+
+    /// Opens a hand-off message; `vaultId` (base64url, optional) pins the
+    /// vault, `minRevision` refuses an older manifest. Usable once.
+    pub fn accept(
+        &mut self,
+        message: JsValue,
+        vault_id: JsValue,
+        min_revision: JsValue,
+    ) -> Result<VaultHandle, JsValue> {
+        let msg = bytes_of(&message, "hand-off message must be a Uint8Array")?;
+        let expected = if vault_id.is_undefined() || vault_id.is_null() {
+            None
+        } else {
+            let s = string_of(&vault_id, "vaultId must be a base64url string")?;
+            Some(
+                Base64UrlUnpadded::decode_vec(&s)
+                    .map_err(|_| invalid("vaultId must be a base64url string"))?,
+            )
+        };
+        let min = min_revision_of(&min_revision)?;
+        let r = self.receiver.take().ok_or_else(|| {
+            invalid("this HandoffReceiver was already used: make a new one per hand-off")
+        })?;
+        let v = r.accept(&msg, expected.as_deref(), min).map_err(to_js)?;
+        Ok(VaultHandle::wrap(v, None))
+    }
+}
+
 /// An unlocked vault, held inside the wasm instance. `lock()` wipes it.
 #[wasm_bindgen]
 pub struct VaultHandle {
@@ -654,6 +704,17 @@ impl VaultHandle {
             .sign_login_proof(&c, &a)
             .map(|s| s.to_vec())
             .map_err(to_js)
+    }
+
+    /// Seals this vault to a `HandoffReceiver`'s public key (see
+    /// `crate::handoff`): the message opens only in that receiver, once.
+    #[wasm_bindgen(js_name = handOff)]
+    pub fn hand_off(&mut self, receiver_public_key: JsValue) -> Result<Vec<u8>, JsValue> {
+        let pk = bytes_of(
+            &receiver_public_key,
+            "receiver public key must be a Uint8Array",
+        )?;
+        self.get_mut()?.hand_off(&pk).map_err(to_js)
     }
 
     /// Wipes every key of this vault from memory. Later calls throw `Locked`.
