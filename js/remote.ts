@@ -48,6 +48,13 @@ export class RemoteVault {
   async request(op: string, args: unknown[] = [], transfer: Transferable[] = []): Promise<unknown> {
     const target = await this.#target();
     const { port1, port2 } = new MessageChannel();
+    try {
+      target.postMessage({ medseal: RPC, op, args }, [port2, ...transfer]);
+    } catch (e) {
+      port1.close();
+      throw new MedsealError(ErrorCode.WorkerUnavailable, `could not reach the vault worker: ${String((e as Error)?.message ?? e)}`, { cause: e });
+    }
+    // Replies are delivered asynchronously, so listening after posting misses nothing.
     const reply = new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         port1.close();
@@ -59,12 +66,6 @@ export class RemoteVault {
         resolve(e.data as Reply);
       };
     });
-    try {
-      target.postMessage({ medseal: RPC, op, args }, [port2, ...transfer]);
-    } catch (e) {
-      port1.close();
-      throw new MedsealError(ErrorCode.WorkerUnavailable, `could not reach the vault worker: ${String((e as Error)?.message ?? e)}`, { cause: e });
-    }
     const r = await reply;
     if (r.ok) return r.value;
     throw fromWasm(r.error);
