@@ -87,6 +87,13 @@ export type OpenOutcome = { ok: true; value: RecordValue } | { ok: false; error:
 /** PRF data from a passkey ceremony run by the application. */
 export type PrfCredential = { credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string };
 
+/**
+ * Options of the passkey prompt at unlock. `rpId`: the relying-party id the
+ * passkeys were created with, when it is not this page's host (a parent
+ * domain, or a site's domain claimed by an extension: docs/EXTENSIONS.md).
+ */
+export type CeremonyOptions = { timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal; rpId?: string };
+
 /** Options of an unlock. `minRevision`: the newest manifest revision this client has seen (rollback protection). */
 export type UnlockOptions = { minRevision?: number };
 
@@ -138,11 +145,11 @@ function passkeysOf(manifest: Manifest | string): Array<{ credentialId: Uint8Arr
 const challenge = (): Uint8Array => wasm.newPrfSalt(); // 32 random bytes from the wasm CSPRNG
 
 /** The PRF output of a credential the app created with `Vault.prfCreateExtension()` merged in. */
-async function prfOfCreated(credential: PublicKeyCredential, prfSalt: Uint8Array, timeout: number | undefined): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
+async function prfOfCreated(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { timeout?: number; rpId?: string }): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
   if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
     throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.create()");
   }
-  return prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), timeout, challenge);
+  return prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), opts?.timeout, challenge, opts?.rpId);
 }
 
 /** Imports one record's body key into WebCrypto as a non-extractable key, then wipes the bytes. */
@@ -194,10 +201,10 @@ export class Vault {
   }
 
   /** Asks for any passkey of the manifest and unlocks with it. */
-  static async unlock(manifest: Manifest | string, opts: UnlockOptions & { timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal } = {}): Promise<Vault> {
+  static async unlock(manifest: Manifest | string, opts: UnlockOptions & CeremonyOptions = {}): Promise<Vault> {
     ensureInit();
     const passkeys = passkeysOf(manifest);
-    const { credentialId, prfOutput } = await getWithPrf(passkeys, opts.timeout, challenge, { mediation: opts.mediation, signal: opts.signal });
+    const { credentialId, prfOutput } = await getWithPrf(passkeys, opts.timeout, challenge, { mediation: opts.mediation, signal: opts.signal, rpId: opts.rpId });
     try {
       return Vault.unlockFromPrf(manifest, { credentialId, prfOutput }, opts);
     } finally {
@@ -267,9 +274,9 @@ export class Vault {
    * result at create, asks once more with `get()`. Post the credential to a
    * server only as `Vault.withoutPrf(credential)`.
    */
-  static async createWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string }> {
+  static async createWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number; rpId?: string } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string }> {
     ensureInit();
-    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts.timeout);
+    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts);
     try {
       return Vault.createFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
     } finally {
@@ -471,8 +478,8 @@ export class Vault {
   }
 
   /** Adds a passkey the app created with `Vault.prfCreateExtension()` merged in; returns the new manifest. */
-  async addPasskeyWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number } = {}): Promise<Manifest> {
-    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts.timeout);
+  async addPasskeyWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number; rpId?: string } = {}): Promise<Manifest> {
+    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts);
     try {
       return this.addPasskeyFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
     } finally {

@@ -134,7 +134,7 @@ export async function createWithPrf(o: CreateOptions, first: Uint8Array, challen
     throw ceremonyError(e);
   }
   if (!cred) throw new MedsealError(ErrorCode.Cancelled, "no passkey was created");
-  return prfFromCreated(cred, first, o.timeout, challenge);
+  return prfFromCreated(cred, first, o.timeout, challenge, o.rp.id);
 }
 
 /**
@@ -142,7 +142,13 @@ export async function createWithPrf(o: CreateOptions, first: Uint8Array, challen
  * the authenticator gave one, else from one follow-up `get()` (results at
  * create need CTAP 2.2; many authenticators only evaluate PRF at get).
  */
-export async function prfFromCreated(cred: PublicKeyCredential, first: Uint8Array, timeout: number | undefined, challenge: () => Uint8Array): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
+export async function prfFromCreated(
+  cred: PublicKeyCredential,
+  first: Uint8Array,
+  timeout: number | undefined,
+  challenge: () => Uint8Array,
+  rpId?: string,
+): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
   const credentialId = new Uint8Array(cred.rawId);
   const prf = prfOf(cred);
   if (prf?.enabled === false) {
@@ -154,7 +160,7 @@ export async function prfFromCreated(cred: PublicKeyCredential, first: Uint8Arra
   let prfOutput = takePrfFirst(cred);
   if (!prfOutput) {
     try {
-      prfOutput = (await getWithPrf([{ credentialId, first }], timeout, challenge)).prfOutput;
+      prfOutput = (await getWithPrf([{ credentialId, first }], timeout, challenge, { rpId })).prfOutput;
     } catch (e) {
       if (e instanceof MedsealError && e.code === ErrorCode.PrfNotReturned) {
         throw new MedsealError(ErrorCode.PrfUnsupported, "this authenticator returns no PRF result, so it cannot unlock a vault; use a passkey provider with PRF support", { cause: e });
@@ -170,7 +176,7 @@ export async function getWithPrf(
   passkeys: Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }>,
   timeout: number | undefined,
   challenge: () => Uint8Array,
-  extra?: { mediation?: CredentialMediationRequirement; signal?: AbortSignal },
+  extra?: { mediation?: CredentialMediationRequirement; signal?: AbortSignal; rpId?: string },
 ): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array; credential: PublicKeyCredential }> {
   const c = credentials();
   const evalByCredential: Record<string, { first: Uint8Array }> = {};
@@ -182,6 +188,7 @@ export async function getWithPrf(
       signal: extra?.signal,
       publicKey: {
         challenge: bs(challenge()),
+        rpId: extra?.rpId,
         allowCredentials: passkeys.map((p) => ({ type: "public-key" as const, id: bs(p.credentialId) })),
         userVerification: "required",
         timeout,

@@ -84,9 +84,9 @@ export class RemoteVault {
   }
 
   /** Asks for a passkey of the manifest and unlocks the vault in the host. */
-  async unlock(manifest: Manifest | string, opts: { minRevision?: number; timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal } = {}): Promise<void> {
+  async unlock(manifest: Manifest | string, opts: { minRevision?: number; timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal; rpId?: string } = {}): Promise<void> {
     const req = (await this.request("unlockRequest", [manifest])) as { passkeys: Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }>; challenge: Uint8Array };
-    const { credentialId, prfOutput } = await getWithPrf(req.passkeys, opts.timeout, () => req.challenge, { mediation: opts.mediation, signal: opts.signal });
+    const { credentialId, prfOutput } = await getWithPrf(req.passkeys, opts.timeout, () => req.challenge, { mediation: opts.mediation, signal: opts.signal, rpId: opts.rpId });
     await this.request("unlockFromPrf", [manifest, { credentialId, prfOutput }, { minRevision: opts.minRevision }], [prfOutput.buffer as ArrayBuffer]);
   }
 

@@ -1,10 +1,11 @@
 // Builds the unpacked extension the way an extension builder would: installs
 // the packed npm package (`npm pack pkg/`, the tarball users get), bundles the
 // page and service worker with esbuild, and copies medseal's .wasm next to
-// them. Output: target/extension/unpacked/ (load it at chrome://extensions).
-// Run `make pkg` first (the test suite does).
+// them. Output: target/extension/unpacked/ (load it at chrome://extensions);
+// with --site=phr.example, target/extension/unpacked-phr.example/, sharing
+// that site's passkeys. Run `make pkg` first (the test suite does).
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -13,10 +14,17 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 const repo = resolve(here, "../..");
 const outRoot = join(repo, "target", "extension");
 const work = join(outRoot, "work");
-const out = join(outRoot, "unpacked");
 
-export async function buildExtension() {
-  rmSync(outRoot, { recursive: true, force: true });
+/**
+ * `site`: a PHR site whose passkeys the extension shares (its RP id, e.g.
+ * "phr.example"). Adds the host permission that lets the extension claim that
+ * RP id (docs/EXTENSIONS.md), so one passkey unlocks the same vault on the
+ * site and in the extension. Without it the passkeys belong to the extension.
+ */
+export async function buildExtension({ site = null } = {}) {
+  const out = join(outRoot, site ? `unpacked-${site}` : "unpacked");
+  rmSync(out, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const tarball = execFileSync("npm", ["pack", join(repo, "pkg"), "--pack-destination", work, "--silent"], { encoding: "utf8" }).trim().split("\n").pop();
   writeFileSync(join(work, "package.json"), JSON.stringify({ name: "medseal-notes-extension", private: true, type: "module" }));
@@ -28,13 +36,18 @@ export async function buildExtension() {
     target: "chrome120",
     outdir: out,
     nodePaths: [join(work, "node_modules")],
+    define: { __SITE_RP_ID__: JSON.stringify(site) },
     logLevel: "warning",
   });
-  for (const f of ["manifest.json", "popup.html", "popup.css"]) cpSync(join(here, "src", f), join(out, f));
+  for (const f of ["popup.html", "popup.css"]) cpSync(join(here, "src", f), join(out, f));
+  const manifest = JSON.parse(readFileSync(join(here, "src", "manifest.json"), "utf8"));
+  if (site) manifest.host_permissions = [`${site === "localhost" ? "http" : "https"}://${site}/*`];
+  writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 2));
   cpSync(join(work, "node_modules", "medseal", "dist", "wasm", "medseal_wasm_bg.wasm"), join(out, "medseal.wasm"));
   return out;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  console.log(`built ${await buildExtension()}`);
+  const site = process.argv.find((a) => a.startsWith("--site="))?.slice("--site=".length) ?? null;
+  console.log(`built ${await buildExtension({ site })}`);
 }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS, addAuthenticator } from "./helpers.mjs";
+import { CHROMIUM_ARGS, addAuthenticator, serve } from "./helpers.mjs";
 import { buildExtension } from "../../examples/extension/build.mjs";
 
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -19,25 +19,32 @@ const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const EXTENSION_ID = "bnmggbonielnahbckghiedmgblhcgjfi";
 // Screenshots of the popup, to look at (docs/screenshots/extension-*.png are copies).
 const shots = join(repo, "target", "screenshots");
-let context, profile, sw;
+let context, sw;
+const profiles = [];
 
-before(async () => {
-  const ext = await buildExtension();
-  mkdirSync(shots, { recursive: true });
-  profile = mkdtempSync(join(tmpdir(), "medseal-ext-"));
-  context = await chromium.launchPersistentContext(profile, {
+/** Chromium with one unpacked extension loaded, in a fresh profile. */
+async function launchWith(ext) {
+  const profile = mkdtempSync(join(tmpdir(), "medseal-ext-"));
+  profiles.push(profile);
+  const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
     // Playwright passes --disable-extensions unless an exception is named.
     args: [...CHROMIUM_ARGS, `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
   });
-  context.setDefaultTimeout(20_000);
-  sw = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker"));
+  ctx.setDefaultTimeout(20_000);
+  const worker = ctx.serviceWorkers()[0] ?? (await ctx.waitForEvent("serviceworker"));
+  return { ctx, worker };
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  ({ ctx: context, worker: sw } = await launchWith(await buildExtension()));
 });
 
 after(async () => {
   await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  for (const p of profiles) rmSync(p, { recursive: true, force: true });
 });
 
 /**
@@ -139,5 +146,57 @@ test("MV3 extension: passkey vault handed to the service worker; seal, open, res
   await page.locator("#state", { hasText: /^locked$/ }).waitFor();
   assert.equal((await workerStatus(page)).unlocked, false);
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("MV3 extension sharing a site's passkeys: a vault made on the site unlocks in the extension", { timeout: 180_000 }, async () => {
+  // The site is http://localhost:PORT (a secure context); the extension build claims its RP id "localhost"
+  // through the host permission http://localhost/* (see docs/EXTENSIONS.md).
+  const { server, origin } = await serve();
+  const { ctx } = await launchWith(await buildExtension({ site: "localhost" }));
+  try {
+    const page = await ctx.newPage();
+    const { cdp, authenticatorId } = await addAuthenticator(page);
+    await page.goto(`${origin}/fixtures/blank.html`);
+    // On the site: sign-up with a passkey, one note sealed (in the extension's note format).
+    const site = await page.evaluate(async () => {
+      const { init, Vault } = await import("/pkg/dist/index.js");
+      await init();
+      const { vault, manifest } = await Vault.create({
+        rp: { id: "localhost", name: "PHR site" },
+        user: { id: "site-user-1", name: "pat@example.test", displayName: "Pat" },
+        label: "site passkey",
+      });
+      const id = crypto.randomUUID();
+      const sealed = vault.seal({ text: "MARKER-from-the-site: flu shot 2026-10-02", kind: "note" }, { recordId: id, context: "medseal-notes/v1" });
+      return { manifest, note: { id, at: Date.now(), sealed } };
+    });
+    // The extension gets the site's (public) manifest and sealed note, as it would from the site's server.
+    await page.goto(`chrome-extension://${EXTENSION_ID}/popup.html`);
+    await page.evaluate((site) => chrome.storage.local.set({ manifest: site.manifest, notes: [site.note] }), site);
+    await page.reload();
+    await page.locator("#state", { hasText: /^locked$/ }).waitFor();
+    await page.getByRole("button", { name: "Unlock with passkey" }).click();
+    await page.locator("#state", { hasText: /^unlocked$/ }).waitFor();
+    assert.equal(await openNote(page, 0), "MARKER-from-the-site: flu shot 2026-10-02");
+    // One passkey in the authenticator, for the site's RP id: the same one unlocked both.
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.deepEqual(credentials.map((c) => c.rpId), ["localhost"]);
+  } finally {
+    await ctx.close();
+    server.close();
+  }
+});
+
+test("control: without the host permission the extension cannot claim the site's RP id", async () => {
+  const page = await context.newPage();
+  await addAuthenticator(page);
+  await page.goto(`chrome-extension://${EXTENSION_ID}/popup.html`);
+  const name = await page.evaluate(() =>
+    navigator.credentials
+      .create({ publicKey: { rp: { id: "localhost", name: "x" }, user: { id: new Uint8Array([1]), name: "x", displayName: "x" }, challenge: new Uint8Array(32), pubKeyCredParams: [{ type: "public-key", alg: -7 }] } })
+      .then(() => "created", (e) => e.name),
+  );
+  assert.equal(name, "SecurityError");
   await page.close();
 });

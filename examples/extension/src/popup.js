@@ -7,6 +7,10 @@ import { init, Vault, ErrorCode } from "medseal";
 import { RemoteVault } from "medseal/worker";
 import { addNote, openNote, listNotes } from "./notes.js";
 
+// Set at build time (build.mjs --site=…): the PHR site whose passkeys this
+// extension shares; null: the passkeys belong to the extension itself.
+const SITE_RP_ID = typeof __SITE_RP_ID__ === "string" ? __SITE_RP_ID__ : undefined;
+
 const ready = init(new URL("./medseal.wasm", import.meta.url));
 const worker = new RemoteVault(async () => (await navigator.serviceWorker.ready).active);
 let vault = null;
@@ -79,7 +83,8 @@ async function act(f) {
 $("create").onclick = () => act(async () => {
   await ready;
   const created = await Vault.create({
-    rp: { name: "medseal notes" }, // no rp.id: the passkey belongs to this extension (see docs/EXTENSIONS.md)
+    // No rp.id: the passkey belongs to this extension; or the site's RP id (docs/EXTENSIONS.md).
+    rp: SITE_RP_ID ? { id: SITE_RP_ID, name: "medseal notes" } : { name: "medseal notes" },
     user: { id: crypto.randomUUID(), name: "medseal notes", displayName: "medseal notes" },
     label: "this browser",
   });
@@ -100,7 +105,7 @@ $("recovery-done").onclick = () => {
 $("unlock-btn").onclick = () => act(async () => {
   await ready;
   const { manifest } = await chrome.storage.local.get("manifest");
-  vault = await Vault.unlock(manifest, { minRevision: manifest.revision });
+  vault = await Vault.unlock(manifest, { minRevision: manifest.revision, rpId: SITE_RP_ID });
   await vault.handOffTo(worker);
   await render();
   say("Unlocked.");
