@@ -42,7 +42,9 @@ test("worker mode: create, seal, reload, unlock, open across the worker boundary
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await addAuthenticator(page);
-  await page.goto(`${env.origin}/fixtures/blank.html`);
+  const resp = await page.goto(`${env.origin}/fixtures/blank.html`);
+  // The strict policy the issue names: no inline script, no eval; wasm allowed.
+  assert.match(resp.headers()["content-security-policy"], /script-src 'self' 'wasm-unsafe-eval';/);
 
   const made = await page.evaluate(async ({ rp, user }) => {
     const { VaultWorker } = await import("/pkg/dist/remote.js");
@@ -107,10 +109,11 @@ test("worker mode: create, seal, reload, unlock, open across the worker boundary
   await context.close();
 });
 
-test("control: the heap check does see a vault held by the page itself", async () => {
+test("control: the heap check does see a vault held by the page itself (medseal in a strict-CSP page)", async () => {
   const context = await env.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${env.origin}/fixtures/blank.html`);
+  const resp = await page.goto(`${env.origin}/fixtures/blank.html`);
+  assert.match(resp.headers()["content-security-policy"], /script-src 'self' 'wasm-unsafe-eval';/);
   await page.evaluate(async () => {
     const m = await import("/pkg/dist/index.js");
     await m.init();
