@@ -11,7 +11,11 @@ t0=$(date +%s)
 RAW=target/wasm-pkg
 # The features rustc enables by default for wasm32-unknown-unknown (wasm-bindgen drops the section that says so).
 WASM_FEATURES="--enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types"
-RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack --quiet --log-level warn build --target web --release --no-pack \
+# Panic locations name source files: strip the build machine's paths (smaller,
+# reproducible, and no home directory in the shipped binary).
+REMAP="--remap-path-prefix=$PWD=medseal"
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do REMAP="$REMAP --remap-path-prefix=${d%/}="; done
+RUSTFLAGS="$REMAP" RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack --quiet --log-level warn build --target web --release --no-pack \
   --out-dir "$RAW" --out-name medseal_wasm . >/dev/null
 node_modules/.bin/wasm-opt -O3 $WASM_FEATURES --strip-debug --strip-producers "$RAW/medseal_wasm_bg.wasm" -o "$RAW/medseal_wasm_bg.opt.wasm"
 
@@ -24,7 +28,15 @@ node_modules/.bin/tsc -p target/ts-src/tsconfig.json
 cp "$RAW/medseal_wasm.js" "$RAW/medseal_wasm.d.ts" pkg/dist/wasm/
 cp "$RAW/medseal_wasm_bg.opt.wasm" pkg/dist/wasm/medseal_wasm_bg.wasm
 rm -f pkg/dist/wasm/*.d.ts.map
+# Shipped JS without comments and whitespace (names kept, so stack traces stay
+# readable; the documented source is js/ and the .d.ts files keep every doc comment).
+# Whitespace only: --minify-syntax would fold the Node-only `import(fsName)` in
+# init() into a literal that bundlers then try to resolve (consumer test).
+for f in pkg/dist/*.js pkg/dist/wasm/*.js; do
+  node_modules/.bin/esbuild "$f" --minify-whitespace --log-level=warning --outfile="$f" --allow-overwrite
+done
 cp pkg-template/package.json pkg-template/README.md pkg/
 raw=$(stat -c %s pkg/dist/wasm/medseal_wasm_bg.wasm)
 gz=$(gzip -9c pkg/dist/wasm/medseal_wasm_bg.wasm | wc -c)
-echo "built pkg/ in $(( $(date +%s) - t0 ))s: medseal_wasm_bg.wasm ${raw} B (${gz} B gzip)"
+js=$(cat pkg/dist/wasm/medseal_wasm.js pkg/dist/index.js pkg/dist/errors.js pkg/dist/passkey.js | gzip -9c | wc -c)
+echo "built pkg/ in $(( $(date +%s) - t0 ))s: medseal_wasm_bg.wasm ${raw} B (${gz} B gzip); main entry JS ${js} B gzip"

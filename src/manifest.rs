@@ -72,7 +72,7 @@ pub struct IdentityKey {
     tag = "type",
     rename_all = "camelCase",
     rename_all_fields = "camelCase",
-    deny_unknown_fields
+    try_from = "RawEntry"
 )]
 pub enum UnlockEntry {
     /// A passkey with the PRF extension.
@@ -96,6 +96,53 @@ pub enum UnlockEntry {
         /// The vault key wrapped by the recovery KEK (60 bytes).
         wrapped_vault_key: B64,
     },
+}
+
+/// An unlock entry as it appears in JSON, before its `type` is checked.
+/// Parsing through this flat struct (instead of serde's internally tagged
+/// enum, which buffers every entry into a generic tree first) keeps the
+/// wasm module smaller; the rules are the same: the fields of exactly one
+/// variant, nothing else.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawEntry {
+    r#type: String,
+    id: String,
+    #[serde(default)]
+    credential_id: Option<B64>,
+    #[serde(default)]
+    prf_salt: Option<B64>,
+    wrapped_vault_key: B64,
+    /// Present (even as `null`) or absent: a recovery entry may not have it.
+    #[serde(default, deserialize_with = "present")]
+    label: Option<Option<String>>,
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> core::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl TryFrom<RawEntry> for UnlockEntry {
+    type Error = &'static str;
+
+    fn try_from(r: RawEntry) -> core::result::Result<Self, Self::Error> {
+        match (r.r#type.as_str(), r.credential_id, r.prf_salt, r.label) {
+            ("passkey", Some(credential_id), Some(prf_salt), label) => Ok(UnlockEntry::Passkey {
+                id: r.id,
+                credential_id,
+                prf_salt,
+                wrapped_vault_key: r.wrapped_vault_key,
+                label: label.flatten(),
+            }),
+            ("recovery", None, None, None) => Ok(UnlockEntry::Recovery {
+                id: r.id,
+                wrapped_vault_key: r.wrapped_vault_key,
+            }),
+            _ => Err("an unlock entry must have exactly the fields of its type"),
+        }
+    }
 }
 
 impl UnlockEntry {

@@ -644,3 +644,35 @@ fn a_server_can_check_that_a_manifest_is_self_signed() {
     assert_ne!(forged.identity_key, m.identity_key);
     assert!(unlock(&forged, b"cred-1", 1).is_err());
 }
+
+#[test]
+fn unlock_entries_carry_exactly_the_fields_of_their_type() {
+    let (v, _) = new_vault();
+    let json = v.manifest().to_json();
+    let recovery_id = v.manifest().recovery_entry().unwrap().id().to_string();
+    let rec = format!("\"type\":\"recovery\",\"id\":\"{recovery_id}\"");
+    assert!(json.contains(&rec));
+    let cases = [
+        // A recovery entry with a passkey's field, or with a label (even null).
+        json.replace(&rec, &format!("{rec},\"prfSalt\":\"AAAA\"")),
+        json.replace(&rec, &format!("{rec},\"label\":\"x\"")),
+        json.replace(&rec, &format!("{rec},\"label\":null")),
+        // An unknown type, an unknown field, a passkey without its salt.
+        json.replace("\"type\":\"recovery\"", "\"type\":\"password\""),
+        json.replace(&rec, &format!("{rec},\"extra\":1")),
+        json.replace("\"prfSalt\":", "\"prfSalt_\":"),
+    ];
+    for bad in cases {
+        assert_ne!(bad, json);
+        assert!(
+            matches!(Manifest::from_json(&bad), Err(Error::Malformed(_))),
+            "accepted: {bad}"
+        );
+    }
+    // A passkey's label may be null (read as absent).
+    let pk = "\"type\":\"passkey\"";
+    let with_null = json.replace("\"label\":\"test key\"", "\"label\":null");
+    assert_ne!(with_null, json);
+    assert!(Manifest::from_json(&with_null).is_ok());
+    assert!(json.contains(pk));
+}

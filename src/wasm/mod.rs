@@ -7,7 +7,6 @@
 //! PRF outputs in, once.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -120,80 +119,53 @@ fn manifest_of(v: &JsValue) -> Result<Manifest, JsValue> {
     Manifest::from_json(&text).map_err(to_js)
 }
 
-/// A manifest as a plain JS object.
+/// A manifest as a plain JS object (its JSON text through `JSON.parse`).
 fn manifest_to_js(m: &Manifest) -> Result<JsValue, JsValue> {
-    m.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    js_sys::JSON::parse(&m.to_json())
         .map_err(|_| to_js(Error::InvalidArgument("manifest could not be converted")))
 }
 
-/// One record of a batch: a JSON text (a JS string) or bytes (a Uint8Array).
-/// Deserialized by hand: serde's derived untagged enum would accept bytes
-/// that happen to be UTF-8 as text, and text as bytes.
-enum Payload {
-    Text(String),
-    Bytes(Vec<u8>),
+/// The items of a batch call: a JS array of objects, read field by field
+/// (no serde: one `Reflect.get` per field is cheaper than a generic decoder,
+/// and a string is never mistaken for bytes or the reverse).
+struct Batch {
+    items: js_sys::Array,
+    keys: [JsValue; 3],
 }
 
-impl<'de> Deserialize<'de> for Payload {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Payload;
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a string or a Uint8Array")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Payload, E> {
-                Ok(Payload::Text(v.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Payload, E> {
-                Ok(Payload::Text(v))
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Payload, E> {
-                Ok(Payload::Bytes(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Payload, E> {
-                Ok(Payload::Bytes(v))
-            }
+impl Batch {
+    fn new(items: &JsValue, first: &str, what: &'static str) -> Result<Batch, JsValue> {
+        let items = items
+            .dyn_ref::<js_sys::Array>()
+            .cloned()
+            .ok_or_else(|| invalid(what))?;
+        Ok(Batch {
+            items,
+            keys: [
+                JsValue::from_str(first),
+                JsValue::from_str("recordId"),
+                JsValue::from_str("context"),
+            ],
+        })
+    }
+
+    fn len(&self) -> u32 {
+        self.items.length()
+    }
+
+    /// Item `i`: (its first field, record id, context bytes).
+    fn item(&self, i: u32, what: &'static str) -> Result<(JsValue, String, Vec<u8>), JsValue> {
+        let item = self.items.get(i);
+        if !item.is_object() {
+            return Err(with_index(invalid(what), i as usize));
         }
-        d.deserialize_any(V)
+        let get = |k: &JsValue| js_sys::Reflect::get(&item, k).unwrap_or(JsValue::UNDEFINED);
+        let [first, id, ctx] = &self.keys;
+        let record_id = string_of(&get(id), "recordId must be a string")
+            .map_err(|e| with_index(e, i as usize))?;
+        let context = context_of(&get(ctx)).map_err(|e| with_index(e, i as usize))?;
+        Ok((get(first), record_id, context))
     }
-}
-
-impl Payload {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Payload::Text(s) => s.as_bytes(),
-            Payload::Bytes(b) => b,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SealItem {
-    record: Payload,
-    record_id: String,
-    #[serde(default)]
-    context: Option<Payload>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OpenItem {
-    sealed: Payload,
-    record_id: String,
-    #[serde(default)]
-    context: Option<Payload>,
-}
-
-fn batch_of<T: serde::de::DeserializeOwned>(
-    items: JsValue,
-    what: &'static str,
-) -> Result<Vec<T>, JsValue> {
-    if !js_sys::Array::is_array(&items) {
-        return Err(invalid(what));
-    }
-    serde_wasm_bindgen::from_value(items).map_err(|_| invalid(what))
 }
 
 fn min_revision_of(v: &JsValue) -> Result<u64, JsValue> {
@@ -249,40 +221,41 @@ pub fn prf_input(salt: &[u8]) -> Vec<u8> {
     crate::kdf::prf_input(salt)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PasskeyRequest {
-    entry_id: String,
-    credential_id: String,
-    prf_input: String,
-    label: Option<String>,
-}
-
 /// For each passkey of a manifest: its entry id, base64url credential id and
 /// base64url PRF input, to build a WebAuthn `get()` with `evalByCredential`.
 #[wasm_bindgen(js_name = passkeyRequests)]
 pub fn passkey_requests(manifest_json: JsValue) -> Result<JsValue, JsValue> {
     let m = manifest_of(&manifest_json)?;
-    let list: Vec<PasskeyRequest> = m
-        .unlock
-        .iter()
-        .filter_map(|e| match e {
-            UnlockEntry::Passkey {
-                id,
-                credential_id,
-                prf_salt,
-                label,
-                ..
-            } => Some(PasskeyRequest {
-                entry_id: id.clone(),
-                credential_id: Base64UrlUnpadded::encode_string(&credential_id.0),
-                prf_input: Base64UrlUnpadded::encode_string(&crate::kdf::prf_input(&prf_salt.0)),
-                label: label.clone(),
-            }),
-            UnlockEntry::Recovery { .. } => None,
-        })
-        .collect();
-    serde_wasm_bindgen::to_value(&list).map_err(|_| invalid("manifest"))
+    let out = js_sys::Array::new();
+    for e in &m.unlock {
+        if let UnlockEntry::Passkey {
+            id,
+            credential_id,
+            prf_salt,
+            label,
+            ..
+        } = e
+        {
+            let o = js_sys::Object::new();
+            set(&o, "entryId", &JsValue::from_str(id));
+            set(
+                &o,
+                "credentialId",
+                &JsValue::from_str(&Base64UrlUnpadded::encode_string(&credential_id.0)),
+            );
+            set(
+                &o,
+                "prfInput",
+                &JsValue::from_str(&Base64UrlUnpadded::encode_string(&crate::kdf::prf_input(
+                    &prf_salt.0,
+                ))),
+            );
+            let label = label.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+            set(&o, "label", &label);
+            out.push(&o);
+        }
+    }
+    Ok(out.into())
 }
 
 /// The receiving end of a vault hand-off: a one-time key pair whose private
@@ -454,32 +427,30 @@ impl VaultHandle {
     /// invalid item throws, with its `index`.
     #[wasm_bindgen(js_name = sealMany)]
     pub fn seal_many(&mut self, items: JsValue, as_text: bool) -> Result<js_sys::Array, JsValue> {
-        let items: Vec<SealItem> = batch_of(
-            items,
+        let batch = Batch::new(
+            &items,
+            "record",
             "items must be an array of { record, recordId, context? }",
         )?;
         let v = self.get_mut()?;
-        let out = js_sys::Array::new_with_length(u32::try_from(items.len()).unwrap_or(u32::MAX));
-        for (i, item) in items.iter().enumerate() {
-            let ctx = item.context.as_ref().map(Payload::bytes).unwrap_or(&[]);
-            let ct = if matches!(item.record, Payload::Text(_)) {
-                ContentType::Json
-            } else {
-                ContentType::Bytes
-            };
+        let out = js_sys::Array::new_with_length(batch.len());
+        for i in 0..batch.len() {
+            let (record, record_id, ctx) =
+                batch.item(i, "each item must be { record, recordId, context? }")?;
+            let (ct, data) = payload_of(&record).map_err(|e| with_index(e, i as usize))?;
             let sealed = v
                 .seal_as(
                     ct,
-                    item.record.bytes(),
-                    &RecordContext::with_context(item.record_id.as_bytes(), ctx),
+                    &data,
+                    &RecordContext::with_context(record_id.as_bytes(), &ctx),
                 )
-                .map_err(|e| with_index(to_js(e), i))?;
+                .map_err(|e| with_index(to_js(e), i as usize))?;
             let value: JsValue = if as_text {
                 JsValue::from_str(&record::to_text(&sealed))
             } else {
-                js_sys::Uint8Array::from(sealed.as_slice()).into()
+                u8a(&sealed)
             };
-            out.set(u32::try_from(i).unwrap_or(u32::MAX), value);
+            out.set(i, value);
         }
         Ok(out)
     }
@@ -489,24 +460,32 @@ impl VaultHandle {
     /// `Error` with a `code` for an item that did not open (others still do).
     #[wasm_bindgen(js_name = openMany)]
     pub fn open_many(&self, items: JsValue) -> Result<js_sys::Array, JsValue> {
-        let items: Vec<OpenItem> = batch_of(
-            items,
+        let batch = Batch::new(
+            &items,
+            "sealed",
             "items must be an array of { sealed, recordId, context? }",
         )?;
         let v = self.get()?;
-        let out = js_sys::Array::new_with_length(u32::try_from(items.len()).unwrap_or(u32::MAX));
-        for (i, item) in items.iter().enumerate() {
-            let ctx = item.context.as_ref().map(Payload::bytes).unwrap_or(&[]);
-            let rc = RecordContext::with_context(item.record_id.as_bytes(), ctx);
-            let opened = match &item.sealed {
-                Payload::Text(t) => record::from_text(t).and_then(|b| v.open_typed(&b, &rc)),
-                Payload::Bytes(b) => v.open_typed(b, &rc),
+        let out = js_sys::Array::new_with_length(batch.len());
+        for i in 0..batch.len() {
+            let (sealed, record_id, ctx) =
+                batch.item(i, "each item must be { sealed, recordId, context? }")?;
+            let rc = RecordContext::with_context(record_id.as_bytes(), &ctx);
+            let opened = if let Some(text) = sealed.as_string() {
+                record::from_text(&text).and_then(|b| v.open_typed(&b, &rc))
+            } else if let Some(bytes) = sealed.dyn_ref::<js_sys::Uint8Array>() {
+                v.open_typed(&bytes.to_vec(), &rc)
+            } else {
+                return Err(with_index(
+                    invalid("sealed must be an \"ms1.\" string or a Uint8Array"),
+                    i as usize,
+                ));
             };
             let value = opened
                 .map_err(to_js)
                 .and_then(opened_to_js)
                 .unwrap_or_else(|e| e);
-            out.set(u32::try_from(i).unwrap_or(u32::MAX), value);
+            out.set(i, value);
         }
         Ok(out)
     }
@@ -631,7 +610,7 @@ impl VaultHandle {
             .open_typed(&bytes, &RecordContext::new(record_id.as_bytes()))
             .map_err(to_js)?;
         let v: serde_json::Value = serde_json::from_slice(&data).map_err(|_| invalid("value"))?;
-        v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        serde::Serialize::serialize(&v, &serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|_| invalid("value"))
     }
 
