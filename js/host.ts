@@ -3,21 +3,32 @@
  * worker, an extension's service worker) and answers requests. Requests only
  * name operations of `Vault`; nothing here does cryptography.
  */
-import { ErrorCode, MedsealError, Vault, VaultReceiver, init, passkeyRequests, type Manifest } from "./index.js";
-import { fromB64u } from "./passkey.js";
+import { ErrorCode, MedsealError, Vault, VaultReceiver, init, passkeyRequests, type InitInput, type Manifest } from "./index.js";
+import { b64u, fromB64u } from "./passkey.js";
 import { RPC } from "./remote.js";
 
-/** What the host was asked to check before it takes a vault by hand-off. */
-export type HandoffPolicy = () => { vaultId?: string; minRevision?: number } | Promise<{ vaultId?: string; minRevision?: number }>;
+/**
+ * The vault this host belongs to. `expect`: its manifest (pins the vault id
+ * and the identity key, which no one can forge without the vault key);
+ * `minRevision`: the newest revision seen. Applied to every way a vault gets
+ * in: hand-off, unlock, create.
+ */
+export type Pin = { expect?: Manifest | string; minRevision?: number };
 
 export type HostOptions = {
-  /** Pins the vault a hand-off may bring (e.g. the vault id this extension stored). Default: any vault. */
-  handoff?: HandoffPolicy;
+  /** Returns the pin (e.g. from the manifest this extension stored). Default: any vault. */
+  pin?: () => Pin | Promise<Pin>;
+  /** Where the wasm module is (default: next to the package's JS). */
+  wasm?: InitInput;
   /** Decides whether a request comes from a trusted sender (default: same origin, or a dedicated worker's parent). */
   allow?: (event: MessageEvent) => boolean;
   /** Called after the vault changed (created, unlocked, handed over, locked). */
   onChange?: (state: { unlocked: boolean; vaultId: string | null }) => void;
 };
+
+/** Receivers waiting for their hand-off: a few at most, for a minute at most. */
+const MAX_PENDING = 4;
+const PENDING_MS = 60_000;
 
 type Scope = { addEventListener(type: "message", f: (e: MessageEvent) => void): void; location?: { origin: string } };
 
@@ -28,7 +39,7 @@ function wipe(...bufs: Array<Uint8Array | undefined>): void {
 /** Holds the vault and runs one operation. Exposed for hosts with their own transport. */
 export class VaultHost {
   #vault: Vault | null = null;
-  #receiver: VaultReceiver | null = null;
+  #pending = new Map<string, { receiver: VaultReceiver; at: number }>();
   #o: HostOptions;
 
   constructor(o: HostOptions = {}) {
@@ -50,6 +61,39 @@ export class VaultHost {
     return { unlocked: !!v, vaultId: v ? v.vaultId : null };
   }
 
+  /** Checks a vault about to be installed against the pin; locks it if it is not the one. */
+  async #pinned(v: Vault): Promise<Vault> {
+    const pin = (await this.#o.pin?.()) ?? {};
+    if (pin.expect) {
+      const want = (typeof pin.expect === "string" ? JSON.parse(pin.expect) : pin.expect) as Manifest;
+      const got = v.manifest;
+      if (got.vaultId !== want.vaultId || got.identityKey.publicKey !== want.identityKey?.publicKey) {
+        v.lock();
+        throw new MedsealError(ErrorCode.WrongVault, "refused: this is not the vault this worker belongs to");
+      }
+    }
+    return v;
+  }
+
+  async #pin(): Promise<Pin> {
+    return (await this.#o.pin?.()) ?? {};
+  }
+
+  #receiverFor(key: unknown): VaultReceiver {
+    const now = Date.now();
+    for (const [k, p] of this.#pending) {
+      if (now - p.at > PENDING_MS) {
+        p.receiver.discard();
+        this.#pending.delete(k);
+      }
+    }
+    const id = key instanceof Uint8Array ? b64u(key) : "";
+    const p = this.#pending.get(id);
+    if (!p) throw new MedsealError(ErrorCode.InvalidArgument, "no pending receiver for this key: ask for a receiverKey first (each is used once, within a minute)");
+    this.#pending.delete(id);
+    return p.receiver;
+  }
+
   #need(): Vault {
     const v = this.vault;
     if (!v) throw new MedsealError(ErrorCode.Locked, "the vault worker holds no unlocked vault: unlock it (or hand a vault over) first");
@@ -57,7 +101,7 @@ export class VaultHost {
   }
 
   async run(op: string, args: unknown[]): Promise<unknown> {
-    await init();
+    await init(this.#o.wasm);
     const a = args as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
     switch (op) {
       case "status":
@@ -70,6 +114,7 @@ export class VaultHost {
       }
       case "createFromPrf": {
         try {
+          if ((await this.#pin()).expect) throw new MedsealError(ErrorCode.WrongVault, "refused: this worker already belongs to a vault");
           const { vault, manifest, recoveryCode } = Vault.createFromPrf(a[0]);
           this.#set(vault);
           return { manifest, recoveryCode };
@@ -81,29 +126,44 @@ export class VaultHost {
         return { passkeys: passkeyRequests(a[0]), challenge: Vault.newPrfSalt() };
       case "unlockFromPrf":
         try {
-          this.#set(Vault.unlockFromPrf(a[0], a[1], a[2]));
+          const pin = await this.#pin();
+          const min = Math.max(a[2]?.minRevision ?? 0, pin.minRevision ?? 0);
+          this.#set(await this.#pinned(Vault.unlockFromPrf(a[0], a[1], { minRevision: min })));
           return this.#status();
         } finally {
           wipe(a[1]?.prfOutput);
         }
-      case "unlockWithRecoveryCode":
-        this.#set(Vault.unlockWithRecoveryCode(a[0], a[1], a[2]));
+      case "unlockWithRecoveryCode": {
+        const pin = await this.#pin();
+        const min = Math.max(a[2]?.minRevision ?? 0, pin.minRevision ?? 0);
+        this.#set(await this.#pinned(Vault.unlockWithRecoveryCode(a[0], a[1], { minRevision: min })));
         return this.#status();
+      }
       case "addPasskeyFromPrf":
         try {
           return this.#need().addPasskeyFromPrf(a[0]);
         } finally {
           wipe(a[0]?.prfOutput);
         }
-      case "receiverKey":
-        this.#receiver = new VaultReceiver();
-        return this.#receiver.publicKey;
+      case "receiverKey": {
+        if (this.#pending.size >= MAX_PENDING) {
+          const [oldest] = this.#pending.keys();
+          this.#pending.get(oldest!)?.receiver.discard();
+          this.#pending.delete(oldest!);
+        }
+        const receiver = new VaultReceiver();
+        const publicKey = receiver.publicKey;
+        this.#pending.set(b64u(publicKey), { receiver, at: Date.now() });
+        return publicKey;
+      }
       case "acceptHandoff": {
-        const r = this.#receiver;
-        this.#receiver = null;
-        if (!r) throw new MedsealError(ErrorCode.InvalidArgument, "ask for a receiverKey first: each hand-off needs a fresh one");
-        const pin = (await this.#o.handoff?.()) ?? {};
-        this.#set(r.accept(a[0], pin));
+        const receiver = this.#receiverFor(a[1]);
+        try {
+          const pin = await this.#pin();
+          this.#set(receiver.accept(a[0], { expect: pin.expect, minRevision: pin.minRevision }));
+        } finally {
+          receiver.discard();
+        }
         return this.#status();
       }
       case "lock":
@@ -164,8 +224,11 @@ function errorData(e: unknown): { code: string; message: string; index?: number 
 export function serveVault(scope: Scope, o: HostOptions = {}): VaultHost {
   const host = new VaultHost(o);
   const origin = scope.location?.origin;
-  // A dedicated worker's messages (origin "") can only come from its parent.
-  const allow = o.allow ?? ((e: MessageEvent) => !e.origin || e.origin === origin);
+  // In a dedicated worker, messages (origin "") can only come from its parent;
+  // anywhere else (a service worker) only the same origin is trusted.
+  const DWGS = (globalThis as { DedicatedWorkerGlobalScope?: abstract new () => unknown }).DedicatedWorkerGlobalScope;
+  const dedicated = typeof DWGS === "function" && scope instanceof DWGS;
+  const allow = o.allow ?? ((e: MessageEvent) => (dedicated && e.origin === "") || (!!origin && e.origin === origin));
   // One request at a time, in order: a vault is not re-entrant.
   let queue: Promise<unknown> = Promise.resolve();
   scope.addEventListener("message", (e: MessageEvent) => {

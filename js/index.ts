@@ -528,10 +528,14 @@ export class Vault {
     return call(() => this.#h.handOff(toBytes(receiverPublicKey, "receiverPublicKey")));
   }
 
-  /** Hands this vault to a remote host (a vault worker or an extension's service worker): see `RemoteVault`. */
-  async handOffTo(remote: { receiverKey(): Promise<Uint8Array>; acceptHandoff(message: Uint8Array): Promise<unknown> }): Promise<void> {
-    const message = this.handOff(await remote.receiverKey());
-    await remote.acceptHandoff(message);
+  /**
+   * Hands this vault to a remote host (a vault worker or an extension's
+   * service worker): see `RemoteVault`. This is a copy, not a move: lock the
+   * copy that should stop, and let one copy change the manifest.
+   */
+  async handOffTo(remote: { receiverKey(): Promise<Uint8Array>; acceptHandoff(message: Uint8Array, receiverKey: Uint8Array): Promise<unknown> }): Promise<void> {
+    const key = await remote.receiverKey();
+    await remote.acceptHandoff(this.handOff(key), key);
   }
 
   /** Wipes this vault's keys. Every later call throws `ErrorCode.Locked`. */
@@ -556,6 +560,7 @@ export class Vault {
  */
 export class VaultReceiver {
   #r: wasm.HandoffReceiver;
+  #used = false;
 
   constructor() {
     ensureInit();
@@ -564,17 +569,34 @@ export class VaultReceiver {
 
   /** The public key to send to the vault's holder (33 bytes). */
   get publicKey(): Uint8Array {
-    const pk = this.#r.publicKey;
-    if (!pk) throw new MedsealError(ErrorCode.InvalidArgument, "this VaultReceiver was already used: make a new one per hand-off");
-    return pk;
+    this.#usable();
+    return this.#r.publicKey!;
   }
 
   /**
-   * Opens a hand-off message, once. `vaultId` pins the vault this receiver
-   * belongs to (`WrongVault` otherwise); `minRevision` refuses an older
-   * manifest (`StaleManifest`).
+   * Opens a hand-off message, once (the receiver is used up even on failure).
+   * `expect`: the manifest of the vault this receiver belongs to: another
+   * vault (another vault id or identity key) is refused with `WrongVault`.
+   * `minRevision` refuses an older manifest (`StaleManifest`).
    */
-  accept(message: Uint8Array, opts: { vaultId?: string; minRevision?: number } = {}): Vault {
-    return wrapHandle(call(() => this.#r.accept(toBytes(message, "message"), opts?.vaultId, opts?.minRevision)));
+  accept(message: Uint8Array, opts: { expect?: Manifest | string; minRevision?: number } = {}): Vault {
+    this.#usable();
+    try {
+      return wrapHandle(call(() => this.#r.accept(toBytes(message, "message"), opts?.expect, opts?.minRevision)));
+    } finally {
+      this.discard();
+    }
+  }
+
+  /** Destroys the private key without using it (a hand-off that will not come). Idempotent. */
+  discard(): void {
+    if (this.#used) return;
+    this.#used = true;
+    this.#r.discard();
+    this.#r.free();
+  }
+
+  #usable(): void {
+    if (this.#used) throw new MedsealError(ErrorCode.InvalidArgument, "this VaultReceiver was already used: make a new one per hand-off");
   }
 }

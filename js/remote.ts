@@ -46,29 +46,31 @@ export class RemoteVault {
 
   /** Sends one request; `transfer` lists buffers to move (they are detached here afterwards). */
   async request(op: string, args: unknown[] = [], transfer: Transferable[] = []): Promise<unknown> {
-    const target = await this.#target();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new MedsealError(ErrorCode.WorkerUnavailable, `the vault worker did not answer "${op}" within ${this.#timeout} ms`)), this.#timeout);
+    });
     const { port1, port2 } = new MessageChannel();
     try {
-      target.postMessage({ medseal: RPC, op, args }, [port2, ...transfer]);
-    } catch (e) {
+      const target = await Promise.race([this.#target(), timeout]);
+      try {
+        target.postMessage({ medseal: RPC, op, args }, [port2, ...transfer]);
+      } catch (e) {
+        throw new MedsealError(ErrorCode.WorkerUnavailable, `could not reach the vault worker: ${String((e as Error)?.message ?? e)}`, { cause: e });
+      }
+      // Replies are delivered asynchronously, so listening after posting misses nothing.
+      const reply = new Promise<Reply>((resolve) => {
+        port1.onmessage = (e: MessageEvent) => resolve(e.data as Reply);
+      });
+      const r = await Promise.race([reply, timeout]);
+      if (r.ok) return r.value;
+      throw fromWasm(r.error);
+    } finally {
+      clearTimeout(timer);
       port1.close();
-      throw new MedsealError(ErrorCode.WorkerUnavailable, `could not reach the vault worker: ${String((e as Error)?.message ?? e)}`, { cause: e });
+      // Secrets meant to move (PRF outputs) must not stay here if the move did not happen.
+      for (const t of transfer) if (t instanceof ArrayBuffer && t.byteLength > 0) new Uint8Array(t).fill(0);
     }
-    // Replies are delivered asynchronously, so listening after posting misses nothing.
-    const reply = new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        port1.close();
-        reject(new MedsealError(ErrorCode.WorkerUnavailable, `the vault worker did not answer "${op}" within ${this.#timeout} ms`));
-      }, this.#timeout);
-      port1.onmessage = (e: MessageEvent) => {
-        clearTimeout(timer);
-        port1.close();
-        resolve(e.data as Reply);
-      };
-    });
-    const r = await reply;
-    if (r.ok) return r.value;
-    throw fromWasm(r.error);
   }
 
   // ------------------------------------------------------------ passkeys (ceremony here, keys there)
@@ -109,9 +111,9 @@ export class RemoteVault {
     return (await this.request("receiverKey")) as Uint8Array;
   }
 
-  /** Gives the host a vault sealed to its receiver key (`vault.handOff(key)`). */
-  async acceptHandoff(message: Uint8Array): Promise<{ vaultId: string }> {
-    return (await this.request("acceptHandoff", [message])) as { vaultId: string };
+  /** Gives the host a vault sealed to one of its receiver keys (`vault.handOff(key)`). */
+  async acceptHandoff(message: Uint8Array, receiverKey: Uint8Array): Promise<{ unlocked: boolean; vaultId: string | null }> {
+    return (await this.request("acceptHandoff", [message, receiverKey])) as { unlocked: boolean; vaultId: string | null };
   }
 
   // ------------------------------------------------------------ records and the rest

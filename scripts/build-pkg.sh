@@ -11,11 +11,13 @@ t0=$(date +%s)
 RAW=target/wasm-pkg
 # The features rustc enables by default for wasm32-unknown-unknown (wasm-bindgen drops the section that says so).
 WASM_FEATURES="--enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types"
+# --weak-refs: a handle the page drops without lock() is freed (and its keys
+# zeroed) by a FinalizationRegistry instead of living as long as the instance.
 # Panic locations name source files: strip the build machine's paths (smaller,
 # reproducible, and no home directory in the shipped binary).
 REMAP="--remap-path-prefix=$PWD=medseal"
 for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do REMAP="$REMAP --remap-path-prefix=${d%/}="; done
-RUSTFLAGS="$REMAP" RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack --quiet --log-level warn build --target web --release --no-pack \
+RUSTFLAGS="$REMAP" RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack --quiet --log-level warn build --target web --release --no-pack --weak-refs \
   --out-dir "$RAW" --out-name medseal_wasm . >/dev/null
 node_modules/.bin/wasm-opt -O3 $WASM_FEATURES --strip-debug --strip-producers "$RAW/medseal_wasm_bg.wasm" -o "$RAW/medseal_wasm_bg.opt.wasm"
 

@@ -26,10 +26,13 @@ export function startServer(port = 8080, host = "127.0.0.1") {
       if (!file.startsWith(dir)) throw Object.assign(new Error("outside"), { status: 403 });
       if (!(await stat(file)).isFile()) throw Object.assign(new Error("not a file"), { status: 404 });
       const body = await readFile(file);
+      // Pages named *.nowasm.html may not compile WebAssembly at all (Worker mode:
+      // only the worker, served under the normal policy, runs medseal's wasm).
+      const wasm = file.endsWith(".nowasm.html") ? "" : " 'wasm-unsafe-eval'";
       res.writeHead(200, {
         "content-type": types[extname(file)] ?? "application/octet-stream",
         "cache-control": "no-store",
-        "content-security-policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        "content-security-policy": `default-src 'self'; script-src 'self'${wasm}; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
         "x-content-type-options": "nosniff",
         "referrer-policy": "no-referrer",
       });

@@ -26,8 +26,9 @@ pub const MAGIC: &[u8; 4] = b"mshd";
 pub const VERSION: u8 = 1;
 /// Bytes before the ciphertext: magic, version, ephemeral public key, nonce.
 pub const HEADER_LEN: usize = 4 + 1 + PUBLIC_KEY_LEN + NONCE_LEN;
-/// The largest manifest JSON a hand-off carries.
-const MAX_MANIFEST_JSON: usize = crate::manifest::MAX_JSON_LEN;
+/// The largest hand-off message: header, vault key, the largest manifest
+/// JSON (256 KiB), tag.
+pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 32 + crate::manifest::MAX_JSON_LEN + TAG_LEN;
 
 /// The receiving side: a one-time key pair. Dropping it (or accepting one
 /// message) destroys the private key.
@@ -74,30 +75,46 @@ impl HandoffReceiver {
         self.public_key
     }
 
-    /// Opens a hand-off message and checks the vault in it. `expected_vault_id`
-    /// pins which vault this receiver takes (a receiver that already knows its
-    /// user's vault must not be handed another one); `min_revision` refuses
-    /// an older manifest, as unlocking does. Any failure of the message itself
-    /// is `DecryptionFailed`.
+    /// Opens a hand-off message and checks the vault in it.
+    ///
+    /// `expected` pins the vault: a receiver that already knows its user's
+    /// vault passes that vault's manifest, and a message carrying any other
+    /// vault is refused with `WrongVault`. The pin is the vault id *and* the
+    /// identity public key: a vault id alone is public and could be copied
+    /// into a forged manifest, but no one without the vault key can make a
+    /// manifest whose identity key checks out (see `Vault::from_parts`).
+    /// `min_revision` refuses an older manifest, as unlocking does.
+    ///
+    /// Errors: `Malformed` (not a hand-off message, too short, manifest not
+    /// UTF-8 or not a manifest), `UnknownVersion`, `TooLarge`,
+    /// `DecryptionFailed` (not for this receiver, or altered),
+    /// `WrongVault`, `StaleManifest`, `ManifestInvalid`. The receiver's
+    /// private key is dropped (and zeroed) in every case.
     pub fn accept(
         self,
         message: &[u8],
-        expected_vault_id: Option<&[u8]>,
+        expected: Option<&Manifest>,
         min_revision: u64,
     ) -> Result<Vault> {
-        let header = message
-            .get(..HEADER_LEN)
-            .ok_or(Error::Malformed("hand-off message too short"))?;
-        if message.get(..4) != Some(MAGIC.as_slice()) {
+        if message.get(..4).is_some_and(|m| m != MAGIC.as_slice()) {
             return Err(Error::Malformed("not a medseal hand-off message"));
         }
-        let version = header.get(4).copied().unwrap_or_default();
-        if version != VERSION {
-            return Err(Error::UnknownVersion {
-                what: "hand-off",
-                version: u64::from(version),
-            });
+        if let Some(&version) = message.get(4) {
+            if version != VERSION {
+                return Err(Error::UnknownVersion {
+                    what: "hand-off",
+                    version: u64::from(version),
+                });
+            }
         }
+        if message.len() < HEADER_LEN + 32 + TAG_LEN {
+            return Err(Error::Malformed("hand-off message too short"));
+        }
+        if message.len() > MAX_MESSAGE_LEN {
+            return Err(Error::TooLarge);
+        }
+        let short = || Error::Malformed("hand-off message too short");
+        let (header, rest) = message.split_at_checked(HEADER_LEN).ok_or_else(short)?;
         let ephemeral = header
             .get(5..5 + PUBLIC_KEY_LEN)
             .ok_or(Error::Malformed("hand-off message too short"))?;
@@ -105,14 +122,9 @@ impl HandoffReceiver {
             .get(5 + PUBLIC_KEY_LEN..)
             .and_then(|n| n.try_into().ok())
             .ok_or(Error::Malformed("hand-off message too short"))?;
-        let rest = message.get(HEADER_LEN..).unwrap_or_default();
-        if rest.len() < 32 + TAG_LEN {
-            return Err(Error::Malformed("hand-off message too short"));
-        }
-        if rest.len() > 32 + MAX_MANIFEST_JSON + TAG_LEN {
-            return Err(Error::TooLarge);
-        }
-        let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+        let (body, tag) = rest
+            .split_at_checked(rest.len().saturating_sub(TAG_LEN))
+            .ok_or_else(short)?;
         let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::DecryptionFailed)?;
         let receiver = self.public_key;
         let shared = self
@@ -129,14 +141,17 @@ impl HandoffReceiver {
             &mut plain,
             tag,
         )?;
-        let (vk, manifest_json) = plain.split_at(32);
-        let vk: [u8; 32] = vk.try_into().map_err(|_| Error::DecryptionFailed)?;
-        let vault_key = VaultKey::from_array(vk);
+        let (vk, manifest_json) = plain.split_at_checked(32).ok_or_else(short)?;
+        let vk: Zeroizing<[u8; 32]> =
+            Zeroizing::new(vk.try_into().map_err(|_| Error::DecryptionFailed)?);
+        let vault_key = VaultKey::from_array(*vk);
         let json = core::str::from_utf8(manifest_json)
             .map_err(|_| Error::Malformed("hand-off manifest is not UTF-8"))?;
         let manifest = Manifest::from_json(json)?;
-        if let Some(id) = expected_vault_id {
-            if manifest.vault_id.0.as_slice() != id {
+        if let Some(pin) = expected {
+            if manifest.vault_id != pin.vault_id
+                || manifest.identity_key.public_key != pin.identity_key.public_key
+            {
                 return Err(Error::WrongVault);
             }
         }

@@ -95,11 +95,20 @@ impl Vault {
     }
 
     pub(crate) fn create_with_rng(
-        mut rng: Rng,
+        rng: Rng,
         passkey: PasskeyUnlock,
     ) -> Result<(Vault, RecoveryCode)> {
+        Self::create_inner(rng, passkey, None)
+    }
+
+    fn create_inner(
+        mut rng: Rng,
+        passkey: PasskeyUnlock,
+        vault_id: Option<[u8; VAULT_ID_LEN]>,
+    ) -> Result<(Vault, RecoveryCode)> {
         check_passkey(&passkey)?;
-        let vault_id: [u8; VAULT_ID_LEN] = rng.array()?;
+        let drawn: [u8; VAULT_ID_LEN] = rng.array()?;
+        let vault_id = vault_id.unwrap_or(drawn);
         let vault_key = VaultKey::from_array(rng.array()?);
         let identity = Identity::generate(&mut rng)?;
         let public_key = identity.public_key();
@@ -526,6 +535,16 @@ pub mod deterministic {
     /// [`Vault::create`] with every random value drawn from `seed`.
     pub fn create(seed: &[u8], passkey: PasskeyUnlock) -> Result<(Vault, RecoveryCode)> {
         Vault::create_with_rng(Rng::Seeded(SeededRng::new(seed)), passkey)
+    }
+
+    /// [`create`] with a vault id chosen by the caller: what a forger can do
+    /// (vault ids are public). For tests that a vault id alone pins nothing.
+    pub fn create_with_vault_id(
+        seed: &[u8],
+        passkey: PasskeyUnlock,
+        vault_id: [u8; VAULT_ID_LEN],
+    ) -> Result<(Vault, RecoveryCode)> {
+        Vault::create_inner(Rng::Seeded(SeededRng::new(seed)), passkey, Some(vault_id))
     }
 
     /// Replaces a vault's random source with one drawn from `seed`.

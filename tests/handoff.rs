@@ -10,8 +10,9 @@
 
 mod common;
 
-use common::{new_vault, prf};
+use common::{new_vault, passkey, prf};
 use medseal::handoff::{HandoffReceiver, HEADER_LEN};
+use medseal::vault::deterministic;
 use medseal::{Error, PrfOutput, RecordContext, Vault};
 
 fn ctx(id: &str) -> RecordContext<'_> {
@@ -25,7 +26,7 @@ fn handed_off_vault_is_the_same_vault() {
     let receiver = HandoffReceiver::new().unwrap();
     let msg = v.hand_off(&receiver.public_key()).unwrap();
     let mut w = receiver
-        .accept(&msg, Some(v.vault_id().as_slice()), v.manifest().revision)
+        .accept(&msg, Some(v.manifest()), v.manifest().revision)
         .unwrap();
     assert_eq!(w.vault_id(), v.vault_id());
     assert_eq!(w.manifest(), v.manifest());
@@ -82,7 +83,12 @@ fn every_bit_flip_and_truncation_is_refused() {
             let r = HandoffReceiver::new().unwrap();
             let mut msg = v.hand_off(&r.public_key()).unwrap();
             msg[i] ^= 1 << bit;
-            assert!(r.accept(&msg, None, 0).is_err(), "flip at {i} accepted");
+            let err = r.accept(&msg, None, 0).unwrap_err();
+            match i {
+                0..=3 => assert!(matches!(err, Error::Malformed(_)), "{i}: {err:?}"),
+                4 => assert!(matches!(err, Error::UnknownVersion { .. }), "{i}: {err:?}"),
+                _ => assert_eq!(err, Error::DecryptionFailed, "flip at {i}"),
+            }
         }
     }
     for cut in [0, 3, 4, 5, HEADER_LEN, HEADER_LEN + 47, len - 1] {
@@ -102,8 +108,7 @@ fn pinned_vault_and_revision() {
     let r = HandoffReceiver::new().unwrap();
     let msg = v.hand_off(&r.public_key()).unwrap();
     assert_eq!(
-        r.accept(&msg, Some(other.vault_id().as_slice()), 0)
-            .unwrap_err(),
+        r.accept(&msg, Some(other.manifest()), 0).unwrap_err(),
         Error::WrongVault
     );
     let r = HandoffReceiver::new().unwrap();
@@ -138,4 +143,96 @@ fn bad_receiver_keys_are_refused() {
 fn debug_output_is_redacted() {
     let r = HandoffReceiver::new().unwrap();
     assert_eq!(format!("{r:?}"), "HandoffReceiver(<redacted>)");
+}
+
+#[test]
+fn a_forged_vault_with_the_victims_vault_id_is_refused_by_the_identity_pin() {
+    let (victim, _) = new_vault();
+    // The forger makes a real vault of its own under the victim's (public) vault id.
+    let salt = deterministic::prf_salt(b"forger/salt");
+    let (mut forged, _) = deterministic::create_with_vault_id(
+        b"forger",
+        passkey(b"cred-f", salt, prf(9)),
+        *victim.vault_id(),
+    )
+    .unwrap();
+    assert_eq!(forged.vault_id(), victim.vault_id());
+    // Unpinned, it is a valid vault: a vault id alone proves nothing.
+    let r = HandoffReceiver::new().unwrap();
+    let msg = forged.hand_off(&r.public_key()).unwrap();
+    assert!(r.accept(&msg, None, 0).is_ok());
+    // Pinned to the victim's manifest, the identity key differs: refused.
+    let r = HandoffReceiver::new().unwrap();
+    let msg = forged.hand_off(&r.public_key()).unwrap();
+    assert_eq!(
+        r.accept(&msg, Some(victim.manifest()), 0).unwrap_err(),
+        Error::WrongVault
+    );
+}
+
+/// FORMAT.md §8.10 followed literally with the primitives' own crates (not
+/// medseal's helpers): the spec and the code agree on every byte.
+#[test]
+fn the_spec_reimplemented_opens_a_message() {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    let (mut v, _) = new_vault();
+    let receiver_secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let receiver_pk = receiver_secret.public_key().to_sec1_point(true);
+    let r_bytes = receiver_pk.as_bytes();
+    let msg = v.hand_off(r_bytes).unwrap();
+
+    assert_eq!(&msg[..4], b"mshd");
+    assert_eq!(msg[4], 1);
+    let e = &msg[5..38];
+    let nonce = &msg[38..50];
+    let header = &msg[..50];
+    let e_pk = p256::PublicKey::from_sec1_bytes(e).unwrap();
+    let shared = p256::ecdh::diffie_hellman(receiver_secret.to_nonzero_scalar(), e_pk.as_affine());
+    let lp = |b: &[u8]| [&(b.len() as u32).to_be_bytes()[..], b].concat();
+    let info = [b"medseal/v1/handoff/key".as_slice(), &lp(e), &lp(r_bytes)].concat();
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&[]), shared.raw_secret_bytes().as_slice());
+    let mut key = [0u8; 32];
+    hk.expand(&info, &mut key).unwrap();
+    let aad = [
+        b"medseal/v1/aad/handoff".as_slice(),
+        &lp(header),
+        &lp(r_bytes),
+    ]
+    .concat();
+    let mut body = msg[50..msg.len() - 16].to_vec();
+    let tag: [u8; 16] = msg[msg.len() - 16..].try_into().unwrap();
+    aes_gcm::Aes256Gcm::new(&key.into())
+        .decrypt_inout_detached(
+            &nonce.try_into().unwrap(),
+            &aad,
+            body.as_mut_slice().into(),
+            &tag.into(),
+        )
+        .unwrap();
+    // vault key || manifest JSON
+    assert_eq!(&body[32..], v.manifest().to_json().as_bytes());
+}
+
+#[test]
+fn errors_follow_the_spec_order() {
+    let r = || HandoffReceiver::new().unwrap();
+    assert!(matches!(
+        r().accept(b"mshx", None, 0),
+        Err(Error::Malformed(_))
+    ));
+    assert!(matches!(
+        r().accept(b"mshd\x02", None, 0),
+        Err(Error::UnknownVersion { version: 2, .. })
+    ));
+    assert!(matches!(
+        r().accept(b"mshd\x01", None, 0),
+        Err(Error::Malformed(_))
+    ));
+    let big = [
+        b"mshd\x01".as_slice(),
+        &vec![0u8; medseal::handoff::MAX_MESSAGE_LEN],
+    ]
+    .concat();
+    assert_eq!(r().accept(&big, None, 0).unwrap_err(), Error::TooLarge);
 }

@@ -281,30 +281,32 @@ impl HandoffReceiverHandle {
         self.receiver.as_ref().map(|r| r.public_key().to_vec())
     }
 
-    /// Opens a hand-off message; `vaultId` (base64url, optional) pins the
-    /// vault, `minRevision` refuses an older manifest. Usable once.
+    /// Opens a hand-off message, once (the receiver is used up even if this
+    /// fails). `expected` (a manifest, optional) pins the vault: its vault id
+    /// and identity key; `minRevision` refuses an older manifest.
     pub fn accept(
         &mut self,
         message: JsValue,
-        vault_id: JsValue,
+        expected: JsValue,
         min_revision: JsValue,
     ) -> Result<VaultHandle, JsValue> {
-        let msg = bytes_of(&message, "hand-off message must be a Uint8Array")?;
-        let expected = if vault_id.is_undefined() || vault_id.is_null() {
-            None
-        } else {
-            let s = string_of(&vault_id, "vaultId must be a base64url string")?;
-            Some(
-                Base64UrlUnpadded::decode_vec(&s)
-                    .map_err(|_| invalid("vaultId must be a base64url string"))?,
-            )
-        };
-        let min = min_revision_of(&min_revision)?;
         let r = self.receiver.take().ok_or_else(|| {
             invalid("this HandoffReceiver was already used: make a new one per hand-off")
         })?;
-        let v = r.accept(&msg, expected.as_deref(), min).map_err(to_js)?;
+        let msg = bytes_of(&message, "hand-off message must be a Uint8Array")?;
+        let pin = if expected.is_undefined() || expected.is_null() {
+            None
+        } else {
+            Some(manifest_of(&expected)?)
+        };
+        let min = min_revision_of(&min_revision)?;
+        let v = r.accept(&msg, pin.as_ref(), min).map_err(to_js)?;
         Ok(VaultHandle::wrap(v, None))
+    }
+
+    /// Destroys the private key without using it.
+    pub fn discard(&mut self) {
+        self.receiver = None;
     }
 }
 

@@ -125,8 +125,10 @@ test("MV3 extension: passkey vault handed to the service worker; seal, open, res
   const text = JSON.stringify(stored);
   assert.ok(!text.includes("MARKER") && !text.includes("portal.example") && !text.includes("lisinopril"));
   assert.ok(!text.includes(recoveryCode.replaceAll("-", "")) && !text.includes(recoveryCode));
-  assert.deepEqual(Object.keys(stored).sort(), ["manifest", "notes"]);
-  assert.deepEqual(Object.keys(stored.notes[0]).sort(), ["at", "id", "sealed"]);
+  const noteKeys = Object.keys(stored).filter((k) => k.startsWith("note:"));
+  assert.equal(noteKeys.length, 2);
+  assert.deepEqual(Object.keys(stored).filter((k) => !k.startsWith("note:")), ["manifest"]);
+  for (const k of noteKeys) assert.deepEqual(Object.keys(stored[k]).sort(), ["at", "id", "sealed"]);
 
   // The page closes and the worker stops: both copies are gone. A new page unlocks with the passkey.
   await stopServiceWorker();
@@ -134,7 +136,7 @@ test("MV3 extension: passkey vault handed to the service worker; seal, open, res
   await page.locator("#state", { hasText: /^locked$/ }).waitFor();
   // Locked: a selection is refused and nothing is stored.
   assert.deepEqual(await sw.evaluate(() => self.sealSelection("MARKER-while-locked", null)), { error: "Locked" });
-  assert.equal((await storage(page)).notes.length, 2);
+  assert.equal(Object.keys(await storage(page)).filter((k) => k.startsWith("note:")).length, 2);
   await page.getByRole("button", { name: "Unlock with passkey" }).click();
   await page.locator("#state", { hasText: /^unlocked$/ }).waitFor();
   assert.equal(await openNote(page, 0), "MARKER-ext-note: lower lisinopril to 5 mg");
@@ -173,7 +175,7 @@ test("MV3 extension sharing a site's passkeys: a vault made on the site unlocks 
     });
     // The extension gets the site's (public) manifest and sealed note, as it would from the site's server.
     await page.goto(`chrome-extension://${EXTENSION_ID}/popup.html`);
-    await page.evaluate((site) => chrome.storage.local.set({ manifest: site.manifest, notes: [site.note] }), site);
+    await page.evaluate((site) => chrome.storage.local.set({ manifest: site.manifest, [`note:${site.note.id}`]: site.note }), site);
     await page.reload();
     await page.locator("#state", { hasText: /^locked$/ }).waitFor();
     await page.getByRole("button", { name: "Unlock with passkey" }).click();

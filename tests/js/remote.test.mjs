@@ -15,7 +15,7 @@ function fakeWorker(opts) {
   const scope = { location: { origin: "https://phr.example" }, addEventListener: (_t, f) => listeners.push(f) };
   const host = serveVault(scope, opts);
   const target = {
-    origin: "",
+    origin: "https://phr.example",
     postMessage(data, transfer) {
       const copy = structuredClone(data, { transfer: transfer.filter((t) => !(t instanceof MessagePort)) });
       for (const f of listeners) f({ data: copy, ports: transfer.filter((t) => t instanceof MessagePort), origin: this.origin });
@@ -85,8 +85,8 @@ test("a vault created in the worker seals and opens for the page; PRF buffers ar
 test("hand-off: the page's vault moves to the worker sealed to a one-time key; pinning and rollback are enforced", async () => {
   const a = newVault();
   const b = newVault();
-  let pin = { vaultId: a.manifest.vaultId, minRevision: a.manifest.revision };
-  const { remote } = fakeWorker({ handoff: () => pin });
+  let pin = { expect: a.manifest, minRevision: a.manifest.revision };
+  const { remote } = fakeWorker({ pin: () => pin });
 
   await a.vault.handOffTo(remote);
   const sealed = a.vault.seal("MARKER-handed", { recordId: "h" });
@@ -94,16 +94,26 @@ test("hand-off: the page's vault moves to the worker sealed to a one-time key; p
 
   // Another vault is refused (a compromised page cannot swap in its own vault).
   assert.equal(await code(b.vault.handOffTo(remote)), ErrorCode.WrongVault);
-  // A receiver key is used once; a hand-off without asking for one is refused.
+  // (A forged manifest with this vault's id but the forger's identity key: tests/handoff.rs.)
+  // No other way in swaps the vault either: unlocking or creating another one.
+  assert.equal(await code(remote.request("unlockFromPrf", [b.manifest, { credentialId: new Uint8Array([1, 2]), prfOutput: b.prfOutput }])), ErrorCode.WrongVault);
+  assert.equal(await code(remote.request("createFromPrf", [{ credentialId: new Uint8Array([3]), prfSalt: Vault.newPrfSalt(), prfOutput: new Uint8Array(32).fill(9) }])), ErrorCode.WrongVault);
+  assert.equal(await remote.open(sealed, { recordId: "h" }), "MARKER-handed");
+  // A receiver key is used once; a hand-off to a key the host did not make is refused.
   const key = await remote.receiverKey();
-  await remote.acceptHandoff(a.vault.handOff(key));
-  assert.equal(await code(remote.acceptHandoff(a.vault.handOff(key))), ErrorCode.InvalidArgument);
-  // A message for another receiver does not open.
-  await remote.receiverKey();
+  await remote.acceptHandoff(a.vault.handOff(key), key);
+  assert.equal(await code(remote.acceptHandoff(a.vault.handOff(key), key)), ErrorCode.InvalidArgument);
   const other = new VaultReceiver();
-  assert.equal(await code(remote.acceptHandoff(a.vault.handOff(other.publicKey))), ErrorCode.DecryptionFailed);
+  assert.equal(await code(remote.acceptHandoff(a.vault.handOff(other.publicKey), other.publicKey)), ErrorCode.InvalidArgument);
+  // A message for another pending receiver does not open with this one.
+  const k1 = await remote.receiverKey();
+  const k2 = await remote.receiverKey();
+  assert.equal(await code(remote.acceptHandoff(a.vault.handOff(k1), k2)), ErrorCode.DecryptionFailed);
+  // Two pages handing over at once: each has its own receiver.
+  const [k3, k4] = [await remote.receiverKey(), await remote.receiverKey()];
+  await Promise.all([remote.acceptHandoff(a.vault.handOff(k3), k3), remote.acceptHandoff(a.vault.handOff(k4), k4)]);
   // Rollback: the host has seen a newer manifest than the vault carries.
-  pin = { vaultId: a.manifest.vaultId, minRevision: a.manifest.revision + 1 };
+  pin = { expect: a.manifest, minRevision: a.manifest.revision + 1 };
   assert.equal(await code(a.vault.handOffTo(remote)), ErrorCode.StaleManifest);
 });
 
@@ -114,7 +124,7 @@ test("VaultReceiver: 33-byte public key, one use, typed errors", () => {
   const msg = vault.handOff(r.publicKey);
   const text = new TextDecoder().decode(msg);
   assert.ok(!text.includes("vault-manifest"), "the manifest travels encrypted");
-  const got = r.accept(msg, { vaultId: vault.vaultId });
+  const got = r.accept(msg, { expect: vault.manifest });
   assert.equal(got.vaultId, vault.vaultId);
   assert.throws(() => r.publicKey, (e) => e.code === ErrorCode.InvalidArgument);
   assert.throws(() => r.accept(msg), (e) => e.code === ErrorCode.InvalidArgument);
@@ -127,6 +137,9 @@ test("VaultReceiver: 33-byte public key, one use, typed errors", () => {
 test("requests from an untrusted sender are refused; a silent worker gives WorkerUnavailable", async () => {
   const { remote, target } = fakeWorker();
   target.origin = "https://evil.example";
+  assert.equal(await code(remote.status()), ErrorCode.InvalidArgument);
+  // Origin "" is trusted only in a dedicated worker (this scope is not one).
+  target.origin = "";
   assert.equal(await code(remote.status()), ErrorCode.InvalidArgument);
   const silent = new RemoteVault({ postMessage() {} }, { timeout: 50 });
   assert.equal(await code(silent.status()), ErrorCode.WorkerUnavailable);

@@ -120,17 +120,30 @@ $("seal").onclick = () => act(async () => {
   say("Sealed by the service worker and stored.");
 });
 
-$("lock").onclick = () => act(async () => {
-  await worker.lock();
+function dropLocalCopy() {
   vault?.lock();
   vault = null;
+}
+
+$("lock").onclick = () => act(async () => {
+  dropLocalCopy(); // first, so nothing can hand it back
+  // Other open pages of the extension drop their copies too.
+  await chrome.runtime.sendMessage({ medsealNotes: "lock" }).catch(() => {});
+  await worker.lock();
   await render();
   say("Locked: keys wiped from the page and the service worker.");
 });
 
+chrome.runtime.onMessage.addListener((msg) => {
+  if (msg?.medsealNotes === "lock") {
+    dropLocalCopy();
+    void act(render);
+  }
+});
+
 // Notes sealed elsewhere (the context menu) show up at once.
 chrome.storage.onChanged.addListener((changes) => {
-  if (changes.notes) void act(render);
+  if (Object.keys(changes).some((k) => k.startsWith("note:"))) void act(render);
 });
 
 act(render);

@@ -4,19 +4,18 @@
 // selections from the context menu. Chrome may stop it at any moment; then
 // the vault is gone with it and the page hands it over again (or the user
 // unlocks with a passkey). Nothing secret is ever written to storage.
-import { init } from "medseal";
 import { serveVault } from "medseal/host";
 import { addNote } from "./notes.js";
 
-// Start loading the module now; every request waits for it. (No top-level
-// await: service workers must register their listeners synchronously.)
-init(new URL("./medseal.wasm", import.meta.url));
-
+// Listeners are registered synchronously (no top-level await in a service
+// worker); each request loads the module first if needed.
 const host = serveVault(self, {
-  // Take only the vault this extension was set up with, never an older manifest.
-  handoff: async () => {
+  wasm: new URL("./medseal.wasm", import.meta.url),
+  // Take only the vault this extension was set up with (its vault id and
+  // identity key), never an older manifest.
+  pin: async () => {
     const { manifest } = await chrome.storage.local.get("manifest");
-    return manifest ? { vaultId: manifest.vaultId, minRevision: manifest.revision } : {};
+    return manifest ? { expect: manifest, minRevision: manifest.revision } : {};
   },
 });
 
@@ -41,6 +40,7 @@ async function sealSelection(text, pageUrl) {
 }
 self.sealSelection = sealSelection; // also reachable from DevTools (and the tests)
 
-chrome.contextMenus.onClicked.addListener((info, tab) => {
-  if (info.menuItemId === "seal-selection" && info.selectionText) void sealSelection(info.selectionText, tab?.url);
+chrome.contextMenus.onClicked.addListener((info) => {
+  // info.pageUrl needs no "tabs" permission (tab.url would be empty without it).
+  if (info.menuItemId === "seal-selection" && info.selectionText) void sealSelection(info.selectionText, info.pageUrl);
 });
