@@ -64,6 +64,17 @@ pub(crate) fn hkdf32(ikm: &[u8], salt: &[u8], label: &[u8], extra: &[u8]) -> [u8
     out
 }
 
+/// Two [`hkdf32`] outputs of the same key and salt (one extract, two
+/// expands): the same bytes as two separate calls, for half the hashing.
+pub(crate) fn hkdf32_pair(ikm: &[u8], salt: &[u8], a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 255*32 limit: these cannot fail.
+    let _ = hk.expand(a, &mut x);
+    let _ = hk.expand(b, &mut y);
+    (x, y)
+}
+
 /// KEK for a passkey unlock entry: bound to the PRF salt, the credential and the vault.
 pub(crate) fn kek_from_prf(
     prf: &[u8; 32],
@@ -96,4 +107,14 @@ pub fn prf_input(salt: &[u8]) -> Vec<u8> {
     v.extend_from_slice(label::PRF_INPUT);
     v.extend_from_slice(salt);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pair_is_two_single_derivations() {
+        let (a, b) = super::hkdf32_pair(b"ikm", b"salt", b"label-a", b"label-b");
+        assert_eq!(a, super::hkdf32(b"ikm", b"salt", b"label-a", &[]));
+        assert_eq!(b, super::hkdf32(b"ikm", b"salt", b"label-b", &[]));
+    }
 }

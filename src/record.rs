@@ -179,10 +179,13 @@ fn body_aad(prefix_without_nonce: &[u8], ctx: &RecordContext<'_>) -> Vec<u8> {
 
 /// The per-record keys derived from a data key.
 fn record_keys(dek: &DataKey) -> (SubKey, [u8; 32]) {
-    (
-        kdf::subkey(dek.expose(), label::RECORD_ENCRYPTION),
-        kdf::hkdf32(dek.expose(), &[], label::RECORD_COMMITMENT, &[]),
-    )
+    let (enc, commit) = kdf::hkdf32_pair(
+        dek.expose(),
+        &[],
+        label::RECORD_ENCRYPTION,
+        label::RECORD_COMMITMENT,
+    );
+    (SubKey::from_array(enc), commit)
 }
 
 /// A record ready for its body to be encrypted: everything of the envelope
