@@ -134,6 +134,38 @@ repetitions; medians and 95th percentiles. The raw numbers are in \`bench/result
 ## Goals (issue "Benchmarks and size"), from this run
 
 ${goals(r)}
+On this 2-core VM the same workload varies by up to ±50 % from run to run;
+read ratios near a goal's line as "at the line", not as met or missed.
+
+### What limits the goals not met
+
+- **Small records (1 KiB open, batches).** medseal's per-record work is
+  software AES-256-GCM in wasm (RustCrypto \`aes\` fixsliced, constant time,
+  and a software POLYVAL/GHASH) over the body, plus the envelope: the data-key
+  unwrap (AES-GCM over 32 bytes with the vault's cached key schedule), one
+  HKDF-SHA256 extract and two expands (body key and commitment), the body
+  key's AES key schedule, the commitment check and the padding, and the
+  string conversions at the JS boundary. The \`aes-gcm\` crate alone costs
+  12-14 µs per KiB in wasm (measured for the issue), so 10 µs per record is
+  below what software AES in wasm does today; WebCrypto runs AES-NI and
+  CLMUL natively (about 6 µs per call in Chromium). RustCrypto has no wasm
+  SIMD128 backend for AES or POLYVAL, and a \`+simd128\` build measured no
+  gain. What would move it: a constant-time v128 bitsliced AES and a v128
+  GHASH (not attempted), or bodies of small records through WebCrypto, which
+  is fast per call in Chromium but about 50 µs per call in Node.
+  \`openMany\` reads its items with one \`Reflect.get\` per field (it used
+  serde-wasm-bindgen, which cost as much as the calls it saved); it now runs
+  at the speed of a loop of \`open\`, because the cryptography dominates.
+- **1 MiB in wasm** is software AES-GCM at about 55-60 MB/s (18 ms per MiB with the copies across the boundary); the WebCrypto path
+  (\`openAsync\`, the issue's allowed exception) is the answer for large
+  records and lands at about 1.6-2.2x raw WebCrypto here (the envelope work
+  and one extra copy of the body on top of WebCrypto's own decrypt).
+- **Size** is met: 131.8 KB -> 119.8 KB gzip in this session (serde-wasm-bindgen
+  out of the shipped module, a flat parse of unlock entries instead of serde's
+  buffered tagged enum, whitespace-minified JS). What remains is mostly P-256
+  (ECDSA, ECDH), serde_json and float formatting that serde's error paths pull
+  in, and the AES/GHASH/SHA-256 code.
+
 ## Size
 
 | file | raw | gzip -9 |
