@@ -98,6 +98,12 @@ test("hand-off: the page's vault moves to the worker sealed to a one-time key; p
   // No other way in swaps the vault either: unlocking or creating another one.
   assert.equal(await code(remote.request("unlockFromPrf", [b.manifest, { credentialId: new Uint8Array([1, 2]), prfOutput: b.prfOutput }])), ErrorCode.WrongVault);
   assert.equal(await code(remote.request("createFromPrf", [{ credentialId: new Uint8Array([3]), prfSalt: Vault.newPrfSalt(), prfOutput: new Uint8Array(32).fill(9) }])), ErrorCode.WrongVault);
+  assert.equal(await code(remote.unlockWithRecoveryCode(b.manifest, b.recoveryCode)), ErrorCode.WrongVault);
+  // The pinned vault itself still unlocks by recovery code; not below the pin's revision.
+  await remote.unlockWithRecoveryCode(a.manifest, a.recoveryCode);
+  pin = { expect: a.manifest, minRevision: a.manifest.revision + 1 };
+  assert.equal(await code(remote.unlockWithRecoveryCode(a.manifest, a.recoveryCode)), ErrorCode.StaleManifest);
+  pin = { expect: a.manifest, minRevision: a.manifest.revision };
   assert.equal(await remote.open(sealed, { recordId: "h" }), "MARKER-handed");
   // A receiver key is used once; a hand-off to a key the host did not make is refused.
   const key = await remote.receiverKey();
