@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aead;
+mod b64;
 pub mod error;
 pub mod handoff;
 mod identity;

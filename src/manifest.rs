@@ -3,7 +3,6 @@
 //! Everything in it is public: a server stores it and may read it, but cannot
 //! change, drop, reorder or roll back anything in it unnoticed.
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::aead::WRAPPED_KEY_LEN;
@@ -36,13 +35,13 @@ pub struct B64(pub Vec<u8>);
 
 impl core::fmt::Debug for B64 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&Base64UrlUnpadded::encode_string(&self.0))
+        f.write_str(&crate::b64::encode(&self.0))
     }
 }
 
 impl Serialize for B64 {
     fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&Base64UrlUnpadded::encode_string(&self.0))
+        s.serialize_str(&crate::b64::encode(&self.0))
     }
 }
 
@@ -50,9 +49,9 @@ impl<'de> Deserialize<'de> for B64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
         // Owned, so that deserializers without borrowed strings (serde-wasm-bindgen) work.
         let s = String::deserialize(d)?;
-        Base64UrlUnpadded::decode_vec(&s)
+        crate::b64::decode(&s)
             .map(B64)
-            .map_err(|_| serde::de::Error::custom("not base64url"))
+            .ok_or_else(|| serde::de::Error::custom("not base64url"))
     }
 }
 

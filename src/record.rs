@@ -11,7 +11,6 @@
 //! 110      n   body ciphertext (padded plaintext), then a 16-byte tag
 //! ```
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use subtle::ConstantTimeEq;
 
 use crate::aead::{self, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
@@ -395,9 +394,9 @@ pub(crate) fn open(
 
 /// The text form: `"ms1." || base64url(sealed bytes)` without padding.
 pub fn to_text(sealed: &[u8]) -> String {
-    let mut s = String::with_capacity(TEXT_PREFIX.len() + Base64UrlUnpadded::encoded_len(sealed));
+    let mut s = String::with_capacity(TEXT_PREFIX.len() + sealed.len().div_ceil(3) * 4);
     s.push_str(TEXT_PREFIX);
-    s.push_str(&Base64UrlUnpadded::encode_string(sealed));
+    crate::b64::encode_into(sealed, &mut s);
     s
 }
 
@@ -426,6 +425,5 @@ pub fn from_text(text: &str) -> Result<Vec<u8>> {
     if body.len() > MAX_SEALED_LEN / 3 * 4 + 4 {
         return Err(Error::TooLarge);
     }
-    Base64UrlUnpadded::decode_vec(body)
-        .map_err(|_| Error::Malformed("sealed record text form is not base64url"))
+    crate::b64::decode(body).ok_or(Error::Malformed("sealed record text form is not base64url"))
 }

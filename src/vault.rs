@@ -1,7 +1,6 @@
 //! An unlocked vault: the vault key, its sub-keys and the identity key, held
 //! in memory only, with the operations that need them.
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroizing;
 
 use crate::aead;
@@ -51,10 +50,7 @@ pub struct Vault {
 impl core::fmt::Debug for Vault {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Vault")
-            .field(
-                "vault_id",
-                &Base64UrlUnpadded::encode_string(&self.vault_id),
-            )
+            .field("vault_id", &crate::b64::encode(&self.vault_id))
             .field("revision", &self.manifest.revision)
             .finish_non_exhaustive()
     }
@@ -455,10 +451,7 @@ impl Vault {
 
     fn new_entry_id(&mut self, prefix: &str) -> Result<String> {
         let raw: [u8; 9] = self.rng.array()?;
-        Ok(format!(
-            "{prefix}-{}",
-            Base64UrlUnpadded::encode_string(&raw)
-        ))
+        Ok(format!("{prefix}-{}", crate::b64::encode(&raw)))
     }
 
     fn passkey_entry(&mut self, p: PasskeyUnlock) -> Result<UnlockEntry> {

@@ -115,3 +115,25 @@ fn manifest_mutations_never_panic() {
         }
     }
 }
+
+proptest! {
+    // Cheap: many cases, so that valid and invalid lengths, alphabets and
+    // trailing bits all come up.
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn text_form_matches_the_base64_crate(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        use base64::Engine;
+        let oracle = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let text = record::to_text(&data);
+        prop_assert_eq!(&text, &format!("ms1.{}", oracle.encode(&data)));
+        prop_assert_eq!(record::from_text(&text).unwrap(), data);
+    }
+
+    #[test]
+    fn text_form_decoding_accepts_exactly_what_the_base64_crate_does(s in "[A-Za-z0-9_+/=-]{0,40}") {
+        use base64::Engine;
+        let oracle = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&s).ok();
+        prop_assert_eq!(record::from_text(&format!("ms1.{s}")).ok(), oracle);
+    }
+}

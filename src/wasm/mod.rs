@@ -6,7 +6,6 @@
 //! here knows about WebAuthn ceremonies: the JS layer runs them and passes
 //! PRF outputs in, once.
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -241,14 +240,12 @@ pub fn passkey_requests(manifest_json: JsValue) -> Result<JsValue, JsValue> {
             set(
                 &o,
                 "credentialId",
-                &JsValue::from_str(&Base64UrlUnpadded::encode_string(&credential_id.0)),
+                &JsValue::from_str(&crate::b64::encode(&credential_id.0)),
             );
             set(
                 &o,
                 "prfInput",
-                &JsValue::from_str(&Base64UrlUnpadded::encode_string(&crate::kdf::prf_input(
-                    &prf_salt.0,
-                ))),
+                &JsValue::from_str(&crate::b64::encode(&crate::kdf::prf_input(&prf_salt.0))),
             );
             let label = label.as_deref().map_or(JsValue::NULL, JsValue::from_str);
             set(&o, "label", &label);
@@ -495,7 +492,7 @@ impl VaultHandle {
     /// The vault id, base64url.
     #[wasm_bindgen(js_name = vaultId)]
     pub fn vault_id(&self) -> Result<String, JsValue> {
-        Ok(Base64UrlUnpadded::encode_string(self.get()?.vault_id()))
+        Ok(crate::b64::encode(self.get()?.vault_id()))
     }
 
     /// Seals a payload: a string is JSON text, a Uint8Array is bytes. Returns
