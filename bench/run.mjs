@@ -156,6 +156,11 @@ read ratios near a goal's line as "at the line", not as met or missed.
   \`openMany\` reads its items with one \`Reflect.get\` per field (it used
   serde-wasm-bindgen, which cost as much as the calls it saved); it now runs
   at the speed of a loop of \`open\`, because the cryptography dominates.
+  The text form's base64url went from constant-time \`base64ct\` (12.9 µs to
+  encode a 1 KiB record in V8's wasm) to a table codec (3.6 µs); nothing in it
+  is secret. \`opt-level = 3\` would take about a third off the fixed
+  per-record cost (20 -> 14.5 µs for a 10-byte record in Node) for 11-22 KB
+  more gzip, which would break the size goal (measurements in Cargo.toml).
 - **1 MiB in wasm** is software AES-GCM at about 55-60 MB/s (18 ms per MiB with the copies across the boundary); the WebCrypto path
   (\`openAsync\`, the issue's allowed exception) is the answer for large
   records and lands at about 1.6-2.2x raw WebCrypto here (the envelope work
