@@ -47,6 +47,33 @@ async function main(): Promise<string> {
 main().then((r) => { document.body.dataset.result = r; }, (e) => { document.body.dataset.result = "failed: " + String(e); });
 `;
 
+const SUBPATHS_TS = `
+import { VaultWorker, RemoteVault, ErrorCode } from "medseal/worker";
+import { serveVault, type Pin } from "medseal/host";
+import { Vault, VaultReceiver } from "medseal";
+
+export async function page(): Promise<string> {
+  const vw: VaultWorker = VaultWorker.start();
+  const sealed: string = await vw.seal({ a: 1 }, { recordId: "r" });
+  const opened: unknown = await vw.open(sealed, { recordId: "r" });
+  const status: { unlocked: boolean; vaultId: string | null } = await vw.status();
+  vw.terminate();
+  return String(opened) + status.unlocked + ErrorCode.WrongVault;
+}
+
+export function host(scope: { addEventListener(type: "message", f: (e: MessageEvent) => void): void }, pin: Pin): void {
+  const h = serveVault(scope, { pin: () => pin, wasm: new URL("medseal.wasm", "https://x.example/") });
+  const v: Vault | null = h.vault;
+  void v;
+}
+
+export async function handOver(vault: Vault, remote: RemoteVault): Promise<Vault> {
+  await vault.handOffTo(remote);
+  const r = new VaultReceiver();
+  return r.accept(vault.handOff(r.publicKey), { expect: vault.manifest, minRevision: 1 });
+}
+`;
+
 test("npm pack tarball installs, type-checks strictly, bundles with esbuild, and runs in Chromium", async () => {
   const packed = execFileSync("npm", ["pack", join(repo, "pkg"), "--pack-destination", dir, "--silent"], { encoding: "utf8" }).trim().split("\n").pop();
   const tarball = join(dir, packed);
@@ -57,9 +84,11 @@ test("npm pack tarball installs, type-checks strictly, bundles with esbuild, and
 
   writeFileSync(join(dir, "main.ts"), MAIN_TS);
   writeFileSync(join(dir, "wasm.d.ts"), 'declare module "*.wasm" { const url: string; export default url; }\n');
+  // The subpath exports (Worker mode, the host side) type-check too.
+  writeFileSync(join(dir, "subpaths.ts"), SUBPATHS_TS);
   writeFileSync(
     join(dir, "tsconfig.json"),
-    JSON.stringify({ compilerOptions: { strict: true, noEmit: true, target: "ES2022", module: "ES2022", moduleResolution: "bundler", lib: ["ES2022", "DOM", "ESNext.Disposable"] }, files: ["main.ts", "wasm.d.ts"] }),
+    JSON.stringify({ compilerOptions: { strict: true, noEmit: true, target: "ES2022", module: "ES2022", moduleResolution: "bundler", lib: ["ES2022", "DOM", "ESNext.Disposable"] }, files: ["main.ts", "subpaths.ts", "wasm.d.ts"] }),
   );
   execFileSync(join(repo, "node_modules", ".bin", "tsc"), ["-p", join(dir, "tsconfig.json")], { cwd: dir, stdio: "inherit" });
 
