@@ -8,14 +8,10 @@
 
 mod common;
 
-use common::{new_vault, passkey, prf};
+use common::{ctx, new_vault, passkey, prf};
 use medseal::manifest::{UnlockEntry, B64};
 use medseal::record::{self, Header, RecordContext, MIN_SEALED_LEN};
 use medseal::{Error, Manifest, PrfOutput, RecoveryCode, Vault};
-
-fn ctx(id: &str) -> RecordContext<'_> {
-    RecordContext::new(id.as_bytes())
-}
 
 fn unlock(m: &Manifest, cred: &[u8], tag: u8) -> Result<Vault, Error> {
     Vault::unlock_with_prf(m, cred, PrfOutput::new(&prf(tag)).unwrap(), 0)

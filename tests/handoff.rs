@@ -10,14 +10,10 @@
 
 mod common;
 
-use common::{new_vault, passkey, prf};
+use common::{ctx, new_vault, passkey, prf};
 use medseal::handoff::{HandoffReceiver, HEADER_LEN};
 use medseal::vault::deterministic;
-use medseal::{Error, PrfOutput, RecordContext, Vault};
-
-fn ctx(id: &str) -> RecordContext<'_> {
-    RecordContext::new(id.as_bytes())
-}
+use medseal::{Error, PrfOutput, Vault};
 
 #[test]
 fn handed_off_vault_is_the_same_vault() {

@@ -8,7 +8,7 @@
 )]
 
 use medseal::vault::deterministic;
-use medseal::{PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
+use medseal::{PasskeyUnlock, PrfOutput, RecordContext, RecoveryCode, Vault};
 
 /// A PRF output as an authenticator would return it (any 32 non-zero bytes).
 pub fn prf(tag: u8) -> [u8; 32] {
@@ -37,4 +37,9 @@ pub fn new_vault() -> (Vault, RecoveryCode) {
 pub fn seeded_vault(seed: &[u8]) -> (Vault, RecoveryCode) {
     let salt = deterministic::prf_salt(&[seed, b"/salt"].concat());
     deterministic::create(seed, passkey(b"cred-1", salt, prf(1))).unwrap()
+}
+
+/// A record context with this record id and no further context.
+pub fn ctx(id: &str) -> RecordContext<'_> {
+    RecordContext::new(id.as_bytes())
 }
