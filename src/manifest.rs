@@ -107,9 +107,10 @@ pub enum UnlockEntry {
 struct RawEntry {
     r#type: String,
     id: String,
-    #[serde(default)]
+    /// Absent for a recovery entry; never `null` (that is not bytes).
+    #[serde(default, deserialize_with = "present")]
     credential_id: Option<B64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     prf_salt: Option<B64>,
     wrapped_vault_key: B64,
     /// Present (even as `null`) or absent: a recovery entry may not have it.

@@ -653,6 +653,8 @@ fn unlock_entries_carry_exactly_the_fields_of_their_type() {
         json.replace(&rec, &format!("{rec},\"prfSalt\":\"AAAA\"")),
         json.replace(&rec, &format!("{rec},\"label\":\"x\"")),
         json.replace(&rec, &format!("{rec},\"label\":null")),
+        json.replace(&rec, &format!("{rec},\"prfSalt\":null")),
+        json.replace(&rec, &format!("{rec},\"credentialId\":null")),
         // An unknown type, an unknown field, a passkey without its salt.
         json.replace("\"type\":\"recovery\"", "\"type\":\"password\""),
         json.replace(&rec, &format!("{rec},\"extra\":1")),
