@@ -4,7 +4,7 @@
  * name operations of `Vault`; nothing here does cryptography.
  */
 import { ErrorCode, MedsealError, Vault, VaultReceiver, init, passkeyRequests, type InitInput, type Manifest } from "./index.js";
-import { b64u, fromB64u } from "./passkey.js";
+import { b64u } from "./passkey.js";
 import { RPC } from "./remote.js";
 
 /**
@@ -61,9 +61,17 @@ export class VaultHost {
     return { unlocked: !!v, vaultId: v ? v.vaultId : null };
   }
 
-  /** Checks a vault about to be installed against the pin; locks it if it is not the one. */
-  async #pinned(v: Vault): Promise<Vault> {
-    const pin = (await this.#o.pin?.()) ?? {};
+  async #pin(): Promise<Pin> {
+    return (await this.#o.pin?.()) ?? {};
+  }
+
+  /**
+   * Unlocks under the pin (read once): never below its revision, and only
+   * the pinned vault (same id and identity key); another one is locked again.
+   */
+  async #unlockPinned(opts: { minRevision?: number } | undefined, unlock: (o: { minRevision: number }) => Vault): Promise<void> {
+    const pin = await this.#pin();
+    const v = unlock({ minRevision: Math.max(opts?.minRevision ?? 0, pin.minRevision ?? 0) });
     if (pin.expect) {
       const want = (typeof pin.expect === "string" ? JSON.parse(pin.expect) : pin.expect) as Manifest;
       const got = v.manifest;
@@ -72,11 +80,7 @@ export class VaultHost {
         throw new MedsealError(ErrorCode.WrongVault, "refused: this is not the vault this worker belongs to");
       }
     }
-    return v;
-  }
-
-  async #pin(): Promise<Pin> {
-    return (await this.#o.pin?.()) ?? {};
+    this.#set(v);
   }
 
   #receiverFor(key: unknown): VaultReceiver {
@@ -109,7 +113,7 @@ export class VaultHost {
       case "createRequest":
       case "addPasskeyRequest": {
         const prfSalt = Vault.newPrfSalt();
-        const exclude = op === "addPasskeyRequest" ? passkeyIds(this.#need().manifest) : [];
+        const exclude = op === "addPasskeyRequest" ? passkeyRequests(this.#need().manifest).map((p) => p.credentialId) : [];
         return { prfSalt, first: Vault.prfInput(prfSalt), challenge: Vault.newPrfSalt(), exclude };
       }
       case "createFromPrf": {
@@ -126,19 +130,14 @@ export class VaultHost {
         return { passkeys: passkeyRequests(a[0]), challenge: Vault.newPrfSalt() };
       case "unlockFromPrf":
         try {
-          const pin = await this.#pin();
-          const min = Math.max(a[2]?.minRevision ?? 0, pin.minRevision ?? 0);
-          this.#set(await this.#pinned(Vault.unlockFromPrf(a[0], a[1], { minRevision: min })));
+          await this.#unlockPinned(a[2], (o) => Vault.unlockFromPrf(a[0], a[1], o));
           return this.#status();
         } finally {
           wipe(a[1]?.prfOutput);
         }
-      case "unlockWithRecoveryCode": {
-        const pin = await this.#pin();
-        const min = Math.max(a[2]?.minRevision ?? 0, pin.minRevision ?? 0);
-        this.#set(await this.#pinned(Vault.unlockWithRecoveryCode(a[0], a[1], { minRevision: min })));
+      case "unlockWithRecoveryCode":
+        await this.#unlockPinned(a[2], (o) => Vault.unlockWithRecoveryCode(a[0], a[1], o));
         return this.#status();
-      }
       case "addPasskeyFromPrf":
         try {
           return this.#need().addPasskeyFromPrf(a[0]);
@@ -159,8 +158,7 @@ export class VaultHost {
       case "acceptHandoff": {
         const receiver = this.#receiverFor(a[1]);
         try {
-          const pin = await this.#pin();
-          this.#set(receiver.accept(a[0], { expect: pin.expect, minRevision: pin.minRevision }));
+          this.#set(receiver.accept(a[0], await this.#pin()));
         } finally {
           receiver.discard();
         }
@@ -204,10 +202,6 @@ export class VaultHost {
         throw new MedsealError(ErrorCode.InvalidArgument, `unknown operation "${op}"`);
     }
   }
-}
-
-function passkeyIds(m: Manifest): Uint8Array[] {
-  return m.unlock.filter((e) => e.type === "passkey").map((e) => fromB64u((e as { credentialId: string }).credentialId));
 }
 
 function errorData(e: unknown): { code: string; message: string; index?: number } {
