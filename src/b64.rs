@@ -35,17 +35,26 @@ fn sym(six_bits: u32) -> u8 {
         .unwrap_or(b'A')
 }
 
+/// Length of the base64url form of `n` bytes.
+pub(crate) fn encoded_len(n: usize) -> usize {
+    n / 3 * 4
+        + match n % 3 {
+            0 => 0,
+            r => r + 1,
+        }
+}
+
 /// Appends the base64url form of `bytes` to `out`.
 pub(crate) fn encode_into(bytes: &[u8], out: &mut String) {
-    // Written byte by byte into a buffer of the final size: small
+    // Written byte by byte into `out`'s own buffer, grown once: small
     // `extend_from_slice` calls become `memory.copy` in wasm, which is slow.
-    let full = bytes.len() / 3;
-    let tail = match bytes.len() % 3 {
-        0 => 0,
-        r => r + 1,
-    };
-    let mut buf = vec![0u8; full * 4 + tail];
-    let (body, rest) = buf.split_at_mut(full * 4);
+    let mut buf = core::mem::take(out).into_bytes();
+    let start = buf.len();
+    buf.resize(start + encoded_len(bytes.len()), 0);
+    let (body, rest) = buf
+        .get_mut(start..)
+        .unwrap_or_default()
+        .split_at_mut(bytes.len() / 3 * 4);
     for (src, dst) in bytes.chunks_exact(3).zip(body.chunks_exact_mut(4)) {
         if let (&[a, b, c], [w, x, y, z]) = (src, dst) {
             let n = u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c);
@@ -63,8 +72,10 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut String) {
         }
         _ => {}
     }
-    // Every byte comes from ALPHABET, so this is ASCII and cannot fail.
-    out.push_str(core::str::from_utf8(&buf).unwrap_or_default());
+    // `out` was UTF-8 and every added byte comes from ALPHABET (ASCII), so
+    // this cannot fail; the lossy branch only keeps the type total.
+    *out = String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }
 
 /// The base64url form of `bytes`.

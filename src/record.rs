@@ -394,7 +394,7 @@ pub(crate) fn open(
 
 /// The text form: `"ms1." || base64url(sealed bytes)` without padding.
 pub fn to_text(sealed: &[u8]) -> String {
-    let mut s = String::with_capacity(TEXT_PREFIX.len() + sealed.len().div_ceil(3) * 4);
+    let mut s = String::with_capacity(TEXT_PREFIX.len() + crate::b64::encoded_len(sealed.len()));
     s.push_str(TEXT_PREFIX);
     crate::b64::encode_into(sealed, &mut s);
     s
