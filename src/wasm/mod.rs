@@ -84,6 +84,15 @@ fn sealed_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     bytes_of(v, "sealed must be an \"ms1.\" string or a Uint8Array")
 }
 
+/// A sealed record as JS gets it: the `"ms1."` text form or bytes.
+fn sealed_to_js(sealed: &[u8], as_text: bool) -> JsValue {
+    if as_text {
+        JsValue::from_str(&record::to_text(sealed))
+    } else {
+        u8a(sealed)
+    }
+}
+
 /// An opened record as JS sees it: a string (JSON text) or a Uint8Array.
 fn opened_to_js((content_type, data): (ContentType, Vec<u8>)) -> Result<JsValue, JsValue> {
     match content_type {
@@ -444,12 +453,7 @@ impl VaultHandle {
                     &RecordContext::with_context(record_id.as_bytes(), &ctx),
                 )
                 .map_err(|e| with_index(to_js(e), i as usize))?;
-            let value: JsValue = if as_text {
-                JsValue::from_str(&record::to_text(&sealed))
-            } else {
-                u8a(&sealed)
-            };
-            out.set(i, value);
+            out.set(i, sealed_to_js(&sealed, as_text));
         }
         Ok(out)
     }
@@ -515,11 +519,7 @@ impl VaultHandle {
                 &RecordContext::with_context(id.as_bytes(), &ctx),
             )
             .map_err(to_js)?;
-        Ok(if as_text {
-            JsValue::from_str(&record::to_text(&sealed))
-        } else {
-            js_sys::Uint8Array::from(sealed.as_slice()).into()
-        })
+        Ok(sealed_to_js(&sealed, as_text))
     }
 
     /// Opens a sealed record (text or bytes form). Returns a string (JSON
