@@ -107,25 +107,22 @@ impl HandoffReceiver {
                 });
             }
         }
+        let short = || Error::Malformed("hand-off message too short");
         if message.len() < HEADER_LEN + 32 + TAG_LEN {
-            return Err(Error::Malformed("hand-off message too short"));
+            return Err(short());
         }
         if message.len() > MAX_MESSAGE_LEN {
             return Err(Error::TooLarge);
         }
-        let short = || Error::Malformed("hand-off message too short");
-        let (header, rest) = message.split_at_checked(HEADER_LEN).ok_or_else(short)?;
-        let ephemeral = header
-            .get(5..5 + PUBLIC_KEY_LEN)
-            .ok_or(Error::Malformed("hand-off message too short"))?;
-        let nonce: &[u8; NONCE_LEN] = header
-            .get(5 + PUBLIC_KEY_LEN..)
-            .and_then(|n| n.try_into().ok())
-            .ok_or(Error::Malformed("hand-off message too short"))?;
-        let (body, tag) = rest
-            .split_at_checked(rest.len().saturating_sub(TAG_LEN))
+        let (header, rest) = message
+            .split_first_chunk::<HEADER_LEN>()
             .ok_or_else(short)?;
-        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::DecryptionFailed)?;
+        let (ephemeral, nonce) = header
+            .get(5..)
+            .and_then(|h| h.split_first_chunk::<PUBLIC_KEY_LEN>())
+            .ok_or_else(short)?;
+        let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| short())?;
+        let (body, tag) = rest.split_last_chunk::<TAG_LEN>().ok_or_else(short)?;
         let receiver = self.public_key;
         let shared = self
             .key
