@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS, addAuthenticator, serve } from "./helpers.mjs";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, addAuthenticator, serve } from "./helpers.mjs";
 import { buildExtension } from "../../examples/extension/build.mjs";
 
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -27,7 +27,7 @@ async function launchWith(ext) {
   const profile = mkdtempSync(join(tmpdir(), "medseal-ext-"));
   profiles.push(profile);
   const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath: CHROMIUM_PATH,
     headless: true,
     // Playwright passes --disable-extensions unless an exception is named.
     args: [...CHROMIUM_ARGS, `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],

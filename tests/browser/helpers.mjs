@@ -9,8 +9,11 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ];
 
+/** The Chromium the tests drive (Debian's, unless CHROMIUM names another). */
+export const CHROMIUM_PATH = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
 export async function launch() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
 }
 
 export async function serve() {
