@@ -1,22 +1,21 @@
 //! AES-256-GCM as medseal uses it: 96-bit random nonces, 128-bit tags, and
 //! 32-byte key wrapping (`nonce || ciphertext || tag`, 60 bytes).
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
+pub(crate) use medseal_aead::Cipher;
 use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 /// Nonce length in bytes.
-pub const NONCE_LEN: usize = 12;
+pub const NONCE_LEN: usize = medseal_aead::NONCE_LEN;
 /// Tag length in bytes.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = medseal_aead::TAG_LEN;
 /// A wrapped 32-byte key: nonce, encrypted key, tag.
 pub const WRAPPED_KEY_LEN: usize = NONCE_LEN + 32 + TAG_LEN;
 
-pub(crate) fn cipher(key: &[u8; 32]) -> Aes256Gcm {
-    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
+pub(crate) fn cipher(key: &[u8; 32]) -> Cipher {
+    Cipher::new(key)
 }
 
 /// Encrypts `buf` in place; returns the tag.
@@ -26,20 +25,18 @@ pub(crate) fn seal_in_place(
     aad: &[u8],
     buf: &mut [u8],
 ) -> Result<[u8; TAG_LEN]> {
-    seal_in_place_with(&cipher(key), nonce, aad, buf)
+    medseal_aead::seal_in_place(key, nonce, aad, buf).map_err(|_| Error::TooLarge)
 }
 
 /// [`seal_in_place`] with a cipher whose key schedule is already set up.
 pub(crate) fn seal_in_place_with(
-    c: &Aes256Gcm,
+    c: &Cipher,
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     buf: &mut [u8],
 ) -> Result<[u8; TAG_LEN]> {
-    let tag = c
-        .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
-        .map_err(|_| Error::TooLarge)?;
-    Ok(tag.into())
+    c.seal_in_place(nonce, aad, buf)
+        .map_err(|_| Error::TooLarge)
 }
 
 /// Decrypts `buf` in place after checking `tag`. On failure `buf` is wiped.
@@ -50,23 +47,23 @@ pub(crate) fn open_in_place(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<()> {
-    open_in_place_with(&cipher(key), nonce, aad, buf, tag)
+    let r = medseal_aead::open_in_place(key, nonce, aad, buf, tag);
+    wipe_on_failure(r, buf)
 }
 
 /// [`open_in_place`] with a cipher whose key schedule is already set up.
 pub(crate) fn open_in_place_with(
-    c: &Aes256Gcm,
+    c: &Cipher,
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<()> {
-    let r = c.decrypt_inout_detached(
-        &Nonce::from(*nonce),
-        aad,
-        (&mut *buf).into(),
-        &Tag::from(*tag),
-    );
+    let r = c.open_in_place(nonce, aad, buf, tag);
+    wipe_on_failure(r, buf)
+}
+
+fn wipe_on_failure(r: core::result::Result<(), medseal_aead::Error>, buf: &mut [u8]) -> Result<()> {
     if r.is_err() {
         buf.zeroize();
         return Err(Error::DecryptionFailed);
@@ -88,7 +85,7 @@ pub(crate) fn wrap_key(
 /// key is expanded once per vault, not once per record).
 pub(crate) fn wrap_key_with(
     rng: &mut Rng,
-    kek: &Aes256Gcm,
+    kek: &Cipher,
     key: &[u8; 32],
     aad: &[u8],
 ) -> Result<[u8; WRAPPED_KEY_LEN]> {
@@ -99,7 +96,7 @@ pub(crate) fn wrap_key_with(
 /// [`wrap_key_with`] with a nonce the caller drew from the vault's random
 /// source (so one draw can serve a whole record).
 pub(crate) fn wrap_key_with_nonce(
-    kek: &Aes256Gcm,
+    kek: &Cipher,
     key: &[u8; 32],
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
@@ -122,7 +119,7 @@ pub(crate) fn unwrap_key(kek: &[u8; 32], wrapped: &[u8], aad: &[u8]) -> Result<[
 }
 
 /// [`unwrap_key`] with the KEK's cipher already set up.
-pub(crate) fn unwrap_key_with(kek: &Aes256Gcm, wrapped: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
+pub(crate) fn unwrap_key_with(kek: &Cipher, wrapped: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
     let wrapped: &[u8; WRAPPED_KEY_LEN] =
         wrapped.try_into().map_err(|_| Error::DecryptionFailed)?;
     let (nonce, rest) = wrapped

@@ -151,7 +151,7 @@ impl Header {
 /// The keys a vault lends to record sealing: the DEK-wrapping sub-key (its
 /// AES key schedule set up once per vault) and the vault id the wrap is bound to.
 pub(crate) struct RecordKeys<'v> {
-    pub wrap: &'v aes_gcm::Aes256Gcm,
+    pub wrap: &'v crate::aead::Cipher,
     pub vault_id: &'v [u8],
 }
 

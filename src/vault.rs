@@ -41,7 +41,7 @@ pub struct Vault {
     vault_key: VaultKey,
     /// AES-256-GCM under the DEK-wrapping sub-key, expanded once (its round
     /// keys are zeroized on drop: aes-gcm's `zeroize` feature).
-    wrap_dek: Box<aes_gcm::Aes256Gcm>,
+    wrap_dek: Box<crate::aead::Cipher>,
     identity: Identity,
     manifest: Manifest,
     rng: Rng,
@@ -63,7 +63,7 @@ fn identity_aad(vault_id: &[u8], public_key: &[u8]) -> Vec<u8> {
     aad
 }
 
-fn wrap_dek_cipher(vault_key: &VaultKey) -> Box<aes_gcm::Aes256Gcm> {
+fn wrap_dek_cipher(vault_key: &VaultKey) -> Box<crate::aead::Cipher> {
     let sub: SubKey = kdf::subkey(vault_key.expose(), label::WRAP_DEK);
     Box::new(aead::cipher(sub.expose()))
 }

@@ -1,0 +1,36 @@
+// Before/after of builds, in one Node process: `node bench/ab.mjs DIR...` where
+// each DIR is a copy of pkg/ (for example `make pkg && cp -r pkg /tmp/pkg-a`,
+// change something, rebuild, `cp -r pkg /tmp/pkg-b`). Each build gets its own
+// wasm instance; rounds are interleaved so that this VM's drift hits every build
+// alike; medians of 9 rounds. For choosing build settings (Cargo.toml); the
+// side-by-side comparison with other libraries is bench/run.mjs.
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+const dirs = process.argv.slice(2).map((d) => pathToFileURL(resolve(d)).href);
+if (dirs.length === 0) {
+  console.error("usage: node bench/ab.mjs PKG_DIR [PKG_DIR...]");
+  process.exit(2);
+}
+const vs = [];
+for (const d of dirs) {
+  const m = await import(d + "/dist/index.js");
+  await m.init();
+  const { vault } = m.Vault.createFromPrf({ credentialId: new Uint8Array([1]), prfSalt: m.Vault.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) });
+  const big = vault.sealBytes(new Uint8Array(65536).fill(65), { recordId: "r" });
+  const small = vault.sealBytes(new Uint8Array(10).fill(65), { recordId: "r" });
+  const kib = vault.seal({ note: "x".repeat(1000) }, { recordId: "r" });
+  const cred = new Uint8Array([1]); const prfOutput = crypto.getRandomValues(new Uint8Array(32));
+  const made = m.Vault.createFromPrf({ credentialId: cred, prfSalt: m.Vault.newPrfSalt(), prfOutput });
+  const unlock = () => m.Vault.unlockFromPrf(made.manifest, { credentialId: cred, prfOutput }).lock();
+  vs.push({ d, vault, big, small, kib, unlock, r: { big: [], small: [], kib: [], unlock: [] } });
+}
+function t(f, n) { const s = performance.now(); for (let i = 0; i < n; i++) f(); return (performance.now() - s) * 1000 / n; }
+for (const v of vs) { t(() => v.vault.open(v.small, { recordId: "r" }), 2000); t(() => v.vault.open(v.big, { recordId: "r" }), 50); }
+for (let k = 0; k < 9; k++) for (const v of vs) {
+  v.r.small.push(t(() => v.vault.open(v.small, { recordId: "r" }), 2000));
+  v.r.kib.push(t(() => v.vault.open(v.kib, { recordId: "r" }), 2000));
+  v.r.unlock.push(t(v.unlock, 20));
+  v.r.big.push(t(() => v.vault.open(v.big, { recordId: "r" }), 100));
+}
+const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
+for (const v of vs) console.log(v.d.split("/").slice(-1)[0].padEnd(14), `10 B ${med(v.r.small).toFixed(1)} us | 1 KiB JSON ${med(v.r.kib).toFixed(1)} us | 64 KiB ${(65536 / med(v.r.big)).toFixed(1)} MB/s | unlock ${med(v.r.unlock).toFixed(0)} us`);
