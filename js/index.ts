@@ -20,18 +20,43 @@ let initialized = false;
 /** What `init()` accepts: nothing (load the module shipped in the package), bytes, a URL, a Response or a compiled module. */
 export type InitInput = BufferSource | URL | string | Response | WebAssembly.Module;
 
+// The smallest module that uses SIMD128 (a function returning v128.const 0):
+// it validates exactly where the engine runs SIMD128.
+const SIMD128_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
+]);
+
+/**
+ * Whether this engine runs WebAssembly SIMD128 (every current browser; not
+ * Safari before 16.4). The package ships two builds of the same module:
+ * `medseal.wasm` (SIMD128, faster) and `medseal-scalar.wasm`. `init()` with no
+ * argument picks one; pass the file yourself with this when you host it.
+ */
+export function simd128Supported(): boolean {
+  try {
+    return WebAssembly.validate(SIMD128_PROBE);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Loads the WebAssembly module. Call once before anything else; later calls
  * return the same promise. With no argument the module is loaded from the
  * package itself (fetch in browsers, workers and extensions; the file system
- * in Node). Extensions and strict-CSP pages need `'wasm-unsafe-eval'` only.
+ * in Node): the SIMD128 build where the engine has SIMD128, else the scalar
+ * one. Extensions and strict-CSP pages need `'wasm-unsafe-eval'` only.
  */
 export function init(input?: InitInput): Promise<void> {
   if (!ready) {
     ready = (async () => {
       let source: unknown = input;
       if (source === undefined) {
-        const url = new URL("./wasm/medseal_wasm_bg.wasm", import.meta.url);
+        // Two literal URLs, so that bundlers see (and emit) both files.
+        const url = simd128Supported()
+          ? new URL("./wasm/medseal_wasm_bg.wasm", import.meta.url)
+          : new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url);
         if (url.protocol === "file:") {
           // Node: fetch() cannot read file URLs. The specifier is a variable so bundlers leave it alone.
           const fsName = "node:fs/promises";

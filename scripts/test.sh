@@ -23,6 +23,7 @@ run "clippy, host, warnings denied" cargo clippy --locked --all-targets -- -D wa
 run "clippy, reference server, warnings denied" cargo clippy --locked -p medseal-server -- -D warnings
 run "clippy, wasm32, warnings denied" env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
 run "cargo test (native core)" cargo test --locked
+run "crates/aes is upstream aes 0.9.4 plus the documented SIMD128 word" bash scripts/check-aes-patch.sh
 run "wasm-bindgen tests in headless Chromium" env RUSTUP_TOOLCHAIN="$WASM_TC" \
   wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver -- --locked --test wasm
 run "build the npm package" bash scripts/build-pkg.sh

@@ -1,6 +1,6 @@
 // Builds the unpacked extension the way an extension builder would: installs
 // the packed npm package (`npm pack pkg/`, the tarball users get), bundles the
-// page and service worker with esbuild, and copies medseal's .wasm next to
+// page and service worker with esbuild, and copies medseal's two .wasm builds next to
 // them. Output: target/extension/unpacked/ (load it at chrome://extensions);
 // with --site=phr.example, target/extension/unpacked-phr.example/, sharing
 // that site's passkeys. Run `make pkg` first (the test suite does).
@@ -43,7 +43,9 @@ export async function buildExtension({ site = null } = {}) {
   const manifest = JSON.parse(readFileSync(join(here, "src", "manifest.json"), "utf8"));
   if (site) manifest.host_permissions = [`${site === "localhost" ? "http" : "https"}://${site}/*`];
   writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 2));
-  cpSync(join(work, "node_modules", "medseal", "dist", "wasm", "medseal_wasm_bg.wasm"), join(out, "medseal.wasm"));
+  const wasmDir = join(work, "node_modules", "medseal", "dist", "wasm");
+  cpSync(join(wasmDir, "medseal_wasm_bg.wasm"), join(out, "medseal.wasm"));
+  cpSync(join(wasmDir, "medseal_wasm_scalar_bg.wasm"), join(out, "medseal-scalar.wasm"));
   return out;
 }
 

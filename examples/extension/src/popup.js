@@ -3,7 +3,7 @@
 // service worker, which seals and opens notes. While the page is open it
 // keeps its own copy, so a service worker that Chrome stopped gets the vault
 // again without another passkey prompt.
-import { init, Vault, ErrorCode } from "medseal";
+import { init, simd128Supported, Vault, ErrorCode } from "medseal";
 import { RemoteVault } from "medseal/worker";
 import { addNote, openNote, listNotes } from "./notes.js";
 
@@ -11,7 +11,7 @@ import { addNote, openNote, listNotes } from "./notes.js";
 // extension shares; null: the passkeys belong to the extension itself.
 const SITE_RP_ID = typeof __SITE_RP_ID__ === "string" ? __SITE_RP_ID__ : undefined;
 
-const ready = init(new URL("./medseal.wasm", import.meta.url));
+const ready = init(new URL(simd128Supported() ? "./medseal.wasm" : "./medseal-scalar.wasm", import.meta.url));
 const worker = new RemoteVault(async () => (await navigator.serviceWorker.ready).active);
 let vault = null;
 

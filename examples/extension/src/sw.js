@@ -4,13 +4,14 @@
 // selections from the context menu. Chrome may stop it at any moment; then
 // the vault is gone with it and the page hands it over again (or the user
 // unlocks with a passkey). Nothing secret is ever written to storage.
+import { simd128Supported } from "medseal";
 import { serveVault } from "medseal/host";
 import { addNote } from "./notes.js";
 
 // Listeners are registered synchronously (no top-level await in a service
 // worker); each request loads the module first if needed.
 const host = serveVault(self, {
-  wasm: new URL("./medseal.wasm", import.meta.url),
+  wasm: new URL(simd128Supported() ? "./medseal.wasm" : "./medseal-scalar.wasm", import.meta.url),
   // Take only the vault this extension was set up with (its vault id and
   // identity key), never an older manifest.
   pin: async () => {

@@ -1,0 +1,51 @@
+// Child process of simd.test.mjs: loads the package with init() as a user
+// would, the SIMD128 build or (with WebAssembly.validate answering false for
+// the SIMD128 probe, as an engine without SIMD128 does) the scalar build;
+// opens the records it is given on stdin, seals its own, writes JSON to stdout.
+import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+
+const mode = process.argv[2];
+const loaded = [];
+const instantiate = WebAssembly.instantiate;
+WebAssembly.instantiate = function (source, imports) {
+  if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) loaded.push(source.byteLength);
+  return instantiate.call(this, source, imports);
+};
+if (mode === "scalar") {
+  const validate = WebAssembly.validate;
+  // An engine without SIMD128 rejects any module that uses it; the probe is the only module validated here.
+  WebAssembly.validate = (bytes) => (new Uint8Array(bytes.buffer ?? bytes).includes(253) ? false : validate(bytes));
+}
+const { init, Vault, simd128Supported } = await import("../../pkg/dist/index.js");
+await init();
+
+const input = JSON.parse(readFileSync(0, "utf8") || "null");
+const b64 = (u) => Buffer.from(u).toString("base64");
+const unb64 = (s) => new Uint8Array(Buffer.from(s, "base64"));
+let vault, shared;
+if (input) {
+  shared = input.shared;
+  vault = Vault.unlockFromPrf(shared.manifest, { credentialId: unb64(shared.credentialId), prfOutput: unb64(shared.prfOutput) });
+} else {
+  const credentialId = randomBytes(16);
+  const prfOutput = randomBytes(32);
+  const made = Vault.createFromPrf({ credentialId, prfSalt: Vault.newPrfSalt(), prfOutput });
+  vault = made.vault;
+  shared = { manifest: made.manifest, credentialId: b64(credentialId), prfOutput: b64(prfOutput) };
+}
+const opened = [];
+for (const r of input?.records ?? []) {
+  const value = vault.open(r.sealed.b64 ? unb64(r.sealed.b64) : r.sealed, { recordId: r.id });
+  opened.push(r.json ? JSON.stringify(value) === r.plain : b64(value) === r.plain);
+}
+const records = [];
+for (const size of [0, 1, 15, 16, 17, 127, 128, 129, 1000, 4095, 65537, 200001]) {
+  const data = randomBytes(size);
+  const id = `${mode}-${size}`;
+  const sealed = vault.sealBytes(data, { recordId: id });
+  records.push({ id, plain: b64(data), sealed: typeof sealed === "string" ? sealed : { b64: b64(sealed) } });
+}
+const note = { note: "é ✓ " + "x".repeat(3000) };
+records.push({ id: `${mode}-json`, json: true, plain: JSON.stringify(note), sealed: vault.seal(note, { recordId: `${mode}-json` }) });
+process.stdout.write(JSON.stringify({ simd128Supported: simd128Supported(), loaded, opened, shared, records }));
