@@ -143,36 +143,40 @@ read ratios near a goal's line as "at the line", not as met or missed.
 ### What limits the goals not met
 
 - **Small records (1 KiB open, batches).** medseal's per-record work is
-  software AES-256-GCM in wasm (RustCrypto \`aes\` fixsliced, constant time,
-  and a software POLYVAL/GHASH) over the body, plus the envelope: the data-key
-  unwrap (AES-GCM over 32 bytes with the vault's cached key schedule), one
+  AES-256-GCM in wasm over the body plus the envelope: the data-key unwrap
+  (AES-GCM over 32 bytes with the vault's cached key schedule), one
   HKDF-SHA256 extract and two expands (body key and commitment), the body
-  key's AES key schedule, the commitment check and the padding, and the
-  string conversions at the JS boundary. The \`aes-gcm\` crate alone costs
-  12-14 µs per KiB in wasm (measured for the issue), so 10 µs per record is
-  below what software AES in wasm does today; WebCrypto runs AES-NI and
-  CLMUL natively (about 6 µs per call in Chromium). RustCrypto has no wasm
-  SIMD128 backend for AES or POLYVAL, and a \`+simd128\` build measured no
-  gain. What would move it: a constant-time v128 bitsliced AES and a v128
-  GHASH (not attempted), or bodies of small records through WebCrypto, which
-  is fast per call in Chromium but about 50 µs per call in Node.
-  \`openMany\` reads its items with one \`Reflect.get\` per field (it used
-  serde-wasm-bindgen, which cost as much as the calls it saved); it now runs
-  at the speed of a loop of \`open\`, because the cryptography dominates.
-  The text form's base64url went from constant-time \`base64ct\` (12.9 µs to
-  encode a 1 KiB record in V8's wasm) to a table codec (3.6 µs); nothing in it
-  is secret. \`opt-level = 3\` would take about a third off the fixed
-  per-record cost (20 -> 14.5 µs for a 10-byte record in Node) for 11-22 KB
-  more gzip, which would break the size goal (measurements in Cargo.toml).
-- **1 MiB in wasm** is software AES-GCM at about 55-60 MB/s (18 ms per MiB with the copies across the boundary); the WebCrypto path
-  (\`openAsync\`, the issue's allowed exception) is the answer for large
-  records and lands at about 1.6-2.2x raw WebCrypto here (the envelope work
-  and one extra copy of the body on top of WebCrypto's own decrypt).
-- **Size** is met: 131.8 KB -> 119.8 KB gzip in this session (serde-wasm-bindgen
-  out of the shipped module, a flat parse of unlock entries instead of serde's
-  buffered tagged enum, whitespace-minified JS). What remains is mostly P-256
-  (ECDSA, ECDH), serde_json and float formatting that serde's error paths pull
-  in, and the AES/GHASH/SHA-256 code.
+  key's AES key schedule, the commitment check, the padding and the
+  conversions at the JS boundary: three AES-GCM operations' worth of fixed
+  cost where raw WebCrypto does one, in software where WebCrypto has AES-NI
+  and CLMUL. Since this issue opened: AES-GCM built at opt-level 3 in a crate
+  of its own while the rest is built for size (crates/medseal-aead, Cargo.toml
+  has the measurements), and AES on SIMD128 words in the default module
+  (crates/aes/MEDSEAL.md): 1 KiB open in Chromium 35.8 -> 27 µs, batch
+  41 -> 30 µs per record, 64 KiB 2.0 -> 0.7 ms. A profile of a 1 KiB open
+  (Node, SIMD128 build) now reads: POLYVAL (software GHASH, constant-time
+  64-bit multiplications) about 30 %, AES about 30 %, SHA-256 about 9 %, the
+  rest copies and glue. What would move it further: POLYVAL on SIMD128
+  (WebAssembly has no carry-less multiply; 32x32->64-bit lane multiplies are
+  the tool), and the envelope's fixed cost, which is set by the format (two
+  AES-GCM key setups and an HKDF per record). WebCrypto for small bodies is
+  fast per call in Chromium (6-8 µs) but about 50 µs per call in Node, and
+  would hand a key to JS for every record.
+  \`openMany\` reads its items with one \`Reflect.get\` per field; the
+  text form's base64url is a table codec (3.6 µs for a 1 KiB record; nothing
+  in it is secret).
+- **1 MiB in wasm** is AES-GCM at about 65-100 MB/s (SIMD128 AES, software
+  POLYVAL); the WebCrypto path (\`openAsync\`, the issue's allowed
+  exception) is the answer for large records and lands at about 2x raw
+  WebCrypto: the envelope work and the copies of the body across the
+  boundary on top of WebCrypto's own decrypt.
+- **Size** is met: 131.8 KB -> 119.8 KB -> 115.7 KB gzip over the last two
+  sessions (serde-wasm-bindgen out of the shipped module, a flat parse of
+  unlock entries, whitespace-minified JS; then everything but AES-GCM and
+  P-256 built at "z", and the SIMD128 build, which LLVM makes smaller). The
+  scalar fallback module is 4-5 KB larger and replaces it only where SIMD128
+  is missing. What remains is mostly P-256 (ECDSA, ECDH), serde_json and the
+  float formatting its error paths pull in, and the AES/POLYVAL/SHA-256 code.
 
 ## Size
 
