@@ -424,7 +424,8 @@ export class Vault {
    * Seals a record; records of `webCryptoFrom` bytes or more (default 64 KiB)
    * have their body encrypted by WebCrypto under a non-extractable key made
    * from that record's body key alone (the vault key never leaves wasm). Same
-   * format as `seal`; much faster for scans and PDFs.
+   * format as `seal`; much faster for scans and PDFs. The plaintext is not
+   * copied into wasm (wasm sees its length only).
    */
   async sealAsync(record: RecordValue, opts: SealOptions & { form?: "text" | "bytes"; webCryptoFrom?: number }): Promise<string | Uint8Array> {
     obj(opts, "options must be { recordId, context?, form? }");
@@ -434,32 +435,64 @@ export class Vault {
     if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD)) {
       return call(() => this.#h.seal(p, opts.recordId, opts.context, opts.form !== "bytes")) as string | Uint8Array;
     }
-    const parts = call(() => this.#h.sealPrepare(p, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; prefix: Uint8Array; padded: Uint8Array };
+    // The plaintext stays in JS: wasm sees only its length and returns the
+    // envelope, the body key and the padding that follows the plaintext.
+    const data = typeof p === "string" ? new TextEncoder().encode(p) : p;
+    const parts = call(() => this.#h.sealPrepare(typeof p === "string", data.byteLength, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; prefix: Uint8Array; contentType: number; padding: Uint8Array };
     const key = await importBodyKey(subtle, parts.key, "encrypt");
-    const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, parts.padded as BufferSource));
-    parts.padded.fill(0);
+    const padded = new Uint8Array(1 + data.byteLength + parts.padding.byteLength);
+    padded[0] = parts.contentType;
+    padded.set(data, 1);
+    padded.set(parts.padding, 1 + data.byteLength);
+    let ct: Uint8Array;
+    try {
+      ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, padded as BufferSource));
+    } finally {
+      padded.fill(0);
+      if (data !== p) data.fill(0);
+    }
     const out = new Uint8Array(parts.prefix.length + ct.length);
     out.set(parts.prefix);
     out.set(ct, parts.prefix.length);
     return opts.form === "bytes" ? out : wasm.toText(out);
   }
 
-  /** Opens a record like `open`; large records are decrypted by WebCrypto (see `sealAsync`). */
+  /**
+   * Opens a record like `open`; large records are decrypted by WebCrypto (see
+   * `sealAsync`) without copying the body into wasm. Bytes come back as a
+   * view into WebCrypto's output (`byteOffset` 1), not a copy.
+   */
   async openAsync(sealed: string | Uint8Array, opts: SealOptions & { webCryptoFrom?: number }): Promise<RecordValue> {
     obj(opts, "options must be { recordId, context? }");
     const size = typeof sealed === "string" ? (sealed.length * 3) / 4 : (sealed as Uint8Array)?.byteLength ?? 0;
     const subtle = globalThis.crypto?.subtle;
-    if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD)) return this.open(sealed, opts);
-    const parts = call(() => this.#h.openPrepare(sealed, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; body: Uint8Array };
+    if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD) || !(typeof sealed === "string" || sealed instanceof Uint8Array)) return this.open(sealed, opts);
+    // Only the envelope's first bytes enter wasm; the body goes from the
+    // caller's buffer to WebCrypto, and the plaintext back, without copies.
+    const bytes = typeof sealed === "string" ? (call(() => wasm.fromText(sealed)) as Uint8Array) : sealed;
+    const parts = call(() => this.#h.openPrepare(bytes, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; bodyStart: number };
     const key = await importBodyKey(subtle, parts.key, "decrypt");
     let padded: Uint8Array;
     try {
-      padded = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, parts.body as BufferSource));
+      padded = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, bytes.subarray(parts.bodyStart) as BufferSource));
     } catch {
       throw new MedsealError(ErrorCode.DecryptionFailed, "decryption failed: the record was altered, belongs to another vault, or was opened with another record id or context");
     }
+    let plain: Uint8Array;
+    let json: boolean;
     try {
-      return value(call(() => wasm.openFinish(padded)));
+      const r = call(() => wasm.openFinish(padded)) as { json: boolean; length: number };
+      plain = padded.subarray(1, 1 + r.length);
+      json = r.json;
+    } catch (e) {
+      padded.fill(0);
+      throw e;
+    }
+    if (!json) return plain;
+    try {
+      return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain));
+    } catch {
+      throw new MedsealError(ErrorCode.Malformed, "JSON record is not UTF-8 JSON");
     } finally {
       padded.fill(0);
     }

@@ -189,9 +189,9 @@ fn record_keys(dek: &DataKey) -> (SubKey, [u8; 32]) {
 
 /// A record ready for its body to be encrypted: everything of the envelope
 /// except the body ciphertext and tag. `seal` encrypts in wasm; a caller may
-/// instead hand `enc_key` to WebCrypto (AES-256-GCM, `nonce`, `aad`) for a
-/// large record, then append the ciphertext and tag to `prefix`: the bytes are
-/// the same format either way.
+/// instead hand `enc_key` to WebCrypto (AES-256-GCM, `nonce`, `aad`) over
+/// `content_type || plaintext || padding` for a large record, then append the
+/// ciphertext and tag to `prefix`: the bytes are the same format either way.
 pub struct SealParts {
     /// This record's body key (derived from its data key): protects this record only.
     pub enc_key: zeroize::Zeroizing<[u8; 32]>,
@@ -201,8 +201,21 @@ pub struct SealParts {
     pub aad: Vec<u8>,
     /// Header, wrapped data key, commitment and nonce: the envelope's first bytes.
     pub prefix: Vec<u8>,
-    /// The padded plaintext (content type, plaintext, padding) to encrypt.
-    pub padded: Vec<u8>,
+    /// The first byte of the body plaintext.
+    pub content_type: ContentType,
+    /// What follows the plaintext in the body: `0x80` and zeros (§6.4).
+    pub padding: Vec<u8>,
+}
+
+impl SealParts {
+    /// The body plaintext: `content_type || plaintext || padding`.
+    pub fn padded(&self, plaintext: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(1 + plaintext.len() + self.padding.len() + TAG_LEN);
+        v.push(self.content_type as u8);
+        v.extend_from_slice(plaintext);
+        v.extend_from_slice(&self.padding);
+        v
+    }
 }
 
 impl core::fmt::Debug for SealParts {
@@ -212,35 +225,38 @@ impl core::fmt::Debug for SealParts {
 }
 
 /// A record whose envelope checked out up to its body: the data key
-/// unwrapped and its commitment verified. Decrypting `body` (ciphertext then
-/// tag) with `enc_key`, `nonce` and `aad`, then [`finish_open`], completes it.
-pub struct OpenParts<'s> {
+/// unwrapped and its commitment verified. Decrypting the body (the sealed
+/// bytes from [`BODY_START`]: ciphertext then tag) with `enc_key`, `nonce`
+/// and `aad`, then [`finish_open`] or [`plaintext_len`], completes it.
+pub struct OpenParts {
     /// This record's body key.
     pub enc_key: zeroize::Zeroizing<[u8; 32]>,
     /// The body nonce.
     pub nonce: [u8; NONCE_LEN],
     /// The body's associated data.
     pub aad: Vec<u8>,
-    /// Ciphertext followed by the 16-byte tag.
-    pub body: &'s [u8],
 }
 
-impl core::fmt::Debug for OpenParts<'_> {
+/// Where the body (ciphertext, then tag) starts in a sealed record.
+pub const BODY_START: usize = PREFIX_LEN;
+
+impl core::fmt::Debug for OpenParts {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("OpenParts(<redacted>)")
     }
 }
 
-/// Builds everything of a new record but its body ciphertext.
+/// Builds everything of a new record of `plaintext_len` bytes but its body
+/// ciphertext.
 pub(crate) fn seal_parts(
     rng: &mut Rng,
     keys: &RecordKeys<'_>,
     content_type: ContentType,
-    plaintext: &[u8],
+    plaintext_len: usize,
     ctx: &RecordContext<'_>,
 ) -> Result<SealParts> {
     ctx.check()?;
-    if plaintext.len() > MAX_PLAINTEXT_LEN {
+    if plaintext_len > MAX_PLAINTEXT_LEN {
         return Err(Error::TooLarge);
     }
     let header = Header::bytes_v1();
@@ -266,8 +282,7 @@ pub(crate) fn seal_parts(
         &dek_aad(&header, keys.vault_id, ctx),
     )?;
     let (enc, commitment) = record_keys(&dek);
-    let padded = padding::pad(content_type as u8, plaintext);
-    let mut prefix = Vec::with_capacity(PREFIX_LEN + padded.len() + TAG_LEN);
+    let mut prefix = Vec::with_capacity(PREFIX_LEN);
     prefix.extend_from_slice(&header);
     prefix.extend_from_slice(&wrapped);
     prefix.extend_from_slice(&commitment);
@@ -278,7 +293,8 @@ pub(crate) fn seal_parts(
         nonce,
         aad,
         prefix,
-        padded,
+        content_type,
+        padding: padding::padding(plaintext_len),
     })
 }
 
@@ -290,29 +306,29 @@ pub(crate) fn seal(
     plaintext: &[u8],
     ctx: &RecordContext<'_>,
 ) -> Result<Vec<u8>> {
-    let SealParts {
-        enc_key,
-        nonce,
-        aad,
-        mut prefix,
-        mut padded,
-    } = seal_parts(rng, keys, content_type, plaintext, ctx)?;
-    let tag = aead::seal_in_place(&enc_key, &nonce, &aad, &mut padded)?;
-    // `padded` now holds ciphertext: nothing to wipe.
-    prefix.extend_from_slice(&padded);
-    prefix.extend_from_slice(&tag);
-    Ok(prefix)
+    let parts = seal_parts(rng, keys, content_type, plaintext.len(), ctx)?;
+    let mut body = parts.padded(plaintext);
+    let tag = aead::seal_in_place(&parts.enc_key, &parts.nonce, &parts.aad, &mut body)?;
+    // `body` now holds ciphertext: nothing to wipe.
+    let mut out = parts.prefix;
+    out.reserve_exact(body.len() + TAG_LEN);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&tag);
+    Ok(out)
 }
 
 /// Checks a sealed record up to its body (header, lengths, data key,
-/// commitment). Every authentication failure is `DecryptionFailed`.
-pub(crate) fn open_parts<'s>(
+/// commitment) from its first bytes `head` (at least [`BODY_START`] of them,
+/// or the whole record) and its length: the body itself is not needed. Every
+/// authentication failure is `DecryptionFailed`.
+pub(crate) fn open_parts(
     keys: &RecordKeys<'_>,
-    sealed: &'s [u8],
+    head: &[u8],
+    sealed_len: usize,
     ctx: &RecordContext<'_>,
-) -> Result<OpenParts<'s>> {
+) -> Result<OpenParts> {
     ctx.check()?;
-    match Header::parse(sealed)? {
+    match Header::parse(head)? {
         Header::V1 => {}
         Header::Unknown { version, suite } => {
             return Err(if version == VERSION_1 {
@@ -328,22 +344,19 @@ pub(crate) fn open_parts<'s>(
             })
         }
     }
-    if sealed.len() < MIN_SEALED_LEN {
-        return Err(Error::Malformed("sealed record is truncated"));
+    let truncated = Error::Malformed("sealed record is truncated");
+    if sealed_len < MIN_SEALED_LEN {
+        return Err(truncated);
     }
-    if sealed.len() > MAX_SEALED_LEN {
+    if sealed_len > MAX_SEALED_LEN {
         return Err(Error::TooLarge);
     }
-    let truncated = Error::Malformed("sealed record is truncated");
-    let (header, rest) = sealed.split_at_checked(HEADER_LEN).ok_or(truncated)?;
+    let (header, rest) = head.split_at_checked(HEADER_LEN).ok_or(truncated)?;
     let (wrapped, rest) = rest.split_at_checked(WRAPPED_KEY_LEN).ok_or(truncated)?;
     let (commitment, rest) = rest
         .split_first_chunk::<COMMITMENT_LEN>()
         .ok_or(truncated)?;
-    let (nonce, body) = rest.split_first_chunk::<NONCE_LEN>().ok_or(truncated)?;
-    if body.len() < TAG_LEN {
-        return Err(truncated);
-    }
+    let nonce = rest.first_chunk::<NONCE_LEN>().ok_or(truncated)?;
     let dek = DataKey::from_array(aead::unwrap_key_with(
         keys.wrap,
         wrapped,
@@ -354,24 +367,34 @@ pub(crate) fn open_parts<'s>(
     if !bool::from(expected.ct_eq(commitment)) {
         return Err(Error::DecryptionFailed);
     }
-    let prefix = sealed
+    let prefix = head
         .get(..HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN)
         .ok_or(truncated)?;
     Ok(OpenParts {
         enc_key: zeroize::Zeroizing::new(*enc.expose()),
         nonce: *nonce,
         aad: body_aad(prefix, ctx),
-        body,
     })
+}
+
+/// Reads a decrypted body of `padded_len` bytes from its first byte and its
+/// last bytes `tail` (at least [`padding::tail_len`]`(padded_len)` of them,
+/// or the whole body): checks the padding (§6.4) and the content type, and
+/// returns them with the plaintext's length. The plaintext is the body's
+/// bytes `1..1 + len`.
+pub fn plaintext_len(first: u8, padded_len: usize, tail: &[u8]) -> Result<(ContentType, usize)> {
+    let content = padding::content_len(padded_len, tail)?;
+    let content_type = ContentType::from_byte(first)?;
+    Ok((content_type, content - 1))
 }
 
 /// Removes the padding of a decrypted body and reads its content type.
 pub fn finish_open(mut padded: Vec<u8>) -> Result<(ContentType, Vec<u8>)> {
-    padding::unpad(&mut padded)?;
     let first = *padded
         .first()
         .ok_or(Error::Malformed("record has no content type"))?;
-    let content_type = ContentType::from_byte(first)?;
+    let (content_type, len) = plaintext_len(first, padded.len(), &padded)?;
+    padded.truncate(1 + len);
     padded.remove(0);
     Ok((content_type, padded))
 }
@@ -382,11 +405,10 @@ pub(crate) fn open(
     sealed: &[u8],
     ctx: &RecordContext<'_>,
 ) -> Result<(ContentType, Vec<u8>)> {
-    let parts = open_parts(keys, sealed, ctx)?;
-    let (ct, tag) = parts
-        .body
-        .split_last_chunk::<TAG_LEN>()
-        .ok_or(Error::Malformed("sealed record is truncated"))?;
+    let parts = open_parts(keys, sealed, sealed.len(), ctx)?;
+    let truncated = Error::Malformed("sealed record is truncated");
+    let body = sealed.get(BODY_START..).ok_or(truncated)?;
+    let (ct, tag) = body.split_last_chunk::<TAG_LEN>().ok_or(truncated)?;
     let mut body = ct.to_vec();
     aead::open_in_place(&parts.enc_key, &parts.nonce, &parts.aad, &mut body, tag)?;
     finish_open(body)

@@ -290,33 +290,35 @@ impl Vault {
         self.open_typed(sealed, ctx).map(|(_, data)| data)
     }
 
-    /// Prepares a record for sealing outside this crate's AES (WebCrypto, for
-    /// large records): see [`record::SealParts`].
+    /// Prepares a record of `plaintext_len` bytes for sealing outside this
+    /// crate's AES (WebCrypto, for large records): see [`record::SealParts`].
     pub fn seal_parts(
         &mut self,
         content_type: ContentType,
-        plaintext: &[u8],
+        plaintext_len: usize,
         ctx: &RecordContext<'_>,
     ) -> Result<record::SealParts> {
         let keys = RecordKeys {
             wrap: &self.wrap_dek,
             vault_id: &self.vault_id,
         };
-        record::seal_parts(&mut self.rng, &keys, content_type, plaintext, ctx)
+        record::seal_parts(&mut self.rng, &keys, content_type, plaintext_len, ctx)
     }
 
     /// Checks a record up to its body, for decryption outside this crate's
-    /// AES: see [`record::OpenParts`].
-    pub fn open_parts<'s>(
+    /// AES, from its first [`record::BODY_START`] bytes (or all of it) and its
+    /// length: see [`record::OpenParts`].
+    pub fn open_parts(
         &self,
-        sealed: &'s [u8],
+        head: &[u8],
+        sealed_len: usize,
         ctx: &RecordContext<'_>,
-    ) -> Result<record::OpenParts<'s>> {
+    ) -> Result<record::OpenParts> {
         let keys = RecordKeys {
             wrap: &self.wrap_dek,
             vault_id: &self.vault_id,
         };
-        record::open_parts(&keys, sealed, ctx)
+        record::open_parts(&keys, head, sealed_len, ctx)
     }
 
     /// Opens one record and says what kind of content it holds.

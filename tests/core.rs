@@ -582,12 +582,16 @@ fn parts_encrypted_elsewhere_give_the_same_format() {
     let (mut v, _) = new_vault();
     let c = RecordContext::with_context(b"scan", b"ctx");
     let data = vec![0x5Au8; 100_000];
-    // Seal with an outside AES-GCM (as WebCrypto would), open with medseal.
+    // Seal with an outside AES-GCM (as WebCrypto would), open with medseal:
+    // medseal sees only the plaintext's length.
     let p = v
-        .seal_parts(medseal::ContentType::Bytes, &data, &c)
+        .seal_parts(medseal::ContentType::Bytes, data.len(), &c)
         .unwrap();
     let cipher = aes_gcm::Aes256Gcm::new(&(*p.enc_key).into());
-    let mut body = p.padded.clone();
+    let mut body = vec![p.content_type as u8];
+    body.extend_from_slice(&data);
+    body.extend_from_slice(&p.padding);
+    assert_eq!(body, p.padded(&data));
     let tag = cipher
         .encrypt_inout_detached(&p.nonce.into(), &p.aad, body.as_mut_slice().into())
         .unwrap();
@@ -595,10 +599,15 @@ fn parts_encrypted_elsewhere_give_the_same_format() {
     sealed.extend_from_slice(&body);
     sealed.extend_from_slice(&tag);
     assert_eq!(v.open(&sealed, &c).unwrap(), data);
-    // Seal with medseal, open with the outside AES-GCM and finish_open.
+    assert!(format!("{p:?}").contains("redacted"));
+    // Seal with medseal, open with the outside AES-GCM from the record's
+    // first bytes only, then read the plaintext's place from the padding.
     let sealed = v.seal(&data, &c).unwrap();
-    let parts = v.open_parts(&sealed, &c).unwrap();
-    let (ct, tag) = parts.body.split_at(parts.body.len() - 16);
+    let parts = v
+        .open_parts(&sealed[..record::BODY_START], sealed.len(), &c)
+        .unwrap();
+    let body = &sealed[record::BODY_START..];
+    let (ct, tag) = body.split_at(body.len() - 16);
     let mut pt = ct.to_vec();
     let cipher = aes_gcm::Aes256Gcm::new(&(*parts.enc_key).into());
     cipher
@@ -609,14 +618,29 @@ fn parts_encrypted_elsewhere_give_the_same_format() {
             tag.try_into().unwrap(),
         )
         .unwrap();
+    let tail = &pt[pt.len() - medseal::padding::tail_len(pt.len())..];
+    assert_eq!(
+        record::plaintext_len(pt[0], pt.len(), tail).unwrap(),
+        (medseal::ContentType::Bytes, data.len())
+    );
     assert_eq!(
         record::finish_open(pt).unwrap(),
         (medseal::ContentType::Bytes, data)
     );
     // open_parts refuses what open refuses, before any body decryption.
     assert_eq!(
-        v.open_parts(&sealed, &ctx("other")).unwrap_err(),
+        v.open_parts(&sealed, sealed.len(), &ctx("other"))
+            .unwrap_err(),
         Error::DecryptionFailed
+    );
+    assert_eq!(
+        v.open_parts(&sealed[..50], sealed.len(), &c).unwrap_err(),
+        Error::Malformed("sealed record is truncated")
+    );
+    assert_eq!(
+        v.open_parts(&sealed, record::MIN_SEALED_LEN - 1, &c)
+            .unwrap_err(),
+        Error::Malformed("sealed record is truncated")
     );
     assert!(format!("{parts:?}").contains("redacted"));
 }

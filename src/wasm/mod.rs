@@ -10,6 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::manifest::UnlockEntry;
+use crate::padding;
 use crate::record::{self, ContentType, RecordContext};
 use crate::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
 
@@ -210,11 +211,32 @@ pub fn to_text(sealed: &[u8]) -> String {
     record::to_text(sealed)
 }
 
-/// Completes an `openPrepare`: removes the padding of the decrypted body and
-/// returns a string (JSON text) or a Uint8Array (bytes).
+/// Completes an `openPrepare` without copying the body into wasm: reads the
+/// decrypted body's first byte and its last bytes (the padding), checks them,
+/// and returns `{ json, length }`: the plaintext is `padded[1 .. 1 + length]`,
+/// JSON text if `json`.
 #[wasm_bindgen(js_name = openFinish)]
-pub fn open_finish(padded: Vec<u8>) -> Result<JsValue, JsValue> {
-    opened_to_js(record::finish_open(padded).map_err(to_js)?)
+pub fn open_finish(padded: &js_sys::Uint8Array) -> Result<js_sys::Object, JsValue> {
+    let len = padded.length();
+    let tail_len = u32::try_from(padding::tail_len(len as usize)).unwrap_or(len);
+    let tail = padded.subarray(len - tail_len.min(len), len).to_vec();
+    let first = if len == 0 { 0 } else { padded.get_index(0) };
+    let (content_type, plaintext_len) =
+        record::plaintext_len(first, len as usize, &tail).map_err(to_js)?;
+    let o = js_sys::Object::new();
+    set(
+        &o,
+        "json",
+        &JsValue::from_bool(content_type == ContentType::Json),
+    );
+    set(&o, "length", &JsValue::from_f64(plaintext_len as f64));
+    Ok(o)
+}
+
+/// The bytes of a sealed record's text form (`"ms1."` + base64url).
+#[wasm_bindgen(js_name = fromText)]
+pub fn from_text(text: &str) -> Result<Vec<u8>, JsValue> {
+    record::from_text(text).map_err(to_js)
 }
 
 /// A fresh random PRF salt (32 bytes) for a new passkey.
@@ -613,25 +635,35 @@ impl VaultHandle {
             .map_err(|_| invalid("value"))
     }
 
-    /// For large records: everything of a new record but its body ciphertext,
-    /// so that the page can encrypt the body with WebCrypto under a
+    /// For large records: everything of a new record of `length` bytes but
+    /// its body ciphertext, so that the page can encrypt
+    /// `contentType || plaintext || padding` with WebCrypto under a
     /// non-extractable key made from `key` (this record's body key only; wipe
-    /// it after import). Returns `{ key, iv, aad, prefix, padded }`.
+    /// it after import). The plaintext itself never enters wasm. Returns
+    /// `{ key, iv, aad, prefix, contentType, padding }`.
     #[wasm_bindgen(js_name = sealPrepare)]
     pub fn seal_prepare(
         &mut self,
-        payload: JsValue,
+        json: bool,
+        length: f64,
         record_id: JsValue,
         context: JsValue,
     ) -> Result<js_sys::Object, JsValue> {
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
-        let v = self.get_mut()?;
-        let (content_type, data) = payload_of(&payload)?;
-        let parts = v
+        if !(length >= 0.0 && length.fract() == 0.0) {
+            return Err(invalid("length must be a byte count"));
+        }
+        let content_type = if json {
+            ContentType::Json
+        } else {
+            ContentType::Bytes
+        };
+        let parts = self
+            .get_mut()?
             .seal_parts(
                 content_type,
-                &data,
+                length as usize,
                 &RecordContext::with_context(id.as_bytes(), &ctx),
             )
             .map_err(to_js)?;
@@ -640,32 +672,50 @@ impl VaultHandle {
         set(&o, "iv", &u8a(&parts.nonce));
         set(&o, "aad", &u8a(&parts.aad));
         set(&o, "prefix", &u8a(&parts.prefix));
-        set(&o, "padded", &u8a(&parts.padded));
+        set(
+            &o,
+            "contentType",
+            &JsValue::from_f64(f64::from(parts.content_type as u8)),
+        );
+        set(&o, "padding", &u8a(&parts.padding));
         Ok(o)
     }
 
-    /// For large records: checks a sealed record up to its body (data key,
-    /// commitment) and returns `{ key, iv, aad, body }` for WebCrypto to
-    /// decrypt; finish with `openFinish`.
+    /// For large records: checks a sealed record (bytes) up to its body (data
+    /// key, commitment) from its first bytes only, and returns
+    /// `{ key, iv, aad, bodyStart }` for WebCrypto to decrypt
+    /// `sealed[bodyStart..]`; finish with `openFinish`.
     #[wasm_bindgen(js_name = openPrepare)]
     pub fn open_prepare(
         &self,
-        sealed: JsValue,
+        sealed: &js_sys::Uint8Array,
         record_id: JsValue,
         context: JsValue,
     ) -> Result<js_sys::Object, JsValue> {
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get()?;
-        let bytes = sealed_of(&sealed)?;
+        let len = sealed.length();
+        let head_len = u32::try_from(record::BODY_START)
+            .unwrap_or(u32::MAX)
+            .min(len);
+        let head = sealed.subarray(0, head_len).to_vec();
         let parts = v
-            .open_parts(&bytes, &RecordContext::with_context(id.as_bytes(), &ctx))
+            .open_parts(
+                &head,
+                len as usize,
+                &RecordContext::with_context(id.as_bytes(), &ctx),
+            )
             .map_err(to_js)?;
         let o = js_sys::Object::new();
         set(&o, "key", &u8a(parts.enc_key.as_slice()));
         set(&o, "iv", &u8a(&parts.nonce));
         set(&o, "aad", &u8a(&parts.aad));
-        set(&o, "body", &u8a(parts.body));
+        set(
+            &o,
+            "bodyStart",
+            &JsValue::from_f64(record::BODY_START as f64),
+        );
         Ok(o)
     }
 

@@ -249,6 +249,18 @@ test("sealAsync/openAsync: large records through WebCrypto, same format as seal/
   const bytes = await vault.sealAsync({ big: "x".repeat(100000) }, { recordId: "j", form: "bytes" });
   assert.ok(bytes instanceof Uint8Array);
   assert.deepEqual(await vault.openAsync(bytes, { recordId: "j" }), { big: "x".repeat(100000) });
+  // The text form, JSON with non-ASCII text, and sizes around the padding steps.
+  const note = { text: "é ✓ 🩺 ".repeat(20000) };
+  const noteText = await vault.sealAsync(note, { recordId: "n" });
+  assert.deepEqual(vault.open(noteText, { recordId: "n" }), note);
+  assert.deepEqual(await vault.openAsync(noteText, { recordId: "n" }), note);
+  for (const n of [65536, 65537, 70000, 1 << 17]) {
+    const data = new Uint8Array(n).map((_, i) => (i * 7 + 1) & 255);
+    const a = await vault.sealAsync(data, { recordId: `p${n}`, form: "bytes" });
+    assert.equal(a.length, vault.sealBytes(data, { recordId: `p${n}` }).length, "same sealed size on both paths");
+    assert.deepEqual(await vault.openAsync(a, { recordId: `p${n}` }), data);
+    assert.deepEqual(vault.open(a, { recordId: `p${n}` }), data);
+  }
   // Small records stay in wasm and still round-trip.
   assert.deepEqual(await vault.openAsync(await vault.sealAsync({ a: 1 }, { recordId: "s" }), { recordId: "s" }), { a: 1 });
   // Tampering, another record id, and another vault give the usual codes.
