@@ -18,23 +18,37 @@ function stats(samples) {
 }
 
 /**
- * Runs `fn` (which does `ops` operations) after a warm-up, `reps` samples;
- * returns microseconds per operation. Each sample repeats `fn` enough times to
- * last about 5 ms, because browsers coarsen `performance.now()` (Chromium to
- * 100 us without cross-origin isolation).
+ * Measures several implementations of one workload side by side: each entry
+ * is `{ fn, reps, ops }` (`fn` does `ops` operations). After a warm-up call
+ * that also sets how many calls make one sample (about 5 ms, because browsers
+ * coarsen `performance.now()`: Chromium to 100 us without cross-origin
+ * isolation), the samples are taken in rounds, one per implementation per
+ * round, so that this machine's drift (other tenants, thermal, GC) falls on
+ * every implementation alike and the ratios hold even when the times move.
+ * A synchronous `fn` is called in a plain loop, an asynchronous one awaited.
+ * Returns microseconds per operation for each entry.
  */
-async function measure(fn, { reps, ops = 1 }) {
-  const w0 = now();
-  await fn();
-  const once = Math.max(now() - w0, 0.001);
-  const inner = Math.max(1, Math.min(2000, Math.ceil(5 / once)));
-  const samples = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = now();
-    for (let k = 0; k < inner; k++) await fn();
-    samples.push(((now() - t0) * 1000) / (ops * inner));
+async function measureSideBySide(entries) {
+  for (const e of entries) {
+    const w0 = now();
+    const r = e.fn();
+    e.async = !!r && typeof r.then === "function";
+    if (e.async) await r;
+    const once = Math.max(now() - w0, 0.001);
+    e.inner = Math.max(1, Math.min(2000, Math.ceil(5 / once)));
+    e.samples = [];
   }
-  return stats(samples);
+  const rounds = Math.max(...entries.map((e) => e.reps));
+  for (let i = 0; i < rounds; i++) {
+    for (const e of entries) {
+      if (i >= e.reps) continue;
+      const t0 = now();
+      if (e.async) for (let k = 0; k < e.inner; k++) await e.fn();
+      else for (let k = 0; k < e.inner; k++) e.fn();
+      e.samples.push(((now() - t0) * 1000) / ((e.ops ?? 1) * e.inner));
+    }
+  }
+  return entries.map((e) => stats(e.samples));
 }
 
 function payload(size) {
@@ -77,6 +91,14 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
     log(`${workload.padEnd(28)} ${impl.padEnd(34)} median ${st.median.toFixed(1).padStart(9)} us   p95 ${st.p95.toFixed(1).padStart(9)} us`);
   };
   const reps = (n) => Math.max(3, Math.round(n * scale));
+  // Workloads queue their implementations; flush() measures them side by side.
+  const pending = [];
+  const queue = (workload, impl, fn, opts) => pending.push({ workload, impl, fn, ...opts });
+  const flush = async () => {
+    const st = await measureSideBySide(pending);
+    pending.forEach((p, i) => add(p.workload, p.impl, st[i]));
+    pending.length = 0;
+  };
 
   const prfOutput = rnd(32);
   const credentialId = rnd(16);
@@ -96,27 +118,27 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
     const n = reps(200 * r);
 
     const sealed = vault.sealBytes(pt, { recordId: "rec-1" });
-    add(`seal ${label}`, "medseal seal", await measure(() => vault.sealBytes(pt, { recordId: "rec-1" }), { reps: n }));
-    add(`open ${label}`, "medseal open", await measure(() => vault.open(sealed, { recordId: "rec-1" }), { reps: n }));
+    queue(`seal ${label}`, "medseal seal", () => vault.sealBytes(pt, { recordId: "rec-1" }), { reps: n });
+    queue(`open ${label}`, "medseal open", () => vault.open(sealed, { recordId: "rec-1" }), { reps: n });
 
     if (size >= 65536) {
-      add(`seal ${label}`, "medseal sealAsync (WebCrypto body)", await measure(() => vault.sealAsync(pt, { recordId: "rec-1", form: "bytes" }), { reps: n }));
-      add(`open ${label}`, "medseal openAsync (WebCrypto body)", await measure(() => vault.openAsync(sealed, { recordId: "rec-1" }), { reps: n }));
+      queue(`seal ${label}`, "medseal sealAsync (WebCrypto body)", () => vault.sealAsync(pt, { recordId: "rec-1", form: "bytes" }), { reps: n });
+      queue(`open ${label}`, "medseal openAsync (WebCrypto body)", () => vault.openAsync(sealed, { recordId: "rec-1" }), { reps: n });
     }
 
     const iv = rnd(12);
     const rawCt = await subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, rawKey, pt);
-    add(`seal ${label}`, "WebCrypto raw AES-GCM", await measure(() => subtle.encrypt({ name: "AES-GCM", iv: rnd(12), additionalData: aad }, rawKey, pt), { reps: n }));
-    add(`open ${label}`, "WebCrypto raw AES-GCM", await measure(() => subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad }, rawKey, rawCt), { reps: n }));
+    queue(`seal ${label}`, "WebCrypto raw AES-GCM", () => subtle.encrypt({ name: "AES-GCM", iv: rnd(12), additionalData: aad }, rawKey, pt), { reps: n });
+    queue(`open ${label}`, "WebCrypto raw AES-GCM", () => subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad }, rawKey, rawCt), { reps: n });
 
     const e = await env.seal(pt, aad);
-    add(`seal ${label}`, "WebCrypto envelope by hand", await measure(() => env.seal(pt, aad), { reps: n }));
-    add(`open ${label}`, "WebCrypto envelope by hand", await measure(() => env.open(e, aad), { reps: n }));
+    queue(`seal ${label}`, "WebCrypto envelope by hand", () => env.seal(pt, aad), { reps: n });
+    queue(`open ${label}`, "WebCrypto envelope by hand", () => env.open(e, aad), { reps: n });
 
     const nonce = rnd(12);
     const nCt = gcm(nobleKey, nonce, aad).encrypt(pt);
-    add(`seal ${label}`, "@noble/ciphers AES-GCM", await measure(() => gcm(nobleKey, rnd(12), aad).encrypt(pt), { reps: reps(n * (size >= 65536 ? 0.3 : 1)) }));
-    add(`open ${label}`, "@noble/ciphers AES-GCM", await measure(() => gcm(nobleKey, nonce, aad).decrypt(nCt), { reps: reps(n * (size >= 65536 ? 0.3 : 1)) }));
+    queue(`seal ${label}`, "@noble/ciphers AES-GCM", () => gcm(nobleKey, rnd(12), aad).encrypt(pt), { reps: reps(n * (size >= 65536 ? 0.3 : 1)) });
+    queue(`open ${label}`, "@noble/ciphers AES-GCM", () => gcm(nobleKey, nonce, aad).decrypt(nCt), { reps: reps(n * (size >= 65536 ? 0.3 : 1)) });
 
     if (size <= 1024) {
       const enc = new age.Encrypter();
@@ -124,9 +146,10 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
       const dec = new age.Decrypter();
       dec.addIdentity(ageIdentity);
       const aged = await enc.encrypt(pt);
-      add(`seal ${label}`, "age-encryption (X25519)", await measure(() => enc.encrypt(pt), { reps: reps(30) }));
-      add(`open ${label}`, "age-encryption (X25519)", await measure(() => dec.decrypt(aged), { reps: reps(30) }));
+      queue(`seal ${label}`, "age-encryption (X25519)", () => enc.encrypt(pt), { reps: reps(30) });
+      queue(`open ${label}`, "age-encryption (X25519)", () => dec.decrypt(aged), { reps: reps(30) });
     }
+    await flush();
   }
 
   // A batch of 1 KiB records.
@@ -137,38 +160,40 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
   const sealedMany = vault.sealMany(items, { form: "bytes" });
   const openItems = sealedMany.map((s, i) => ({ sealed: s, recordId: `r${i}` }));
   const br = reps(5);
-  add(batchLabel, "medseal openMany", await measure(() => vault.openMany(openItems), { reps: br, ops: count }));
-  add(batchLabel, "medseal open, loop", await measure(() => { for (const it of openItems) vault.open(it.sealed, it); }, { reps: br, ops: count }));
+  queue(batchLabel, "medseal openMany", () => vault.openMany(openItems), { reps: br, ops: count });
+  queue(batchLabel, "medseal open, loop", () => { for (const it of openItems) vault.open(it.sealed, it); }, { reps: br, ops: count });
   const rawBatch = await Promise.all(Array.from({ length: count }, async () => { const iv = rnd(12); return { iv, ct: await subtle.encrypt({ name: "AES-GCM", iv }, rawKey, one) }; }));
-  add(batchLabel, "WebCrypto raw, awaited one by one", await measure(async () => { for (const b of rawBatch) await subtle.decrypt({ name: "AES-GCM", iv: b.iv }, rawKey, b.ct); }, { reps: br, ops: count }));
-  add(batchLabel, "WebCrypto raw, Promise.all", await measure(() => Promise.all(rawBatch.map((b) => subtle.decrypt({ name: "AES-GCM", iv: b.iv }, rawKey, b.ct))), { reps: br, ops: count }));
+  queue(batchLabel, "WebCrypto raw, awaited one by one", async () => { for (const b of rawBatch) await subtle.decrypt({ name: "AES-GCM", iv: b.iv }, rawKey, b.ct); }, { reps: br, ops: count });
+  queue(batchLabel, "WebCrypto raw, Promise.all", () => Promise.all(rawBatch.map((b) => subtle.decrypt({ name: "AES-GCM", iv: b.iv }, rawKey, b.ct))), { reps: br, ops: count });
   const envBatch = await Promise.all(Array.from({ length: count }, () => env.seal(one, aad)));
-  add(batchLabel, "WebCrypto envelope by hand, Promise.all", await measure(() => Promise.all(envBatch.map((x) => env.open(x, aad))), { reps: br, ops: count }));
+  queue(batchLabel, "WebCrypto envelope by hand, Promise.all", () => Promise.all(envBatch.map((x) => env.open(x, aad))), { reps: br, ops: count });
   const nobleBatch = rawBatch.map(() => { const n = rnd(12); return { n, ct: gcm(nobleKey, n).encrypt(one) }; });
-  add(batchLabel, "@noble/ciphers AES-GCM, loop", await measure(() => { for (const b of nobleBatch) gcm(nobleKey, b.n).decrypt(b.ct); }, { reps: reps(3), ops: count }));
+  queue(batchLabel, "@noble/ciphers AES-GCM, loop", () => { for (const b of nobleBatch) gcm(nobleKey, b.n).decrypt(b.ct); }, { reps: reps(3), ops: count });
   const sealLabel = `batch ${count} x 1 KiB seal`;
-  add(sealLabel, "medseal sealMany", await measure(() => vault.sealMany(items, { form: "bytes" }), { reps: br, ops: count }));
-  add(sealLabel, "WebCrypto envelope by hand, Promise.all", await measure(() => Promise.all(items.map(() => env.seal(one, aad))), { reps: br, ops: count }));
+  queue(sealLabel, "medseal sealMany", () => vault.sealMany(items, { form: "bytes" }), { reps: br, ops: count });
+  queue(sealLabel, "WebCrypto envelope by hand, Promise.all", () => Promise.all(items.map(() => env.seal(one, aad))), { reps: br, ops: count });
+  await flush();
 
   // Unlock and P-256.
-  add("unlock from PRF", "medseal unlockFromPrf", await measure(() => Vault.unlockFromPrf(manifest, { credentialId, prfOutput }).lock(), { reps: reps(50) }));
-  add("manifest change (P-256 sign)", "medseal rotateRecoveryCode", await measure(() => vault.rotateRecoveryCode(), { reps: reps(50) }));
+  queue("unlock from PRF", "medseal unlockFromPrf", () => Vault.unlockFromPrf(manifest, { credentialId, prfOutput }).lock(), { reps: reps(50) });
+  queue("manifest change (P-256 sign)", "medseal rotateRecoveryCode", () => vault.rotateRecoveryCode(), { reps: reps(50) });
   const ecKeys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   const msg = rnd(300);
   const sig = await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, ecKeys.privateKey, msg);
-  add("P-256 sign", "WebCrypto ECDSA", await measure(() => subtle.sign({ name: "ECDSA", hash: "SHA-256" }, ecKeys.privateKey, msg), { reps: reps(50) }));
-  add("P-256 verify", "WebCrypto ECDSA", await measure(() => subtle.verify({ name: "ECDSA", hash: "SHA-256" }, ecKeys.publicKey, sig, msg), { reps: reps(50) }));
+  queue("P-256 sign", "WebCrypto ECDSA", () => subtle.sign({ name: "ECDSA", hash: "SHA-256" }, ecKeys.privateKey, msg), { reps: reps(50) });
+  queue("P-256 verify", "WebCrypto ECDSA", () => subtle.verify({ name: "ECDSA", hash: "SHA-256" }, ecKeys.publicKey, sig, msg), { reps: reps(50) });
   const nSk = p256.utils.randomSecretKey();
   const nPk = p256.getPublicKey(nSk);
   const nSig = p256.sign(msg, nSk);
-  add("P-256 sign", "@noble/curves", await measure(() => p256.sign(msg, nSk), { reps: reps(30) }));
-  add("P-256 verify", "@noble/curves", await measure(() => p256.verify(nSig, msg, nPk), { reps: reps(30) }));
+  queue("P-256 sign", "@noble/curves", () => p256.sign(msg, nSk), { reps: reps(30) });
+  queue("P-256 verify", "@noble/curves", () => p256.verify(nSig, msg, nPk), { reps: reps(30) });
   const other = p256.utils.randomSecretKey();
-  add("P-256 ECDH", "@noble/curves", await measure(() => p256.getSharedSecret(nSk, p256.getPublicKey(other)), { reps: reps(30) }));
+  queue("P-256 ECDH", "@noble/curves", () => p256.getSharedSecret(nSk, p256.getPublicKey(other)), { reps: reps(30) });
   const dh1 = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
   const dh2 = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
-  add("P-256 ECDH", "WebCrypto ECDH", await measure(() => subtle.deriveBits({ name: "ECDH", public: dh2.publicKey }, dh1.privateKey, 256), { reps: reps(50) }));
+  queue("P-256 ECDH", "WebCrypto ECDH", () => subtle.deriveBits({ name: "ECDH", public: dh2.publicKey }, dh1.privateKey, 256), { reps: reps(50) });
 
+  await flush();
   vault.lock();
   return results;
 }
