@@ -166,10 +166,11 @@ read ratios near a goal's line as "at the line", not as met or missed.
   text form's base64url is a table codec (3.6 µs for a 1 KiB record; nothing
   in it is secret).
 - **1 MiB in wasm** is AES-GCM at about 65-100 MB/s (SIMD128 AES, software
-  POLYVAL); the WebCrypto path (\`openAsync\`, the issue's allowed
-  exception) is the answer for large records and lands at about 2x raw
-  WebCrypto: the envelope work and the copies of the body across the
-  boundary on top of WebCrypto's own decrypt.
+  POLYVAL), 6-10x WebCrypto. The WebCrypto path (\`openAsync\`, the issue's
+  allowed exception) is the answer for large records: about 1.1-1.4x raw
+  WebCrypto since its plaintext and body stopped crossing into wasm (wasm
+  gets the record's first 110 bytes and, after the decrypt, the padding
+  tail; it was about 2.2x with three copies of the body across the boundary).
 - **Size** is met: 131.8 KB -> 119.8 KB -> 115.7 KB gzip over the last two
   sessions (serde-wasm-bindgen out of the shipped module, a flat parse of
   unlock entries, whitespace-minified JS; then everything but AES-GCM and
