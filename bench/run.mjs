@@ -22,7 +22,13 @@ if (process.argv.includes("--report-only")) {
   // Rewrites docs/BENCHMARKS.md from bench/results.json without measuring again.
   const r = JSON.parse(readFileSync(join(root, "bench", "results.json"), "utf8"));
   await writeFile(join(root, "docs", "BENCHMARKS.md"), markdown(r));
-  console.log("rewrote docs/BENCHMARKS.md from bench/results.json");
+  const browser = await launch();
+  const page = await browser.newPage();
+  await page.setContent(chartHtml(r));
+  await page.setViewportSize({ width: 1000, height: 620 });
+  await page.screenshot({ path: join(root, "docs", "benchmarks.png"), fullPage: true });
+  await browser.close();
+  console.log("rewrote docs/BENCHMARKS.md and docs/benchmarks.png from bench/results.json");
   process.exit(0);
 }
 
@@ -86,7 +92,7 @@ if (write) {
   await mkdir(join(root, "docs"), { recursive: true });
   await page.setContent(chartHtml(report));
   await page.setViewportSize({ width: 1000, height: 620 });
-  await page.screenshot({ path: join(root, "docs", "benchmarks.png") });
+  await page.screenshot({ path: join(root, "docs", "benchmarks.png"), fullPage: true });
   console.log("wrote bench/results.json, docs/BENCHMARKS.md, docs/benchmarks.png");
 }
 await browser.close();
@@ -198,14 +204,14 @@ function chartHtml(r) {
   // Ratios against the main alternatives, log scale, in both environments.
   const pick = (env) => r[env].ratios.filter((x) => /^open /.test(x.workload) && (x.medseal === "medseal open" || x.medseal.includes("openAsync")) || /batch .* open/.test(x.workload) && x.medseal === "medseal openMany");
   const rows = [...pick("chromium").map((x) => ({ ...x, env: "Chromium" })), ...pick("node").map((x) => ({ ...x, env: "Node" }))];
-  const w = 1000, rowH = 13, top = 40, left = 430;
+  const w = 1000, rowH = 13, top = 40, left = 475;
   const h = top + rows.length * rowH + 30;
   const x = (ratio) => left + ((Math.log10(ratio) + 3) / 5) * (w - left - 20);
   const bars = rows.map((d, i) => {
     const y = top + i * rowH;
     const x0 = x(1), x1 = x(Math.max(1e-3, Math.min(100, d.ratio)));
     const color = d.ratio <= 1 ? "#2a9d8f" : "#e76f51";
-    return `<text x="${left - 6}" y="${y + 10}" text-anchor="end" font-size="10">${d.env}: ${d.workload} vs ${d.alternative}</text><rect x="${Math.min(x0, x1)}" y="${y + 2}" width="${Math.abs(x1 - x0)}" height="9" fill="${color}"/><text x="${Math.max(x0, x1) + 4}" y="${y + 10}" font-size="9">${d.ratio.toFixed(2)}</text>`;
+    return `<text x="${left - 6}" y="${y + 10}" text-anchor="end" font-size="10">${d.env}: ${d.workload}${d.medseal === "medseal open" ? "" : ` (${d.medseal.replace(/^medseal /, "").replace(/ \(.*\)$/, "")})`} vs ${d.alternative}</text><rect x="${Math.min(x0, x1)}" y="${y + 2}" width="${Math.abs(x1 - x0)}" height="9" fill="${color}"/><text x="${Math.max(x0, x1) + 4}" y="${y + 10}" font-size="9">${d.ratio.toFixed(2)}</text>`;
   }).join("");
   const ticks = [0.001, 0.01, 0.1, 1, 10, 100].map((t) => `<line x1="${x(t)}" x2="${x(t)}" y1="${top - 4}" y2="${h - 25}" stroke="#ccc"/><text x="${x(t)}" y="${top - 8}" font-size="10" text-anchor="middle">${t}</text>`).join("");
   return `<!doctype html><body style="margin:0;font-family:sans-serif;background:#fff"><svg width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg"><text x="10" y="18" font-size="14" font-weight="bold">medseal open time / alternative time (log scale; green: medseal faster)</text>${ticks}${bars}</svg></body>`;
