@@ -51,22 +51,20 @@ export function simd128Supported(): boolean {
 export function init(input?: InitInput): Promise<void> {
   if (!ready) {
     ready = (async () => {
-      let source: unknown = input;
-      if (source === undefined) {
+      if (input !== undefined) {
+        await initWasm({ module_or_path: input as WasmInitInput });
+      } else if (simd128Supported()) {
         // Two literal URLs, so that bundlers see (and emit) both files.
-        const url = simd128Supported()
-          ? new URL("./wasm/medseal_wasm_bg.wasm", import.meta.url)
-          : new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url);
-        if (url.protocol === "file:") {
-          // Node: fetch() cannot read file URLs. The specifier is a variable so bundlers leave it alone.
-          const fsName = "node:fs/promises";
-          const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
-          source = await fs.readFile(url);
-        } else {
-          source = url;
+        try {
+          await initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_bg.wasm", import.meta.url)) });
+        } catch {
+          // An engine whose early SIMD accepted the probe but not the final
+          // instruction set: the scalar build runs everywhere.
+          await initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url)) });
         }
+      } else {
+        await initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url)) });
       }
-      await initWasm({ module_or_path: source as WasmInitInput });
       initialized = true;
     })().catch((e) => {
       ready = null;
@@ -74,6 +72,15 @@ export function init(input?: InitInput): Promise<void> {
     });
   }
   return ready;
+}
+
+/** A module shipped in the package: its URL (fetched by the glue), or its bytes in Node. */
+async function packaged(url: URL): Promise<WasmInitInput> {
+  if (url.protocol !== "file:") return url;
+  // Node: fetch() cannot read file URLs. The specifier is a variable so bundlers leave it alone.
+  const fsName = "node:fs/promises";
+  const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
+  return (await fs.readFile(url)) as unknown as WasmInitInput;
 }
 
 function ensureInit(): void {
@@ -142,7 +149,23 @@ function payload(record: RecordValue): string | Uint8Array {
 }
 
 function value(out: unknown): RecordValue {
-  return typeof out === "string" ? JSON.parse(out) : out;
+  if (typeof out !== "string") return out;
+  try {
+    return JSON.parse(out);
+  } catch {
+    throw new MedsealError(ErrorCode.Malformed, "JSON record is not JSON");
+  }
+}
+
+/** A JSON record's UTF-8 bytes as the value (`open` gets the same text from wasm, which also refuses invalid UTF-8). */
+function jsonOf(utf8: Uint8Array): RecordValue {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(utf8);
+  } catch {
+    throw new MedsealError(ErrorCode.Malformed, "JSON record is not UTF-8");
+  }
+  return value(text);
 }
 
 /** A view of an ArrayBuffer or typed array as the Uint8Array the wasm layer accepts. */
@@ -438,17 +461,19 @@ export class Vault {
     // The plaintext stays in JS: wasm sees only its length and returns the
     // envelope, the body key and the padding that follows the plaintext.
     const data = typeof p === "string" ? new TextEncoder().encode(p) : p;
-    const parts = call(() => this.#h.sealPrepare(typeof p === "string", data.byteLength, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; prefix: Uint8Array; contentType: number; padding: Uint8Array };
-    const key = await importBodyKey(subtle, parts.key, "encrypt");
-    const padded = new Uint8Array(1 + data.byteLength + parts.padding.byteLength);
-    padded[0] = parts.contentType;
-    padded.set(data, 1);
-    padded.set(parts.padding, 1 + data.byteLength);
+    let parts: { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; prefix: Uint8Array; contentType: number; padding: Uint8Array };
     let ct: Uint8Array;
+    let padded: Uint8Array | undefined;
     try {
+      parts = call(() => this.#h.sealPrepare(typeof p === "string", data.byteLength, opts.recordId, opts.context)) as typeof parts;
+      const key = await importBodyKey(subtle, parts.key, "encrypt");
+      padded = new Uint8Array(1 + data.byteLength + parts.padding.byteLength);
+      padded[0] = parts.contentType;
+      padded.set(data, 1);
+      padded.set(parts.padding, 1 + data.byteLength);
       ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, padded as BufferSource));
     } finally {
-      padded.fill(0);
+      padded?.fill(0);
       if (data !== p) data.fill(0);
     }
     const out = new Uint8Array(parts.prefix.length + ct.length);
@@ -459,8 +484,8 @@ export class Vault {
 
   /**
    * Opens a record like `open`; large records are decrypted by WebCrypto (see
-   * `sealAsync`) without copying the body into wasm. Bytes come back as a
-   * view into WebCrypto's output (`byteOffset` 1), not a copy.
+   * `sealAsync`); a record given as bytes is not copied into wasm (the text
+   * form is decoded there first).
    */
   async openAsync(sealed: string | Uint8Array, opts: SealOptions & { webCryptoFrom?: number }): Promise<RecordValue> {
     obj(opts, "options must be { recordId, context? }");
@@ -475,24 +500,18 @@ export class Vault {
     let padded: Uint8Array;
     try {
       padded = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, bytes.subarray(parts.bodyStart) as BufferSource));
-    } catch {
+    } catch (e) {
+      // WebCrypto reports a tag mismatch as OperationError; anything else
+      // (a detached or shared buffer, say) is not the record's fault.
+      if ((e as DOMException)?.name !== "OperationError") throw new MedsealError(ErrorCode.InvalidArgument, `could not decrypt: ${String((e as Error)?.message ?? e)}`);
       throw new MedsealError(ErrorCode.DecryptionFailed, "decryption failed: the record was altered, belongs to another vault, or was opened with another record id or context");
     }
-    let plain: Uint8Array;
-    let json: boolean;
     try {
       const r = call(() => wasm.openFinish(padded)) as { json: boolean; length: number };
-      plain = padded.subarray(1, 1 + r.length);
-      json = r.json;
-    } catch (e) {
-      padded.fill(0);
-      throw e;
-    }
-    if (!json) return plain;
-    try {
-      return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain));
-    } catch {
-      throw new MedsealError(ErrorCode.Malformed, "JSON record is not UTF-8 JSON");
+      const plain = padded.subarray(1, 1 + r.length);
+      // A fresh array, as `open` returns: not a view whose buffer also holds
+      // the content-type byte and the padding.
+      return r.json ? jsonOf(plain) : plain.slice();
     } finally {
       padded.fill(0);
     }

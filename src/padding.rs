@@ -21,7 +21,9 @@ pub fn padme(len: usize) -> usize {
     let s = u32::BITS - 1 - e.leading_zeros() + 1; // floor(log2 e) + 1
     let last_bits = e - s;
     let mask = (1usize << last_bits) - 1;
-    (len + mask) & !mask
+    // Beyond usize (only for absurd lengths, which callers refuse as too
+    // large): saturate instead of wrapping.
+    len.checked_add(mask).map_or(usize::MAX, |l| l & !mask)
 }
 
 /// The padded size of a buffer that holds `content_len` bytes (the

@@ -219,7 +219,8 @@ pub fn to_text(sealed: &[u8]) -> String {
 pub fn open_finish(padded: &js_sys::Uint8Array) -> Result<js_sys::Object, JsValue> {
     let len = padded.length();
     let tail_len = u32::try_from(padding::tail_len(len as usize)).unwrap_or(len);
-    let tail = padded.subarray(len - tail_len.min(len), len).to_vec();
+    // Plaintext may reach into the tail: wiped when dropped.
+    let tail = zeroize::Zeroizing::new(padded.subarray(len - tail_len.min(len), len).to_vec());
     let first = if len == 0 { 0 } else { padded.get_index(0) };
     let (content_type, plaintext_len) =
         record::plaintext_len(first, len as usize, &tail).map_err(to_js)?;

@@ -258,7 +258,10 @@ test("sealAsync/openAsync: large records through WebCrypto, same format as seal/
     const data = new Uint8Array(n).map((_, i) => (i * 7 + 1) & 255);
     const a = await vault.sealAsync(data, { recordId: `p${n}`, form: "bytes" });
     assert.equal(a.length, vault.sealBytes(data, { recordId: `p${n}` }).length, "same sealed size on both paths");
-    assert.deepEqual(await vault.openAsync(a, { recordId: `p${n}` }), data);
+    const back = await vault.openAsync(a, { recordId: `p${n}` });
+    assert.deepEqual(back, data);
+    assert.equal(back.byteOffset, 0, "a fresh array, as open returns");
+    assert.equal(back.buffer.byteLength, n, "its buffer holds the plaintext only");
     assert.deepEqual(vault.open(a, { recordId: `p${n}` }), data);
   }
   // Small records stay in wasm and still round-trip.

@@ -2,14 +2,21 @@
 // would, the SIMD128 build or (with WebAssembly.validate answering false for
 // the SIMD128 probe, as an engine without SIMD128 does) the scalar build;
 // opens the records it is given on stdin, seals its own, writes JSON to stdout.
+// Mode "early-simd": the probe validates but the SIMD128 build fails to compile.
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 
 const mode = process.argv[2];
 const loaded = [];
 const instantiate = WebAssembly.instantiate;
+const simdSize = Number(process.argv[3] ?? 0);
 WebAssembly.instantiate = function (source, imports) {
-  if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) loaded.push(source.byteLength);
+  if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
+    loaded.push(source.byteLength);
+    // An engine with pre-standard SIMD: it validates the probe but cannot
+    // compile the SIMD128 build.
+    if (mode === "early-simd" && source.byteLength === simdSize) return Promise.reject(new WebAssembly.CompileError("invalid opcode"));
+  }
   return instantiate.call(this, source, imports);
 };
 if (mode === "scalar") {

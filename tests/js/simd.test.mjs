@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 
 const child = fileURLToPath(new URL("./simd-child.mjs", import.meta.url));
 const wasm = (f) => statSync(fileURLToPath(new URL(`../../pkg/dist/wasm/${f}`, import.meta.url))).size;
-const run = (mode, input) => JSON.parse(execFileSync(process.execPath, [child, mode], { input: input ? JSON.stringify(input) : "", maxBuffer: 64 << 20 }).toString());
+const run = (mode, input, extra = []) => JSON.parse(execFileSync(process.execPath, [child, mode, ...extra], { input: input ? JSON.stringify(input) : "", maxBuffer: 64 << 20 }).toString());
 
 test("init() picks the SIMD128 build where SIMD128 validates, the scalar build where it does not; each opens the other's records", () => {
   const simdSize = wasm("medseal_wasm_bg.wasm");
@@ -33,4 +33,13 @@ test("init() picks the SIMD128 build where SIMD128 validates, the scalar build w
   assert.deepEqual(c.loaded, [simdSize]);
   assert.equal(c.opened.length, b.records.length);
   assert.ok(c.opened.every(Boolean), "the SIMD128 build opens every record the scalar build sealed");
+});
+
+test("init() falls back to the scalar build when the SIMD128 build does not compile (pre-standard SIMD)", () => {
+  const simdSize = wasm("medseal_wasm_bg.wasm");
+  const a = run("simd");
+  const d = run("early-simd", { shared: a.shared, records: a.records }, [String(simdSize)]);
+  assert.equal(d.simd128Supported, true);
+  assert.deepEqual(d.loaded, [simdSize, wasm("medseal_wasm_scalar_bg.wasm")], "tried the SIMD128 build, then loaded the scalar one");
+  assert.ok(d.opened.length > 0 && d.opened.every(Boolean));
 });
