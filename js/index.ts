@@ -157,6 +157,46 @@ function value(out: unknown): RecordValue {
   }
 }
 
+const utf8Encoder = new TextEncoder();
+let scratch = new Uint8Array(0);
+
+/**
+ * Strings for the wasm boundary as UTF-8 bytes, in one buffer (views valid
+ * until the next call; wasm copies them at once). wasm-bindgen copies a
+ * string into wasm one character at a time in JS, which for the 1-2 KB of a
+ * record's text form or JSON costs more than `TextEncoder.encodeInto` by
+ * an order of magnitude. Pass `wipe` to `release` when the bytes are a
+ * plaintext.
+ */
+function utf8All(strings: string[]): Uint8Array[] {
+  let total = 0;
+  for (const s of strings) total += s.length;
+  // Sized for ASCII (the text form always is); a string that needs more is encoded apart.
+  if (scratch.length < total) scratch = new Uint8Array(Math.max(total, 4096));
+  const buf = scratch;
+  let at = 0;
+  return strings.map((s) => {
+    const r = utf8Encoder.encodeInto(s, buf.subarray(at, at + s.length));
+    if (r.read === s.length) {
+      const view = buf.subarray(at, at + r.written);
+      at += s.length;
+      return view;
+    }
+    return utf8Encoder.encode(s);
+  });
+}
+
+/** Wipes what `utf8All` wrote (plaintext) and lets a large buffer go. */
+function releaseScratch(wipe: boolean): void {
+  if (wipe) scratch.fill(0);
+  if (scratch.length > 1 << 20) scratch = new Uint8Array(0);
+}
+
+/** A record for `seal`: `[bytes, json]`, JSON text as UTF-8 (see `utf8All`). */
+function sealArg(p: string | Uint8Array): [Uint8Array, boolean] {
+  return typeof p === "string" ? [utf8All([p])[0]!, true] : [p, false];
+}
+
 /** A JSON record's UTF-8 bytes as the value (`open` gets the same text from wasm, which also refuses invalid UTF-8). */
 function jsonOf(utf8: Uint8Array): RecordValue {
   let text: string;
@@ -426,21 +466,34 @@ export class Vault {
   /** Seals a record (a JSON value or bytes) to the text form `ms1.…`. */
   seal(record: RecordValue, opts: SealOptions): string {
     obj(opts, "options must be { recordId, context? }");
-    const p = payload(record);
-    return call(() => this.#h.seal(p, opts.recordId, opts.context, true)) as string;
+    const [data, json] = sealArg(payload(record));
+    try {
+      return call(() => this.#h.seal(data, json, opts.recordId, opts.context, true)) as string;
+    } finally {
+      releaseScratch(json);
+    }
   }
 
   /** Seals a record to the bytes form. */
   sealBytes(record: RecordValue, opts: SealOptions): Uint8Array {
     obj(opts, "options must be { recordId, context? }");
-    const p = payload(record);
-    return call(() => this.#h.seal(p, opts.recordId, opts.context, false)) as Uint8Array;
+    const [data, json] = sealArg(payload(record));
+    try {
+      return call(() => this.#h.seal(data, json, opts.recordId, opts.context, false)) as Uint8Array;
+    } finally {
+      releaseScratch(json);
+    }
   }
 
   /** Opens a sealed record (text or bytes form); returns the JSON value or bytes that were sealed. */
   open(sealed: string | Uint8Array, opts: SealOptions): RecordValue {
     obj(opts, "options must be { recordId, context? }");
-    return value(call(() => this.#h.open(sealed, opts.recordId, opts.context)));
+    const arg = typeof sealed === "string" ? utf8All([sealed])[0] : sealed;
+    try {
+      return value(call(() => this.#h.open(arg, opts.recordId, opts.context)));
+    } finally {
+      releaseScratch(false);
+    }
   }
 
   /**
@@ -456,7 +509,12 @@ export class Vault {
     const size = typeof p === "string" ? p.length : p.byteLength;
     const subtle = globalThis.crypto?.subtle;
     if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD)) {
-      return call(() => this.#h.seal(p, opts.recordId, opts.context, opts.form !== "bytes")) as string | Uint8Array;
+      const [data, json] = sealArg(p);
+      try {
+        return call(() => this.#h.seal(data, json, opts.recordId, opts.context, opts.form !== "bytes")) as string | Uint8Array;
+      } finally {
+        releaseScratch(json);
+      }
     }
     // The plaintext stays in JS: wasm sees only its length and returns the
     // envelope, the body key and the padding that follows the plaintext.
@@ -520,11 +578,22 @@ export class Vault {
   /** Seals many records in one call into wasm. Throws on the first invalid item (the error has `index`). */
   sealMany(items: SealItem[], opts: { form?: "text" | "bytes" } = {}): Array<string | Uint8Array> {
     if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { record, recordId, context? }");
-    const prepared = items.map((it, i) => {
+    const payloads = items.map((it, i) => {
       obj(it, `item ${i} must be { record, recordId, context? }`);
-      return { record: payload(it.record), recordId: it.recordId, context: it.context };
+      return payload(it.record);
     });
-    return Array.from(call(() => this.#h.sealMany(prepared, opts?.form !== "bytes")) as unknown as Array<string | Uint8Array>);
+    const texts = payloads.filter((p): p is string => typeof p === "string");
+    const encoded = utf8All(texts);
+    let t = 0;
+    const prepared = items.map((it, i) => {
+      const p = payloads[i]!;
+      return typeof p === "string" ? { record: encoded[t++], json: true, recordId: it.recordId, context: it.context } : { record: p, recordId: it.recordId, context: it.context };
+    });
+    try {
+      return Array.from(call(() => this.#h.sealMany(prepared, opts?.form !== "bytes")) as unknown as Array<string | Uint8Array>);
+    } finally {
+      releaseScratch(texts.length > 0);
+    }
   }
 
   /** Opens many records in one call into wasm. Throws the first item's error (with `index`) if any fails. */
@@ -538,7 +607,21 @@ export class Vault {
   /** Opens many records in one call; one outcome per item, so one bad record does not hide the others. */
   openManySettled(items: OpenItem[]): OpenOutcome[] {
     if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { sealed, recordId, context? }");
-    const out = call(() => this.#h.openMany(items)) as unknown as unknown[];
+    const texts: string[] = [];
+    for (const it of items) if (typeof it?.sealed === "string") texts.push(it.sealed);
+    let out: unknown[];
+    if (texts.length === 0) {
+      out = call(() => this.#h.openMany(items)) as unknown as unknown[];
+    } else {
+      const encoded = utf8All(texts);
+      let t = 0;
+      const prepared = items.map((it) => (typeof it?.sealed === "string" ? { ...it, sealed: encoded[t++] } : it));
+      try {
+        out = call(() => this.#h.openMany(prepared)) as unknown as unknown[];
+      } finally {
+        releaseScratch(false);
+      }
+    }
     return Array.from(out, (o): OpenOutcome => (o instanceof Error ? { ok: false, error: fromWasm(o) } : { ok: true, value: value(o) }));
   }
 

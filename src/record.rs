@@ -422,6 +422,19 @@ pub fn to_text(sealed: &[u8]) -> String {
     s
 }
 
+/// Whether `bytes` are the text form's UTF-8 (`ms` then a digit) rather than
+/// a sealed record's bytes (which start with `msrc`).
+pub fn is_text_form(bytes: &[u8]) -> bool {
+    matches!(bytes, [b'm', b's', d, ..] if d.is_ascii_digit())
+}
+
+/// [`from_text`] of the text form given as its UTF-8 bytes.
+pub fn from_text_bytes(text: &[u8]) -> Result<Vec<u8>> {
+    let text = core::str::from_utf8(text)
+        .map_err(|_| Error::Malformed("sealed record text form is not UTF-8"))?;
+    from_text(text)
+}
+
 /// Parses the text form back into bytes. `msN.` with another N is an unknown
 /// version; anything else that is not `ms1.` + base64url is malformed.
 pub fn from_text(text: &str) -> Result<Vec<u8>> {

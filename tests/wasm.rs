@@ -47,6 +47,7 @@ fn seal_open_json_and_bytes_in_the_browser() {
     let t = h
         .seal(
             JsValue::from_str("{\"a\":1}"),
+            false,
             JsValue::from_str("r1"),
             JsValue::UNDEFINED,
             true,
@@ -63,6 +64,7 @@ fn seal_open_json_and_bytes_in_the_browser() {
     let b = h
         .seal(
             bytes(&[1, 2, 3]),
+            false,
             JsValue::from_str("r2"),
             JsValue::from_str("ctx"),
             false,
@@ -72,6 +74,73 @@ fn seal_open_json_and_bytes_in_the_browser() {
         .open(b, JsValue::from_str("r2"), JsValue::from_str("ctx"))
         .unwrap();
     assert_eq!(Uint8Array::from(out).to_vec(), vec![1, 2, 3]);
+}
+
+#[wasm_bindgen_test]
+fn text_form_and_json_as_utf8_bytes() {
+    // The JS layer passes strings as UTF-8 bytes (TextEncoder is faster than
+    // wasm-bindgen's string copy): the same records, the same errors.
+    let (mut h, _) = new_vault();
+    let t = h
+        .seal(
+            bytes(b"{\"a\":\"\xc3\xa9\"}"),
+            true,
+            JsValue::from_str("r1"),
+            JsValue::UNDEFINED,
+            true,
+        )
+        .unwrap();
+    let text = t.as_string().unwrap();
+    let opened = h
+        .open(
+            bytes(text.as_bytes()),
+            JsValue::from_str("r1"),
+            JsValue::UNDEFINED,
+        )
+        .unwrap();
+    assert_eq!(opened.as_string().unwrap(), "{\"a\":\"é\"}");
+    let many = h
+        .open_many(
+            js_sys::JSON::parse(&format!("[{{\"sealed\":\"{text}\",\"recordId\":\"r1\"}}]"))
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(many.get(0).as_string().unwrap(), "{\"a\":\"é\"}");
+    assert_eq!(
+        code_of(
+            h.open(
+                bytes(b"ms9.AAAA"),
+                JsValue::from_str("r1"),
+                JsValue::UNDEFINED
+            )
+            .unwrap_err()
+        ),
+        "UnknownVersion"
+    );
+    assert_eq!(
+        code_of(
+            h.open(
+                bytes(b"ms1.\xff"),
+                JsValue::from_str("r1"),
+                JsValue::UNDEFINED
+            )
+            .unwrap_err()
+        ),
+        "Malformed"
+    );
+    assert_eq!(
+        code_of(
+            h.seal(
+                bytes(b"\xff"),
+                true,
+                JsValue::from_str("r"),
+                JsValue::UNDEFINED,
+                true
+            )
+            .unwrap_err()
+        ),
+        "InvalidArgument"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -86,6 +155,7 @@ fn unlock_from_manifest_and_recovery_code() {
     let sealed = h
         .seal(
             JsValue::from_str("\"x\""),
+            false,
             JsValue::from_str("r"),
             JsValue::UNDEFINED,
             true,
@@ -118,6 +188,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     let sealed = h
         .seal(
             JsValue::from_str("1"),
+            false,
             JsValue::from_str("r"),
             JsValue::UNDEFINED,
             true,
@@ -160,6 +231,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
         code_of(
             h.seal(
                 JsValue::NULL,
+                false,
                 JsValue::from_str("r"),
                 JsValue::UNDEFINED,
                 true

@@ -67,22 +67,34 @@ fn context_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 }
 
 /// A record to seal: a string is JSON text, a Uint8Array is bytes.
-fn payload_of(v: &JsValue) -> Result<(ContentType, Vec<u8>), JsValue> {
-    if let Some(json) = v.as_string() {
-        return Ok((ContentType::Json, json.into_bytes()));
+/// A record to seal: JSON text as a string, or as its UTF-8 bytes with `json`
+/// set (the JS layer's way: wasm-bindgen copies a string into wasm one
+/// character at a time in JS, many times slower than `TextEncoder`), or bytes.
+fn payload_of(v: &JsValue, json: bool) -> Result<(ContentType, Vec<u8>), JsValue> {
+    if let Some(text) = v.as_string() {
+        return Ok((ContentType::Json, text.into_bytes()));
     }
-    Ok((
-        ContentType::Bytes,
-        bytes_of(v, "record must be a JSON value or a Uint8Array")?,
-    ))
+    let data = bytes_of(v, "record must be a JSON value or a Uint8Array")?;
+    if !json {
+        return Ok((ContentType::Bytes, data));
+    }
+    if core::str::from_utf8(&data).is_err() {
+        return Err(invalid("a JSON record must be UTF-8"));
+    }
+    Ok((ContentType::Json, data))
 }
 
-/// A sealed record in either form: `"ms1.…"` text or bytes.
+/// A sealed record in either form: `"ms1.…"` text (a string, or its UTF-8
+/// bytes, which the JS layer passes for speed; see [`payload_of`]) or bytes.
 fn sealed_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     if let Some(text) = v.as_string() {
         return record::from_text(&text).map_err(to_js);
     }
-    bytes_of(v, "sealed must be an \"ms1.\" string or a Uint8Array")
+    let bytes = bytes_of(v, "sealed must be an \"ms1.\" string or a Uint8Array")?;
+    if record::is_text_form(&bytes) {
+        return record::from_text_bytes(&bytes).map_err(to_js);
+    }
+    Ok(bytes)
 }
 
 /// A sealed record as JS gets it: the `"ms1."` text form or bytes.
@@ -139,7 +151,7 @@ fn manifest_to_js(m: &Manifest) -> Result<JsValue, JsValue> {
 /// and a string is never mistaken for bytes or the reverse).
 struct Batch {
     items: js_sys::Array,
-    keys: [JsValue; 3],
+    keys: [JsValue; 4],
 }
 
 impl Batch {
@@ -154,6 +166,7 @@ impl Batch {
                 JsValue::from_str(first),
                 JsValue::from_str("recordId"),
                 JsValue::from_str("context"),
+                JsValue::from_str("json"),
             ],
         })
     }
@@ -164,16 +177,27 @@ impl Batch {
 
     /// Item `i`: (its first field, record id, context bytes).
     fn item(&self, i: u32, what: &'static str) -> Result<(JsValue, String, Vec<u8>), JsValue> {
-        let item = self.items.get(i);
-        if !item.is_object() {
-            return Err(with_index(invalid(what), i as usize));
-        }
+        let item = self.get(i, what)?;
         let get = |k: &JsValue| js_sys::Reflect::get(&item, k).unwrap_or(JsValue::UNDEFINED);
-        let [first, id, ctx] = &self.keys;
+        let [first, id, ctx, _] = &self.keys;
         let record_id = string_of(&get(id), "recordId must be a string")
             .map_err(|e| with_index(e, i as usize))?;
         let context = context_of(&get(ctx)).map_err(|e| with_index(e, i as usize))?;
         Ok((get(first), record_id, context))
+    }
+
+    /// Whether item `i` says its record is JSON text given as bytes.
+    fn json(&self, i: u32) -> bool {
+        let [_, _, _, json] = &self.keys;
+        js_sys::Reflect::get(&self.items.get(i), json).is_ok_and(|v| v.as_bool() == Some(true))
+    }
+
+    fn get(&self, i: u32, what: &'static str) -> Result<JsValue, JsValue> {
+        let item = self.items.get(i);
+        if !item.is_object() {
+            return Err(with_index(invalid(what), i as usize));
+        }
+        Ok(item)
     }
 }
 
@@ -468,7 +492,8 @@ impl VaultHandle {
         for i in 0..batch.len() {
             let (record, record_id, ctx) =
                 batch.item(i, "each item must be { record, recordId, context? }")?;
-            let (ct, data) = payload_of(&record).map_err(|e| with_index(e, i as usize))?;
+            let (ct, data) =
+                payload_of(&record, batch.json(i)).map_err(|e| with_index(e, i as usize))?;
             let sealed = v
                 .seal_as(
                     ct,
@@ -500,7 +525,12 @@ impl VaultHandle {
             let opened = if let Some(text) = sealed.as_string() {
                 record::from_text(&text).and_then(|b| v.open_typed(&b, &rc))
             } else if let Some(bytes) = sealed.dyn_ref::<js_sys::Uint8Array>() {
-                v.open_typed(&bytes.to_vec(), &rc)
+                let bytes = bytes.to_vec();
+                if record::is_text_form(&bytes) {
+                    record::from_text_bytes(&bytes).and_then(|b| v.open_typed(&b, &rc))
+                } else {
+                    v.open_typed(&bytes, &rc)
+                }
             } else {
                 return Err(with_index(
                     invalid("sealed must be an \"ms1.\" string or a Uint8Array"),
@@ -522,11 +552,13 @@ impl VaultHandle {
         Ok(crate::b64::encode(self.get()?.vault_id()))
     }
 
-    /// Seals a payload: a string is JSON text, a Uint8Array is bytes. Returns
+    /// Seals a payload: a string is JSON text, a Uint8Array is bytes (JSON
+    /// text's UTF-8 when `json`: see `payload_of`). Returns
     /// the text form (`ms1.…`) when `asText`, else the bytes form.
     pub fn seal(
         &mut self,
         payload: JsValue,
+        json: bool,
         record_id: JsValue,
         context: JsValue,
         as_text: bool,
@@ -534,7 +566,7 @@ impl VaultHandle {
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get_mut()?;
-        let (content_type, data) = payload_of(&payload)?;
+        let (content_type, data) = payload_of(&payload, json)?;
         let sealed = v
             .seal_as(
                 content_type,
