@@ -137,3 +137,45 @@ proptest! {
         prop_assert_eq!(record::from_text(&format!("ms1.{s}")).ok(), oracle);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// openAsync reads the padding from the body's tail only
+    /// (`record::plaintext_len`); `open` reads the whole body
+    /// (`record::finish_open`). They must agree on every body, well padded or
+    /// not: the same plaintext or the same refusal.
+    #[test]
+    fn the_padding_tail_and_the_whole_body_agree(
+        n in 0usize..20_000,
+        first in 0u8..3,
+        grow in 0usize..3,
+        cut in 0usize..3,
+        marker_shift in 0usize..4,
+        junk in any::<u8>(),
+    ) {
+        // A canonical body for n plaintext bytes, then bent in a few ways.
+        let total = medseal::padding::padded_len(n + 2);
+        let mut body = vec![0x41u8; 1 + n];
+        body[0] = first;
+        body.push(0x80);
+        body.resize(total, 0);
+        body.resize(body.len() + grow * 16, 0);
+        body.truncate(body.len().saturating_sub(cut * 8).max(1));
+        if marker_shift > 0 {
+            let at = (1 + n + marker_shift * 7).min(body.len() - 1);
+            body[at] = junk;
+        }
+        let tail = &body[body.len() - medseal::padding::tail_len(body.len())..];
+        let from_tail = record::plaintext_len(body[0], body.len(), tail);
+        let whole = record::finish_open(body.clone());
+        match (from_tail, whole) {
+            (Ok((ct, len)), Ok((ct2, plain))) => {
+                prop_assert_eq!(ct, ct2);
+                prop_assert_eq!(&body[1..1 + len], plain.as_slice());
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "tail {:?} vs whole {:?}", a, b),
+        }
+    }
+}
