@@ -162,12 +162,18 @@ read ratios near a goal's line as "at the line", not as met or missed.
   41 -> 30 µs per record, 64 KiB 2.0 -> 0.7 ms. A profile of a 1 KiB open
   (Node, SIMD128 build) now reads: POLYVAL (software GHASH, constant-time
   64-bit multiplications) about 30 %, AES about 30 %, SHA-256 about 9 %, the
-  rest copies and glue. What would move it further: POLYVAL on SIMD128
-  (WebAssembly has no carry-less multiply; 32x32->64-bit lane multiplies are
-  the tool), and the envelope's fixed cost, which is set by the format (two
-  AES-GCM key setups and an HKDF per record). WebCrypto for small bodies is
-  fast per call in Chromium (6-8 µs) but about 50 µs per call in Node, and
-  would hand a key to JS for every record.
+  rest copies and glue. POLYVAL is bound by 64-bit integer multiplies
+  (constant-time carry-less multiplication without a carry-less multiply
+  instruction, which WebAssembly lacks); SIMD128's \`i64x2.mul\` is several
+  instructions on x86-64 without AVX-512, so a SIMD POLYVAL would trade
+  multiplies for lane shuffles for little gain; not attempted. The
+  envelope's fixed cost is set by the format (two AES-GCM key setups and an
+  HKDF per record). WebCrypto for small bodies is fast per call in Chromium
+  (6-8 µs) but about 50 µs per call in Node, and would hand a key to JS for
+  every record. Strings (the text form, JSON) now cross into wasm as bytes
+  written by \`TextEncoder.encodeInto\`: wasm-bindgen's own string copy runs
+  a JS loop per character, 4-7 µs for a 1.5 KB text form (open of a 1 KiB
+  text record 7-11 % faster in Node; the workloads above use the bytes form).
   \`openMany\` reads its items with one \`Reflect.get\` per field; the
   text form's base64url is a table codec (3.6 µs for a 1 KiB record; nothing
   in it is secret).
