@@ -159,6 +159,8 @@ function value(out: unknown): RecordValue {
 
 const utf8Encoder = new TextEncoder();
 let scratch = new Uint8Array(0);
+/** Strings that did not fit the ASCII-sized scratch, encoded apart (wiped by `releaseScratch` too). */
+const spilled: Uint8Array[] = [];
 
 /**
  * Strings for the wasm boundary as UTF-8 bytes, in one buffer (views valid
@@ -182,13 +184,19 @@ function utf8All(strings: string[]): Uint8Array[] {
       at += s.length;
       return view;
     }
-    return utf8Encoder.encode(s);
+    const apart = utf8Encoder.encode(s);
+    spilled.push(apart);
+    return apart;
   });
 }
 
 /** Wipes what `utf8All` wrote (plaintext) and lets a large buffer go. */
 function releaseScratch(wipe: boolean): void {
-  if (wipe) scratch.fill(0);
+  if (wipe) {
+    scratch.fill(0);
+    for (const b of spilled) b.fill(0);
+  }
+  spilled.length = 0;
   if (scratch.length > 1 << 20) scratch = new Uint8Array(0);
 }
 

@@ -173,6 +173,24 @@ test("withoutPrf strips PRF results from a credential's JSON and keeps the rest"
   assert.equal(code(() => Vault.withoutPrf(null)), ErrorCode.InvalidArgument);
 });
 
+test("non-ASCII JSON, text forms as strings, bytes and mixed in batches: the bytes-for-strings path round-trips", () => {
+  const { vault } = newVault();
+  const notes = [{ t: "é ✓ 🩺 \u0000 \"q\"" }, { t: "ascii" }, "plain string", 42, null, [1, "ü"], { t: "\ud800 lone" }];
+  for (const [i, n] of notes.entries()) {
+    const text = vault.seal(n, { recordId: `n${i}` });
+    const expected = JSON.parse(JSON.stringify(n));
+    assert.deepEqual(vault.open(text, { recordId: `n${i}` }), expected);
+    assert.deepEqual(vault.open(vault.sealBytes(n, { recordId: `m${i}` }), { recordId: `m${i}` }), expected);
+  }
+  const items = notes.map((n, i) => ({ record: i === 3 ? new Uint8Array([1, 2]) : n, recordId: `b${i}` }));
+  const sealed = vault.sealMany(items);
+  const mixed = sealed.map((s, i) => ({ sealed: i % 2 ? s : new TextEncoder().encode(s), recordId: `b${i}` }));
+  assert.deepEqual(vault.openMany(mixed), items.map((it) => (it.record instanceof Uint8Array ? it.record : JSON.parse(JSON.stringify(it.record)))));
+  // A text form with a character outside base64url, and one that is not "ms1.": the usual codes.
+  assert.equal(code(() => vault.open(sealed[0].slice(0, 10) + "é" + sealed[0].slice(11), { recordId: "b0" })), ErrorCode.Malformed);
+  assert.equal(code(() => vault.open("ms2." + sealed[0].slice(4), { recordId: "b0" })), ErrorCode.UnknownVersion);
+});
+
 test("sealMany/openMany: thousands of records in one call each, mixed JSON and bytes", () => {
   const { vault } = newVault();
   const items = Array.from({ length: 3000 }, (_, i) => ({
