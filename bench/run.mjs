@@ -173,7 +173,8 @@ read ratios near a goal's line as "at the line", not as met or missed.
   every record. Strings (the text form, JSON) now cross into wasm as bytes
   written by \`TextEncoder.encodeInto\`: wasm-bindgen's own string copy runs
   a JS loop per character, 4-7 µs for a 1.5 KB text form (open of a 1 KiB
-  text record 7-11 % faster in Node; the workloads above use the bytes form).
+  text record 7-11 % faster in Node; the tables show both forms: "medseal
+  open" takes bytes, "medseal open (text form)" the string).
   \`openMany\` reads its items with one \`Reflect.get\` per field; the
   text form's base64url is a table codec (3.6 µs for a 1 KiB record; nothing
   in it is secret).
