@@ -49,7 +49,7 @@ impl<'de> Deserialize<'de> for B64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
         // Owned, so that deserializers without borrowed strings (serde-wasm-bindgen) work.
         let s = String::deserialize(d)?;
-        crate::b64::decode(&s)
+        crate::b64::decode(s.as_bytes())
             .map(B64)
             .ok_or_else(|| serde::de::Error::custom("not base64url"))
     }

@@ -428,29 +428,25 @@ pub fn is_text_form(bytes: &[u8]) -> bool {
     matches!(bytes, [b'm', b's', d, ..] if d.is_ascii_digit())
 }
 
-/// [`from_text`] of the text form given as its UTF-8 bytes.
+/// [`from_text`] of the text form given as its bytes (the JS layer passes
+/// strings this way). Not checked as UTF-8 first: anything outside ASCII is
+/// outside base64url and refused there.
 pub fn from_text_bytes(text: &[u8]) -> Result<Vec<u8>> {
-    let text = core::str::from_utf8(text)
-        .map_err(|_| Error::Malformed("sealed record text form is not UTF-8"))?;
-    from_text(text)
-}
-
-/// Parses the text form back into bytes. `msN.` with another N is an unknown
-/// version; anything else that is not `ms1.` + base64url is malformed.
-pub fn from_text(text: &str) -> Result<Vec<u8>> {
-    let Some(body) = text.strip_prefix(TEXT_PREFIX) else {
-        if let Some(rest) = text.strip_prefix("ms") {
-            if let Some((digits, _)) = rest.split_once('.') {
-                if !digits.is_empty()
-                    && digits.len() <= 3
-                    && digits.bytes().all(|b| b.is_ascii_digit())
-                {
-                    let version = digits.parse::<u64>().unwrap_or(u64::MAX);
-                    return Err(Error::UnknownVersion {
-                        what: "sealed record text form",
-                        version,
-                    });
-                }
+    let Some(body) = text.strip_prefix(TEXT_PREFIX.as_bytes()) else {
+        if let Some(rest) = text.strip_prefix(b"ms") {
+            let digits = rest.split(|b| *b == b'.').next().unwrap_or_default();
+            if !digits.is_empty()
+                && digits.len() <= 3
+                && digits.len() < rest.len()
+                && digits.iter().all(u8::is_ascii_digit)
+            {
+                let version = digits
+                    .iter()
+                    .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+                return Err(Error::UnknownVersion {
+                    what: "sealed record text form",
+                    version,
+                });
             }
         }
         return Err(Error::Malformed(
@@ -461,4 +457,10 @@ pub fn from_text(text: &str) -> Result<Vec<u8>> {
         return Err(Error::TooLarge);
     }
     crate::b64::decode(body).ok_or(Error::Malformed("sealed record text form is not base64url"))
+}
+
+/// Parses the text form back into bytes. `msN.` with another N is an unknown
+/// version; anything else that is not `ms1.` + base64url is malformed.
+pub fn from_text(text: &str) -> Result<Vec<u8>> {
+    from_text_bytes(text.as_bytes())
 }
