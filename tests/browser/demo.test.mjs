@@ -42,6 +42,10 @@ test("create with a passkey, seal, reload, unlock with the passkey, open", async
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("Unlocked"));
   for (const m of markers) assert.ok((await page.textContent("#records")).includes(m));
 
+  // Chromium runs SIMD128: init() loaded that build, and never fell back to the scalar one.
+  const wasmFiles = await page.evaluate(() => performance.getEntriesByType("resource").map((r) => r.name).filter((n) => n.endsWith(".wasm")).map((n) => n.split("/").pop()));
+  assert.ok(wasmFiles.length > 0 && wasmFiles.every((f) => f === "medseal_wasm_bg.wasm"), `wasm loaded: ${wasmFiles}`);
+
   await page.click("#lock");
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("Locked"));
   assert.ok(!(await page.textContent("#records")).includes(markers[0]));
