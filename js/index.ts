@@ -133,8 +133,13 @@ function obj(v: unknown, what: string): void {
   if (v === null || typeof v !== "object") throw new MedsealError(ErrorCode.InvalidArgument, what);
 }
 
+/** A real Uint8Array (not a Proxy of one, which passes `instanceof` but cannot be read as one). */
+function isBytes(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array && ArrayBuffer.isView(v);
+}
+
 function payload(record: RecordValue): string | Uint8Array {
-  if (record instanceof Uint8Array) return record;
+  if (isBytes(record)) return record;
   if (record === undefined || typeof record === "function" || typeof record === "symbol" || typeof record === "bigint") {
     throw new MedsealError(ErrorCode.InvalidArgument, "record must be a JSON value or a Uint8Array");
   }
@@ -159,50 +164,53 @@ function value(out: unknown): RecordValue {
 
 const utf8Encoder = new TextEncoder();
 let scratch = new Uint8Array(0);
-/** Strings that did not fit the ASCII-sized scratch, encoded apart (wiped by `releaseScratch` too). */
-const spilled: Uint8Array[] = [];
+let scratchInUse = false;
 
 /**
- * Strings for the wasm boundary as UTF-8 bytes, in one buffer (views valid
- * until the next call; wasm copies them at once). wasm-bindgen copies a
- * string into wasm one character at a time in JS, which for the 1-2 KB of a
- * record's text form or JSON costs more than `TextEncoder.encodeInto` by
- * an order of magnitude. Pass `wipe` to `release` when the bytes are a
- * plaintext.
+ * Calls `f` with `strings` as UTF-8 bytes, for the wasm boundary: wasm-bindgen
+ * copies a string into wasm one character at a time in JS, which for the
+ * 1-2 KB of a record's text form or JSON costs an order of magnitude more than
+ * `TextEncoder.encodeInto` into a reused buffer. The views are valid during
+ * `f` only (wasm copies them at once). A call made from inside `f` (a getter
+ * or proxy of the caller's run by wasm) gets buffers of its own, so it cannot
+ * overwrite the outer call's bytes. With `wipe` (the bytes are a plaintext)
+ * everything written is zeroed afterwards.
  */
-function utf8All(strings: string[]): Uint8Array[] {
+function withUtf8<T>(strings: string[], wipe: boolean, f: (bytes: Uint8Array[]) => T): T {
+  const outer = !scratchInUse;
   let total = 0;
   for (const s of strings) total += s.length;
   // Sized for ASCII (the text form always is); a string that needs more is encoded apart.
-  if (scratch.length < total) scratch = new Uint8Array(Math.max(total, 4096));
-  const buf = scratch;
+  if (outer && scratch.length < total) scratch = new Uint8Array(Math.max(total, 4096));
+  const buf = outer ? scratch : new Uint8Array(total);
+  const apart: Uint8Array[] = [];
   let at = 0;
-  return strings.map((s) => {
+  const bytes = strings.map((s) => {
     const r = utf8Encoder.encodeInto(s, buf.subarray(at, at + s.length));
-    if (r.read === s.length) {
-      const view = buf.subarray(at, at + r.written);
-      at += s.length;
-      return view;
-    }
-    const apart = utf8Encoder.encode(s);
-    spilled.push(apart);
-    return apart;
+    at += s.length; // also past a partial write, so that it is wiped below
+    if (r.read === s.length) return buf.subarray(at - s.length, at - s.length + r.written);
+    const b = utf8Encoder.encode(s);
+    apart.push(b);
+    return b;
   });
-}
-
-/** Wipes what `utf8All` wrote (plaintext) and lets a large buffer go. */
-function releaseScratch(wipe: boolean): void {
-  if (wipe) {
-    scratch.fill(0);
-    for (const b of spilled) b.fill(0);
+  if (outer) scratchInUse = true;
+  try {
+    return f(bytes);
+  } finally {
+    if (wipe) {
+      buf.fill(0, 0, at);
+      for (const b of apart) b.fill(0);
+    }
+    if (outer) {
+      scratchInUse = false;
+      if (scratch.length > 1 << 20) scratch = new Uint8Array(0);
+    }
   }
-  spilled.length = 0;
-  if (scratch.length > 1 << 20) scratch = new Uint8Array(0);
 }
 
-/** A record for `seal`: `[bytes, json]`, JSON text as UTF-8 (see `utf8All`). */
-function sealArg(p: string | Uint8Array): [Uint8Array, boolean] {
-  return typeof p === "string" ? [utf8All([p])[0]!, true] : [p, false];
+/** Calls `f` with a record for `seal`: bytes, and whether they are JSON text (see `withUtf8`). */
+function withSealArg<T>(p: string | Uint8Array, f: (data: Uint8Array, json: boolean) => T): T {
+  return typeof p === "string" ? withUtf8([p], true, ([b]) => f(b!, true)) : f(p, false);
 }
 
 /** A JSON record's UTF-8 bytes as the value (`open` gets the same text from wasm, which also refuses invalid UTF-8). */
@@ -474,34 +482,23 @@ export class Vault {
   /** Seals a record (a JSON value or bytes) to the text form `ms1.…`. */
   seal(record: RecordValue, opts: SealOptions): string {
     obj(opts, "options must be { recordId, context? }");
-    const [data, json] = sealArg(payload(record));
-    try {
-      return call(() => this.#h.seal(data, json, opts.recordId, opts.context, true)) as string;
-    } finally {
-      releaseScratch(json);
-    }
+    const { recordId, context } = opts;
+    return withSealArg(payload(record), (data, json) => call(() => this.#h.seal(data, json, recordId, context, true)) as string);
   }
 
   /** Seals a record to the bytes form. */
   sealBytes(record: RecordValue, opts: SealOptions): Uint8Array {
     obj(opts, "options must be { recordId, context? }");
-    const [data, json] = sealArg(payload(record));
-    try {
-      return call(() => this.#h.seal(data, json, opts.recordId, opts.context, false)) as Uint8Array;
-    } finally {
-      releaseScratch(json);
-    }
+    const { recordId, context } = opts;
+    return withSealArg(payload(record), (data, json) => call(() => this.#h.seal(data, json, recordId, context, false)) as Uint8Array);
   }
 
   /** Opens a sealed record (text or bytes form); returns the JSON value or bytes that were sealed. */
   open(sealed: string | Uint8Array, opts: SealOptions): RecordValue {
     obj(opts, "options must be { recordId, context? }");
-    const arg = typeof sealed === "string" ? utf8All([sealed])[0] : sealed;
-    try {
-      return value(call(() => this.#h.open(arg, opts.recordId, opts.context)));
-    } finally {
-      releaseScratch(false);
-    }
+    const { recordId, context } = opts;
+    if (typeof sealed !== "string") return value(call(() => this.#h.open(sealed, false, recordId, context)));
+    return value(withUtf8([sealed], false, ([text]) => call(() => this.#h.open(text, true, recordId, context))));
   }
 
   /**
@@ -517,12 +514,8 @@ export class Vault {
     const size = typeof p === "string" ? p.length : p.byteLength;
     const subtle = globalThis.crypto?.subtle;
     if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD)) {
-      const [data, json] = sealArg(p);
-      try {
-        return call(() => this.#h.seal(data, json, opts.recordId, opts.context, opts.form !== "bytes")) as string | Uint8Array;
-      } finally {
-        releaseScratch(json);
-      }
+      const { recordId, context, form } = opts;
+      return withSealArg(p, (data, json) => call(() => this.#h.seal(data, json, recordId, context, form !== "bytes")) as string | Uint8Array);
     }
     // The plaintext stays in JS: wasm sees only its length and returns the
     // envelope, the body key and the padding that follows the plaintext.
@@ -555,9 +548,9 @@ export class Vault {
    */
   async openAsync(sealed: string | Uint8Array, opts: SealOptions & { webCryptoFrom?: number }): Promise<RecordValue> {
     obj(opts, "options must be { recordId, context? }");
-    const size = typeof sealed === "string" ? (sealed.length * 3) / 4 : (sealed as Uint8Array)?.byteLength ?? 0;
+    const size = typeof sealed === "string" ? (sealed.length * 3) / 4 : isBytes(sealed) ? sealed.byteLength : 0;
     const subtle = globalThis.crypto?.subtle;
-    if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD) || !(typeof sealed === "string" || sealed instanceof Uint8Array)) return this.open(sealed, opts);
+    if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD) || !(typeof sealed === "string" || isBytes(sealed))) return this.open(sealed, opts);
     // Only the envelope's first bytes enter wasm; the body goes from the
     // caller's buffer to WebCrypto, and the plaintext back, without copies.
     const bytes = typeof sealed === "string" ? (call(() => wasm.fromText(sealed)) as Uint8Array) : sealed;
@@ -590,18 +583,13 @@ export class Vault {
       obj(it, `item ${i} must be { record, recordId, context? }`);
       return payload(it.record);
     });
+    const plain = items.map((it) => ({ recordId: it.recordId, context: it.context }));
     const texts = payloads.filter((p): p is string => typeof p === "string");
-    const encoded = utf8All(texts);
-    let t = 0;
-    const prepared = items.map((it, i) => {
-      const p = payloads[i]!;
-      return typeof p === "string" ? { record: encoded[t++], json: true, recordId: it.recordId, context: it.context } : { record: p, recordId: it.recordId, context: it.context };
-    });
-    try {
+    return withUtf8(texts, true, (encoded) => {
+      let t = 0;
+      const prepared = payloads.map((p, i) => (typeof p === "string" ? { record: encoded[t++], json: true, ...plain[i] } : { record: p, ...plain[i] }));
       return Array.from(call(() => this.#h.sealMany(prepared, opts?.form !== "bytes")) as unknown as Array<string | Uint8Array>);
-    } finally {
-      releaseScratch(texts.length > 0);
-    }
+    });
   }
 
   /** Opens many records in one call into wasm. Throws the first item's error (with `index`) if any fails. */
@@ -615,21 +603,15 @@ export class Vault {
   /** Opens many records in one call; one outcome per item, so one bad record does not hide the others. */
   openManySettled(items: OpenItem[]): OpenOutcome[] {
     if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { sealed, recordId, context? }");
+    // Each item read once, here: what wasm sees is what was encoded.
+    const read = items.map((it) => (it !== null && typeof it === "object" ? { sealed: it.sealed, recordId: it.recordId, context: it.context } : it));
     const texts: string[] = [];
-    for (const it of items) if (typeof it?.sealed === "string") texts.push(it.sealed);
-    let out: unknown[];
-    if (texts.length === 0) {
-      out = call(() => this.#h.openMany(items)) as unknown as unknown[];
-    } else {
-      const encoded = utf8All(texts);
+    for (const it of read) if (typeof it?.sealed === "string") texts.push(it.sealed);
+    const out = withUtf8(texts, false, (encoded) => {
       let t = 0;
-      const prepared = items.map((it) => (typeof it?.sealed === "string" ? { ...it, sealed: encoded[t++] } : it));
-      try {
-        out = call(() => this.#h.openMany(prepared)) as unknown as unknown[];
-      } finally {
-        releaseScratch(false);
-      }
-    }
+      const prepared = read.map((it) => (typeof it?.sealed === "string" ? { ...it, sealed: encoded[t++], text: true } : it));
+      return call(() => this.#h.openMany(prepared)) as unknown as unknown[];
+    });
     return Array.from(out, (o): OpenOutcome => (o instanceof Error ? { ok: false, error: fromWasm(o) } : { ok: true, value: value(o) }));
   }
 

@@ -422,12 +422,6 @@ pub fn to_text(sealed: &[u8]) -> String {
     s
 }
 
-/// Whether `bytes` are the text form's UTF-8 (`ms` then a digit) rather than
-/// a sealed record's bytes (which start with `msrc`).
-pub fn is_text_form(bytes: &[u8]) -> bool {
-    matches!(bytes, [b'm', b's', d, ..] if d.is_ascii_digit())
-}
-
 /// [`from_text`] of the text form given as its bytes (the JS layer passes
 /// strings this way). Not checked as UTF-8 first: anything outside ASCII is
 /// outside base64url and refused there.

@@ -55,7 +55,7 @@ fn seal_open_json_and_bytes_in_the_browser() {
         .unwrap();
     assert!(t.as_string().unwrap().starts_with("ms1."));
     assert_eq!(
-        h.open(t, JsValue::from_str("r1"), JsValue::UNDEFINED)
+        h.open(t, false, JsValue::from_str("r1"), JsValue::UNDEFINED)
             .unwrap()
             .as_string()
             .unwrap(),
@@ -71,7 +71,7 @@ fn seal_open_json_and_bytes_in_the_browser() {
         )
         .unwrap();
     let out = h
-        .open(b, JsValue::from_str("r2"), JsValue::from_str("ctx"))
+        .open(b, false, JsValue::from_str("r2"), JsValue::from_str("ctx"))
         .unwrap();
     assert_eq!(Uint8Array::from(out).to_vec(), vec![1, 2, 3]);
 }
@@ -94,6 +94,7 @@ fn text_form_and_json_as_utf8_bytes() {
     let opened = h
         .open(
             bytes(text.as_bytes()),
+            true,
             JsValue::from_str("r1"),
             JsValue::UNDEFINED,
         )
@@ -106,10 +107,34 @@ fn text_form_and_json_as_utf8_bytes() {
         )
         .unwrap();
     assert_eq!(many.get(0).as_string().unwrap(), "{\"a\":\"é\"}");
+    // In a batch, the item's `text` flag says so; without it the same bytes
+    // are taken as a binary record (no guessing from the first bytes).
+    let item = js_sys::Object::new();
+    Reflect::set(&item, &"sealed".into(), &bytes(text.as_bytes())).unwrap();
+    Reflect::set(&item, &"recordId".into(), &"r1".into()).unwrap();
+    Reflect::set(&item, &"text".into(), &true.into()).unwrap();
+    let flagged = h.open_many(js_sys::Array::of1(&item).into()).unwrap();
+    assert_eq!(flagged.get(0).as_string().unwrap(), "{\"a\":\"é\"}");
+    Reflect::set(&item, &"text".into(), &false.into()).unwrap();
+    let unflagged = h.open_many(js_sys::Array::of1(&item).into()).unwrap();
+    assert_eq!(code_of(unflagged.get(0)), "Malformed");
+    assert_eq!(
+        code_of(
+            h.open(
+                bytes(text.as_bytes()),
+                false,
+                JsValue::from_str("r1"),
+                JsValue::UNDEFINED
+            )
+            .unwrap_err()
+        ),
+        "Malformed"
+    );
     assert_eq!(
         code_of(
             h.open(
                 bytes(b"ms9.AAAA"),
+                true,
                 JsValue::from_str("r1"),
                 JsValue::UNDEFINED
             )
@@ -121,6 +146,7 @@ fn text_form_and_json_as_utf8_bytes() {
         code_of(
             h.open(
                 bytes(b"ms1.\xff"),
+                true,
                 JsValue::from_str("r1"),
                 JsValue::UNDEFINED
             )
@@ -165,7 +191,12 @@ fn unlock_from_manifest_and_recovery_code() {
         VaultHandle::unlock_from_prf(m.clone(), bytes(b"cred"), bytes(&prf), JsValue::UNDEFINED)
             .unwrap();
     assert!(h2
-        .open(sealed.clone(), JsValue::from_str("r"), JsValue::UNDEFINED)
+        .open(
+            sealed.clone(),
+            false,
+            JsValue::from_str("r"),
+            JsValue::UNDEFINED
+        )
         .is_ok());
     let h3 = VaultHandle::unlock_with_recovery_code(
         m.clone(),
@@ -174,7 +205,7 @@ fn unlock_from_manifest_and_recovery_code() {
     )
     .unwrap();
     assert!(h3
-        .open(sealed, JsValue::from_str("r"), JsValue::UNDEFINED)
+        .open(sealed, false, JsValue::from_str("r"), JsValue::UNDEFINED)
         .is_ok());
     let reqs = passkey_requests(m).unwrap();
     assert_eq!(js_sys::Array::from(&reqs).length(), 1);
@@ -198,6 +229,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
         code_of(
             h.open(
                 sealed.clone(),
+                false,
                 JsValue::from_str("other"),
                 JsValue::UNDEFINED
             )
@@ -209,6 +241,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
         code_of(
             h.open(
                 JsValue::from_str("ms9.AAAA"),
+                false,
                 JsValue::from_str("r"),
                 JsValue::UNDEFINED
             )
@@ -220,6 +253,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
         code_of(
             h.open(
                 JsValue::from_f64(3.0),
+                false,
                 JsValue::from_str("r"),
                 JsValue::UNDEFINED
             )
@@ -295,13 +329,18 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     );
     // Still usable after all of that.
     assert!(h
-        .open(sealed.clone(), JsValue::from_str("r"), JsValue::UNDEFINED)
+        .open(
+            sealed.clone(),
+            false,
+            JsValue::from_str("r"),
+            JsValue::UNDEFINED
+        )
         .is_ok());
     h.lock();
     assert!(h.is_locked());
     assert_eq!(
         code_of(
-            h.open(sealed, JsValue::from_str("r"), JsValue::UNDEFINED)
+            h.open(sealed, false, JsValue::from_str("r"), JsValue::UNDEFINED)
                 .unwrap_err()
         ),
         "Locked"

@@ -45,10 +45,19 @@ fn locked() -> JsValue {
 
 /// Bytes from a `Uint8Array` (or any typed-array view); anything else is InvalidArgument.
 fn bytes_of(v: &JsValue, what: &'static str) -> Result<Vec<u8>, JsValue> {
-    if let Some(a) = v.dyn_ref::<js_sys::Uint8Array>() {
-        return Ok(a.to_vec());
+    uint8_array(v)
+        .map(|a| a.to_vec())
+        .ok_or_else(|| invalid(what))
+}
+
+/// `v` as a Uint8Array that can be read. `isView` first: a Proxy of a
+/// Uint8Array passes `instanceof` but throws when read, and a JS exception
+/// unwinding through wasm would leave the vault handle borrowed for good.
+fn uint8_array(v: &JsValue) -> Option<&js_sys::Uint8Array> {
+    if !js_sys::ArrayBuffer::is_view(v) {
+        return None;
     }
-    Err(invalid(what))
+    v.dyn_ref::<js_sys::Uint8Array>()
 }
 
 fn string_of(v: &JsValue, what: &'static str) -> Result<String, JsValue> {
@@ -66,7 +75,6 @@ fn context_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     bytes_of(v, "context must be a string or a Uint8Array")
 }
 
-/// A record to seal: a string is JSON text, a Uint8Array is bytes.
 /// A record to seal: JSON text as a string, or as its UTF-8 bytes with `json`
 /// set (the JS layer's way: wasm-bindgen copies a string into wasm one
 /// character at a time in JS, many times slower than `TextEncoder`), or bytes.
@@ -85,13 +93,14 @@ fn payload_of(v: &JsValue, json: bool) -> Result<(ContentType, Vec<u8>), JsValue
 }
 
 /// A sealed record in either form: `"ms1.…"` text (a string, or its UTF-8
-/// bytes, which the JS layer passes for speed; see [`payload_of`]) or bytes.
-fn sealed_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
-    if let Some(text) = v.as_string() {
-        return record::from_text(&text).map_err(to_js);
+/// bytes with `text` set, which the JS layer passes for speed; see
+/// [`payload_of`]) or bytes.
+fn sealed_of(v: &JsValue, text: bool) -> Result<Vec<u8>, JsValue> {
+    if let Some(s) = v.as_string() {
+        return record::from_text(&s).map_err(to_js);
     }
     let bytes = bytes_of(v, "sealed must be an \"ms1.\" string or a Uint8Array")?;
-    if record::is_text_form(&bytes) {
+    if text {
         return record::from_text_bytes(&bytes).map_err(to_js);
     }
     Ok(bytes)
@@ -155,7 +164,10 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(items: &JsValue, first: &str, what: &'static str) -> Result<Batch, JsValue> {
+    /// `flag`: the name of the item's boolean that says its first field is
+    /// text given as UTF-8 bytes (`json` for records to seal, `text` for
+    /// sealed records in the text form).
+    fn new(items: &JsValue, first: &str, flag: &str, what: &'static str) -> Result<Batch, JsValue> {
         let items = items
             .dyn_ref::<js_sys::Array>()
             .cloned()
@@ -166,7 +178,7 @@ impl Batch {
                 JsValue::from_str(first),
                 JsValue::from_str("recordId"),
                 JsValue::from_str("context"),
-                JsValue::from_str("json"),
+                JsValue::from_str(flag),
             ],
         })
     }
@@ -186,10 +198,10 @@ impl Batch {
         Ok((get(first), record_id, context))
     }
 
-    /// Whether item `i` says its record is JSON text given as bytes.
-    fn json(&self, i: u32) -> bool {
-        let [_, _, _, json] = &self.keys;
-        js_sys::Reflect::get(&self.items.get(i), json).is_ok_and(|v| v.as_bool() == Some(true))
+    /// Whether item `i` has its flag set (see [`Batch::new`]).
+    fn flag(&self, i: u32) -> bool {
+        let [_, _, _, flag] = &self.keys;
+        js_sys::Reflect::get(&self.items.get(i), flag).is_ok_and(|v| v.as_bool() == Some(true))
     }
 
     fn get(&self, i: u32, what: &'static str) -> Result<JsValue, JsValue> {
@@ -240,7 +252,8 @@ pub fn to_text(sealed: &[u8]) -> String {
 /// and returns `{ json, length }`: the plaintext is `padded[1 .. 1 + length]`,
 /// JSON text if `json`.
 #[wasm_bindgen(js_name = openFinish)]
-pub fn open_finish(padded: &js_sys::Uint8Array) -> Result<js_sys::Object, JsValue> {
+pub fn open_finish(padded: JsValue) -> Result<js_sys::Object, JsValue> {
+    let padded = uint8_array(&padded).ok_or_else(|| invalid("padded must be a Uint8Array"))?;
     let len = padded.length();
     let tail_len = u32::try_from(padding::tail_len(len as usize)).unwrap_or(len);
     // Plaintext may reach into the tail: wiped when dropped.
@@ -485,6 +498,7 @@ impl VaultHandle {
         let batch = Batch::new(
             &items,
             "record",
+            "json",
             "items must be an array of { record, recordId, context? }",
         )?;
         let v = self.get_mut()?;
@@ -493,7 +507,7 @@ impl VaultHandle {
             let (record, record_id, ctx) =
                 batch.item(i, "each item must be { record, recordId, context? }")?;
             let (ct, data) =
-                payload_of(&record, batch.json(i)).map_err(|e| with_index(e, i as usize))?;
+                payload_of(&record, batch.flag(i)).map_err(|e| with_index(e, i as usize))?;
             let sealed = v
                 .seal_as(
                     ct,
@@ -514,6 +528,7 @@ impl VaultHandle {
         let batch = Batch::new(
             &items,
             "sealed",
+            "text",
             "items must be an array of { sealed, recordId, context? }",
         )?;
         let v = self.get()?;
@@ -524,9 +539,9 @@ impl VaultHandle {
             let rc = RecordContext::with_context(record_id.as_bytes(), &ctx);
             let opened = if let Some(text) = sealed.as_string() {
                 record::from_text(&text).and_then(|b| v.open_typed(&b, &rc))
-            } else if let Some(bytes) = sealed.dyn_ref::<js_sys::Uint8Array>() {
+            } else if let Some(bytes) = uint8_array(&sealed) {
                 let bytes = bytes.to_vec();
-                if record::is_text_form(&bytes) {
+                if batch.flag(i) {
                     record::from_text_bytes(&bytes).and_then(|b| v.open_typed(&b, &rc))
                 } else {
                     v.open_typed(&bytes, &rc)
@@ -563,10 +578,12 @@ impl VaultHandle {
         context: JsValue,
         as_text: bool,
     ) -> Result<JsValue, JsValue> {
+        // The payload first: it may be a view of a buffer the JS layer
+        // reuses, and reading the other arguments can run the caller's code.
+        let (content_type, data) = payload_of(&payload, json)?;
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get_mut()?;
-        let (content_type, data) = payload_of(&payload, json)?;
         let sealed = v
             .seal_as(
                 content_type,
@@ -577,18 +594,20 @@ impl VaultHandle {
         Ok(sealed_to_js(&sealed, as_text))
     }
 
-    /// Opens a sealed record (text or bytes form). Returns a string (JSON
-    /// text) for JSON records and a Uint8Array for bytes.
+    /// Opens a sealed record (text or bytes form; the text form's UTF-8 bytes
+    /// with `text` set). Returns a string (JSON text) for JSON records and a
+    /// Uint8Array for bytes.
     pub fn open(
         &self,
         sealed: JsValue,
+        text: bool,
         record_id: JsValue,
         context: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let bytes = sealed_of(&sealed, text)?;
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get()?;
-        let bytes = sealed_of(&sealed)?;
         opened_to_js(
             v.open_typed(&bytes, &RecordContext::with_context(id.as_bytes(), &ctx))
                 .map_err(to_js)?,
@@ -721,10 +740,11 @@ impl VaultHandle {
     #[wasm_bindgen(js_name = openPrepare)]
     pub fn open_prepare(
         &self,
-        sealed: &js_sys::Uint8Array,
+        sealed: JsValue,
         record_id: JsValue,
         context: JsValue,
     ) -> Result<js_sys::Object, JsValue> {
+        let sealed = uint8_array(&sealed).ok_or_else(|| invalid("sealed must be a Uint8Array"))?;
         let id = string_of(&record_id, "recordId must be a non-empty string")?;
         let ctx = context_of(&context)?;
         let v = self.get()?;

@@ -173,7 +173,7 @@ test("withoutPrf strips PRF results from a credential's JSON and keeps the rest"
   assert.equal(code(() => Vault.withoutPrf(null)), ErrorCode.InvalidArgument);
 });
 
-test("non-ASCII JSON, text forms as strings, bytes and mixed in batches: the bytes-for-strings path round-trips", () => {
+test("non-ASCII JSON, text forms as strings, bytes and mixed in batches: the bytes-for-strings path round-trips", async () => {
   const { vault } = newVault();
   const notes = [{ t: "é ✓ 🩺 \u0000 \"q\"" }, { t: "ascii" }, "plain string", 42, null, [1, "ü"], { t: "\ud800 lone" }];
   for (const [i, n] of notes.entries()) {
@@ -184,11 +184,25 @@ test("non-ASCII JSON, text forms as strings, bytes and mixed in batches: the byt
   }
   const items = notes.map((n, i) => ({ record: i === 3 ? new Uint8Array([1, 2]) : n, recordId: `b${i}` }));
   const sealed = vault.sealMany(items);
-  const mixed = sealed.map((s, i) => ({ sealed: i % 2 ? s : new TextEncoder().encode(s), recordId: `b${i}` }));
+  const asBytes = vault.sealMany(items, { form: "bytes" });
+  const mixed = sealed.map((s, i) => ({ sealed: i % 2 ? s : asBytes[i], recordId: `b${i}` }));
   assert.deepEqual(vault.openMany(mixed), items.map((it) => (it.record instanceof Uint8Array ? it.record : JSON.parse(JSON.stringify(it.record)))));
   // A text form with a character outside base64url, and one that is not "ms1.": the usual codes.
   assert.equal(code(() => vault.open(sealed[0].slice(0, 10) + "é" + sealed[0].slice(11), { recordId: "b0" })), ErrorCode.Malformed);
   assert.equal(code(() => vault.open("ms2." + sealed[0].slice(4), { recordId: "b0" })), ErrorCode.UnknownVersion);
+  // A Uint8Array is always the bytes form, even when it holds a text form's characters.
+  assert.equal(code(() => vault.open(new TextEncoder().encode(sealed[0]), { recordId: "b0" })), ErrorCode.Malformed);
+  // Proxies of Uint8Arrays anywhere: InvalidArgument, and the vault is not left unusable.
+  const proxy = new Proxy(new Uint8Array(300), {});
+  assert.equal(code(() => vault.open(proxy, { recordId: "p" })), ErrorCode.InvalidArgument);
+  assert.equal(code(() => vault.open(outerOk(), { recordId: "outer", context: proxy })), ErrorCode.InvalidArgument);
+  assert.equal(code(() => vault.seal({ a: 1 }, { recordId: "outer", context: proxy })), ErrorCode.InvalidArgument);
+  await assert.rejects(vault.openAsync(proxy, { recordId: "p", webCryptoFrom: 1 }), (e) => e.code === ErrorCode.InvalidArgument);
+  assert.equal(code(() => vault.openMany([{ sealed: proxy, recordId: "p" }])), ErrorCode.InvalidArgument);
+  assert.deepEqual(vault.open(vault.seal({ still: "works" }, { recordId: "s" }), { recordId: "s" }), { still: "works" });
+  function outerOk() {
+    return vault.seal({ ok: 1 }, { recordId: "outer" });
+  }
 });
 
 test("sealMany/openMany: thousands of records in one call each, mixed JSON and bytes", () => {
