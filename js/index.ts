@@ -51,19 +51,20 @@ export function simd128Supported(): boolean {
 export function init(input?: InitInput): Promise<void> {
   if (!ready) {
     ready = (async () => {
+      // Two literal URLs, so that bundlers see (and emit) both files.
+      const scalar = async () => initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url)) });
       if (input !== undefined) {
         await initWasm({ module_or_path: input as WasmInitInput });
       } else if (simd128Supported()) {
-        // Two literal URLs, so that bundlers see (and emit) both files.
         try {
           await initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_bg.wasm", import.meta.url)) });
         } catch {
           // An engine whose early SIMD accepted the probe but not the final
           // instruction set: the scalar build runs everywhere.
-          await initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url)) });
+          await scalar();
         }
       } else {
-        await initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url)) });
+        await scalar();
       }
       initialized = true;
     })().catch((e) => {
@@ -208,16 +209,13 @@ function withUtf8<T>(strings: string[], wipe: boolean, f: (bytes: Uint8Array[]) 
   }
 }
 
-/** Calls `f` with a record for `seal`: bytes, and whether they are JSON text (see `withUtf8`). */
-function withSealArg<T>(p: string | Uint8Array, f: (data: Uint8Array, json: boolean) => T): T {
-  return typeof p === "string" ? withUtf8([p], true, ([b]) => f(b!, true)) : f(p, false);
-}
-
 /** A JSON record's UTF-8 bytes as the value (`open` gets the same text from wasm, which also refuses invalid UTF-8). */
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 function jsonOf(utf8: Uint8Array): RecordValue {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(utf8);
+    text = utf8Decoder.decode(utf8);
   } catch {
     throw new MedsealError(ErrorCode.Malformed, "JSON record is not UTF-8");
   }
@@ -482,15 +480,20 @@ export class Vault {
   /** Seals a record (a JSON value or bytes) to the text form `ms1.…`. */
   seal(record: RecordValue, opts: SealOptions): string {
     obj(opts, "options must be { recordId, context? }");
-    const { recordId, context } = opts;
-    return withSealArg(payload(record), (data, json) => call(() => this.#h.seal(data, json, recordId, context, true)) as string);
+    return this.#seal(payload(record), opts, true) as string;
   }
 
   /** Seals a record to the bytes form. */
   sealBytes(record: RecordValue, opts: SealOptions): Uint8Array {
     obj(opts, "options must be { recordId, context? }");
+    return this.#seal(payload(record), opts, false) as Uint8Array;
+  }
+
+  /** Seals in wasm: JSON text crosses as UTF-8 bytes (see `withUtf8`). */
+  #seal(p: string | Uint8Array, opts: SealOptions, asText: boolean): string | Uint8Array {
     const { recordId, context } = opts;
-    return withSealArg(payload(record), (data, json) => call(() => this.#h.seal(data, json, recordId, context, false)) as Uint8Array);
+    const seal = (data: Uint8Array, json: boolean) => call(() => this.#h.seal(data, json, recordId, context, asText)) as string | Uint8Array;
+    return typeof p === "string" ? withUtf8([p], true, ([b]) => seal(b!, true)) : seal(p, false);
   }
 
   /** Opens a sealed record (text or bytes form); returns the JSON value or bytes that were sealed. */
@@ -514,12 +517,11 @@ export class Vault {
     const size = typeof p === "string" ? p.length : p.byteLength;
     const subtle = globalThis.crypto?.subtle;
     if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD)) {
-      const { recordId, context, form } = opts;
-      return withSealArg(p, (data, json) => call(() => this.#h.seal(data, json, recordId, context, form !== "bytes")) as string | Uint8Array);
+      return this.#seal(p, opts, opts.form !== "bytes");
     }
     // The plaintext stays in JS: wasm sees only its length and returns the
     // envelope, the body key and the padding that follows the plaintext.
-    const data = typeof p === "string" ? new TextEncoder().encode(p) : p;
+    const data = typeof p === "string" ? utf8Encoder.encode(p) : p;
     let parts: { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; prefix: Uint8Array; contentType: number; padding: Uint8Array };
     let ct: Uint8Array;
     let padded: Uint8Array | undefined;
@@ -553,7 +555,7 @@ export class Vault {
     if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD) || !(typeof sealed === "string" || isBytes(sealed))) return this.open(sealed, opts);
     // Only the envelope's first bytes enter wasm; the body goes from the
     // caller's buffer to WebCrypto, and the plaintext back, without copies.
-    const bytes = typeof sealed === "string" ? (call(() => wasm.fromText(sealed)) as Uint8Array) : sealed;
+    const bytes = typeof sealed === "string" ? withUtf8([sealed], false, ([text]) => call(() => wasm.fromText(text!)) as Uint8Array) : sealed;
     const parts = call(() => this.#h.openPrepare(bytes, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; bodyStart: number };
     const key = await importBodyKey(subtle, parts.key, "decrypt");
     let padded: Uint8Array;
@@ -579,15 +581,16 @@ export class Vault {
   /** Seals many records in one call into wasm. Throws on the first invalid item (the error has `index`). */
   sealMany(items: SealItem[], opts: { form?: "text" | "bytes" } = {}): Array<string | Uint8Array> {
     if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { record, recordId, context? }");
-    const payloads = items.map((it, i) => {
+    // Each item read once, here: what wasm sees is what was encoded.
+    const read = items.map((it, i) => {
       obj(it, `item ${i} must be { record, recordId, context? }`);
-      return payload(it.record);
+      return { record: payload(it.record), recordId: it.recordId, context: it.context };
     });
-    const plain = items.map((it) => ({ recordId: it.recordId, context: it.context }));
-    const texts = payloads.filter((p): p is string => typeof p === "string");
+    const texts: string[] = [];
+    for (const it of read) if (typeof it.record === "string") texts.push(it.record);
     return withUtf8(texts, true, (encoded) => {
       let t = 0;
-      const prepared = payloads.map((p, i) => (typeof p === "string" ? { record: encoded[t++], json: true, ...plain[i] } : { record: p, ...plain[i] }));
+      const prepared = read.map((it) => (typeof it.record === "string" ? { ...it, record: encoded[t++], json: true } : it));
       return Array.from(call(() => this.#h.sealMany(prepared, opts?.form !== "bytes")) as unknown as Array<string | Uint8Array>);
     });
   }

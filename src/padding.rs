@@ -43,6 +43,16 @@ pub(crate) fn padding(plaintext_len: usize) -> Vec<u8> {
     v
 }
 
+/// `content_type || plaintext || padding`: the body plaintext, with room
+/// for the tag that will follow it.
+pub(crate) fn padded_body(content_type: u8, plaintext: &[u8], padding: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + plaintext.len() + padding.len() + crate::aead::TAG_LEN);
+    v.push(content_type);
+    v.extend_from_slice(plaintext);
+    v.extend_from_slice(padding);
+    v
+}
+
 /// How many bytes at the end of a padded buffer of `padded_len` bytes hold
 /// the `0x80` marker and the zeros after it, at most. Up to the 256-byte
 /// floor, all of it; above, Padme adds less than `len / 16` (its rounding
@@ -78,12 +88,7 @@ mod tests {
     /// Returns `content_type || plaintext || 0x80 || 0x00*` of length
     /// `padded_len(len + 2)`.
     fn pad(content_type: u8, plaintext: &[u8]) -> Vec<u8> {
-        let tail = padding(plaintext.len());
-        let mut v = Vec::with_capacity(1 + plaintext.len() + tail.len() + 16);
-        v.push(content_type);
-        v.extend_from_slice(plaintext);
-        v.extend_from_slice(&tail);
-        v
+        padded_body(content_type, plaintext, &padding(plaintext.len()))
     }
 
     /// Removes the padding: truncates `buf` to `content_type || plaintext`.

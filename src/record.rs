@@ -210,11 +210,7 @@ pub struct SealParts {
 impl SealParts {
     /// The body plaintext: `content_type || plaintext || padding`.
     pub fn padded(&self, plaintext: &[u8]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(1 + plaintext.len() + self.padding.len() + TAG_LEN);
-        v.push(self.content_type as u8);
-        v.extend_from_slice(plaintext);
-        v.extend_from_slice(&self.padding);
-        v
+        padding::padded_body(self.content_type as u8, plaintext, &self.padding)
     }
 }
 

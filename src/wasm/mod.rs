@@ -92,18 +92,29 @@ fn payload_of(v: &JsValue, json: bool) -> Result<(ContentType, Vec<u8>), JsValue
     Ok((ContentType::Json, data))
 }
 
+const NOT_SEALED: &str = "sealed must be an \"ms1.\" string or a Uint8Array";
+
 /// A sealed record in either form: `"ms1.…"` text (a string, or its UTF-8
 /// bytes with `text` set, which the JS layer passes for speed; see
-/// [`payload_of`]) or bytes.
-fn sealed_of(v: &JsValue, text: bool) -> Result<Vec<u8>, JsValue> {
+/// [`payload_of`]) or bytes. `None` when `v` is neither a string nor bytes;
+/// otherwise the record's bytes or why the text form is not one.
+fn sealed_bytes(v: &JsValue, text: bool) -> Option<crate::Result<Vec<u8>>> {
     if let Some(s) = v.as_string() {
-        return record::from_text(&s).map_err(to_js);
+        return Some(record::from_text(&s));
     }
-    let bytes = bytes_of(v, "sealed must be an \"ms1.\" string or a Uint8Array")?;
-    if text {
-        return record::from_text_bytes(&bytes).map_err(to_js);
-    }
-    Ok(bytes)
+    let bytes = uint8_array(v)?.to_vec();
+    Some(if text {
+        record::from_text_bytes(&bytes)
+    } else {
+        Ok(bytes)
+    })
+}
+
+/// [`sealed_bytes`], with every failure as a JS error.
+fn sealed_of(v: &JsValue, text: bool) -> Result<Vec<u8>, JsValue> {
+    sealed_bytes(v, text)
+        .ok_or_else(|| invalid(NOT_SEALED))?
+        .map_err(to_js)
 }
 
 /// A sealed record as JS gets it: the `"ms1."` text form or bytes.
@@ -271,10 +282,11 @@ pub fn open_finish(padded: JsValue) -> Result<js_sys::Object, JsValue> {
     Ok(o)
 }
 
-/// The bytes of a sealed record's text form (`"ms1."` + base64url).
+/// The bytes of a sealed record's text form (`"ms1."` + base64url), given as
+/// its UTF-8 bytes (see [`payload_of`]).
 #[wasm_bindgen(js_name = fromText)]
-pub fn from_text(text: &str) -> Result<Vec<u8>, JsValue> {
-    record::from_text(text).map_err(to_js)
+pub fn from_text(text: &[u8]) -> Result<Vec<u8>, JsValue> {
+    record::from_text_bytes(text).map_err(to_js)
 }
 
 /// A fresh random PRF salt (32 bytes) for a new passkey.
@@ -537,21 +549,10 @@ impl VaultHandle {
             let (sealed, record_id, ctx) =
                 batch.item(i, "each item must be { sealed, recordId, context? }")?;
             let rc = RecordContext::with_context(record_id.as_bytes(), &ctx);
-            let opened = if let Some(text) = sealed.as_string() {
-                record::from_text(&text).and_then(|b| v.open_typed(&b, &rc))
-            } else if let Some(bytes) = uint8_array(&sealed) {
-                let bytes = bytes.to_vec();
-                if batch.flag(i) {
-                    record::from_text_bytes(&bytes).and_then(|b| v.open_typed(&b, &rc))
-                } else {
-                    v.open_typed(&bytes, &rc)
-                }
-            } else {
-                return Err(with_index(
-                    invalid("sealed must be an \"ms1.\" string or a Uint8Array"),
-                    i as usize,
-                ));
-            };
+            // A value of the wrong type fails the call; a bad record fails its item.
+            let opened = sealed_bytes(&sealed, batch.flag(i))
+                .ok_or_else(|| with_index(invalid(NOT_SEALED), i as usize))?
+                .and_then(|b| v.open_typed(&b, &rc));
             let value = opened
                 .map_err(to_js)
                 .and_then(opened_to_js)

@@ -50,8 +50,7 @@ const records = [];
 for (const size of [0, 1, 15, 16, 17, 127, 128, 129, 1000, 4095, 65537, 200001]) {
   const data = randomBytes(size);
   const id = `${mode}-${size}`;
-  const sealed = vault.sealBytes(data, { recordId: id });
-  records.push({ id, plain: b64(data), sealed: typeof sealed === "string" ? sealed : { b64: b64(sealed) } });
+  records.push({ id, plain: b64(data), sealed: { b64: b64(vault.sealBytes(data, { recordId: id })) } });
 }
 const note = { note: "é ✓ " + "x".repeat(3000) };
 records.push({ id: `${mode}-json`, json: true, plain: JSON.stringify(note), sealed: vault.seal(note, { recordId: `${mode}-json` }) });
