@@ -46,11 +46,26 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * The codes raised by the JS layer itself (ceremonies, workers, loading).
+ * Every other code comes from the wasm module, whose list (`errorCodes()`,
+ * from the Rust error enum) a test checks against `ErrorCode`: one source.
+ */
+export const JS_ERROR_CODES: readonly ErrorCode[] = [
+  ErrorCode.PrfUnsupported,
+  ErrorCode.PrfNotReturned,
+  ErrorCode.WorkerUnavailable,
+  ErrorCode.Cancelled,
+  ErrorCode.NotInitialized,
+];
+
 const KNOWN = new Set<string>(Object.values(ErrorCode));
 
-/** The one error class medseal throws. */
+/** The one error class medseal throws. Branch on `code`. */
 export class MedsealError extends Error {
   readonly code: ErrorCode;
+  /** For batch calls: the index of the item that failed. */
+  index?: number;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "MedsealError";
@@ -70,6 +85,13 @@ export function fromWasm(e: unknown): MedsealError {
   }
   // wasm-bindgen throws plain Errors for argument types it checks itself.
   return new MedsealError(ErrorCode.InvalidArgument, `invalid argument: ${String((err && err.message) ?? e)}`);
+}
+
+/** An error as it crosses a `postMessage` channel (code, message, batch index). */
+export function errorData(e: unknown): { code: string; message: string; index?: number } {
+  const m = fromWasm(e);
+  const index = (m as { index?: number }).index;
+  return index === undefined ? { code: m.code, message: m.message } : { code: m.code, message: m.message, index };
 }
 
 /** Runs a wasm call, translating its errors. */

@@ -1,10 +1,12 @@
 /**
  * The host side of `RemoteVault`: holds one vault in this realm (a dedicated
  * worker, an extension's service worker) and answers requests. Requests only
- * name operations of `Vault`; nothing here does cryptography.
+ * name operations of `Vault` (the `Ops` table); nothing here does cryptography.
  */
-import { ErrorCode, MedsealError, Vault, VaultReceiver, init, passkeyRequests, type InitInput, type Manifest } from "./index.js";
-import { b64u } from "./passkey.js";
+import { ErrorCode, MedsealError, Vault, VaultReceiver, init, webauthn, type InitInput, type Manifest } from "./index.js";
+import { errorData } from "./errors.js";
+import type { Op, Ops, UnlockOptions, VaultStatus } from "./types.js";
+import { b64u } from "./webauthn.js";
 import { RPC } from "./remote.js";
 
 /**
@@ -15,6 +17,7 @@ import { RPC } from "./remote.js";
  */
 export type Pin = { expect?: Manifest | string; minRevision?: number };
 
+/** How `serveVault` and `VaultHost` behave. */
 export type HostOptions = {
   /** Returns the pin (e.g. from the manifest this extension stored). Default: any vault. */
   pin?: () => Pin | Promise<Pin>;
@@ -23,7 +26,7 @@ export type HostOptions = {
   /** Decides whether a request comes from a trusted sender (default: same origin, or a dedicated worker's parent). */
   allow?: (event: MessageEvent) => boolean;
   /** Called after the vault changed (created, unlocked, handed over, locked). */
-  onChange?: (state: { unlocked: boolean; vaultId: string | null }) => void;
+  onChange?: (state: VaultStatus) => void;
 };
 
 /** Receivers waiting for their hand-off: a few at most, for a minute at most. */
@@ -36,18 +39,98 @@ function wipe(...bufs: Array<Uint8Array | undefined>): void {
   for (const b of bufs) if (b instanceof Uint8Array) b.fill(0);
 }
 
+type Handlers = { [K in Op]: (...args: Ops[K]["args"]) => Ops[K]["result"] | Promise<Ops[K]["result"]> };
+
 /** Holds the vault and runs one operation. Exposed for hosts with their own transport. */
 export class VaultHost {
   #vault: Vault | null = null;
   #pending = new Map<string, { receiver: VaultReceiver; at: number }>();
   #o: HostOptions;
+  #handlers: Handlers;
 
   constructor(o: HostOptions = {}) {
     this.#o = o;
+    const need = () => this.#need();
+    this.#handlers = {
+      status: () => this.#status(),
+      createRequest: () => this.#ceremonyRequest(),
+      addPasskeyRequest: () => ({ ...this.#ceremonyRequest(), exclude: webauthn.passkeys(need().manifest()).map((p) => p.credentialId) }),
+      unlockRequest: (manifest) => ({ passkeys: webauthn.passkeys(manifest), challenge: webauthn.newPrfSalt() }),
+      create: async (prf) => {
+        try {
+          if ((await this.#pin()).expect) throw new MedsealError(ErrorCode.WrongVault, "refused: this worker already belongs to a vault");
+          const { vault, manifest, recoveryCode } = await Vault.create({ prf });
+          this.#set(vault);
+          return { manifest, recoveryCode };
+        } finally {
+          wipe(prf?.prfOutput);
+        }
+      },
+      unlockWithPrf: async (manifest, prf, opts) => {
+        try {
+          return await this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { prf }, min));
+        } finally {
+          wipe(prf?.prfOutput);
+        }
+      },
+      unlockWithRecoveryCode: (manifest, code, opts) => this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { recoveryCode: code }, min)),
+      addPasskey: async (prf) => {
+        try {
+          return (await need().addPasskey({ prf })).manifest;
+        } finally {
+          wipe(prf?.prfOutput);
+        }
+      },
+      receiverKey: () => {
+        if (this.#pending.size >= MAX_PENDING) {
+          const [oldest] = this.#pending.keys();
+          this.#pending.get(oldest!)?.receiver.discard();
+          this.#pending.delete(oldest!);
+        }
+        const receiver = new VaultReceiver();
+        const publicKey = receiver.publicKey;
+        this.#pending.set(b64u(publicKey), { receiver, at: Date.now() });
+        return publicKey;
+      },
+      acceptHandoff: async (message, key) => {
+        const receiver = this.#receiverFor(key);
+        try {
+          this.#set(receiver.accept(message, await this.#pin()));
+        } finally {
+          receiver.discard();
+        }
+        return this.#status();
+      },
+      lock: () => {
+        this.#set(null);
+        return this.#status();
+      },
+      seal: (record, opts) => need().seal(record, opts),
+      open: (sealed, opts) => need().open(sealed, opts),
+      sealMany: (items, opts) => need().sealMany(items, opts),
+      openMany: (items) => need().openMany(items).map((o) => (o.ok ? o : { ok: false as const, error: errorData(o.error) })),
+      sealLarge: (record, opts) => need().sealLarge(record, opts),
+      openLarge: (sealed, opts) => need().openLarge(sealed, opts),
+      manifest: () => need().manifest(),
+      vaultId: () => need().vaultId(),
+      removeUnlock: (id) => need().removeUnlock(id),
+      rotateRecoveryCode: () => need().rotateRecoveryCode(),
+      updateManifest: (m) => {
+        need().updateManifest(m);
+        return null;
+      },
+      signLoginProof: (c, a) => need().signLoginProof(c, a),
+    };
   }
 
+  /** The vault this host holds, if unlocked. */
   get vault(): Vault | null {
     return this.#vault && !this.#vault.locked ? this.#vault : null;
+  }
+
+  #ceremonyRequest(): { prfSalt: Uint8Array; first: Uint8Array; challenge: Uint8Array } {
+    const prfSalt = webauthn.newPrfSalt();
+    return { prfSalt, first: webauthn.prfInput(prfSalt), challenge: webauthn.newPrfSalt() };
   }
 
   #set(v: Vault | null): void {
@@ -56,9 +139,9 @@ export class VaultHost {
     this.#o.onChange?.(this.#status());
   }
 
-  #status(): { unlocked: boolean; vaultId: string | null } {
+  #status(): VaultStatus {
     const v = this.vault;
-    return { unlocked: !!v, vaultId: v ? v.vaultId : null };
+    return { unlocked: !!v, vaultId: v ? v.vaultId() : null };
   }
 
   async #pin(): Promise<Pin> {
@@ -69,18 +152,19 @@ export class VaultHost {
    * Unlocks under the pin (read once): never below its revision, and only
    * the pinned vault (same id and identity key); another one is locked again.
    */
-  async #unlockPinned(opts: { minRevision?: number } | undefined, unlock: (o: { minRevision: number }) => Vault): Promise<void> {
+  async #unlockPinned(opts: UnlockOptions | undefined, unlock: (o: UnlockOptions) => Promise<{ vault: Vault }>): Promise<VaultStatus> {
     const pin = await this.#pin();
-    const v = unlock({ minRevision: Math.max(opts?.minRevision ?? 0, pin.minRevision ?? 0) });
+    const { vault } = await unlock({ minRevision: Math.max(opts?.minRevision ?? 0, pin.minRevision ?? 0) });
     if (pin.expect) {
       const want = (typeof pin.expect === "string" ? JSON.parse(pin.expect) : pin.expect) as Manifest;
-      const got = v.manifest;
+      const got = vault.manifest();
       if (got.vaultId !== want.vaultId || got.identityKey.publicKey !== want.identityKey?.publicKey) {
-        v.lock();
+        vault.lock();
         throw new MedsealError(ErrorCode.WrongVault, "refused: this is not the vault this worker belongs to");
       }
     }
-    this.#set(v);
+    this.#set(vault);
+    return this.#status();
   }
 
   #receiverFor(key: unknown): VaultReceiver {
@@ -104,110 +188,16 @@ export class VaultHost {
     return v;
   }
 
-  async run(op: string, args: unknown[]): Promise<unknown> {
+  /**
+   * Runs one operation of the `Ops` table.
+   * @throws {@link MedsealError} the operation's error, or `InvalidArgument` for an unknown operation
+   */
+  async run<K extends Op>(op: K, args: Ops[K]["args"]): Promise<Ops[K]["result"]> {
     await init(this.#o.wasm);
-    const a = args as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
-    switch (op) {
-      case "status":
-        return this.#status();
-      case "createRequest":
-      case "addPasskeyRequest": {
-        const prfSalt = Vault.newPrfSalt();
-        const exclude = op === "addPasskeyRequest" ? passkeyRequests(this.#need().manifest).map((p) => p.credentialId) : [];
-        return { prfSalt, first: Vault.prfInput(prfSalt), challenge: Vault.newPrfSalt(), exclude };
-      }
-      case "createFromPrf": {
-        try {
-          if ((await this.#pin()).expect) throw new MedsealError(ErrorCode.WrongVault, "refused: this worker already belongs to a vault");
-          const { vault, manifest, recoveryCode } = Vault.createFromPrf(a[0]);
-          this.#set(vault);
-          return { manifest, recoveryCode };
-        } finally {
-          wipe(a[0]?.prfOutput);
-        }
-      }
-      case "unlockRequest":
-        return { passkeys: passkeyRequests(a[0]), challenge: Vault.newPrfSalt() };
-      case "unlockFromPrf":
-        try {
-          await this.#unlockPinned(a[2], (o) => Vault.unlockFromPrf(a[0], a[1], o));
-          return this.#status();
-        } finally {
-          wipe(a[1]?.prfOutput);
-        }
-      case "unlockWithRecoveryCode":
-        await this.#unlockPinned(a[2], (o) => Vault.unlockWithRecoveryCode(a[0], a[1], o));
-        return this.#status();
-      case "addPasskeyFromPrf":
-        try {
-          return this.#need().addPasskeyFromPrf(a[0]);
-        } finally {
-          wipe(a[0]?.prfOutput);
-        }
-      case "receiverKey": {
-        if (this.#pending.size >= MAX_PENDING) {
-          const [oldest] = this.#pending.keys();
-          this.#pending.get(oldest!)?.receiver.discard();
-          this.#pending.delete(oldest!);
-        }
-        const receiver = new VaultReceiver();
-        const publicKey = receiver.publicKey;
-        this.#pending.set(b64u(publicKey), { receiver, at: Date.now() });
-        return publicKey;
-      }
-      case "acceptHandoff": {
-        const receiver = this.#receiverFor(a[1]);
-        try {
-          this.#set(receiver.accept(a[0], await this.#pin()));
-        } finally {
-          receiver.discard();
-        }
-        return this.#status();
-      }
-      case "lock":
-        this.#set(null);
-        return this.#status();
-      case "seal":
-        return this.#need().seal(a[0], a[1]);
-      case "sealBytes":
-        return this.#need().sealBytes(a[0], a[1]);
-      case "open":
-        return this.#need().open(a[0], a[1]);
-      case "sealAsync":
-        return this.#need().sealAsync(a[0], a[1]);
-      case "openAsync":
-        return this.#need().openAsync(a[0], a[1]);
-      case "sealMany":
-        return this.#need().sealMany(a[0], a[1]);
-      case "openMany":
-        return this.#need().openMany(a[0]);
-      case "openManySettled":
-        return this.#need()
-          .openManySettled(a[0])
-          .map((o) => (o.ok ? o : { ok: false, error: errorData(o.error) }));
-      case "manifest":
-        return this.#need().manifest;
-      case "vaultId":
-        return this.#need().vaultId;
-      case "removeUnlock":
-        return this.#need().removeUnlock(a[0]);
-      case "rotateRecoveryCode":
-        return this.#need().rotateRecoveryCode();
-      case "updateManifest":
-        this.#need().updateManifest(a[0]);
-        return undefined;
-      case "signLoginProof":
-        return this.#need().signLoginProof(a[0], a[1]);
-      default:
-        throw new MedsealError(ErrorCode.InvalidArgument, `unknown operation "${op}"`);
-    }
+    if (!Object.prototype.hasOwnProperty.call(this.#handlers, op)) throw new MedsealError(ErrorCode.InvalidArgument, `unknown operation "${String(op)}"`);
+    const f = this.#handlers[op] as (...a: Ops[K]["args"]) => Ops[K]["result"] | Promise<Ops[K]["result"]>;
+    return f(...args);
   }
-}
-
-function errorData(e: unknown): { code: string; message: string; index?: number } {
-  const m = e instanceof MedsealError ? e : new MedsealError(ErrorCode.InvalidArgument, String((e as Error)?.message ?? e));
-  const index = (m as { index?: number }).index;
-  return index === undefined ? { code: m.code, message: m.message } : { code: m.code, message: m.message, index };
 }
 
 /**
@@ -234,8 +224,8 @@ export function serveVault(scope: Scope, o: HostOptions = {}): VaultHost {
       port.postMessage({ ok: false, error: { code: ErrorCode.InvalidArgument, message: "request refused: not from a trusted sender" } });
       return;
     }
-    const op = d.op;
-    const args = Array.isArray(d.args) ? d.args : [];
+    const op = d.op as Op;
+    const args = (Array.isArray(d.args) ? d.args : []) as Ops[Op]["args"];
     const job = queue.then(async () => {
       try {
         port.postMessage({ ok: true, value: await host.run(op, args) });

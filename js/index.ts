@@ -1,18 +1,29 @@
 /**
  * medseal: client-side encryption of health records with keys from passkeys.
  *
- * This layer does no cryptography: every key operation happens inside the
- * WebAssembly module, which holds the keys. JavaScript only sees opaque
- * handles, sealed records, public manifests and (once) a recovery code to show
- * the user. Passkey ceremonies live in ./passkey.ts.
+ * Two verbs open a vault, `Vault.create` and `Vault.unlock`, each taking the
+ * source of its key as an argument: a passkey ceremony medseal runs, a
+ * credential from the application's own ceremony (live or JSON), a PRF
+ * output, or the recovery code. An unlocked vault seals and opens records.
+ *
+ * This layer does no cryptography and knows no byte layout: every key
+ * operation happens inside the WebAssembly module, which holds the keys.
+ * JavaScript sees opaque handles, sealed records, public manifests and
+ * (once) a recovery code to show the user.
+ *
+ * ESM only. The types use the DOM library's WebAuthn and WebCrypto types.
+ * @packageDocumentation
  */
 import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm } from "./errors.js";
-import { type CreateOptions, b64u, createWithPrf, fromB64u, getWithPrf, prfFromCreated, takePrfFirst } from "./passkey.js";
+import { readPackaged } from "./loader.js";
+import type { Manifest, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi } from "./types.js";
+import { type CeremonyOptions, type CreateOptions, type CredentialLike, type PrfSupport, b64u, createWithPrf, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
-export { prfSupport, type PrfSupport, type CreateOptions } from "./passkey.js";
+export type { CeremonyOptions, CreateOptions, CredentialLike, PrfSupport } from "./webauthn.js";
+export type * from "./types.js";
 
 let ready: Promise<void> | null = null;
 let initialized = false;
@@ -45,8 +56,10 @@ export function simd128Supported(): boolean {
  * Loads the WebAssembly module. Call once before anything else; later calls
  * return the same promise. With no argument the module is loaded from the
  * package itself (fetch in browsers, workers and extensions; the file system
- * in Node): the SIMD128 build where the engine has SIMD128, else the scalar
- * one. Extensions and strict-CSP pages need `'wasm-unsafe-eval'` only.
+ * in Node, through the package's `node` entry): the SIMD128 build where the
+ * engine has SIMD128, else the scalar one. Extensions and strict-CSP pages
+ * need `'wasm-unsafe-eval'` only.
+ * @throws {@link MedsealError} `NotInitialized` when the module cannot be loaded.
  */
 export function init(input?: InitInput): Promise<void> {
   if (!ready) {
@@ -75,132 +88,132 @@ export function init(input?: InitInput): Promise<void> {
   return ready;
 }
 
-/** A module shipped in the package: its URL (fetched by the glue), or its bytes in Node. */
+/** A module shipped in the package: its URL (fetched by the glue), or its bytes where a file reader is registered (Node). */
 async function packaged(url: URL): Promise<WasmInitInput> {
   if (url.protocol !== "file:") return url;
-  // Node: fetch() cannot read file URLs. The specifier is a variable so bundlers leave it alone.
-  const fsName = "node:fs/promises";
-  const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
-  return (await fs.readFile(url)) as unknown as WasmInitInput;
+  if (!readPackaged) throw new Error("a file: URL cannot be fetched here: import medseal under the \"node\" export condition, or pass the module to init()");
+  return (await readPackaged(url)) as unknown as WasmInitInput;
 }
 
 function ensureInit(): void {
   if (!initialized) throw new MedsealError(ErrorCode.NotInitialized, "call `await init()` before using medseal");
 }
 
-/** A passkey unlock entry of a manifest. */
-export type PasskeyEntry = { type: "passkey"; id: string; credentialId: string; prfSalt: string; wrappedVaultKey: string; label?: string };
-/** The recovery entry of a manifest. */
-export type RecoveryEntry = { type: "recovery"; id: string; wrappedVaultKey: string };
-
-/** A vault manifest: public and signed. Store it (server side) after every change; pass it back to unlock. */
-export type Manifest = {
-  medseal: "vault-manifest";
-  version: number;
-  vaultId: string;
-  revision: number;
-  identityKey: { publicKey: string; wrappedPrivateKey: string };
-  unlock: Array<PasskeyEntry | RecoveryEntry>;
-  signature: string;
-};
-
-/** What a record is bound to: opening with another recordId or context fails. */
-export type SealOptions = { recordId: string; context?: string | Uint8Array };
-
-/** A record: any JSON value, or bytes (Uint8Array). */
-export type RecordValue = unknown;
-
-/** A batch item to seal. */
-export type SealItem = { record: RecordValue; recordId: string; context?: string | Uint8Array };
-/** A batch item to open. */
-export type OpenItem = { sealed: string | Uint8Array; recordId: string; context?: string | Uint8Array };
-/** The outcome of one item of `openManySettled`. */
-export type OpenOutcome = { ok: true; value: RecordValue } | { ok: false; error: MedsealError };
-
-/** PRF data from a passkey ceremony run by the application. */
-export type PrfCredential = { credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string };
-
-/**
- * Options of the passkey prompt at unlock. `rpId`: the relying-party id the
- * passkeys were created with, when it is not this page's host (a parent
- * domain, or a site's domain claimed by an extension: docs/EXTENSIONS.md).
- */
-export type CeremonyOptions = { timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal; rpId?: string };
-
-/** Options of an unlock. `minRevision`: the newest manifest revision this client has seen (rollback protection). */
-export type UnlockOptions = { minRevision?: number };
-
-function obj(v: unknown, what: string): void {
-  if (v === null || typeof v !== "object") throw new MedsealError(ErrorCode.InvalidArgument, what);
+function invalid(message: string): MedsealError {
+  return new MedsealError(ErrorCode.InvalidArgument, message);
 }
 
-/** A real Uint8Array (not a Proxy of one, which passes `instanceof` but cannot be read as one). */
+function obj(v: unknown, what: string): asserts v is Record<string, unknown> {
+  if (v === null || typeof v !== "object") throw invalid(what);
+}
+
+/** A real byte view (not a Proxy of one, which passes `instanceof` but cannot be read as one). */
 function isBytes(v: unknown): v is Uint8Array {
   return v instanceof Uint8Array && ArrayBuffer.isView(v);
 }
 
-function payload(record: RecordValue): string | Uint8Array {
+/** An ArrayBuffer or any view as a Uint8Array, without copying. */
+function bytesOf(v: unknown, what: string): Uint8Array {
+  if (isBytes(v)) return v;
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw invalid(`${what} must be a Uint8Array or ArrayBuffer`);
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== "string") throw invalid(`${what} must be a string`);
+  return v;
+}
+
+const utf8Encoder = new TextEncoder();
+const NO_CONTEXT = new Uint8Array(0);
+
+/** The record's binding, read once: its id and its context as bytes. */
+function bindingOf(opts: unknown): { recordId: string; context: Uint8Array } {
+  obj(opts, "options must be { recordId, context? }");
+  const recordId = str(opts.recordId, "recordId");
+  const c = opts.context;
+  const context = c === undefined || c === null ? NO_CONTEXT : typeof c === "string" ? utf8Encoder.encode(c) : isBytes(c) ? c : bytesOf(c, "context");
+  return { recordId, context };
+}
+
+function formOf(v: unknown): SealedForm {
+  if (v === undefined || v === "text") return "text";
+  if (v === "bytes") return "bytes";
+  throw invalid('form must be "text" or "bytes"');
+}
+
+/** A manifest as the wasm module reads it: its JSON text. */
+function manifestText(m: unknown): string {
+  if (typeof m === "string") return m;
+  if (m === null || typeof m !== "object" || Array.isArray(m)) throw invalid("manifest must be a vault manifest object or its JSON text");
+  try {
+    return JSON.stringify(m);
+  } catch (e) {
+    throw new MedsealError(ErrorCode.Malformed, `manifest object cannot be serialized as JSON: ${(e as Error)?.message}`);
+  }
+}
+
+function manifestOf(json: string): Manifest {
+  return JSON.parse(json) as Manifest;
+}
+
+function revisionOf(opts: UnlockOptions | undefined): number | undefined {
+  const r = opts?.minRevision;
+  if (r === undefined || r === null) return undefined;
+  if (typeof r !== "number") throw invalid("minRevision must be a non-negative integer");
+  return r;
+}
+
+/** A record to seal: JSON text, or bytes. */
+function payload(record: unknown): string | Uint8Array {
   if (isBytes(record)) return record;
   if (record === undefined || typeof record === "function" || typeof record === "symbol" || typeof record === "bigint") {
-    throw new MedsealError(ErrorCode.InvalidArgument, "record must be a JSON value or a Uint8Array");
+    throw invalid("record must be a JSON value or a Uint8Array");
   }
   let text: string | undefined;
   try {
     text = JSON.stringify(record);
   } catch (e) {
-    throw new MedsealError(ErrorCode.InvalidArgument, `record is not JSON-serializable: ${(e as Error).message}`);
+    throw invalid(`record is not JSON-serializable: ${(e as Error).message}`);
   }
-  if (text === undefined) throw new MedsealError(ErrorCode.InvalidArgument, "record must be a JSON value or a Uint8Array");
+  if (text === undefined) throw invalid("record must be a JSON value or a Uint8Array");
   return text;
 }
 
-function value(out: unknown): RecordValue {
-  if (typeof out !== "string") return out;
+function parseJson<T>(text: string): T {
   try {
-    return JSON.parse(out);
+    return JSON.parse(text) as T;
   } catch {
     throw new MedsealError(ErrorCode.Malformed, "JSON record is not JSON");
   }
 }
 
-const utf8Encoder = new TextEncoder();
 let scratch = new Uint8Array(0);
 let scratchInUse = false;
 
 /**
- * Calls `f` with `strings` as UTF-8 bytes, for the wasm boundary: wasm-bindgen
+ * Calls `f` with `s` as UTF-8 bytes, for the wasm boundary: wasm-bindgen
  * copies a string into wasm one character at a time in JS, which for the
  * 1-2 KB of a record's text form or JSON costs an order of magnitude more than
- * `TextEncoder.encodeInto` into a reused buffer. The views are valid during
- * `f` only (wasm copies them at once). A call made from inside `f` (a getter
- * or proxy of the caller's run by wasm) gets buffers of its own, so it cannot
- * overwrite the outer call's bytes. With `wipe` (the bytes are a plaintext)
+ * `TextEncoder.encodeInto` into a reused buffer. The view is valid during `f`
+ * only (wasm copies it at once). With `wipe` (the bytes are a plaintext)
  * everything written is zeroed afterwards.
  */
-function withUtf8<T>(strings: string[], wipe: boolean, f: (bytes: Uint8Array[]) => T): T {
-  const outer = !scratchInUse;
-  let total = 0;
-  for (const s of strings) total += s.length;
+function withUtf8<T>(s: string, wipe: boolean, f: (bytes: Uint8Array) => T): T {
   // Sized for ASCII (the text form always is); a string that needs more is encoded apart.
-  if (outer && scratch.length < total) scratch = new Uint8Array(Math.max(total, 4096));
-  const buf = outer ? scratch : new Uint8Array(total);
-  const apart: Uint8Array[] = [];
-  let at = 0;
-  const bytes = strings.map((s) => {
-    const r = utf8Encoder.encodeInto(s, buf.subarray(at, at + s.length));
-    at += s.length; // also past a partial write, so that it is wiped below
-    if (r.read === s.length) return buf.subarray(at - s.length, at - s.length + r.written);
-    const b = utf8Encoder.encode(s);
-    apart.push(b);
-    return b;
-  });
+  const outer = !scratchInUse;
+  if (outer && scratch.length < s.length) scratch = new Uint8Array(Math.max(s.length, 4096));
+  const buf = outer ? scratch : new Uint8Array(s.length);
+  const r = utf8Encoder.encodeInto(s, buf.subarray(0, s.length));
+  const bytes = r.read === s.length ? buf.subarray(0, r.written) : utf8Encoder.encode(s);
   if (outer) scratchInUse = true;
   try {
     return f(bytes);
   } finally {
     if (wipe) {
-      buf.fill(0, 0, at);
-      for (const b of apart) b.fill(0);
+      buf.fill(0, 0, s.length);
+      if (bytes.buffer !== buf.buffer) bytes.fill(0);
     }
     if (outer) {
       scratchInUse = false;
@@ -209,53 +222,9 @@ function withUtf8<T>(strings: string[], wipe: boolean, f: (bytes: Uint8Array[]) 
   }
 }
 
-/** A JSON record's UTF-8 bytes as the value (`open` gets the same text from wasm, which also refuses invalid UTF-8). */
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function jsonOf(utf8: Uint8Array): RecordValue {
-  let text: string;
-  try {
-    text = utf8Decoder.decode(utf8);
-  } catch {
-    throw new MedsealError(ErrorCode.Malformed, "JSON record is not UTF-8");
-  }
-  return value(text);
-}
-
-/** A view of an ArrayBuffer or typed array as the Uint8Array the wasm layer accepts. */
-export function toBytes(v: unknown, what: string): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  if (v instanceof ArrayBuffer) return new Uint8Array(v);
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  throw new MedsealError(ErrorCode.InvalidArgument, `${what} must be a Uint8Array or ArrayBuffer`);
-}
-
-/**
- * The passkeys of a manifest with the PRF input each must evaluate (public
- * data: what a `get()` needs, e.g. when the ceremony runs in another realm).
- */
-export function passkeyRequests(manifest: Manifest | string): Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }> {
-  ensureInit();
-  return passkeysOf(manifest);
-}
-
-function passkeysOf(manifest: Manifest | string): Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }> {
-  const reqs = call(() => wasm.passkeyRequests(manifest)) as Array<{ credentialId: string; prfInput: string; label?: string | null }>;
-  return reqs.map((r) => ({ credentialId: fromB64u(r.credentialId), first: fromB64u(r.prfInput), label: r.label ?? undefined }));
-}
-
-const challenge = (): Uint8Array => wasm.newPrfSalt(); // 32 random bytes from the wasm CSPRNG
-
-/** The PRF output of a credential the app created with `Vault.prfCreateExtension()` merged in. */
-async function prfOfCreated(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { timeout?: number; rpId?: string }): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
-  if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
-    throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.create()");
-  }
-  return prfFromCreated(credential, wasm.prfInput(toBytes(prfSalt, "prfSalt")), opts?.timeout, challenge, opts?.rpId);
-}
-
 /** Imports one record's body key into WebCrypto as a non-extractable key, then wipes the bytes. */
-async function importBodyKey(subtle: SubtleCrypto, key: Uint8Array, usage: KeyUsage): Promise<CryptoKey> {
+async function importBodyKey(subtle: SubtleCrypto, key: Uint8Array | undefined, usage: KeyUsage): Promise<CryptoKey> {
+  if (!key) throw invalid("the body key was already taken");
   try {
     return await subtle.importKey("raw", key as BufferSource, "AES-GCM", false, [usage]);
   } finally {
@@ -263,17 +232,89 @@ async function importBodyKey(subtle: SubtleCrypto, key: Uint8Array, usage: KeyUs
   }
 }
 
+function concat(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+const challenge = (): Uint8Array => wasm.newPrfSalt(); // 32 random bytes from the wasm CSPRNG
+
+// ------------------------------------------------------------------ key sources
+
+
+/**
+ * Where the key of a new vault (or a new passkey of a vault) comes from:
+ * - `{ passkey }`: medseal registers a passkey (WebAuthn with PRF, user verification required);
+ * - `{ credential, prfSalt }`: a credential the app created itself with `webauthn.createExtension()` merged in (live, or its JSON);
+ * - `{ prf }`: a PRF output obtained elsewhere (Node, tests, native shells), for `webauthn.prfInput(prfSalt)`.
+ */
+export type NewKeySource =
+  | { passkey: CreateOptions }
+  | { credential: CredentialLike; prfSalt: Uint8Array; label?: string; timeout?: number; rpId?: string }
+  | { prf: { credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string } };
+
+/**
+ * Where the key that unlocks a vault comes from:
+ * - `{ passkey }`: medseal asks for any passkey of the manifest (`true`, or prompt options);
+ * - `{ credential }`: the result of the app's own `get()` that carried `webauthn.requestExtension(manifest)` (live, or its JSON);
+ * - `{ prf }`: a PRF output obtained elsewhere;
+ * - `{ recoveryCode }`: the code as the user typed it.
+ */
+export type UnlockSource =
+  | { passkey: true | CeremonyOptions }
+  | { credential: CredentialLike }
+  | { prf: { credentialId: Uint8Array; prfOutput: Uint8Array } }
+  | { recoveryCode: string };
+
+/** A credential's JSON with the PRF results taken out: what may be posted to a server. */
+export type ServerSafeResponse = Record<string, unknown>;
+
+/** The PRF data of a new key source, after any ceremony; `response` when a credential was given. */
+async function newKey(source: NewKeySource, exclude: Uint8Array[]): Promise<{ credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string; response?: ServerSafeResponse }> {
+  obj(source, "expected a key source: { passkey }, { credential, prfSalt } or { prf }");
+  if ("passkey" in source) {
+    const o = source.passkey;
+    obj(o, "passkey must be { rp, user, label?, timeout?, exclude? }");
+    const prfSalt = call(() => wasm.newPrfSalt());
+    const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude: [...(o.exclude ?? []), ...exclude] }, wasm.prfInput(prfSalt), challenge);
+    return { credentialId, prfSalt, prfOutput, label: o.label };
+  }
+  if ("credential" in source) {
+    const prfSalt = bytesOf(source.prfSalt, "prfSalt");
+    const { credentialId, prfOutput } = await prfFromCreated(source.credential, wasm.prfInput(prfSalt), source.timeout, challenge, source.rpId);
+    return { credentialId, prfSalt, prfOutput, label: source.label, response: serverSafe(source.credential) };
+  }
+  if ("prf" in source) {
+    const p = source.prf;
+    obj(p, "prf must be { credentialId, prfSalt, prfOutput, label? }");
+    const label = p.label === undefined || p.label === null ? undefined : str(p.label, "label");
+    return { credentialId: bytesOf(p.credentialId, "credentialId"), prfSalt: bytesOf(p.prfSalt, "prfSalt"), prfOutput: bytesOf(p.prfOutput, "prfOutput"), label };
+  }
+  throw invalid("expected a key source: { passkey }, { credential, prfSalt } or { prf }");
+}
+
+/** A PRF output to hand to wasm, which wipes it: a copy when it is the caller's own buffer. */
+function own(prf: Uint8Array, mine: boolean): Uint8Array {
+  return mine ? prf : prf.slice();
+}
+
+// ------------------------------------------------------------------ the vault
+
 /** Wraps a wasm handle in a Vault (the constructor stays private to this module). */
 let wrapHandle: (h: wasm.VaultHandle) => Vault;
 
-/** Records at least this large go through WebCrypto in `sealAsync`/`openAsync`. */
-const LARGE_RECORD = 64 * 1024;
-
 /**
  * An unlocked vault. Keys stay inside the WebAssembly instance; `lock()`
- * wipes them.
+ * wipes them. Get one from `Vault.create` or `Vault.unlock`.
  */
-export class Vault {
+export class Vault implements VaultApi<"sync"> {
   #h: wasm.VaultHandle;
 
   private constructor(h: wasm.VaultHandle) {
@@ -284,414 +325,313 @@ export class Vault {
     wrapHandle = (h) => new Vault(h);
   }
 
-  // ------------------------------------------------------------ passkey ceremonies
-
   /**
-   * Registers a passkey (with the PRF extension, user verification required)
-   * and creates a vault that it unlocks. Returns the vault, its manifest to
-   * store, and the recovery code to show the user once.
+   * Creates a vault whose first passkey is `source`. Returns the vault, its
+   * manifest to store (public, signed), the recovery code to show the user
+   * once, and, for a `{ credential }`, the server-safe `response` to post.
+   * @throws {@link MedsealError} `NotInitialized`, `Cancelled`, `PrfUnsupported`, `PrfNotReturned`, `InvalidPrfOutput`, `InvalidArgument`, `RandomUnavailable`
    */
-  static async create(o: CreateOptions): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string }> {
+  static async create(source: NewKeySource): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string; response?: ServerSafeResponse }> {
     ensureInit();
-    const prfSalt = wasm.newPrfSalt();
-    const { credentialId, prfOutput } = await createWithPrf(o, wasm.prfInput(prfSalt), challenge);
+    const k = await newKey(source, []);
+    const mine = !("prf" in source);
     try {
-      return Vault.createFromPrf({ credentialId, prfSalt, prfOutput, label: o.label });
+      const created = call(() => wasm.VaultHandle.create(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label));
+      const recoveryCode = created.recoveryCode;
+      const vault = new Vault(created.intoVault());
+      return { vault, manifest: vault.manifest(), recoveryCode, ...(k.response ? { response: k.response } : {}) };
     } finally {
-      prfOutput.fill(0);
-    }
-  }
-
-  /** Asks for any passkey of the manifest and unlocks with it. */
-  static async unlock(manifest: Manifest | string, opts: UnlockOptions & CeremonyOptions = {}): Promise<Vault> {
-    ensureInit();
-    const passkeys = passkeysOf(manifest);
-    const { credentialId, prfOutput } = await getWithPrf(passkeys, opts.timeout, challenge, { mediation: opts.mediation, signal: opts.signal, rpId: opts.rpId });
-    try {
-      return Vault.unlockFromPrf(manifest, { credentialId, prfOutput }, opts);
-    } finally {
-      prfOutput.fill(0);
-    }
-  }
-
-  /** Registers another passkey (another device, a security key) for this vault; returns the new manifest. */
-  async addPasskey(o: CreateOptions): Promise<Manifest> {
-    const manifest = this.manifest;
-    const exclude = [...(o.exclude ?? []), ...passkeysOf(manifest).map((p) => p.credentialId)];
-    const prfSalt = call(() => wasm.newPrfSalt());
-    const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude }, wasm.prfInput(prfSalt), challenge);
-    try {
-      return this.addPasskeyFromPrf({ credentialId, prfSalt, prfOutput, label: o.label });
-    } finally {
-      prfOutput.fill(0);
-    }
-  }
-
-  // ------------------------------------------------------------ apps that run their own ceremony
-
-  /**
-   * For apps that run the WebAuthn `get()` themselves (a login through their
-   * server, e.g. webauthn-rs): the `extensions` to merge into the request (a
-   * PRF evaluation per passkey of the manifest, each with its own salt), and
-   * `allowCredentials`, so the browser only offers passkeys that can unlock
-   * this vault. Ask with `userVerification: "required"`.
-   */
-  static prfExtension(
-    manifest: Manifest | string,
-    opts: { allowCredentials?: ReadonlyArray<{ id: BufferSource | string }> } = {},
-  ): {
-    extensions: { prf: { evalByCredential: Record<string, { first: Uint8Array }> } };
-    allowCredentials: Array<{ type: "public-key"; id: Uint8Array }>;
-  } {
-    ensureInit();
-    let reqs = call(() => wasm.passkeyRequests(manifest)) as Array<{ credentialId: string; prfInput: string }>;
-    if (opts?.allowCredentials) {
-      // Browsers reject evalByCredential keys that are not in allowCredentials.
-      const allowed = new Set(opts.allowCredentials.map((c) => (typeof c.id === "string" ? c.id : b64u(toBytes(c.id, "allowCredentials id")))));
-      reqs = reqs.filter((r) => allowed.has(r.credentialId));
-    }
-    const evalByCredential: Record<string, { first: Uint8Array }> = {};
-    for (const r of reqs) evalByCredential[r.credentialId] = { first: fromB64u(r.prfInput) };
-    return {
-      extensions: { prf: { evalByCredential } },
-      allowCredentials: reqs.map((r) => ({ type: "public-key" as const, id: fromB64u(r.credentialId) })),
-    };
-  }
-
-  /**
-   * For apps that run the WebAuthn `create()` themselves (sign-up through
-   * their server, e.g. webauthn-rs): a fresh PRF salt and the `extensions` to
-   * merge into the request. Pass the salt and the new credential to
-   * `Vault.createWithCredential` (or `vault.addPasskeyWithCredential`).
-   */
-  static prfCreateExtension(): { prfSalt: Uint8Array; extensions: { prf: { eval: { first: Uint8Array } } } } {
-    ensureInit();
-    const prfSalt = call(() => wasm.newPrfSalt());
-    return { prfSalt, extensions: { prf: { eval: { first: wasm.prfInput(prfSalt) } } } };
-  }
-
-  /**
-   * Creates a vault from a credential the app created with
-   * `Vault.prfCreateExtension()` merged in. If the authenticator gave no PRF
-   * result at create, asks once more with `get()`. Post the credential to a
-   * server only as `Vault.withoutPrf(credential)`.
-   */
-  static async createWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number; rpId?: string } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string }> {
-    ensureInit();
-    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts);
-    try {
-      return Vault.createFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
-    } finally {
-      prfOutput.fill(0);
+      if (mine) k.prfOutput.fill(0);
     }
   }
 
   /**
-   * Unlocks with the credential of a `get()` that carried
-   * `Vault.prfExtension(manifest)`. Reads (and wipes) its PRF result; send the
-   * credential to a server only as `Vault.withoutPrf(credential)`.
+   * Unlocks the vault of `manifest` with a key from `source`. For a
+   * `{ credential }`, `response` is the credential without its PRF result:
+   * post that, never the credential itself.
+   * @throws {@link MedsealError} `UnlockFailed`, `InvalidRecoveryCode`, `StaleManifest`, `ManifestInvalid`, `Malformed`, `UnknownVersion`, `UnknownUnlockEntry`, `InvalidPrfOutput`, `PrfNotReturned`, `Cancelled`, `PrfUnsupported`, `InvalidArgument`, `NotInitialized`
    */
-  static unlockWithAssertion(manifest: Manifest | string, credential: PublicKeyCredential, opts: UnlockOptions = {}): Vault {
+  static async unlock(manifest: Manifest | string, source: UnlockSource, opts: UnlockOptions = {}): Promise<{ vault: Vault; response?: ServerSafeResponse }> {
     ensureInit();
-    if (!credential || typeof (credential as PublicKeyCredential).getClientExtensionResults !== "function") {
-      throw new MedsealError(ErrorCode.InvalidArgument, "credential must be the PublicKeyCredential returned by navigator.credentials.get()");
+    const text = manifestText(manifest);
+    const min = revisionOf(opts);
+    obj(source, "expected a key source: { passkey }, { credential }, { prf } or { recoveryCode }");
+    if ("recoveryCode" in source) {
+      const code = str(source.recoveryCode, "recoveryCode");
+      return { vault: new Vault(call(() => wasm.VaultHandle.unlockWithRecoveryCode(text, code, min))) };
     }
-    const prfOutput = takePrfFirst(credential);
-    if (!prfOutput) {
-      throw new MedsealError(
-        ErrorCode.PrfNotReturned,
-        "the passkey returned no PRF result: pick a passkey registered for this vault (some passkeys are for login only), or this authenticator does not support PRF",
-      );
+    let credentialId: Uint8Array;
+    let prfOutput: Uint8Array;
+    let response: ServerSafeResponse | undefined;
+    let mine = true;
+    if ("passkey" in source) {
+      const o: CeremonyOptions = source.passkey === true ? {} : source.passkey;
+      obj(o, "passkey must be true or { timeout?, mediation?, signal?, rpId? }");
+      const r = await getWithPrf(passkeysOf(text), o.timeout, challenge, { mediation: o.mediation, signal: o.signal, rpId: o.rpId });
+      ({ credentialId, prfOutput } = r);
+    } else if ("credential" in source) {
+      const r = readCredential(source.credential);
+      response = serverSafe(source.credential);
+      if (!r.prfOutput) {
+        throw new MedsealError(
+          ErrorCode.PrfNotReturned,
+          "the passkey returned no PRF result: merge webauthn.requestExtension(manifest) into the get() options, and pick a passkey registered for this vault (some passkeys are for login only)",
+        );
+      }
+      ({ credentialId } = r);
+      prfOutput = r.prfOutput;
+    } else if ("prf" in source) {
+      obj(source.prf, "prf must be { credentialId, prfOutput }");
+      credentialId = bytesOf(source.prf.credentialId, "credentialId");
+      prfOutput = bytesOf(source.prf.prfOutput, "prfOutput");
+      mine = false;
+    } else {
+      throw invalid("expected a key source: { passkey }, { credential }, { prf } or { recoveryCode }");
     }
     try {
-      return Vault.unlockFromPrf(manifest, { credentialId: new Uint8Array(credential.rawId), prfOutput }, opts);
+      const vault = new Vault(call(() => wasm.VaultHandle.unlockWithPrf(text, credentialId, own(prfOutput, mine), min)));
+      return response ? { vault, response } : { vault };
     } finally {
-      prfOutput.fill(0);
+      if (mine) prfOutput.fill(0);
     }
-  }
-
-  /**
-   * What may be sent to a server of a credential from a `get()` or `create()`
-   * that carried the PRF extension: a deep copy of its JSON form
-   * (`credential.toJSON()`, or the credential itself) without the PRF results.
-   * Server libraries (webauthn-rs, SimpleWebAuthn) pass extension results
-   * through untouched, so the client must strip them.
-   */
-  static withoutPrf<T extends object>(credential: T | PublicKeyCredential): T {
-    let json: unknown = credential;
-    if (credential && typeof (credential as { toJSON?: unknown }).toJSON === "function") {
-      json = (credential as { toJSON(): unknown }).toJSON();
-    }
-    if (json === null || typeof json !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a credential or its JSON form");
-    const copy = JSON.parse(JSON.stringify(json)) as { clientExtensionResults?: { prf?: Record<string, unknown> } };
-    const prf = copy.clientExtensionResults?.prf;
-    if (prf) {
-      delete prf.results;
-      if (Object.keys(prf).length === 0) delete copy.clientExtensionResults!.prf;
-    }
-    return copy as T;
-  }
-
-  // ------------------------------------------------------------ no browser needed
-
-  /** A fresh 32-byte PRF salt for a new passkey entry (public, stored in the manifest). */
-  static newPrfSalt(): Uint8Array {
-    ensureInit();
-    return call(() => wasm.newPrfSalt());
-  }
-
-  /** The WebAuthn `prf.eval.first` input for a PRF salt (domain-separated for medseal). */
-  static prfInput(prfSalt: Uint8Array): Uint8Array {
-    ensureInit();
-    return call(() => wasm.prfInput(toBytes(prfSalt, "prfSalt")));
-  }
-
-  /**
-   * Creates a vault from a PRF output obtained elsewhere (Node, tests, native
-   * shells, own authenticator stacks). `prfOutput` must be the PRF result for
-   * `Vault.prfInput(prfSalt)`.
-   */
-  static createFromPrf(p: PrfCredential): { vault: Vault; manifest: Manifest; recoveryCode: string } {
-    ensureInit();
-    obj(p, "expected { credentialId, prfSalt, prfOutput, label? }");
-    const h = call(() =>
-      wasm.VaultHandle.createFromPrf(toBytes(p.credentialId, "credentialId"), toBytes(p.prfSalt, "prfSalt"), toBytes(p.prfOutput, "prfOutput"), p.label),
-    );
-    const vault = new Vault(h);
-    const recoveryCode = h.takeRecoveryCode() as string;
-    return { vault, manifest: vault.manifest, recoveryCode };
-  }
-
-  /** Unlocks with a PRF output for one of the manifest's passkeys. */
-  static unlockFromPrf(manifest: Manifest | string, p: { credentialId: Uint8Array; prfOutput: Uint8Array }, opts: UnlockOptions = {}): Vault {
-    ensureInit();
-    obj(p, "expected { credentialId, prfOutput }");
-    return new Vault(call(() => wasm.VaultHandle.unlockFromPrf(manifest, toBytes(p.credentialId, "credentialId"), toBytes(p.prfOutput, "prfOutput"), opts?.minRevision)));
-  }
-
-  /** Unlocks with the recovery code (any case; spaces and dashes ignored; I/L read as 1, O as 0). */
-  static unlockWithRecoveryCode(manifest: Manifest | string, code: string, opts: UnlockOptions = {}): Vault {
-    ensureInit();
-    return new Vault(call(() => wasm.VaultHandle.unlockWithRecoveryCode(manifest, code, opts?.minRevision)));
   }
 
   // ------------------------------------------------------------ records
 
-  /** Seals a record (a JSON value or bytes) to the text form `ms1.…`. */
-  seal(record: RecordValue, opts: SealOptions): string {
-    obj(opts, "options must be { recordId, context? }");
-    return this.#seal(payload(record), opts, true) as string;
+  /**
+   * Seals a record (any JSON value, or bytes) bound to `recordId` and
+   * `context`, to the text form `ms1.…` (or bytes with `form: "bytes"`).
+   * @throws {@link MedsealError} `InvalidArgument`, `TooLarge`, `Locked`, `RandomUnavailable`
+   */
+  seal<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Sealed<F> {
+    const { recordId, context } = bindingOf(opts);
+    const form = formOf(opts.form);
+    return this.#seal(payload(record), recordId, context, form) as Sealed<F>;
   }
 
-  /** Seals a record to the bytes form. */
-  sealBytes(record: RecordValue, opts: SealOptions): Uint8Array {
-    obj(opts, "options must be { recordId, context? }");
-    return this.#seal(payload(record), opts, false) as Uint8Array;
-  }
-
-  /** Seals in wasm: JSON text crosses as UTF-8 bytes (see `withUtf8`). */
-  #seal(p: string | Uint8Array, opts: SealOptions, asText: boolean): string | Uint8Array {
-    const { recordId, context } = opts;
-    const seal = (data: Uint8Array, json: boolean) => call(() => this.#h.seal(data, json, recordId, context, asText)) as string | Uint8Array;
-    return typeof p === "string" ? withUtf8([p], true, ([b]) => seal(b!, true)) : seal(p, false);
-  }
-
-  /** Opens a sealed record (text or bytes form); returns the JSON value or bytes that were sealed. */
-  open(sealed: string | Uint8Array, opts: SealOptions): RecordValue {
-    obj(opts, "options must be { recordId, context? }");
-    const { recordId, context } = opts;
-    if (typeof sealed !== "string") return value(call(() => this.#h.open(sealed, false, recordId, context)));
-    return value(withUtf8([sealed], false, ([text]) => call(() => this.#h.open(text, true, recordId, context))));
+  #seal(p: string | Uint8Array, recordId: string, context: Uint8Array, form: SealedForm): string | Uint8Array {
+    const h = this.#h;
+    const seal = (data: Uint8Array, json: boolean) => call(() => (form === "text" ? h.sealText(data, json, recordId, context) : h.sealBytes(data, json, recordId, context)));
+    return typeof p === "string" ? withUtf8(p, true, (b) => seal(b, true)) : seal(p, false);
   }
 
   /**
-   * Seals a record; records of `webCryptoFrom` bytes or more (default 64 KiB)
-   * have their body encrypted by WebCrypto under a non-extractable key made
-   * from that record's body key alone (the vault key never leaves wasm). Same
-   * format as `seal`; much faster for scans and PDFs. The plaintext is not
-   * copied into wasm (wasm sees its length only).
+   * Opens a sealed record (text or bytes form); returns the JSON value or
+   * bytes that were sealed.
+   * @throws {@link MedsealError} `DecryptionFailed`, `Malformed`, `UnknownVersion`, `TooLarge`, `InvalidArgument`, `Locked`
    */
-  async sealAsync(record: RecordValue, opts: SealOptions & { form?: "text" | "bytes"; webCryptoFrom?: number }): Promise<string | Uint8Array> {
-    obj(opts, "options must be { recordId, context?, form? }");
+  open<T = unknown>(sealed: string | Uint8Array, opts: RecordBinding): T {
+    const { recordId, context } = bindingOf(opts);
+    const h = this.#h;
+    const open = (b: Uint8Array, text: boolean) => {
+      const o = call(() => h.open(b, text, recordId, context));
+      return (o.json ? parseJson<T>(call(() => o.intoText())) : o.intoBytes()) as T;
+    };
+    if (typeof sealed === "string") return withUtf8(sealed, false, (b) => open(b, true));
+    if (!isBytes(sealed)) throw invalid('sealed must be an "ms1." string or a Uint8Array');
+    return open(sealed, false);
+  }
+
+  /**
+   * Seals many records. All or nothing: the first item that fails throws,
+   * with its `index`.
+   * @throws {@link MedsealError} as `seal`, and `InvalidArgument` when `items` is not an array
+   */
+  sealMany<F extends SealedForm = "text">(items: SealItem[], opts: { form?: F } = {}): Array<Sealed<F>> {
+    if (!Array.isArray(items)) throw invalid("items must be an array of { record, recordId, context? }");
+    const form = formOf(opts?.form);
+    return items.map((it, index) => {
+      try {
+        obj(it, "each item must be { record, recordId, context? }");
+        const { recordId, context } = bindingOf(it);
+        return this.#seal(payload(it.record), recordId, context, form) as Sealed<F>;
+      } catch (e) {
+        throw Object.assign(fromWasm(e), { index });
+      }
+    });
+  }
+
+  /**
+   * Opens many records; one outcome per item, so one bad record does not
+   * hide the others.
+   * @throws {@link MedsealError} `InvalidArgument` when `items` is not an array; `Locked`
+   */
+  openMany<T = unknown>(items: OpenItem[]): Array<OpenOutcome<T>> {
+    if (!Array.isArray(items)) throw invalid("items must be an array of { sealed, recordId, context? }");
+    if (this.locked) throw new MedsealError(ErrorCode.Locked, "the vault is locked: unlock it again to use it");
+    return items.map((it, index): OpenOutcome<T> => {
+      try {
+        obj(it, "each item must be { sealed, recordId, context? }");
+        return { ok: true, value: this.open<T>(it.sealed as string | Uint8Array, it) };
+      } catch (e) {
+        return { ok: false, error: Object.assign(fromWasm(e), { index }) };
+      }
+    });
+  }
+
+  /**
+   * Seals a large record (a scan, a PDF): same format as `seal`, with the
+   * body encrypted by WebCrypto under a non-extractable key made from that
+   * one record's body key (the vault key never leaves wasm; the plaintext
+   * never enters it). Falls back to `seal` where WebCrypto is missing.
+   * @throws {@link MedsealError} as `seal`
+   */
+  async sealLarge<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Promise<Sealed<F>> {
+    const { recordId, context } = bindingOf(opts);
+    const form = formOf(opts.form);
     const p = payload(record);
-    const size = typeof p === "string" ? p.length : p.byteLength;
     const subtle = globalThis.crypto?.subtle;
-    if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD)) {
-      return this.#seal(p, opts, opts.form !== "bytes");
-    }
-    // The plaintext stays in JS: wasm sees only its length and returns the
-    // envelope, the body key and the padding that follows the plaintext.
-    const data = typeof p === "string" ? utf8Encoder.encode(p) : p;
-    let parts: { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; prefix: Uint8Array; contentType: number; padding: Uint8Array };
-    let ct: Uint8Array;
-    let padded: Uint8Array | undefined;
+    if (!subtle) return this.#seal(p, recordId, context, form) as Sealed<F>;
+    const json = typeof p === "string";
+    const data = json ? utf8Encoder.encode(p) : p;
+    let body: Uint8Array | undefined;
+    let out: Uint8Array;
     try {
-      parts = call(() => this.#h.sealPrepare(typeof p === "string", data.byteLength, opts.recordId, opts.context)) as typeof parts;
-      const key = await importBodyKey(subtle, parts.key, "encrypt");
-      padded = new Uint8Array(1 + data.byteLength + parts.padding.byteLength);
-      padded[0] = parts.contentType;
-      padded.set(data, 1);
-      padded.set(parts.padding, 1 + data.byteLength);
-      ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, padded as BufferSource));
+      const job = call(() => this.#h.sealLarge(json, data.byteLength, recordId, context));
+      try {
+        const key = await importBodyKey(subtle, job.takeKey(), "encrypt");
+        body = concat(job.bodyHead, data, job.bodyTail);
+        const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: job.iv as BufferSource, additionalData: job.aad as BufferSource }, key, body as BufferSource));
+        out = concat(job.prefix, ct);
+      } finally {
+        job.free();
+      }
     } finally {
-      padded?.fill(0);
-      if (data !== p) data.fill(0);
+      body?.fill(0);
+      if (json) data.fill(0);
     }
-    const out = new Uint8Array(parts.prefix.length + ct.length);
-    out.set(parts.prefix);
-    out.set(ct, parts.prefix.length);
-    return opts.form === "bytes" ? out : wasm.toText(out);
+    return (form === "bytes" ? out : wasm.toText(out)) as Sealed<F>;
   }
 
   /**
-   * Opens a record like `open`; large records are decrypted by WebCrypto (see
-   * `sealAsync`); a record given as bytes is not copied into wasm (the text
-   * form is decoded there first).
+   * Opens a record like `open`, with WebCrypto for the body (see
+   * `sealLarge`); a record given as bytes is not copied into wasm.
+   * @throws {@link MedsealError} as `open`
    */
-  async openAsync(sealed: string | Uint8Array, opts: SealOptions & { webCryptoFrom?: number }): Promise<RecordValue> {
-    obj(opts, "options must be { recordId, context? }");
-    const size = typeof sealed === "string" ? (sealed.length * 3) / 4 : isBytes(sealed) ? sealed.byteLength : 0;
+  async openLarge<T = unknown>(sealed: string | Uint8Array, opts: RecordBinding): Promise<T> {
+    const { recordId, context } = bindingOf(opts);
     const subtle = globalThis.crypto?.subtle;
-    if (!subtle || size < (opts.webCryptoFrom ?? LARGE_RECORD) || !(typeof sealed === "string" || isBytes(sealed))) return this.open(sealed, opts);
-    // Only the envelope's first bytes enter wasm; the body goes from the
-    // caller's buffer to WebCrypto, and the plaintext back, without copies.
-    const bytes = typeof sealed === "string" ? withUtf8([sealed], false, ([text]) => call(() => wasm.fromText(text!)) as Uint8Array) : sealed;
-    const parts = call(() => this.#h.openPrepare(bytes, opts.recordId, opts.context)) as { key: Uint8Array; iv: Uint8Array; aad: Uint8Array; bodyStart: number };
-    const key = await importBodyKey(subtle, parts.key, "decrypt");
+    if (!subtle) return this.open<T>(sealed, opts);
+    let bytes: Uint8Array;
+    if (typeof sealed === "string") bytes = withUtf8(sealed, false, (t) => call(() => wasm.fromText(t)));
+    else if (isBytes(sealed)) bytes = sealed;
+    else throw invalid('sealed must be an "ms1." string or a Uint8Array');
+    const job = call(() => this.#h.openLarge(bytes.subarray(0, wasm.largeHeadLength()), bytes.byteLength, recordId, context));
     let padded: Uint8Array;
     try {
-      padded = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: parts.iv as BufferSource, additionalData: parts.aad as BufferSource }, key, bytes.subarray(parts.bodyStart) as BufferSource));
-    } catch (e) {
-      // WebCrypto reports a tag mismatch as OperationError; anything else
-      // (a detached or shared buffer, say) is not the record's fault.
-      if ((e as DOMException)?.name !== "OperationError") throw new MedsealError(ErrorCode.InvalidArgument, `could not decrypt: ${String((e as Error)?.message ?? e)}`);
-      throw new MedsealError(ErrorCode.DecryptionFailed, "decryption failed: the record was altered, belongs to another vault, or was opened with another record id or context");
-    }
-    try {
-      const r = call(() => wasm.openFinish(padded)) as { json: boolean; length: number };
-      const plain = padded.subarray(1, 1 + r.length);
-      // A fresh array, as `open` returns: not a view whose buffer also holds
-      // the content-type byte and the padding.
-      return r.json ? jsonOf(plain) : plain.slice();
+      const key = await importBodyKey(subtle, job.takeKey(), "decrypt");
+      try {
+        padded = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: job.iv as BufferSource, additionalData: job.aad as BufferSource }, key, bytes.subarray(job.bodyStart) as BufferSource));
+      } catch (e) {
+        // WebCrypto reports a tag mismatch as OperationError; anything else
+        // (a detached or shared buffer, say) is not the record's fault.
+        if ((e as DOMException)?.name !== "OperationError") throw invalid(`could not decrypt: ${String((e as Error)?.message ?? e)}`);
+        throw new MedsealError(ErrorCode.DecryptionFailed, "decryption failed: the record was altered, belongs to another vault, or was opened with another record id or context");
+      }
+      try {
+        const r = call(() => job.plaintext(padded[0] ?? 0, padded.byteLength, padded.subarray(job.tailStart(padded.byteLength))));
+        const plain = padded.subarray(r.start, r.end);
+        // A fresh array, as `open` returns: not a view whose buffer also
+        // holds the content-type byte and the padding.
+        if (!r.json) return plain.slice() as T;
+        let text: string;
+        try {
+          text = utf8Decoder.decode(plain);
+        } catch {
+          throw new MedsealError(ErrorCode.Malformed, "JSON record is not UTF-8");
+        }
+        return parseJson<T>(text);
+      } finally {
+        padded.fill(0);
+      }
     } finally {
-      padded.fill(0);
+      job.free();
     }
-  }
-
-  /** Seals many records in one call into wasm. Throws on the first invalid item (the error has `index`). */
-  sealMany(items: SealItem[], opts: { form?: "text" | "bytes" } = {}): Array<string | Uint8Array> {
-    if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { record, recordId, context? }");
-    // Each item read once, here: what wasm sees is what was encoded.
-    const read = items.map((it, i) => {
-      obj(it, `item ${i} must be { record, recordId, context? }`);
-      return { record: payload(it.record), recordId: it.recordId, context: it.context };
-    });
-    const texts: string[] = [];
-    for (const it of read) if (typeof it.record === "string") texts.push(it.record);
-    return withUtf8(texts, true, (encoded) => {
-      let t = 0;
-      const prepared = read.map((it) => (typeof it.record === "string" ? { ...it, record: encoded[t++], json: true } : it));
-      return Array.from(call(() => this.#h.sealMany(prepared, opts?.form !== "bytes")) as unknown as Array<string | Uint8Array>);
-    });
-  }
-
-  /** Opens many records in one call into wasm. Throws the first item's error (with `index`) if any fails. */
-  openMany(items: OpenItem[]): RecordValue[] {
-    return this.openManySettled(items).map((o, index) => {
-      if (!o.ok) throw Object.assign(o.error, { index });
-      return o.value;
-    });
-  }
-
-  /** Opens many records in one call; one outcome per item, so one bad record does not hide the others. */
-  openManySettled(items: OpenItem[]): OpenOutcome[] {
-    if (!Array.isArray(items)) throw new MedsealError(ErrorCode.InvalidArgument, "items must be an array of { sealed, recordId, context? }");
-    // Each item read once, here: what wasm sees is what was encoded.
-    const read = items.map((it) => (it !== null && typeof it === "object" ? { sealed: it.sealed, recordId: it.recordId, context: it.context } : it));
-    const texts: string[] = [];
-    for (const it of read) if (typeof it?.sealed === "string") texts.push(it.sealed);
-    const out = withUtf8(texts, false, (encoded) => {
-      let t = 0;
-      const prepared = read.map((it) => (typeof it?.sealed === "string" ? { ...it, sealed: encoded[t++], text: true } : it));
-      return call(() => this.#h.openMany(prepared)) as unknown as unknown[];
-    });
-    return Array.from(out, (o): OpenOutcome => (o instanceof Error ? { ok: false, error: fromWasm(o) } : { ok: true, value: value(o) }));
   }
 
   // ------------------------------------------------------------ unlock methods
 
-  /** The current signed manifest. */
-  get manifest(): Manifest {
-    return call(() => this.#h.manifest()) as Manifest;
+  /** The current signed manifest: store it on the server after every change. @throws {@link MedsealError} `Locked` */
+  manifest(): Manifest {
+    return manifestOf(call(() => this.#h.manifestJson()));
   }
 
-  /** The vault id (base64url). */
-  get vaultId(): string {
+  /** The vault id (base64url). @throws {@link MedsealError} `Locked` */
+  vaultId(): string {
     return call(() => this.#h.vaultId());
   }
 
-  /** Adds a passkey the app created with `Vault.prfCreateExtension()` merged in; returns the new manifest. */
-  async addPasskeyWithCredential(credential: PublicKeyCredential, prfSalt: Uint8Array, opts: { label?: string; timeout?: number; rpId?: string } = {}): Promise<Manifest> {
-    const { credentialId, prfOutput } = await prfOfCreated(credential, prfSalt, opts);
+  /**
+   * Adds a passkey (another device, a security key) from `source`; returns
+   * the new manifest, and for a `{ credential }` the server-safe `response`.
+   * @throws {@link MedsealError} as `Vault.create`, and `Locked`
+   */
+  async addPasskey(source: NewKeySource): Promise<{ manifest: Manifest; response?: ServerSafeResponse }> {
+    const exclude = passkeysOf(call(() => this.#h.manifestJson())).map((p) => p.credentialId);
+    const k = await newKey(source, exclude);
+    const mine = !("prf" in source);
     try {
-      return this.addPasskeyFromPrf({ credentialId, prfSalt, prfOutput, label: opts.label });
+      const manifest = manifestOf(call(() => this.#h.addPasskey(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label)));
+      return k.response ? { manifest, response: k.response } : { manifest };
     } finally {
-      prfOutput.fill(0);
+      if (mine) k.prfOutput.fill(0);
     }
   }
 
-  /** Adds a passkey from PRF data the application obtained; returns the new manifest. */
-  addPasskeyFromPrf(p: PrfCredential): Manifest {
-    obj(p, "expected { credentialId, prfSalt, prfOutput, label? }");
-    return call(() => this.#h.addPasskey(toBytes(p.credentialId, "credentialId"), toBytes(p.prfSalt, "prfSalt"), toBytes(p.prfOutput, "prfOutput"), p.label)) as Manifest;
-  }
-
-  /** Removes an unlock entry by id; refuses the last passkey and the recovery entry (`LastUnlockMethod`). */
+  /** Removes an unlock entry by id; refuses the last passkey and the recovery entry. @throws {@link MedsealError} `LastUnlockMethod`, `UnknownUnlockEntry`, `Locked` */
   removeUnlock(entryId: string): Manifest {
-    return call(() => this.#h.removeUnlock(entryId)) as Manifest;
+    const id = str(entryId, "entryId");
+    return manifestOf(call(() => this.#h.removeUnlock(id)));
   }
 
-  /** Replaces the recovery code; show the new one once. The old code no longer opens the new manifest. */
+  /** Replaces the recovery code; show the new one once. @throws {@link MedsealError} `Locked`, `RandomUnavailable` */
   rotateRecoveryCode(): { manifest: Manifest; recoveryCode: string } {
-    const manifest = call(() => this.#h.rotateRecoveryCode()) as Manifest;
-    return { manifest, recoveryCode: this.#h.takeRecoveryCode() as string };
+    const recoveryCode = call(() => this.#h.rotateRecoveryCode());
+    return { manifest: this.manifest(), recoveryCode };
   }
 
-  /** Adopts a newer manifest of this vault written by another device (checked: same vault, signed, not older). */
+  /** Adopts a newer manifest of this vault written by another device (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid`, `StaleManifest`, `WrongVault`, `Malformed`, `Locked` */
   updateManifest(manifest: Manifest | string): void {
-    call(() => this.#h.updateManifest(manifest));
+    const text = manifestText(manifest);
+    call(() => this.#h.updateManifest(text));
   }
 
   /**
    * Proves to a server that this client holds the vault (e.g. signing in with
    * the recovery code when every passkey is lost): a P-256 signature over the
    * server's challenge and origin, verifiable with the manifest's
-   * `identityKey.publicKey` (see docs/FORMAT.md "Login proof").
+   * `identityKey.publicKey` (docs/FORMAT.md "Login proof").
+   * @throws {@link MedsealError} `InvalidArgument`, `Locked`
    */
   signLoginProof(challenge: Uint8Array, audience: string): Uint8Array {
-    return call(() => this.#h.signLoginProof(toBytes(challenge, "challenge"), audience));
+    const c = bytesOf(challenge, "challenge");
+    const a = str(audience, "audience");
+    return call(() => this.#h.signLoginProof(c, a));
   }
 
   /**
-   * Seals this vault to a `VaultReceiver`'s public key (in a service worker,
-   * a worker, another realm): the message opens only in that receiver, once,
-   * so it may cross any channel. No key bytes ever leave wasm unencrypted.
-   */
-  handOff(receiverPublicKey: Uint8Array): Uint8Array {
-    return call(() => this.#h.handOff(toBytes(receiverPublicKey, "receiverPublicKey")));
-  }
-
-  /**
-   * Hands this vault to a remote host (a vault worker or an extension's
-   * service worker): see `RemoteVault`. This is a copy, not a move: lock the
+   * Hands this vault to another realm. Given a `VaultReceiver`'s public key,
+   * returns the message that opens only in that receiver, once (it may cross
+   * any channel). Given a `RemoteVault` (a vault worker, an extension's
+   * service worker), does the whole exchange. A copy, not a move: lock the
    * copy that should stop, and let one copy change the manifest.
+   * @throws {@link MedsealError} `InvalidArgument`, `Locked`, `WorkerUnavailable`
    */
-  async handOffTo(remote: { receiverKey(): Promise<Uint8Array>; acceptHandoff(message: Uint8Array, receiverKey: Uint8Array): Promise<unknown> }): Promise<void> {
-    const key = await remote.receiverKey();
-    await remote.acceptHandoff(this.handOff(key), key);
+  handOff(receiverPublicKey: Uint8Array): Uint8Array;
+  handOff(remote: HandoffTarget): Promise<void>;
+  handOff(to: Uint8Array | HandoffTarget): Uint8Array | Promise<void> {
+    if (to instanceof Uint8Array || to instanceof ArrayBuffer) {
+      const pk = bytesOf(to, "receiverPublicKey");
+      return call(() => this.#h.handOff(pk));
+    }
+    obj(to, "handOff takes a receiver's public key or a RemoteVault");
+    return (async () => {
+      const key = await to.receiverKey();
+      await to.acceptHandoff(this.handOff(key), key);
+    })();
   }
 
-  /** Wipes this vault's keys. Every later call throws `ErrorCode.Locked`. */
+  /** Wipes this vault's keys. Every later call throws `Locked`. */
   lock(): void {
     this.#h.lock();
   }
@@ -703,9 +643,14 @@ export class Vault {
 
   /** Nothing secret to serialize: a vault serializes to its public id only. */
   toJSON(): { vaultId: string | null } {
-    return { vaultId: this.locked ? null : this.vaultId };
+    return { vaultId: this.locked ? null : this.vaultId() };
   }
 }
+
+/** Where `vault.handOff(remote)` can send a vault: a `RemoteVault`. */
+export type HandoffTarget = { receiverKey(): Promise<Uint8Array>; acceptHandoff(message: Uint8Array, receiverKey: Uint8Array): Promise<unknown> };
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * The receiving end of a vault hand-off (see `Vault.handOff`): a one-time
@@ -715,12 +660,13 @@ export class VaultReceiver {
   #r: wasm.HandoffReceiver;
   #used = false;
 
+  /** @throws {@link MedsealError} `NotInitialized`, `RandomUnavailable` */
   constructor() {
     ensureInit();
     this.#r = call(() => new wasm.HandoffReceiver());
   }
 
-  /** The public key to send to the vault's holder (33 bytes). */
+  /** The public key to send to the vault's holder (33 bytes). @throws {@link MedsealError} `InvalidArgument` once used */
   get publicKey(): Uint8Array {
     this.#usable();
     return this.#r.publicKey!;
@@ -731,11 +677,15 @@ export class VaultReceiver {
    * `expect`: the manifest of the vault this receiver belongs to: another
    * vault (another vault id or identity key) is refused with `WrongVault`.
    * `minRevision` refuses an older manifest (`StaleManifest`).
+   * @throws {@link MedsealError} `DecryptionFailed`, `WrongVault`, `StaleManifest`, `Malformed`, `InvalidArgument`
    */
   accept(message: Uint8Array, opts: { expect?: Manifest | string; minRevision?: number } = {}): Vault {
     this.#usable();
     try {
-      return wrapHandle(call(() => this.#r.accept(toBytes(message, "message"), opts?.expect, opts?.minRevision)));
+      const m = bytesOf(message, "message");
+      const expect = opts?.expect === undefined ? undefined : manifestText(opts.expect);
+      const min = revisionOf(opts);
+      return wrapHandle(call(() => this.#r.accept(m, expect, min)));
     } finally {
       this.discard();
     }
@@ -750,6 +700,116 @@ export class VaultReceiver {
   }
 
   #usable(): void {
-    if (this.#used) throw new MedsealError(ErrorCode.InvalidArgument, "this VaultReceiver was already used: make a new one per hand-off");
+    if (this.#used) throw invalid("this VaultReceiver was already used: make a new one per hand-off");
   }
+}
+
+// ------------------------------------------------------------------ WebAuthn helpers
+
+function passkeysOf(manifestJson: string): Array<{ entryId: string; credentialId: Uint8Array; first: Uint8Array; label?: string }> {
+  return call(() => wasm.passkeyRequests(manifestJson)).map((r) => {
+    const out = { entryId: r.entryId, credentialId: r.credentialId, first: r.prfInput, label: r.label ?? undefined };
+    r.free();
+    return out;
+  });
+}
+
+/** What to merge into a WebAuthn `get()` so that the passkey that answers also unlocks the vault. */
+export type PrfRequest<Id = string> = {
+  /** The vault's passkeys (base64url ids in the JSON form, bytes in the binary form). */
+  allowCredentials: Array<{ type: "public-key"; id: Id }>;
+  /** The PRF evaluation per passkey, each with its own input (bytes: browsers take BufferSource here, and SimpleWebAuthn passes extensions through). */
+  extensions: { prf: { evalByCredential: Record<string, { first: Uint8Array }> } };
+};
+
+/**
+ * WebAuthn helpers for applications that run their own ceremonies (a login
+ * through their server with webauthn-rs or SimpleWebAuthn), and for PRF
+ * outputs obtained without a browser.
+ */
+export const webauthn = {
+  /** What the browser can do, without prompting the user. */
+  support: prfSupport as () => Promise<PrfSupport>,
+
+  /**
+   * For the app's own `get()`: the vault's passkeys and a PRF evaluation for
+   * each. `form: "json"` (default) gives base64url ids, ready for JSON
+   * options (SimpleWebAuthn's `optionsJSON`, a server's challenge); `"binary"`
+   * gives bytes for `navigator.credentials.get()`. With `allowCredentials`
+   * (the server's list), only those passkeys are kept (browsers reject
+   * `evalByCredential` keys that are not allowed). Ask with
+   * `userVerification: "required"`; unlock with `Vault.unlock(manifest, { credential })`.
+   * @throws {@link MedsealError} `Malformed`, `UnknownVersion`, `InvalidArgument`, `NotInitialized`
+   */
+  requestExtension<F extends "json" | "binary" = "json">(
+    manifest: Manifest | string,
+    opts: { allowCredentials?: ReadonlyArray<{ id: BufferSource | string }>; form?: F } = {},
+  ): PrfRequest<F extends "binary" ? Uint8Array : string> {
+    ensureInit();
+    let reqs = passkeysOf(manifestText(manifest));
+    if (opts?.allowCredentials) {
+      const allowed = new Set(opts.allowCredentials.map((c) => (typeof c.id === "string" ? c.id : b64u(bytesOf(c.id, "allowCredentials id")))));
+      reqs = reqs.filter((r) => allowed.has(b64u(r.credentialId)));
+    }
+    const evalByCredential: Record<string, { first: Uint8Array }> = {};
+    for (const r of reqs) evalByCredential[b64u(r.credentialId)] = { first: r.first };
+    const binary = opts?.form === "binary";
+    return {
+      allowCredentials: reqs.map((r) => ({ type: "public-key" as const, id: (binary ? r.credentialId : b64u(r.credentialId)) as F extends "binary" ? Uint8Array : string })),
+      extensions: { prf: { evalByCredential } },
+    };
+  },
+
+  /**
+   * For the app's own `create()`: a fresh PRF salt and the `extensions` to
+   * merge in. Then `Vault.create({ credential, prfSalt })` (or
+   * `vault.addPasskey(...)` with the same source).
+   * @throws {@link MedsealError} `NotInitialized`, `RandomUnavailable`
+   */
+  createExtension(): { prfSalt: Uint8Array; extensions: { prf: { eval: { first: Uint8Array } } } } {
+    ensureInit();
+    const prfSalt = call(() => wasm.newPrfSalt());
+    return { prfSalt, extensions: { prf: { eval: { first: wasm.prfInput(prfSalt) } } } };
+  },
+
+  /**
+   * A credential (live or JSON) without its PRF results: what may be posted
+   * to a server. `Vault.create`/`unlock`/`addPasskey` return it as
+   * `response` already.
+   * @throws {@link MedsealError} `InvalidArgument`
+   */
+  serverSafe: serverSafe as (credential: CredentialLike) => ServerSafeResponse,
+
+  /**
+   * The passkeys of a manifest with the PRF input each must evaluate
+   * (public data: what a `get()` needs, e.g. in another realm).
+   * @throws {@link MedsealError} `Malformed`, `UnknownVersion`, `NotInitialized`
+   */
+  passkeys(manifest: Manifest | string): Array<{ entryId: string; credentialId: Uint8Array; first: Uint8Array; label?: string }> {
+    ensureInit();
+    return passkeysOf(manifestText(manifest));
+  },
+
+  /** A fresh 32-byte PRF salt for a new passkey entry (public; stored in the manifest). @throws {@link MedsealError} `NotInitialized`, `RandomUnavailable` */
+  newPrfSalt(): Uint8Array {
+    ensureInit();
+    return call(() => wasm.newPrfSalt());
+  },
+
+  /** The `prf.eval.first` input for a PRF salt (domain-separated for medseal). @throws {@link MedsealError} `NotInitialized`, `InvalidArgument` */
+  prfInput(prfSalt: Uint8Array): Uint8Array {
+    ensureInit();
+    const salt = bytesOf(prfSalt, "prfSalt");
+    return call(() => wasm.prfInput(salt));
+  },
+};
+
+/**
+ * Every error code the wasm module can raise (from the Rust error enum):
+ * the one source `ErrorCode` is checked against.
+ * @internal
+ */
+export function wasmErrorCodes(): string[] {
+  ensureInit();
+  return wasm.errorCodes();
 }

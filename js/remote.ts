@@ -6,15 +6,17 @@
  *
  * Protocol (one message per request, each with its own reply port, so a
  * stopped service worker is woken by the next request):
- *   request  `{ medseal: "rpc/1", op, args }`, transfer `[replyPort, ...]`
+ *   request  `{ medseal: "medseal/rpc/1", op, args }`, transfer `[replyPort, ...]`
  *   reply    `{ ok: true, value }` or `{ ok: false, error: { code, message, index? } }`
- * The host side is `./host.ts`.
+ * Operations and their types: `Ops` in ./types.ts. The host side is ./host.ts.
  */
 import { ErrorCode, MedsealError, fromWasm } from "./errors.js";
-import { type CreateOptions, createWithPrf, getWithPrf } from "./passkey.js";
+import type { Manifest, Op, Ops, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
+import { type CeremonyOptions, type CreateOptions, type CredentialLike, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
-export type { CreateOptions } from "./passkey.js";
+export type * from "./types.js";
+export type { CreateOptions, CredentialLike } from "./webauthn.js";
 
 /** The protocol tag of requests. */
 export const RPC = "medseal/rpc/1";
@@ -22,20 +24,19 @@ export const RPC = "medseal/rpc/1";
 /** Anything that takes `postMessage(message, transfer)`: a Worker, a ServiceWorker, a MessagePort. */
 export type PostTarget = { postMessage(message: unknown, transfer: Transferable[]): void };
 
-/** A manifest as the core writes it (see the main entry's `Manifest` type). */
-export type Manifest = Record<string, unknown> & { vaultId: string; revision: number };
-/** What a record is bound to. */
-export type SealOptions = { recordId: string; context?: string | Uint8Array };
-/** Outcome of one item of `openManySettled`. */
-export type OpenOutcome = { ok: true; value: unknown } | { ok: false; error: MedsealError };
-
 type Reply = { ok: true; value: unknown } | { ok: false; error: { code?: string; message?: string; index?: number } };
 
+/** Key sources a remote vault accepts: the ceremony runs in this page, the PRF output moves to the host. */
+export type RemoteNewKeySource = { passkey: CreateOptions } | { prf: { credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string } };
+/** Unlock sources for a remote vault (see `UnlockSource` of the main entry). */
+export type RemoteUnlockSource = { passkey: true | CeremonyOptions } | { credential: CredentialLike } | { prf: { credentialId: Uint8Array; prfOutput: Uint8Array } } | { recoveryCode: string };
+
 /**
- * The request side of the protocol. `target` may be a function, called per
- * request, for hosts that come and go (an extension's service worker).
+ * The request side of the protocol: the same calls as `Vault`, answered
+ * asynchronously. `target` may be a function, called per request, for
+ * hosts that come and go (an extension's service worker).
  */
-export class RemoteVault {
+export class RemoteVault implements VaultApi<"async"> {
   #target: () => PostTarget | Promise<PostTarget>;
   #timeout: number;
 
@@ -44,8 +45,12 @@ export class RemoteVault {
     this.#timeout = opts.timeout ?? 30_000;
   }
 
-  /** Sends one request; `transfer` lists buffers to move (they are detached here afterwards). */
-  async request(op: string, args: unknown[] = [], transfer: Transferable[] = []): Promise<unknown> {
+  /**
+   * Sends one operation; `transfer` lists buffers to move (they are detached
+   * here afterwards, and wiped if the move did not happen).
+   * @throws {@link MedsealError} the host's error, or `WorkerUnavailable`
+   */
+  async request<K extends Op>(op: K, args: Ops[K]["args"], transfer: Transferable[] = []): Promise<Ops[K]["result"]> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new MedsealError(ErrorCode.WorkerUnavailable, `the vault worker did not answer "${op}" within ${this.#timeout} ms`)), this.#timeout);
@@ -63,113 +68,129 @@ export class RemoteVault {
         port1.onmessage = (e: MessageEvent) => resolve(e.data as Reply);
       });
       const r = await Promise.race([reply, timeout]);
-      if (r.ok) return r.value;
+      if (r.ok) return r.value as Ops[K]["result"];
       throw fromWasm(r.error);
     } finally {
       clearTimeout(timer);
       port1.close();
-      // Secrets meant to move (PRF outputs) must not stay here if the move did not happen.
       for (const t of transfer) if (t instanceof ArrayBuffer && t.byteLength > 0) new Uint8Array(t).fill(0);
     }
   }
 
-  // ------------------------------------------------------------ passkeys (ceremony here, keys there)
+  // ------------------------------------------------------------ opening a vault in the host
 
-  /** Registers a passkey and creates the vault in the host. Returns the manifest to store and the recovery code to show once. */
-  async create(o: CreateOptions): Promise<{ manifest: Manifest; recoveryCode: string }> {
-    const req = (await this.request("createRequest")) as { prfSalt: Uint8Array; first: Uint8Array; challenge: Uint8Array };
-    const { credentialId, prfOutput } = await createWithPrf(o, req.first, () => req.challenge);
-    return (await this.request("createFromPrf", [{ credentialId, prfSalt: req.prfSalt, prfOutput, label: o.label }], [prfOutput.buffer as ArrayBuffer])) as {
-      manifest: Manifest;
-      recoveryCode: string;
-    };
+  /**
+   * Creates a vault in the host. A `{ passkey }` ceremony runs in this page
+   * with salts and a challenge from the host.
+   * @throws {@link MedsealError} as `Vault.create`, and `WorkerUnavailable`, `WrongVault`
+   */
+  async create(source: RemoteNewKeySource): Promise<{ manifest: Manifest; recoveryCode: string }> {
+    const prf = await this.#newKey(source, "createRequest");
+    return this.request("create", [prf], [prf.prfOutput.buffer as ArrayBuffer]);
   }
 
-  /** Asks for a passkey of the manifest and unlocks the vault in the host. */
-  async unlock(manifest: Manifest | string, opts: { minRevision?: number; timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal; rpId?: string } = {}): Promise<void> {
-    const req = (await this.request("unlockRequest", [manifest])) as { passkeys: Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }>; challenge: Uint8Array };
-    const { credentialId, prfOutput } = await getWithPrf(req.passkeys, opts.timeout, () => req.challenge, { mediation: opts.mediation, signal: opts.signal, rpId: opts.rpId });
-    await this.request("unlockFromPrf", [manifest, { credentialId, prfOutput }, { minRevision: opts.minRevision }], [prfOutput.buffer as ArrayBuffer]);
+  /**
+   * Unlocks the vault of `manifest` in the host. For a `{ credential }`,
+   * `response` is what may be posted to a server.
+   * @throws {@link MedsealError} as `Vault.unlock`, and `WorkerUnavailable`, `WrongVault`
+   */
+  async unlock(manifest: Manifest | string, source: RemoteUnlockSource, opts: UnlockOptions = {}): Promise<{ status: VaultStatus; response?: Record<string, unknown> }> {
+    if (!source || typeof source !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source");
+    if ("recoveryCode" in source) return { status: await this.request("unlockWithRecoveryCode", [manifest, source.recoveryCode, opts]) };
+    let prf: { credentialId: Uint8Array; prfOutput: Uint8Array };
+    let response: Record<string, unknown> | undefined;
+    if ("passkey" in source) {
+      const o = source.passkey === true ? {} : source.passkey;
+      const req = await this.request("unlockRequest", [manifest]);
+      const r = await getWithPrf(req.passkeys, o.timeout, () => req.challenge, { mediation: o.mediation, signal: o.signal, rpId: o.rpId });
+      prf = { credentialId: r.credentialId, prfOutput: r.prfOutput };
+    } else if ("credential" in source) {
+      const r = readCredential(source.credential);
+      response = serverSafe(source.credential);
+      if (!r.prfOutput) throw new MedsealError(ErrorCode.PrfNotReturned, "the passkey returned no PRF result: merge webauthn.requestExtension(manifest) into the get() options");
+      prf = { credentialId: r.credentialId, prfOutput: r.prfOutput };
+    } else {
+      // The caller's buffer moves to the host: a copy, so the caller's own is not detached.
+      prf = { credentialId: source.prf.credentialId, prfOutput: new Uint8Array(source.prf.prfOutput) };
+    }
+    const status = await this.request("unlockWithPrf", [manifest, prf, opts], [prf.prfOutput.buffer as ArrayBuffer]);
+    return response ? { status, response } : { status };
   }
 
-  /** Registers another passkey for the host's vault; returns the new manifest. */
-  async addPasskey(o: CreateOptions): Promise<Manifest> {
-    const req = (await this.request("addPasskeyRequest")) as { prfSalt: Uint8Array; first: Uint8Array; challenge: Uint8Array; exclude: Uint8Array[] };
-    const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude: [...(o.exclude ?? []), ...req.exclude] }, req.first, () => req.challenge);
-    return (await this.request("addPasskeyFromPrf", [{ credentialId, prfSalt: req.prfSalt, prfOutput, label: o.label }], [prfOutput.buffer as ArrayBuffer])) as Manifest;
+  /** Registers another passkey for the host's vault; returns the new manifest. @throws {@link MedsealError} as `Vault.addPasskey` */
+  async addPasskey(source: RemoteNewKeySource): Promise<{ manifest: Manifest }> {
+    const prf = await this.#newKey(source, "addPasskeyRequest");
+    return { manifest: await this.request("addPasskey", [prf], [prf.prfOutput.buffer as ArrayBuffer]) };
   }
 
-  /** Unlocks the host's vault with the recovery code. */
-  async unlockWithRecoveryCode(manifest: Manifest | string, code: string, opts: { minRevision?: number } = {}): Promise<void> {
-    await this.request("unlockWithRecoveryCode", [manifest, code, opts]);
+  async #newKey(source: RemoteNewKeySource, op: "createRequest" | "addPasskeyRequest"): Promise<{ credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string }> {
+    if (!source || typeof source !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source: { passkey } or { prf }");
+    if ("prf" in source) return { ...source.prf, prfOutput: new Uint8Array(source.prf.prfOutput) };
+    const o = source.passkey;
+    const req = await this.request(op, []);
+    const exclude = "exclude" in req ? req.exclude : [];
+    const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude: [...(o.exclude ?? []), ...exclude] }, req.first, () => req.challenge);
+    return { credentialId, prfSalt: req.prfSalt, prfOutput, label: o.label };
   }
 
   // ------------------------------------------------------------ hand-off
 
-  /** A fresh one-time receiver key in the host (for `vault.handOffTo(remote)`). */
-  async receiverKey(): Promise<Uint8Array> {
-    return (await this.request("receiverKey")) as Uint8Array;
+  /** A fresh one-time receiver key in the host (for `vault.handOff(remote)`). */
+  receiverKey(): Promise<Uint8Array> {
+    return this.request("receiverKey", []);
   }
 
-  /** Gives the host a vault sealed to one of its receiver keys (`vault.handOff(key)`). */
-  async acceptHandoff(message: Uint8Array, receiverKey: Uint8Array): Promise<{ unlocked: boolean; vaultId: string | null }> {
-    return (await this.request("acceptHandoff", [message, receiverKey])) as { unlocked: boolean; vaultId: string | null };
+  /** Gives the host a vault sealed to one of its receiver keys. */
+  acceptHandoff(message: Uint8Array, receiverKey: Uint8Array): Promise<VaultStatus> {
+    return this.request("acceptHandoff", [message, receiverKey]);
   }
-
-  // ------------------------------------------------------------ records and the rest
 
   /** Whether the host holds an unlocked vault, and which. */
-  async status(): Promise<{ unlocked: boolean; vaultId: string | null }> {
-    return (await this.request("status")) as { unlocked: boolean; vaultId: string | null };
+  status(): Promise<VaultStatus> {
+    return this.request("status", []);
   }
 
-  seal(record: unknown, opts: SealOptions): Promise<string> {
-    return this.request("seal", [record, opts]) as Promise<string>;
+  // ------------------------------------------------------------ the vault's calls, as in `Vault`
+
+  seal<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Promise<Sealed<F>> {
+    return this.request("seal", [record, opts]) as Promise<Sealed<F>>;
   }
 
-  sealBytes(record: unknown, opts: SealOptions): Promise<Uint8Array> {
-    return this.request("sealBytes", [record, opts]) as Promise<Uint8Array>;
+  open<T = unknown>(sealed: string | Uint8Array, opts: RecordBinding): Promise<T> {
+    return this.request("open", [sealed, opts]) as Promise<T>;
   }
 
-  open(sealed: string | Uint8Array, opts: SealOptions): Promise<unknown> {
-    return this.request("open", [sealed, opts]);
+  sealMany<F extends SealedForm = "text">(items: SealItem[], opts: { form?: F } = {}): Promise<Array<Sealed<F>>> {
+    return this.request("sealMany", [items, opts]) as Promise<Array<Sealed<F>>>;
   }
 
-  sealAsync(record: unknown, opts: SealOptions & { form?: "text" | "bytes"; webCryptoFrom?: number }): Promise<string | Uint8Array> {
-    return this.request("sealAsync", [record, opts]) as Promise<string | Uint8Array>;
+  async openMany<T = unknown>(items: OpenItem[]): Promise<Array<OpenOutcome<T>>> {
+    const out = await this.request("openMany", [items]);
+    return out.map((o) => (o.ok ? (o as OpenOutcome<T>) : { ok: false, error: fromWasm(o.error) }));
   }
 
-  openAsync(sealed: string | Uint8Array, opts: SealOptions & { webCryptoFrom?: number }): Promise<unknown> {
-    return this.request("openAsync", [sealed, opts]);
+  sealLarge<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Promise<Sealed<F>> {
+    return this.request("sealLarge", [record, opts]) as Promise<Sealed<F>>;
   }
 
-  sealMany(items: Array<{ record: unknown; recordId: string; context?: string | Uint8Array }>, opts: { form?: "text" | "bytes" } = {}): Promise<Array<string | Uint8Array>> {
-    return this.request("sealMany", [items, opts]) as Promise<Array<string | Uint8Array>>;
-  }
-
-  openMany(items: Array<{ sealed: string | Uint8Array; recordId: string; context?: string | Uint8Array }>): Promise<unknown[]> {
-    return this.request("openMany", [items]) as Promise<unknown[]>;
-  }
-
-  async openManySettled(items: Array<{ sealed: string | Uint8Array; recordId: string; context?: string | Uint8Array }>): Promise<OpenOutcome[]> {
-    const out = (await this.request("openManySettled", [items])) as Array<{ ok: true; value: unknown } | { ok: false; error: { code?: string; message?: string } }>;
-    return out.map((o) => (o.ok ? o : { ok: false, error: fromWasm(o.error) }));
+  openLarge<T = unknown>(sealed: string | Uint8Array, opts: RecordBinding): Promise<T> {
+    return this.request("openLarge", [sealed, opts]) as Promise<T>;
   }
 
   manifest(): Promise<Manifest> {
-    return this.request("manifest") as Promise<Manifest>;
+    return this.request("manifest", []);
   }
 
   vaultId(): Promise<string> {
-    return this.request("vaultId") as Promise<string>;
+    return this.request("vaultId", []);
   }
 
   removeUnlock(entryId: string): Promise<Manifest> {
-    return this.request("removeUnlock", [entryId]) as Promise<Manifest>;
+    return this.request("removeUnlock", [entryId]);
   }
 
   rotateRecoveryCode(): Promise<{ manifest: Manifest; recoveryCode: string }> {
-    return this.request("rotateRecoveryCode") as Promise<{ manifest: Manifest; recoveryCode: string }>;
+    return this.request("rotateRecoveryCode", []);
   }
 
   async updateManifest(manifest: Manifest | string): Promise<void> {
@@ -177,12 +198,12 @@ export class RemoteVault {
   }
 
   signLoginProof(challenge: Uint8Array, audience: string): Promise<Uint8Array> {
-    return this.request("signLoginProof", [challenge, audience]) as Promise<Uint8Array>;
+    return this.request("signLoginProof", [challenge, audience]);
   }
 
   /** Wipes the host's vault. */
   async lock(): Promise<void> {
-    await this.request("lock");
+    await this.request("lock", []);
   }
 }
 
@@ -191,6 +212,7 @@ export class RemoteVault {
  * holds a `VaultWorker` (a `RemoteVault`) and never a vault or a key.
  */
 export class VaultWorker extends RemoteVault {
+  /** The worker. */
   readonly worker: Worker;
 
   private constructor(worker: Worker) {
@@ -203,6 +225,7 @@ export class VaultWorker extends RemoteVault {
    * `worker-host.js` (bundlers that understand `new Worker(new URL(…,
    * import.meta.url))` copy it); pass a URL or a `Worker` to host it yourself
    * (its script calls `serveVault(self)` from `medseal/host`).
+   * @throws {@link MedsealError} `WorkerUnavailable`
    */
   static start(worker?: Worker | URL | string): VaultWorker {
     if (typeof Worker === "undefined") throw new MedsealError(ErrorCode.WorkerUnavailable, "Web Workers are not available here");

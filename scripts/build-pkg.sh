@@ -27,7 +27,7 @@ for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do REMAP="$REMAP --remap
 build() { # out-dir target-dir extra-rustflags
   RUSTFLAGS="$REMAP $3" CARGO_TARGET_DIR="$2" RUSTUP_TOOLCHAIN="$WASM_TC" \
     wasm-pack --quiet --log-level warn build --target web --release --no-pack --weak-refs \
-    --out-dir "$PWD/$1" --out-name medseal_wasm . >/dev/null
+    --out-dir "$PWD/$1" --out-name medseal_wasm crates/medseal-wasm >/dev/null
 }
 build "$RAW" target "-C target-feature=+simd128"
 build "$RAW_SCALAR" target/wasm-scalar ""
@@ -49,15 +49,13 @@ cp "$RAW_SCALAR/medseal_wasm_bg.opt.wasm" pkg/dist/wasm/medseal_wasm_scalar_bg.w
 rm -f pkg/dist/wasm/*.d.ts.map
 # Shipped JS without comments and whitespace (names kept, so stack traces stay
 # readable; the documented source is js/ and the .d.ts files keep every doc comment).
-# Whitespace only: --minify-syntax would fold the Node-only `import(fsName)` in
-# init() into a literal that bundlers then try to resolve (consumer test).
 for f in pkg/dist/*.js pkg/dist/wasm/*.js; do
   node_modules/.bin/esbuild "$f" --minify-whitespace --log-level=warning --outfile="$f" --allow-overwrite
 done
 cp pkg-template/package.json pkg-template/README.md pkg/
 raw=$(stat -c %s pkg/dist/wasm/medseal_wasm_bg.wasm)
 gz=$(gzip -9c pkg/dist/wasm/medseal_wasm_bg.wasm | wc -c)
-js=$(cat pkg/dist/wasm/medseal_wasm.js pkg/dist/index.js pkg/dist/errors.js pkg/dist/passkey.js | gzip -9c | wc -c)
+js=$(cat pkg/dist/wasm/medseal_wasm.js pkg/dist/index.js pkg/dist/errors.js pkg/dist/webauthn.js pkg/dist/loader.js | gzip -9c | wc -c)
 sraw=$(stat -c %s pkg/dist/wasm/medseal_wasm_scalar_bg.wasm)
 sgz=$(gzip -9c pkg/dist/wasm/medseal_wasm_scalar_bg.wasm | wc -c)
 echo "built pkg/ in $(( $(date +%s) - t0 ))s: medseal_wasm_bg.wasm (SIMD128) ${raw} B (${gz} B gzip), scalar fallback ${sraw} B (${sgz} B gzip); main entry JS ${js} B gzip"

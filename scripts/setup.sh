@@ -75,6 +75,12 @@ fi
 echo "$WASM_TC" > target/.wasm-toolchain
 
 # ---------------------------------------------------------------- wasm-bindgen-cli, wasm-pack
+# Build tools, not shipped code: they need no speed, so a quick profile (opt-level 1,
+# parallel codegen, no debug info) and one shared target directory for both
+# installs (their dependency trees overlap) instead of full optimization twice.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_STRIP=true
+TOOLS_TARGET="$ROOT/target/tools"
 step "wasm-bindgen-cli (version from Cargo.lock)"
 [ -f Cargo.lock ] || cargo generate-lockfile -q
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
@@ -83,8 +89,8 @@ if command -v wasm-bindgen >/dev/null 2>&1 && [ "$(wasm-bindgen --version | cut 
   done_step "wasm-bindgen $WB_VERSION already installed"
 else
   # --locked first (reproducible); a lock that names a yanked crate falls back to a fresh resolve.
-  cargo install -q --locked wasm-bindgen-cli --version "$WB_VERSION" 2>/dev/null \
-    || cargo install -q wasm-bindgen-cli --version "$WB_VERSION"
+  CARGO_TARGET_DIR="$TOOLS_TARGET" cargo install -q --locked wasm-bindgen-cli --version "$WB_VERSION" 2>/dev/null \
+    || CARGO_TARGET_DIR="$TOOLS_TARGET" cargo install -q wasm-bindgen-cli --version "$WB_VERSION"
   done_step "installed wasm-bindgen-cli $WB_VERSION"
 fi
 
@@ -92,7 +98,8 @@ step "wasm-pack"
 if command -v wasm-pack >/dev/null 2>&1; then
   done_step "$(wasm-pack --version) already installed"
 else
-  cargo install -q --locked wasm-pack 2>/dev/null || cargo install -q wasm-pack
+  CARGO_TARGET_DIR="$TOOLS_TARGET" cargo install -q --locked wasm-pack 2>/dev/null \
+    || CARGO_TARGET_DIR="$TOOLS_TARGET" cargo install -q wasm-pack
   done_step "installed $(wasm-pack --version)"
 fi
 

@@ -8,11 +8,11 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 /// Nonce length in bytes.
-pub const NONCE_LEN: usize = medseal_aead::NONCE_LEN;
+pub(crate) const NONCE_LEN: usize = medseal_aead::NONCE_LEN;
 /// Tag length in bytes.
-pub const TAG_LEN: usize = medseal_aead::TAG_LEN;
+pub(crate) const TAG_LEN: usize = medseal_aead::TAG_LEN;
 /// A wrapped 32-byte key: nonce, encrypted key, tag.
-pub const WRAPPED_KEY_LEN: usize = NONCE_LEN + 32 + TAG_LEN;
+pub(crate) const WRAPPED_KEY_LEN: usize = NONCE_LEN + 32 + TAG_LEN;
 
 pub(crate) fn cipher(key: &[u8; 32]) -> Cipher {
     Cipher::new(key)

@@ -60,6 +60,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every code [`Error::code`] can return, in the order of the variants.
+    pub const CODES: &'static [&'static str] = &[
+        "DecryptionFailed",
+        "UnknownVersion",
+        "Malformed",
+        "InvalidPrfOutput",
+        "InvalidRecoveryCode",
+        "UnlockFailed",
+        "UnknownUnlockEntry",
+        "LastUnlockMethod",
+        "ManifestInvalid",
+        "StaleManifest",
+        "WrongVault",
+        "InvalidArgument",
+        "TooLarge",
+        "RandomUnavailable",
+    ];
+
     /// A stable, machine-readable code (the JS `ErrorCode` names).
     pub fn code(&self) -> &'static str {
         match self {
@@ -127,6 +145,61 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// `CODES` lists exactly the codes of the variants: a variant added
+    /// without its code in the list (which the JS error list is checked
+    /// against) fails here.
+    #[test]
+    fn codes_list_every_variant() {
+        let all = [
+            Error::DecryptionFailed,
+            Error::UnknownVersion {
+                what: "x",
+                version: 2,
+            },
+            Error::Malformed("x"),
+            Error::InvalidPrfOutput,
+            Error::InvalidRecoveryCode,
+            Error::UnlockFailed,
+            Error::UnknownUnlockEntry,
+            Error::LastUnlockMethod,
+            Error::ManifestInvalid,
+            Error::StaleManifest {
+                seen: 2,
+                offered: 1,
+            },
+            Error::WrongVault,
+            Error::InvalidArgument("x"),
+            Error::TooLarge,
+            Error::RandomUnavailable,
+        ];
+        // An exhaustive match: a new variant does not compile until listed above.
+        for e in &all {
+            match e {
+                Error::DecryptionFailed
+                | Error::UnknownVersion { .. }
+                | Error::Malformed(_)
+                | Error::InvalidPrfOutput
+                | Error::InvalidRecoveryCode
+                | Error::UnlockFailed
+                | Error::UnknownUnlockEntry
+                | Error::LastUnlockMethod
+                | Error::ManifestInvalid
+                | Error::StaleManifest { .. }
+                | Error::WrongVault
+                | Error::InvalidArgument(_)
+                | Error::TooLarge
+                | Error::RandomUnavailable => {}
+            }
+        }
+        let codes: Vec<&str> = all.iter().map(Error::code).collect();
+        assert_eq!(codes, Error::CODES);
+    }
+}
 
 /// Shorthand used throughout the crate.
 pub type Result<T> = core::result::Result<T, Error>;

@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 /// Length of a compressed SEC1 public key.
-pub const PUBLIC_KEY_LEN: usize = 33;
+pub(crate) const PUBLIC_KEY_LEN: usize = 33;
 /// Length of a signature (`r || s`, IEEE P1363).
-pub const SIGNATURE_LEN: usize = 64;
+pub(crate) const SIGNATURE_LEN: usize = 64;
 
 /// A P-256 private key held by an unlocked vault.
 pub(crate) struct Identity(Box<SigningKey>);
@@ -65,6 +65,16 @@ impl Identity {
     pub(crate) fn agree(&self, peer_sec1: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         ecdh(&self.scalar(), peer_sec1)
     }
+}
+
+/// What a login proof signs: `lp(label) || lp(challenge) || lp(audience)`.
+/// The label keeps a proof from ever being a manifest signature.
+pub(crate) fn login_proof_message(challenge: &[u8], audience: &str) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(40 + challenge.len() + audience.len());
+    crate::kdf::put_lp(&mut msg, crate::kdf::label::LOGIN_PROOF);
+    crate::kdf::put_lp(&mut msg, challenge);
+    crate::kdf::put_lp(&mut msg, audience.as_bytes());
+    msg
 }
 
 /// Verifies a P1363 signature by a SEC1-encoded P-256 key.

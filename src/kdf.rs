@@ -8,39 +8,39 @@ use crate::secret::{Kek, SubKey};
 
 /// Every HKDF `info` and signing prefix used by medseal v1. Changing one breaks
 /// every existing vault, so they live in one place.
-pub mod label {
+pub(crate) mod label {
     /// KEK from a passkey PRF output.
-    pub const KEK_PRF: &[u8] = b"medseal/v1/kek/prf";
+    pub(crate) const KEK_PRF: &[u8] = b"medseal/v1/kek/prf";
     /// KEK from a recovery code.
-    pub const KEK_RECOVERY: &[u8] = b"medseal/v1/kek/recovery";
+    pub(crate) const KEK_RECOVERY: &[u8] = b"medseal/v1/kek/recovery";
     /// Sub-key of the vault key that wraps record data keys.
-    pub const WRAP_DEK: &[u8] = b"medseal/v1/vault/wrap-dek";
+    pub(crate) const WRAP_DEK: &[u8] = b"medseal/v1/vault/wrap-dek";
     /// Sub-key of the vault key that wraps the identity private key.
-    pub const WRAP_IDENTITY: &[u8] = b"medseal/v1/vault/wrap-identity";
+    pub(crate) const WRAP_IDENTITY: &[u8] = b"medseal/v1/vault/wrap-identity";
     /// Record encryption key, from the record's data key.
-    pub const RECORD_ENCRYPTION: &[u8] = b"medseal/v1/record/encryption";
+    pub(crate) const RECORD_ENCRYPTION: &[u8] = b"medseal/v1/record/encryption";
     /// Record key commitment, from the record's data key.
-    pub const RECORD_COMMITMENT: &[u8] = b"medseal/v1/record/commitment";
+    pub(crate) const RECORD_COMMITMENT: &[u8] = b"medseal/v1/record/commitment";
     /// Associated-data prefix of a wrapped vault key in an unlock entry.
-    pub const AAD_VAULT_KEY: &[u8] = b"medseal/v1/aad/vault-key";
+    pub(crate) const AAD_VAULT_KEY: &[u8] = b"medseal/v1/aad/vault-key";
     /// Associated-data prefix of the wrapped identity private key.
-    pub const AAD_IDENTITY: &[u8] = b"medseal/v1/aad/identity-key";
+    pub(crate) const AAD_IDENTITY: &[u8] = b"medseal/v1/aad/identity-key";
     /// Associated-data prefix of a wrapped record data key.
-    pub const AAD_DEK: &[u8] = b"medseal/v1/aad/dek";
+    pub(crate) const AAD_DEK: &[u8] = b"medseal/v1/aad/dek";
     /// Associated-data prefix of a record body.
-    pub const AAD_RECORD: &[u8] = b"medseal/v1/aad/record";
+    pub(crate) const AAD_RECORD: &[u8] = b"medseal/v1/aad/record";
     /// Prefix of the PRF input (the WebAuthn `prf.eval.first` value).
-    pub const PRF_INPUT: &[u8] = b"medseal/v1/prf-input";
+    pub(crate) const PRF_INPUT: &[u8] = b"medseal/v1/prf-input";
     /// Prefix of the recovery code checksum.
-    pub const RECOVERY_CHECKSUM: &[u8] = b"medseal/v1/recovery-code/checksum";
+    pub(crate) const RECOVERY_CHECKSUM: &[u8] = b"medseal/v1/recovery-code/checksum";
     /// First part of a login proof's signed message.
-    pub const LOGIN_PROOF: &[u8] = b"medseal/v1/login-proof";
+    pub(crate) const LOGIN_PROOF: &[u8] = b"medseal/v1/login-proof";
     /// Key of a vault hand-off message, from the ECDH shared secret.
-    pub const HANDOFF: &[u8] = b"medseal/v1/handoff/key";
+    pub(crate) const HANDOFF: &[u8] = b"medseal/v1/handoff/key";
     /// Associated-data prefix of a vault hand-off message.
-    pub const AAD_HANDOFF: &[u8] = b"medseal/v1/aad/handoff";
+    pub(crate) const AAD_HANDOFF: &[u8] = b"medseal/v1/aad/handoff";
     /// Prefix of the manifest's signed encoding.
-    pub const MANIFEST_SIGNATURE: &[u8] = b"medseal/v1/manifest/signature";
+    pub(crate) const MANIFEST_SIGNATURE: &[u8] = b"medseal/v1/manifest/signature";
 }
 
 /// Appends `u32be(len) || bytes`. Lengths are bounded by the callers' limits,
@@ -102,7 +102,7 @@ pub(crate) fn subkey(key: &[u8; 32], label: &'static [u8]) -> SubKey {
 /// `"medseal/v1/prf-input" || salt`. The browser then hashes it with its own
 /// "WebAuthn PRF" prefix, so a medseal PRF output is never the output another
 /// application on the same credential asks for.
-pub fn prf_input(salt: &[u8]) -> Vec<u8> {
+pub(crate) fn prf_input(salt: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(label::PRF_INPUT.len() + salt.len());
     v.extend_from_slice(label::PRF_INPUT);
     v.extend_from_slice(salt);

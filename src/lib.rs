@@ -2,7 +2,8 @@
 //!
 //! Client-side encryption of personal health records, with keys that come
 //! from passkeys (WebAuthn PRF). This crate is the core: plain Rust, no
-//! WebAssembly or JavaScript in it (those live in `src/wasm/` and `js/`).
+//! WebAssembly or JavaScript in it (the bindings are `crates/medseal-wasm`,
+//! the JS API `js/`).
 //!
 //! - [`Vault`]: created with a passkey's PRF output, unlocked with any
 //!   passkey of its [`Manifest`] or with its [`RecoveryCode`]; seals and opens
@@ -13,24 +14,24 @@
 //!
 //! The formats are specified in docs/FORMAT.md, the security model in
 //! docs/SECURITY.md.
+//! - [`hazmat`]: the large-record path, the one place a key leaves the core.
 #![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
 
-pub mod aead;
+mod aead;
 mod b64;
 pub mod error;
 pub mod handoff;
+pub mod hazmat;
 mod identity;
-pub mod kdf;
+mod kdf;
 pub mod manifest;
-pub mod padding;
+mod padding;
 pub mod record;
 pub mod recovery;
 mod rng;
 mod secret;
 pub mod vault;
-
-#[cfg(target_arch = "wasm32")]
-pub mod wasm;
 
 #[cfg(test)]
 mod tests;
@@ -38,7 +39,20 @@ mod tests;
 pub use error::{Error, Result};
 pub use handoff::HandoffReceiver;
 pub use manifest::{Manifest, UnlockEntry};
-pub use record::{ContentType, RecordContext};
+pub use record::{check_sealed_text, ContentType, RecordContext};
 pub use recovery::RecoveryCode;
 pub use secret::PrfOutput;
 pub use vault::{new_prf_salt, PasskeyUnlock, Vault};
+
+/// The WebAuthn `prf.eval.first` input for a PRF salt: the salt hashed under
+/// medseal's own label, so that a passkey's PRF output for medseal is never
+/// one another application asked for with the same salt.
+pub fn prf_input(salt: &[u8]) -> Vec<u8> {
+    kdf::prf_input(salt)
+}
+
+/// Encodes bytes as unpadded base64url (the form of every binary field of a
+/// manifest, and of credential ids in WebAuthn JSON).
+pub fn base64url(bytes: &[u8]) -> String {
+    b64::encode(bytes)
+}

@@ -384,6 +384,25 @@ impl Manifest {
         )
     }
 
+    /// Checks a login proof (see `Vault::sign_login_proof`): a signature by
+    /// this manifest's identity key over the server's `challenge` and its
+    /// `audience` (origin). For servers; the manifest's own signature is
+    /// checked too, so a proof verifies only against a manifest the vault signed.
+    pub fn verify_login_proof(
+        &self,
+        challenge: &[u8],
+        audience: &str,
+        signature: &[u8],
+    ) -> Result<()> {
+        self.verify_self_signature()?;
+        crate::identity::verify(
+            &self.identity_key.public_key.0,
+            &crate::identity::login_proof_message(challenge, audience),
+            signature,
+        )
+        .map_err(|_| crate::Error::UnlockFailed)
+    }
+
     /// The passkey entry for a credential id.
     pub fn passkey_entry(&self, credential_id: &[u8]) -> Option<&UnlockEntry> {
         self.unlock.iter().find(

@@ -9,11 +9,11 @@
 use crate::error::{Error, Result};
 
 /// Smallest padded size.
-pub const MIN_PADDED: usize = 256;
+pub(crate) const MIN_PADDED: usize = 256;
 
 /// Padme: rounds `len` up so that only its top `floor(log2(log2 len)) + 1`
 /// bits can be non-zero.
-pub fn padme(len: usize) -> usize {
+pub(crate) fn padme(len: usize) -> usize {
     if len < 2 {
         return len;
     }
@@ -28,7 +28,7 @@ pub fn padme(len: usize) -> usize {
 
 /// The padded size of a buffer that holds `content_len` bytes (the
 /// content-type byte, the plaintext and its `0x80` terminator).
-pub fn padded_len(content_len: usize) -> usize {
+pub(crate) fn padded_len(content_len: usize) -> usize {
     padme(content_len).max(MIN_PADDED)
 }
 
@@ -58,7 +58,7 @@ pub(crate) fn padded_body(content_type: u8, plaintext: &[u8], padding: &[u8]) ->
 /// floor, all of it; above, Padme adds less than `len / 16` (its rounding
 /// mask is below `2^(E-S)` with `S >= 4` once `len >= 256`), so `len / 8 + 258`
 /// is a safe bound.
-pub fn tail_len(padded_len: usize) -> usize {
+pub(crate) fn tail_len(padded_len: usize) -> usize {
     padded_len.min(padded_len / 8 + 258)
 }
 

@@ -192,24 +192,24 @@ fn record_keys(dek: &DataKey) -> (SubKey, [u8; 32]) {
 /// instead hand `enc_key` to WebCrypto (AES-256-GCM, `nonce`, `aad`) over
 /// `content_type || plaintext || padding` for a large record, then append the
 /// ciphertext and tag to `prefix`: the bytes are the same format either way.
-pub struct SealParts {
+pub(crate) struct SealParts {
     /// This record's body key (derived from its data key): protects this record only.
-    pub enc_key: zeroize::Zeroizing<[u8; 32]>,
+    pub(crate) enc_key: zeroize::Zeroizing<[u8; 32]>,
     /// The body nonce.
-    pub nonce: [u8; NONCE_LEN],
+    pub(crate) nonce: [u8; NONCE_LEN],
     /// The body's associated data.
-    pub aad: Vec<u8>,
+    pub(crate) aad: Vec<u8>,
     /// Header, wrapped data key, commitment and nonce: the envelope's first bytes.
-    pub prefix: Vec<u8>,
+    pub(crate) prefix: Vec<u8>,
     /// The first byte of the body plaintext.
-    pub content_type: ContentType,
+    pub(crate) content_type: ContentType,
     /// What follows the plaintext in the body: `0x80` and zeros (§6.4).
-    pub padding: Vec<u8>,
+    pub(crate) padding: Vec<u8>,
 }
 
 impl SealParts {
     /// The body plaintext: `content_type || plaintext || padding`.
-    pub fn padded(&self, plaintext: &[u8]) -> Vec<u8> {
+    pub(crate) fn padded(&self, plaintext: &[u8]) -> Vec<u8> {
         padding::padded_body(self.content_type as u8, plaintext, &self.padding)
     }
 }
@@ -224,17 +224,17 @@ impl core::fmt::Debug for SealParts {
 /// unwrapped and its commitment verified. Decrypting the body (the sealed
 /// bytes from [`BODY_START`]: ciphertext then tag) with `enc_key`, `nonce`
 /// and `aad`, then [`finish_open`] or [`plaintext_len`], completes it.
-pub struct OpenParts {
+pub(crate) struct OpenParts {
     /// This record's body key.
-    pub enc_key: zeroize::Zeroizing<[u8; 32]>,
+    pub(crate) enc_key: zeroize::Zeroizing<[u8; 32]>,
     /// The body nonce.
-    pub nonce: [u8; NONCE_LEN],
+    pub(crate) nonce: [u8; NONCE_LEN],
     /// The body's associated data.
-    pub aad: Vec<u8>,
+    pub(crate) aad: Vec<u8>,
 }
 
 /// Where the body (ciphertext, then tag) starts in a sealed record.
-pub const BODY_START: usize = PREFIX_LEN;
+pub(crate) const BODY_START: usize = PREFIX_LEN;
 
 impl core::fmt::Debug for OpenParts {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -324,29 +324,8 @@ pub(crate) fn open_parts(
     ctx: &RecordContext<'_>,
 ) -> Result<OpenParts> {
     ctx.check()?;
-    match Header::parse(head)? {
-        Header::V1 => {}
-        Header::Unknown { version, suite } => {
-            return Err(if version == VERSION_1 {
-                Error::UnknownVersion {
-                    what: "sealed record suite",
-                    version: u64::from(suite),
-                }
-            } else {
-                Error::UnknownVersion {
-                    what: "sealed record",
-                    version: u64::from(version),
-                }
-            })
-        }
-    }
+    check_frame(head, sealed_len)?;
     let truncated = Error::Malformed("sealed record is truncated");
-    if sealed_len < MIN_SEALED_LEN {
-        return Err(truncated);
-    }
-    if sealed_len > MAX_SEALED_LEN {
-        return Err(Error::TooLarge);
-    }
     let (header, rest) = head.split_at_checked(HEADER_LEN).ok_or(truncated)?;
     let (wrapped, rest) = rest.split_at_checked(WRAPPED_KEY_LEN).ok_or(truncated)?;
     let (commitment, rest) = rest
@@ -373,19 +352,62 @@ pub(crate) fn open_parts(
     })
 }
 
+/// The key-free checks of a sealed record of `sealed_len` bytes whose first
+/// bytes are `head`: a v1 header and a length the format allows.
+fn check_frame(head: &[u8], sealed_len: usize) -> Result<()> {
+    match Header::parse(head)? {
+        Header::V1 => {}
+        Header::Unknown { version, suite } => {
+            return Err(if version == VERSION_1 {
+                Error::UnknownVersion {
+                    what: "sealed record suite",
+                    version: u64::from(suite),
+                }
+            } else {
+                Error::UnknownVersion {
+                    what: "sealed record",
+                    version: u64::from(version),
+                }
+            })
+        }
+    }
+    if sealed_len < MIN_SEALED_LEN {
+        return Err(Error::Malformed("sealed record is truncated"));
+    }
+    if sealed_len > MAX_SEALED_LEN {
+        return Err(Error::TooLarge);
+    }
+    Ok(())
+}
+
+/// Checks what can be checked of a sealed record without its key: the text
+/// form, the header and version, and a body of a size the padding rule can
+/// produce (FORMAT.md 6.4). For servers that store records they cannot open:
+/// garbage and truncated uploads are refused at the door. Passing says
+/// nothing about authenticity; only the vault can check that.
+pub fn check_sealed_text(text: &str) -> Result<()> {
+    let bytes = from_text(text)?;
+    check_frame(&bytes, bytes.len())?;
+    let padded = bytes.len() - PREFIX_LEN - TAG_LEN;
+    if padding::padded_len(padded) != padded {
+        return Err(Error::Malformed("sealed record body is not a padded size"));
+    }
+    Ok(())
+}
+
 /// Reads a decrypted body of `padded_len` bytes from its first byte and its
 /// last bytes `tail` (at least [`padding::tail_len`]`(padded_len)` of them,
 /// or the whole body): checks the padding (§6.4) and the content type, and
 /// returns them with the plaintext's length. The plaintext is the body's
 /// bytes `1..1 + len`.
-pub fn plaintext_len(first: u8, padded_len: usize, tail: &[u8]) -> Result<(ContentType, usize)> {
+pub(crate) fn plaintext_len(first: u8, padded_len: usize, tail: &[u8]) -> Result<(ContentType, usize)> {
     let content = padding::content_len(padded_len, tail)?;
     let content_type = ContentType::from_byte(first)?;
     Ok((content_type, content - 1))
 }
 
 /// Removes the padding of a decrypted body and reads its content type.
-pub fn finish_open(mut padded: Vec<u8>) -> Result<(ContentType, Vec<u8>)> {
+pub(crate) fn finish_open(mut padded: Vec<u8>) -> Result<(ContentType, Vec<u8>)> {
     let first = *padded
         .first()
         .ok_or(Error::Malformed("record has no content type"))?;

@@ -11,7 +11,7 @@ macro_rules! secret_key {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Zeroize, ZeroizeOnDrop)]
-        pub struct $name(Box<[u8; 32]>);
+        pub(crate) struct $name(Box<[u8; 32]>);
 
         impl $name {
             #[allow(dead_code)]

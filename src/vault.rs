@@ -292,7 +292,7 @@ impl Vault {
 
     /// Prepares a record of `plaintext_len` bytes for sealing outside this
     /// crate's AES (WebCrypto, for large records): see [`record::SealParts`].
-    pub fn seal_parts(
+    pub(crate) fn seal_parts(
         &mut self,
         content_type: ContentType,
         plaintext_len: usize,
@@ -308,7 +308,7 @@ impl Vault {
     /// Checks a record up to its body, for decryption outside this crate's
     /// AES, from its first [`record::BODY_START`] bytes (or all of it) and its
     /// length: see [`record::OpenParts`].
-    pub fn open_parts(
+    pub(crate) fn open_parts(
         &self,
         head: &[u8],
         sealed_len: usize,
@@ -444,11 +444,9 @@ impl Vault {
                 "audience must be 1 to 1024 bytes (the server's origin)",
             ));
         }
-        let mut msg = Vec::new();
-        put_lp(&mut msg, label::LOGIN_PROOF);
-        put_lp(&mut msg, challenge);
-        put_lp(&mut msg, audience.as_bytes());
-        Ok(self.identity.sign(&msg))
+        Ok(self
+            .identity
+            .sign(&identity::login_proof_message(challenge, audience)))
     }
 
     fn new_entry_id(&mut self, prefix: &str) -> Result<String> {

@@ -2,28 +2,88 @@
 //! passkeys (webauthn-rs `Passkey`, public data), the vault manifest (public,
 //! signed) and sealed records (ciphertext). Never a plaintext, a PRF output or
 //! a recovery code: the server never receives them.
+//!
+//! SQLite calls block, so they never run on the async workers: [`Db::read`]
+//! and [`Db::write`] move them to tokio's blocking pool. Reads get their own
+//! read-only connections (WAL lets them run beside a write); writes go through
+//! one connection, one at a time, which is what makes the manifest
+//! compare-and-swap and the multi-statement changes exact. The queries are
+//! plain functions of a `Connection`, so tests and tools can call them
+//! directly with [`Db::read_blocking`] and [`Db::write_blocking`].
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use tokio::sync::Semaphore;
 
-pub struct Db(Mutex<Connection>);
-
+/// A result of one query.
 pub type DbResult<T> = Result<T, rusqlite::Error>;
 
+/// Why a database call failed.
+#[derive(Debug)]
+pub enum DbError {
+    /// SQLite refused or failed.
+    Sqlite(rusqlite::Error),
+    /// The blocking task did not finish (it panicked, or the runtime is shutting down).
+    Task(tokio::task::JoinError),
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // rusqlite's messages name the statement's failure (constraint, busy,
+        // I/O), never a bound value, so they are safe to log.
+        match self {
+            DbError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            DbError::Task(e) => write!(f, "database task: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// How long a connection waits for a lock (a WAL checkpoint, the writer)
+/// before giving up with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    /// One write at a time, queued on the executor rather than as blocked
+    /// threads of the blocking pool.
+    write_turn: Semaphore,
+    idle_readers: Mutex<Vec<Connection>>,
+    read_slots: Semaphore,
+    max_readers: usize,
+}
+
+/// The database: one writer connection and a small pool of readers.
+#[derive(Clone)]
+pub struct Db(Arc<Inner>);
+
+/// A stored sealed record.
+#[derive(Debug, Clone)]
 pub struct RecordRow {
+    /// The record id chosen by the client.
     pub id: String,
+    /// The sealed record, text form.
     pub sealed: String,
+    /// Seconds since the epoch.
     pub created: i64,
+    /// Seconds since the epoch.
     pub updated: i64,
 }
 
 impl Db {
-    pub fn open(dir: &Path) -> DbResult<Db> {
+    /// Opens (creating if needed) `medseal.sqlite3` in `dir`, with up to
+    /// `readers` concurrent read connections.
+    pub fn open(dir: &Path, readers: usize) -> DbResult<Db> {
         std::fs::create_dir_all(dir)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let conn = Connection::open(dir.join("medseal.sqlite3"))?;
+        let path = dir.join("medseal.sqlite3");
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA foreign_keys = ON;
@@ -39,202 +99,384 @@ impl Db {
                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, id TEXT NOT NULL,
                sealed TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,
                PRIMARY KEY (user_id, id));
+             CREATE INDEX IF NOT EXISTS records_by_created ON records (user_id, created, id);
              CREATE TABLE IF NOT EXISTS sessions (
                token TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-               expires INTEGER NOT NULL);",
+               expires INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+             CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires);",
         )?;
-        Ok(Db(Mutex::new(conn)))
+        let readers = readers.max(1);
+        Ok(Db(Arc::new(Inner {
+            path,
+            writer: Mutex::new(conn),
+            write_turn: Semaphore::new(1),
+            idle_readers: Mutex::new(Vec::new()),
+            read_slots: Semaphore::new(readers),
+            max_readers: readers,
+        })))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> DbResult<T> {
-        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        f(&guard)
+    /// Runs `f` on a read-only connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> DbResult<T> + Send + 'static,
+    {
+        // The slot only bounds how many readers run at once; it is never closed.
+        let _slot = self.0.read_slots.acquire().await.ok();
+        let inner = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || inner.with_reader(f))
+            .await
+            .map_err(DbError::Task)?
+            .map_err(DbError::Sqlite)
     }
 
-    pub fn user_by_name(&self, username: &str) -> DbResult<Option<String>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT id FROM users WHERE username = ?1",
-                [username],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+    /// Runs `f` on the writer connection, off the async workers, after every
+    /// write queued before it.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
+    {
+        let _turn = self.0.write_turn.acquire().await.ok();
+        let inner = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || inner.with_writer(f))
+            .await
+            .map_err(DbError::Task)?
+            .map_err(DbError::Sqlite)
     }
 
-    /// Creates the user with its first passkey and manifest, atomically.
-    pub fn create_user(
-        &self,
-        id: &str,
-        username: &str,
-        cred_id: &str,
-        passkey: &str,
-        manifest: &str,
-        revision: i64,
-    ) -> DbResult<()> {
-        self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            tx.execute(
-                "INSERT INTO users (id, username, created) VALUES (?1, ?2, ?3)",
-                params![id, username, now()],
-            )?;
-            tx.execute(
-                "INSERT INTO passkeys (cred_id, user_id, passkey) VALUES (?1, ?2, ?3)",
-                params![cred_id, id, passkey],
-            )?;
-            tx.execute(
-                "INSERT INTO manifests (user_id, revision, manifest) VALUES (?1, ?2, ?3)",
-                params![id, revision, manifest],
-            )?;
-            tx.commit()
-        })
+    /// [`Db::read`] on the calling thread: for set-up, tests and tools, never
+    /// from an async handler.
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> DbResult<T> {
+        self.0.with_reader(f)
     }
 
-    pub fn passkeys(&self, user_id: &str) -> DbResult<Vec<(String, String)>> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT cred_id, passkey FROM passkeys WHERE user_id = ?1")?;
-            let rows = st.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
-        })
-    }
-
-    pub fn add_passkey(&self, user_id: &str, cred_id: &str, passkey: &str) -> DbResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO passkeys (cred_id, user_id, passkey) VALUES (?1, ?2, ?3)",
-                params![cred_id, user_id, passkey],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub fn update_passkey(&self, user_id: &str, cred_id: &str, passkey: &str) -> DbResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE passkeys SET passkey = ?3 WHERE user_id = ?1 AND cred_id = ?2",
-                params![user_id, cred_id, passkey],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub fn remove_passkey(&self, user_id: &str, cred_id: &str) -> DbResult<usize> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM passkeys WHERE user_id = ?1 AND cred_id = ?2",
-                params![user_id, cred_id],
-            )
-        })
-    }
-
-    pub fn manifest(&self, user_id: &str) -> DbResult<Option<(i64, String)>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT revision, manifest FROM manifests WHERE user_id = ?1",
-                [user_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-        })
-    }
-
-    /// Replaces the manifest only if the stored one is still `replaces`:
-    /// returns false on a stale write.
-    pub fn replace_manifest(
-        &self,
-        user_id: &str,
-        replaces: i64,
-        revision: i64,
-        manifest: &str,
-    ) -> DbResult<bool> {
-        self.with(|c| {
-            let n = c.execute(
-                "UPDATE manifests SET revision = ?3, manifest = ?4 WHERE user_id = ?1 AND revision = ?2 AND ?3 > ?2",
-                params![user_id, replaces, revision, manifest],
-            )?;
-            Ok(n == 1)
-        })
-    }
-
-    pub fn records(&self, user_id: &str) -> DbResult<Vec<RecordRow>> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT id, sealed, created, updated FROM records WHERE user_id = ?1 ORDER BY created, id")?;
-            let rows = st.query_map([user_id], |r| Ok(RecordRow { id: r.get(0)?, sealed: r.get(1)?, created: r.get(2)?, updated: r.get(3)? }))?;
-            rows.collect()
-        })
-    }
-
-    pub fn record(&self, user_id: &str, id: &str) -> DbResult<Option<RecordRow>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT id, sealed, created, updated FROM records WHERE user_id = ?1 AND id = ?2",
-                [user_id, id],
-                |r| {
-                    Ok(RecordRow {
-                        id: r.get(0)?,
-                        sealed: r.get(1)?,
-                        created: r.get(2)?,
-                        updated: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
-        })
-    }
-
-    pub fn put_record(&self, user_id: &str, id: &str, sealed: &str) -> DbResult<()> {
-        let t = now();
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO records (user_id, id, sealed, created, updated) VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (user_id, id) DO UPDATE SET sealed = excluded.sealed, updated = excluded.updated",
-                params![user_id, id, sealed, t],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub fn delete_record(&self, user_id: &str, id: &str) -> DbResult<usize> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM records WHERE user_id = ?1 AND id = ?2",
-                [user_id, id],
-            )
-        })
-    }
-
-    pub fn new_session(&self, token: &str, user_id: &str, ttl_secs: i64) -> DbResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO sessions (token, user_id, expires) VALUES (?1, ?2, ?3)",
-                params![token, user_id, now() + ttl_secs],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub fn session_user(&self, token: &str) -> DbResult<Option<String>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT user_id FROM sessions WHERE token = ?1 AND expires > ?2",
-                params![token, now()],
-                |r| r.get(0),
-            )
-            .optional()
-        })
-    }
-
-    pub fn end_session(&self, token: &str) -> DbResult<()> {
-        self.with(|c| {
-            c.execute("DELETE FROM sessions WHERE token = ?1", [token])
-                .map(|_| ())
-        })
+    /// [`Db::write`] on the calling thread: for set-up, tests and tools, never
+    /// from an async handler.
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> DbResult<T>) -> DbResult<T> {
+        self.0.with_writer(f)
     }
 }
 
+impl Inner {
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> DbResult<T>) -> DbResult<T> {
+        // A poisoned lock means a query panicked midway; SQLite rolled the
+        // transaction back, so the connection is still consistent.
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> DbResult<T> {
+        let idle = self
+            .idle_readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(BUSY_TIMEOUT)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut idle = self.idle_readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max_readers {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+/// The user id of a username.
+pub fn user_by_name(c: &Connection, username: &str) -> DbResult<Option<String>> {
+    c.query_row(
+        "SELECT id FROM users WHERE username = ?1",
+        [username],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Creates the user with its first passkey and manifest, atomically.
+pub fn create_user(
+    c: &mut Connection,
+    id: &str,
+    username: &str,
+    cred_id: &str,
+    passkey: &str,
+    manifest: &str,
+    revision: i64,
+) -> DbResult<()> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO users (id, username, created) VALUES (?1, ?2, ?3)",
+        params![id, username, now()],
+    )?;
+    tx.execute(
+        "INSERT INTO passkeys (cred_id, user_id, passkey) VALUES (?1, ?2, ?3)",
+        params![cred_id, id, passkey],
+    )?;
+    tx.execute(
+        "INSERT INTO manifests (user_id, revision, manifest) VALUES (?1, ?2, ?3)",
+        params![id, revision, manifest],
+    )?;
+    tx.commit()
+}
+
+/// A user's passkeys: (credential id, webauthn-rs `Passkey` JSON).
+pub fn passkeys(c: &Connection, user_id: &str) -> DbResult<Vec<(String, String)>> {
+    let mut st = c.prepare("SELECT cred_id, passkey FROM passkeys WHERE user_id = ?1")?;
+    let rows = st.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Stores a passkey's updated counter and backup state.
+pub fn update_passkey(c: &Connection, user_id: &str, cred_id: &str, passkey: &str) -> DbResult<()> {
+    c.execute(
+        "UPDATE passkeys SET passkey = ?3 WHERE user_id = ?1 AND cred_id = ?2",
+        params![user_id, cred_id, passkey],
+    )
+    .map(|_| ())
+}
+
+/// What [`remove_passkey`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PasskeyRemoval {
+    /// Removed, and every other session of the user ended.
+    Removed,
+    /// The user has no such passkey.
+    NotFound,
+    /// It is the user's last passkey: kept.
+    LastOne,
+}
+
+/// Removes a passkey unless it is the user's last, and ends every session of
+/// the user but `keep_session`: a session opened with the removed passkey
+/// (on a lost or stolen device) must not outlive it. One transaction, so two
+/// concurrent removals cannot both pass the last-passkey check.
+pub fn remove_passkey(
+    c: &mut Connection,
+    user_id: &str,
+    cred_id: &str,
+    keep_session: &str,
+) -> DbResult<PasskeyRemoval> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let count: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM passkeys WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM passkeys WHERE user_id = ?1 AND cred_id = ?2",
+            [user_id, cred_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !exists {
+        return Ok(PasskeyRemoval::NotFound);
+    }
+    if count <= 1 {
+        return Ok(PasskeyRemoval::LastOne);
+    }
+    tx.execute(
+        "DELETE FROM passkeys WHERE user_id = ?1 AND cred_id = ?2",
+        [user_id, cred_id],
+    )?;
+    tx.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND token != ?2",
+        [user_id, keep_session],
+    )?;
+    tx.commit()?;
+    Ok(PasskeyRemoval::Removed)
+}
+
+/// The stored manifest: (revision, JSON).
+pub fn manifest(c: &Connection, user_id: &str) -> DbResult<Option<(i64, String)>> {
+    c.query_row(
+        "SELECT revision, manifest FROM manifests WHERE user_id = ?1",
+        [user_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Replaces the manifest only if the stored one is still `replaces` and
+/// `revision` is newer: returns false on a stale write.
+pub fn replace_manifest(
+    c: &Connection,
+    user_id: &str,
+    replaces: i64,
+    revision: i64,
+    manifest: &str,
+) -> DbResult<bool> {
+    let n = c.execute(
+        "UPDATE manifests SET revision = ?3, manifest = ?4
+         WHERE user_id = ?1 AND revision = ?2 AND ?3 > ?2",
+        params![user_id, replaces, revision, manifest],
+    )?;
+    Ok(n == 1)
+}
+
+/// [`replace_manifest`] and the new passkey it names, in one transaction:
+/// both are stored or neither (a manifest naming a passkey the server cannot
+/// log in with, or a login passkey the vault cannot be unlocked with, is a
+/// broken account). Returns false on a stale write, storing nothing.
+pub fn replace_manifest_adding_passkey(
+    c: &mut Connection,
+    user_id: &str,
+    replaces: i64,
+    revision: i64,
+    manifest: &str,
+    cred_id: &str,
+    passkey: &str,
+) -> DbResult<bool> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !replace_manifest(&tx, user_id, replaces, revision, manifest)? {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO passkeys (cred_id, user_id, passkey) VALUES (?1, ?2, ?3)",
+        params![cred_id, user_id, passkey],
+    )?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Where a page of records starts: after the record with this (created, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCursor {
+    /// The `created` of the last record of the previous page.
+    pub created: i64,
+    /// Its id.
+    pub id: String,
+}
+
+/// Up to `limit` records of a user in (created, id) order, after `after`.
+pub fn records_page(
+    c: &Connection,
+    user_id: &str,
+    after: Option<&RecordCursor>,
+    limit: u32,
+) -> DbResult<Vec<RecordRow>> {
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(RecordRow {
+            id: r.get(0)?,
+            sealed: r.get(1)?,
+            created: r.get(2)?,
+            updated: r.get(3)?,
+        })
+    };
+    match after {
+        None => {
+            let mut st = c.prepare_cached(
+                "SELECT id, sealed, created, updated FROM records WHERE user_id = ?1
+                 ORDER BY created, id LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![user_id, limit], row)?;
+            rows.collect()
+        }
+        Some(a) => {
+            let mut st = c.prepare_cached(
+                "SELECT id, sealed, created, updated FROM records
+                 WHERE user_id = ?1 AND (created, id) > (?2, ?3)
+                 ORDER BY created, id LIMIT ?4",
+            )?;
+            let rows = st.query_map(params![user_id, a.created, a.id, limit], row)?;
+            rows.collect()
+        }
+    }
+}
+
+/// One record of a user.
+pub fn record(c: &Connection, user_id: &str, id: &str) -> DbResult<Option<RecordRow>> {
+    c.query_row(
+        "SELECT id, sealed, created, updated FROM records WHERE user_id = ?1 AND id = ?2",
+        [user_id, id],
+        |r| {
+            Ok(RecordRow {
+                id: r.get(0)?,
+                sealed: r.get(1)?,
+                created: r.get(2)?,
+                updated: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Creates or replaces a record.
+pub fn put_record(c: &Connection, user_id: &str, id: &str, sealed: &str) -> DbResult<()> {
+    let t = now();
+    c.prepare_cached(
+        "INSERT INTO records (user_id, id, sealed, created, updated) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (user_id, id) DO UPDATE SET sealed = excluded.sealed, updated = excluded.updated",
+    )?
+    .execute(params![user_id, id, sealed, t])
+    .map(|_| ())
+}
+
+/// Deletes a record; returns how many rows went (0 or 1).
+pub fn delete_record(c: &Connection, user_id: &str, id: &str) -> DbResult<usize> {
+    c.execute(
+        "DELETE FROM records WHERE user_id = ?1 AND id = ?2",
+        [user_id, id],
+    )
+}
+
+/// Stores a session that expires `ttl_secs` from now.
+pub fn new_session(c: &Connection, token: &str, user_id: &str, ttl_secs: i64) -> DbResult<()> {
+    c.execute(
+        "INSERT INTO sessions (token, user_id, expires) VALUES (?1, ?2, ?3)",
+        params![token, user_id, now().saturating_add(ttl_secs)],
+    )
+    .map(|_| ())
+}
+
+/// Ends every session of the user and starts a new one, atomically: after a
+/// recovery, whoever held the lost device is signed out.
+pub fn new_session_ending_others(
+    c: &mut Connection,
+    token: &str,
+    user_id: &str,
+    ttl_secs: i64,
+) -> DbResult<()> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+    new_session(&tx, token, user_id, ttl_secs)?;
+    tx.commit()
+}
+
+/// The user of a live session.
+pub fn session_user(c: &Connection, token: &str) -> DbResult<Option<String>> {
+    c.prepare_cached("SELECT user_id FROM sessions WHERE token = ?1 AND expires > ?2")?
+        .query_row(params![token, now()], |r| r.get(0))
+        .optional()
+}
+
+/// Ends one session.
+pub fn end_session(c: &Connection, token: &str) -> DbResult<()> {
+    c.execute("DELETE FROM sessions WHERE token = ?1", [token])
+        .map(|_| ())
+}
+
+/// Deletes expired sessions; returns how many.
+pub fn purge_expired_sessions(c: &Connection) -> DbResult<usize> {
+    c.execute("DELETE FROM sessions WHERE expires <= ?1", [now()])
+}
+
+/// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }

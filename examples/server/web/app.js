@@ -36,7 +36,14 @@ function show(view) {
 const sealOpts = (id) => ({ recordId: id });
 
 async function refreshRecords() {
-  const { records } = await api("GET", "/api/records");
+  // The list is paged: follow `next` until the server says there is no more.
+  const records = [];
+  for (let after = null; ;) {
+    const page = await api("GET", after === null ? "/api/records" : `/api/records?after=${encodeURIComponent(after)}`);
+    records.push(...page.records);
+    if (page.next == null) break;
+    after = page.next;
+  }
   const opened = vault.openManySettled(records.map((r) => ({ sealed: r.sealed, recordId: r.id })));
   const tbody = $("records");
   tbody.replaceChildren();

@@ -1,8 +1,10 @@
 /**
- * WebAuthn ceremonies with the PRF extension. This is the only file that
- * talks to `navigator.credentials`; it does no cryptography: salts, PRF inputs
- * and challenges come from the wasm module, and PRF outputs go straight back
- * into it and are wiped here after use.
+ * WebAuthn ceremonies with the PRF extension, and the reading of credentials
+ * an application got from its own ceremony (a live `PublicKeyCredential`,
+ * or its JSON form from `toJSON()` or SimpleWebAuthn). This is the only file
+ * that talks to `navigator.credentials`; it does no cryptography: salts, PRF
+ * inputs and challenges come from the wasm module, and PRF outputs go
+ * straight back into it and are wiped here after use.
  */
 import { ErrorCode, MedsealError } from "./errors.js";
 
@@ -83,10 +85,13 @@ function ceremonyError(e: unknown): MedsealError {
 function credentials(): CredentialsContainer {
   const c = globalThis.navigator?.credentials;
   if (!c || typeof PublicKeyCredential === "undefined") {
-    throw new MedsealError(ErrorCode.PrfUnsupported, "WebAuthn is not available in this context (a page in a secure context is needed; workers and Node have no passkeys: use createFromPrf/unlockFromPrf there)");
+    throw new MedsealError(ErrorCode.PrfUnsupported, "WebAuthn is not available in this context (a page in a secure context is needed; workers and Node have no passkeys: use a { prf } key source there)");
   }
   return c;
 }
+
+/** Options of the passkey prompt medseal runs at unlock. `rpId`: when the passkeys were created for a parent domain, or a site's domain claimed by an extension. */
+export type CeremonyOptions = { timeout?: number; mediation?: CredentialMediationRequirement; signal?: AbortSignal; rpId?: string };
 
 /** Relying party and user for a new passkey. `user.id` should be a random, opaque id (not an e-mail). */
 export type CreateOptions = {
@@ -138,26 +143,27 @@ export async function createWithPrf(o: CreateOptions, first: Uint8Array, challen
 }
 
 /**
- * The PRF output of a freshly created passkey: from the create() result if
- * the authenticator gave one, else from one follow-up `get()` (results at
- * create need CTAP 2.2; many authenticators only evaluate PRF at get).
+ * The PRF output of a freshly created passkey (live or JSON): from the
+ * create() result if the authenticator gave one, else from one follow-up
+ * `get()` (results at create need CTAP 2.2; many authenticators only
+ * evaluate PRF at get).
  */
 export async function prfFromCreated(
-  cred: PublicKeyCredential,
+  cred: CredentialLike,
   first: Uint8Array,
   timeout: number | undefined,
   challenge: () => Uint8Array,
   rpId?: string,
 ): Promise<{ credentialId: Uint8Array; prfOutput: Uint8Array }> {
-  const credentialId = new Uint8Array(cred.rawId);
-  const prf = prfOf(cred);
-  if (prf?.enabled === false) {
+  const read = readCredential(cred);
+  if (read.enabled === false) {
     throw new MedsealError(
       ErrorCode.PrfUnsupported,
       "this authenticator created a passkey but cannot derive keys from it (no WebAuthn PRF / hmac-secret). Use a passkey provider with PRF: Google Password Manager, iCloud Keychain (iOS/macOS 18+), Windows Hello on recent builds, or a security key with hmac-secret. The passkey just created can be deleted.",
     );
   }
-  let prfOutput = takePrfFirst(cred);
+  const credentialId = read.credentialId;
+  let prfOutput = read.prfOutput;
   if (!prfOutput) {
     try {
       prfOutput = (await getWithPrf([{ credentialId, first }], timeout, challenge, { rpId })).prfOutput;
@@ -214,6 +220,84 @@ export async function getWithPrf(
   return { credentialId: new Uint8Array(cred.rawId), prfOutput, credential: cred };
 }
 
+/**
+ * A credential as an application has it after its own ceremony: the live
+ * `PublicKeyCredential`, or its JSON form (`credential.toJSON()`,
+ * SimpleWebAuthn's `RegistrationResponseJSON`/`AuthenticationResponseJSON`),
+ * whose PRF result may be an ArrayBuffer, a typed array or base64url.
+ */
+export type CredentialLike =
+  | PublicKeyCredential
+  | {
+      id?: string;
+      rawId: string;
+      type?: string;
+      response?: unknown;
+      clientExtensionResults?: { prf?: { enabled?: boolean; results?: { first?: unknown; second?: unknown } } } & Record<string, unknown>;
+      [k: string]: unknown;
+    };
+
+function isLive(c: unknown): c is PublicKeyCredential {
+  return !!c && typeof (c as PublicKeyCredential).getClientExtensionResults === "function" && (c as PublicKeyCredential).rawId instanceof ArrayBuffer;
+}
+
+/** A PRF value from a credential: an ArrayBuffer, a view, or base64url text. The source buffer is wiped. */
+function prfValue(v: unknown): Uint8Array | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "string") return fromB64u(v);
+  if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
+    const view = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    const copy = view.slice();
+    view.fill(0);
+    return copy;
+  }
+  throw new MedsealError(ErrorCode.InvalidArgument, "the credential's PRF result must be an ArrayBuffer, a typed array or base64url");
+}
+
+/** Reads the credential id and PRF result (if any) of a live or JSON credential. */
+export function readCredential(cred: CredentialLike): { credentialId: Uint8Array; prfOutput?: Uint8Array; enabled?: boolean } {
+  if (isLive(cred)) {
+    const prf = prfOf(cred);
+    return { credentialId: new Uint8Array(cred.rawId), prfOutput: takePrfFirst(cred), enabled: prf?.enabled };
+  }
+  if (!cred || typeof cred !== "object" || typeof (cred as { rawId?: unknown }).rawId !== "string") {
+    throw new MedsealError(ErrorCode.InvalidArgument, "credential must be a PublicKeyCredential or its JSON form (toJSON(), SimpleWebAuthn's response) with rawId as base64url");
+  }
+  const prf = (cred as { clientExtensionResults?: { prf?: { enabled?: unknown; results?: { first?: unknown } } } }).clientExtensionResults?.prf;
+  let credentialId: Uint8Array;
+  try {
+    credentialId = fromB64u(cred.rawId as string);
+  } catch {
+    throw new MedsealError(ErrorCode.InvalidArgument, "credential rawId is not base64url");
+  }
+  return { credentialId, prfOutput: prfValue(prf?.results?.first), enabled: typeof prf?.enabled === "boolean" ? prf.enabled : undefined };
+}
+
+/**
+ * What may be sent to a server of a credential from a ceremony that carried
+ * the PRF extension: a deep copy of its JSON form without the PRF results.
+ * Server libraries (webauthn-rs, SimpleWebAuthn) pass extension results
+ * through untouched, and Chromium's `toJSON()` writes them in base64url, so
+ * the client must strip them.
+ */
+export function serverSafe(credential: CredentialLike): Record<string, unknown> {
+  let json: unknown = credential;
+  if (credential && typeof (credential as { toJSON?: unknown }).toJSON === "function") {
+    json = (credential as { toJSON(): unknown }).toJSON();
+  }
+  if (json === null || typeof json !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a credential or its JSON form");
+  // Binary values (SimpleWebAuthn leaves getClientExtensionResults() as is) never reach the copy.
+  const copy = JSON.parse(JSON.stringify(json, (_k, v: unknown) => (v instanceof ArrayBuffer || ArrayBuffer.isView(v) ? undefined : v))) as {
+    clientExtensionResults?: { prf?: Record<string, unknown> };
+  };
+  const prf = copy.clientExtensionResults?.prf;
+  if (prf) {
+    delete prf.results;
+    if (Object.keys(prf).length === 0) delete copy.clientExtensionResults!.prf;
+  }
+  return copy as Record<string, unknown>;
+}
+
 /** Unpadded base64url, the form WebAuthn uses for credential ids in JSON and `evalByCredential`. */
 export function b64u(bytes: Uint8Array): string {
   let s = "";
@@ -223,6 +307,7 @@ export function b64u(bytes: Uint8Array): string {
 
 /** Decodes unpadded base64url. */
 export function fromB64u(s: string): Uint8Array {
+  if (typeof s !== "string" || !/^[A-Za-z0-9_-]*$/.test(s)) throw new MedsealError(ErrorCode.InvalidArgument, "expected base64url text");
   const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);

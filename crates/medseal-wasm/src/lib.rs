@@ -1,0 +1,677 @@
+//! The WebAssembly surface of medseal: a thin `#[wasm_bindgen]` layer over
+//! the core (`medseal`, plain Rust).
+//!
+//! Every signature is typed (`&[u8]`, `&str`, `Option<…>`, exported structs),
+//! so wasm-bindgen's JS glue converts every argument before the Rust code
+//! runs and before `self` is borrowed: no caller value is read while a
+//! handle is borrowed, and a value that cannot be converted (a revoked
+//! Proxy, a getter that throws) fails in the glue, leaving the handle usable.
+//! Values are checked here, once; the JS layer (`js/`) only chooses which
+//! call to make and turns results into JS values.
+//!
+//! JavaScript holds opaque handles ([`VaultHandle`], [`HandoffReceiver`]);
+//! the vault key, key-encryption keys and the identity private key stay in
+//! this instance. A record's body key leaves only through [`LargeSealJob`]
+//! and [`LargeOpenJob`] (the core's `hazmat`). Errors reach JS as `Error`
+//! objects whose `code` is one of [`error_codes`].
+
+use wasm_bindgen::prelude::*;
+use zeroize::{Zeroize, Zeroizing};
+
+use medseal::hazmat;
+use medseal::manifest::UnlockEntry;
+use medseal::record::{self, ContentType, RecordContext};
+use medseal::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
+
+/// The code of the error thrown when a locked vault is used (the core has no
+/// notion of locking: a locked handle holds no vault).
+const LOCKED: &str = "Locked";
+
+/// Builds the JS error: an `Error` named `MedsealError` with a `code`.
+fn js_error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("MedsealError");
+    // Setting a property on a fresh Error cannot fail.
+    let _ = js_sys::Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    e.into()
+}
+
+fn to_js(e: Error) -> JsValue {
+    js_error(e.code(), &e.to_string())
+}
+
+fn invalid(what: &'static str) -> JsValue {
+    to_js(Error::InvalidArgument(what))
+}
+
+fn locked() -> JsValue {
+    js_error(LOCKED, "the vault is locked: unlock it again to use it")
+}
+
+/// Every code an error thrown by this module can carry: the core's codes and
+/// `Locked`. The JS layer's `ErrorCode` is checked against this list by a test.
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Vec<String> {
+    Error::CODES
+        .iter()
+        .copied()
+        .chain([LOCKED])
+        .map(String::from)
+        .collect()
+}
+
+/// A revision number from JS (a double): a non-negative integer up to 2^53 - 1.
+fn revision_of(v: Option<f64>) -> Result<u64, JsValue> {
+    match v {
+        None => Ok(0),
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(n as u64),
+        Some(_) => Err(invalid("minRevision must be a non-negative integer")),
+    }
+}
+
+/// A PRF output; the caller's buffer is wiped (wasm-bindgen copies a
+/// `&mut [u8]` back into the JS array after the call).
+fn prf_of(bytes: &mut [u8]) -> Result<PrfOutput, JsValue> {
+    let r = PrfOutput::new(bytes).map_err(to_js);
+    bytes.zeroize();
+    r
+}
+
+fn passkey_of(
+    credential_id: &[u8],
+    prf_salt: &[u8],
+    prf_output: &mut [u8],
+    label: Option<String>,
+) -> Result<PasskeyUnlock, JsValue> {
+    let prf_output = prf_of(prf_output)?;
+    let prf_salt: [u8; 32] = prf_salt
+        .try_into()
+        .map_err(|_| invalid("prfSalt must be 32 bytes (from newPrfSalt)"))?;
+    Ok(PasskeyUnlock {
+        credential_id: credential_id.to_vec(),
+        prf_salt,
+        prf_output,
+        label,
+    })
+}
+
+fn manifest_of(json: &str) -> Result<Manifest, JsValue> {
+    Manifest::from_json(json).map_err(to_js)
+}
+
+/// A sealed record from JS: its bytes, or the UTF-8 of its text form
+/// (`ms1.…`) when `text` (the JS layer encodes strings with `TextEncoder`,
+/// many times faster than wasm-bindgen's per-character string copy).
+fn sealed_of(sealed: Vec<u8>, text: bool) -> Result<Vec<u8>, JsValue> {
+    if text {
+        record::from_text_bytes(&sealed).map_err(to_js)
+    } else {
+        Ok(sealed)
+    }
+}
+
+fn content_type(json: bool) -> ContentType {
+    if json {
+        ContentType::Json
+    } else {
+        ContentType::Bytes
+    }
+}
+
+/// A fresh random PRF salt (32 bytes) for a new passkey.
+#[wasm_bindgen(js_name = newPrfSalt)]
+pub fn new_prf_salt() -> Result<Vec<u8>, JsValue> {
+    medseal::new_prf_salt().map(|s| s.to_vec()).map_err(to_js)
+}
+
+/// The WebAuthn `prf.eval.first` input for a salt.
+#[wasm_bindgen(js_name = prfInput)]
+pub fn prf_input(salt: &[u8]) -> Vec<u8> {
+    medseal::prf_input(salt)
+}
+
+/// The text form (`ms1.` + base64url) of a sealed record's bytes.
+#[wasm_bindgen(js_name = toText)]
+pub fn to_text(sealed: &[u8]) -> String {
+    record::to_text(sealed)
+}
+
+/// The bytes of a sealed record's text form, given as its UTF-8 bytes.
+#[wasm_bindgen(js_name = fromText)]
+pub fn from_text(text: &[u8]) -> Result<Vec<u8>, JsValue> {
+    record::from_text_bytes(text).map_err(to_js)
+}
+
+/// How many of a sealed record's first bytes [`VaultHandle::open_large`] reads.
+#[wasm_bindgen(js_name = largeHeadLength)]
+pub fn large_head_length() -> u32 {
+    hazmat::HEAD_LEN as u32
+}
+
+/// One passkey of a manifest: what a WebAuthn `get()` needs to ask it for
+/// its PRF output (public data).
+#[wasm_bindgen(getter_with_clone)]
+pub struct PasskeyRequest {
+    /// The manifest's entry id for this passkey.
+    #[wasm_bindgen(js_name = entryId)]
+    pub entry_id: String,
+    /// The WebAuthn credential id (raw bytes).
+    #[wasm_bindgen(js_name = credentialId)]
+    pub credential_id: Vec<u8>,
+    /// The PRF input to evaluate (`prf.eval.first`).
+    #[wasm_bindgen(js_name = prfInput)]
+    pub prf_input: Vec<u8>,
+    /// The passkey's label, if it has one.
+    pub label: Option<String>,
+}
+
+/// The passkeys of a manifest (given as its JSON text), each with its PRF input.
+#[wasm_bindgen(js_name = passkeyRequests)]
+pub fn passkey_requests(manifest_json: &str) -> Result<Vec<PasskeyRequest>, JsValue> {
+    let m = manifest_of(manifest_json)?;
+    Ok(m.unlock
+        .iter()
+        .filter_map(|e| match e {
+            UnlockEntry::Passkey {
+                id,
+                credential_id,
+                prf_salt,
+                label,
+                ..
+            } => Some(PasskeyRequest {
+                entry_id: id.clone(),
+                credential_id: credential_id.0.clone(),
+                prf_input: medseal::prf_input(&prf_salt.0),
+                label: label.clone(),
+            }),
+            UnlockEntry::Recovery { .. } => None,
+        })
+        .collect())
+}
+
+/// A record opened in wasm: read `json`, then take the content once with
+/// `intoText` (JSON) or `intoBytes`. The plaintext is wiped from wasm memory
+/// when taken.
+#[wasm_bindgen]
+pub struct Opened {
+    /// Whether the record is JSON text (else bytes).
+    pub json: bool,
+    data: Zeroizing<Vec<u8>>,
+}
+
+#[wasm_bindgen]
+impl Opened {
+    /// The JSON text of a JSON record.
+    #[wasm_bindgen(js_name = intoText)]
+    pub fn into_text(self) -> Result<String, JsValue> {
+        core::str::from_utf8(&self.data)
+            .map(String::from)
+            .map_err(|_| to_js(Error::Malformed("JSON record is not UTF-8")))
+    }
+
+    /// The bytes of the record.
+    #[wasm_bindgen(js_name = intoBytes)]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data.to_vec()
+    }
+}
+
+/// The receiving end of a vault hand-off: a one-time key pair whose private
+/// half never leaves this instance. `accept` consumes it.
+#[wasm_bindgen]
+pub struct HandoffReceiver {
+    receiver: Option<medseal::HandoffReceiver>,
+}
+
+#[wasm_bindgen]
+impl HandoffReceiver {
+    /// A fresh one-time receiver.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Result<HandoffReceiver, JsValue> {
+        Ok(HandoffReceiver {
+            receiver: Some(medseal::HandoffReceiver::new().map_err(to_js)?),
+        })
+    }
+
+    /// The public key to give the sender (33 bytes); `undefined` once used.
+    #[wasm_bindgen(getter, js_name = publicKey)]
+    pub fn public_key(&self) -> Option<Vec<u8>> {
+        self.receiver.as_ref().map(|r| r.public_key().to_vec())
+    }
+
+    /// Opens a hand-off message, once (the receiver is used up even if this
+    /// fails). `expected` (a manifest's JSON) pins the vault: its vault id
+    /// and identity key; `minRevision` refuses an older manifest.
+    pub fn accept(
+        &mut self,
+        message: &[u8],
+        expected: Option<String>,
+        min_revision: Option<f64>,
+    ) -> Result<VaultHandle, JsValue> {
+        let r = self.receiver.take().ok_or_else(|| {
+            invalid("this HandoffReceiver was already used: make a new one per hand-off")
+        })?;
+        let pin = expected.as_deref().map(manifest_of).transpose()?;
+        let min = revision_of(min_revision)?;
+        let v = r.accept(message, pin.as_ref(), min).map_err(to_js)?;
+        Ok(VaultHandle::wrap(v))
+    }
+
+    /// Destroys the private key without using it.
+    pub fn discard(&mut self) {
+        self.receiver = None;
+    }
+}
+
+/// A vault just created, with its recovery code: read `recoveryCode` (to
+/// show once), then take the vault with `intoVault`.
+#[wasm_bindgen]
+pub struct NewVault {
+    vault: Vault,
+    recovery_code: RecoveryCode,
+}
+
+#[wasm_bindgen]
+impl NewVault {
+    /// The recovery code, formatted for the user to write down.
+    #[wasm_bindgen(getter, js_name = recoveryCode)]
+    pub fn recovery_code(&self) -> String {
+        self.recovery_code.to_display_string()
+    }
+
+    /// The vault (this object is used up).
+    #[wasm_bindgen(js_name = intoVault)]
+    pub fn into_vault(self) -> VaultHandle {
+        VaultHandle::wrap(self.vault)
+    }
+}
+
+/// A large record prepared for WebCrypto (see the core's `hazmat`): import
+/// `takeKey()` as a non-extractable AES-GCM key, encrypt
+/// `bodyHead || plaintext || bodyTail` with `iv` and `aad`, and the sealed
+/// record is `prefix || ciphertext`.
+#[wasm_bindgen]
+pub struct LargeSealJob {
+    job: Option<hazmat::LargeSeal>,
+    iv: Vec<u8>,
+    aad: Vec<u8>,
+    prefix: Vec<u8>,
+    body_head: Vec<u8>,
+    body_tail: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl LargeSealJob {
+    /// This record's body key, once (then `undefined`; the copy here is wiped).
+    #[wasm_bindgen(js_name = takeKey)]
+    pub fn take_key(&mut self) -> Option<js_sys::Uint8Array> {
+        // Straight into a JS array: no copy of the key left in wasm's heap.
+        self.job.take().map(|j| js_sys::Uint8Array::from(&j.key()[..]))
+    }
+    /// The AES-GCM nonce.
+    #[wasm_bindgen(getter)]
+    pub fn iv(&self) -> Vec<u8> {
+        self.iv.clone()
+    }
+    /// The AES-GCM associated data.
+    #[wasm_bindgen(getter)]
+    pub fn aad(&self) -> Vec<u8> {
+        self.aad.clone()
+    }
+    /// The sealed record's first bytes.
+    #[wasm_bindgen(getter)]
+    pub fn prefix(&self) -> Vec<u8> {
+        self.prefix.clone()
+    }
+    /// What goes before the plaintext in the body.
+    #[wasm_bindgen(getter, js_name = bodyHead)]
+    pub fn body_head(&self) -> Vec<u8> {
+        self.body_head.clone()
+    }
+    /// What goes after the plaintext in the body.
+    #[wasm_bindgen(getter, js_name = bodyTail)]
+    pub fn body_tail(&self) -> Vec<u8> {
+        self.body_tail.clone()
+    }
+}
+
+/// Where a large record's plaintext lies in its decrypted body.
+#[wasm_bindgen]
+#[derive(Clone, Copy)]
+pub struct PlaintextRange {
+    /// Whether the record is JSON text (else bytes).
+    pub json: bool,
+    /// First byte of the plaintext in the body.
+    pub start: u32,
+    /// One past its last byte.
+    pub end: u32,
+}
+
+/// A large record checked up to its body (data key unwrapped, commitment
+/// verified), for WebCrypto: import `takeKey()` as non-extractable, decrypt
+/// the sealed bytes from `bodyStart` with `iv` and `aad`, then ask
+/// `plaintext(...)` where the plaintext is.
+#[wasm_bindgen]
+pub struct LargeOpenJob {
+    job: hazmat::LargeOpen,
+    key_taken: bool,
+}
+
+#[wasm_bindgen]
+impl LargeOpenJob {
+    /// This record's body key, once (then `undefined`).
+    #[wasm_bindgen(js_name = takeKey)]
+    pub fn take_key(&mut self) -> Option<js_sys::Uint8Array> {
+        if self.key_taken {
+            return None;
+        }
+        self.key_taken = true;
+        Some(js_sys::Uint8Array::from(&self.job.key()[..]))
+    }
+    /// The AES-GCM nonce.
+    #[wasm_bindgen(getter)]
+    pub fn iv(&self) -> Vec<u8> {
+        self.job.nonce().to_vec()
+    }
+    /// The AES-GCM associated data.
+    #[wasm_bindgen(getter)]
+    pub fn aad(&self) -> Vec<u8> {
+        self.job.aad().to_vec()
+    }
+    /// Where the body (ciphertext and tag) starts in the sealed record.
+    #[wasm_bindgen(getter, js_name = bodyStart)]
+    pub fn body_start(&self) -> u32 {
+        self.job.body_start() as u32
+    }
+    /// Where the part of a decrypted body of `padded_len` bytes that
+    /// `plaintext` needs starts.
+    #[wasm_bindgen(js_name = tailStart)]
+    pub fn tail_start(&self, padded_len: u32) -> u32 {
+        self.job.tail_start(padded_len as usize) as u32
+    }
+    /// Checks the decrypted body from its first byte and its bytes from
+    /// `tailStart(paddedLen)` on; returns where the plaintext is.
+    pub fn plaintext(
+        &self,
+        first: u8,
+        padded_len: u32,
+        tail: &[u8],
+    ) -> Result<PlaintextRange, JsValue> {
+        let tail = Zeroizing::new(tail.to_vec());
+        let (ct, range) = self
+            .job
+            .plaintext(first, padded_len as usize, &tail)
+            .map_err(to_js)?;
+        Ok(PlaintextRange {
+            json: ct == ContentType::Json,
+            start: range.start as u32,
+            end: range.end as u32,
+        })
+    }
+}
+
+/// An unlocked vault, held inside the wasm instance. `lock()` wipes it.
+#[wasm_bindgen]
+pub struct VaultHandle {
+    vault: Option<Vault>,
+}
+
+impl VaultHandle {
+    fn wrap(vault: Vault) -> VaultHandle {
+        VaultHandle { vault: Some(vault) }
+    }
+
+    fn get(&self) -> Result<&Vault, JsValue> {
+        self.vault.as_ref().ok_or_else(locked)
+    }
+
+    fn get_mut(&mut self) -> Result<&mut Vault, JsValue> {
+        self.vault.as_mut().ok_or_else(locked)
+    }
+}
+
+#[wasm_bindgen]
+impl VaultHandle {
+    /// Creates a vault from a passkey's PRF output for `prfInput(prfSalt)`
+    /// (the caller's `prfOutput` buffer is wiped).
+    pub fn create(
+        credential_id: &[u8],
+        prf_salt: &[u8],
+        prf_output: &mut [u8],
+        label: Option<String>,
+    ) -> Result<NewVault, JsValue> {
+        let p = passkey_of(credential_id, prf_salt, prf_output, label)?;
+        let (vault, recovery_code) = Vault::create(p).map_err(to_js)?;
+        Ok(NewVault {
+            vault,
+            recovery_code,
+        })
+    }
+
+    /// Unlocks with a passkey's PRF output (the caller's buffer is wiped).
+    #[wasm_bindgen(js_name = unlockWithPrf)]
+    pub fn unlock_with_prf(
+        manifest_json: &str,
+        credential_id: &[u8],
+        prf_output: &mut [u8],
+        min_revision: Option<f64>,
+    ) -> Result<VaultHandle, JsValue> {
+        let prf = prf_of(prf_output)?;
+        let m = manifest_of(manifest_json)?;
+        let v = Vault::unlock_with_prf(&m, credential_id, prf, revision_of(min_revision)?)
+            .map_err(to_js)?;
+        Ok(VaultHandle::wrap(v))
+    }
+
+    /// Unlocks with the recovery code as the user typed it.
+    #[wasm_bindgen(js_name = unlockWithRecoveryCode)]
+    pub fn unlock_with_recovery_code(
+        manifest_json: &str,
+        code: &str,
+        min_revision: Option<f64>,
+    ) -> Result<VaultHandle, JsValue> {
+        let m = manifest_of(manifest_json)?;
+        let code = RecoveryCode::parse(code).map_err(to_js)?;
+        let v = Vault::unlock_with_recovery_code(&m, &code, revision_of(min_revision)?)
+            .map_err(to_js)?;
+        Ok(VaultHandle::wrap(v))
+    }
+
+    /// The current signed manifest as JSON text.
+    #[wasm_bindgen(js_name = manifestJson)]
+    pub fn manifest_json(&self) -> Result<String, JsValue> {
+        Ok(self.get()?.manifest().to_json())
+    }
+
+    /// The vault id, base64url.
+    #[wasm_bindgen(js_name = vaultId)]
+    pub fn vault_id(&self) -> Result<String, JsValue> {
+        Ok(medseal::base64url(self.get()?.vault_id()))
+    }
+
+    /// Seals a payload (JSON text's UTF-8 when `json`, else bytes) to the
+    /// bytes form. The payload's copy in wasm memory is wiped.
+    #[wasm_bindgen(js_name = sealBytes)]
+    pub fn seal_bytes(
+        &mut self,
+        payload: Vec<u8>,
+        json: bool,
+        record_id: &str,
+        context: &[u8],
+    ) -> Result<Vec<u8>, JsValue> {
+        let payload = Zeroizing::new(payload);
+        if json && core::str::from_utf8(&payload).is_err() {
+            return Err(invalid("a JSON record must be UTF-8"));
+        }
+        self.get_mut()?
+            .seal_as(
+                content_type(json),
+                &payload,
+                &RecordContext::with_context(record_id.as_bytes(), context),
+            )
+            .map_err(to_js)
+    }
+
+    /// [`VaultHandle::seal_bytes`] to the text form (`ms1.…`).
+    #[wasm_bindgen(js_name = sealText)]
+    pub fn seal_text(
+        &mut self,
+        payload: Vec<u8>,
+        json: bool,
+        record_id: &str,
+        context: &[u8],
+    ) -> Result<String, JsValue> {
+        self.seal_bytes(payload, json, record_id, context)
+            .map(|b| record::to_text(&b))
+    }
+
+    /// Opens a sealed record: its bytes, or the UTF-8 of its text form when `text`.
+    pub fn open(
+        &self,
+        sealed: Vec<u8>,
+        text: bool,
+        record_id: &str,
+        context: &[u8],
+    ) -> Result<Opened, JsValue> {
+        let bytes = sealed_of(sealed, text)?;
+        let (ct, data) = self
+            .get()?
+            .open_typed(
+                &bytes,
+                &RecordContext::with_context(record_id.as_bytes(), context),
+            )
+            .map_err(to_js)?;
+        Ok(Opened {
+            json: ct == ContentType::Json,
+            data: Zeroizing::new(data),
+        })
+    }
+
+    /// Prepares a large record of `length` bytes for WebCrypto: the
+    /// plaintext never enters wasm (see [`LargeSealJob`]).
+    #[wasm_bindgen(js_name = sealLarge)]
+    pub fn seal_large(
+        &mut self,
+        json: bool,
+        length: f64,
+        record_id: &str,
+        context: &[u8],
+    ) -> Result<LargeSealJob, JsValue> {
+        if !(length >= 0.0 && length.fract() == 0.0 && length <= u32::MAX as f64) {
+            return Err(invalid("length must be a byte count"));
+        }
+        let job = hazmat::seal_large(
+            self.get_mut()?,
+            content_type(json),
+            length as usize,
+            &RecordContext::with_context(record_id.as_bytes(), context),
+        )
+        .map_err(to_js)?;
+        Ok(LargeSealJob {
+            iv: job.nonce().to_vec(),
+            aad: job.aad().to_vec(),
+            prefix: job.prefix().to_vec(),
+            body_head: job.body_head().to_vec(),
+            body_tail: job.body_tail().to_vec(),
+            job: Some(job),
+        })
+    }
+
+    /// Checks a large sealed record of `sealed_len` bytes up to its body from
+    /// its first `largeHeadLength()` bytes (see [`LargeOpenJob`]).
+    #[wasm_bindgen(js_name = openLarge)]
+    pub fn open_large(
+        &self,
+        head: &[u8],
+        sealed_len: f64,
+        record_id: &str,
+        context: &[u8],
+    ) -> Result<LargeOpenJob, JsValue> {
+        if !(sealed_len >= 0.0 && sealed_len.fract() == 0.0 && sealed_len <= u32::MAX as f64) {
+            return Err(invalid("sealedLength must be a byte count"));
+        }
+        let job = hazmat::open_large(
+            self.get()?,
+            head,
+            sealed_len as usize,
+            &RecordContext::with_context(record_id.as_bytes(), context),
+        )
+        .map_err(to_js)?;
+        Ok(LargeOpenJob {
+            job,
+            key_taken: false,
+        })
+    }
+
+    /// Adds a passkey (the caller's `prfOutput` buffer is wiped); returns
+    /// the new manifest's JSON.
+    #[wasm_bindgen(js_name = addPasskey)]
+    pub fn add_passkey(
+        &mut self,
+        credential_id: &[u8],
+        prf_salt: &[u8],
+        prf_output: &mut [u8],
+        label: Option<String>,
+    ) -> Result<String, JsValue> {
+        let p = passkey_of(credential_id, prf_salt, prf_output, label)?;
+        self.get_mut()?
+            .add_passkey(p)
+            .map(Manifest::to_json)
+            .map_err(to_js)
+    }
+
+    /// Removes an unlock entry; returns the new manifest's JSON.
+    #[wasm_bindgen(js_name = removeUnlock)]
+    pub fn remove_unlock(&mut self, entry_id: &str) -> Result<String, JsValue> {
+        self.get_mut()?
+            .remove_unlock(entry_id)
+            .map(Manifest::to_json)
+            .map_err(to_js)
+    }
+
+    /// Replaces the recovery code; returns the new code (the new manifest is
+    /// `manifestJson()`).
+    #[wasm_bindgen(js_name = rotateRecoveryCode)]
+    pub fn rotate_recovery_code(&mut self) -> Result<String, JsValue> {
+        self.get_mut()?
+            .rotate_recovery_code()
+            .map(|c| c.to_display_string())
+            .map_err(to_js)
+    }
+
+    /// Adopts a newer manifest of this vault written by another device.
+    #[wasm_bindgen(js_name = updateManifest)]
+    pub fn update_manifest(&mut self, manifest_json: &str) -> Result<(), JsValue> {
+        let m = manifest_of(manifest_json)?;
+        self.get_mut()?.update_manifest(&m).map_err(to_js)
+    }
+
+    /// A login proof for a server: see `Vault::sign_login_proof`.
+    #[wasm_bindgen(js_name = signLoginProof)]
+    pub fn sign_login_proof(&self, challenge: &[u8], audience: &str) -> Result<Vec<u8>, JsValue> {
+        self.get()?
+            .sign_login_proof(challenge, audience)
+            .map(|s| s.to_vec())
+            .map_err(to_js)
+    }
+
+    /// Seals this vault to a `HandoffReceiver`'s public key: the message
+    /// opens only in that receiver, once.
+    #[wasm_bindgen(js_name = handOff)]
+    pub fn hand_off(&mut self, receiver_public_key: &[u8]) -> Result<Vec<u8>, JsValue> {
+        self.get_mut()?
+            .hand_off(receiver_public_key)
+            .map_err(to_js)
+    }
+
+    /// Wipes every key of this vault from memory. Later calls throw `Locked`.
+    pub fn lock(&mut self) {
+        self.vault = None;
+    }
+
+    /// Whether `lock()` has been called.
+    #[wasm_bindgen(getter, js_name = isLocked)]
+    pub fn is_locked(&self) -> bool {
+        self.vault.is_none()
+    }
+}

@@ -1,0 +1,143 @@
+//! Settings: where to listen and store, the origin, and the limits that keep
+//! one client from holding the server (timeouts, connection cap, flow and
+//! rate limits). Read from the environment by `main`; tests build their own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server is started with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (`MEDSEAL_ADDR`, default 127.0.0.1:8080).
+    pub addr: SocketAddr,
+    /// The folder of the SQLite file (`MEDSEAL_DATA`, default `./data` of the repository).
+    pub data_dir: PathBuf,
+    /// The site's origin (`MEDSEAL_ORIGIN`); `None` means `http://localhost:<port>`.
+    /// The WebAuthn RP id is its host.
+    pub origin: Option<String>,
+    /// The repository root: the web app is served from `examples/server/web`, the package from `pkg/`.
+    pub web_root: PathBuf,
+    /// Timeouts, caps and rate limits.
+    pub limits: Limits,
+}
+
+/// Timeouts, caps and rate limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request's head must arrive within this, counted from the connection's
+    /// start or the end of the previous response: it is both the slow-header
+    /// (slowloris) timeout and the keep-alive idle timeout
+    /// (`MEDSEAL_HEADER_TIMEOUT_MS`, default 10 s).
+    pub header_read_timeout: Duration,
+    /// A request, body included, must be answered within this; past it the
+    /// answer is 408 (`MEDSEAL_REQUEST_TIMEOUT_MS`, default 30 s).
+    pub request_timeout: Duration,
+    /// Open connections at most; more wait in the listen backlog
+    /// (`MEDSEAL_MAX_CONNECTIONS`, default 1024).
+    pub max_connections: usize,
+    /// Longest request target, in bytes (414 past it).
+    pub max_uri_len: usize,
+    /// Most request headers, and their total size in bytes (431 past either).
+    pub max_headers: usize,
+    /// See `max_headers`.
+    pub max_header_bytes: usize,
+    /// Largest body of a signed-in request (a sealed record: 2 MiB and its JSON).
+    pub max_body: usize,
+    /// Largest body of a request made before signing in (credential and manifest).
+    pub max_public_body: usize,
+    /// How long a session lasts.
+    pub session_ttl: Duration,
+    /// How often expired sessions are deleted.
+    pub session_purge_every: Duration,
+    /// How long a started ceremony (sign-up, sign-in, new passkey, recovery) may take.
+    pub flow_ttl: Duration,
+    /// Ceremonies in progress at most, over all clients (503 past it).
+    pub max_pending_flows: usize,
+    /// Ceremony starts one client address may make at once...
+    pub flow_starts_burst: u32,
+    /// ...and per minute after that.
+    pub flow_starts_per_minute: u32,
+    /// Concurrent SQLite read connections.
+    pub read_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_uri_len: 8 << 10,
+            max_headers: 64,
+            max_header_bytes: 16 << 10,
+            max_body: MAX_RECORD_LEN + 4096,
+            max_public_body: 512 << 10,
+            session_ttl: Duration::from_secs(12 * 3600),
+            session_purge_every: Duration::from_secs(600),
+            flow_ttl: Duration::from_secs(300),
+            max_pending_flows: 10_000,
+            flow_starts_burst: 20,
+            flow_starts_per_minute: 20,
+            read_connections: 4,
+        }
+    }
+}
+
+/// Largest sealed record accepted, in characters of its text form.
+pub const MAX_RECORD_LEN: usize = 2 << 20;
+/// Largest manifest accepted, in bytes of JSON.
+pub const MAX_MANIFEST_LEN: usize = 256 << 10;
+
+impl Config {
+    /// Defaults for a data folder: listen on 127.0.0.1:8080, the origin from
+    /// the port, default limits.
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            origin: None,
+            web_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The settings of the environment variables named in [`Config`] and [`Limits`].
+    /// A variable that is set but unreadable is an error, not a silent default.
+    pub fn from_env() -> Result<Config, String> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut c = Config::new(root.join("data"));
+        if let Some(a) = var("MEDSEAL_ADDR") {
+            c.addr = a
+                .parse()
+                .map_err(|_| format!("MEDSEAL_ADDR is not an address: {a}"))?;
+        }
+        if let Some(d) = var("MEDSEAL_DATA") {
+            c.data_dir = PathBuf::from(d);
+        }
+        c.origin = var("MEDSEAL_ORIGIN");
+        if let Some(ms) = number("MEDSEAL_HEADER_TIMEOUT_MS")? {
+            c.limits.header_read_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number("MEDSEAL_REQUEST_TIMEOUT_MS")? {
+            c.limits.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = number("MEDSEAL_MAX_CONNECTIONS")? {
+            c.limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        }
+        Ok(c)
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn number(name: &str) -> Result<Option<u64>, String> {
+    var(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name} is not a whole number: {v}"))
+        })
+        .transpose()
+}

@@ -1,0 +1,189 @@
+//! The router: one module per resource, and the layers every request passes.
+//!
+//! From the outside in: security headers; the request log; JSON for every
+//! error answer; head size limits (414, 431); the request deadline (408);
+//! the `x-medseal` header guard; the routes, with a body limit for requests
+//! made before signing in and a larger one for signed-in requests.
+
+mod account;
+mod manifest;
+mod me;
+mod passkeys;
+mod records;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde_json::Value;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::{json_errors, ApiError, ApiResult, InternalNote};
+use crate::state::Shared;
+
+/// The whole site: the JSON API under `/api/`, the package under `/pkg/`,
+/// the web app everywhere else.
+pub fn app(state: Shared) -> Router {
+    let limits = &state.config.limits;
+    let public = Router::new()
+        .route("/api/signup/start", post(account::signup_start))
+        .route("/api/signup/finish", post(account::signup_finish))
+        .route("/api/login/start", post(account::login_start))
+        .route("/api/login/finish", post(account::login_finish))
+        .route("/api/logout", post(account::logout))
+        .route("/api/recover/start", post(account::recover_start))
+        .route("/api/recover/finish", post(account::recover_finish))
+        .layer(DefaultBodyLimit::max(limits.max_public_body));
+    let signed_in = Router::new()
+        .route("/api/me", get(me::me))
+        .route(
+            "/api/manifest",
+            get(manifest::get_manifest).put(manifest::put_manifest),
+        )
+        .route("/api/passkeys/start", post(passkeys::start))
+        .route("/api/passkeys/finish", post(passkeys::finish))
+        .route("/api/passkeys/{cred}", delete(passkeys::remove))
+        .route("/api/records", get(records::list))
+        .route(
+            "/api/records/{id}",
+            get(records::get).put(records::put).delete(records::delete),
+        )
+        .layer(DefaultBodyLimit::max(limits.max_body));
+    let api = public
+        .merge(signed_in)
+        .route("/api/{*rest}", axum::routing::any(api_not_found));
+    let csp = HeaderValue::from_static("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+    let root = state.config.web_root.clone();
+    let request_timeout = limits.request_timeout;
+    Router::new()
+        .merge(api)
+        .nest_service("/pkg", ServeDir::new(root.join("pkg")))
+        .fallback_service(ServeDir::new(root.join("examples/server/web")))
+        .layer(middleware::from_fn(require_medseal_header))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), head_limits))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), log_requests))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found("no such API route")
+}
+
+/// API requests must carry `x-medseal: 1` (a custom header: cross-site forms
+/// cannot send it without a CORS preflight this server never grants).
+async fn require_medseal_header(req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/api/")
+        && req.headers().get("x-medseal").map(|v| v.as_bytes()) != Some(b"1")
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "missing x-medseal header",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Refuses request heads past the configured limits with a JSON answer.
+/// hyper's own limits (serve.rs) sit above these, so an ordinary oversized
+/// head gets this answer; only one past hyper's gets hyper's bare 414/431.
+async fn head_limits(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let l = &s.config.limits;
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > l.max_uri_len {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            "request target too long",
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > l.max_headers || bytes > l.max_header_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "request headers too large",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Logs API requests: method, path and status, and what failed for a 500.
+/// Never a body, a query string (it holds cursors), a cookie or a token.
+async fn log_requests(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut res = next.run(req).await;
+    let note = res.extensions_mut().remove::<InternalNote>();
+    if path.starts_with("/api/") || note.is_some() {
+        // Paths carry only record ids and credential ids (public), never content.
+        let status = res.status().as_u16();
+        match note {
+            Some(InternalNote(what)) => s.log.line(&format!("{method} {path} {status} ({what})")),
+            None => s.log.line(&format!("{method} {path} {status}")),
+        }
+    }
+    res
+}
+
+/// `s` is 1 to `max` ASCII letters, digits or characters of `extra`.
+fn is_simple_id(s: &str, max: usize, extra: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+}
+
+fn check_username(u: &str) -> ApiResult<()> {
+    if !is_simple_id(u, 64, "._-@") {
+        return Err(ApiError::bad(
+            "username: 1 to 64 letters, digits or . _ - @",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses credentials that still carry PRF results: they must be stripped in the browser.
+fn refuse_prf_results(cred: &Value) -> ApiResult<()> {
+    let prf = cred
+        .pointer("/clientExtensionResults/prf/results")
+        .or_else(|| cred.pointer("/extensions/prf/results"));
+    if prf.is_some() {
+        return Err(ApiError::bad(
+            "credential carries PRF results: strip them with Vault.withoutPrf before sending",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Login passkeys of the signed-in user: add one (with the manifest entry
+//! that lets it unlock the vault), remove one.
+
+use axum::extract::{ConnectInfo, State};
+use axum::Json as Reply;
+use base64ct::{Base64UrlUnpadded, Encoding};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use uuid::Uuid;
+use webauthn_rs::prelude::{CredentialID, Passkey, RegisterPublicKeyCredential};
+
+use super::manifest::{checked_manifest, stale, stored_manifest};
+use super::refuse_prf_results;
+use crate::auth::AuthUser;
+use crate::db::{self, PasskeyRemoval};
+use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::flows::Flow;
+use crate::random::random_token;
+use crate::state::{AppState, Shared};
+
+/// The user's passkeys as webauthn-rs reads them (rows that do not parse are skipped).
+pub(crate) async fn load_passkeys(s: &AppState, user_id: &str) -> ApiResult<Vec<Passkey>> {
+    let u = user_id.to_string();
+    let rows = s.db.read(move |c| db::passkeys(c, &u)).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|(_, p)| serde_json::from_str(p).ok())
+        .collect())
+}
+
+/// `POST /api/passkeys/start`: registration options for one more passkey.
+pub(super) async fn start(
+    State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    user: AuthUser,
+) -> ApiResult<Reply<Value>> {
+    s.starts.check(addr.ip())?;
+    let existing: Vec<CredentialID> = load_passkeys(&s, &user.user_id)
+        .await?
+        .iter()
+        .map(|p| p.cred_id().clone())
+        .collect();
+    let uuid = Uuid::parse_str(&user.user_id)
+        .map_err(|e| ApiError::internal("stored user id is not a UUID", e))?;
+    let (ccr, state) = s
+        .webauthn
+        .start_passkey_registration(uuid, "backup", "backup", Some(existing))
+        .map_err(|_| ApiError::bad("cannot start registration"))?;
+    let flow = random_token(s.entropy.as_ref())?;
+    s.flows.put(
+        flow.clone(),
+        Flow::AddPasskey {
+            user_id: user.user_id,
+            state,
+        },
+    )?;
+    Ok(Reply(json!({ "flow": flow, "options": ccr })))
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasskeyFinish {
+    flow: String,
+    credential: Value,
+    manifest: Value,
+    replaces: i64,
+}
+
+/// `POST /api/passkeys/finish` `{flow, credential, manifest, replaces}`: the
+/// new passkey and the manifest that names it are stored together or not at all.
+pub(super) async fn finish(
+    State(s): State<Shared>,
+    user: AuthUser,
+    Json(b): Json<PasskeyFinish>,
+) -> ApiResult<Reply<Value>> {
+    refuse_prf_results(&b.credential)?;
+    let Flow::AddPasskey { user_id, state } = s.flows.take(&b.flow)? else {
+        return Err(ApiError::bad("wrong flow"));
+    };
+    if user_id != user.user_id {
+        return Err(ApiError::unauthorized());
+    }
+    let reg: RegisterPublicKeyCredential =
+        serde_json::from_value(b.credential).map_err(|_| ApiError::bad("malformed credential"))?;
+    let passkey = s
+        .webauthn
+        .finish_passkey_registration(&reg, &state)
+        .map_err(|_| ApiError::bad("passkey registration did not verify"))?;
+    let (_, stored) = stored_manifest(&s, &user_id).await?;
+    let m = checked_manifest(&b.manifest, Some(&stored))?;
+    let cred_id = Base64UrlUnpadded::encode_string(passkey.cred_id().as_ref());
+    let pk = serde_json::to_string(&passkey).map_err(|e| {
+        ApiError::internal(
+            "passkey does not serialize",
+            format_args!("{:?}", e.classify()),
+        )
+    })?;
+    let replaces = b.replaces;
+    let stored =
+        s.db.write(move |c| {
+            db::replace_manifest_adding_passkey(
+                c, &user_id, replaces, m.revision, &m.text, &cred_id, &pk,
+            )
+        })
+        .await?;
+    if !stored {
+        return Err(stale());
+    }
+    Ok(Reply(json!({ "ok": true })))
+}
+
+/// `DELETE /api/passkeys/{cred}`: removes a login passkey (never the last)
+/// and signs out every other session of the user.
+pub(super) async fn remove(
+    State(s): State<Shared>,
+    user: AuthUser,
+    Path(cred): Path<String>,
+) -> ApiResult<Reply<Value>> {
+    let removal =
+        s.db.write(move |c| db::remove_passkey(c, &user.user_id, &cred, &user.token))
+            .await?;
+    match removal {
+        PasskeyRemoval::Removed => Ok(Reply(json!({ "ok": true }))),
+        PasskeyRemoval::NotFound => Err(ApiError::not_found("no such passkey")),
+        PasskeyRemoval::LastOne => Err(ApiError::bad("refusing to remove the last login passkey")),
+    }
+}

@@ -1,0 +1,125 @@
+/**
+ * The types of medseal's JS API, shared by the in-page `Vault` (synchronous
+ * record calls) and the `RemoteVault` of a worker or extension (the same
+ * calls, asynchronous), and the table of operations that drives the
+ * worker protocol on both ends.
+ */
+import type { MedsealError } from "./errors.js";
+
+/** A passkey unlock entry of a manifest. */
+export type PasskeyEntry = { type: "passkey"; id: string; credentialId: string; prfSalt: string; wrappedVaultKey: string; label?: string };
+/** The recovery entry of a manifest. */
+export type RecoveryEntry = { type: "recovery"; id: string; wrappedVaultKey: string };
+
+/** A vault manifest: public and signed. Store it (server side) after every change; pass it back to unlock. */
+export type Manifest = {
+  medseal: "vault-manifest";
+  version: number;
+  vaultId: string;
+  revision: number;
+  identityKey: { publicKey: string; wrappedPrivateKey: string };
+  unlock: Array<PasskeyEntry | RecoveryEntry>;
+  signature: string;
+};
+
+/** What a record is bound to: opening with another `recordId` or `context` fails. */
+export type RecordBinding = { recordId: string; context?: string | Uint8Array };
+
+/** How a sealed record is returned: the text form `ms1.…` (default) or bytes. */
+export type SealedForm = "text" | "bytes";
+
+/** Options of `seal`: the binding, and the form of the result. */
+export type SealOptions<F extends SealedForm = SealedForm> = RecordBinding & { form?: F };
+
+/** The sealed record for a form: a string for `"text"`, bytes for `"bytes"`. */
+export type Sealed<F extends SealedForm> = F extends "bytes" ? Uint8Array : string;
+
+/** A batch item to seal. */
+export type SealItem = RecordBinding & { record: unknown };
+/** A batch item to open. */
+export type OpenItem = RecordBinding & { sealed: string | Uint8Array };
+/** The outcome of one item of `openMany`: one bad record does not hide the others. */
+export type OpenOutcome<T = unknown> = { ok: true; value: T } | { ok: false; error: MedsealError };
+
+/** Options of an unlock. `minRevision`: the newest manifest revision this client has seen (rollback protection). */
+export type UnlockOptions = { minRevision?: number };
+
+/** Whether a vault host holds an unlocked vault, and which. */
+export type VaultStatus = { unlocked: boolean; vaultId: string | null };
+
+/** A value, or a promise of it: `Vault` answers at once, `RemoteVault` asynchronously. */
+export type Answer<Mode extends "sync" | "async", T> = Mode extends "sync" ? T : Promise<T>;
+
+/**
+ * The record and unlock-method calls of an unlocked vault, the same for a
+ * `Vault` in this page (`VaultApi<"sync">`) and a `RemoteVault` whose vault
+ * lives in a worker (`VaultApi<"async">`).
+ */
+export interface VaultApi<Mode extends "sync" | "async"> {
+  /** Seals a record (any JSON value, or bytes) bound to `recordId` and `context`. @throws {@link MedsealError} `InvalidArgument`, `TooLarge`, `Locked`, `RandomUnavailable` */
+  seal<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Answer<Mode, Sealed<F>>;
+  /** Opens a sealed record (either form). @throws {@link MedsealError} `DecryptionFailed`, `Malformed`, `UnknownVersion`, `InvalidArgument`, `Locked` */
+  open<T = unknown>(sealed: string | Uint8Array, opts: RecordBinding): Answer<Mode, T>;
+  /** Seals many records; all or nothing (the error has the failing item's `index`). @throws {@link MedsealError} as `seal` */
+  sealMany<F extends SealedForm = "text">(items: SealItem[], opts?: { form?: F }): Answer<Mode, Array<Sealed<F>>>;
+  /** Opens many records; one outcome per item. @throws {@link MedsealError} `InvalidArgument` (not an array), `Locked` */
+  openMany<T = unknown>(items: OpenItem[]): Answer<Mode, Array<OpenOutcome<T>>>;
+  /** Seals a large record (a scan, a PDF) with WebCrypto; same format as `seal`. @throws {@link MedsealError} as `seal` */
+  sealLarge<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Promise<Sealed<F>>;
+  /** Opens a record with WebCrypto for its body; same result as `open`. @throws {@link MedsealError} as `open` */
+  openLarge<T = unknown>(sealed: string | Uint8Array, opts: RecordBinding): Promise<T>;
+  /** The current signed manifest. @throws {@link MedsealError} `Locked` */
+  manifest(): Answer<Mode, Manifest>;
+  /** The vault id (base64url). @throws {@link MedsealError} `Locked` */
+  vaultId(): Answer<Mode, string>;
+  /** Removes an unlock entry; returns the new manifest. @throws {@link MedsealError} `LastUnlockMethod`, `UnknownUnlockEntry`, `Locked` */
+  removeUnlock(entryId: string): Answer<Mode, Manifest>;
+  /** Replaces the recovery code: show the new one once. @throws {@link MedsealError} `Locked`, `RandomUnavailable` */
+  rotateRecoveryCode(): Answer<Mode, { manifest: Manifest; recoveryCode: string }>;
+  /** Adopts a newer manifest of this vault (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid`, `StaleManifest`, `WrongVault`, `Malformed`, `Locked` */
+  updateManifest(manifest: Manifest | string): Answer<Mode, void>;
+  /** Signs a server's login challenge with the vault's identity key. @throws {@link MedsealError} `InvalidArgument`, `Locked` */
+  signLoginProof(challenge: Uint8Array, audience: string): Answer<Mode, Uint8Array>;
+  /** Wipes the vault's keys; later calls throw `Locked`. */
+  lock(): Answer<Mode, void>;
+}
+
+/** PRF data obtained outside medseal: a credential id and the PRF output for the entry's salt. */
+export type PrfKey = { credentialId: Uint8Array; prfOutput: Uint8Array };
+
+/**
+ * The operations a `RemoteVault` sends and a vault host runs: name, the
+ * arguments as sent, and the result. Both ends are typed from this table.
+ */
+export type Ops = {
+  status: { args: []; result: VaultStatus };
+  /** Salts and a challenge from the host's CSPRNG for a passkey ceremony run by the page. */
+  createRequest: { args: []; result: { prfSalt: Uint8Array; first: Uint8Array; challenge: Uint8Array } };
+  addPasskeyRequest: { args: []; result: { prfSalt: Uint8Array; first: Uint8Array; challenge: Uint8Array; exclude: Uint8Array[] } };
+  unlockRequest: { args: [manifest: Manifest | string]; result: { passkeys: Array<{ credentialId: Uint8Array; first: Uint8Array; label?: string }>; challenge: Uint8Array } };
+  create: { args: [prf: PrfKey & { prfSalt: Uint8Array; label?: string }]; result: { manifest: Manifest; recoveryCode: string } };
+  unlockWithPrf: { args: [manifest: Manifest | string, prf: PrfKey, opts: UnlockOptions]; result: VaultStatus };
+  unlockWithRecoveryCode: { args: [manifest: Manifest | string, code: string, opts: UnlockOptions]; result: VaultStatus };
+  addPasskey: { args: [prf: PrfKey & { prfSalt: Uint8Array; label?: string }]; result: Manifest };
+  receiverKey: { args: []; result: Uint8Array };
+  acceptHandoff: { args: [message: Uint8Array, receiverKey: Uint8Array]; result: VaultStatus };
+  lock: { args: []; result: VaultStatus };
+  seal: { args: [record: unknown, opts: SealOptions]; result: string | Uint8Array };
+  open: { args: [sealed: string | Uint8Array, opts: RecordBinding]; result: unknown };
+  sealMany: { args: [items: SealItem[], opts: { form?: SealedForm }]; result: Array<string | Uint8Array> };
+  openMany: { args: [items: OpenItem[]]; result: Array<{ ok: true; value: unknown } | { ok: false; error: ErrorData }> };
+  sealLarge: { args: [record: unknown, opts: SealOptions]; result: string | Uint8Array };
+  openLarge: { args: [sealed: string | Uint8Array, opts: RecordBinding]; result: unknown };
+  manifest: { args: []; result: Manifest };
+  vaultId: { args: []; result: string };
+  removeUnlock: { args: [entryId: string]; result: Manifest };
+  rotateRecoveryCode: { args: []; result: { manifest: Manifest; recoveryCode: string } };
+  updateManifest: { args: [manifest: Manifest | string]; result: null };
+  signLoginProof: { args: [challenge: Uint8Array, audience: string]; result: Uint8Array };
+};
+
+/** An operation's name. */
+export type Op = keyof Ops;
+
+/** An error as it crosses a `postMessage` channel. */
+export type ErrorData = { code: string; message: string; index?: number };
