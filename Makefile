@@ -1,8 +1,8 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup pkg static-demo bench
+.PHONY: demo test setup pkg static-demo bench api-docs
 demo: setup pkg        ## build the package and start the reference PHR server at http://localhost:8080
 	cargo run --locked -p medseal-server
-test:                  ## install what is needed, then run every check
+test: setup            ## install what is needed, then run every check
 	bash scripts/test.sh
 setup:
 	bash scripts/setup.sh
@@ -12,3 +12,5 @@ static-demo: setup pkg ## the server-less demo page (examples/demo) at http://lo
 	node scripts/serve.mjs 8080
 bench: setup pkg       ## medseal against WebCrypto, @noble/ciphers, age-encryption in Node and Chromium -> docs/BENCHMARKS.md
 	node bench/run.mjs
+api-docs: pkg          ## regenerate the API reference (docs/api) from the TSDoc in js/
+	node_modules/.bin/typedoc

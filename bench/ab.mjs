@@ -13,23 +13,24 @@ if (dirs.length === 0) {
 }
 const vs = [];
 for (const d of dirs) {
-  const m = await import(d + "/dist/index.js");
+  const m = await import(d + "/dist/node.js");
   await m.init();
-  const { vault } = m.Vault.createFromPrf({ credentialId: new Uint8Array([1]), prfSalt: m.Vault.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) });
-  const big = vault.sealBytes(new Uint8Array(65536).fill(65), { recordId: "r" });
-  const small = vault.sealBytes(new Uint8Array(10).fill(65), { recordId: "r" });
+  const { vault } = await m.Vault.create({ prf: { credentialId: new Uint8Array([1]), prfSalt: m.webauthn.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) } });
+  const big = vault.seal(new Uint8Array(65536).fill(65), { recordId: "r", form: "bytes" });
+  const small = vault.seal(new Uint8Array(10).fill(65), { recordId: "r", form: "bytes" });
   const kib = vault.seal({ note: "x".repeat(1000) }, { recordId: "r" });
   const cred = new Uint8Array([1]); const prfOutput = crypto.getRandomValues(new Uint8Array(32));
-  const made = m.Vault.createFromPrf({ credentialId: cred, prfSalt: m.Vault.newPrfSalt(), prfOutput });
-  const unlock = () => m.Vault.unlockFromPrf(made.manifest, { credentialId: cred, prfOutput }).lock();
+  const made = await m.Vault.create({ prf: { credentialId: cred, prfSalt: m.webauthn.newPrfSalt(), prfOutput } });
+  const unlock = async () => (await m.Vault.unlock(made.manifest, { prf: { credentialId: cred, prfOutput } })).vault.lock();
   vs.push({ d, vault, big, small, kib, unlock, r: { big: [], small: [], kib: [], unlock: [] } });
 }
 function t(f, n) { const s = performance.now(); for (let i = 0; i < n; i++) f(); return (performance.now() - s) * 1000 / n; }
+async function ta(f, n) { const s = performance.now(); for (let i = 0; i < n; i++) await f(); return (performance.now() - s) * 1000 / n; }
 for (const v of vs) { t(() => v.vault.open(v.small, { recordId: "r" }), 2000); t(() => v.vault.open(v.big, { recordId: "r" }), 50); }
 for (let k = 0; k < 9; k++) for (const v of vs) {
   v.r.small.push(t(() => v.vault.open(v.small, { recordId: "r" }), 2000));
   v.r.kib.push(t(() => v.vault.open(v.kib, { recordId: "r" }), 2000));
-  v.r.unlock.push(t(v.unlock, 20));
+  v.r.unlock.push(await ta(v.unlock, 20));
   v.r.big.push(t(() => v.vault.open(v.big, { recordId: "r" }), 100));
 }
 const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];

@@ -84,7 +84,7 @@ async function webcryptoEnvelope(kek) {
  * suite uses a tiny scale only to check that the harness works).
  */
 export async function runAll({ medseal, scale = 1, log = () => {} }) {
-  const { Vault } = medseal;
+  const { Vault, webauthn } = medseal;
   const results = [];
   const add = (workload, impl, st) => {
     results.push({ workload, impl, median_us: st.median, p95_us: st.p95, n: st.n });
@@ -102,7 +102,7 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
 
   const prfOutput = rnd(32);
   const credentialId = rnd(16);
-  const { vault, manifest } = Vault.createFromPrf({ credentialId, prfSalt: Vault.newPrfSalt(), prfOutput });
+  const { vault, manifest } = await Vault.create({ prf: { credentialId, prfSalt: webauthn.newPrfSalt(), prfOutput } });
   const rawKey = await subtle.importKey("raw", rnd(32), "AES-GCM", false, ["encrypt", "decrypt"]);
   const kek = await subtle.importKey("raw", rnd(32), "AES-GCM", false, ["encrypt", "decrypt"]);
   const env = await webcryptoEnvelope(kek);
@@ -117,8 +117,8 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
     const r = size >= 1 << 20 ? 0.2 : size >= 65536 ? 0.5 : 1;
     const n = reps(200 * r);
 
-    const sealed = vault.sealBytes(pt, { recordId: "rec-1" });
-    queue(`seal ${label}`, "medseal seal", () => vault.sealBytes(pt, { recordId: "rec-1" }), { reps: n });
+    const sealed = vault.seal(pt, { recordId: "rec-1", form: "bytes" });
+    queue(`seal ${label}`, "medseal seal", () => vault.seal(pt, { recordId: "rec-1", form: "bytes" }), { reps: n });
     queue(`open ${label}`, "medseal open", () => vault.open(sealed, { recordId: "rec-1" }), { reps: n });
     if (size <= 65536) {
       // The text form ("ms1." + base64url), what apps that store strings pass.
@@ -127,8 +127,8 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
     }
 
     if (size >= 65536) {
-      queue(`seal ${label}`, "medseal sealAsync (WebCrypto body)", () => vault.sealAsync(pt, { recordId: "rec-1", form: "bytes" }), { reps: n });
-      queue(`open ${label}`, "medseal openAsync (WebCrypto body)", () => vault.openAsync(sealed, { recordId: "rec-1" }), { reps: n });
+      queue(`seal ${label}`, "medseal sealLarge (WebCrypto body)", () => vault.sealLarge(pt, { recordId: "rec-1", form: "bytes" }), { reps: n });
+      queue(`open ${label}`, "medseal openLarge (WebCrypto body)", () => vault.openLarge(sealed, { recordId: "rec-1" }), { reps: n });
     }
 
     const iv = rnd(12);
@@ -180,7 +180,7 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
   await flush();
 
   // Unlock and P-256.
-  queue("unlock from PRF", "medseal unlockFromPrf", () => Vault.unlockFromPrf(manifest, { credentialId, prfOutput }).lock(), { reps: reps(50) });
+  queue("unlock from PRF", "medseal unlock ({ prf })", async () => (await Vault.unlock(manifest, { prf: { credentialId, prfOutput } })).vault.lock(), { reps: reps(50) });
   queue("manifest change (P-256 sign)", "medseal rotateRecoveryCode", () => vault.rotateRecoveryCode(), { reps: reps(50) });
   const ecKeys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   const msg = rnd(300);

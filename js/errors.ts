@@ -78,7 +78,7 @@ export function fromWasm(e: unknown): MedsealError {
   if (e instanceof MedsealError) return e;
   const err = e as { code?: unknown; message?: unknown; index?: unknown } | null;
   if (err && typeof err.code === "string" && KNOWN.has(err.code)) {
-    const out = new MedsealError(err.code as ErrorCode, String(err.message ?? err.code));
+    const out = new MedsealError(err.code as ErrorCode, typeof err.message === "string" ? err.message : err.code);
     // Batch calls say which item failed.
     if (typeof err.index === "number") Object.assign(out, { index: err.index });
     return out;
@@ -92,6 +92,33 @@ export function errorData(e: unknown): { code: string; message: string; index?: 
   const m = fromWasm(e);
   const index = (m as { index?: number }).index;
   return index === undefined ? { code: m.code, message: m.message } : { code: m.code, message: m.message, index };
+}
+
+/**
+ * Makes every listed method of `target` (a prototype, a class or an object)
+ * throw nothing but `MedsealError`: a caller's value that throws when read
+ * (a revoked Proxy, a throwing getter, a detached buffer) becomes
+ * `InvalidArgument`, also for promises. The public entry points are wrapped
+ * once, here, instead of guarding each argument read.
+ */
+export function guardMethods(target: object, names: readonly string[]): void {
+  for (const name of names) {
+    const d = Object.getOwnPropertyDescriptor(target, name);
+    if (!d || typeof d.value !== "function") throw new Error(`guardMethods: ${name} is not a method`);
+    const f = d.value as (...a: unknown[]) => unknown;
+    const wrapped = {
+      [name](this: unknown, ...a: unknown[]): unknown {
+        let r: unknown;
+        try {
+          r = f.apply(this, a);
+        } catch (e) {
+          throw fromWasm(e);
+        }
+        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(fromWasm(e))) : r;
+      },
+    }[name];
+    Object.defineProperty(target, name, { ...d, value: wrapped });
+  }
 }
 
 /** Runs a wasm call, translating its errors. */

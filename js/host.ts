@@ -4,10 +4,12 @@
  * name operations of `Vault` (the `Ops` table); nothing here does cryptography.
  */
 import { ErrorCode, MedsealError, Vault, VaultReceiver, init, webauthn, type InitInput, type Manifest } from "./index.js";
-import { errorData } from "./errors.js";
+import { errorData, fromWasm, guardMethods } from "./errors.js";
 import type { Op, Ops, UnlockOptions, VaultStatus } from "./types.js";
 import { b64u } from "./webauthn.js";
 import { RPC } from "./remote.js";
+
+export { ErrorCode, MedsealError } from "./errors.js";
 
 /**
  * The vault this host belongs to. `expect`: its manifest (pins the vault id
@@ -33,10 +35,26 @@ export type HostOptions = {
 const MAX_PENDING = 4;
 const PENDING_MS = 60_000;
 
-type Scope = { addEventListener(type: "message", f: (e: MessageEvent) => void): void; location?: { origin: string } };
+/** Where requests arrive: a worker's or service worker's global scope. */
+export type Scope = { addEventListener(type: "message", f: (e: MessageEvent) => void): void; location?: { origin: string } };
 
-function wipe(...bufs: Array<Uint8Array | undefined>): void {
-  for (const b of bufs) if (b instanceof Uint8Array) b.fill(0);
+function wipe(...bufs: unknown[]): void {
+  for (const b of bufs) {
+    try {
+      if (b instanceof Uint8Array) b.fill(0);
+    } catch {
+      // A caller's value that cannot be wiped (a revoked Proxy) holds no PRF output of ours.
+    }
+  }
+}
+
+/** The PRF buffer of a request's argument, if it has one (read defensively: it is the caller's value). */
+function prfOf(p: unknown): unknown {
+  try {
+    return (p as { prfOutput?: unknown } | null)?.prfOutput;
+  } catch {
+    return undefined;
+  }
 }
 
 type Handlers = { [K in Op]: (...args: Ops[K]["args"]) => Ops[K]["result"] | Promise<Ops[K]["result"]> };
@@ -48,8 +66,19 @@ export class VaultHost {
   #o: HostOptions;
   #handlers: Handlers;
 
+  /** @throws {@link MedsealError} `InvalidArgument` */
   constructor(o: HostOptions = {}) {
-    this.#o = o;
+    try {
+      if (o === null || typeof o !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "options must be an object");
+      // Read once: the host keeps its own copy of the caller's options.
+      const { pin, allow, onChange, wasm } = o;
+      for (const [k, f] of [["pin", pin], ["allow", allow], ["onChange", onChange]] as const) {
+        if (f !== undefined && typeof f !== "function") throw new MedsealError(ErrorCode.InvalidArgument, `${k} must be a function`);
+      }
+      this.#o = { pin, allow, onChange, wasm };
+    } catch (e) {
+      throw fromWasm(e);
+    }
     const need = () => this.#need();
     this.#handlers = {
       status: () => this.#status(),
@@ -63,14 +92,14 @@ export class VaultHost {
           this.#set(vault);
           return { manifest, recoveryCode };
         } finally {
-          wipe(prf?.prfOutput);
+          wipe(prfOf(prf));
         }
       },
       unlockWithPrf: async (manifest, prf, opts) => {
         try {
           return await this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { prf }, min));
         } finally {
-          wipe(prf?.prfOutput);
+          wipe(prfOf(prf));
         }
       },
       unlockWithRecoveryCode: (manifest, code, opts) => this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { recoveryCode: code }, min)),
@@ -78,14 +107,14 @@ export class VaultHost {
         try {
           return (await need().addPasskey({ prf })).manifest;
         } finally {
-          wipe(prf?.prfOutput);
+          wipe(prfOf(prf));
         }
       },
       receiverKey: () => {
         if (this.#pending.size >= MAX_PENDING) {
           const [oldest] = this.#pending.keys();
-          this.#pending.get(oldest!)?.receiver.discard();
-          this.#pending.delete(oldest!);
+          this.#pending.get(oldest)?.receiver.discard();
+          this.#pending.delete(oldest);
         }
         const receiver = new VaultReceiver();
         const publicKey = receiver.publicKey;
@@ -194,7 +223,8 @@ export class VaultHost {
    */
   async run<K extends Op>(op: K, args: Ops[K]["args"]): Promise<Ops[K]["result"]> {
     await init(this.#o.wasm);
-    if (!Object.prototype.hasOwnProperty.call(this.#handlers, op)) throw new MedsealError(ErrorCode.InvalidArgument, `unknown operation "${String(op)}"`);
+    if (!Array.isArray(args)) throw new MedsealError(ErrorCode.InvalidArgument, "args must be an array");
+    if (typeof op !== "string" || !Object.prototype.hasOwnProperty.call(this.#handlers, op)) throw new MedsealError(ErrorCode.InvalidArgument, `unknown operation "${String(op)}"`);
     const f = this.#handlers[op] as (...a: Ops[K]["args"]) => Ops[K]["result"] | Promise<Ops[K]["result"]>;
     return f(...args);
   }
@@ -217,9 +247,14 @@ export function serveVault(scope: Scope, o: HostOptions = {}): VaultHost {
   let queue: Promise<unknown> = Promise.resolve();
   scope.addEventListener("message", (e: MessageEvent) => {
     const d = e.data as { medseal?: string; op?: unknown; args?: unknown } | null;
-    if (!d || d.medseal !== RPC || typeof d.op !== "string") return;
+    if (!d || d.medseal !== RPC) return;
     const port = e.ports[0];
     if (!port) return;
+    if (typeof d.op !== "string") {
+      // Answered, so that the caller does not wait for its timeout.
+      port.postMessage({ ok: false, error: { code: ErrorCode.InvalidArgument, message: "op must be the name of an operation" } });
+      return;
+    }
     if (!allow(e)) {
       port.postMessage({ ok: false, error: { code: ErrorCode.InvalidArgument, message: "request refused: not from a trusted sender" } });
       return;
@@ -240,3 +275,6 @@ export function serveVault(scope: Scope, o: HostOptions = {}): VaultHost {
   });
   return host;
 }
+
+// Every public entry point throws MedsealError and nothing else.
+guardMethods(VaultHost.prototype, ["run"]);

@@ -16,10 +16,10 @@
  */
 import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
-import { ErrorCode, MedsealError, call, fromWasm } from "./errors.js";
+import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
 import type { Manifest, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi } from "./types.js";
-import { type CeremonyOptions, type CreateOptions, type CredentialLike, type PrfSupport, b64u, createWithPrf, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
+import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, createWithPrf, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
 export type { CeremonyOptions, CreateOptions, CredentialLike, PrfSupport } from "./webauthn.js";
@@ -67,7 +67,7 @@ export function init(input?: InitInput): Promise<void> {
       // Two literal URLs, so that bundlers see (and emit) both files.
       const scalar = async () => initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_scalar_bg.wasm", import.meta.url)) });
       if (input !== undefined) {
-        await initWasm({ module_or_path: input as WasmInitInput });
+        await initWasm({ module_or_path: input });
       } else if (simd128Supported()) {
         try {
           await initWasm({ module_or_path: await packaged(new URL("./wasm/medseal_wasm_bg.wasm", import.meta.url)) });
@@ -92,7 +92,7 @@ export function init(input?: InitInput): Promise<void> {
 async function packaged(url: URL): Promise<WasmInitInput> {
   if (url.protocol !== "file:") return url;
   if (!readPackaged) throw new Error("a file: URL cannot be fetched here: import medseal under the \"node\" export condition, or pass the module to init()");
-  return (await readPackaged(url)) as unknown as WasmInitInput;
+  return await readPackaged(url);
 }
 
 function ensureInit(): void {
@@ -283,12 +283,15 @@ async function newKey(source: NewKeySource, exclude: Uint8Array[]): Promise<{ cr
     const o = source.passkey;
     obj(o, "passkey must be { rp, user, label?, timeout?, exclude? }");
     const prfSalt = call(() => wasm.newPrfSalt());
-    const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude: [...(o.exclude ?? []), ...exclude] }, wasm.prfInput(prfSalt), challenge);
+    if (o.exclude !== undefined && !Array.isArray(o.exclude)) throw invalid("exclude must be an array of credential ids");
+    const excluded = (o.exclude ?? []).map((x) => bytesOf(x, "exclude id"));
+    const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude: [...excluded, ...exclude] }, wasm.prfInput(prfSalt), challenge);
     return { credentialId, prfSalt, prfOutput, label: o.label };
   }
   if ("credential" in source) {
     const prfSalt = bytesOf(source.prfSalt, "prfSalt");
-    const { credentialId, prfOutput } = await prfFromCreated(source.credential, wasm.prfInput(prfSalt), source.timeout, challenge, source.rpId);
+    const first = call(() => wasm.prfInput(prfSalt));
+    const { credentialId, prfOutput } = await prfFromCreated(source.credential, first, source.timeout, challenge, source.rpId);
     return { credentialId, prfSalt, prfOutput, label: source.label, response: serverSafe(source.credential) };
   }
   if ("prf" in source) {
@@ -300,9 +303,13 @@ async function newKey(source: NewKeySource, exclude: Uint8Array[]): Promise<{ cr
   throw invalid("expected a key source: { passkey }, { credential, prfSalt } or { prf }");
 }
 
-/** A PRF output to hand to wasm, which wipes it: a copy when it is the caller's own buffer. */
+/**
+ * A PRF output to hand to wasm, which wipes it: a copy when it is the
+ * caller's own buffer (`new Uint8Array(x)` copies; a Node Buffer's `slice`
+ * would be a view of the caller's bytes).
+ */
 function own(prf: Uint8Array, mine: boolean): Uint8Array {
-  return mine ? prf : prf.slice();
+  return mine ? prf : new Uint8Array(prf);
 }
 
 // ------------------------------------------------------------------ the vault
@@ -462,7 +469,7 @@ export class Vault implements VaultApi<"sync"> {
     return items.map((it, index): OpenOutcome<T> => {
       try {
         obj(it, "each item must be { sealed, recordId, context? }");
-        return { ok: true, value: this.open<T>(it.sealed as string | Uint8Array, it) };
+        return { ok: true, value: this.open<T>(it.sealed, it) };
       } catch (e) {
         return { ok: false, error: Object.assign(fromWasm(e), { index }) };
       }
@@ -625,6 +632,7 @@ export class Vault implements VaultApi<"sync"> {
       return call(() => this.#h.handOff(pk));
     }
     obj(to, "handOff takes a receiver's public key or a RemoteVault");
+    if (typeof to.receiverKey !== "function" || typeof to.acceptHandoff !== "function") throw invalid("handOff takes a receiver's public key or a RemoteVault");
     return (async () => {
       const key = await to.receiverKey();
       await to.acceptHandoff(this.handOff(key), key);
@@ -706,9 +714,18 @@ export class VaultReceiver {
 
 // ------------------------------------------------------------------ WebAuthn helpers
 
-function passkeysOf(manifestJson: string): Array<{ entryId: string; credentialId: Uint8Array; first: Uint8Array; label?: string }> {
+/**
+ * Bytes made by this package (copies out of wasm memory): always backed by
+ * an ArrayBuffer, which is what the DOM's `BufferSource` takes under
+ * TypeScript 5.7+ (a bare `Uint8Array` is `Uint8Array<ArrayBufferLike>`).
+ */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+const own8 = (b: Uint8Array): Bytes => b as Bytes;
+
+function passkeysOf(manifestJson: string): Array<{ entryId: string; credentialId: Bytes; first: Bytes; label?: string }> {
   return call(() => wasm.passkeyRequests(manifestJson)).map((r) => {
-    const out = { entryId: r.entryId, credentialId: r.credentialId, first: r.prfInput, label: r.label ?? undefined };
+    const out = { entryId: r.entryId, credentialId: own8(r.credentialId), first: own8(r.prfInput), label: r.label ?? undefined };
     r.free();
     return out;
   });
@@ -719,7 +736,7 @@ export type PrfRequest<Id = string> = {
   /** The vault's passkeys (base64url ids in the JSON form, bytes in the binary form). */
   allowCredentials: Array<{ type: "public-key"; id: Id }>;
   /** The PRF evaluation per passkey, each with its own input (bytes: browsers take BufferSource here, and SimpleWebAuthn passes extensions through). */
-  extensions: { prf: { evalByCredential: Record<string, { first: Uint8Array }> } };
+  extensions: { prf: { evalByCredential: Record<string, { first: Bytes }> } };
 };
 
 /**
@@ -729,7 +746,7 @@ export type PrfRequest<Id = string> = {
  */
 export const webauthn = {
   /** What the browser can do, without prompting the user. */
-  support: prfSupport as () => Promise<PrfSupport>,
+  support: prfSupport,
 
   /**
    * For the app's own `get()`: the vault's passkeys and a PRF evaluation for
@@ -737,25 +754,33 @@ export const webauthn = {
    * options (SimpleWebAuthn's `optionsJSON`, a server's challenge); `"binary"`
    * gives bytes for `navigator.credentials.get()`. With `allowCredentials`
    * (the server's list), only those passkeys are kept (browsers reject
-   * `evalByCredential` keys that are not allowed). Ask with
+   * `evalByCredential` keys that are not allowed), each with its other
+   * fields (`transports`) as given. Ask with
    * `userVerification: "required"`; unlock with `Vault.unlock(manifest, { credential })`.
    * @throws {@link MedsealError} `Malformed`, `UnknownVersion`, `InvalidArgument`, `NotInitialized`
    */
   requestExtension<F extends "json" | "binary" = "json">(
     manifest: Manifest | string,
     opts: { allowCredentials?: ReadonlyArray<{ id: BufferSource | string }>; form?: F } = {},
-  ): PrfRequest<F extends "binary" ? Uint8Array : string> {
+  ): PrfRequest<F extends "binary" ? Bytes : string> {
     ensureInit();
     let reqs = passkeysOf(manifestText(manifest));
-    if (opts?.allowCredentials) {
-      const allowed = new Set(opts.allowCredentials.map((c) => (typeof c.id === "string" ? c.id : b64u(bytesOf(c.id, "allowCredentials id")))));
-      reqs = reqs.filter((r) => allowed.has(b64u(r.credentialId)));
+    // The server's own entries are kept as they are (their transports hints).
+    const given = new Map<string, Record<string, unknown>>();
+    if (opts?.allowCredentials !== undefined) {
+      if (!Array.isArray(opts.allowCredentials)) throw invalid("allowCredentials must be an array of { id }");
+      for (const c of opts.allowCredentials as ReadonlyArray<{ id: BufferSource | string }>) given.set(typeof c?.id === "string" ? c.id : b64u(bytesOf(c?.id, "allowCredentials id")), c);
+      reqs = reqs.filter((r) => given.has(b64u(r.credentialId)));
     }
-    const evalByCredential: Record<string, { first: Uint8Array }> = {};
+    const evalByCredential: Record<string, { first: Bytes }> = {};
     for (const r of reqs) evalByCredential[b64u(r.credentialId)] = { first: r.first };
     const binary = opts?.form === "binary";
     return {
-      allowCredentials: reqs.map((r) => ({ type: "public-key" as const, id: (binary ? r.credentialId : b64u(r.credentialId)) as F extends "binary" ? Uint8Array : string })),
+      allowCredentials: reqs.map((r) => ({
+        ...given.get(b64u(r.credentialId)),
+        type: "public-key" as const,
+        id: (binary ? r.credentialId : b64u(r.credentialId)) as F extends "binary" ? Bytes : string,
+      })),
       extensions: { prf: { evalByCredential } },
     };
   },
@@ -766,10 +791,10 @@ export const webauthn = {
    * `vault.addPasskey(...)` with the same source).
    * @throws {@link MedsealError} `NotInitialized`, `RandomUnavailable`
    */
-  createExtension(): { prfSalt: Uint8Array; extensions: { prf: { eval: { first: Uint8Array } } } } {
+  createExtension(): { prfSalt: Bytes; extensions: { prf: { eval: { first: Bytes } } } } {
     ensureInit();
-    const prfSalt = call(() => wasm.newPrfSalt());
-    return { prfSalt, extensions: { prf: { eval: { first: wasm.prfInput(prfSalt) } } } };
+    const prfSalt = own8(call(() => wasm.newPrfSalt()));
+    return { prfSalt, extensions: { prf: { eval: { first: own8(wasm.prfInput(prfSalt)) } } } };
   },
 
   /**
@@ -778,29 +803,29 @@ export const webauthn = {
    * `response` already.
    * @throws {@link MedsealError} `InvalidArgument`
    */
-  serverSafe: serverSafe as (credential: CredentialLike) => ServerSafeResponse,
+  serverSafe: serverSafe,
 
   /**
    * The passkeys of a manifest with the PRF input each must evaluate
    * (public data: what a `get()` needs, e.g. in another realm).
    * @throws {@link MedsealError} `Malformed`, `UnknownVersion`, `NotInitialized`
    */
-  passkeys(manifest: Manifest | string): Array<{ entryId: string; credentialId: Uint8Array; first: Uint8Array; label?: string }> {
+  passkeys(manifest: Manifest | string): Array<{ entryId: string; credentialId: Bytes; first: Bytes; label?: string }> {
     ensureInit();
     return passkeysOf(manifestText(manifest));
   },
 
   /** A fresh 32-byte PRF salt for a new passkey entry (public; stored in the manifest). @throws {@link MedsealError} `NotInitialized`, `RandomUnavailable` */
-  newPrfSalt(): Uint8Array {
+  newPrfSalt(): Bytes {
     ensureInit();
-    return call(() => wasm.newPrfSalt());
+    return own8(call(() => wasm.newPrfSalt()));
   },
 
   /** The `prf.eval.first` input for a PRF salt (domain-separated for medseal). @throws {@link MedsealError} `NotInitialized`, `InvalidArgument` */
-  prfInput(prfSalt: Uint8Array): Uint8Array {
+  prfInput(prfSalt: Uint8Array): Bytes {
     ensureInit();
     const salt = bytesOf(prfSalt, "prfSalt");
-    return call(() => wasm.prfInput(salt));
+    return own8(call(() => wasm.prfInput(salt)));
   },
 };
 
@@ -813,3 +838,12 @@ export function wasmErrorCodes(): string[] {
   ensureInit();
   return wasm.errorCodes();
 }
+
+// Every public entry point throws MedsealError and nothing else.
+guardMethods(Vault, ["create", "unlock"]);
+guardMethods(Vault.prototype, [
+  "seal", "open", "sealMany", "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "addPasskey",
+  "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
+]);
+guardMethods(VaultReceiver.prototype, ["accept", "discard"]);
+guardMethods(webauthn, ["support", "requestExtension", "createExtension", "serverSafe", "passkeys", "newPrfSalt", "prfInput"]);

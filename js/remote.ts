@@ -10,7 +10,7 @@
  *   reply    `{ ok: true, value }` or `{ ok: false, error: { code, message, index? } }`
  * Operations and their types: `Ops` in ./types.ts. The host side is ./host.ts.
  */
-import { ErrorCode, MedsealError, fromWasm } from "./errors.js";
+import { ErrorCode, MedsealError, fromWasm, guardMethods } from "./errors.js";
 import type { Manifest, Op, Ops, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
@@ -40,9 +40,19 @@ export class RemoteVault implements VaultApi<"async"> {
   #target: () => PostTarget | Promise<PostTarget>;
   #timeout: number;
 
+  /** @throws {@link MedsealError} `InvalidArgument` */
   constructor(target: PostTarget | (() => PostTarget | Promise<PostTarget>), opts: { timeout?: number } = {}) {
-    this.#target = typeof target === "function" ? target : () => target;
-    this.#timeout = opts.timeout ?? 30_000;
+    try {
+      if (!target || (typeof target !== "function" && typeof (target).postMessage !== "function")) {
+        throw new MedsealError(ErrorCode.InvalidArgument, "target must be a Worker, a MessagePort, a ServiceWorker or a function returning one");
+      }
+      const timeout = opts?.timeout ?? 30_000;
+      if (typeof timeout !== "number" || !(timeout > 0)) throw new MedsealError(ErrorCode.InvalidArgument, "timeout must be a positive number of milliseconds");
+      this.#target = typeof target === "function" ? target : () => target;
+      this.#timeout = timeout;
+    } catch (e) {
+      throw fromWasm(e);
+    }
   }
 
   /**
@@ -51,6 +61,8 @@ export class RemoteVault implements VaultApi<"async"> {
    * @throws {@link MedsealError} the host's error, or `WorkerUnavailable`
    */
   async request<K extends Op>(op: K, args: Ops[K]["args"], transfer: Transferable[] = []): Promise<Ops[K]["result"]> {
+    if (typeof op !== "string") throw new MedsealError(ErrorCode.InvalidArgument, "op must be the name of an operation");
+    if (!Array.isArray(args) || !Array.isArray(transfer)) throw new MedsealError(ErrorCode.InvalidArgument, "args and transfer must be arrays");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new MedsealError(ErrorCode.WorkerUnavailable, `the vault worker did not answer "${op}" within ${this.#timeout} ms`)), this.#timeout);
@@ -61,6 +73,8 @@ export class RemoteVault implements VaultApi<"async"> {
       try {
         target.postMessage({ medseal: RPC, op, args }, [port2, ...transfer]);
       } catch (e) {
+        // A value that cannot be cloned is the caller's; anything else is the channel's.
+        if ((e as DOMException)?.name === "DataCloneError") throw new MedsealError(ErrorCode.InvalidArgument, `cannot be sent to the vault worker: ${(e as Error).message}`, { cause: e });
         throw new MedsealError(ErrorCode.WorkerUnavailable, `could not reach the vault worker: ${String((e as Error)?.message ?? e)}`, { cause: e });
       }
       // Replies are delivered asynchronously, so listening after posting misses nothing.
@@ -68,7 +82,7 @@ export class RemoteVault implements VaultApi<"async"> {
         port1.onmessage = (e: MessageEvent) => resolve(e.data as Reply);
       });
       const r = await Promise.race([reply, timeout]);
-      if (r.ok) return r.value as Ops[K]["result"];
+      if (r.ok) return r.value;
       throw fromWasm(r.error);
     } finally {
       clearTimeout(timer);
@@ -101,6 +115,7 @@ export class RemoteVault implements VaultApi<"async"> {
     let response: Record<string, unknown> | undefined;
     if ("passkey" in source) {
       const o = source.passkey === true ? {} : source.passkey;
+      if (!o || typeof o !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "passkey must be true or { timeout?, mediation?, signal?, rpId? }");
       const req = await this.request("unlockRequest", [manifest]);
       const r = await getWithPrf(req.passkeys, o.timeout, () => req.challenge, { mediation: o.mediation, signal: o.signal, rpId: o.rpId });
       prf = { credentialId: r.credentialId, prfOutput: r.prfOutput };
@@ -109,9 +124,11 @@ export class RemoteVault implements VaultApi<"async"> {
       response = serverSafe(source.credential);
       if (!r.prfOutput) throw new MedsealError(ErrorCode.PrfNotReturned, "the passkey returned no PRF result: merge webauthn.requestExtension(manifest) into the get() options");
       prf = { credentialId: r.credentialId, prfOutput: r.prfOutput };
-    } else {
+    } else if ("prf" in source && source.prf && typeof source.prf === "object") {
       // The caller's buffer moves to the host: a copy, so the caller's own is not detached.
       prf = { credentialId: source.prf.credentialId, prfOutput: new Uint8Array(source.prf.prfOutput) };
+    } else {
+      throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source: { passkey }, { credential }, { prf } or { recoveryCode }");
     }
     const status = await this.request("unlockWithPrf", [manifest, prf, opts], [prf.prfOutput.buffer as ArrayBuffer]);
     return response ? { status, response } : { status };
@@ -125,8 +142,10 @@ export class RemoteVault implements VaultApi<"async"> {
 
   async #newKey(source: RemoteNewKeySource, op: "createRequest" | "addPasskeyRequest"): Promise<{ credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string }> {
     if (!source || typeof source !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source: { passkey } or { prf }");
-    if ("prf" in source) return { ...source.prf, prfOutput: new Uint8Array(source.prf.prfOutput) };
-    const o = source.passkey;
+    if ("prf" in source && source.prf && typeof source.prf === "object") return { ...source.prf, prfOutput: new Uint8Array(source.prf.prfOutput) };
+    const o = "passkey" in source ? source.passkey : undefined;
+    if (!o || typeof o !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source: { passkey: { rp, user } } or { prf }");
+    if (o.exclude !== undefined && !Array.isArray(o.exclude)) throw new MedsealError(ErrorCode.InvalidArgument, "exclude must be an array of credential ids");
     const req = await this.request(op, []);
     const exclude = "exclude" in req ? req.exclude : [];
     const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude: [...(o.exclude ?? []), ...exclude] }, req.first, () => req.challenge);
@@ -238,3 +257,11 @@ export class VaultWorker extends RemoteVault {
     this.worker.terminate();
   }
 }
+
+// Every public entry point throws MedsealError and nothing else.
+guardMethods(RemoteVault.prototype, [
+  "request", "create", "unlock", "addPasskey", "receiverKey", "acceptHandoff", "status", "seal", "open", "sealMany",
+  "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
+  "signLoginProof", "lock",
+]);
+guardMethods(VaultWorker, ["start"]);

@@ -31,7 +31,7 @@ export async function prfSupport(): Promise<PrfSupport> {
   if (!PKC || !(globalThis as { isSecureContext?: boolean }).isSecureContext || !globalThis.navigator?.credentials) {
     return { webauthn: false, platformAuthenticator: false, prf: false };
   }
-  let platformAuthenticator = false;
+  let platformAuthenticator: boolean;
   try {
     platformAuthenticator = await PKC.isUserVerifyingPlatformAuthenticatorAvailable();
   } catch {
@@ -266,7 +266,7 @@ export function readCredential(cred: CredentialLike): { credentialId: Uint8Array
   const prf = (cred as { clientExtensionResults?: { prf?: { enabled?: unknown; results?: { first?: unknown } } } }).clientExtensionResults?.prf;
   let credentialId: Uint8Array;
   try {
-    credentialId = fromB64u(cred.rawId as string);
+    credentialId = fromB64u(cred.rawId);
   } catch {
     throw new MedsealError(ErrorCode.InvalidArgument, "credential rawId is not base64url");
   }
@@ -295,7 +295,7 @@ export function serverSafe(credential: CredentialLike): Record<string, unknown> 
     delete prf.results;
     if (Object.keys(prf).length === 0) delete copy.clientExtensionResults!.prf;
   }
-  return copy as Record<string, unknown>;
+  return copy;
 }
 
 /** Unpadded base64url, the form WebAuthn uses for credential ids in JSON and `evalByCredential`. */

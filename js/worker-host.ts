@@ -4,4 +4,4 @@
  */
 import { serveVault } from "./host.js";
 
-serveVault(self as unknown as Parameters<typeof serveVault>[0]);
+serveVault(self);

@@ -400,7 +400,11 @@ pub fn check_sealed_text(text: &str) -> Result<()> {
 /// or the whole body): checks the padding (§6.4) and the content type, and
 /// returns them with the plaintext's length. The plaintext is the body's
 /// bytes `1..1 + len`.
-pub(crate) fn plaintext_len(first: u8, padded_len: usize, tail: &[u8]) -> Result<(ContentType, usize)> {
+pub(crate) fn plaintext_len(
+    first: u8,
+    padded_len: usize,
+    tail: &[u8],
+) -> Result<(ContentType, usize)> {
     let content = padding::content_len(padded_len, tail)?;
     let content_type = ContentType::from_byte(first)?;
     Ok((content_type, content - 1))

@@ -577,72 +577,107 @@ fn login_proof_verifies_with_the_manifest_key_and_is_not_a_manifest_signature() 
 }
 
 #[test]
-fn parts_encrypted_elsewhere_give_the_same_format() {
+fn large_records_encrypted_elsewhere_give_the_same_format() {
     use aes_gcm::aead::{AeadInOut, KeyInit};
+    use medseal::hazmat;
     let (mut v, _) = new_vault();
     let c = RecordContext::with_context(b"scan", b"ctx");
     let data = vec![0x5Au8; 100_000];
     // Seal with an outside AES-GCM (as WebCrypto would), open with medseal:
-    // medseal sees only the plaintext's length.
-    let p = v
-        .seal_parts(medseal::ContentType::Bytes, data.len(), &c)
-        .unwrap();
-    let cipher = aes_gcm::Aes256Gcm::new(&(*p.enc_key).into());
-    let mut body = vec![p.content_type as u8];
+    // medseal sees only the plaintext's length, and the caller only
+    // concatenates what it is given.
+    let p = hazmat::seal_large(&mut v, medseal::ContentType::Bytes, data.len(), &c).unwrap();
+    let cipher = aes_gcm::Aes256Gcm::new(&(*p.key()).into());
+    let mut body = p.body_head().to_vec();
     body.extend_from_slice(&data);
-    body.extend_from_slice(&p.padding);
-    assert_eq!(body, p.padded(&data));
+    body.extend_from_slice(p.body_tail());
+    let nonce: [u8; 12] = p.nonce().try_into().unwrap();
     let tag = cipher
-        .encrypt_inout_detached(&p.nonce.into(), &p.aad, body.as_mut_slice().into())
+        .encrypt_inout_detached(&nonce.into(), p.aad(), body.as_mut_slice().into())
         .unwrap();
-    let mut sealed = p.prefix.clone();
+    let mut sealed = p.prefix().to_vec();
     sealed.extend_from_slice(&body);
     sealed.extend_from_slice(&tag);
     assert_eq!(v.open(&sealed, &c).unwrap(), data);
     assert!(format!("{p:?}").contains("redacted"));
     // Seal with medseal, open with the outside AES-GCM from the record's
-    // first bytes only, then read the plaintext's place from the padding.
+    // first bytes only, then ask where the plaintext lies.
     let sealed = v.seal(&data, &c).unwrap();
-    let parts = v
-        .open_parts(&sealed[..record::BODY_START], sealed.len(), &c)
-        .unwrap();
-    let body = &sealed[record::BODY_START..];
+    let job = hazmat::open_large(&v, &sealed[..hazmat::HEAD_LEN], sealed.len(), &c).unwrap();
+    let body = &sealed[job.body_start()..];
     let (ct, tag) = body.split_at(body.len() - 16);
     let mut pt = ct.to_vec();
-    let cipher = aes_gcm::Aes256Gcm::new(&(*parts.enc_key).into());
+    let cipher = aes_gcm::Aes256Gcm::new(&(*job.key()).into());
+    let nonce: [u8; 12] = job.nonce().try_into().unwrap();
     cipher
         .decrypt_inout_detached(
-            &parts.nonce.into(),
-            &parts.aad,
+            &nonce.into(),
+            job.aad(),
             pt.as_mut_slice().into(),
             tag.try_into().unwrap(),
         )
         .unwrap();
-    let tail = &pt[pt.len() - medseal::padding::tail_len(pt.len())..];
+    let tail = &pt[job.tail_start(pt.len())..];
+    let (content_type, range) = job.plaintext(pt[0], pt.len(), tail).unwrap();
+    assert_eq!(content_type, medseal::ContentType::Bytes);
+    assert_eq!(&pt[range], data.as_slice());
+    // A tail of the wrong length is refused, not misread.
+    assert!(matches!(
+        job.plaintext(pt[0], pt.len(), &tail[1..]),
+        Err(Error::InvalidArgument(_))
+    ));
     assert_eq!(
-        record::plaintext_len(pt[0], pt.len(), tail).unwrap(),
-        (medseal::ContentType::Bytes, data.len())
-    );
-    assert_eq!(
-        record::finish_open(pt).unwrap(),
+        hazmat::finish_body(pt).unwrap(),
         (medseal::ContentType::Bytes, data)
     );
-    // open_parts refuses what open refuses, before any body decryption.
+    // open_large refuses what open refuses, before any body decryption.
     assert_eq!(
-        v.open_parts(&sealed, sealed.len(), &ctx("other"))
-            .unwrap_err(),
+        hazmat::open_large(&v, &sealed, sealed.len(), &ctx("other")).unwrap_err(),
         Error::DecryptionFailed
     );
     assert_eq!(
-        v.open_parts(&sealed[..50], sealed.len(), &c).unwrap_err(),
+        hazmat::open_large(&v, &sealed[..50], sealed.len(), &c).unwrap_err(),
         Error::Malformed("sealed record is truncated")
     );
     assert_eq!(
-        v.open_parts(&sealed, record::MIN_SEALED_LEN - 1, &c)
-            .unwrap_err(),
+        hazmat::open_large(&v, &sealed, record::MIN_SEALED_LEN - 1, &c).unwrap_err(),
         Error::Malformed("sealed record is truncated")
     );
-    assert!(format!("{parts:?}").contains("redacted"));
+    assert!(format!("{job:?}").contains("redacted"));
+}
+
+#[test]
+fn a_server_can_check_sealed_records_and_login_proofs_without_keys() {
+    let (mut v, _) = new_vault();
+    let sealed = record::to_text(&v.seal(b"x", &ctx("r")).unwrap());
+    assert_eq!(medseal::check_sealed_text(&sealed), Ok(()));
+    // What the reference server used to store: a prefix alone, short junk.
+    assert!(medseal::check_sealed_text("ms1.").is_err());
+    assert!(medseal::check_sealed_text("ms1.AAAA").is_err());
+    // A body of a size the padding rule never gives.
+    let mut bytes = record::from_text(&sealed).unwrap();
+    bytes.push(0);
+    assert_eq!(
+        medseal::check_sealed_text(&record::to_text(&bytes)),
+        Err(Error::Malformed("sealed record body is not a padded size"))
+    );
+    let m = v.manifest().clone();
+    let challenge = [7u8; 32];
+    let sig = v
+        .sign_login_proof(&challenge, "https://phr.example")
+        .unwrap();
+    assert_eq!(
+        m.verify_login_proof(&challenge, "https://phr.example", &sig),
+        Ok(())
+    );
+    assert_eq!(
+        m.verify_login_proof(&challenge, "https://evil.example", &sig),
+        Err(Error::UnlockFailed)
+    );
+    assert_eq!(
+        m.verify_login_proof(&[8u8; 32], "https://phr.example", &sig),
+        Err(Error::UnlockFailed)
+    );
 }
 
 #[test]

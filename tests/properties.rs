@@ -155,7 +155,7 @@ proptest! {
         junk in any::<u8>(),
     ) {
         // A canonical body for n plaintext bytes, then bent in a few ways.
-        let total = medseal::padding::padded_len(n + 2);
+        let total = medseal::hazmat::padded_len(n + 2);
         let mut body = vec![0x41u8; 1 + n];
         body[0] = first;
         body.push(0x80);
@@ -166,9 +166,9 @@ proptest! {
             let at = (1 + n + marker_shift * 7).min(body.len() - 1);
             body[at] = junk;
         }
-        let tail = &body[body.len() - medseal::padding::tail_len(body.len())..];
-        let from_tail = record::plaintext_len(body[0], body.len(), tail);
-        let whole = record::finish_open(body.clone());
+        let tail = &body[body.len() - medseal::hazmat::body_tail_len(body.len())..];
+        let from_tail = medseal::hazmat::read_body(body[0], body.len(), tail);
+        let whole = medseal::hazmat::finish_body(body.clone());
         match (from_tail, whole) {
             (Ok((ct, len)), Ok((ct2, plain))) => {
                 prop_assert_eq!(ct, ct2);

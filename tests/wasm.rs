@@ -1,6 +1,7 @@
-//! wasm-bindgen tests of the WebAssembly surface, run in headless Chromium
-//! (`wasm-pack test --headless --chrome -- --test wasm`): the handle, the
-//! error objects JS sees, and lock().
+//! wasm-bindgen tests of the WebAssembly surface (crates/medseal-wasm), run
+//! in headless Chromium (`wasm-pack test --headless --chrome
+//! crates/medseal-wasm -- --test wasm`): the handle, the error objects JS
+//! sees, the one-time values, the wiping of PRF buffers, and lock().
 #![cfg(target_arch = "wasm32")]
 #![allow(
     clippy::unwrap_used,
@@ -9,16 +10,15 @@
     clippy::indexing_slicing
 )]
 
-use js_sys::{Reflect, Uint8Array};
-use medseal::wasm::{new_prf_salt, passkey_requests, prf_input, VaultHandle};
+use js_sys::Reflect;
+use medseal_wasm::{
+    error_codes, large_head_length, new_prf_salt, passkey_requests, prf_input, to_text,
+    HandoffReceiver, VaultHandle,
+};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn bytes(b: &[u8]) -> JsValue {
-    Uint8Array::from(b).into()
-}
 
 fn code_of(e: JsValue) -> String {
     Reflect::get(&e, &JsValue::from_str("code"))
@@ -27,263 +27,152 @@ fn code_of(e: JsValue) -> String {
         .unwrap()
 }
 
-fn new_vault() -> (VaultHandle, [u8; 32]) {
+fn new_vault() -> (VaultHandle, [u8; 32], String) {
     let salt = new_prf_salt().unwrap();
     let mut prf = [0u8; 32];
     getrandom::fill(&mut prf).unwrap();
-    let h = VaultHandle::create_from_prf(
-        bytes(b"cred"),
-        bytes(&salt),
-        bytes(&prf),
-        JsValue::from_str("laptop"),
-    )
-    .unwrap();
-    (h, prf)
+    let mut buf = prf;
+    let created = VaultHandle::create(b"cred", &salt, &mut buf, Some("laptop".into())).unwrap();
+    assert_eq!(buf, [0u8; 32], "the caller's PRF buffer is wiped");
+    let code = created.recovery_code();
+    (created.into_vault(), prf, code)
 }
 
 #[wasm_bindgen_test]
 fn seal_open_json_and_bytes_in_the_browser() {
-    let (mut h, _) = new_vault();
-    let t = h
-        .seal(
-            JsValue::from_str("{\"a\":1}"),
-            false,
-            JsValue::from_str("r1"),
-            JsValue::UNDEFINED,
-            true,
-        )
-        .unwrap();
-    assert!(t.as_string().unwrap().starts_with("ms1."));
-    assert_eq!(
-        h.open(t, false, JsValue::from_str("r1"), JsValue::UNDEFINED)
-            .unwrap()
-            .as_string()
-            .unwrap(),
-        "{\"a\":1}"
-    );
-    let b = h
-        .seal(
-            bytes(&[1, 2, 3]),
-            false,
-            JsValue::from_str("r2"),
-            JsValue::from_str("ctx"),
-            false,
-        )
-        .unwrap();
-    let out = h
-        .open(b, false, JsValue::from_str("r2"), JsValue::from_str("ctx"))
-        .unwrap();
-    assert_eq!(Uint8Array::from(out).to_vec(), vec![1, 2, 3]);
+    let (mut h, _, _) = new_vault();
+    let t = h.seal_text(b"{\"a\":1}".to_vec(), true, "r1", &[]).unwrap();
+    assert!(t.starts_with("ms1."));
+    let o = h.open(t.into_bytes(), true, "r1", &[]).unwrap();
+    assert!(o.json);
+    assert_eq!(o.into_text().unwrap(), "{\"a\":1}");
+    let b = h.seal_bytes(vec![1, 2, 3], false, "r2", b"ctx").unwrap();
+    let o = h.open(b, false, "r2", b"ctx").unwrap();
+    assert!(!o.json);
+    assert_eq!(o.into_bytes(), vec![1, 2, 3]);
 }
 
 #[wasm_bindgen_test]
-fn text_form_and_json_as_utf8_bytes() {
-    // The JS layer passes strings as UTF-8 bytes (TextEncoder is faster than
-    // wasm-bindgen's string copy): the same records, the same errors.
-    let (mut h, _) = new_vault();
-    let t = h
-        .seal(
-            bytes(b"{\"a\":\"\xc3\xa9\"}"),
-            true,
-            JsValue::from_str("r1"),
-            JsValue::UNDEFINED,
-            true,
-        )
+fn text_form_errors_keep_their_codes() {
+    let (mut h, _, _) = new_vault();
+    let text = h
+        .seal_text(b"{\"a\":\"\xc3\xa9\"}".to_vec(), true, "r1", &[])
         .unwrap();
-    let text = t.as_string().unwrap();
-    let opened = h
-        .open(
-            bytes(text.as_bytes()),
-            true,
-            JsValue::from_str("r1"),
-            JsValue::UNDEFINED,
-        )
-        .unwrap();
-    assert_eq!(opened.as_string().unwrap(), "{\"a\":\"é\"}");
-    let many = h
-        .open_many(
-            js_sys::JSON::parse(&format!("[{{\"sealed\":\"{text}\",\"recordId\":\"r1\"}}]"))
-                .unwrap(),
-        )
-        .unwrap();
-    assert_eq!(many.get(0).as_string().unwrap(), "{\"a\":\"é\"}");
-    // In a batch, the item's `text` flag says so; without it the same bytes
-    // are taken as a binary record (no guessing from the first bytes).
-    let item = js_sys::Object::new();
-    Reflect::set(&item, &"sealed".into(), &bytes(text.as_bytes())).unwrap();
-    Reflect::set(&item, &"recordId".into(), &"r1".into()).unwrap();
-    Reflect::set(&item, &"text".into(), &true.into()).unwrap();
-    let flagged = h.open_many(js_sys::Array::of1(&item).into()).unwrap();
-    assert_eq!(flagged.get(0).as_string().unwrap(), "{\"a\":\"é\"}");
-    Reflect::set(&item, &"text".into(), &false.into()).unwrap();
-    let unflagged = h.open_many(js_sys::Array::of1(&item).into()).unwrap();
-    assert_eq!(code_of(unflagged.get(0)), "Malformed");
     assert_eq!(
-        code_of(
-            h.open(
-                bytes(text.as_bytes()),
-                false,
-                JsValue::from_str("r1"),
-                JsValue::UNDEFINED
-            )
-            .unwrap_err()
-        ),
+        h.open(text.clone().into_bytes(), true, "r1", &[])
+            .unwrap()
+            .into_text()
+            .unwrap(),
+        "{\"a\":\"é\"}"
+    );
+    // Without the text flag the same bytes are a binary record (no guessing).
+    assert_eq!(
+        code_of(h.open(text.into_bytes(), false, "r1", &[]).err().unwrap()),
         "Malformed"
     );
     assert_eq!(
-        code_of(
-            h.open(
-                bytes(b"ms9.AAAA"),
-                true,
-                JsValue::from_str("r1"),
-                JsValue::UNDEFINED
-            )
-            .unwrap_err()
-        ),
+        code_of(h.open(b"ms9.AAAA".to_vec(), true, "r1", &[]).err().unwrap()),
         "UnknownVersion"
     );
     assert_eq!(
-        code_of(
-            h.open(
-                bytes(b"ms1.\xff"),
-                true,
-                JsValue::from_str("r1"),
-                JsValue::UNDEFINED
-            )
-            .unwrap_err()
-        ),
+        code_of(h.open(b"ms1.\xff".to_vec(), true, "r1", &[]).err().unwrap()),
         "Malformed"
     );
     assert_eq!(
-        code_of(
-            h.seal(
-                bytes(b"\xff"),
-                true,
-                JsValue::from_str("r"),
-                JsValue::UNDEFINED,
-                true
-            )
-            .unwrap_err()
-        ),
+        code_of(h.seal_text(b"\xff".to_vec(), true, "r", &[]).unwrap_err()),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code_of(h.seal_text(b"1".to_vec(), true, "", &[]).unwrap_err()),
         "InvalidArgument"
     );
 }
 
 #[wasm_bindgen_test]
 fn unlock_from_manifest_and_recovery_code() {
-    let (mut h, prf) = new_vault();
-    let code = h.take_recovery_code().unwrap();
-    assert!(
-        h.take_recovery_code().is_none(),
-        "the recovery code is handed out once"
-    );
-    let m = JsValue::from_str(&h.manifest_json().unwrap());
-    let sealed = h
-        .seal(
-            JsValue::from_str("\"x\""),
-            false,
-            JsValue::from_str("r"),
-            JsValue::UNDEFINED,
-            true,
-        )
-        .unwrap();
-    let h2 =
-        VaultHandle::unlock_from_prf(m.clone(), bytes(b"cred"), bytes(&prf), JsValue::UNDEFINED)
-            .unwrap();
-    assert!(h2
-        .open(
-            sealed.clone(),
-            false,
-            JsValue::from_str("r"),
-            JsValue::UNDEFINED
-        )
-        .is_ok());
-    let h3 = VaultHandle::unlock_with_recovery_code(
-        m.clone(),
-        JsValue::from_str(&code),
-        JsValue::from_f64(1.0),
-    )
-    .unwrap();
-    assert!(h3
-        .open(sealed, false, JsValue::from_str("r"), JsValue::UNDEFINED)
-        .is_ok());
-    let reqs = passkey_requests(m).unwrap();
-    assert_eq!(js_sys::Array::from(&reqs).length(), 1);
+    let (mut h, prf, code) = new_vault();
+    let m = h.manifest_json().unwrap();
+    let sealed = h.seal_bytes(b"\"x\"".to_vec(), true, "r", &[]).unwrap();
+    let mut buf = prf;
+    let h2 = VaultHandle::unlock_with_prf(&m, b"cred", &mut buf, None).unwrap();
+    assert_eq!(buf, [0u8; 32], "the caller's PRF buffer is wiped");
+    assert!(h2.open(sealed.clone(), false, "r", &[]).is_ok());
+    let h3 = VaultHandle::unlock_with_recovery_code(&m, &code, Some(1.0)).unwrap();
+    assert!(h3.open(sealed, false, "r", &[]).is_ok());
+    let reqs = passkey_requests(&m).unwrap();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].credential_id, b"cred");
+    assert_eq!(reqs[0].label.as_deref(), Some("laptop"));
     assert_eq!(prf_input(&[0u8; 32]).len(), 20 + 32);
+    // A rotated code is handed out by the call that made it, once.
+    let mut h4 = h3;
+    let new_code = h4.rotate_recovery_code().unwrap();
+    assert_ne!(new_code, code);
+    let m4 = h4.manifest_json().unwrap();
+    assert!(VaultHandle::unlock_with_recovery_code(&m4, &new_code, None).is_ok());
 }
 
 #[wasm_bindgen_test]
-fn errors_reach_js_as_codes_and_the_instance_survives() {
-    let (mut h, prf) = new_vault();
-    let m = JsValue::from_str(&h.manifest_json().unwrap());
-    let sealed = h
-        .seal(
-            JsValue::from_str("1"),
-            false,
-            JsValue::from_str("r"),
-            JsValue::UNDEFINED,
-            true,
-        )
+fn large_records_leave_only_their_body_key() {
+    let (mut h, _, _) = new_vault();
+    let mut job = h.seal_large(false, 70_000.0, "scan", b"c").unwrap();
+    let key = job.take_key().unwrap();
+    assert_eq!(key.length(), 32);
+    assert!(job.take_key().is_none(), "the body key is handed out once");
+    assert_eq!(job.body_head().len(), 1);
+    assert_eq!(job.prefix().len(), large_head_length() as usize);
+    let sealed = h.seal_bytes(vec![7; 70_000], false, "scan", b"c").unwrap();
+    let head = &sealed[..large_head_length() as usize];
+    let mut open = h
+        .open_large(head, sealed.len() as f64, "scan", b"c")
         .unwrap();
+    assert!(open.take_key().is_some());
+    assert!(open.take_key().is_none());
     assert_eq!(
         code_of(
-            h.open(
-                sealed.clone(),
-                false,
-                JsValue::from_str("other"),
-                JsValue::UNDEFINED
-            )
-            .unwrap_err()
+            h.open_large(head, sealed.len() as f64, "other", b"c")
+                .err()
+                .unwrap()
         ),
         "DecryptionFailed"
     );
     assert_eq!(
-        code_of(
-            h.open(
-                JsValue::from_str("ms9.AAAA"),
-                false,
-                JsValue::from_str("r"),
-                JsValue::UNDEFINED
-            )
-            .unwrap_err()
-        ),
-        "UnknownVersion"
-    );
-    assert_eq!(
-        code_of(
-            h.open(
-                JsValue::from_f64(3.0),
-                false,
-                JsValue::from_str("r"),
-                JsValue::UNDEFINED
-            )
-            .unwrap_err()
-        ),
+        code_of(h.seal_large(false, -1.0, "scan", &[]).err().unwrap()),
         "InvalidArgument"
     );
+    assert!(to_text(&sealed).starts_with("ms1."));
+}
+
+#[wasm_bindgen_test]
+fn hand_off_between_two_handles() {
+    let (mut h, _, _) = new_vault();
+    let m = h.manifest_json().unwrap();
+    let sealed = h.seal_bytes(b"1".to_vec(), true, "r", &[]).unwrap();
+    let mut r = HandoffReceiver::new().unwrap();
+    let msg = h.hand_off(&r.public_key().unwrap()).unwrap();
+    let h2 = r.accept(&msg, Some(m), None).unwrap();
+    assert!(h2.open(sealed, false, "r", &[]).is_ok());
+    assert!(r.public_key().is_none(), "a receiver is used once");
     assert_eq!(
-        code_of(
-            h.seal(
-                JsValue::NULL,
-                false,
-                JsValue::from_str("r"),
-                JsValue::UNDEFINED,
-                true
-            )
-            .unwrap_err()
-        ),
+        code_of(r.accept(&msg, None, None).err().unwrap()),
         "InvalidArgument"
+    );
+}
+
+#[wasm_bindgen_test]
+fn errors_reach_js_as_codes_and_the_instance_survives() {
+    let (mut h, prf, _) = new_vault();
+    let m = h.manifest_json().unwrap();
+    let sealed = h.seal_bytes(b"1".to_vec(), true, "r", &[]).unwrap();
+    assert_eq!(
+        code_of(h.open(sealed.clone(), false, "other", &[]).err().unwrap()),
+        "DecryptionFailed"
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_from_prf(
-                m.clone(),
-                bytes(b"cred"),
-                bytes(&[0; 32]),
-                JsValue::UNDEFINED
-            )
-            .err()
-            .unwrap()
+            VaultHandle::unlock_with_prf(&m, b"cred", &mut [0; 32], None)
+                .err()
+                .unwrap()
         ),
         "InvalidPrfOutput"
     );
@@ -291,58 +180,51 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     wrong[0] ^= 1;
     assert_eq!(
         code_of(
-            VaultHandle::unlock_from_prf(
-                m.clone(),
-                bytes(b"cred"),
-                bytes(&wrong),
-                JsValue::UNDEFINED
-            )
-            .err()
-            .unwrap()
+            VaultHandle::unlock_with_prf(&m, b"cred", &mut wrong, None)
+                .err()
+                .unwrap()
         ),
         "UnlockFailed"
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_from_prf(
-                m.clone(),
-                bytes(b"cred"),
-                bytes(&prf),
-                JsValue::from_f64(5.0)
-            )
-            .err()
-            .unwrap()
+            VaultHandle::unlock_with_prf(&m, b"cred", &mut prf.clone(), Some(5.0))
+                .err()
+                .unwrap()
         ),
         "StaleManifest"
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_with_recovery_code(
-                m,
-                JsValue::from_str("AAAA"),
-                JsValue::UNDEFINED
-            )
-            .err()
-            .unwrap()
+            VaultHandle::unlock_with_prf(&m, b"cred", &mut prf.clone(), Some(-1.0))
+                .err()
+                .unwrap()
+        ),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code_of(
+            VaultHandle::unlock_with_recovery_code(&m, "AAAA", None)
+                .err()
+                .unwrap()
         ),
         "InvalidRecoveryCode"
     );
+    assert_eq!(
+        code_of(
+            VaultHandle::unlock_with_recovery_code("{", "AAAA", None)
+                .err()
+                .unwrap()
+        ),
+        "Malformed"
+    );
     // Still usable after all of that.
-    assert!(h
-        .open(
-            sealed.clone(),
-            false,
-            JsValue::from_str("r"),
-            JsValue::UNDEFINED
-        )
-        .is_ok());
+    assert!(h.open(sealed.clone(), false, "r", &[]).is_ok());
     h.lock();
     assert!(h.is_locked());
     assert_eq!(
-        code_of(
-            h.open(sealed, false, JsValue::from_str("r"), JsValue::UNDEFINED)
-                .unwrap_err()
-        ),
+        code_of(h.open(sealed, false, "r", &[]).err().unwrap()),
         "Locked"
     );
+    assert!(error_codes().contains(&"Locked".to_string()));
 }

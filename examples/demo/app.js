@@ -53,8 +53,8 @@ const rp = { name: "medseal demo" };
 
 async function createVault() {
   // One passkey ceremony (plus a second prompt on authenticators that only evaluate PRF at get()).
-  const userId = Vault.newPrfSalt().slice(0, 16); // a random opaque user handle (no server in this demo)
-  const created = await Vault.create({ rp, user: { id: userId, name: "patient@localhost", displayName: "Demo patient" }, label: "first passkey" });
+  const userId = crypto.getRandomValues(new Uint8Array(16)); // a random opaque user handle (no server in this demo)
+  const created = await Vault.create({ passkey: { rp, user: { id: userId, name: "patient@localhost", displayName: "Demo patient" }, label: "first passkey" } });
   vault = created.vault;
   store.manifest = created.manifest;
   store.records = [];
@@ -64,7 +64,7 @@ async function createVault() {
 }
 
 async function unlockVault() {
-  vault = await Vault.unlock(store.manifest);
+  ({ vault } = await Vault.unlock(store.manifest, { passkey: true }));
   status("Unlocked with your passkey.");
 }
 

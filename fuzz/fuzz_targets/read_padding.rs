@@ -1,18 +1,18 @@
-//! A decrypted body read two ways: from its padding tail (`openAsync`,
-//! `record::plaintext_len`) and whole (`open`, `record::finish_open`). Same
+//! A decrypted body read two ways: from its padding tail (`openLarge`,
+//! `hazmat::read_body`) and whole (`open`, `hazmat::finish_body`). Same
 //! answer for every input, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use medseal::{padding, record};
+use medseal::hazmat;
 
 fuzz_target!(|body: &[u8]| {
     let Some(&first) = body.first() else {
-        assert!(record::finish_open(Vec::new()).is_err());
+        assert!(hazmat::finish_body(Vec::new()).is_err());
         return;
     };
-    let tail = &body[body.len() - padding::tail_len(body.len())..];
-    let from_tail = record::plaintext_len(first, body.len(), tail);
-    let whole = record::finish_open(body.to_vec());
+    let tail = &body[body.len() - hazmat::body_tail_len(body.len())..];
+    let from_tail = hazmat::read_body(first, body.len(), tail);
+    let whole = hazmat::finish_body(body.to_vec());
     match (from_tail, whole) {
         (Ok((ct, len)), Ok((ct2, plain))) => {
             assert_eq!(ct, ct2);

@@ -14,9 +14,12 @@ test("NotInitialized before init(), PrfNotReturned for a login-only passkey, Can
   // A fresh module instance, to call it before init().
   const notInit = await page.evaluate(async () => {
     const m = await import("/pkg/dist/index.js?fresh");
-    try { m.Vault.newPrfSalt(); return "no error"; } catch (e) { return e.code; }
+    const out = [];
+    try { m.webauthn.createExtension(); out.push("no error"); } catch (e) { out.push(e.code); }
+    try { await m.Vault.create({ prf: { credentialId: new Uint8Array([1]), prfSalt: new Uint8Array(32), prfOutput: new Uint8Array(32) } }); out.push("no error"); } catch (e) { out.push(e.code); }
+    return out;
   });
-  assert.equal(notInit, "NotInitialized");
+  assert.deepEqual(notInit, ["NotInitialized", "NotInitialized"]);
 
   // A vault on a PRF authenticator, then a login-only passkey (no PRF) on another.
   const prfAuth = await addAuthenticator(page, { hasPrf: true });
@@ -24,7 +27,7 @@ test("NotInitialized before init(), PrfNotReturned for a login-only passkey, Can
     const ms = await import("/pkg/dist/index.js");
     await ms.init();
     window.ms = ms;
-    const { manifest } = await ms.Vault.create({ rp: { name: "t" }, user: { id: "u1", name: "u", displayName: "U" } });
+    const { manifest } = await ms.Vault.create({ passkey: { rp: { name: "t" }, user: { id: "u1", name: "u", displayName: "U" } } });
     window.manifest = manifest;
     return manifest.unlock.find((e) => e.type === "passkey").credentialId;
   });
@@ -39,9 +42,9 @@ test("NotInitialized before init(), PrfNotReturned for a login-only passkey, Can
       challenge: new Uint8Array(32), allowCredentials: [{ type: "public-key", id: loginOnly.rawId }], userVerification: "required",
       extensions: { prf: { eval: { first: new Uint8Array(32) } } } } });
     const out = {};
-    try { ms.Vault.unlockWithAssertion(window.manifest, assertion); out.assertion = "unlocked"; } catch (e) { out.assertion = e.code; out.message = e.message; }
+    try { await ms.Vault.unlock(window.manifest, { credential: assertion }); out.assertion = "unlocked"; } catch (e) { out.assertion = e.code; out.message = e.message; }
     // The vault's own passkey is gone with its authenticator: nobody can answer.
-    try { await ms.Vault.unlock(window.manifest, { timeout: 1500 }); out.unlock = "unlocked"; } catch (e) { out.unlock = e.code; }
+    try { await ms.Vault.unlock(window.manifest, { passkey: { timeout: 1500 } }); out.unlock = "unlocked"; } catch (e) { out.unlock = e.code; }
     return out;
   });
   assert.equal(codes.assertion, "PrfNotReturned");

@@ -165,9 +165,11 @@ test("MV3 extension sharing a site's passkeys: a vault made on the site unlocks 
       const { init, Vault } = await import("/pkg/dist/index.js");
       await init();
       const { vault, manifest } = await Vault.create({
-        rp: { id: "localhost", name: "PHR site" },
-        user: { id: "site-user-1", name: "pat@example.test", displayName: "Pat" },
-        label: "site passkey",
+        passkey: {
+          rp: { id: "localhost", name: "PHR site" },
+          user: { id: "site-user-1", name: "pat@example.test", displayName: "Pat" },
+          label: "site passkey",
+        },
       });
       const id = crypto.randomUUID();
       const sealed = vault.seal({ text: "MARKER-from-the-site: flu shot 2026-10-02", kind: "note" }, { recordId: id, context: "medseal-notes/v1" });

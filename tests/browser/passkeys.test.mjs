@@ -1,7 +1,8 @@
 // The package's passkey ceremonies in headless Chromium with DevTools virtual
 // authenticators (PRF on): create, reload, unlock; a second device's passkey
 // added and the first removed; recovery; a PRF-less authenticator refused;
-// and what withoutPrf lets through to a server.
+// and what webauthn.serverSafe (and the `response` medseal returns) lets
+// through to a server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { addAuthenticator, withBrowserAndServer } from "./helpers.mjs";
@@ -29,7 +30,7 @@ const user = { id: "user-0001", name: "pat@example.test", displayName: "Pat" };
 test("create with a passkey, seal, reload, unlock with the passkey, open", async () => {
   const { context, page, errors } = await freshPage();
   const { manifest, sealed, code } = await page.evaluate(async ({ rp, user }) => {
-    const { vault, manifest, recoveryCode } = await ms.Vault.create({ rp, user, label: "laptop" });
+    const { vault, manifest, recoveryCode } = await ms.Vault.create({ passkey: { rp, user, label: "laptop" } });
     const sealed = vault.seal({ allergy: "MARKER-latex" }, { recordId: "a-1" });
     return { manifest, sealed, code: recoveryCode };
   }, { rp, user });
@@ -39,7 +40,7 @@ test("create with a passkey, seal, reload, unlock with the passkey, open", async
   const opened = await page.evaluate(async ({ manifest, sealed }) => {
     const m = await import("/pkg/dist/index.js");
     await m.init();
-    const vault = await m.Vault.unlock(manifest, { minRevision: manifest.revision });
+    const { vault } = await m.Vault.unlock(manifest, { passkey: true }, { minRevision: manifest.revision });
     return vault.open(sealed, { recordId: "a-1" });
   }, { manifest, sealed });
   assert.deepEqual(opened, { allergy: "MARKER-latex" });
@@ -50,7 +51,7 @@ test("create with a passkey, seal, reload, unlock with the passkey, open", async
 test("a second device's passkey added, the first removed, the second unlocks; recovery still works", async () => {
   const { context, page, auth } = await freshPage();
   const first = await page.evaluate(async ({ rp, user }) => {
-    const { vault, manifest, recoveryCode } = await ms.Vault.create({ rp, user, label: "phone" });
+    const { vault, manifest, recoveryCode } = await ms.Vault.create({ passkey: { rp, user, label: "phone" } });
     window.v = vault;
     return { manifest, recoveryCode, sealed: vault.seal("MARKER-note", { recordId: "n-1" }) };
   }, { rp, user });
@@ -61,7 +62,7 @@ test("a second device's passkey added, the first removed, the second unlocks; re
     options: { protocol: "ctap2", ctap2Version: "ctap2_1", transport: "usb", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, hasPrf: true, automaticPresenceSimulation: true },
   });
   const after = await page.evaluate(async ({ rp, user }) => {
-    const withTwo = await v.addPasskey({ rp, user, label: "security key" });
+    const { manifest: withTwo } = await v.addPasskey({ passkey: { rp, user, label: "security key" } });
     const phone = withTwo.unlock.find((e) => e.type === "passkey" && e.label === "phone");
     const withOne = v.removeUnlock(phone.id);
     let lastError = null;
@@ -76,8 +77,8 @@ test("a second device's passkey added, the first removed, the second unlocks; re
   assert.equal(creds.credentials.length, 1);
 
   const opened = await page.evaluate(async ({ manifest, sealed, code }) => {
-    const v2 = await ms.Vault.unlock(manifest, { minRevision: manifest.revision });
-    const v3 = ms.Vault.unlockWithRecoveryCode(manifest, code.toLowerCase());
+    const { vault: v2 } = await ms.Vault.unlock(manifest, { passkey: true }, { minRevision: manifest.revision });
+    const { vault: v3 } = await ms.Vault.unlock(manifest, { recoveryCode: code.toLowerCase() });
     return [v2.open(sealed, { recordId: "n-1" }), v3.open(sealed, { recordId: "n-1" })];
   }, { manifest: after.withOne, sealed: first.sealed, code: first.recoveryCode });
   assert.deepEqual(opened, ["MARKER-note", "MARKER-note"]);
@@ -88,7 +89,7 @@ test("an authenticator without PRF gets PrfUnsupported", async () => {
   const { context, page } = await freshPage({ hasPrf: false });
   const r = await page.evaluate(async ({ rp, user }) => {
     try {
-      await ms.Vault.create({ rp, user });
+      await ms.Vault.create({ passkey: { rp, user } });
       return "created";
     } catch (e) {
       return { name: e.name, code: e.code, message: e.message };
@@ -96,29 +97,38 @@ test("an authenticator without PRF gets PrfUnsupported", async () => {
   }, { rp, user });
   assert.equal(r.code, "PrfUnsupported");
   assert.match(r.message, /PRF/);
-  const support = await page.evaluate(() => ms.prfSupport());
+  const support = await page.evaluate(() => ms.webauthn.support());
   assert.equal(support.webauthn, true);
   await context.close();
 });
 
-test("withoutPrf: the credential JSON sent to a server carries no PRF output", async () => {
+test("serverSafe: the credential JSON sent to a server carries no PRF output; unlock's response is the same", async () => {
   const { context, page } = await freshPage();
   const r = await page.evaluate(async ({ rp, user }) => {
-    const { manifest } = await ms.Vault.create({ rp, user });
-    const { extensions, allowCredentials } = ms.Vault.prfExtension(manifest);
+    const { manifest } = await ms.Vault.create({ passkey: { rp, user } });
+    // Both forms of the request extension: binary for navigator.credentials.get(), JSON (base64url ids) for JSON options.
+    const { extensions, allowCredentials } = ms.webauthn.requestExtension(manifest, { form: "binary" });
+    const json = ms.webauthn.requestExtension(manifest);
     const cred = await navigator.credentials.get({ publicKey: { challenge: new Uint8Array(32).fill(7), allowCredentials, userVerification: "required", extensions } });
     const first = new Uint8Array(cred.getClientExtensionResults().prf.results.first).slice();
     const hex = Array.from(first, (b) => b.toString(16).padStart(2, "0")).join("");
     const b64 = btoa(String.fromCharCode(...first));
     const b64u = b64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
     const raw = JSON.stringify(cred.toJSON());
-    const safe = JSON.stringify(ms.Vault.withoutPrf(cred));
-    const vault = ms.Vault.unlockWithAssertion(manifest, cred);
-    return { raw, safe, forms: [hex, b64, b64u, b64.replace(/=+$/, "")], unlocked: !vault.locked };
+    const safe = JSON.stringify(ms.webauthn.serverSafe(cred));
+    const { vault, response } = await ms.Vault.unlock(manifest, { credential: cred });
+    return {
+      raw, safe, response: JSON.stringify(response), forms: [hex, b64, b64u, b64.replace(/=+$/, "")], unlocked: !vault.locked,
+      jsonIds: json.allowCredentials.map((c) => c.id), binaryIds: allowCredentials.map((c) => c.id instanceof Uint8Array), credId: cred.id,
+    };
   }, { rp, user });
   assert.ok(r.forms.some((f) => r.raw.includes(f)), "the browser's own JSON carries the PRF output (this is what must be stripped)");
-  for (const f of r.forms) assert.ok(!r.safe.includes(f), `PRF output found in withoutPrf output as ${f}`);
+  for (const f of r.forms) assert.ok(!r.safe.includes(f), `PRF output found in serverSafe output as ${f}`);
+  for (const f of r.forms) assert.ok(!r.response.includes(f), `PRF output found in unlock's response as ${f}`);
   assert.ok(JSON.parse(r.safe).response.signature, "the assertion itself is kept");
+  assert.deepEqual(JSON.parse(r.response), JSON.parse(r.safe));
+  assert.deepEqual(r.jsonIds, [r.credId]);
+  assert.deepEqual(r.binaryIds, [true]);
   assert.equal(r.unlocked, true);
   await context.close();
 });

@@ -22,7 +22,9 @@ const prfOutputs = new Set();
 
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "medseal-server-"));
-  const bin = join(repo, "target", "debug", "medseal-server");
+  // The server serves web/ and pkg/ from the checkout it was built in (CARGO_MANIFEST_DIR):
+  // MEDSEAL_SERVER_BIN names another build when target/ is shared between checkouts.
+  const bin = process.env.MEDSEAL_SERVER_BIN ?? join(repo, "target", "debug", "medseal-server");
   server = spawn(bin, [], { env: { ...process.env, MEDSEAL_ADDR: "127.0.0.1:0", MEDSEAL_DATA: dataDir }, stdio: ["ignore", "pipe", "pipe"] });
   server.stderr.on("data", () => {});
   origin = await new Promise((ok, fail) => {
@@ -205,7 +207,13 @@ test("users cannot read, list, overwrite or delete each other's records or manif
     out.read = (await fetch(`/api/records/${ids[0]}`, { headers: h })).status;
     out.list = (await (await fetch("/api/records", { headers: h })).json()).records.length;
     out.del = (await fetch(`/api/records/${ids[0]}`, { method: "DELETE", headers: h })).status;
-    out.put = (await fetch(`/api/records/${ids[1]}`, { method: "PUT", headers: h, body: JSON.stringify({ sealed: "ms1.AAAA" }) })).status;
+    // A well-formed sealed record (the server checks the form) under one of Alice's ids lands in Mallory's own records.
+    const ms = await import("/pkg/dist/index.js");
+    await ms.init();
+    const { vault } = await ms.Vault.create({ prf: { credentialId: new Uint8Array([1]), prfSalt: ms.webauthn.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) } });
+    const sealed = vault.seal({ kind: "note", text: "overwrite attempt" }, { recordId: ids[1] });
+    vault.lock();
+    out.put = (await fetch(`/api/records/${ids[1]}`, { method: "PUT", headers: h, body: JSON.stringify({ sealed }) })).status;
     const mine = await (await fetch("/api/manifest", { headers: h })).json();
     out.manifestIsMine = mine.manifest.revision === 1 && mine.revision === 1;
     out.stale = (await fetch("/api/manifest", { method: "PUT", headers: h, body: JSON.stringify({ replaces: 0, manifest: mine.manifest }) })).status;

@@ -51,7 +51,7 @@ test("worker mode: create, seal, reload, unlock, open across the worker boundary
   const made = await page.evaluate(async ({ rp, user }) => {
     const { VaultWorker } = await import("/pkg/dist/remote.js");
     const vw = VaultWorker.start();
-    const { manifest, recoveryCode } = await vw.create({ rp, user, label: "laptop" });
+    const { manifest, recoveryCode } = await vw.create({ passkey: { rp, user, label: "laptop" } });
     const sealed = await vw.seal({ med: "MARKER-metformin 500mg" }, { recordId: "m-1" });
     const opened = await vw.open(sealed, { recordId: "m-1" });
     const wrongId = await vw.open(sealed, { recordId: "m-2" }).catch((e) => e.code);
@@ -78,13 +78,13 @@ test("worker mode: create, seal, reload, unlock, open across the worker boundary
     const { VaultWorker } = await import("/pkg/dist/remote.js");
     const vw = VaultWorker.start();
     const locked = await vw.open(sealed, { recordId: "m-1" }).catch((e) => e.code);
-    await vw.unlock(manifest, { minRevision: manifest.revision });
+    const unlocked = await vw.unlock(manifest, { passkey: true }, { minRevision: manifest.revision });
     window.vw = vw; // the page keeps only the client
     const opened = await vw.open(sealed, { recordId: "m-1" });
-    const many = await vw.openManySettled([{ sealed, recordId: "m-1" }, { sealed, recordId: "x" }]);
+    const many = await vw.openMany([{ sealed, recordId: "m-1" }, { sealed, recordId: "x" }]);
     const prf = new Uint8Array(cred.getClientExtensionResults().prf.results.first);
     return {
-      locked, opened,
+      locked, opened, unlocked,
       many: many.map((o) => (o.ok ? o.value : o.error.code)),
       prfLeftInPage: prf.some((b) => b !== 0),
       transferred: transferred.map((b) => b.byteLength),
@@ -99,6 +99,7 @@ test("worker mode: create, seal, reload, unlock, open across the worker boundary
     };
   }, made);
   assert.equal(after.locked, "Locked");
+  assert.deepEqual(after.unlocked, { status: { unlocked: true, vaultId: made.manifest.vaultId } });
   assert.deepEqual(after.opened, { med: "MARKER-metformin 500mg" });
   assert.deepEqual(after.many, [{ med: "MARKER-metformin 500mg" }, "DecryptionFailed"]);
   assert.equal(after.prfLeftInPage, false, "the browser's PRF buffer must be wiped");
@@ -112,7 +113,7 @@ test("worker mode: create, seal, reload, unlock, open across the worker boundary
   const rec = await page.evaluate(async ({ manifest, recoveryCode, sealed }) => {
     await vw.lock();
     const locked = await vw.open(sealed, { recordId: "m-1" }).catch((e) => e.code);
-    await vw.unlockWithRecoveryCode(manifest, recoveryCode);
+    await vw.unlock(manifest, { recoveryCode });
     return { locked, opened: await vw.open(sealed, { recordId: "m-1" }) };
   }, made);
   assert.deepEqual(rec, { locked: "Locked", opened: { med: "MARKER-metformin 500mg" } });
@@ -128,8 +129,8 @@ test("control: the heap check does see a vault held by the page itself (medseal 
   await page.evaluate(async () => {
     const m = await import("/pkg/dist/index.js");
     await m.init();
-    const prfSalt = m.Vault.newPrfSalt();
-    window.held = m.Vault.createFromPrf({ credentialId: new Uint8Array([1, 2, 3]), prfSalt, prfOutput: new Uint8Array(32).fill(7) }).vault;
+    const prfSalt = m.webauthn.newPrfSalt();
+    window.held = (await m.Vault.create({ prf: { credentialId: new Uint8Array([1, 2, 3]), prfSalt, prfOutput: new Uint8Array(32).fill(7) } })).vault;
   });
   const found = await heapObjects(page, VAULT_OBJECTS);
   assert.ok(found.Vault >= 1 && found.VaultHandle >= 1, `expected a Vault and its handle in the heap, found ${JSON.stringify(found)}`);

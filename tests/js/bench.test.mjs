@@ -2,7 +2,7 @@
 // a measurement and every medseal workload a ratio. No timing is asserted.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as medseal from "../../pkg/dist/index.js";
+import * as medseal from "../../pkg/dist/node.js";
 import { runAll, ratios } from "../../bench/workloads.mjs";
 
 test("benchmark harness runs on a tiny workload", async () => {

@@ -24,7 +24,7 @@ if (mode === "scalar") {
   // An engine without SIMD128 rejects any module that uses it; the probe is the only module validated here.
   WebAssembly.validate = (bytes) => (new Uint8Array(bytes.buffer ?? bytes).includes(253) ? false : validate(bytes));
 }
-const { init, Vault, simd128Supported } = await import("../../pkg/dist/index.js");
+const { init, Vault, webauthn, simd128Supported } = await import("../../pkg/dist/node.js");
 await init();
 
 const input = JSON.parse(readFileSync(0, "utf8") || "null");
@@ -33,13 +33,14 @@ const unb64 = (s) => new Uint8Array(Buffer.from(s, "base64"));
 let vault, shared;
 if (input) {
   shared = input.shared;
-  vault = Vault.unlockFromPrf(shared.manifest, { credentialId: unb64(shared.credentialId), prfOutput: unb64(shared.prfOutput) });
+  ({ vault } = await Vault.unlock(shared.manifest, { prf: { credentialId: unb64(shared.credentialId), prfOutput: unb64(shared.prfOutput) } }));
 } else {
   const credentialId = randomBytes(16);
   const prfOutput = randomBytes(32);
-  const made = Vault.createFromPrf({ credentialId, prfSalt: Vault.newPrfSalt(), prfOutput });
+  shared = { credentialId: b64(credentialId), prfOutput: b64(prfOutput) };
+  const made = await Vault.create({ prf: { credentialId, prfSalt: webauthn.newPrfSalt(), prfOutput } });
   vault = made.vault;
-  shared = { manifest: made.manifest, credentialId: b64(credentialId), prfOutput: b64(prfOutput) };
+  shared.manifest = made.manifest;
 }
 const opened = [];
 for (const r of input?.records ?? []) {
@@ -50,7 +51,7 @@ const records = [];
 for (const size of [0, 1, 15, 16, 17, 127, 128, 129, 1000, 4095, 65537, 200001]) {
   const data = randomBytes(size);
   const id = `${mode}-${size}`;
-  records.push({ id, plain: b64(data), sealed: { b64: b64(vault.sealBytes(data, { recordId: id })) } });
+  records.push({ id, plain: b64(data), sealed: { b64: b64(vault.seal(data, { recordId: id, form: "bytes" })) } });
 }
 const note = { note: "é ✓ " + "x".repeat(3000) };
 records.push({ id: `${mode}-json`, json: true, plain: JSON.stringify(note), sealed: vault.seal(note, { recordId: `${mode}-json` }) });

@@ -306,7 +306,9 @@ impl LargeSealJob {
     #[wasm_bindgen(js_name = takeKey)]
     pub fn take_key(&mut self) -> Option<js_sys::Uint8Array> {
         // Straight into a JS array: no copy of the key left in wasm's heap.
-        self.job.take().map(|j| js_sys::Uint8Array::from(&j.key()[..]))
+        self.job
+            .take()
+            .map(|j| js_sys::Uint8Array::from(&j.key()[..]))
     }
     /// The AES-GCM nonce.
     #[wasm_bindgen(getter)]
@@ -659,9 +661,7 @@ impl VaultHandle {
     /// opens only in that receiver, once.
     #[wasm_bindgen(js_name = handOff)]
     pub fn hand_off(&mut self, receiver_public_key: &[u8]) -> Result<Vec<u8>, JsValue> {
-        self.get_mut()?
-            .hand_off(receiver_public_key)
-            .map_err(to_js)
+        self.get_mut()?.hand_off(receiver_public_key).map_err(to_js)
     }
 
     /// Wipes every key of this vault from memory. Later calls throw `Locked`.

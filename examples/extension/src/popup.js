@@ -29,7 +29,7 @@ async function viaWorker(fn) {
     return await fn();
   } catch (e) {
     if (e?.code !== ErrorCode.Locked || !vault || vault.locked) throw e;
-    await vault.handOffTo(worker);
+    await vault.handOff(worker);
     return fn();
   }
 }
@@ -38,7 +38,7 @@ async function render() {
   const { manifest } = await chrome.storage.local.get("manifest");
   let unlocked = (await worker.status()).unlocked;
   if (!unlocked && vault && !vault.locked) {
-    await vault.handOffTo(worker);
+    await vault.handOff(worker);
     unlocked = true;
   }
   $("state").textContent = !manifest ? "no vault" : unlocked ? "unlocked" : "locked";
@@ -83,14 +83,16 @@ async function act(f) {
 $("create").onclick = () => act(async () => {
   await ready;
   const created = await Vault.create({
-    // No rp.id: the passkey belongs to this extension; or the site's RP id (docs/EXTENSIONS.md).
-    rp: SITE_RP_ID ? { id: SITE_RP_ID, name: "medseal notes" } : { name: "medseal notes" },
-    user: { id: crypto.randomUUID(), name: "medseal notes", displayName: "medseal notes" },
-    label: "this browser",
+    passkey: {
+      // No rp.id: the passkey belongs to this extension; or the site's RP id (docs/EXTENSIONS.md).
+      rp: SITE_RP_ID ? { id: SITE_RP_ID, name: "medseal notes" } : { name: "medseal notes" },
+      user: { id: crypto.randomUUID(), name: "medseal notes", displayName: "medseal notes" },
+      label: "this browser",
+    },
   });
   await chrome.storage.local.set({ manifest: created.manifest });
   vault = created.vault;
-  await vault.handOffTo(worker);
+  await vault.handOff(worker);
   $("recovery-code").textContent = created.recoveryCode;
   show("recovery", true);
   await render();
@@ -105,8 +107,8 @@ $("recovery-done").onclick = () => {
 $("unlock-btn").onclick = () => act(async () => {
   await ready;
   const { manifest } = await chrome.storage.local.get("manifest");
-  vault = await Vault.unlock(manifest, { minRevision: manifest.revision, rpId: SITE_RP_ID });
-  await vault.handOffTo(worker);
+  ({ vault } = await Vault.unlock(manifest, { passkey: { rpId: SITE_RP_ID } }, { minRevision: manifest.revision }));
+  await vault.handOff(worker);
   await render();
   say("Unlocked.");
 });

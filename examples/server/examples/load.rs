@@ -41,6 +41,14 @@ const PHASE_CAP: Duration = Duration::from_secs(60);
 const RECORDS_PER_USER: usize = 900;
 const LIST_USERS: usize = 4;
 
+/// The one-minute load average, if the system says.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split(' ').next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -197,11 +205,14 @@ async fn main() -> Res<()> {
     let per_route = env_num("MEDSEAL_LOAD_REQUESTS", 4000);
     let clients = env_num("MEDSEAL_LOAD_CLIENTS", 32).max(1);
     let bin = server_bin()?;
+    // Other work on the machine skews the numbers: the report says how busy it was.
+    let load_before = loadavg();
     let dir = std::env::temp_dir().join(format!("medseal-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = run(&bin, &dir, per_route, clients).await;
     let _ = std::fs::remove_dir_all(&dir);
     let phases = result?;
+    let load_after = loadavg();
 
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut md = String::from(
@@ -214,7 +225,8 @@ async fn main() -> Res<()> {
          numbers describe one run on one machine.\n\n",
     );
     md.push_str(&format!(
-        "## Last run\n\n{clients} clients, {per_route} requests per route, {} cores.\n\
+        "## Last run\n\n{clients} clients, {per_route} requests per route, {} cores \
+         (load average {load_before} before, {load_after} after: the clients share the machine).\n\
          list: `GET /api/records` (first page, 200 of {RECORDS_PER_USER} records, {LIST_USERS} users);\n\
          put: `PUT /api/records/{{id}}` (new ~0.5 KB sealed records, the same {LIST_USERS} users);\n\
          manifest: `PUT /api/manifest` (each client its own user and chain of signed manifests,\n\

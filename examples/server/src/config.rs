@@ -33,6 +33,9 @@ pub struct Limits {
     /// A request, body included, must be answered within this; past it the
     /// answer is 408 (`MEDSEAL_REQUEST_TIMEOUT_MS`, default 30 s).
     pub request_timeout: Duration,
+    /// A response being sent must make progress within this: a client that
+    /// stops reading is disconnected (`MEDSEAL_SEND_TIMEOUT_MS`, default 20 s).
+    pub send_timeout: Duration,
     /// Open connections at most; more wait in the listen backlog
     /// (`MEDSEAL_MAX_CONNECTIONS`, default 1024).
     pub max_connections: usize,
@@ -67,6 +70,7 @@ impl Default for Limits {
         Limits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(20),
             max_connections: 1024,
             max_uri_len: 8 << 10,
             max_headers: 64,
@@ -121,6 +125,9 @@ impl Config {
         }
         if let Some(ms) = number("MEDSEAL_REQUEST_TIMEOUT_MS")? {
             c.limits.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number("MEDSEAL_SEND_TIMEOUT_MS")? {
+            c.limits.send_timeout = Duration::from_millis(ms);
         }
         if let Some(n) = number("MEDSEAL_MAX_CONNECTIONS")? {
             c.limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);

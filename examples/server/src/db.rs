@@ -43,6 +43,17 @@ impl std::fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
+impl DbError {
+    /// Whether a UNIQUE, PRIMARY KEY or FOREIGN KEY constraint refused the change.
+    pub fn is_constraint(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation
+        )
+    }
+}
+
 /// How long a connection waits for a lock (a WAL checkpoint, the writer)
 /// before giving up with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -2,13 +2,17 @@
 //! set. A request head must arrive within the header timeout, counted from
 //! the connection's start or the end of the previous response (so it also
 //! closes idle keep-alive connections); at most `max_connections` are open,
-//! further ones wait in the listen backlog; heads are capped in size. The
-//! request deadline (408) is a layer of the router (routes/mod.rs). Expired
-//! sessions are deleted in the background.
+//! further ones wait in the listen backlog; heads are capped in size; a
+//! response that makes no progress for the send timeout (the client stopped
+//! reading) ends the connection. The request deadline (408) is a layer of the
+//! router (routes/mod.rs). Expired sessions are deleted in the background.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
@@ -16,8 +20,10 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Sleep;
 use tower::Service;
 
 use crate::db;
@@ -75,7 +81,8 @@ pub async fn serve(
             Ok(svc) => svc,
             Err(never) => match never {},
         };
-        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let io = TokioIo::new(SendTimeout::new(stream, limits.send_timeout));
+        let conn = builder.serve_connection(io, TowerToHyperService::new(svc));
         tokio::spawn(async move {
             // Errors here are the client's (reset, timed out, malformed): nothing to log.
             let _ = conn.await;
@@ -95,5 +102,95 @@ async fn purge_sessions(state: Shared) {
         if let Err(e) = state.db.write(|c| db::purge_expired_sessions(c)).await {
             state.log.line(&format!("session purge failed: {e}"));
         }
+    }
+}
+
+/// A socket whose writes fail once they have been stuck for `limit`: the
+/// header timeout bounds a client that does not send, the request deadline
+/// one that sends its body too slowly, and this one a client that does not
+/// read its answer (it would otherwise hold a connection slot for as long as
+/// TCP keeps retrying).
+struct SendTimeout<T> {
+    inner: T,
+    limit: Duration,
+    stuck: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> SendTimeout<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        SendTimeout {
+            inner,
+            limit,
+            stuck: None,
+        }
+    }
+
+    /// After a write returned Pending: Pending until the limit, then an error.
+    fn still_stuck<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let limit = self.limit;
+        let stuck = self
+            .stuck
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stuck.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn track<R>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stuck = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.still_stuck(cx),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for SendTimeout<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for SendTimeout<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.track(cx, r)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.track(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.track(cx, r)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.track(cx, r)
     }
 }

@@ -808,3 +808,42 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         .unwrap();
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(|l| l.send_timeout = Duration::from_millis(300), None).await;
+    let mut u = s.add_user("alice");
+    let t = s.session(&u.id);
+    // About 8 MB of records on one page: more than the socket buffers hold.
+    let text = sealed(&mut u.vault, "r", &[b'x'; 6000]);
+    s.db()
+        .write_blocking(|c| {
+            let tx = c.transaction()?;
+            for i in 0..1000 {
+                db::put_record(&tx, &u.id, &format!("r{i:04}"), &text)?;
+            }
+            tx.commit()
+        })
+        .unwrap();
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut stream = sock.connect(s.addr).await.unwrap();
+    let req = format!("GET /api/records?limit=1000 HTTP/1.1\r\nhost: x\r\nx-medseal: 1\r\ncookie: medseal_session={t}\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut got)).await;
+    assert!(closed.is_ok(), "the connection is still open");
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(len > 8_000_000, "{len}");
+    assert!(got.len() - head_end - 4 < len, "the whole answer was sent");
+}

@@ -1,11 +1,10 @@
 // Demo PHR web app for the reference server. medseal seals every record in
 // the browser; the server (webauthn-rs login) stores ciphertext and the signed
 // vault manifest. One passkey gesture both signs in and unlocks.
-import { init, Vault, MedsealError } from "/pkg/dist/index.js";
+import { init, Vault, MedsealError, webauthn } from "/pkg/dist/index.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
-let manifestRevision = 0;
 
 async function api(method, path, body) {
   const r = await fetch(path, {
@@ -44,7 +43,7 @@ async function refreshRecords() {
     if (page.next == null) break;
     after = page.next;
   }
-  const opened = vault.openManySettled(records.map((r) => ({ sealed: r.sealed, recordId: r.id })));
+  const opened = vault.openMany(records.map((r) => ({ sealed: r.sealed, recordId: r.id })));
   const tbody = $("records");
   tbody.replaceChildren();
   records.forEach((r, i) => {
@@ -70,8 +69,7 @@ async function refreshRecords() {
     tr.append(actions);
     tbody.append(tr);
   });
-  const m = vault.manifest;
-  manifestRevision = m.revision;
+  const m = vault.manifest();
   const passkeys = m.unlock.filter((e) => e.type === "passkey").map((e) => e.label ?? "passkey");
   $("vault-info").textContent = `${records.length} sealed record(s). Vault unlocks with: ${passkeys.join(", ")}, or the recovery code. Manifest revision ${m.revision}.`;
 }
@@ -98,12 +96,14 @@ async function signup() {
   const user = username();
   const { flow, options } = await api("POST", "/api/signup/start", { username: user });
   const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
-  const { prfSalt, extensions } = Vault.prfCreateExtension();
+  // The PRF extension rides on the server's own ceremony: one prompt registers the login passkey and keys the vault.
+  const { prfSalt, extensions } = webauthn.createExtension();
   publicKey.extensions = { ...publicKey.extensions, ...extensions };
   publicKey.authenticatorSelection = { ...publicKey.authenticatorSelection, residentKey: "preferred", userVerification: "required" };
   const credential = await navigator.credentials.create({ publicKey });
-  const created = await Vault.createWithCredential(credential, prfSalt, { label: "first passkey" });
-  await api("POST", "/api/signup/finish", { flow, credential: Vault.withoutPrf(credential), manifest: created.manifest });
+  const created = await Vault.create({ credential, prfSalt, label: "first passkey" });
+  // `response` is the credential without its PRF results: the only form that may be posted.
+  await api("POST", "/api/signup/finish", { flow, credential: created.response, manifest: created.manifest });
   vault = created.vault;
   status(`Welcome, ${user}. Your vault is ready.`);
   await enterApp(created.recoveryCode);
@@ -112,12 +112,15 @@ async function signup() {
 async function login() {
   const { flow, options, manifest } = await api("POST", "/api/login/start", { username: username() });
   const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey);
-  const { extensions } = Vault.prfExtension(manifest, { allowCredentials: options.publicKey.allowCredentials });
+  // A PRF evaluation for each of the vault's passkeys that the server allows (its list holds base64url ids).
+  const { extensions } = webauthn.requestExtension(manifest, { allowCredentials: options.publicKey.allowCredentials });
   publicKey.extensions = { ...publicKey.extensions, ...extensions };
   publicKey.userVerification = "required";
   const credential = await navigator.credentials.get({ publicKey });
-  vault = Vault.unlockWithAssertion(manifest, credential, { minRevision: Number(localStorage.getItem(`medseal.rev.${manifest.vaultId}`) ?? 0) });
-  await api("POST", "/api/login/finish", { flow, credential: Vault.withoutPrf(credential) });
+  const minRevision = Number(localStorage.getItem(`medseal.rev.${manifest.vaultId}`) ?? 0);
+  const unlocked = await Vault.unlock(manifest, { credential }, { minRevision });
+  vault = unlocked.vault;
+  await api("POST", "/api/login/finish", { flow, credential: unlocked.response });
   localStorage.setItem(`medseal.rev.${manifest.vaultId}`, String(manifest.revision));
   await enterApp();
   status("Signed in and unlocked with one passkey gesture.");
@@ -125,7 +128,7 @@ async function login() {
 
 async function recover() {
   const { flow, challenge, audience, manifest } = await api("POST", "/api/recover/start", { username: username() });
-  const v = Vault.unlockWithRecoveryCode(manifest, $("code").value);
+  const { vault: v } = await Vault.unlock(manifest, { recoveryCode: $("code").value });
   const bytes = Uint8Array.from(atob(challenge.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
   const sig = v.signLoginProof(bytes, audience);
   await api("POST", "/api/recover/finish", { flow, signature: btoa(String.fromCharCode(...sig)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") });
@@ -138,19 +141,19 @@ async function recover() {
 async function addPasskey() {
   const { flow, options } = await api("POST", "/api/passkeys/start");
   const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
-  const { prfSalt, extensions } = Vault.prfCreateExtension();
+  const { prfSalt, extensions } = webauthn.createExtension();
   publicKey.extensions = { ...publicKey.extensions, ...extensions };
   publicKey.authenticatorSelection = { ...publicKey.authenticatorSelection, residentKey: "preferred", userVerification: "required" };
   const credential = await navigator.credentials.create({ publicKey });
-  const replaces = vault.manifest.revision;
-  const manifest = await vault.addPasskeyWithCredential(credential, prfSalt, { label: `backup passkey ${new Date().toLocaleDateString()}` });
-  await api("POST", "/api/passkeys/finish", { flow, credential: Vault.withoutPrf(credential), manifest, replaces });
+  const replaces = vault.manifest().revision;
+  const { manifest, response } = await vault.addPasskey({ credential, prfSalt, label: `backup passkey ${new Date().toLocaleDateString()}` });
+  await api("POST", "/api/passkeys/finish", { flow, credential: response, manifest, replaces });
   status("Backup passkey added: it can sign in and unlock on its own.");
   await refreshRecords();
 }
 
 async function newRecoveryCode() {
-  const replaces = vault.manifest.revision;
+  const replaces = vault.manifest().revision;
   const { manifest, recoveryCode } = vault.rotateRecoveryCode();
   await api("PUT", "/api/manifest", { replaces, manifest });
   status("New recovery code made; the old one no longer works with the current vault.");

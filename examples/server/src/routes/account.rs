@@ -127,8 +127,14 @@ pub(super) async fn signup_finish(
     let u = uid.clone();
     s.db.write(move |c| db::create_user(c, &u, &username, &cred_id, &pk, &m.text, m.revision))
         .await
-        // Another sign-up took the name (or the credential id) since the start.
-        .map_err(|_| taken())?;
+        .map_err(|e| {
+            if e.is_constraint() {
+                // Another sign-up took the name (or the credential id) since the start.
+                taken()
+            } else {
+                ApiError::from(e)
+            }
+        })?;
     start_session(&s, &uid, OtherSessions::Keep).await
 }
 

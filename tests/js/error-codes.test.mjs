@@ -1,0 +1,153 @@
+// The ErrorCode list has one source: the wasm module's codes (`wasmErrorCodes()`,
+// from the Rust error enum) plus the codes the JS layer raises itself
+// (`JS_ERROR_CODES`) are exactly `Object.values(ErrorCode)`. And every code is
+// reachable from JS: a table provokes each one, and must cover the lists.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes } from "../../pkg/dist/node.js";
+import { JS_ERROR_CODES } from "../../pkg/dist/errors.js";
+import { RemoteVault } from "../../pkg/dist/remote.js";
+
+await init();
+
+test("wasmErrorCodes() and JS_ERROR_CODES together are exactly ErrorCode", () => {
+  const wasm = wasmErrorCodes();
+  const all = Object.values(ErrorCode);
+  assert.equal(new Set(wasm).size, wasm.length, "no code twice in the wasm list");
+  assert.equal(new Set(JS_ERROR_CODES).size, JS_ERROR_CODES.length, "no code twice in the JS list");
+  assert.deepEqual(wasm.filter((c) => JS_ERROR_CODES.includes(c)), [], "a code comes from one layer only");
+  assert.deepEqual([...wasm, ...JS_ERROR_CODES].sort(), [...all].sort());
+  assert.deepEqual(Object.keys(ErrorCode).sort(), [...all].sort(), "each key is its own value");
+});
+
+const cred = new Uint8Array([3, 1, 4]);
+async function newVault() {
+  const prfOutput = crypto.getRandomValues(new Uint8Array(32));
+  return { ...(await Vault.create({ prf: { credentialId: cred, prfSalt: webauthn.newPrfSalt(), prfOutput } })), prfOutput };
+}
+
+/** Sets navigator.credentials to a stand-in for the duration of `f`. */
+async function withCredentials(credentials, f) {
+  const saved = ["navigator", "PublicKeyCredential"].map((k) => [k, Object.getOwnPropertyDescriptor(globalThis, k)]);
+  Object.defineProperty(globalThis, "navigator", { value: { credentials }, configurable: true, writable: true });
+  Object.defineProperty(globalThis, "PublicKeyCredential", { value: class {}, configurable: true, writable: true });
+  try {
+    return await f();
+  } finally {
+    for (const [k, d] of saved) {
+      if (d) Object.defineProperty(globalThis, k, d);
+      else delete globalThis[k];
+    }
+  }
+}
+
+/** One way to provoke each code from JS. */
+const PROVOKE = {
+  async DecryptionFailed() {
+    const { vault } = await newVault();
+    vault.open(vault.seal(1, { recordId: "a" }), { recordId: "b" });
+  },
+  async UnknownVersion() {
+    (await newVault()).vault.open("ms2.AAAA", { recordId: "r" });
+  },
+  async Malformed() {
+    (await newVault()).vault.open("not a record", { recordId: "r" });
+  },
+  async Locked() {
+    const { vault } = await newVault();
+    vault.lock();
+    vault.seal(1, { recordId: "r" });
+  },
+  async PrfUnsupported() {
+    await Vault.unlock((await newVault()).manifest, { passkey: true }); // Node has no WebAuthn
+  },
+  async PrfNotReturned() {
+    await Vault.unlock((await newVault()).manifest, { credential: { rawId: "AwEE", clientExtensionResults: {} } });
+  },
+  async InvalidPrfOutput() {
+    await Vault.unlock((await newVault()).manifest, { prf: { credentialId: cred, prfOutput: new Uint8Array(32) } });
+  },
+  async InvalidRecoveryCode() {
+    const { manifest, recoveryCode } = await newVault();
+    await Vault.unlock(manifest, { recoveryCode: recoveryCode.replace(/^./, (c) => (c === "A" ? "B" : "A")) });
+  },
+  async UnlockFailed() {
+    await Vault.unlock((await newVault()).manifest, { prf: { credentialId: cred, prfOutput: new Uint8Array(32).fill(1) } });
+  },
+  async UnknownUnlockEntry() {
+    (await newVault()).vault.removeUnlock("no-such-entry");
+  },
+  async LastUnlockMethod() {
+    const { vault, manifest } = await newVault();
+    vault.removeUnlock(manifest.unlock.find((e) => e.type === "passkey").id);
+  },
+  async ManifestInvalid() {
+    const { manifest, prfOutput } = await newVault();
+    await Vault.unlock({ ...manifest, revision: manifest.revision + 1 }, { prf: { credentialId: cred, prfOutput } });
+  },
+  async StaleManifest() {
+    const { manifest, prfOutput } = await newVault();
+    await Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput } }, { minRevision: manifest.revision + 1 });
+  },
+  async WrongVault() {
+    const a = await newVault();
+    const b = await newVault();
+    const r = new VaultReceiver();
+    r.accept(b.vault.handOff(r.publicKey), { expect: a.manifest });
+  },
+  async WorkerUnavailable() {
+    await new RemoteVault({ postMessage() {} }, { timeout: 20 }).status();
+  },
+  async InvalidArgument() {
+    (await newVault()).vault.seal(1, { recordId: "" });
+  },
+  async TooLarge() {
+    (await newVault()).vault.seal(new Uint8Array(300 * 1024 * 1024), { recordId: "huge" });
+  },
+  async RandomUnavailable() {
+    const saved = Object.getOwnPropertyDescriptor(crypto, "getRandomValues");
+    crypto.getRandomValues = () => {
+      throw new Error("no entropy");
+    };
+    try {
+      webauthn.newPrfSalt();
+    } finally {
+      if (saved) Object.defineProperty(crypto, "getRandomValues", saved);
+      else delete crypto.getRandomValues;
+    }
+  },
+  async Cancelled() {
+    const { manifest } = await newVault();
+    await withCredentials({ get: async () => { throw new DOMException("The operation either timed out or was not allowed.", "NotAllowedError"); } }, () => Vault.unlock(manifest, { passkey: true }));
+  },
+  async NotInitialized() {
+    // A second instance of the entry module, never init()ed (the wasm glue itself is shared).
+    const fresh = await import(`../../pkg/dist/index.js?not-initialized=${Date.now()}`);
+    await fresh.Vault.create({ prf: { credentialId: cred, prfSalt: new Uint8Array(32), prfOutput: new Uint8Array(32).fill(1) } });
+  },
+};
+
+test("the provoking table covers every code, wasm and JS", () => {
+  assert.deepEqual(Object.keys(PROVOKE).sort(), Object.values(ErrorCode).sort());
+});
+
+for (const c of Object.values(ErrorCode)) {
+  const layer = JS_ERROR_CODES.includes(c) ? "JS" : "core";
+  test(`${layer} code ${c} is reachable from JS`, async () => {
+    await assert.rejects(
+      async () => PROVOKE[c](),
+      (e) => {
+        assert.ok(e instanceof MedsealError, `not a MedsealError: ${e}`);
+        assert.equal(e.code, c, e.message);
+        assert.equal(e.name, "MedsealError");
+        return true;
+      },
+    );
+  });
+}
+
+test("NotInitialized also when the module cannot be loaded", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const script = `import("${new URL("../../pkg/dist/node.js", import.meta.url).href}").then((m) => m.init(new Uint8Array([0, 97, 115, 109, 9, 9, 9, 9]))).then(() => console.log("loaded"), (e) => console.log(e.code))`;
+  assert.equal(execFileSync(process.execPath, ["--input-type=module", "-e", script]).toString().trim(), ErrorCode.NotInitialized);
+});
