@@ -22,7 +22,7 @@ run() {
 
 run "cargo fmt --check" cargo fmt --all -- --check
 run "clippy, host, warnings denied" cargo clippy --locked --all-targets -- -D warnings
-run "clippy, reference server, warnings denied" cargo clippy --locked -p medseal-server -- -D warnings
+run "clippy, reference server (and its tests), warnings denied" cargo clippy --locked -p medseal-server --all-targets -- -D warnings
 run "clippy, wasm32 (bindings and core), warnings denied" env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy --locked --target wasm32-unknown-unknown -p medseal-wasm --all-targets -- -D warnings
 run "cargo test (native core)" cargo test --locked
 run "crates/aes is upstream aes 0.9.4 plus the documented SIMD128 word" bash scripts/check-aes-patch.sh
@@ -32,6 +32,7 @@ run "build the npm package" bash scripts/build-pkg.sh
 run "ESLint (TypeScript API with type-aware rules; tests, bench, examples)" node_modules/.bin/eslint .
 run "API reference docs/api is generated from the current TSDoc" bash scripts/check-api-docs.sh
 run "build the reference server" cargo build --locked -p medseal-server
+run "reference server tests (real SQLite, HTTP, kill -9)" cargo test --locked -p medseal-server
 run "node tests (the package's API in Node 20)" node --test tests/js/
 run "browser tests (playwright-core, Chromium, virtual passkey)" node --test tests/browser/
 
