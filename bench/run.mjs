@@ -156,7 +156,7 @@ read ratios near a goal's line as "at the line", not as met or missed.
   conversions at the JS boundary: three AES-GCM operations' worth of fixed
   cost where raw WebCrypto does one, in software where WebCrypto has AES-NI
   and CLMUL. Since this issue opened: AES-GCM built at opt-level 3 in a crate
-  of its own while the rest is built for size (crates/medseal-aead, Cargo.toml
+  of its own while the rest is built for size (crates/medseal-aead, docs/BUILD-PROFILE.md
   has the measurements), and AES on SIMD128 words in the default module
   (crates/aes/MEDSEAL.md): 1 KiB open in Chromium 35.8 -> 27 µs, batch
   41 -> 30 µs per record, 64 KiB 2.0 -> 0.7 ms. A profile of a 1 KiB open

@@ -343,7 +343,7 @@ export class Vault implements VaultApi<"sync"> {
     const k = await newKey(source, []);
     const mine = !("prf" in source);
     try {
-      const created = call(() => wasm.VaultHandle.create(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label));
+      const created = call(() => wasm.VaultHandle.create(new wasm.NewPasskey(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label)));
       const recoveryCode = created.recoveryCode;
       const vault = new Vault(created.intoVault());
       return { vault, manifest: vault.manifest(), recoveryCode, ...(k.response ? { response: k.response } : {}) };
@@ -578,7 +578,7 @@ export class Vault implements VaultApi<"sync"> {
     const k = await newKey(source, exclude);
     const mine = !("prf" in source);
     try {
-      const manifest = manifestOf(call(() => this.#h.addPasskey(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label)));
+      const manifest = manifestOf(call(() => this.#h.addPasskey(new wasm.NewPasskey(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label))));
       return k.response ? { manifest, response: k.response } : { manifest };
     } finally {
       if (mine) k.prfOutput.fill(0);

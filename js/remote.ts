@@ -154,22 +154,24 @@ export class RemoteVault implements VaultApi<"async"> {
 
   // ------------------------------------------------------------ hand-off
 
-  /** A fresh one-time receiver key in the host (for `vault.handOff(remote)`). */
+  /** A fresh one-time receiver key in the host (for `vault.handOff(remote)`). @throws {@link MedsealError} `WorkerUnavailable`, `RandomUnavailable` */
   receiverKey(): Promise<Uint8Array> {
     return this.request("receiverKey", []);
   }
 
-  /** Gives the host a vault sealed to one of its receiver keys. */
+  /** Gives the host a vault sealed to one of its receiver keys. @throws {@link MedsealError} `DecryptionFailed`, `WrongVault`, `StaleManifest`, `InvalidArgument`, `WorkerUnavailable` */
   acceptHandoff(message: Uint8Array, receiverKey: Uint8Array): Promise<VaultStatus> {
     return this.request("acceptHandoff", [message, receiverKey]);
   }
 
-  /** Whether the host holds an unlocked vault, and which. */
+  /** Whether the host holds an unlocked vault, and which. @throws {@link MedsealError} `WorkerUnavailable` */
   status(): Promise<VaultStatus> {
     return this.request("status", []);
   }
 
   // ------------------------------------------------------------ the vault's calls, as in `Vault`
+  // Documented on `VaultApi`; each also throws `WorkerUnavailable` when the
+  // host does not answer, and `Locked` when it holds no unlocked vault.
 
   seal<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Promise<Sealed<F>> {
     return this.request("seal", [record, opts]) as Promise<Sealed<F>>;
@@ -220,7 +222,7 @@ export class RemoteVault implements VaultApi<"async"> {
     return this.request("signLoginProof", [challenge, audience]);
   }
 
-  /** Wipes the host's vault. */
+  /** Wipes the host's vault. @throws {@link MedsealError} `WorkerUnavailable` */
   async lock(): Promise<void> {
     await this.request("lock", []);
   }

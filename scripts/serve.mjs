@@ -1,4 +1,5 @@
-// Serves the demo web app (examples/demo) and the built package (pkg/) on
+// Serves the demo web app (examples/demo, with the stylesheet it shares with
+// the reference server's app under /shared/) and the built package (pkg/) on
 // localhost. A static server with no dependencies: the reference server with
 // passkey login comes with examples/server.
 //   node scripts/serve.mjs [port]     (default 8080; 0 picks a free port)
@@ -11,6 +12,7 @@ const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const mounts = [
   ["/pkg/", join(root, "pkg")],
   ["/fixtures/", join(root, "tests", "browser", "fixtures")],
+  ["/shared/", join(root, "examples", "shared")],
   ["/", join(root, "examples", "demo")],
 ];
 const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml" };

@@ -146,6 +146,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Shorthand used throughout the crate.
+pub type Result<T> = core::result::Result<T, Error>;
+
 #[cfg(test)]
 mod tests {
     use super::Error;
@@ -200,6 +203,3 @@ mod tests {
         assert_eq!(codes, Error::CODES);
     }
 }
-
-/// Shorthand used throughout the crate.
-pub type Result<T> = core::result::Result<T, Error>;

@@ -13,6 +13,8 @@
 
 use core::ops::Range;
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 use crate::padding;
 use crate::record::{self, ContentType, RecordContext};
@@ -21,26 +23,49 @@ use crate::Vault;
 /// How many of a sealed record's first bytes [`open_large`] needs.
 pub const HEAD_LEN: usize = record::BODY_START;
 
-/// A new record ready for its body to be encrypted outside the core:
-/// AES-256-GCM under [`LargeSeal::key`] with [`LargeSeal::nonce`] and
-/// [`LargeSeal::aad`] over `body_head || plaintext || body_tail`; the sealed
-/// record is `prefix || ciphertext-and-tag`. Same format as [`Vault::seal_as`].
+/// One record's body cipher: AES-256-GCM under [`BodyCipher::key`] with
+/// [`BodyCipher::nonce`] and [`BodyCipher::aad`]. The key is derived from the
+/// record's data key and opens this record's body only; it is wiped when
+/// this is dropped.
+pub struct BodyCipher {
+    pub(crate) key: Zeroizing<[u8; 32]>,
+    pub(crate) nonce: [u8; crate::aead::NONCE_LEN],
+    pub(crate) aad: Vec<u8>,
+}
+
+impl BodyCipher {
+    /// The body key: import it as non-extractable, then wipe the copy.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+    /// The body nonce (96 bits).
+    pub fn nonce(&self) -> &[u8] {
+        &self.nonce
+    }
+    /// The body's associated data.
+    pub fn aad(&self) -> &[u8] {
+        &self.aad
+    }
+}
+
+impl core::fmt::Debug for BodyCipher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("BodyCipher(<redacted>)")
+    }
+}
+
+/// A new record ready for its body to be encrypted outside the core: with
+/// [`LargeSeal::cipher`] over `body_head || plaintext || body_tail`; the
+/// sealed record is `prefix || ciphertext-and-tag`. Same format as
+/// [`Vault::seal_as`].
 pub struct LargeSeal {
     parts: record::SealParts,
 }
 
 impl LargeSeal {
-    /// This record's body key: import it as non-extractable, then wipe it.
-    pub fn key(&self) -> &[u8; 32] {
-        &self.parts.enc_key
-    }
-    /// The body nonce (96 bits).
-    pub fn nonce(&self) -> &[u8] {
-        &self.parts.nonce
-    }
-    /// The body's associated data.
-    pub fn aad(&self) -> &[u8] {
-        &self.parts.aad
+    /// This record's body cipher.
+    pub fn cipher(&self) -> &BodyCipher {
+        &self.parts.cipher
     }
     /// The sealed record's first bytes, to put before the body ciphertext.
     pub fn prefix(&self) -> &[u8] {
@@ -77,24 +102,16 @@ pub fn seal_large(
 
 /// A sealed record whose envelope checked out up to its body (data key
 /// unwrapped, commitment verified): decrypt the sealed bytes from
-/// [`LargeOpen::body_start`] with [`LargeOpen::key`], then read the plaintext
-/// with [`LargeOpen::plaintext`].
+/// [`LargeOpen::body_start`] with [`LargeOpen::cipher`], then read the
+/// plaintext with [`LargeOpen::plaintext`].
 pub struct LargeOpen {
-    parts: record::OpenParts,
+    cipher: BodyCipher,
 }
 
 impl LargeOpen {
-    /// This record's body key: import it as non-extractable, then wipe it.
-    pub fn key(&self) -> &[u8; 32] {
-        &self.parts.enc_key
-    }
-    /// The body nonce.
-    pub fn nonce(&self) -> &[u8] {
-        &self.parts.nonce
-    }
-    /// The body's associated data.
-    pub fn aad(&self) -> &[u8] {
-        &self.parts.aad
+    /// This record's body cipher.
+    pub fn cipher(&self) -> &BodyCipher {
+        &self.cipher
     }
     /// Where the body (ciphertext, then tag) starts in the sealed record.
     pub fn body_start(&self) -> usize {
@@ -139,7 +156,7 @@ pub fn open_large(
     ctx: &RecordContext<'_>,
 ) -> Result<LargeOpen> {
     Ok(LargeOpen {
-        parts: vault.open_parts(head, sealed_len, ctx)?,
+        cipher: vault.open_parts(head, sealed_len, ctx)?,
     })
 }
 

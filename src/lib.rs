@@ -38,7 +38,7 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use handoff::HandoffReceiver;
-pub use manifest::{Manifest, UnlockEntry};
+pub use manifest::{Manifest, PasskeyInfo};
 pub use record::{check_sealed_text, ContentType, RecordContext};
 pub use recovery::RecoveryCode;
 pub use secret::PrfOutput;

@@ -11,9 +11,9 @@ use crate::identity::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::kdf::{label, put_lp};
 
 /// Value of the `medseal` field.
-pub const KIND: &str = "vault-manifest";
+pub(crate) const KIND: &str = "vault-manifest";
 /// The only manifest version written today.
-pub const VERSION: u64 = 1;
+pub(crate) const VERSION: u64 = 1;
 /// Length of a vault id.
 pub const VAULT_ID_LEN: usize = 16;
 /// Length of a PRF salt.
@@ -27,11 +27,11 @@ pub const MAX_CREDENTIAL_ID_LEN: usize = 1023;
 /// Longest passkey label, in bytes.
 pub const MAX_LABEL_LEN: usize = 256;
 /// Longest entry id, in bytes.
-pub const MAX_ENTRY_ID_LEN: usize = 64;
+pub(crate) const MAX_ENTRY_ID_LEN: usize = 64;
 
 /// Bytes carried as unpadded base64url in JSON.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct B64(pub Vec<u8>);
+pub(crate) struct B64(pub(crate) Vec<u8>);
 
 impl core::fmt::Debug for B64 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -58,11 +58,11 @@ impl<'de> Deserialize<'de> for B64 {
 /// The identity key as stored in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IdentityKey {
+pub(crate) struct IdentityKey {
     /// Compressed SEC1 P-256 public key (33 bytes).
-    pub public_key: B64,
+    pub(crate) public_key: B64,
     /// The private scalar wrapped by the vault key (60 bytes).
-    pub wrapped_private_key: B64,
+    pub(crate) wrapped_private_key: B64,
 }
 
 /// One way to unlock the vault.
@@ -73,7 +73,7 @@ pub struct IdentityKey {
     rename_all_fields = "camelCase",
     try_from = "RawEntry"
 )]
-pub enum UnlockEntry {
+pub(crate) enum UnlockEntry {
     /// A passkey with the PRF extension.
     Passkey {
         /// Entry id, unique in the manifest.
@@ -147,14 +147,14 @@ impl TryFrom<RawEntry> for UnlockEntry {
 
 impl UnlockEntry {
     /// The entry's id.
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         match self {
             UnlockEntry::Passkey { id, .. } | UnlockEntry::Recovery { id, .. } => id,
         }
     }
 
     /// The wrapped vault key.
-    pub fn wrapped_vault_key(&self) -> &[u8] {
+    pub(crate) fn wrapped_vault_key(&self) -> &[u8] {
         match self {
             UnlockEntry::Passkey {
                 wrapped_vault_key, ..
@@ -196,36 +196,53 @@ impl UnlockEntry {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Manifest {
     /// Always `"vault-manifest"`.
-    pub medseal: String,
+    pub(crate) medseal: String,
     /// Format version (1).
-    pub version: u64,
+    pub(crate) version: u64,
     /// Random vault id (16 bytes).
-    pub vault_id: B64,
+    pub(crate) vault_id: B64,
     /// Incremented by every change; a client refuses one older than it saw.
-    pub revision: u64,
+    pub(crate) revision: u64,
     /// The vault's identity key.
-    pub identity_key: IdentityKey,
+    pub(crate) identity_key: IdentityKey,
     /// The unlock entries: at least one passkey and exactly one recovery entry.
-    pub unlock: Vec<UnlockEntry>,
+    pub(crate) unlock: Vec<UnlockEntry>,
     /// ECDSA P-256 signature (`r || s`) over [`Manifest::signed_bytes`].
-    pub signature: B64,
+    pub(crate) signature: B64,
+}
+
+/// A passkey entry of a manifest, as [`Manifest::passkeys`] lists it: what a
+/// client needs to ask for the passkey (WebAuthn `get()` with the PRF
+/// extension) and to show it to the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PasskeyInfo<'a> {
+    /// The entry's id in the manifest (what `Vault::remove_unlock` takes).
+    pub entry_id: &'a str,
+    /// The WebAuthn credential id (raw bytes).
+    pub credential_id: &'a [u8],
+    /// The entry's PRF salt (32 bytes); the passkey is asked for the PRF of
+    /// [`crate::prf_input`] of it.
+    pub prf_salt: &'a [u8],
+    /// The name the user gave the passkey, if any.
+    pub label: Option<&'a str>,
 }
 
 /// The two fields read before anything else, so that a newer manifest gives
 /// `UnknownVersion` rather than a shape error. Other fields are ignored here.
 #[derive(Debug, Default, Deserialize)]
-pub struct ManifestProbe {
+struct ManifestProbe {
     /// Must be `"vault-manifest"`.
     #[serde(default)]
-    pub medseal: Option<String>,
+    medseal: Option<String>,
     /// Format version.
     #[serde(default)]
-    pub version: Option<u64>,
+    version: Option<u64>,
 }
 
 impl ManifestProbe {
     /// Checks kind and version.
-    pub fn check(&self) -> Result<()> {
+    fn check(&self) -> Result<()> {
         if self.medseal.as_deref() != Some(KIND) {
             return Err(Error::Malformed("not a medseal vault manifest"));
         }
@@ -265,9 +282,54 @@ impl Manifest {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The vault id (16 bytes), the same in every revision of a vault.
+    pub fn vault_id(&self) -> &[u8] {
+        &self.vault_id.0
+    }
+
+    /// The revision: 1 for a new vault, incremented by every change.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The vault's identity public key (compressed SEC1 P-256, 33 bytes): the
+    /// key that signs the manifest and login proofs, the same in every
+    /// revision of a vault.
+    pub fn identity_public_key(&self) -> &[u8] {
+        &self.identity_key.public_key.0
+    }
+
+    /// Checks that this manifest may replace `previous`, the one a server
+    /// stores for the vault: same vault id, same identity key (public key and
+    /// wrapped private key), a valid self-signature (see
+    /// [`Manifest::verify_self_signature`]) and a higher revision. A server
+    /// cannot check that a manifest was written by a client that holds the
+    /// vault, but this refuses every write such a client could not have made
+    /// (another vault's or identity's manifest, an edit without re-signing, a
+    /// rollback).
+    ///
+    /// Errors: `ManifestInvalid` for another vault or identity key, a broken
+    /// structure or a bad signature; `StaleManifest { seen, offered }` (the
+    /// revisions of `previous` and of this one) for a validly signed manifest
+    /// that is not newer. `previous` itself is trusted, not checked.
+    pub fn check_update(&self, previous: &Manifest) -> Result<()> {
+        self.check_structure()?;
+        if self.vault_id != previous.vault_id || self.identity_key != previous.identity_key {
+            return Err(Error::ManifestInvalid);
+        }
+        self.verify_self_signature()?;
+        if self.revision <= previous.revision {
+            return Err(Error::StaleManifest {
+                seen: previous.revision,
+                offered: self.revision,
+            });
+        }
+        Ok(())
+    }
+
     /// The rules of v1 beyond JSON shape. A manifest that breaks them was not
     /// written by medseal: `ManifestInvalid`.
-    pub fn check_structure(&self) -> Result<()> {
+    pub(crate) fn check_structure(&self) -> Result<()> {
         let ok = self.medseal == KIND
             && self.version == VERSION
             && self.vault_id.0.len() == VAULT_ID_LEN
@@ -324,7 +386,9 @@ impl Manifest {
     /// The canonical bytes the signature covers (docs/FORMAT.md):
     /// `lp(label) || u64(version) || lp(vault id) || u64(revision) ||
     /// lp(public key) || lp(wrapped private key) || u32(entries) || entries`.
-    pub fn signed_bytes(&self) -> Vec<u8> {
+    /// Tests reach it through `vault::deterministic::manifest_signed_bytes`
+    /// (feature `deterministic-rng`), to forge signatures.
+    pub(crate) fn signed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.unlock.len() * 200);
         put_lp(&mut out, label::MANIFEST_SIGNATURE);
         out.extend_from_slice(&self.version.to_be_bytes());
@@ -344,10 +408,14 @@ impl Manifest {
                     label,
                 } => {
                     out.push(1);
-                    put_lp(&mut out, id.as_bytes());
-                    put_lp(&mut out, &credential_id.0);
-                    put_lp(&mut out, &prf_salt.0);
-                    put_lp(&mut out, &wrapped_vault_key.0);
+                    for part in [
+                        id.as_bytes(),
+                        &credential_id.0,
+                        &prf_salt.0,
+                        &wrapped_vault_key.0,
+                    ] {
+                        put_lp(&mut out, part);
+                    }
                     match label {
                         Some(l) => {
                             out.push(1);
@@ -361,8 +429,9 @@ impl Manifest {
                     wrapped_vault_key,
                 } => {
                     out.push(2);
-                    put_lp(&mut out, id.as_bytes());
-                    put_lp(&mut out, &wrapped_vault_key.0);
+                    for part in [id.as_bytes(), &wrapped_vault_key.0] {
+                        put_lp(&mut out, part);
+                    }
                 }
             }
         }
@@ -404,28 +473,41 @@ impl Manifest {
     }
 
     /// The passkey entry for a credential id.
-    pub fn passkey_entry(&self, credential_id: &[u8]) -> Option<&UnlockEntry> {
+    pub(crate) fn passkey_entry(&self, credential_id: &[u8]) -> Option<&UnlockEntry> {
         self.unlock.iter().find(
             |e| matches!(e, UnlockEntry::Passkey { credential_id: c, .. } if c.0 == credential_id),
         )
     }
 
     /// The recovery entry.
-    pub fn recovery_entry(&self) -> Option<&UnlockEntry> {
+    pub(crate) fn recovery_entry(&self) -> Option<&UnlockEntry> {
         self.unlock
             .iter()
             .find(|e| matches!(e, UnlockEntry::Recovery { .. }))
     }
 
-    /// `(credential id, PRF salt)` of every passkey entry: what a client needs
-    /// to build the WebAuthn `get()` request.
-    pub fn passkeys(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    /// The id of the recovery entry (what `Vault::remove_unlock` refuses; a
+    /// manifest from [`Manifest::from_json`] always has one).
+    pub fn recovery_entry_id(&self) -> Option<&str> {
+        self.recovery_entry().map(UnlockEntry::id)
+    }
+
+    /// Every passkey entry, in manifest order: what a client needs to build
+    /// the WebAuthn `get()` request and to let the user pick a passkey.
+    pub fn passkeys(&self) -> impl Iterator<Item = PasskeyInfo<'_>> {
         self.unlock.iter().filter_map(|e| match e {
             UnlockEntry::Passkey {
+                id,
                 credential_id,
                 prf_salt,
+                label,
                 ..
-            } => Some((credential_id.0.as_slice(), prf_salt.0.as_slice())),
+            } => Some(PasskeyInfo {
+                entry_id: id,
+                credential_id: &credential_id.0,
+                prf_salt: &prf_salt.0,
+                label: label.as_deref(),
+            }),
             UnlockEntry::Recovery { .. } => None,
         })
     }

@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use crate::aead::{self, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 use crate::error::{Error, Result};
+use crate::hazmat::BodyCipher;
 use crate::kdf::{self, label, put_lp};
 use crate::padding;
 use crate::rng::Rng;
@@ -188,17 +189,13 @@ fn record_keys(dek: &DataKey) -> (SubKey, [u8; 32]) {
 }
 
 /// A record ready for its body to be encrypted: everything of the envelope
-/// except the body ciphertext and tag. `seal` encrypts in wasm; a caller may
-/// instead hand `enc_key` to WebCrypto (AES-256-GCM, `nonce`, `aad`) over
-/// `content_type || plaintext || padding` for a large record, then append the
-/// ciphertext and tag to `prefix`: the bytes are the same format either way.
+/// except the body ciphertext and tag. `seal` encrypts in wasm; the caller of
+/// `hazmat::seal_large` instead hands the body cipher to WebCrypto over
+/// `content_type || plaintext || padding`, then appends the ciphertext and
+/// tag to `prefix`: the bytes are the same format either way.
 pub(crate) struct SealParts {
-    /// This record's body key (derived from its data key): protects this record only.
-    pub(crate) enc_key: zeroize::Zeroizing<[u8; 32]>,
-    /// The body nonce.
-    pub(crate) nonce: [u8; NONCE_LEN],
-    /// The body's associated data.
-    pub(crate) aad: Vec<u8>,
+    /// This record's body key, nonce and associated data.
+    pub(crate) cipher: BodyCipher,
     /// Header, wrapped data key, commitment and nonce: the envelope's first bytes.
     pub(crate) prefix: Vec<u8>,
     /// The first byte of the body plaintext.
@@ -214,33 +211,8 @@ impl SealParts {
     }
 }
 
-impl core::fmt::Debug for SealParts {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("SealParts(<redacted>)")
-    }
-}
-
-/// A record whose envelope checked out up to its body: the data key
-/// unwrapped and its commitment verified. Decrypting the body (the sealed
-/// bytes from [`BODY_START`]: ciphertext then tag) with `enc_key`, `nonce`
-/// and `aad`, then [`finish_open`] or [`plaintext_len`], completes it.
-pub(crate) struct OpenParts {
-    /// This record's body key.
-    pub(crate) enc_key: zeroize::Zeroizing<[u8; 32]>,
-    /// The body nonce.
-    pub(crate) nonce: [u8; NONCE_LEN],
-    /// The body's associated data.
-    pub(crate) aad: Vec<u8>,
-}
-
 /// Where the body (ciphertext, then tag) starts in a sealed record.
 pub(crate) const BODY_START: usize = PREFIX_LEN;
-
-impl core::fmt::Debug for OpenParts {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("OpenParts(<redacted>)")
-    }
-}
 
 /// Builds everything of a new record of `plaintext_len` bytes but its body
 /// ciphertext.
@@ -285,9 +257,11 @@ pub(crate) fn seal_parts(
     let aad = body_aad(&prefix, ctx);
     prefix.extend_from_slice(&nonce);
     Ok(SealParts {
-        enc_key: zeroize::Zeroizing::new(*enc.expose()),
-        nonce,
-        aad,
+        cipher: BodyCipher {
+            key: zeroize::Zeroizing::new(*enc.expose()),
+            nonce,
+            aad,
+        },
         prefix,
         content_type,
         padding: padding::padding(plaintext_len),
@@ -304,7 +278,8 @@ pub(crate) fn seal(
 ) -> Result<Vec<u8>> {
     let parts = seal_parts(rng, keys, content_type, plaintext.len(), ctx)?;
     let mut body = parts.padded(plaintext);
-    let tag = aead::seal_in_place(&parts.enc_key, &parts.nonce, &parts.aad, &mut body)?;
+    let c = &parts.cipher;
+    let tag = aead::seal_in_place(&c.key, &c.nonce, &c.aad, &mut body)?;
     // `body` now holds ciphertext: nothing to wipe.
     let mut out = parts.prefix;
     out.reserve_exact(body.len() + TAG_LEN);
@@ -322,7 +297,7 @@ pub(crate) fn open_parts(
     head: &[u8],
     sealed_len: usize,
     ctx: &RecordContext<'_>,
-) -> Result<OpenParts> {
+) -> Result<BodyCipher> {
     ctx.check()?;
     check_frame(head, sealed_len)?;
     let truncated = Error::Malformed("sealed record is truncated");
@@ -345,8 +320,8 @@ pub(crate) fn open_parts(
     let prefix = head
         .get(..HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN)
         .ok_or(truncated)?;
-    Ok(OpenParts {
-        enc_key: zeroize::Zeroizing::new(*enc.expose()),
+    Ok(BodyCipher {
+        key: zeroize::Zeroizing::new(*enc.expose()),
         nonce: *nonce,
         aad: body_aad(prefix, ctx),
     })
@@ -432,7 +407,7 @@ pub(crate) fn open(
     let body = sealed.get(BODY_START..).ok_or(truncated)?;
     let (ct, tag) = body.split_last_chunk::<TAG_LEN>().ok_or(truncated)?;
     let mut body = ct.to_vec();
-    aead::open_in_place(&parts.enc_key, &parts.nonce, &parts.aad, &mut body, tag)?;
+    aead::open_in_place(&parts.key, &parts.nonce, &parts.aad, &mut body, tag)?;
     finish_open(body)
 }
 

@@ -85,19 +85,12 @@ impl RecoveryCode {
         }
         // 32 symbols x 5 bits = 160 bits = 20 bytes, big-endian bit order.
         let mut raw = Zeroizing::new([0u8; ENTROPY_LEN + CHECKSUM_LEN]);
-        let mut acc: u64 = 0;
-        let mut bits = 0u32;
         let mut i = 0usize;
-        for s in symbols.iter() {
-            acc = (acc << 5) | u64::from(*s);
-            bits += 5;
-            if bits >= 8 {
-                bits -= 8;
-                *raw.get_mut(i).ok_or(Error::InvalidRecoveryCode)? = ((acc >> bits) & 0xff) as u8;
-                i += 1;
-            }
-        }
-        acc.zeroize();
+        regroup(symbols.iter(), 5, 8, |b| {
+            *raw.get_mut(i).ok_or(Error::InvalidRecoveryCode)? = b;
+            i += 1;
+            Ok(())
+        })?;
         let (entropy, sum) = raw
             .split_first_chunk::<ENTROPY_LEN>()
             .ok_or(Error::InvalidRecoveryCode)?;
@@ -115,25 +108,46 @@ impl RecoveryCode {
         e.copy_from_slice(self.entropy());
         c.copy_from_slice(&checksum(self.entropy()));
         let mut out = String::with_capacity(CODE_CHARS + 7);
-        let mut acc: u64 = 0;
-        let mut bits = 0u32;
         let mut written = 0usize;
-        for b in raw.iter() {
-            acc = (acc << 8) | u64::from(*b);
-            bits += 8;
-            while bits >= 5 {
-                bits -= 5;
-                let idx = ((acc >> bits) & 31) as usize;
-                if written > 0 && written.is_multiple_of(4) {
-                    out.push('-');
-                }
-                out.push(char::from(*ALPHABET.get(idx).unwrap_or(&b'0')));
-                written += 1;
+        // 20 bytes x 8 bits = 32 symbols of 5 bits; cannot fail.
+        let _ = regroup(raw.iter(), 8, 5, |idx| {
+            if written > 0 && written.is_multiple_of(4) {
+                out.push('-');
             }
-        }
-        acc.zeroize();
+            out.push(char::from(*ALPHABET.get(usize::from(idx)).unwrap_or(&b'0')));
+            written += 1;
+            Ok(())
+        });
         out
     }
+}
+
+/// Re-slices a big-endian bit string from groups of `from` bits into groups
+/// of `to` bits (both at most 8), handing each to `emit`. Trailing bits that
+/// do not fill a group are dropped (the lengths used here leave none). The
+/// accumulator held secret bits: it is wiped.
+fn regroup<'a>(
+    input: impl Iterator<Item = &'a u8>,
+    from: u32,
+    to: u32,
+    mut emit: impl FnMut(u8) -> Result<()>,
+) -> Result<()> {
+    let mut acc: u64 = 0;
+    let mut bits = 0u32;
+    let mask = (1u64 << to) - 1;
+    let mut r = Ok(());
+    for v in input {
+        acc = (acc << from) | u64::from(*v);
+        bits += from;
+        while bits >= to {
+            bits -= to;
+            if r.is_ok() {
+                r = emit(((acc >> bits) & mask) as u8);
+            }
+        }
+    }
+    acc.zeroize();
+    r
 }
 
 #[cfg(test)]

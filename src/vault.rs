@@ -168,13 +168,7 @@ impl Vault {
             &manifest.vault_id.0,
         );
         drop(prf_output);
-        let vk = aead::unwrap_key(
-            kek.expose(),
-            entry.wrapped_vault_key(),
-            &entry.wrap_aad(&manifest.vault_id.0),
-        )
-        .map_err(|_| Error::UnlockFailed)?;
-        Self::from_parts(manifest, VaultKey::from_array(vk), min_revision)
+        Self::open_entry(manifest, entry, &kek, min_revision)
     }
 
     /// Unlocks with the recovery code.
@@ -186,6 +180,17 @@ impl Vault {
         manifest.check_structure()?;
         let entry = manifest.recovery_entry().ok_or(Error::ManifestInvalid)?;
         let kek = kdf::kek_from_recovery(code.entropy(), &manifest.vault_id.0);
+        Self::open_entry(manifest, entry, &kek, min_revision)
+    }
+
+    /// Unwraps the vault key from one unlock entry with its KEK, then checks
+    /// the whole manifest with it (see `from_parts`).
+    fn open_entry(
+        manifest: &Manifest,
+        entry: &UnlockEntry,
+        kek: &Kek,
+        min_revision: u64,
+    ) -> Result<Vault> {
         let vk = aead::unwrap_key(
             kek.expose(),
             entry.wrapped_vault_key(),
@@ -291,7 +296,7 @@ impl Vault {
     }
 
     /// Prepares a record of `plaintext_len` bytes for sealing outside this
-    /// crate's AES (WebCrypto, for large records): see [`record::SealParts`].
+    /// crate's AES (WebCrypto, for large records): see `hazmat::seal_large`.
     pub(crate) fn seal_parts(
         &mut self,
         content_type: ContentType,
@@ -307,13 +312,13 @@ impl Vault {
 
     /// Checks a record up to its body, for decryption outside this crate's
     /// AES, from its first [`record::BODY_START`] bytes (or all of it) and its
-    /// length: see [`record::OpenParts`].
+    /// length: see `hazmat::open_large`.
     pub(crate) fn open_parts(
         &self,
         head: &[u8],
         sealed_len: usize,
         ctx: &RecordContext<'_>,
-    ) -> Result<record::OpenParts> {
+    ) -> Result<crate::hazmat::BodyCipher> {
         let keys = RecordKeys {
             wrap: &self.wrap_dek,
             vault_id: &self.vault_id,
@@ -519,7 +524,8 @@ impl Vault {
     }
 }
 
-/// Test-only constructors with a seeded random source, for known-answer vectors.
+/// Test-only constructors with a seeded random source, for known-answer
+/// vectors, and the manifest's signed bytes, for forging signatures in tests.
 #[cfg(feature = "deterministic-rng")]
 pub mod deterministic {
     use super::*;
@@ -549,5 +555,14 @@ pub mod deterministic {
     pub fn prf_salt(seed: &[u8]) -> [u8; PRF_SALT_LEN] {
         let mut r = Rng::Seeded(SeededRng::new(seed));
         r.array().unwrap_or([0; PRF_SALT_LEN])
+    }
+
+    /// The bytes a manifest's signature covers (docs/FORMAT.md, "Manifest
+    /// signature"), for tests that forge a signature with a key of their own
+    /// (what a server can do at best). Not part of the API: a user checks
+    /// signatures with `Manifest::verify_self_signature` or
+    /// `Manifest::check_update`.
+    pub fn manifest_signed_bytes(manifest: &Manifest) -> Vec<u8> {
+        manifest.signed_bytes()
     }
 }

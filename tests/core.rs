@@ -8,20 +8,33 @@
 
 mod common;
 
-use common::{ctx, new_vault, passkey, prf};
-use medseal::manifest::{UnlockEntry, B64};
+use common::{b64, ctx, edit_b64, new_vault, passkey, prf, tamper, tamper_and_sign, try_tamper};
 use medseal::record::{self, Header, RecordContext, MIN_SEALED_LEN};
-use medseal::{Error, Manifest, PrfOutput, RecoveryCode, Vault};
+use medseal::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
 
 fn unlock(m: &Manifest, cred: &[u8], tag: u8) -> Result<Vault, Error> {
     Vault::unlock_with_prf(m, cred, PrfOutput::new(&prf(tag)).unwrap(), 0)
+}
+
+/// The entry id of the passkey with this credential id.
+fn passkey_entry_id(m: &Manifest, cred: &[u8]) -> String {
+    m.passkeys()
+        .find(|p| p.credential_id == cred)
+        .unwrap()
+        .entry_id
+        .to_string()
+}
+
+/// Whether a manifest's JSON unlock entry is the passkey with this credential id.
+fn is_passkey(e: &serde_json::Value, cred: &[u8]) -> bool {
+    e["type"] == "passkey" && e["credentialId"] == b64(cred).as_str()
 }
 
 #[test]
 fn create_unlock_seal_open() {
     let (mut v, code) = new_vault();
     let m = v.manifest().clone();
-    assert_eq!(m.revision, 1);
+    assert_eq!(m.revision(), 1);
     let sealed = v
         .seal(b"{\"allergy\":\"penicillin\"}", &ctx("rec-1"))
         .unwrap();
@@ -274,7 +287,7 @@ fn passkeys_added_removed_and_recovery_rotated() {
         .add_passkey(passkey(b"cred-2", salt2, prf(2)))
         .unwrap()
         .clone();
-    assert_eq!(m.revision, 2);
+    assert_eq!(m.revision(), 2);
     assert_eq!(m.passkeys().count(), 2);
     // Adding the same credential twice is refused.
     assert!(matches!(
@@ -286,9 +299,9 @@ fn passkeys_added_removed_and_recovery_rotated() {
     assert_eq!(v2.open(&sealed, &ctx("r")).unwrap(), b"med list");
 
     // Remove the first passkey; the second still works, the first no longer.
-    let first_id = m.passkey_entry(b"cred-1").unwrap().id().to_string();
+    let first_id = passkey_entry_id(&m, b"cred-1");
     let m = v.remove_unlock(&first_id).unwrap().clone();
-    assert_eq!(m.revision, 3);
+    assert_eq!(m.revision(), 3);
     assert_eq!(
         unlock(&m, b"cred-1", 1).unwrap_err(),
         Error::UnknownUnlockEntry
@@ -296,12 +309,12 @@ fn passkeys_added_removed_and_recovery_rotated() {
     assert!(unlock(&m, b"cred-2", 2).is_ok());
 
     // The last passkey and the recovery entry cannot be removed.
-    let second_id = m.passkey_entry(b"cred-2").unwrap().id().to_string();
+    let second_id = passkey_entry_id(&m, b"cred-2");
     assert_eq!(
         v.remove_unlock(&second_id).unwrap_err(),
         Error::LastUnlockMethod
     );
-    let rec_id = m.recovery_entry().unwrap().id().to_string();
+    let rec_id = m.recovery_entry_id().unwrap().to_string();
     assert_eq!(
         v.remove_unlock(&rec_id).unwrap_err(),
         Error::LastUnlockMethod
@@ -310,12 +323,16 @@ fn passkeys_added_removed_and_recovery_rotated() {
         v.remove_unlock("nope").unwrap_err(),
         Error::UnknownUnlockEntry
     );
-    assert_eq!(v.manifest().revision, 3, "refused changes make no revision");
+    assert_eq!(
+        v.manifest().revision(),
+        3,
+        "refused changes make no revision"
+    );
 
     // Rotating the recovery code retires the old one.
     let new_code = v.rotate_recovery_code().unwrap();
     let m = v.manifest().clone();
-    assert_eq!(m.revision, 4);
+    assert_eq!(m.revision(), 4);
     assert_eq!(
         Vault::unlock_with_recovery_code(&m, &old_code, 0).unwrap_err(),
         Error::UnlockFailed
@@ -334,7 +351,7 @@ fn another_device_adopts_newer_manifest() {
         .unwrap()
         .clone();
     b.update_manifest(&m2).unwrap();
-    assert_eq!(b.manifest().revision, 2);
+    assert_eq!(b.manifest().revision(), 2);
     assert!(matches!(
         b.update_manifest(&m1),
         Err(Error::StaleManifest {
@@ -352,16 +369,14 @@ fn another_device_adopts_newer_manifest() {
 fn resigned_elsewhere(m: &Manifest) -> Manifest {
     // What a server can do at best: name an identity key of its own (with
     // another vault's wrapped private key) and sign with it.
-    use p256::ecdsa::signature::Signer;
     let (other, _) = new_vault();
+    let other: serde_json::Value = serde_json::from_str(&other.manifest().to_json()).unwrap();
     let sk = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
-    let mut forged = m.clone();
-    forged.identity_key = other.manifest().identity_key.clone();
-    forged.identity_key.public_key =
-        B64(sk.verifying_key().to_sec1_point(true).as_bytes().to_vec());
-    let sig: p256::ecdsa::Signature = sk.sign(&forged.signed_bytes());
-    forged.signature = B64(sig.to_bytes().to_vec());
-    forged
+    tamper_and_sign(m, &sk, |v| {
+        v["identityKey"] = other["identityKey"].clone();
+        v["identityKey"]["publicKey"] =
+            b64(sk.verifying_key().to_sec1_point(true).as_bytes()).into();
+    })
 }
 
 #[test]
@@ -388,72 +403,69 @@ fn manifest_tampering_is_rejected() {
     };
 
     // An entry dropped (the second passkey).
-    let mut m = good.clone();
-    m.unlock.retain(|e| !matches!(e, UnlockEntry::Passkey { credential_id, .. } if credential_id.0 == b"cred-2"));
+    let m = tamper(&good, |v| {
+        let unlock = v["unlock"].as_array_mut().unwrap();
+        let before = unlock.len();
+        unlock.retain(|e| !is_passkey(e, b"cred-2"));
+        assert_eq!(unlock.len(), before - 1);
+    });
     check(&m, "entry dropped");
     // The recovery entry dropped: structurally invalid too.
-    let mut m = good.clone();
-    m.unlock
-        .retain(|e| !matches!(e, UnlockEntry::Recovery { .. }));
     assert_eq!(
-        unlock(&m, b"cred-1", 1).unwrap_err(),
+        try_tamper(&good, |v| {
+            v["unlock"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|e| e["type"] != "recovery");
+        })
+        .unwrap_err(),
         Error::ManifestInvalid
     );
     // Entries reordered.
-    let mut m = good.clone();
-    m.unlock.reverse();
+    let m = tamper(&good, |v| v["unlock"].as_array_mut().unwrap().reverse());
     check(&m, "entries reordered");
     // A salt changed, in the entry used and in another.
     for target in [b"cred-1".as_slice(), b"cred-2"] {
-        let mut m = good.clone();
-        for e in m.unlock.iter_mut() {
-            if let UnlockEntry::Passkey {
-                credential_id,
-                prf_salt,
-                ..
-            } = e
-            {
-                if credential_id.0 == target {
-                    prf_salt.0[0] ^= 1;
+        let m = tamper(&good, |v| {
+            for e in v["unlock"].as_array_mut().unwrap() {
+                if is_passkey(e, target) {
+                    edit_b64(&mut e["prfSalt"], |salt| salt[0] ^= 1);
                 }
             }
-        }
+        });
+        assert_ne!(m, good);
         check(&m, "salt changed");
     }
     // A label changed.
-    let mut m = good.clone();
-    for e in m.unlock.iter_mut() {
-        if let UnlockEntry::Passkey {
-            label,
-            credential_id,
-            ..
-        } = e
-        {
-            if credential_id.0 == b"cred-2" {
-                *label = Some("use this one".into());
+    let m = tamper(&good, |v| {
+        for e in v["unlock"].as_array_mut().unwrap() {
+            if is_passkey(e, b"cred-2") {
+                e["label"] = "use this one".into();
             }
         }
-    }
+    });
     assert_ne!(m, good);
     check(&m, "label changed");
     // The signature altered.
-    let mut m = good.clone();
-    m.signature.0[10] ^= 0x40;
+    let m = tamper(&good, |v| {
+        edit_b64(&mut v["signature"], |sig| sig[10] ^= 0x40)
+    });
     check(&m, "signature altered");
     // The revision bumped without a new signature.
-    let mut m = good.clone();
-    m.revision += 1;
+    let m = tamper(&good, |v| v["revision"] = (good.revision() + 1).into());
     check(&m, "revision changed");
     // Another identity key, and a signature by it.
     check(&resigned_elsewhere(&good), "identity key substituted");
     // The wrapped identity key swapped for another vault's.
     let (other, _) = new_vault();
-    let mut m = good.clone();
-    m.identity_key.wrapped_private_key = other.manifest().identity_key.wrapped_private_key.clone();
+    let other_json: serde_json::Value = serde_json::from_str(&other.manifest().to_json()).unwrap();
+    let m = tamper(&good, |v| {
+        v["identityKey"]["wrappedPrivateKey"] =
+            other_json["identityKey"]["wrappedPrivateKey"].clone();
+    });
     check(&m, "wrapped identity key swapped");
     // An entry taken from another vault.
-    let mut m = good.clone();
-    m.unlock[0] = other.manifest().unlock[0].clone();
+    let m = tamper(&good, |v| v["unlock"][0] = other_json["unlock"][0].clone());
     check(&m, "foreign entry");
 }
 
@@ -556,8 +568,8 @@ fn login_proof_verifies_with_the_manifest_key_and_is_not_a_manifest_signature() 
         msg.extend_from_slice(&(part.len() as u32).to_be_bytes());
         msg.extend_from_slice(part);
     }
-    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&v.manifest().identity_key.public_key.0)
-        .unwrap();
+    let vk =
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(v.manifest().identity_public_key()).unwrap();
     vk.verify(&msg, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
         .unwrap();
     // Another audience or challenge gives another signature.
@@ -587,13 +599,13 @@ fn large_records_encrypted_elsewhere_give_the_same_format() {
     // medseal sees only the plaintext's length, and the caller only
     // concatenates what it is given.
     let p = hazmat::seal_large(&mut v, medseal::ContentType::Bytes, data.len(), &c).unwrap();
-    let cipher = aes_gcm::Aes256Gcm::new(&(*p.key()).into());
+    let cipher = aes_gcm::Aes256Gcm::new(&(*p.cipher().key()).into());
     let mut body = p.body_head().to_vec();
     body.extend_from_slice(&data);
     body.extend_from_slice(p.body_tail());
-    let nonce: [u8; 12] = p.nonce().try_into().unwrap();
+    let nonce: [u8; 12] = p.cipher().nonce().try_into().unwrap();
     let tag = cipher
-        .encrypt_inout_detached(&nonce.into(), p.aad(), body.as_mut_slice().into())
+        .encrypt_inout_detached(&nonce.into(), p.cipher().aad(), body.as_mut_slice().into())
         .unwrap();
     let mut sealed = p.prefix().to_vec();
     sealed.extend_from_slice(&body);
@@ -607,12 +619,12 @@ fn large_records_encrypted_elsewhere_give_the_same_format() {
     let body = &sealed[job.body_start()..];
     let (ct, tag) = body.split_at(body.len() - 16);
     let mut pt = ct.to_vec();
-    let cipher = aes_gcm::Aes256Gcm::new(&(*job.key()).into());
-    let nonce: [u8; 12] = job.nonce().try_into().unwrap();
+    let cipher = aes_gcm::Aes256Gcm::new(&(*job.cipher().key()).into());
+    let nonce: [u8; 12] = job.cipher().nonce().try_into().unwrap();
     cipher
         .decrypt_inout_detached(
             &nonce.into(),
-            job.aad(),
+            job.cipher().aad(),
             pt.as_mut_slice().into(),
             tag.try_into().unwrap(),
         )
@@ -686,8 +698,7 @@ fn a_server_can_check_that_a_manifest_is_self_signed() {
     v.add_passkey(passkey(b"cred-2", [4; 32], prf(2))).unwrap();
     let m = v.manifest().clone();
     m.verify_self_signature().unwrap();
-    let mut bumped = m.clone();
-    bumped.revision += 1;
+    let bumped = tamper(&m, |v| v["revision"] = (m.revision() + 1).into());
     assert_eq!(
         bumped.verify_self_signature().unwrap_err(),
         Error::ManifestInvalid
@@ -696,15 +707,135 @@ fn a_server_can_check_that_a_manifest_is_self_signed() {
     // check, and is caught on unlock (and by a server comparing identity keys).
     let forged = resigned_elsewhere(&m);
     forged.verify_self_signature().unwrap();
-    assert_ne!(forged.identity_key, m.identity_key);
+    assert_ne!(forged.identity_public_key(), m.identity_public_key());
     assert!(unlock(&forged, b"cred-1", 1).is_err());
+}
+
+#[test]
+fn a_server_can_check_that_a_manifest_may_replace_the_stored_one() {
+    let (mut v, _) = new_vault();
+    let old = v.manifest().clone();
+    let next = v
+        .add_passkey(passkey(b"cred-2", [5; 32], prf(2)))
+        .unwrap()
+        .clone();
+    assert_eq!(next.revision(), old.revision() + 1);
+    next.check_update(&old).unwrap();
+    // Skipping revisions is fine (changes a server never saw).
+    let later = v
+        .add_passkey(passkey(b"cred-3", [6; 32], prf(3)))
+        .unwrap()
+        .clone();
+    later.check_update(&old).unwrap();
+    later.check_update(&next).unwrap();
+
+    // Not newer: the same revision, or an older one (a rollback).
+    assert_eq!(
+        next.check_update(&next).unwrap_err(),
+        Error::StaleManifest {
+            seen: 2,
+            offered: 2
+        }
+    );
+    assert_eq!(
+        old.check_update(&next).unwrap_err(),
+        Error::StaleManifest {
+            seen: 2,
+            offered: 1
+        }
+    );
+    // Another vault's manifest, even a newer one.
+    let (mut other, _) = new_vault();
+    other
+        .add_passkey(passkey(b"cred-2", [5; 32], prf(2)))
+        .unwrap();
+    other
+        .add_passkey(passkey(b"cred-3", [5; 32], prf(3)))
+        .unwrap();
+    assert!(other.manifest().revision() > next.revision());
+    assert_eq!(
+        other.manifest().check_update(&next).unwrap_err(),
+        Error::ManifestInvalid
+    );
+    // The identity key substituted (and the manifest signed by it): self-signed,
+    // newer, but not the stored identity.
+    let forged = resigned_elsewhere(&next);
+    forged.verify_self_signature().unwrap();
+    assert_eq!(
+        forged.check_update(&old).unwrap_err(),
+        Error::ManifestInvalid
+    );
+    // Only the wrapped private key substituted.
+    let other_json: serde_json::Value = serde_json::from_str(&other.manifest().to_json()).unwrap();
+    let swapped = tamper(&next, |v| {
+        v["identityKey"]["wrappedPrivateKey"] =
+            other_json["identityKey"]["wrappedPrivateKey"].clone();
+    });
+    assert_eq!(swapped.identity_public_key(), next.identity_public_key());
+    assert_eq!(
+        swapped.check_update(&old).unwrap_err(),
+        Error::ManifestInvalid
+    );
+    // A bad signature: altered, or the revision bumped without re-signing.
+    let bad_sig = tamper(&next, |v| edit_b64(&mut v["signature"], |sig| sig[3] ^= 1));
+    assert_eq!(
+        bad_sig.check_update(&old).unwrap_err(),
+        Error::ManifestInvalid
+    );
+    let bumped = tamper(&old, |v| v["revision"] = 5.into());
+    assert_eq!(bumped.revision(), 5);
+    assert_eq!(
+        bumped.check_update(&old).unwrap_err(),
+        Error::ManifestInvalid
+    );
+    assert_eq!(
+        bumped.check_update(&next).unwrap_err(),
+        Error::ManifestInvalid
+    );
+}
+
+#[test]
+fn manifest_accessors_read_what_the_json_says() {
+    let (mut v, _) = new_vault();
+    v.add_passkey(PasskeyUnlock {
+        label: None,
+        ..passkey(b"cred-2", [5; 32], prf(2))
+    })
+    .unwrap();
+    let m = v.manifest();
+    let json: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+    assert_eq!(m.vault_id(), v.vault_id());
+    assert_eq!(b64(m.vault_id()), json["vaultId"]);
+    assert_eq!(json["revision"], m.revision());
+    assert_eq!(m.identity_public_key().len(), 33);
+    assert_eq!(
+        b64(m.identity_public_key()),
+        json["identityKey"]["publicKey"]
+    );
+    let passkeys: Vec<_> = m.passkeys().collect();
+    assert_eq!(passkeys.len(), 2);
+    let entries = json["unlock"].as_array().unwrap();
+    let mut from_json = entries.iter().filter(|e| e["type"] == "passkey");
+    for p in &passkeys {
+        let e = from_json.next().unwrap();
+        assert_eq!(e["id"], p.entry_id);
+        assert_eq!(e["credentialId"], b64(p.credential_id));
+        assert_eq!(e["prfSalt"], b64(p.prf_salt));
+        assert_eq!(e.get("label").and_then(|l| l.as_str()), p.label);
+    }
+    assert_eq!(passkeys[0].credential_id, b"cred-1");
+    assert_eq!(passkeys[0].label, Some("test key"));
+    assert_eq!(passkeys[1].prf_salt, [5; 32]);
+    assert_eq!(passkeys[1].label, None);
+    let recovery = entries.iter().find(|e| e["type"] == "recovery").unwrap();
+    assert_eq!(recovery["id"], m.recovery_entry_id().unwrap());
 }
 
 #[test]
 fn unlock_entries_carry_exactly_the_fields_of_their_type() {
     let (v, _) = new_vault();
     let json = v.manifest().to_json();
-    let recovery_id = v.manifest().recovery_entry().unwrap().id().to_string();
+    let recovery_id = v.manifest().recovery_entry_id().unwrap().to_string();
     let rec = format!("\"type\":\"recovery\",\"id\":\"{recovery_id}\"");
     assert!(json.contains(&rec));
     let cases = [

@@ -22,7 +22,7 @@ fn handed_off_vault_is_the_same_vault() {
     let receiver = HandoffReceiver::new().unwrap();
     let msg = v.hand_off(&receiver.public_key()).unwrap();
     let mut w = receiver
-        .accept(&msg, Some(v.manifest()), v.manifest().revision)
+        .accept(&msg, Some(v.manifest()), v.manifest().revision())
         .unwrap();
     assert_eq!(w.vault_id(), v.vault_id());
     assert_eq!(w.manifest(), v.manifest());
@@ -36,7 +36,7 @@ fn handed_off_vault_is_the_same_vault() {
     assert_eq!(v.open(&sealed_after, &ctx("r2")).unwrap(), b"note");
     // The received vault can change the manifest like the original.
     let m = w.rotate_recovery_code().unwrap();
-    assert_eq!(w.manifest().revision, v.manifest().revision + 1);
+    assert_eq!(w.manifest().revision(), v.manifest().revision() + 1);
     drop(m);
 }
 
@@ -109,7 +109,7 @@ fn pinned_vault_and_revision() {
     );
     let r = HandoffReceiver::new().unwrap();
     let msg = v.hand_off(&r.public_key()).unwrap();
-    let seen = v.manifest().revision + 1;
+    let seen = v.manifest().revision() + 1;
     assert_eq!(
         r.accept(&msg, None, seen).unwrap_err(),
         Error::StaleManifest {

@@ -211,8 +211,9 @@ fn generate() -> Vec<Vector> {
         comment: "The recovery code with one character mistyped.\nProves: a typo is caught by the checksum (InvalidRecoveryCode), never tried as a key.",
         fields: fields(&b, "InvalidRecoveryCode", Unlock::Recovery(String::from_utf8(typo).unwrap()), "rec-0001", b"", None, &s),
     });
-    let mut bad_sig = b.manifest.clone();
-    bad_sig.signature.0[5] ^= 1;
+    let bad_sig = common::tamper(&b.manifest, |v| {
+        common::edit_b64(&mut v["signature"], |sig| sig[5] ^= 1);
+    });
     let good_manifest = std::mem::replace(&mut b.manifest, bad_sig);
     out.push(Vector {
         name: "neg-manifest-signature.txt",
@@ -220,10 +221,11 @@ fn generate() -> Vec<Vector> {
         fields: fields(&b, "ManifestInvalid", Unlock::Prf(prf), "rec-0001", b"", None, &s),
     });
     b.manifest = good_manifest;
-    let mut salt_changed = b.manifest.clone();
-    if let medseal::UnlockEntry::Passkey { prf_salt, .. } = &mut salt_changed.unlock[0] {
-        prf_salt.0[0] ^= 1;
-    }
+    let salt_changed = common::tamper(&b.manifest, |v| {
+        let entry = &mut v["unlock"][0];
+        assert_eq!(entry["type"], "passkey");
+        common::edit_b64(&mut entry["prfSalt"], |salt| salt[0] ^= 1);
+    });
     b.manifest = salt_changed;
     out.push(Vector {
         name: "neg-manifest-salt-changed.txt",

@@ -13,7 +13,7 @@
 use js_sys::Reflect;
 use medseal_wasm::{
     error_codes, large_head_length, new_prf_salt, passkey_requests, prf_input, to_text,
-    HandoffReceiver, VaultHandle,
+    HandoffReceiver, NewPasskey, VaultHandle,
 };
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -32,7 +32,10 @@ fn new_vault() -> (VaultHandle, [u8; 32], String) {
     let mut prf = [0u8; 32];
     getrandom::fill(&mut prf).unwrap();
     let mut buf = prf;
-    let created = VaultHandle::create(b"cred", &salt, &mut buf, Some("laptop".into())).unwrap();
+    let created = VaultHandle::create(
+        NewPasskey::new(b"cred", &salt, &mut buf, Some("laptop".into())).unwrap(),
+    )
+    .unwrap();
     assert_eq!(buf, [0u8; 32], "the caller's PRF buffer is wiped");
     let code = created.recovery_code();
     (created.into_vault(), prf, code)

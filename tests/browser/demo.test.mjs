@@ -3,16 +3,12 @@
 // Also: what the page stores holds no plaintext, and a passkey without PRF is refused clearly.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addAuthenticator, withBrowserAndServer } from "./helpers.mjs";
+import { passkeyPage, withBrowserAndServer } from "./helpers.mjs";
 
 const env = withBrowserAndServer();
 
 test("create with a passkey, seal, reload, unlock with the passkey, open", async () => {
-  const context = await env.browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await addAuthenticator(page);
+  const { context, page, errors } = await passkeyPage(env.browser);
   await page.goto(`${env.origin}/`);
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("No vault yet"));
 
@@ -55,9 +51,7 @@ test("create with a passkey, seal, reload, unlock with the passkey, open", async
 });
 
 test("a passkey without PRF gets a clear refusal, not a broken vault", async () => {
-  const context = await env.browser.newContext();
-  const page = await context.newPage();
-  await addAuthenticator(page, { hasPrf: false });
+  const { context, page } = await passkeyPage(env.browser, { hasPrf: false });
   await page.goto(`${env.origin}/`);
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("No vault yet"));
   await page.click("#create");

@@ -1,8 +1,15 @@
 // Shared set-up for browser tests: Debian's Chromium driven by playwright-core,
 // with Chromium's DevTools virtual authenticator standing in for a passkey.
 import { before, after } from "node:test";
+import { createServer } from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startServer } from "../../scripts/serve.mjs";
+
+/** The repository's root folder. */
+export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 export const CHROMIUM_ARGS = [
   "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -16,20 +23,64 @@ export async function launch() {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
 }
 
+/** The static demo server (scripts/serve.mjs) on a free port. */
 export async function serve() {
   const server = await startServer(0);
   return { server, origin: `http://localhost:${server.address().port}` };
 }
 
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+  ".wasm": "application/wasm", ".json": "application/json", ".map": "application/json", ".ico": "image/x-icon",
+};
+
 /**
- * Registers before/after hooks that start the static demo server and one
- * Chromium for the file's tests; the returned object is filled in by `before`.
+ * A server for a test's own pages, on localhost (a secure context for
+ * WebAuthn): `pages` maps paths to texts (typed by the path's extension, HTML
+ * without one), `mounts` lists [path prefix, folder] pairs served as files,
+ * and `post(req, res, path)`, if given, answers every POST.
  */
-export function withBrowserAndServer() {
+export async function serveFiles({ pages = {}, mounts = [], post } = {}) {
+  const server = createServer(async (req, res) => {
+    try {
+      const path = decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname);
+      if (post && req.method === "POST") return await post(req, res, path);
+      if (path in pages) {
+        res.writeHead(200, { "content-type": TYPES[extname(path)] ?? TYPES[".html"], "cache-control": "no-store" });
+        return res.end(pages[path]);
+      }
+      const mount = mounts.find(([prefix]) => path.startsWith(prefix));
+      if (!mount) throw Object.assign(new Error("not found"), { status: 404 });
+      const [prefix, dir] = mount;
+      const file = normalize(join(dir, path.slice(prefix.length)));
+      if (!file.startsWith(dir + "/")) throw Object.assign(new Error("outside"), { status: 403 });
+      if (!(await stat(file)).isFile()) throw Object.assign(new Error("not a file"), { status: 404 });
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" });
+      res.end(await readFile(file));
+    } catch (e) {
+      const status = e.status ?? (e.code === "ENOENT" ? 404 : 500);
+      res.writeHead(status, { "content-type": "text/plain" });
+      res.end(String(status));
+    }
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  // localhost, not 127.0.0.1: an IP address cannot be a WebAuthn RP id.
+  return { server, origin: `http://localhost:${server.address().port}` };
+}
+
+/**
+ * Registers before/after hooks that start a server (the static demo server
+ * unless `start` returns another: an object with `server` and `origin`) and
+ * one Chromium for the file's tests, then run `setUp(env)`; the returned
+ * object is filled in by `before` with `browser` and what `start` returned.
+ * (One hook for it all: Node 20 runs a file's top-level `before` hooks concurrently.)
+ */
+export function withBrowserAndServer(start = serve, setUp = async () => {}) {
   const env = { browser: null, server: null, origin: "" };
   before(async () => {
-    Object.assign(env, await serve());
+    Object.assign(env, await start());
     env.browser = await launch();
+    await setUp(env);
   });
   after(async () => {
     await env.browser?.close();
@@ -50,4 +101,44 @@ export async function addAuthenticator(page, { hasPrf = true } = {}) {
     },
   });
   return { cdp, authenticatorId };
+}
+
+/**
+ * A page in a fresh context of `browser`, with a virtual authenticator
+ * (`auth`, as from addAuthenticator) and `errors`, which collects the page's
+ * uncaught errors.
+ */
+export async function passkeyPage(browser, { hasPrf = true } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.stack ?? e.message}`));
+  const auth = await addAuthenticator(page, { hasPrf });
+  return { context, page, errors, auth };
+}
+
+/** The first fenced block of `lang` under the heading line `heading` (up to the next heading of the same or a higher level). */
+function blockUnder(markdown, heading, lang = "js") {
+  const lines = markdown.split("\n");
+  const at = lines.findIndex((l) => l.trim() === heading);
+  if (at < 0) throw new Error(`README has no heading ${JSON.stringify(heading)}`);
+  const level = heading.match(/^#+/)[0].length;
+  let inside = false;
+  const body = [];
+  for (const line of lines.slice(at + 1)) {
+    if (!inside) {
+      const h = line.match(/^(#+)\s/);
+      if (h && h[1].length <= level) break;
+      if (line.trim() === "```" + lang) inside = true;
+      continue;
+    }
+    if (line.trim() === "```") return body.join("\n") + "\n";
+    body.push(line);
+  }
+  throw new Error(`no complete \`\`\`${lang} block under ${JSON.stringify(heading)}`);
+}
+
+/** A README block: `blockUnder` applied to the repository's README.md. */
+export async function readmeBlock(heading, lang = "js") {
+  return blockUnder(await readFile(join(ROOT, "README.md"), "utf8"), heading, lang);
 }

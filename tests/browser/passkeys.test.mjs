@@ -5,16 +5,12 @@
 // through to a server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addAuthenticator, withBrowserAndServer } from "./helpers.mjs";
+import { passkeyPage, withBrowserAndServer } from "./helpers.mjs";
 
 const env = withBrowserAndServer();
 
 async function freshPage({ hasPrf = true } = {}) {
-  const context = await env.browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  const auth = await addAuthenticator(page, { hasPrf });
+  const { context, page, errors, auth } = await passkeyPage(env.browser, { hasPrf });
   await page.goto(`${env.origin}/index.html`);
   await page.evaluate(async () => {
     const m = await import("/pkg/dist/index.js");

@@ -8,54 +8,20 @@
 // prevents: the credential as Chromium's toJSON() writes it carries the PRF
 // output in base64url, and SimpleWebAuthn's server verifies it all the same.
 //   node --test tests/browser/simplewebauthn.test.mjs   (needs pkg/ built)
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { randomBytes } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
-import { extname, join, normalize, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
 import {
   generateRegistrationOptions, verifyRegistrationResponse,
   generateAuthenticationOptions, verifyAuthenticationResponse,
 } from "@simplewebauthn/server";
+import { ROOT, passkeyPage, readmeBlock, serveFiles, withBrowserAndServer } from "./helpers.mjs";
 
-const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-
-// Same Chromium and flags as tests/browser/helpers.mjs (copied: that file is shared and moving).
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-];
-const CHROMIUM_PATH = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-/** The first fenced block of `lang` under the heading line `heading` (as in readme.test.mjs). */
-function blockUnder(markdown, heading, lang = "js") {
-  const lines = markdown.split("\n");
-  const at = lines.findIndex((l) => l.trim() === heading);
-  if (at < 0) throw new Error(`README has no heading ${JSON.stringify(heading)}`);
-  const level = heading.match(/^#+/)[0].length;
-  let inside = false;
-  const body = [];
-  for (const line of lines.slice(at + 1)) {
-    if (!inside) {
-      const h = line.match(/^(#+)\s/);
-      if (h && h[1].length <= level) break;
-      if (line.trim() === "```" + lang) inside = true;
-      continue;
-    }
-    if (line.trim() === "```") return body.join("\n") + "\n";
-    body.push(line);
-  }
-  throw new Error(`no complete \`\`\`${lang} block under ${JSON.stringify(heading)}`);
-}
-
-const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json", ".map": "application/json" };
 const MOUNTS = [
-  ["/pkg/", join(root, "pkg")],
-  ["/swa/", join(root, "node_modules", "@simplewebauthn", "browser")],
-  ["/app/", join(root, "tests", "browser", "fixtures", "swa")],
+  ["/pkg/", join(ROOT, "pkg")],
+  ["/swa/", join(ROOT, "node_modules", "@simplewebauthn", "browser")],
+  ["/app/", join(ROOT, "tests", "browser", "fixtures", "swa")],
 ];
 
 const PAGE = `<!doctype html>
@@ -163,53 +129,33 @@ async function startRelyingParty({ loginRecipe }) {
     throw Object.assign(new Error("no such route"), { status: 404 });
   }
 
-  const server = createServer(async (req, res) => {
-    try {
-      const path = decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname);
-      if (req.method === "POST") {
-        const chunks = [];
-        for await (const c of req) chunks.push(c);
-        const text = Buffer.concat(chunks).toString("utf8");
-        bodies.push({ path, body: text });
-        let sid = /(?:^|;\s*)sid=([\w-]+)/.exec(req.headers.cookie ?? "")?.[1];
-        const headers = { "content-type": "application/json", "cache-control": "no-store" };
-        if (!sid || !sessions.has(sid)) {
-          sid = randomBytes(16).toString("base64url");
-          sessions.set(sid, {});
-          headers["set-cookie"] = `sid=${sid}; Path=/; HttpOnly; SameSite=Strict`;
-        }
-        let status = 200;
-        let out;
-        try {
-          out = await api(path, JSON.parse(text), sessions.get(sid));
-        } catch (e) {
-          status = e.status ?? 500;
-          out = { error: e.message };
-        }
-        res.writeHead(status, headers);
-        return res.end(JSON.stringify(out));
-      }
-      if (path in pages) {
-        res.writeHead(200, { "content-type": TYPES[extname(path)] ?? TYPES[".html"], "cache-control": "no-store" });
-        return res.end(pages[path]);
-      }
-      const mount = MOUNTS.find(([p]) => path.startsWith(p));
-      if (!mount) throw Object.assign(new Error("not found"), { status: 404 });
-      const [prefix, dir] = mount;
-      const file = normalize(join(dir, path.slice(prefix.length)));
-      if (!file.startsWith(dir + "/")) throw Object.assign(new Error("outside"), { status: 403 });
-      if (!(await stat(file)).isFile()) throw Object.assign(new Error("not a file"), { status: 404 });
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" });
-      res.end(await readFile(file));
-    } catch (e) {
-      const status = e.status ?? (e.code === "ENOENT" ? 404 : 500);
-      res.writeHead(status, { "content-type": "text/plain" });
-      res.end(String(status));
+  /** Answers a POST: the JSON API, with the session cookie. */
+  async function post(req, res, path) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const text = Buffer.concat(chunks).toString("utf8");
+    bodies.push({ path, body: text });
+    let sid = /(?:^|;\s*)sid=([\w-]+)/.exec(req.headers.cookie ?? "")?.[1];
+    const headers = { "content-type": "application/json", "cache-control": "no-store" };
+    if (!sid || !sessions.has(sid)) {
+      sid = randomBytes(16).toString("base64url");
+      sessions.set(sid, {});
+      headers["set-cookie"] = `sid=${sid}; Path=/; HttpOnly; SameSite=Strict`;
     }
-  });
-  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  // localhost, not 127.0.0.1: an IP address cannot be a WebAuthn RP id.
-  origin = `http://localhost:${server.address().port}`;
+    let status = 200;
+    let out;
+    try {
+      out = await api(path, JSON.parse(text), sessions.get(sid));
+    } catch (e) {
+      status = e.status ?? 500;
+      out = { error: e.message };
+    }
+    res.writeHead(status, headers);
+    res.end(JSON.stringify(out));
+  }
+
+  const { server, origin: served } = await serveFiles({ pages, mounts: MOUNTS, post });
+  origin = served;
   return { server, origin, bodies, verdicts, users };
 }
 
@@ -248,36 +194,18 @@ function assertAbsent(bodies, secret, what) {
 }
 
 const USERNAME = "pat@example.org";
-let rp, browser, context, page, cdp, authenticatorId;
 const state = {}; // filled by the tests, in order
 
-before(async () => {
-  const readme = await readFile(join(root, "README.md"), "utf8");
-  const recipe = blockUnder(readme, "### Passkey login and unlock in one gesture, with SimpleWebAuthn");
+let context, page, cdp, authenticatorId;
+
+const rp = withBrowserAndServer(async () => {
+  const recipe = await readmeBlock("### Passkey login and unlock in one gesture, with SimpleWebAuthn");
   // The README block as written, plus what the test needs to look at afterwards.
   const loginRecipe = `${recipe}\nexport { optionsJSON, manifest, credential, vault, response };\n`;
-  rp = await startRelyingParty({ loginRecipe });
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
-  context = await browser.newContext();
-  page = await context.newPage();
-  state.errors = [];
-  page.on("pageerror", (e) => state.errors.push(`pageerror: ${e.stack ?? e.message}`));
+  return startRelyingParty({ loginRecipe });
+}, async ({ browser }) => {
+  ({ context, page, errors: state.errors, auth: { cdp, authenticatorId } } = await passkeyPage(browser));
   page.on("console", (m) => m.type() === "error" && state.errors.push(`console.error: ${m.text()}`));
-  cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  ({ authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2", ctap2Version: "ctap2_1", transport: "internal",
-      hasResidentKey: true, hasUserVerification: true, isUserVerified: true,
-      hasPrf: true, automaticPresenceSimulation: true,
-    },
-  }));
-});
-
-after(async () => {
-  await context?.close();
-  await browser?.close();
-  rp?.server.close();
 });
 
 test("sign-up: SimpleWebAuthn registration with medseal's PRF extension verifies, and a vault is made from it", async () => {

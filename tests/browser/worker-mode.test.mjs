@@ -4,7 +4,7 @@
 // snapshot of the page, with a page that does hold a vault as the control.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addAuthenticator, withBrowserAndServer } from "./helpers.mjs";
+import { passkeyPage, withBrowserAndServer } from "./helpers.mjs";
 
 const env = withBrowserAndServer();
 const rp = { name: "medseal tests" };
@@ -37,11 +37,7 @@ async function heapObjects(page, names) {
 const VAULT_OBJECTS = ["Vault", "VaultHandle", "HandoffReceiver", "VaultReceiver"];
 
 test("worker mode: create, seal, reload, unlock, open across the worker boundary; the page holds no vault", async () => {
-  const context = await env.browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await addAuthenticator(page);
+  const { context, page, errors } = await passkeyPage(env.browser);
   // This page may not compile WebAssembly at all (script-src 'self'); the worker may.
   const resp = await page.goto(`${env.origin}/fixtures/worker-mode.nowasm.html`);
   assert.match(resp.headers()["content-security-policy"], /script-src 'self';/);

@@ -19,7 +19,6 @@ use wasm_bindgen::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
 use medseal::hazmat;
-use medseal::manifest::UnlockEntry;
 use medseal::record::{self, ContentType, RecordContext};
 use medseal::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
 
@@ -69,30 +68,21 @@ fn revision_of(v: Option<f64>) -> Result<u64, JsValue> {
     }
 }
 
+/// A byte count from JS (a double): a whole number that fits wasm's memory.
+fn byte_count(v: f64, what: &'static str) -> Result<usize, JsValue> {
+    if v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+        Ok(v as usize)
+    } else {
+        Err(invalid(what))
+    }
+}
+
 /// A PRF output; the caller's buffer is wiped (wasm-bindgen copies a
 /// `&mut [u8]` back into the JS array after the call).
 fn prf_of(bytes: &mut [u8]) -> Result<PrfOutput, JsValue> {
     let r = PrfOutput::new(bytes).map_err(to_js);
     bytes.zeroize();
     r
-}
-
-fn passkey_of(
-    credential_id: &[u8],
-    prf_salt: &[u8],
-    prf_output: &mut [u8],
-    label: Option<String>,
-) -> Result<PasskeyUnlock, JsValue> {
-    let prf_output = prf_of(prf_output)?;
-    let prf_salt: [u8; 32] = prf_salt
-        .try_into()
-        .map_err(|_| invalid("prfSalt must be 32 bytes (from newPrfSalt)"))?;
-    Ok(PasskeyUnlock {
-        credential_id: credential_id.to_vec(),
-        prf_salt,
-        prf_output,
-        label,
-    })
 }
 
 fn manifest_of(json: &str) -> Result<Manifest, JsValue> {
@@ -108,6 +98,11 @@ fn sealed_of(sealed: Vec<u8>, text: bool) -> Result<Vec<u8>, JsValue> {
     } else {
         Ok(sealed)
     }
+}
+
+/// What a record is bound to: its id and the caller's context.
+fn binding<'a>(record_id: &'a str, context: &'a [u8]) -> RecordContext<'a> {
+    RecordContext::with_context(record_id.as_bytes(), context)
 }
 
 fn content_type(json: bool) -> ContentType {
@@ -169,22 +164,12 @@ pub struct PasskeyRequest {
 #[wasm_bindgen(js_name = passkeyRequests)]
 pub fn passkey_requests(manifest_json: &str) -> Result<Vec<PasskeyRequest>, JsValue> {
     let m = manifest_of(manifest_json)?;
-    Ok(m.unlock
-        .iter()
-        .filter_map(|e| match e {
-            UnlockEntry::Passkey {
-                id,
-                credential_id,
-                prf_salt,
-                label,
-                ..
-            } => Some(PasskeyRequest {
-                entry_id: id.clone(),
-                credential_id: credential_id.0.clone(),
-                prf_input: medseal::prf_input(&prf_salt.0),
-                label: label.clone(),
-            }),
-            UnlockEntry::Recovery { .. } => None,
+    Ok(m.passkeys()
+        .map(|p| PasskeyRequest {
+            entry_id: p.entry_id.to_owned(),
+            credential_id: p.credential_id.to_vec(),
+            prf_input: medseal::prf_input(p.prf_salt),
+            label: p.label.map(str::to_owned),
         })
         .collect())
 }
@@ -263,6 +248,36 @@ impl HandoffReceiver {
     }
 }
 
+/// A passkey to add to a vault (or to create one with): its credential id,
+/// the PRF salt it was asked with, and its PRF output for
+/// `prfInput(prfSalt)`, checked and held here. The caller's `prfOutput`
+/// buffer is wiped by the constructor.
+#[wasm_bindgen]
+pub struct NewPasskey(PasskeyUnlock);
+
+#[wasm_bindgen]
+impl NewPasskey {
+    /// Checks and takes a passkey's PRF data; `label` names it in the manifest.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        credential_id: &[u8],
+        prf_salt: &[u8],
+        prf_output: &mut [u8],
+        label: Option<String>,
+    ) -> Result<NewPasskey, JsValue> {
+        let prf_output = prf_of(prf_output)?;
+        let prf_salt: [u8; 32] = prf_salt
+            .try_into()
+            .map_err(|_| invalid("prfSalt must be 32 bytes (from newPrfSalt)"))?;
+        Ok(NewPasskey(PasskeyUnlock {
+            credential_id: credential_id.to_vec(),
+            prf_salt,
+            prf_output,
+            label,
+        }))
+    }
+}
+
 /// A vault just created, with its recovery code: read `recoveryCode` (to
 /// show once), then take the vault with `intoVault`.
 #[wasm_bindgen]
@@ -308,7 +323,7 @@ impl LargeSealJob {
         // Straight into a JS array: no copy of the key left in wasm's heap.
         self.job
             .take()
-            .map(|j| js_sys::Uint8Array::from(&j.key()[..]))
+            .map(|j| js_sys::Uint8Array::from(&j.cipher().key()[..]))
     }
     /// The AES-GCM nonce.
     #[wasm_bindgen(getter)]
@@ -368,17 +383,17 @@ impl LargeOpenJob {
             return None;
         }
         self.key_taken = true;
-        Some(js_sys::Uint8Array::from(&self.job.key()[..]))
+        Some(js_sys::Uint8Array::from(&self.job.cipher().key()[..]))
     }
     /// The AES-GCM nonce.
     #[wasm_bindgen(getter)]
     pub fn iv(&self) -> Vec<u8> {
-        self.job.nonce().to_vec()
+        self.job.cipher().nonce().to_vec()
     }
     /// The AES-GCM associated data.
     #[wasm_bindgen(getter)]
     pub fn aad(&self) -> Vec<u8> {
-        self.job.aad().to_vec()
+        self.job.cipher().aad().to_vec()
     }
     /// Where the body (ciphertext and tag) starts in the sealed record.
     #[wasm_bindgen(getter, js_name = bodyStart)]
@@ -434,16 +449,9 @@ impl VaultHandle {
 
 #[wasm_bindgen]
 impl VaultHandle {
-    /// Creates a vault from a passkey's PRF output for `prfInput(prfSalt)`
-    /// (the caller's `prfOutput` buffer is wiped).
-    pub fn create(
-        credential_id: &[u8],
-        prf_salt: &[u8],
-        prf_output: &mut [u8],
-        label: Option<String>,
-    ) -> Result<NewVault, JsValue> {
-        let p = passkey_of(credential_id, prf_salt, prf_output, label)?;
-        let (vault, recovery_code) = Vault::create(p).map_err(to_js)?;
+    /// Creates a vault whose first passkey is `passkey` (used up).
+    pub fn create(passkey: NewPasskey) -> Result<NewVault, JsValue> {
+        let (vault, recovery_code) = Vault::create(passkey.0).map_err(to_js)?;
         Ok(NewVault {
             vault,
             recovery_code,
@@ -506,11 +514,7 @@ impl VaultHandle {
             return Err(invalid("a JSON record must be UTF-8"));
         }
         self.get_mut()?
-            .seal_as(
-                content_type(json),
-                &payload,
-                &RecordContext::with_context(record_id.as_bytes(), context),
-            )
+            .seal_as(content_type(json), &payload, &binding(record_id, context))
             .map_err(to_js)
     }
 
@@ -538,10 +542,7 @@ impl VaultHandle {
         let bytes = sealed_of(sealed, text)?;
         let (ct, data) = self
             .get()?
-            .open_typed(
-                &bytes,
-                &RecordContext::with_context(record_id.as_bytes(), context),
-            )
+            .open_typed(&bytes, &binding(record_id, context))
             .map_err(to_js)?;
         Ok(Opened {
             json: ct == ContentType::Json,
@@ -559,19 +560,17 @@ impl VaultHandle {
         record_id: &str,
         context: &[u8],
     ) -> Result<LargeSealJob, JsValue> {
-        if !(length >= 0.0 && length.fract() == 0.0 && length <= u32::MAX as f64) {
-            return Err(invalid("length must be a byte count"));
-        }
+        let length = byte_count(length, "length must be a byte count")?;
         let job = hazmat::seal_large(
             self.get_mut()?,
             content_type(json),
-            length as usize,
-            &RecordContext::with_context(record_id.as_bytes(), context),
+            length,
+            &binding(record_id, context),
         )
         .map_err(to_js)?;
         Ok(LargeSealJob {
-            iv: job.nonce().to_vec(),
-            aad: job.aad().to_vec(),
+            iv: job.cipher().nonce().to_vec(),
+            aad: job.cipher().aad().to_vec(),
             prefix: job.prefix().to_vec(),
             body_head: job.body_head().to_vec(),
             body_tail: job.body_tail().to_vec(),
@@ -589,35 +588,20 @@ impl VaultHandle {
         record_id: &str,
         context: &[u8],
     ) -> Result<LargeOpenJob, JsValue> {
-        if !(sealed_len >= 0.0 && sealed_len.fract() == 0.0 && sealed_len <= u32::MAX as f64) {
-            return Err(invalid("sealedLength must be a byte count"));
-        }
-        let job = hazmat::open_large(
-            self.get()?,
-            head,
-            sealed_len as usize,
-            &RecordContext::with_context(record_id.as_bytes(), context),
-        )
-        .map_err(to_js)?;
+        let sealed_len = byte_count(sealed_len, "sealedLength must be a byte count")?;
+        let job = hazmat::open_large(self.get()?, head, sealed_len, &binding(record_id, context))
+            .map_err(to_js)?;
         Ok(LargeOpenJob {
             job,
             key_taken: false,
         })
     }
 
-    /// Adds a passkey (the caller's `prfOutput` buffer is wiped); returns
-    /// the new manifest's JSON.
+    /// Adds a passkey (used up); returns the new manifest's JSON.
     #[wasm_bindgen(js_name = addPasskey)]
-    pub fn add_passkey(
-        &mut self,
-        credential_id: &[u8],
-        prf_salt: &[u8],
-        prf_output: &mut [u8],
-        label: Option<String>,
-    ) -> Result<String, JsValue> {
-        let p = passkey_of(credential_id, prf_salt, prf_output, label)?;
+    pub fn add_passkey(&mut self, passkey: NewPasskey) -> Result<String, JsValue> {
         self.get_mut()?
-            .add_passkey(p)
+            .add_passkey(passkey.0)
             .map(Manifest::to_json)
             .map_err(to_js)
     }

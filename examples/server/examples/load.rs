@@ -75,7 +75,7 @@ fn seed_user(db: &Db, name: &str) -> Res<(String, String, Vault)> {
     let cred = random_token(&OsEntropy).map_err(|_| "no randomness")?;
     let token = random_token(&OsEntropy).map_err(|_| "no randomness")?;
     let m = vault.manifest();
-    let (text, rev) = (m.to_json(), i64::try_from(m.revision)?);
+    let (text, rev) = (m.to_json(), i64::try_from(m.revision())?);
     db.write_blocking(|c| {
         db::create_user(c, &id, name, &cred, "{}", &text, rev)?;
         db::new_session(c, &token, &id, 3600)
@@ -277,7 +277,7 @@ async fn run(bin: &Path, dir: &Path, per_route: usize, clients: usize) -> Res<Ve
         let (_, token, mut vault) = seed_user(&db, &format!("chain{c}"))?;
         let mut reqs: Vec<Req> = Vec::new();
         for _ in 0..per_client {
-            let replaces = vault.manifest().revision;
+            let replaces = vault.manifest().revision();
             vault.rotate_recovery_code()?;
             let m: Value = serde_json::from_str(&vault.manifest().to_json())?;
             reqs.push((

@@ -16,7 +16,8 @@ pub struct Config {
     /// The site's origin (`MEDSEAL_ORIGIN`); `None` means `http://localhost:<port>`.
     /// The WebAuthn RP id is its host.
     pub origin: Option<String>,
-    /// The repository root: the web app is served from `examples/server/web`, the package from `pkg/`.
+    /// The repository root: the web app is served from `examples/server/web`
+    /// (with `examples/shared` under `/shared/`), the package from `pkg/`.
     pub web_root: PathBuf,
     /// Timeouts, caps and rate limits.
     pub limits: Limits,

@@ -136,11 +136,7 @@ impl Db {
     {
         // The slot only bounds how many readers run at once; it is never closed.
         let _slot = self.0.read_slots.acquire().await.ok();
-        let inner = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || inner.with_reader(f))
-            .await
-            .map_err(DbError::Task)?
-            .map_err(DbError::Sqlite)
+        self.off_workers(move |inner| inner.with_reader(f)).await
     }
 
     /// Runs `f` on the writer connection, off the async workers, after every
@@ -151,8 +147,17 @@ impl Db {
         F: FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
     {
         let _turn = self.0.write_turn.acquire().await.ok();
+        self.off_workers(move |inner| inner.with_writer(f)).await
+    }
+
+    /// Runs `f` on tokio's blocking pool.
+    async fn off_workers<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> DbResult<T> + Send + 'static,
+    {
         let inner = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || inner.with_writer(f))
+        tokio::task::spawn_blocking(move || f(&inner))
             .await
             .map_err(DbError::Task)?
             .map_err(DbError::Sqlite)

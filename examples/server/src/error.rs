@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -159,49 +159,43 @@ where
     }
 }
 
-/// `axum::extract::Query` with a JSON rejection.
-pub struct Query<T>(pub T);
+/// Defines `$name<T>`: axum's extractor of the same name, with its rejection
+/// answered as JSON (`$code`, `$message`) under the rejection's status.
+macro_rules! parts_extractor {
+    ($(#[$doc:meta])* $name:ident, $code:literal, $message:literal) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<T, S> FromRequestParts<S> for Query<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<T, S> FromRequestParts<S> for $name<T>
+        where
+            T: DeserializeOwned + Send,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError::new(
-                    e.status(),
-                    "bad_query",
-                    "the query string is not what this route takes",
-                )
-            })
-    }
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                axum::extract::$name::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|v| $name(v.0))
+                    .map_err(|e| ApiError::new(e.status(), $code, $message))
+            }
+        }
+    };
 }
 
-/// `axum::extract::Path` with a JSON rejection.
-pub struct Path<T>(pub T);
+parts_extractor!(
+    /// `axum::extract::Query` with a JSON rejection.
+    Query,
+    "bad_query",
+    "the query string is not what this route takes"
+);
 
-impl<T, S> FromRequestParts<S> for Path<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Path(p.0))
-            .map_err(|e: PathRejection| {
-                ApiError::new(e.status(), "bad_path", "the path is not valid")
-            })
-    }
-}
+parts_extractor!(
+    /// `axum::extract::Path` with a JSON rejection.
+    Path,
+    "bad_path",
+    "the path is not valid"
+);
 
 /// The error code of a status that a layer or the router answered by itself.
 fn code_of(status: StatusCode) -> &'static str {

@@ -55,8 +55,7 @@ async fn a_write_without_a_session_is_401_before_its_body_is_parsed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rejection_is_json() {
     let s = TestServer::start_with(|l| l.max_body = 1024, None).await;
-    let u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (_, t) = s.signed_in("alice");
     let cookie = format!("cookie: medseal_session={t}\r\n");
 
     // 415: a body without a JSON content type.
@@ -123,8 +122,7 @@ async fn every_rejection_is_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_ids_dot_and_dotdot_are_refused() {
     let s = TestServer::start().await;
-    let mut u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (mut u, t) = s.signed_in("alice");
     let body = json!({ "sealed": sealed(&mut u.vault, "x", b"hello") }).to_string();
     for id in [".", ".."] {
         let path = format!("/api/records/{id}");
@@ -156,8 +154,7 @@ async fn record_ids_dot_and_dotdot_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_well_formed_sealed_record_is_stored() {
     let s = TestServer::start().await;
-    let mut u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (mut u, t) = s.signed_in("alice");
     let good = sealed(&mut u.vault, "r1", b"penicillin allergy");
     // The same record with its version byte changed, and cut short.
     let mut bytes = base64ct_decode(&good[4..]);
@@ -175,27 +172,20 @@ async fn only_a_well_formed_sealed_record_is_stored() {
         &other_version,
         &cut,
     ] {
-        let r = s
-            .req(
-                "PUT",
-                "/api/records/r1",
-                Some(&t),
-                Some(&json!({ "sealed": bad }).to_string()),
-            )
-            .await;
+        let r = put_r1(&s, &t, bad).await;
         assert_json_error(&r, 400, "not_sealed");
     }
-    let r = s
-        .req(
-            "PUT",
-            "/api/records/r1",
-            Some(&t),
-            Some(&json!({ "sealed": good }).to_string()),
-        )
-        .await;
+    let r = put_r1(&s, &t, &good).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.req("GET", "/api/records/r1", Some(&t), None).await;
     assert_eq!(r.json()["sealed"], good);
+}
+
+/// `PUT /api/records/r1` `{sealed}`.
+async fn put_r1(s: &TestServer, token: &str, sealed: &str) -> http::Resp {
+    let body = json!({ "sealed": sealed }).to_string();
+    s.req("PUT", "/api/records/r1", Some(token), Some(&body))
+        .await
 }
 
 fn base64ct_decode(s: &str) -> Vec<u8> {
@@ -263,10 +253,9 @@ async fn the_record_list_is_paged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifest_compare_and_swap_is_exact_over_200_races() {
     let s = TestServer::start().await;
-    let u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (u, t) = s.signed_in("alice");
     let rev1 = u.vault.manifest().clone();
-    assert_eq!(rev1.revision, 1);
+    assert_eq!(rev1.revision(), 1);
     let bodies: Vec<String> = (0..200)
         .map(|_| {
             let mut v = medseal::Vault::unlock_with_recovery_code(&rev1, &u.code, 1).unwrap();
@@ -343,14 +332,7 @@ async fn a_failing_random_source_is_an_error_not_a_zero_token() {
         s.state.flows.is_empty(),
         "no flow stored under a predictable id"
     );
-    let r = s
-        .req(
-            "POST",
-            "/api/recover/start",
-            None,
-            Some(&json!({ "username": u.name }).to_string()),
-        )
-        .await;
+    let r = recover_start(&s, &u).await;
     assert_json_error(&r, 500, "internal");
     assert!(
         s.log
@@ -365,8 +347,7 @@ async fn a_failing_random_source_is_an_error_not_a_zero_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_errors_are_logged_without_secrets() {
     let s = TestServer::start().await;
-    let u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (u, t) = s.signed_in("alice");
     s.db()
         .write_blocking(|c| {
             c.execute(
@@ -489,18 +470,21 @@ async fn expired_sessions_are_purged() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(count(), 1, "only the live session is left");
-    assert_eq!(s.req("GET", "/api/me", Some(&live), None).await.status, 200);
+    assert_eq!(me(&s, &live).await.status, 200);
+}
+
+/// `GET /api/me` with the session `token`: 200 while it lives.
+async fn me(s: &TestServer, token: &str) -> http::Resp {
+    s.req("GET", "/api/me", Some(token), None).await
+}
+
+async fn recover_start(s: &TestServer, u: &common::TestUser) -> http::Resp {
+    let body = json!({ "username": u.name }).to_string();
+    s.req("POST", "/api/recover/start", None, Some(&body)).await
 }
 
 async fn recover(s: &TestServer, u: &common::TestUser, tamper: bool) -> http::Resp {
-    let r = s
-        .req(
-            "POST",
-            "/api/recover/start",
-            None,
-            Some(&json!({ "username": u.name }).to_string()),
-        )
-        .await;
+    let r = recover_start(s, u).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
     let challenge = base64ct_decode(j["challenge"].as_str().unwrap());
@@ -538,22 +522,15 @@ async fn recovery_signs_in_and_ends_every_other_session() {
     let r = recover(&s, &u, true).await;
     assert_json_error(&r, 401, "recovery_failed");
     assert_eq!(
-        s.req("GET", "/api/me", Some(&old), None).await.status,
+        me(&s, &old).await.status,
         200,
         "a failed proof ends nothing"
     );
     let r = recover(&s, &u, false).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let new = cookie_of(&r);
-    assert_eq!(
-        s.req("GET", "/api/me", Some(&new), None).await.json()["user"],
-        u.id
-    );
-    assert_json_error(
-        &s.req("GET", "/api/me", Some(&old), None).await,
-        401,
-        "unauthorized",
-    );
+    assert_eq!(me(&s, &new).await.json()["user"], u.id);
+    assert_json_error(&me(&s, &old).await, 401, "unauthorized");
 }
 
 /// The proof is checked by the core against the stored manifest, whose own
@@ -599,7 +576,7 @@ async fn removing_a_passkey_ends_the_other_sessions() {
         "not_found",
     );
     assert_eq!(
-        s.req("GET", "/api/me", Some(&b), None).await.status,
+        me(&s, &b).await.status,
         200,
         "a failed removal ends nothing"
     );
@@ -608,20 +585,12 @@ async fn removing_a_passkey_ends_the_other_sessions() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
-        s.req("GET", "/api/me", Some(&a), None).await.status,
+        me(&s, &a).await.status,
         200,
         "the session that removed it stays"
     );
-    assert_json_error(
-        &s.req("GET", "/api/me", Some(&b), None).await,
-        401,
-        "unauthorized",
-    );
-    assert_eq!(
-        s.req("GET", "/api/me", Some(&bobs), None).await.status,
-        200,
-        "other users are untouched"
-    );
+    assert_json_error(&me(&s, &b).await, 401, "unauthorized");
+    assert_eq!(me(&s, &bobs).await.status, 200, "other users are untouched");
     let r = s
         .req(
             "DELETE",
@@ -642,11 +611,19 @@ async fn a_new_manifest_and_its_passkey_are_stored_together_or_not_at_all() {
     let mut bob = s.add_user("bob");
     bob.vault.rotate_recovery_code().unwrap();
     let m2 = bob.vault.manifest().to_json();
+    let swap = |replaces, revision, cred_id: &str| {
+        s.db().write_blocking(|c| {
+            db::replace_manifest_adding_passkey(c, &bob.id, replaces, revision, &m2, cred_id, "{}")
+        })
+    };
+    let passkeys = || {
+        s.db()
+            .read_blocking(|c| db::passkeys(c, &bob.id))
+            .unwrap()
+            .len()
+    };
     // The credential id is alice's: the insert fails on the primary key.
-    let r = s.db().write_blocking(|c| {
-        db::replace_manifest_adding_passkey(c, &bob.id, 1, 2, &m2, &alice.cred_id, "{}")
-    });
-    assert!(r.is_err());
+    assert!(swap(1, 2, &alice.cred_id).is_err());
     let (rev, _) = s
         .db()
         .read_blocking(|c| db::manifest(c, &bob.id))
@@ -654,32 +631,10 @@ async fn a_new_manifest_and_its_passkey_are_stored_together_or_not_at_all() {
         .unwrap();
     assert_eq!(rev, 1, "the manifest was not replaced");
     // Stale: nothing stored either.
-    assert!(!s
-        .db()
-        .write_blocking(|c| db::replace_manifest_adding_passkey(
-            c, &bob.id, 5, 6, &m2, "fresh", "{}"
-        ))
-        .unwrap());
-    assert_eq!(
-        s.db()
-            .read_blocking(|c| db::passkeys(c, &bob.id))
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(s
-        .db()
-        .write_blocking(|c| db::replace_manifest_adding_passkey(
-            c, &bob.id, 1, 2, &m2, "fresh", "{}"
-        ))
-        .unwrap());
-    assert_eq!(
-        s.db()
-            .read_blocking(|c| db::passkeys(c, &bob.id))
-            .unwrap()
-            .len(),
-        2
-    );
+    assert!(!swap(5, 6, "fresh").unwrap());
+    assert_eq!(passkeys(), 1);
+    assert!(swap(1, 2, "fresh").unwrap());
+    assert_eq!(passkeys(), 2);
 }
 
 /// With the writer held by a long write, reads still answer at once, and the
@@ -690,8 +645,7 @@ async fn a_new_manifest_and_its_passkey_are_stored_together_or_not_at_all() {
 async fn reads_answer_while_a_write_holds_the_writer() {
     const HOLD: Duration = Duration::from_millis(2000);
     let s = TestServer::start().await;
-    let mut u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (mut u, t) = s.signed_in("alice");
     let body = json!({ "sealed": sealed(&mut u.vault, "r1", b"x") }).to_string();
     let db = s.db().clone();
     let (held_tx, held_rx) = std::sync::mpsc::channel();
@@ -768,8 +722,7 @@ async fn a_client_that_sends_half_a_header_is_disconnected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_gets_408() {
     let s = TestServer::start_with(|l| l.request_timeout = Duration::from_millis(400), None).await;
-    let u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (_, t) = s.signed_in("alice");
     let mut c = Conn::connect(s.addr).await.unwrap();
     let head = format!(
         "PUT /api/records/r1 HTTP/1.1\r\nhost: x\r\nx-medseal: 1\r\ncookie: medseal_session={t}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"sealed\":"
@@ -813,8 +766,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
 async fn a_client_that_stops_reading_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = TestServer::start_with(|l| l.send_timeout = Duration::from_millis(300), None).await;
-    let mut u = s.add_user("alice");
-    let t = s.session(&u.id);
+    let (mut u, t) = s.signed_in("alice");
     // About 8 MB of records on one page: more than the socket buffers hold.
     let text = sealed(&mut u.vault, "r", &[b'x'; 6000]);
     s.db()

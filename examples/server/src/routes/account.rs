@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json as Reply;
@@ -16,16 +16,16 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
 
-use super::manifest::{checked_manifest, manifest_value, stored_manifest};
-use super::passkeys::load_passkeys;
-use super::{check_username, refuse_prf_results};
+use super::manifest::{checked_manifest, parsed_stored, stored_manifest, stored_manifest_json};
+use super::passkeys::{load_passkeys, registered_passkey, start_registration};
+use super::{check_username, new_flow, refuse_prf_results};
 use crate::auth::{cookie_token, session_cookie, start_session, OtherSessions};
 use crate::db;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::flows::Flow;
-use crate::random::{random_bytes, random_token};
+use crate::random::random_bytes;
 use crate::state::{AppState, Shared};
 
 #[derive(Deserialize)]
@@ -37,54 +37,61 @@ fn taken() -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "taken", "that username is taken")
 }
 
-/// Checks a username given to a sign-in or recovery start, charges the
-/// client's start limit, and finds the user.
-async fn known_user(s: &AppState, addr: &SocketAddr, username: &str) -> ApiResult<String> {
-    check_username(username)?;
-    s.starts.check(addr.ip())?;
-    let name = username.to_string();
-    s.db.read(move |c| db::user_by_name(c, &name))
-        .await?
-        .ok_or_else(|| ApiError::bad("unknown username"))
+/// The username a ceremony start names (body `{username}`): checked, and
+/// the client's start limit charged.
+pub(super) struct StartName(String);
+
+impl FromRequest<Shared> for StartName {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, s: &Shared) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let ConnectInfo(addr) = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, s)
+            .await
+            .map_err(|e| ApiError::internal("client address", e))?;
+        let req = Request::from_parts(parts, body);
+        let Json(Username { username }) = Json::<Username>::from_request(req, s).await?;
+        check_username(&username)?;
+        s.starts.check(addr.ip())?;
+        Ok(StartName(username))
+    }
 }
 
-async fn new_flow(s: &AppState, flow: Flow) -> ApiResult<String> {
-    let id = random_token(s.entropy.as_ref())?;
-    s.flows.put(id.clone(), flow)?;
-    Ok(id)
+/// The user a sign-in or recovery start names: a [`StartName`] that exists.
+pub(super) struct KnownUser(String);
+
+impl FromRequest<Shared> for KnownUser {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, s: &Shared) -> Result<Self, ApiError> {
+        let StartName(username) = StartName::from_request(req, s).await?;
+        let user_id = user_named(s, username)
+            .await?
+            .ok_or_else(|| ApiError::bad("unknown username"))?;
+        Ok(KnownUser(user_id))
+    }
+}
+
+/// The id of the user named `username`, if there is one.
+async fn user_named(s: &AppState, username: String) -> ApiResult<Option<String>> {
+    Ok(s.db.read(move |c| db::user_by_name(c, &username)).await?)
 }
 
 /// `POST /api/signup/start` `{username}`: registration options.
 pub(super) async fn signup_start(
     State(s): State<Shared>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(b): Json<Username>,
+    StartName(username): StartName,
 ) -> ApiResult<Reply<Value>> {
-    check_username(&b.username)?;
-    s.starts.check(addr.ip())?;
-    let name = b.username.clone();
-    if s.db
-        .read(move |c| db::user_by_name(c, &name))
-        .await?
-        .is_some()
-    {
+    if user_named(&s, username.clone()).await?.is_some() {
         return Err(taken());
     }
     let user_id = Uuid::new_v4();
-    let (ccr, state) = s
-        .webauthn
-        .start_passkey_registration(user_id, &b.username, &b.username, None)
-        .map_err(|_| ApiError::bad("cannot start registration"))?;
-    let flow = new_flow(
-        &s,
-        Flow::Signup {
-            user_id,
-            username: b.username,
-            state,
-        },
-    )
-    .await?;
-    Ok(Reply(json!({ "flow": flow, "options": ccr })))
+    let name = username.clone();
+    start_registration(&s, user_id, &name, None, |state| Flow::Signup {
+        user_id,
+        username,
+        state,
+    })
 }
 
 #[derive(Deserialize)]
@@ -98,43 +105,45 @@ pub(super) struct SignupFinish {
 /// with its passkey and the vault's first manifest, and signs in.
 pub(super) async fn signup_finish(
     State(s): State<Shared>,
-    Json(b): Json<SignupFinish>,
+    Json(SignupFinish {
+        flow,
+        credential,
+        manifest,
+    }): Json<SignupFinish>,
 ) -> ApiResult<Response> {
-    refuse_prf_results(&b.credential)?;
+    refuse_prf_results(&credential)?;
     let Flow::Signup {
         user_id,
         username,
         state,
-    } = s.flows.take(&b.flow)?
+    } = s.flows.take(&flow)?
     else {
         return Err(ApiError::bad("wrong flow"));
     };
-    let reg: RegisterPublicKeyCredential =
-        serde_json::from_value(b.credential).map_err(|_| ApiError::bad("malformed credential"))?;
-    let passkey = s
-        .webauthn
-        .finish_passkey_registration(&reg, &state)
-        .map_err(|_| ApiError::bad("passkey registration did not verify"))?;
-    let m = checked_manifest(&b.manifest, None)?;
-    let cred_id = Base64UrlUnpadded::encode_string(passkey.cred_id().as_ref());
-    let pk = serde_json::to_string(&passkey).map_err(|e| {
-        ApiError::internal(
-            "passkey does not serialize",
-            format_args!("{:?}", e.classify()),
-        )
-    })?;
+    let passkey = registered_passkey(&s, credential, &state)?;
+    let m = checked_manifest(&manifest, None)?;
     let uid = user_id.to_string();
     let u = uid.clone();
-    s.db.write(move |c| db::create_user(c, &u, &username, &cred_id, &pk, &m.text, m.revision))
-        .await
-        .map_err(|e| {
-            if e.is_constraint() {
-                // Another sign-up took the name (or the credential id) since the start.
-                taken()
-            } else {
-                ApiError::from(e)
-            }
-        })?;
+    s.db.write(move |c| {
+        db::create_user(
+            c,
+            &u,
+            &username,
+            &passkey.cred_id,
+            &passkey.json,
+            &m.text,
+            m.revision,
+        )
+    })
+    .await
+    .map_err(|e| {
+        if e.is_constraint() {
+            // Another sign-up took the name (or the credential id) since the start.
+            taken()
+        } else {
+            ApiError::from(e)
+        }
+    })?;
     start_session(&s, &uid, OtherSessions::Keep).await
 }
 
@@ -142,18 +151,15 @@ pub(super) async fn signup_finish(
 /// manifest (the browser needs its PRF salts for the same gesture).
 pub(super) async fn login_start(
     State(s): State<Shared>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(b): Json<Username>,
+    KnownUser(user_id): KnownUser,
 ) -> ApiResult<Reply<Value>> {
-    let user_id = known_user(&s, &addr, &b.username).await?;
     let passkeys = load_passkeys(&s, &user_id).await?;
     let (rcr, state) = s
         .webauthn
         .start_passkey_authentication(&passkeys)
         .map_err(|_| ApiError::bad("unknown username or no passkey"))?;
-    let (_, manifest) = stored_manifest(&s, &user_id).await?;
-    let manifest = manifest_value(&manifest)?;
-    let flow = new_flow(&s, Flow::Login { user_id, state }).await?;
+    let (_, manifest) = stored_manifest_json(&s, &user_id).await?;
+    let flow = new_flow(&s, Flow::Login { user_id, state })?;
     Ok(Reply(
         json!({ "flow": flow, "options": rcr, "manifest": manifest }),
     ))
@@ -172,14 +178,14 @@ fn login_failed(message: &'static str) -> ApiError {
 /// `POST /api/login/finish` `{flow, credential}`: verifies the assertion and signs in.
 pub(super) async fn login_finish(
     State(s): State<Shared>,
-    Json(b): Json<CredentialFinish>,
+    Json(CredentialFinish { flow, credential }): Json<CredentialFinish>,
 ) -> ApiResult<Response> {
-    refuse_prf_results(&b.credential)?;
-    let Flow::Login { user_id, state } = s.flows.take(&b.flow)? else {
+    refuse_prf_results(&credential)?;
+    let Flow::Login { user_id, state } = s.flows.take(&flow)? else {
         return Err(ApiError::bad("wrong flow"));
     };
     let cred: PublicKeyCredential =
-        serde_json::from_value(b.credential).map_err(|_| ApiError::bad("malformed credential"))?;
+        serde_json::from_value(credential).map_err(|_| ApiError::bad("malformed credential"))?;
     let res = s
         .webauthn
         .finish_passkey_authentication(&cred, &state)
@@ -224,15 +230,12 @@ pub(super) async fn logout(State(s): State<Shared>, headers: HeaderMap) -> ApiRe
 /// identity key; the server never sees the code.
 pub(super) async fn recover_start(
     State(s): State<Shared>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(b): Json<Username>,
+    KnownUser(user_id): KnownUser,
 ) -> ApiResult<Reply<Value>> {
-    let user_id = known_user(&s, &addr, &b.username).await?;
-    let (_, manifest) = stored_manifest(&s, &user_id).await?;
-    let manifest = manifest_value(&manifest)?;
+    let (_, manifest) = stored_manifest_json(&s, &user_id).await?;
     let challenge = random_bytes::<32>(s.entropy.as_ref())?.to_vec();
     let c = Base64UrlUnpadded::encode_string(&challenge);
-    let flow = new_flow(&s, Flow::Recover { user_id, challenge }).await?;
+    let flow = new_flow(&s, Flow::Recover { user_id, challenge })?;
     Ok(Reply(
         json!({ "flow": flow, "challenge": c, "audience": s.origin, "manifest": manifest }),
     ))
@@ -249,15 +252,14 @@ pub(super) struct RecoverFinish {
 /// checked too), signs in and signs out every other session of the user.
 pub(super) async fn recover_finish(
     State(s): State<Shared>,
-    Json(b): Json<RecoverFinish>,
+    Json(RecoverFinish { flow, signature }): Json<RecoverFinish>,
 ) -> ApiResult<Response> {
-    let Flow::Recover { user_id, challenge } = s.flows.take(&b.flow)? else {
+    let Flow::Recover { user_id, challenge } = s.flows.take(&flow)? else {
         return Err(ApiError::bad("wrong flow"));
     };
     let (_, text) = stored_manifest(&s, &user_id).await?;
-    let manifest = medseal::Manifest::from_json(&text)
-        .map_err(|e| ApiError::internal("stored manifest does not parse", e.code()))?;
-    let sig = Base64UrlUnpadded::decode_vec(&b.signature)
+    let manifest = parsed_stored(&text)?;
+    let sig = Base64UrlUnpadded::decode_vec(&signature)
         .map_err(|_| ApiError::bad("signature: not base64url"))?;
     manifest
         .verify_login_proof(&challenge, &s.origin, &sig)

@@ -42,13 +42,16 @@ pub(crate) fn checked_manifest(m: &Value, stored: Option<&str>) -> ApiResult<Che
         .verify_self_signature()
         .map_err(|_| ApiError::bad("manifest signature does not verify"))?;
     if let Some(old) = stored {
-        let old = medseal::Manifest::from_json(old)
-            .map_err(|e| ApiError::internal("stored manifest does not parse", e.code()))?;
-        if old.vault_id != parsed.vault_id || old.identity_key != parsed.identity_key {
-            return Err(ApiError::bad("manifest belongs to another vault"));
-        }
+        // The core's rule for a successor: same vault id and identity key,
+        // signed, and newer. Not newer is the compare-and-swap's 409.
+        parsed
+            .check_update(&parsed_stored(old)?)
+            .map_err(|e| match e {
+                medseal::Error::StaleManifest { .. } => stale(),
+                _ => ApiError::bad("manifest belongs to another vault"),
+            })?;
     }
-    let revision = i64::try_from(parsed.revision)
+    let revision = i64::try_from(parsed.revision())
         .map_err(|_| ApiError::bad("manifest revision out of range"))?;
     Ok(CheckedManifest { revision, text })
 }
@@ -61,12 +64,39 @@ pub(crate) async fn stored_manifest(s: &AppState, user_id: &str) -> ApiResult<(i
         .ok_or_else(|| ApiError::not_found("no manifest"))
 }
 
-/// The stored manifest as JSON.
-pub(crate) fn manifest_value(text: &str) -> ApiResult<Value> {
-    serde_json::from_str(text).map_err(|e| stored_json("stored manifest", &e))
+/// The stored manifest's revision, and the manifest as JSON.
+pub(crate) async fn stored_manifest_json(s: &AppState, user_id: &str) -> ApiResult<(i64, Value)> {
+    let (revision, text) = stored_manifest(s, user_id).await?;
+    let manifest = serde_json::from_str(&text).map_err(|e| stored_json("stored manifest", &e))?;
+    Ok((revision, manifest))
 }
 
-pub(crate) fn stale() -> ApiError {
+/// A stored manifest's text, parsed by the core.
+pub(crate) fn parsed_stored(text: &str) -> ApiResult<medseal::Manifest> {
+    medseal::Manifest::from_json(text)
+        .map_err(|e| ApiError::internal("stored manifest does not parse", e.code()))
+}
+
+/// `m` checked as the successor of the user's stored manifest.
+pub(crate) async fn checked_successor(
+    s: &AppState,
+    user_id: &str,
+    m: &Value,
+) -> ApiResult<CheckedManifest> {
+    let (_, stored) = stored_manifest(s, user_id).await?;
+    checked_manifest(m, Some(&stored))
+}
+
+/// The answer to a compare-and-swap of the manifest: `{ok: true}` if it
+/// replaced the stored one, 409 if the stored revision was not `replaces`.
+pub(crate) fn swapped(replaced: bool) -> ApiResult<Reply<Value>> {
+    if !replaced {
+        return Err(stale());
+    }
+    Ok(Reply(json!({ "ok": true })))
+}
+
+fn stale() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         "stale_manifest",
@@ -79,10 +109,8 @@ pub(super) async fn get_manifest(
     State(s): State<Shared>,
     user: AuthUser,
 ) -> ApiResult<Reply<Value>> {
-    let (revision, text) = stored_manifest(&s, &user.user_id).await?;
-    Ok(Reply(
-        json!({ "revision": revision, "manifest": manifest_value(&text)? }),
-    ))
+    let (revision, manifest) = stored_manifest_json(&s, &user.user_id).await?;
+    Ok(Reply(json!({ "revision": revision, "manifest": manifest })))
 }
 
 #[derive(Deserialize)]
@@ -96,16 +124,11 @@ pub(super) struct ManifestWrite {
 pub(super) async fn put_manifest(
     State(s): State<Shared>,
     user: AuthUser,
-    Json(b): Json<ManifestWrite>,
+    Json(ManifestWrite { replaces, manifest }): Json<ManifestWrite>,
 ) -> ApiResult<Reply<Value>> {
-    let (_, stored) = stored_manifest(&s, &user.user_id).await?;
-    let m = checked_manifest(&b.manifest, Some(&stored))?;
-    let replaced = s
-        .db
-        .write(move |c| db::replace_manifest(c, &user.user_id, b.replaces, m.revision, &m.text))
-        .await?;
-    if !replaced {
-        return Err(stale());
-    }
-    Ok(Reply(json!({ "ok": true })))
+    let m = checked_successor(&s, &user.user_id, &manifest).await?;
+    let replaced =
+        s.db.write(move |c| db::replace_manifest(c, &user.user_id, replaces, m.revision, &m.text))
+            .await?;
+    swapped(replaced)
 }

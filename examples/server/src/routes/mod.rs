@@ -22,11 +22,15 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::config::Limits;
 use crate::error::{json_errors, ApiError, ApiResult, InternalNote};
-use crate::state::Shared;
+use crate::flows::Flow;
+use crate::random::random_token;
+use crate::state::{AppState, Shared};
 
 /// The whole site: the JSON API under `/api/`, the package under `/pkg/`,
-/// the web app everywhere else.
+/// the stylesheet shared with `examples/demo` under `/shared/`, the web app
+/// everywhere else.
 pub fn app(state: Shared) -> Router {
     let limits = &state.config.limits;
     let public = Router::new()
@@ -62,6 +66,7 @@ pub fn app(state: Shared) -> Router {
     Router::new()
         .merge(api)
         .nest_service("/pkg", ServeDir::new(root.join("pkg")))
+        .nest_service("/shared", ServeDir::new(root.join("examples/shared")))
         .fallback_service(ServeDir::new(root.join("examples/server/web")))
         .layer(middleware::from_fn(require_medseal_header))
         .layer(TimeoutLayer::with_status_code(
@@ -97,47 +102,55 @@ async fn api_not_found() -> ApiError {
 /// API requests must carry `x-medseal: 1` (a custom header: cross-site forms
 /// cannot send it without a CORS preflight this server never grants).
 async fn require_medseal_header(req: Request, next: Next) -> Response {
-    if req.uri().path().starts_with("/api/")
-        && req.headers().get("x-medseal").map(|v| v.as_bytes()) != Some(b"1")
-    {
-        return ApiError::new(
+    let missing = req.uri().path().starts_with("/api/")
+        && req.headers().get("x-medseal").map(|v| v.as_bytes()) != Some(b"1");
+    let refusal = missing.then(|| {
+        ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "missing x-medseal header",
         )
-        .into_response();
-    }
-    next.run(req).await
+    });
+    unless_refused(refusal, req, next).await
 }
 
 /// Refuses request heads past the configured limits with a JSON answer.
 /// hyper's own limits (serve.rs) sit above these, so an ordinary oversized
 /// head gets this answer; only one past hyper's gets hyper's bare 414/431.
 async fn head_limits(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let l = &s.config.limits;
+    let refusal = head_refusal(&s.config.limits, &req);
+    unless_refused(refusal, req, next).await
+}
+
+fn head_refusal(l: &Limits, req: &Request) -> Option<ApiError> {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > l.max_uri_len {
-        return ApiError::new(
+        return Some(ApiError::new(
             StatusCode::URI_TOO_LONG,
             "uri_too_long",
             "request target too long",
-        )
-        .into_response();
+        ));
     }
     let headers = req.headers();
     let bytes: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len())
         .sum();
-    if headers.len() > l.max_headers || bytes > l.max_header_bytes {
-        return ApiError::new(
+    (headers.len() > l.max_headers || bytes > l.max_header_bytes).then(|| {
+        ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             "request headers too large",
         )
-        .into_response();
+    })
+}
+
+/// A middleware's answer: the refusal if there is one, else the request run on.
+async fn unless_refused(refusal: Option<ApiError>, req: Request, next: Next) -> Response {
+    match refusal {
+        Some(e) => e.into_response(),
+        None => next.run(req).await,
     }
-    next.run(req).await
 }
 
 /// Logs API requests: method, path and status, and what failed for a 500.
@@ -186,4 +199,11 @@ fn refuse_prf_results(cred: &Value) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// Stores a ceremony in progress under a fresh random id; returns the id.
+fn new_flow(s: &AppState, flow: Flow) -> ApiResult<String> {
+    let id = random_token(s.entropy.as_ref())?;
+    s.flows.put(id.clone(), flow)?;
+    Ok(id)
 }

@@ -8,15 +8,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use uuid::Uuid;
-use webauthn_rs::prelude::{CredentialID, Passkey, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::{
+    CredentialID, Passkey, PasskeyRegistration, RegisterPublicKeyCredential,
+};
 
-use super::manifest::{checked_manifest, stale, stored_manifest};
-use super::refuse_prf_results;
+use super::manifest::{checked_successor, swapped};
+use super::{new_flow, refuse_prf_results};
 use crate::auth::AuthUser;
 use crate::db::{self, PasskeyRemoval};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::flows::Flow;
-use crate::random::random_token;
 use crate::state::{AppState, Shared};
 
 /// The user's passkeys as webauthn-rs reads them (rows that do not parse are skipped).
@@ -27,6 +28,54 @@ pub(crate) async fn load_passkeys(s: &AppState, user_id: &str) -> ApiResult<Vec<
         .iter()
         .filter_map(|(_, p)| serde_json::from_str(p).ok())
         .collect())
+}
+
+/// Starts a passkey registration for `user`: `{flow, options}`, the flow
+/// (made by `flow` from webauthn-rs's state) kept for the finish.
+pub(super) fn start_registration(
+    s: &AppState,
+    user: Uuid,
+    name: &str,
+    exclude: Option<Vec<CredentialID>>,
+    flow: impl FnOnce(PasskeyRegistration) -> Flow,
+) -> ApiResult<Reply<Value>> {
+    let (ccr, state) = s
+        .webauthn
+        .start_passkey_registration(user, name, name, exclude)
+        .map_err(|_| ApiError::bad("cannot start registration"))?;
+    let flow = new_flow(s, flow(state))?;
+    Ok(Reply(json!({ "flow": flow, "options": ccr })))
+}
+
+/// A verified new passkey, as stored: its credential id (base64url) and the
+/// webauthn-rs passkey as JSON.
+pub(super) struct NewPasskey {
+    pub(super) cred_id: String,
+    pub(super) json: String,
+}
+
+/// Verifies a registration response against its ceremony's state.
+pub(super) fn registered_passkey(
+    s: &AppState,
+    credential: Value,
+    state: &PasskeyRegistration,
+) -> ApiResult<NewPasskey> {
+    let reg: RegisterPublicKeyCredential =
+        serde_json::from_value(credential).map_err(|_| ApiError::bad("malformed credential"))?;
+    let passkey = s
+        .webauthn
+        .finish_passkey_registration(&reg, state)
+        .map_err(|_| ApiError::bad("passkey registration did not verify"))?;
+    let json = serde_json::to_string(&passkey).map_err(|e| {
+        ApiError::internal(
+            "passkey does not serialize",
+            format_args!("{:?}", e.classify()),
+        )
+    })?;
+    Ok(NewPasskey {
+        cred_id: Base64UrlUnpadded::encode_string(passkey.cred_id().as_ref()),
+        json,
+    })
 }
 
 /// `POST /api/passkeys/start`: registration options for one more passkey.
@@ -43,19 +92,12 @@ pub(super) async fn start(
         .collect();
     let uuid = Uuid::parse_str(&user.user_id)
         .map_err(|e| ApiError::internal("stored user id is not a UUID", e))?;
-    let (ccr, state) = s
-        .webauthn
-        .start_passkey_registration(uuid, "backup", "backup", Some(existing))
-        .map_err(|_| ApiError::bad("cannot start registration"))?;
-    let flow = random_token(s.entropy.as_ref())?;
-    s.flows.put(
-        flow.clone(),
+    start_registration(&s, uuid, "backup", Some(existing), |state| {
         Flow::AddPasskey {
             user_id: user.user_id,
             state,
-        },
-    )?;
-    Ok(Reply(json!({ "flow": flow, "options": ccr })))
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -71,42 +113,36 @@ pub(super) struct PasskeyFinish {
 pub(super) async fn finish(
     State(s): State<Shared>,
     user: AuthUser,
-    Json(b): Json<PasskeyFinish>,
+    Json(PasskeyFinish {
+        flow,
+        credential,
+        manifest,
+        replaces,
+    }): Json<PasskeyFinish>,
 ) -> ApiResult<Reply<Value>> {
-    refuse_prf_results(&b.credential)?;
-    let Flow::AddPasskey { user_id, state } = s.flows.take(&b.flow)? else {
+    refuse_prf_results(&credential)?;
+    let Flow::AddPasskey { user_id, state } = s.flows.take(&flow)? else {
         return Err(ApiError::bad("wrong flow"));
     };
     if user_id != user.user_id {
         return Err(ApiError::unauthorized());
     }
-    let reg: RegisterPublicKeyCredential =
-        serde_json::from_value(b.credential).map_err(|_| ApiError::bad("malformed credential"))?;
-    let passkey = s
-        .webauthn
-        .finish_passkey_registration(&reg, &state)
-        .map_err(|_| ApiError::bad("passkey registration did not verify"))?;
-    let (_, stored) = stored_manifest(&s, &user_id).await?;
-    let m = checked_manifest(&b.manifest, Some(&stored))?;
-    let cred_id = Base64UrlUnpadded::encode_string(passkey.cred_id().as_ref());
-    let pk = serde_json::to_string(&passkey).map_err(|e| {
-        ApiError::internal(
-            "passkey does not serialize",
-            format_args!("{:?}", e.classify()),
-        )
-    })?;
-    let replaces = b.replaces;
-    let stored =
+    let passkey = registered_passkey(&s, credential, &state)?;
+    let m = checked_successor(&s, &user_id, &manifest).await?;
+    let replaced =
         s.db.write(move |c| {
             db::replace_manifest_adding_passkey(
-                c, &user_id, replaces, m.revision, &m.text, &cred_id, &pk,
+                c,
+                &user_id,
+                replaces,
+                m.revision,
+                &m.text,
+                &passkey.cred_id,
+                &passkey.json,
             )
         })
         .await?;
-    if !stored {
-        return Err(stale());
-    }
-    Ok(Reply(json!({ "ok": true })))
+    swapped(replaced)
 }
 
 /// `DELETE /api/passkeys/{cred}`: removes a login passkey (never the last)

@@ -11,7 +11,8 @@ use crate::config::MAX_RECORD_LEN;
 use crate::db::{self, RecordCursor, RecordRow};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::Shared;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 
 /// Records a page holds when the client names no `limit`.
@@ -29,6 +30,19 @@ fn check_record_id(id: &str) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// The record id of the request's path, checked by [`check_record_id`].
+pub(super) struct RecordId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RecordId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await?;
+        check_record_id(&id)?;
+        Ok(RecordId(id))
+    }
 }
 
 fn row_json(r: &RecordRow) -> Value {
@@ -95,9 +109,8 @@ pub(super) async fn list(
 pub(super) async fn get(
     State(s): State<Shared>,
     user: AuthUser,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<Reply<Value>> {
-    check_record_id(&id)?;
     let r =
         s.db.read(move |c| db::record(c, &user.user_id, &id))
             .await?
@@ -147,9 +160,8 @@ pub(super) async fn put(
 pub(super) async fn delete(
     State(s): State<Shared>,
     user: AuthUser,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<Reply<Value>> {
-    check_record_id(&id)?;
     if s.db
         .write(move |c| db::delete_record(c, &user.user_id, &id))
         .await?

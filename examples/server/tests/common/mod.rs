@@ -139,6 +139,13 @@ impl TestServer {
         add_user(self.db(), name)
     }
 
+    /// A user (as [`TestServer::add_user`]) and a session for it: the user and the session's token.
+    pub fn signed_in(&self, name: &str) -> (TestUser, String) {
+        let u = self.add_user(name);
+        let t = self.session(&u.id);
+        (u, t)
+    }
+
     /// A session for the user; returns its token.
     pub fn session(&self, user_id: &str) -> String {
         session(self.db(), user_id, 3600)
@@ -173,7 +180,7 @@ pub fn add_user(db: &Db, name: &str) -> TestUser {
     let id = uuid::Uuid::new_v4().to_string();
     let cred_id = random_token(&OsEntropy).unwrap();
     let m = vault.manifest();
-    let (text, rev) = (m.to_json(), m.revision as i64);
+    let (text, rev) = (m.to_json(), m.revision() as i64);
     db.write_blocking(|c| db::create_user(c, &id, name, &cred_id, "{}", &text, rev))
         .unwrap();
     TestUser {
