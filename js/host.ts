@@ -41,10 +41,22 @@ export type Scope = { addEventListener(type: "message", f: (e: MessageEvent) => 
 function wipe(...bufs: unknown[]): void {
   for (const b of bufs) {
     try {
-      if (b instanceof Uint8Array) b.fill(0);
+      if (b instanceof ArrayBuffer) new Uint8Array(b).fill(0);
+      else if (ArrayBuffer.isView(b)) new Uint8Array(b.buffer, b.byteOffset, b.byteLength).fill(0);
     } catch {
       // A caller's value that cannot be wiped (a revoked Proxy) holds no PRF output of ours.
     }
+  }
+}
+
+/** Wipes every buffer in a refused request's arguments: transferred PRF outputs end here. */
+function wipeArgs(v: unknown, depth = 0): void {
+  if (depth > 3 || v === null || typeof v !== "object") return;
+  try {
+    if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) return wipe(v);
+    for (const x of Array.isArray(v) ? v : Object.values(v)) wipeArgs(x, depth + 1);
+  } catch {
+    // Not ours to read.
   }
 }
 
@@ -236,6 +248,7 @@ export class VaultHost {
  * service worker itself).
  */
 export function serveVault(scope: Scope, o: HostOptions = {}): VaultHost {
+  if (!scope || typeof scope.addEventListener !== "function") throw new MedsealError(ErrorCode.InvalidArgument, "scope must be a worker's or service worker's global scope");
   const host = new VaultHost(o);
   const origin = scope.location?.origin;
   // In a dedicated worker, messages (origin "") can only come from its parent;
@@ -251,11 +264,13 @@ export function serveVault(scope: Scope, o: HostOptions = {}): VaultHost {
     const port = e.ports[0];
     if (!port) return;
     if (typeof d.op !== "string") {
+      wipeArgs(d.args);
       // Answered, so that the caller does not wait for its timeout.
       port.postMessage({ ok: false, error: { code: ErrorCode.InvalidArgument, message: "op must be the name of an operation" } });
       return;
     }
     if (!allow(e)) {
+      wipeArgs(d.args);
       port.postMessage({ ok: false, error: { code: ErrorCode.InvalidArgument, message: "request refused: not from a trusted sender" } });
       return;
     }

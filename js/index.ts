@@ -103,6 +103,10 @@ function invalid(message: string): MedsealError {
   return new MedsealError(ErrorCode.InvalidArgument, message);
 }
 
+function tooLarge(): MedsealError {
+  return new MedsealError(ErrorCode.TooLarge, "input larger than the format allows");
+}
+
 function obj(v: unknown, what: string): asserts v is Record<string, unknown> {
   if (v === null || typeof v !== "object") throw invalid(what);
 }
@@ -137,6 +141,10 @@ function bindingOf(opts: unknown): { recordId: string; context: Uint8Array } {
   return { recordId, context };
 }
 
+function labelOf(v: unknown): string | undefined {
+  return v === undefined || v === null ? undefined : str(v, "label");
+}
+
 function formOf(v: unknown): SealedForm {
   if (v === undefined || v === "text") return "text";
   if (v === "bytes") return "bytes";
@@ -147,11 +155,15 @@ function formOf(v: unknown): SealedForm {
 function manifestText(m: unknown): string {
   if (typeof m === "string") return m;
   if (m === null || typeof m !== "object" || Array.isArray(m)) throw invalid("manifest must be a vault manifest object or its JSON text");
+  let text: unknown;
   try {
-    return JSON.stringify(m);
+    text = JSON.stringify(m);
   } catch (e) {
     throw new MedsealError(ErrorCode.Malformed, `manifest object cannot be serialized as JSON: ${(e as Error)?.message}`);
   }
+  // A toJSON() that returns undefined must not read as "no manifest" (a pin dropped).
+  if (typeof text !== "string") throw invalid("manifest must be a vault manifest object or its JSON text");
+  return text;
 }
 
 function manifestOf(json: string): Manifest {
@@ -282,22 +294,27 @@ async function newKey(source: NewKeySource, exclude: Uint8Array[]): Promise<{ cr
   if ("passkey" in source) {
     const o = source.passkey;
     obj(o, "passkey must be { rp, user, label?, timeout?, exclude? }");
+    const label = labelOf(o.label); // checked before the user is prompted
     const prfSalt = call(() => wasm.newPrfSalt());
     if (o.exclude !== undefined && !Array.isArray(o.exclude)) throw invalid("exclude must be an array of credential ids");
     const excluded = (o.exclude ?? []).map((x) => bytesOf(x, "exclude id"));
     const { credentialId, prfOutput } = await createWithPrf({ ...o, exclude: [...excluded, ...exclude] }, wasm.prfInput(prfSalt), challenge);
-    return { credentialId, prfSalt, prfOutput, label: o.label };
+    return { credentialId, prfSalt, prfOutput, label };
   }
   if ("credential" in source) {
     const prfSalt = bytesOf(source.prfSalt, "prfSalt");
+    const label = labelOf(source.label);
+    // The server-safe copy first: if the credential cannot be serialized,
+    // no PRF output has been read out of it yet.
+    const response = serverSafe(source.credential);
     const first = call(() => wasm.prfInput(prfSalt));
     const { credentialId, prfOutput } = await prfFromCreated(source.credential, first, source.timeout, challenge, source.rpId);
-    return { credentialId, prfSalt, prfOutput, label: source.label, response: serverSafe(source.credential) };
+    return { credentialId, prfSalt, prfOutput, label, response };
   }
   if ("prf" in source) {
     const p = source.prf;
     obj(p, "prf must be { credentialId, prfSalt, prfOutput, label? }");
-    const label = p.label === undefined || p.label === null ? undefined : str(p.label, "label");
+    const label = labelOf(p.label);
     return { credentialId: bytesOf(p.credentialId, "credentialId"), prfSalt: bytesOf(p.prfSalt, "prfSalt"), prfOutput: bytesOf(p.prfOutput, "prfOutput"), label };
   }
   throw invalid("expected a key source: { passkey }, { credential, prfSalt } or { prf }");
@@ -343,7 +360,7 @@ export class Vault implements VaultApi<"sync"> {
     const k = await newKey(source, []);
     const mine = !("prf" in source);
     try {
-      const created = call(() => wasm.VaultHandle.create(new wasm.NewPasskey(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label)));
+      const created = call(() => wasm.VaultHandle.create(new wasm.NewPasskey(k.credentialId, k.prfSalt, k.label, own(k.prfOutput, mine))));
       const recoveryCode = created.recoveryCode;
       const vault = new Vault(created.intoVault());
       return { vault, manifest: vault.manifest(), recoveryCode, ...(k.response ? { response: k.response } : {}) };
@@ -377,8 +394,8 @@ export class Vault implements VaultApi<"sync"> {
       const r = await getWithPrf(passkeysOf(text), o.timeout, challenge, { mediation: o.mediation, signal: o.signal, rpId: o.rpId });
       ({ credentialId, prfOutput } = r);
     } else if ("credential" in source) {
+      response = serverSafe(source.credential); // before the PRF output is read out of it
       const r = readCredential(source.credential);
-      response = serverSafe(source.credential);
       if (!r.prfOutput) {
         throw new MedsealError(
           ErrorCode.PrfNotReturned,
@@ -417,6 +434,8 @@ export class Vault implements VaultApi<"sync"> {
   }
 
   #seal(p: string | Uint8Array, recordId: string, context: Uint8Array, form: SealedForm): string | Uint8Array {
+    // A string of n UTF-16 units is at least n UTF-8 bytes: refused before it is copied into wasm.
+    if ((typeof p === "string" ? p.length : p.byteLength) > wasm.maxPlaintextLength()) throw tooLarge();
     const h = this.#h;
     const seal = (data: Uint8Array, json: boolean) => call(() => (form === "text" ? h.sealText(data, json, recordId, context) : h.sealBytes(data, json, recordId, context)));
     return typeof p === "string" ? withUtf8(p, true, (b) => seal(b, true)) : seal(p, false);
@@ -434,8 +453,13 @@ export class Vault implements VaultApi<"sync"> {
       const o = call(() => h.open(b, text, recordId, context));
       return (o.json ? parseJson<T>(call(() => o.intoText())) : o.intoBytes()) as T;
     };
-    if (typeof sealed === "string") return withUtf8(sealed, false, (b) => open(b, true));
+    const max = wasm.maxSealedLength();
+    if (typeof sealed === "string") {
+      if (sealed.length > 4 + Math.ceil((max * 4) / 3)) throw tooLarge();
+      return withUtf8(sealed, false, (b) => open(b, true));
+    }
     if (!isBytes(sealed)) throw invalid('sealed must be an "ms1." string or a Uint8Array');
+    if (sealed.byteLength > max) throw tooLarge();
     return open(sealed, false);
   }
 
@@ -578,7 +602,7 @@ export class Vault implements VaultApi<"sync"> {
     const k = await newKey(source, exclude);
     const mine = !("prf" in source);
     try {
-      const manifest = manifestOf(call(() => this.#h.addPasskey(new wasm.NewPasskey(k.credentialId, k.prfSalt, own(k.prfOutput, mine), k.label))));
+      const manifest = manifestOf(call(() => this.#h.addPasskey(new wasm.NewPasskey(k.credentialId, k.prfSalt, k.label, own(k.prfOutput, mine)))));
       return k.response ? { manifest, response: k.response } : { manifest };
     } finally {
       if (mine) k.prfOutput.fill(0);
@@ -597,7 +621,7 @@ export class Vault implements VaultApi<"sync"> {
     return { manifest: this.manifest(), recoveryCode };
   }
 
-  /** Adopts a newer manifest of this vault written by another device (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid`, `StaleManifest`, `WrongVault`, `Malformed`, `Locked` */
+  /** Adopts a newer manifest of this vault written by another device (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid` (also another vault's), `StaleManifest`, `Malformed`, `Locked` */
   updateManifest(manifest: Manifest | string): void {
     const text = manifestText(manifest);
     call(() => this.#h.updateManifest(text));
@@ -767,14 +791,21 @@ export const webauthn = {
     let reqs = passkeysOf(manifestText(manifest));
     // The server's own entries are kept as they are (their transports hints).
     const given = new Map<string, Record<string, unknown>>();
+    const form = opts?.form;
+    if (form !== undefined && form !== "json" && form !== "binary") throw invalid('form must be "json" or "binary"');
     if (opts?.allowCredentials !== undefined) {
       if (!Array.isArray(opts.allowCredentials)) throw invalid("allowCredentials must be an array of { id }");
       for (const c of opts.allowCredentials as ReadonlyArray<{ id: BufferSource | string }>) given.set(typeof c?.id === "string" ? c.id : b64u(bytesOf(c?.id, "allowCredentials id")), c);
-      reqs = reqs.filter((r) => given.has(b64u(r.credentialId)));
+      // An empty list is a discoverable-credential login: nothing to filter by.
+      if (given.size > 0) {
+        reqs = reqs.filter((r) => given.has(b64u(r.credentialId)));
+        // An empty result would ask for any passkey, which cannot unlock this vault.
+        if (reqs.length === 0) throw invalid("none of the given allowCredentials is a passkey of this vault");
+      }
     }
     const evalByCredential: Record<string, { first: Bytes }> = {};
     for (const r of reqs) evalByCredential[b64u(r.credentialId)] = { first: r.first };
-    const binary = opts?.form === "binary";
+    const binary = form === "binary";
     return {
       allowCredentials: reqs.map((r) => ({
         ...given.get(b64u(r.credentialId)),

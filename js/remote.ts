@@ -24,6 +24,13 @@ export const RPC = "medseal/rpc/1";
 /** Anything that takes `postMessage(message, transfer)`: a Worker, a ServiceWorker, a MessagePort. */
 export type PostTarget = { postMessage(message: unknown, transfer: Transferable[]): void };
 
+/** A copy of bytes (an ArrayBuffer or any view): the copy moves to the host, the caller's buffer stays. */
+function copyBytes(v: unknown): Uint8Array {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v.slice(0));
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+  throw new MedsealError(ErrorCode.InvalidArgument, "prfOutput must be a Uint8Array or ArrayBuffer");
+}
+
 type Reply = { ok: true; value: unknown } | { ok: false; error: { code?: string; message?: string; index?: number } };
 
 /** Key sources a remote vault accepts: the ceremony runs in this page, the PRF output moves to the host. */
@@ -120,13 +127,13 @@ export class RemoteVault implements VaultApi<"async"> {
       const r = await getWithPrf(req.passkeys, o.timeout, () => req.challenge, { mediation: o.mediation, signal: o.signal, rpId: o.rpId });
       prf = { credentialId: r.credentialId, prfOutput: r.prfOutput };
     } else if ("credential" in source) {
+      response = serverSafe(source.credential); // before the PRF output is read out of it
       const r = readCredential(source.credential);
-      response = serverSafe(source.credential);
       if (!r.prfOutput) throw new MedsealError(ErrorCode.PrfNotReturned, "the passkey returned no PRF result: merge webauthn.requestExtension(manifest) into the get() options");
       prf = { credentialId: r.credentialId, prfOutput: r.prfOutput };
     } else if ("prf" in source && source.prf && typeof source.prf === "object") {
       // The caller's buffer moves to the host: a copy, so the caller's own is not detached.
-      prf = { credentialId: source.prf.credentialId, prfOutput: new Uint8Array(source.prf.prfOutput) };
+      prf = { credentialId: source.prf.credentialId, prfOutput: copyBytes(source.prf.prfOutput) };
     } else {
       throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source: { passkey }, { credential }, { prf } or { recoveryCode }");
     }
@@ -142,7 +149,7 @@ export class RemoteVault implements VaultApi<"async"> {
 
   async #newKey(source: RemoteNewKeySource, op: "createRequest" | "addPasskeyRequest"): Promise<{ credentialId: Uint8Array; prfSalt: Uint8Array; prfOutput: Uint8Array; label?: string }> {
     if (!source || typeof source !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source: { passkey } or { prf }");
-    if ("prf" in source && source.prf && typeof source.prf === "object") return { ...source.prf, prfOutput: new Uint8Array(source.prf.prfOutput) };
+    if ("prf" in source && source.prf && typeof source.prf === "object") return { ...source.prf, prfOutput: copyBytes(source.prf.prfOutput) };
     const o = "passkey" in source ? source.passkey : undefined;
     if (!o || typeof o !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source: { passkey: { rp, user } } or { prf }");
     if (o.exclude !== undefined && !Array.isArray(o.exclude)) throw new MedsealError(ErrorCode.InvalidArgument, "exclude must be an array of credential ids");

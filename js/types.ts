@@ -76,7 +76,7 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   removeUnlock(entryId: string): Answer<Mode, Manifest>;
   /** Replaces the recovery code: show the new one once. @throws {@link MedsealError} `Locked`, `RandomUnavailable` */
   rotateRecoveryCode(): Answer<Mode, { manifest: Manifest; recoveryCode: string }>;
-  /** Adopts a newer manifest of this vault (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid`, `StaleManifest`, `WrongVault`, `Malformed`, `Locked` */
+  /** Adopts a newer manifest of this vault (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid` (also another vault's), `StaleManifest`, `Malformed`, `Locked` */
   updateManifest(manifest: Manifest | string): Answer<Mode, void>;
   /** Signs a server's login challenge with the vault's identity key. @throws {@link MedsealError} `InvalidArgument`, `Locked` */
   signLoginProof(challenge: Uint8Array, audience: string): Answer<Mode, Uint8Array>;

@@ -273,29 +273,69 @@ export function readCredential(cred: CredentialLike): { credentialId: Uint8Array
   return { credentialId, prfOutput: prfValue(prf?.results?.first), enabled: typeof prf?.enabled === "boolean" ? prf.enabled : undefined };
 }
 
+/** Fields of a credential's JSON (WebAuthn L3 `toJSON()`, SimpleWebAuthn, webauthn-rs) that hold nothing secret. */
+const SAFE_TOP = ["id", "rawId", "type", "authenticatorAttachment"] as const;
+const SAFE_RESPONSE = ["clientDataJSON", "authenticatorData", "signature", "userHandle", "attestationObject", "publicKey", "publicKeyAlgorithm", "transports"] as const;
+
+/** A field's value as JSON text may carry it: strings stay, bytes become base64url, numbers and string lists stay; nothing else passes. */
+function safeValue(v: unknown): unknown {
+  if (typeof v === "string" || typeof v === "number" || v === null) return v;
+  if (v instanceof ArrayBuffer) return b64u(new Uint8Array(v));
+  if (ArrayBuffer.isView(v)) return b64u(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return [...(v)];
+  return undefined;
+}
+
+function pick(from: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    if (!(k in from)) continue;
+    const v = safeValue(from[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
 /**
  * What may be sent to a server of a credential from a ceremony that carried
- * the PRF extension: a deep copy of its JSON form without the PRF results.
- * Server libraries (webauthn-rs, SimpleWebAuthn) pass extension results
- * through untouched, and Chromium's `toJSON()` writes them in base64url, so
- * the client must strip them.
+ * the PRF extension: its JSON form with only the fields known to hold
+ * nothing secret (an allow list, so an extension output medseal does not
+ * know, such as a PRF result under another name, never passes). Server
+ * libraries (webauthn-rs, SimpleWebAuthn) pass extension results through
+ * untouched, and Chromium's `toJSON()` writes PRF results in base64url, so
+ * the client must strip them. Kept of the extension results: `credProps`
+ * and `prf.enabled` (booleans).
  */
 export function serverSafe(credential: CredentialLike): Record<string, unknown> {
-  let json: unknown = credential;
-  if (credential && typeof (credential as { toJSON?: unknown }).toJSON === "function") {
-    json = (credential as { toJSON(): unknown }).toJSON();
+  if (!credential || typeof credential !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a credential or its JSON form");
+  // The JSON form where there is one (Chromium's toJSON(), an object with
+  // toJSON): it has the response's fields in base64url, transports included.
+  const toJSON = (credential as { toJSON?: unknown }).toJSON;
+  const json: unknown = typeof toJSON === "function" ? (toJSON as () => unknown).call(credential) : credential;
+  if (!json || typeof json !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a credential or its JSON form");
+  const live = json === credential && isLive(credential);
+  const c = json as Record<string, unknown>;
+  const out = pick(c, SAFE_TOP);
+  const response = c.response;
+  if (response && typeof response === "object") {
+    const r = pick(response as Record<string, unknown>, SAFE_RESPONSE);
+    // A live credential's transports come from a method, not a field.
+    const getTransports = (response as { getTransports?: () => unknown }).getTransports;
+    if (live && !("transports" in r) && typeof getTransports === "function") {
+      const t = safeValue(getTransports.call(response));
+      if (t !== undefined) r.transports = t;
+    }
+    out.response = r;
   }
-  if (json === null || typeof json !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a credential or its JSON form");
-  // Binary values (SimpleWebAuthn leaves getClientExtensionResults() as is) never reach the copy.
-  const copy = JSON.parse(JSON.stringify(json, (_k, v: unknown) => (v instanceof ArrayBuffer || ArrayBuffer.isView(v) ? undefined : v))) as {
-    clientExtensionResults?: { prf?: Record<string, unknown> };
-  };
-  const prf = copy.clientExtensionResults?.prf;
-  if (prf) {
-    delete prf.results;
-    if (Object.keys(prf).length === 0) delete copy.clientExtensionResults!.prf;
+  const ext = live ? (credential).getClientExtensionResults() : c.clientExtensionResults;
+  const safeExt: Record<string, unknown> = {};
+  if (ext && typeof ext === "object") {
+    const { credProps, prf } = ext as { credProps?: { rk?: unknown }; prf?: { enabled?: unknown } };
+    if (credProps && typeof credProps === "object" && typeof credProps.rk === "boolean") safeExt.credProps = { rk: credProps.rk };
+    if (prf && typeof prf === "object" && typeof prf.enabled === "boolean") safeExt.prf = { enabled: prf.enabled };
   }
-  return copy;
+  out.clientExtensionResults = safeExt;
+  return out;
 }
 
 /** Unpadded base64url, the form WebAuthn uses for credential ids in JSON and `evalByCredential`. */

@@ -259,6 +259,21 @@ test("webauthn.serverSafe strips PRF results from a credential's JSON and keeps 
   // A live credential's toJSON() is used.
   assert.deepEqual(webauthn.serverSafe({ toJSON: () => c }).clientExtensionResults, { prf: { enabled: true } });
   assert.equal(code(() => webauthn.serverSafe(null)), ErrorCode.InvalidArgument);
+  // An allow list: outputs medseal does not know (another name for a PRF
+  // result, hmac-secret, a Buffer, fields nested elsewhere) never pass.
+  const odd = webauthn.serverSafe({
+    id: "abc", rawId: "abc", type: "public-key",
+    response: { clientDataJSON: "cd", signature: new Uint8Array([1, 2]), prf: results, extra: { first: results.first } },
+    clientExtensionResults: { prf: { enabled: true, results: { second: results.first } }, hmacGetSecret: { output1: results.first }, credProps: { rk: true } },
+    extra: Buffer.from("secret"),
+  });
+  assert.ok(!JSON.stringify(odd).includes(results.first));
+  assert.ok(!JSON.stringify(odd).includes("secret"));
+  assert.deepEqual(odd, {
+    id: "abc", rawId: "abc", type: "public-key",
+    response: { clientDataJSON: "cd", signature: "AQI" },
+    clientExtensionResults: { credProps: { rk: true }, prf: { enabled: true } },
+  });
 });
 
 test("webauthn helpers: salts, PRF inputs, passkeys of a manifest, extensions for the app's own ceremonies", async () => {
@@ -291,7 +306,11 @@ test("webauthn helpers: salts, PRF inputs, passkeys of a manifest, extensions fo
   assert.deepEqual(only.allowCredentials, [{ type: "public-key", id: b64u(cred2) }]);
   assert.deepEqual(Object.keys(only.extensions.prf.evalByCredential), [b64u(cred2)]);
   assert.equal(webauthn.requestExtension(m2, { allowCredentials: [{ id: cred2 }] }).allowCredentials.length, 1);
-  assert.equal(webauthn.requestExtension(m2, { allowCredentials: [{ id: new Uint8Array([0]) }] }).allowCredentials.length, 0);
+  // None of the server's passkeys unlocks this vault: an error, not an open prompt for any passkey.
+  assert.equal(code(() => webauthn.requestExtension(m2, { allowCredentials: [{ id: new Uint8Array([0]) }] })), ErrorCode.InvalidArgument);
+  // An empty list (a discoverable-credential login) filters nothing.
+  assert.equal(webauthn.requestExtension(m2, { allowCredentials: [] }).allowCredentials.length, 2);
+  assert.equal(code(() => webauthn.requestExtension(m2, { form: "xml" })), ErrorCode.InvalidArgument);
 
   const ext = webauthn.createExtension();
   assert.equal(ext.prfSalt.length, 32);

@@ -137,6 +137,19 @@ pub fn from_text(text: &[u8]) -> Result<Vec<u8>, JsValue> {
     record::from_text_bytes(text).map_err(to_js)
 }
 
+/// The largest sealed record (bytes form) the format allows: the JS layer
+/// refuses larger input before copying it into wasm.
+#[wasm_bindgen(js_name = maxSealedLength)]
+pub fn max_sealed_length() -> u32 {
+    u32::try_from(record::MAX_SEALED_LEN).unwrap_or(u32::MAX)
+}
+
+/// The largest plaintext the format allows.
+#[wasm_bindgen(js_name = maxPlaintextLength)]
+pub fn max_plaintext_length() -> u32 {
+    u32::try_from(record::MAX_PLAINTEXT_LEN).unwrap_or(u32::MAX)
+}
+
 /// How many of a sealed record's first bytes [`VaultHandle::open_large`] reads.
 #[wasm_bindgen(js_name = largeHeadLength)]
 pub fn large_head_length() -> u32 {
@@ -188,16 +201,18 @@ pub struct Opened {
 impl Opened {
     /// The JSON text of a JSON record.
     #[wasm_bindgen(js_name = intoText)]
-    pub fn into_text(self) -> Result<String, JsValue> {
+    pub fn into_text(self) -> Result<js_sys::JsString, JsValue> {
+        // Decoded by JS straight from this buffer, which is wiped on drop: a
+        // `String` return would leave a freed, unwiped copy in wasm memory.
         core::str::from_utf8(&self.data)
-            .map(String::from)
+            .map(js_sys::JsString::from)
             .map_err(|_| to_js(Error::Malformed("JSON record is not UTF-8")))
     }
 
-    /// The bytes of the record.
+    /// The bytes of the record (copied straight into a JS array).
     #[wasm_bindgen(js_name = intoBytes)]
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.data.to_vec()
+    pub fn into_bytes(self) -> js_sys::Uint8Array {
+        js_sys::Uint8Array::from(&self.data[..])
     }
 }
 
@@ -257,13 +272,15 @@ pub struct NewPasskey(PasskeyUnlock);
 
 #[wasm_bindgen]
 impl NewPasskey {
-    /// Checks and takes a passkey's PRF data; `label` names it in the manifest.
+    /// Checks and takes a passkey's PRF data; `label` names it in the
+    /// manifest. The PRF output comes last: the glue converts arguments in
+    /// order, so nothing converted after it can fail with it copied in.
     #[wasm_bindgen(constructor)]
     pub fn new(
         credential_id: &[u8],
         prf_salt: &[u8],
-        prf_output: &mut [u8],
         label: Option<String>,
+        prf_output: &mut [u8],
     ) -> Result<NewPasskey, JsValue> {
         let prf_output = prf_of(prf_output)?;
         let prf_salt: [u8; 32] = prf_salt
