@@ -75,10 +75,11 @@ fi
 echo "$WASM_TC" > target/.wasm-toolchain
 
 # ---------------------------------------------------------------- wasm-bindgen-cli, wasm-pack
-# Build tools, not shipped code: they need no speed, so a quick profile (opt-level 1,
-# parallel codegen, no debug info) and one shared target directory for both
-# installs (their dependency trees overlap) instead of full optimization twice.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+# Build tools, not shipped code: they need no speed (they process one small
+# module per build), so no optimization, parallel codegen, no debug info, and
+# one shared target directory for both installs (their dependency trees
+# overlap) instead of full optimization twice.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_STRIP=true
 TOOLS_TARGET="$ROOT/target/tools"
 step "wasm-bindgen-cli (version from Cargo.lock)"

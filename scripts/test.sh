@@ -21,8 +21,9 @@ run() {
 }
 
 run "cargo fmt --check" cargo fmt --all -- --check
-run "clippy, host, warnings denied" cargo clippy --locked --all-targets -- -D warnings
-run "clippy, reference server (and its tests), warnings denied" cargo clippy --locked -p medseal-server --all-targets -- -D warnings
+# One invocation for the core, the AEAD crate and the server (with their tests):
+# cargo then keeps both cores busy across them. The bindings are checked for wasm32 below.
+run "clippy, host (core, server, tests), warnings denied" cargo clippy --locked --workspace --exclude medseal-wasm --all-targets -- -D warnings
 run "clippy, wasm32 (bindings and core), warnings denied" env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy --locked --target wasm32-unknown-unknown -p medseal-wasm --all-targets -- -D warnings
 run "cargo test (native core)" cargo test --locked
 run "crates/aes is upstream aes 0.9.4 plus the documented SIMD128 word" bash scripts/check-aes-patch.sh
