@@ -6,7 +6,7 @@
 import { ErrorCode, MedsealError, Vault, VaultReceiver, init, webauthn, type InitInput, type Manifest } from "./index.js";
 import { errorData, fromWasm, guardMethods } from "./errors.js";
 import type { Op, Ops, UnlockOptions, VaultStatus } from "./types.js";
-import { b64u } from "./webauthn.js";
+import { b64u, byteView } from "./webauthn.js";
 import { RPC } from "./remote.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -41,8 +41,7 @@ export type Scope = { addEventListener(type: "message", f: (e: MessageEvent) => 
 function wipe(...bufs: unknown[]): void {
   for (const b of bufs) {
     try {
-      if (b instanceof ArrayBuffer) new Uint8Array(b).fill(0);
-      else if (ArrayBuffer.isView(b)) new Uint8Array(b.buffer, b.byteOffset, b.byteLength).fill(0);
+      byteView(b)?.fill(0);
     } catch {
       // A caller's value that cannot be wiped (a revoked Proxy) holds no PRF output of ours.
     }

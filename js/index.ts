@@ -19,7 +19,7 @@ import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
 import type { Manifest, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi } from "./types.js";
-import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, createWithPrf, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
+import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
 export type { CeremonyOptions, CreateOptions, CredentialLike, PrfSupport } from "./webauthn.js";
@@ -118,10 +118,9 @@ function isBytes(v: unknown): v is Uint8Array {
 
 /** An ArrayBuffer or any view as a Uint8Array, without copying. */
 function bytesOf(v: unknown, what: string): Uint8Array {
-  if (isBytes(v)) return v;
-  if (v instanceof ArrayBuffer) return new Uint8Array(v);
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  throw invalid(`${what} must be a Uint8Array or ArrayBuffer`);
+  const view = byteView(v);
+  if (!view) throw invalid(`${what} must be a Uint8Array or ArrayBuffer`);
+  return view;
 }
 
 function str(v: unknown, what: string): string {
@@ -137,7 +136,7 @@ function bindingOf(opts: unknown): { recordId: string; context: Uint8Array } {
   obj(opts, "options must be { recordId, context? }");
   const recordId = str(opts.recordId, "recordId");
   const c = opts.context;
-  const context = c === undefined || c === null ? NO_CONTEXT : typeof c === "string" ? utf8Encoder.encode(c) : isBytes(c) ? c : bytesOf(c, "context");
+  const context = c === undefined || c === null ? NO_CONTEXT : typeof c === "string" ? utf8Encoder.encode(c) : bytesOf(c, "context");
   return { recordId, context };
 }
 

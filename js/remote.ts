@@ -12,7 +12,7 @@
  */
 import { ErrorCode, MedsealError, fromWasm, guardMethods } from "./errors.js";
 import type { Manifest, Op, Ops, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
-import { type CeremonyOptions, type CreateOptions, type CredentialLike, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
+import { type CeremonyOptions, type CreateOptions, type CredentialLike, byteView, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
 export type * from "./types.js";
@@ -26,8 +26,8 @@ export type PostTarget = { postMessage(message: unknown, transfer: Transferable[
 
 /** A copy of bytes (an ArrayBuffer or any view): the copy moves to the host, the caller's buffer stays. */
 function copyBytes(v: unknown): Uint8Array {
-  if (v instanceof ArrayBuffer) return new Uint8Array(v.slice(0));
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+  const view = byteView(v);
+  if (view) return new Uint8Array(view);
   throw new MedsealError(ErrorCode.InvalidArgument, "prfOutput must be a Uint8Array or ArrayBuffer");
 }
 

@@ -58,12 +58,14 @@ function prfOf(cred: PublicKeyCredential): PrfResults | undefined {
 
 /** Copies a PRF result out of the credential and wipes the browser's buffer. */
 export function takePrfFirst(cred: PublicKeyCredential): Uint8Array | undefined {
-  const first = prfOf(cred)?.results?.first;
-  if (!first) return undefined;
-  const view = first instanceof ArrayBuffer ? new Uint8Array(first) : new Uint8Array(first.buffer, first.byteOffset, first.byteLength);
-  const copy = view.slice();
-  view.fill(0);
-  return copy;
+  return prfValue(prfOf(cred)?.results?.first);
+}
+
+/** An ArrayBuffer or any view of one as a Uint8Array over the same bytes (no copy); `undefined` for anything else. */
+export function byteView(v: unknown): Uint8Array | undefined {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (!ArrayBuffer.isView(v)) return undefined;
+  return v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 function ceremonyError(e: unknown): MedsealError {
@@ -245,9 +247,9 @@ function isLive(c: unknown): c is PublicKeyCredential {
 function prfValue(v: unknown): Uint8Array | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === "string") return fromB64u(v);
-  if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
-    const view = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    const copy = view.slice();
+  const view = byteView(v);
+  if (view) {
+    const copy = new Uint8Array(view);
     view.fill(0);
     return copy;
   }
@@ -280,8 +282,8 @@ const SAFE_RESPONSE = ["clientDataJSON", "authenticatorData", "signature", "user
 /** A field's value as JSON text may carry it: strings stay, bytes become base64url, numbers and string lists stay; nothing else passes. */
 function safeValue(v: unknown): unknown {
   if (typeof v === "string" || typeof v === "number" || v === null) return v;
-  if (v instanceof ArrayBuffer) return b64u(new Uint8Array(v));
-  if (ArrayBuffer.isView(v)) return b64u(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  const view = byteView(v);
+  if (view) return b64u(view);
   if (Array.isArray(v) && v.every((x) => typeof x === "string")) return [...(v)];
   return undefined;
 }
