@@ -155,10 +155,15 @@ export class VaultHost {
       vaultId: () => need().vaultId(),
       removeUnlock: (id) => need().removeUnlock(id),
       rotateRecoveryCode: () => need().rotateRecoveryCode(),
-      updateManifest: (m) => {
-        need().updateManifest(m);
+      updateManifest: (m, opts) => {
+        need().updateManifest(m, opts);
         return null;
       },
+      tombstone: (opts) => need().tombstone(opts),
+      rewrap: (sealed, opts) => need().rewrap(sealed, opts),
+      rekey: () => need().rekey(),
+      retireEpochs: () => need().retireEpochs(),
+      signRecoveryLogin: (c, a) => need().signRecoveryLogin(c, a),
       signLoginProof: (c, a) => need().signLoginProof(c, a),
     };
   }
@@ -194,11 +199,13 @@ export class VaultHost {
    */
   async #unlockPinned(opts: UnlockOptions | undefined, unlock: (o: UnlockOptions) => Promise<{ vault: Vault }>): Promise<VaultStatus> {
     const pin = await this.#pin();
-    const { vault } = await unlock({ minRevision: Math.max(opts?.minRevision ?? 0, pin.minRevision ?? 0) });
+    const { vault } = await unlock({ minRevision: Math.max(opts?.minRevision ?? 0, pin.minRevision ?? 0), history: opts?.history });
     if (pin.expect) {
       const want = (typeof pin.expect === "string" ? JSON.parse(pin.expect) : pin.expect) as Manifest;
       const got = vault.manifest();
-      if (got.vaultId !== want.vaultId || got.identityKey.publicKey !== want.identityKey?.publicKey) {
+      // The pinned identity is the current one or an older epoch's (wasm checked the hand-overs).
+      const pinned = want.identityKey?.publicKey;
+      if (got.vaultId !== want.vaultId || (got.identityKey.publicKey !== pinned && !got.epochs?.some((e) => e.publicKey === pinned))) {
         vault.lock();
         throw new MedsealError(ErrorCode.WrongVault, "refused: this is not the vault this worker belongs to");
       }

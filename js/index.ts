@@ -18,7 +18,7 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
-import type { Manifest, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi } from "./types.js";
+import type { Manifest, OpenItem, OpenOutcome, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, UnlockOptions, VaultApi } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -167,6 +167,87 @@ function manifestText(m: unknown): string {
 
 function manifestOf(json: string): Manifest {
   return JSON.parse(json) as Manifest;
+}
+
+/** Manifests of a history, as JSON texts. */
+function historyOf(history: unknown): string[] {
+  if (history === undefined || history === null) return [];
+  if (!Array.isArray(history)) throw invalid("history must be an array of manifests");
+  return history.map(manifestText);
+}
+
+/** The `vaultId` field of a manifest's JSON (to find this vault's seen state). */
+function vaultIdOf(text: string): string {
+  let id: unknown;
+  try {
+    id = (JSON.parse(text) as { vaultId?: unknown })?.vaultId;
+  } catch {
+    throw new MedsealError(ErrorCode.Malformed, "manifest is not JSON");
+  }
+  if (typeof id !== "string") throw new MedsealError(ErrorCode.Malformed, "manifest has no vaultId");
+  return id;
+}
+
+/**
+ * Stores for what a device has seen of a vault (see `SeenStore`):
+ * `localStorage` (the default in a page) or memory (the default elsewhere;
+ * lost when the realm ends), or your own `{ load, save }` (IndexedDB, a
+ * file, a native app's storage).
+ */
+export const seenStores = {
+  /** In this realm's memory only. */
+  memory(): SeenStore {
+    const m = new Map<string, string>();
+    return { load: (id) => m.get(id) ?? null, save: (id, state) => void m.set(id, state) };
+  },
+  /** In `localStorage`, under `prefix` + the vault id. */
+  localStorage(prefix = "medseal.seen."): SeenStore {
+    return {
+      load: (id) => globalThis.localStorage.getItem(prefix + id),
+      save: (id, state) => globalThis.localStorage.setItem(prefix + id, state),
+    };
+  },
+};
+
+const realmMemory = seenStores.memory();
+
+function storeOf(opts: { store?: SeenStore | null } | undefined): SeenStore | null {
+  const s = opts?.store;
+  if (s === null) return null;
+  if (s !== undefined) {
+    if (typeof s !== "object" || typeof s.load !== "function" || typeof s.save !== "function") throw invalid("store must be { load, save } or null");
+    return s;
+  }
+  try {
+    if (typeof globalThis.localStorage?.getItem === "function") return seenStores.localStorage();
+  } catch {
+    // localStorage throws where storage is blocked (sandboxed frames): use memory.
+  }
+  return realmMemory;
+}
+
+async function loadSeen(store: SeenStore | null, vaultId: string): Promise<string | undefined> {
+  if (!store) return undefined;
+  const s = await store.load(vaultId);
+  if (s === null || s === undefined) return undefined;
+  if (typeof s !== "string") throw invalid("store.load must return a string or null");
+  return s;
+}
+
+/** A sealed record's format, key epoch and version, read without a key. @throws {@link MedsealError} `Malformed`, `UnknownVersion`, `NotInitialized` */
+export function recordInfo(sealed: string | Uint8Array): RecordInfo {
+  ensureInit();
+  const r = typeof sealed === "string" ? withUtf8(sealed, false, (b) => call(() => wasm.recordInfo(b, true))) : call(() => wasm.recordInfo(bytesOf(sealed, "sealed"), false));
+  const out = { format: r.format, epoch: r.epoch, version: r.version };
+  r.free();
+  return out;
+}
+
+/** A record version option: absent, or checked by wasm (an integer 1 .. 2^53 - 1). */
+function versionOf(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number") throw invalid("version must be an integer from 1 to 2^53 - 1");
+  return v;
 }
 
 function revisionOf(opts: UnlockOptions | undefined): number | undefined {
@@ -331,7 +412,7 @@ function own(prf: Uint8Array, mine: boolean): Uint8Array {
 // ------------------------------------------------------------------ the vault
 
 /** Wraps a wasm handle in a Vault (the constructor stays private to this module). */
-let wrapHandle: (h: wasm.VaultHandle) => Vault;
+let wrapHandle: (h: wasm.VaultHandle, store: SeenStore | null) => Vault;
 
 /**
  * An unlocked vault. Keys stay inside the WebAssembly instance; `lock()`
@@ -339,13 +420,46 @@ let wrapHandle: (h: wasm.VaultHandle) => Vault;
  */
 export class Vault implements VaultApi<"sync"> {
   #h: wasm.VaultHandle;
+  #store: SeenStore | null;
+  #id: string;
+  #saving: Promise<void> = Promise.resolve();
+  #saveError: unknown = undefined;
 
-  private constructor(h: wasm.VaultHandle) {
+  private constructor(h: wasm.VaultHandle, store: SeenStore | null) {
     this.#h = h;
+    this.#store = store;
+    this.#id = h.vaultId();
+    this.#persist();
   }
 
   static {
-    wrapHandle = (h) => new Vault(h);
+    wrapHandle = (h, store) => new Vault(h, store);
+  }
+
+  /** Saves what this device has seen of the vault, if it changed (in order, after earlier saves). */
+  #persist(): void {
+    if (!this.#store || this.#h.isLocked || !this.#h.takeSeenChanged()) return;
+    const state = this.#h.seenState();
+    if (!state) return;
+    const store = this.#store;
+    const id = this.#id;
+    this.#saving = this.#saving.then(() => store.save(id, state)).catch((e: unknown) => {
+      this.#saveError = e;
+    });
+  }
+
+  /**
+   * Resolves when what this device has seen of the vault is saved to the
+   * store (saves run in the background after each call that changed it).
+   * @throws {@link MedsealError} `InvalidArgument` when the store's `save` failed
+   */
+  async persisted(): Promise<void> {
+    await this.#saving;
+    if (this.#saveError !== undefined) {
+      const e = this.#saveError;
+      this.#saveError = undefined;
+      throw invalid(`the seen-state store failed to save: ${String((e as Error)?.message ?? e)}`);
+    }
   }
 
   /**
@@ -354,14 +468,15 @@ export class Vault implements VaultApi<"sync"> {
    * once, and, for a `{ credential }`, the server-safe `response` to post.
    * @throws {@link MedsealError} `NotInitialized`, `Cancelled`, `PrfUnsupported`, `PrfNotReturned`, `InvalidPrfOutput`, `InvalidArgument`, `RandomUnavailable`
    */
-  static async create(source: NewKeySource): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string; response?: ServerSafeResponse }> {
+  static async create(source: NewKeySource, opts: { store?: SeenStore | null } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string; response?: ServerSafeResponse }> {
     ensureInit();
+    const store = storeOf(opts);
     const k = await newKey(source, []);
     const mine = !("prf" in source);
     try {
       const created = call(() => wasm.VaultHandle.create(new wasm.NewPasskey(k.credentialId, k.prfSalt, k.label, own(k.prfOutput, mine))));
       const recoveryCode = created.recoveryCode;
-      const vault = new Vault(created.intoVault());
+      const vault = new Vault(created.intoVault(), store);
       return { vault, manifest: vault.manifest(), recoveryCode, ...(k.response ? { response: k.response } : {}) };
     } finally {
       if (mine) k.prfOutput.fill(0);
@@ -378,10 +493,13 @@ export class Vault implements VaultApi<"sync"> {
     ensureInit();
     const text = manifestText(manifest);
     const min = revisionOf(opts);
+    const history = historyOf(opts?.history);
+    const store = storeOf(opts);
+    const seen = await loadSeen(store, vaultIdOf(text));
     obj(source, "expected a key source: { passkey }, { credential }, { prf } or { recoveryCode }");
     if ("recoveryCode" in source) {
       const code = str(source.recoveryCode, "recoveryCode");
-      return { vault: new Vault(call(() => wasm.VaultHandle.unlockWithRecoveryCode(text, code, min))) };
+      return { vault: new Vault(call(() => wasm.VaultHandle.unlockWithRecoveryCode(text, history, seen, code, min)), store) };
     }
     let credentialId: Uint8Array;
     let prfOutput: Uint8Array;
@@ -412,7 +530,7 @@ export class Vault implements VaultApi<"sync"> {
       throw invalid("expected a key source: { passkey }, { credential }, { prf } or { recoveryCode }");
     }
     try {
-      const vault = new Vault(call(() => wasm.VaultHandle.unlockWithPrf(text, credentialId, own(prfOutput, mine), min)));
+      const vault = new Vault(call(() => wasm.VaultHandle.unlockWithPrf(text, history, seen, credentialId, own(prfOutput, mine), min)), store);
       return response ? { vault, response } : { vault };
     } finally {
       if (mine) prfOutput.fill(0);
@@ -429,15 +547,53 @@ export class Vault implements VaultApi<"sync"> {
   seal<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Sealed<F> {
     const { recordId, context } = bindingOf(opts);
     const form = formOf(opts.form);
-    return this.#seal(payload(record), recordId, context, form) as Sealed<F>;
+    return this.#seal(payload(record), recordId, context, form, versionOf(opts.version)) as Sealed<F>;
   }
 
-  #seal(p: string | Uint8Array, recordId: string, context: Uint8Array, form: SealedForm): string | Uint8Array {
+  #seal(p: string | Uint8Array, recordId: string, context: Uint8Array, form: SealedForm, version?: number): string | Uint8Array {
     // A string of n UTF-16 units is at least n UTF-8 bytes: refused before it is copied into wasm.
     if ((typeof p === "string" ? p.length : p.byteLength) > wasm.maxPlaintextLength()) throw tooLarge();
     const h = this.#h;
-    const seal = (data: Uint8Array, json: boolean) => call(() => (form === "text" ? h.sealText(data, json, recordId, context) : h.sealBytes(data, json, recordId, context)));
-    return typeof p === "string" ? withUtf8(p, true, (b) => seal(b, true)) : seal(p, false);
+    const seal = (data: Uint8Array, json: boolean) => call(() => (form === "text" ? h.sealText(data, json, recordId, context, version) : h.sealBytes(data, json, recordId, context, version)));
+    try {
+      return typeof p === "string" ? withUtf8(p, true, (b) => seal(b, true)) : seal(p, false);
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /**
+   * Seals a tombstone: version `version` of a deleted record (the version
+   * it had plus one), to store in its place. Opening it, or on this device
+   * any older version, is `RecordDeleted`.
+   * @throws {@link MedsealError} `InvalidArgument`, `Locked`
+   */
+  tombstone<F extends SealedForm = "text">(opts: RecordBinding & { version: number; form?: F }): Sealed<F> {
+    const { recordId, context } = bindingOf(opts);
+    const form = formOf(opts.form);
+    const version = versionOf(opts.version) ?? 0;
+    try {
+      const b = call(() => this.#h.sealTombstone(recordId, context, version));
+      return (form === "bytes" ? b : wasm.toText(b)) as Sealed<F>;
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /**
+   * Re-wraps a record under the current key epoch (after a re-key, for apps
+   * that retire old epochs); `null` when it already is, so an interrupted
+   * re-wrap can run again from the start. Store what it returns in place
+   * of the record.
+   * @throws {@link MedsealError} as `open`
+   */
+  rewrap<F extends SealedForm = "text">(sealed: string | Uint8Array, opts: RecordBinding & { form?: F }): Sealed<F> | null {
+    const { recordId, context } = bindingOf(opts);
+    const form = formOf(opts.form);
+    const h = this.#h;
+    const out = typeof sealed === "string" ? withUtf8(sealed, false, (b) => call(() => h.rewrap(b, true, recordId, context))) : call(() => h.rewrap(bytesOf(sealed, "sealed"), false, recordId, context));
+    if (out === undefined) return null;
+    return (form === "bytes" ? out : wasm.toText(out)) as Sealed<F>;
   }
 
   /**
@@ -449,7 +605,12 @@ export class Vault implements VaultApi<"sync"> {
     const { recordId, context } = bindingOf(opts);
     const h = this.#h;
     const open = (b: Uint8Array, text: boolean) => {
-      const o = call(() => h.open(b, text, recordId, context));
+      let o: wasm.Opened;
+      try {
+        o = call(() => h.open(b, text, recordId, context));
+      } finally {
+        this.#persist();
+      }
       return (o.json ? parseJson<T>(call(() => o.intoText())) : o.intoBytes()) as T;
     };
     const max = wasm.maxSealedLength();
@@ -547,6 +708,7 @@ export class Vault implements VaultApi<"sync"> {
     else if (isBytes(sealed)) bytes = sealed;
     else throw invalid('sealed must be an "ms1." string or a Uint8Array');
     const job = call(() => this.#h.openLarge(bytes.subarray(0, wasm.largeHeadLength()), bytes.byteLength, recordId, context));
+    this.#persist();
     let padded: Uint8Array;
     try {
       const key = await importBodyKey(subtle, job.takeKey(), "decrypt");
@@ -602,28 +764,75 @@ export class Vault implements VaultApi<"sync"> {
     const mine = !("prf" in source);
     try {
       const manifest = manifestOf(call(() => this.#h.addPasskey(new wasm.NewPasskey(k.credentialId, k.prfSalt, k.label, own(k.prfOutput, mine)))));
+      this.#persist();
       return k.response ? { manifest, response: k.response } : { manifest };
     } finally {
       if (mine) k.prfOutput.fill(0);
     }
   }
 
-  /** Removes an unlock entry by id; refuses the last passkey and the recovery entry. @throws {@link MedsealError} `LastUnlockMethod`, `UnknownUnlockEntry`, `Locked` */
+  /**
+   * Removes an unlock entry by id and re-keys (a new key epoch, with no
+   * passkey prompt): the removed passkey opens nothing sealed afterwards.
+   * Refuses the last passkey and the recovery entry.
+   * @throws {@link MedsealError} `LastUnlockMethod`, `UnknownUnlockEntry`, `InvalidArgument`, `Locked`
+   */
   removeUnlock(entryId: string): Manifest {
     const id = str(entryId, "entryId");
-    return manifestOf(call(() => this.#h.removeUnlock(id)));
+    return this.#commit(() => this.#h.removeUnlock(id));
   }
 
-  /** Replaces the recovery code; show the new one once. @throws {@link MedsealError} `Locked`, `RandomUnavailable` */
+  /** Replaces the recovery code and re-keys; show the new one once. @throws {@link MedsealError} `Locked`, `RandomUnavailable`, `InvalidArgument` */
   rotateRecoveryCode(): { manifest: Manifest; recoveryCode: string } {
     const recoveryCode = call(() => this.#h.rotateRecoveryCode());
+    this.#persist();
     return { manifest: this.manifest(), recoveryCode };
   }
 
-  /** Adopts a newer manifest of this vault written by another device (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid` (also another vault's), `StaleManifest`, `Malformed`, `Locked` */
-  updateManifest(manifest: Manifest | string): void {
+  /** Starts a new key epoch (new vault key and identity key, sealed to every unlock entry with no passkey prompt); returns the manifest to store. @throws {@link MedsealError} `InvalidArgument`, `Locked` */
+  rekey(): Manifest {
+    return this.#commit(() => this.#h.rekey());
+  }
+
+  /** Drops the keys of older epochs from the manifest: re-wrap every record first (`rewrap`). @throws {@link MedsealError} `Locked` */
+  retireEpochs(): Manifest {
+    return this.#commit(() => this.#h.retireEpochs());
+  }
+
+  #commit(f: () => string): Manifest {
+    try {
+      return manifestOf(call(f));
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /**
+   * Adopts a newer manifest of this vault written by another device: it
+   * must follow this one (next revision, naming it as parent), directly or
+   * through `history` (the manifests in between, oldest first).
+   * @throws {@link MedsealError} `ForkDetected`, `HistoryIncomplete`, `StaleManifest`, `ManifestInvalid`, `UnlockFailed` (this device's passkey was removed), `Malformed`, `Locked`
+   */
+  updateManifest(manifest: Manifest | string, opts: { history?: Array<Manifest | string> } = {}): void {
     const text = manifestText(manifest);
-    call(() => this.#h.updateManifest(text));
+    const history = historyOf(opts?.history);
+    try {
+      call(() => this.#h.updateManifest(text, history));
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /**
+   * Signs a server's recovery-login challenge with the login key of the
+   * recovery code this vault was unlocked with (checked against the
+   * manifest's recovery entry, so a rotated code signs in no more).
+   * @throws {@link MedsealError} `UnlockFailed` (not unlocked with the current recovery code), `InvalidArgument`, `Locked`
+   */
+  signRecoveryLogin(challenge: Uint8Array, audience: string): Uint8Array {
+    const c = bytesOf(challenge, "challenge");
+    const a = str(audience, "audience");
+    return call(() => this.#h.signRecoveryLogin(c, a));
   }
 
   /**
@@ -716,7 +925,7 @@ export class VaultReceiver {
       const m = bytesOf(message, "message");
       const expect = opts?.expect === undefined ? undefined : manifestText(opts.expect);
       const min = revisionOf(opts);
-      return wrapHandle(call(() => this.#r.accept(m, expect, min)));
+      return wrapHandle(call(() => this.#r.accept(m, expect, min)), null);
     } finally {
       this.discard();
     }
@@ -874,6 +1083,7 @@ guardMethods(Vault, ["create", "unlock"]);
 guardMethods(Vault.prototype, [
   "seal", "open", "sealMany", "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "addPasskey",
   "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
+  "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted",
 ]);
 guardMethods(VaultReceiver.prototype, ["accept", "discard"]);
 guardMethods(webauthn, ["support", "requestExtension", "createExtension", "serverSafe", "passkeys", "newPrfSalt", "prfInput"]);

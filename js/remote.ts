@@ -117,6 +117,8 @@ export class RemoteVault implements VaultApi<"async"> {
    */
   async unlock(manifest: Manifest | string, source: RemoteUnlockSource, opts: UnlockOptions = {}): Promise<{ status: VaultStatus; response?: Record<string, unknown> }> {
     if (!source || typeof source !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "expected a key source");
+    // A store holds functions, which cannot cross postMessage: the host keeps its own.
+    opts = { minRevision: opts?.minRevision, history: opts?.history };
     if ("recoveryCode" in source) return { status: await this.request("unlockWithRecoveryCode", [manifest, source.recoveryCode, opts]) };
     let prf: { credentialId: Uint8Array; prfOutput: Uint8Array };
     let response: Record<string, unknown> | undefined;
@@ -221,8 +223,28 @@ export class RemoteVault implements VaultApi<"async"> {
     return this.request("rotateRecoveryCode", []);
   }
 
-  async updateManifest(manifest: Manifest | string): Promise<void> {
-    await this.request("updateManifest", [manifest]);
+  async updateManifest(manifest: Manifest | string, opts: { history?: Array<Manifest | string> } = {}): Promise<void> {
+    await this.request("updateManifest", [manifest, { history: opts?.history }]);
+  }
+
+  tombstone<F extends SealedForm = "text">(opts: RecordBinding & { version: number; form?: F }): Promise<Sealed<F>> {
+    return this.request("tombstone", [opts]) as Promise<Sealed<F>>;
+  }
+
+  rewrap<F extends SealedForm = "text">(sealed: string | Uint8Array, opts: RecordBinding & { form?: F }): Promise<Sealed<F> | null> {
+    return this.request("rewrap", [sealed, opts]) as Promise<Sealed<F> | null>;
+  }
+
+  rekey(): Promise<Manifest> {
+    return this.request("rekey", []);
+  }
+
+  retireEpochs(): Promise<Manifest> {
+    return this.request("retireEpochs", []);
+  }
+
+  signRecoveryLogin(challenge: Uint8Array, audience: string): Promise<Uint8Array> {
+    return this.request("signRecoveryLogin", [challenge, audience]);
   }
 
   signLoginProof(challenge: Uint8Array, audience: string): Promise<Uint8Array> {
@@ -271,6 +293,6 @@ export class VaultWorker extends RemoteVault {
 guardMethods(RemoteVault.prototype, [
   "request", "create", "unlock", "addPasskey", "receiverKey", "acceptHandoff", "status", "seal", "open", "sealMany",
   "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
-  "signLoginProof", "lock",
+  "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin",
 ]);
 guardMethods(VaultWorker, ["start"]);

@@ -7,9 +7,11 @@
 import type { MedsealError } from "./errors.js";
 
 /** A passkey unlock entry of a manifest. */
-export type PasskeyEntry = { type: "passkey"; id: string; credentialId: string; prfSalt: string; wrappedVaultKey: string; label?: string };
+export type PasskeyEntry = { type: "passkey"; id: string; credentialId: string; prfSalt: string; publicKey?: string; wrappedVaultKey: string; label?: string };
 /** The recovery entry of a manifest. */
-export type RecoveryEntry = { type: "recovery"; id: string; wrappedVaultKey: string };
+export type RecoveryEntry = { type: "recovery"; id: string; publicKey?: string; loginKey?: string; wrappedVaultKey: string };
+/** An older key epoch of a manifest (its vault key is absent once retired). */
+export type EpochEntry = { epoch: number; publicKey: string; handover: string; wrappedVaultKey?: string };
 
 /** A vault manifest: public and signed. Store it (server side) after every change; pass it back to unlock. */
 export type Manifest = {
@@ -17,7 +19,13 @@ export type Manifest = {
   version: number;
   vaultId: string;
   revision: number;
+  /** Hash of the manifest this one replaces (version 2; absent at revision 1). */
+  parent?: string;
+  /** The current key epoch (version 2). */
+  epoch?: number;
   identityKey: { publicKey: string; wrappedPrivateKey: string };
+  /** Older key epochs, oldest first (version 2). */
+  epochs?: EpochEntry[];
   unlock: Array<PasskeyEntry | RecoveryEntry>;
   signature: string;
 };
@@ -28,8 +36,11 @@ export type RecordBinding = { recordId: string; context?: string | Uint8Array };
 /** How a sealed record is returned: the text form `ms1.…` (default) or bytes. */
 export type SealedForm = "text" | "bytes";
 
-/** Options of `seal`: the binding, and the form of the result. */
-export type SealOptions<F extends SealedForm = SealedForm> = RecordBinding & { form?: F };
+/** Options of `seal`: the binding, the form of the result, and the record's version (1 unless it is an edit: then the version opened plus one). */
+export type SealOptions<F extends SealedForm = SealedForm> = RecordBinding & { form?: F; version?: number };
+
+/** A sealed record's header, readable without a key (`recordInfo`). */
+export type RecordInfo = { format: number; epoch: number; version: number };
 
 /** The sealed record for a form: a string for `"text"`, bytes for `"bytes"`. */
 export type Sealed<F extends SealedForm> = F extends "bytes" ? Uint8Array : string;
@@ -41,8 +52,23 @@ export type OpenItem = RecordBinding & { sealed: string | Uint8Array };
 /** The outcome of one item of `openMany`: one bad record does not hide the others. */
 export type OpenOutcome<T = unknown> = { ok: true; value: T } | { ok: false; error: MedsealError };
 
-/** Options of an unlock. `minRevision`: the newest manifest revision this client has seen (rollback protection). */
-export type UnlockOptions = { minRevision?: number };
+/**
+ * Where a vault remembers what this device has seen of it (the newest
+ * manifest, edited and deleted records' versions), so that a server cannot
+ * roll it back or fork it unnoticed. `load` and `save` get the vault id.
+ */
+export type SeenStore = {
+  load(vaultId: string): string | null | undefined | Promise<string | null | undefined>;
+  save(vaultId: string, state: string): void | Promise<void>;
+};
+
+/**
+ * Options of an unlock. `history`: the manifests after the one this device
+ * saw, oldest first (a server's `since` answer); `store`: where the seen
+ * state lives (default: `localStorage` in a page, memory elsewhere; `null`:
+ * none); `minRevision`: a floor of the caller's own (rarely needed now).
+ */
+export type UnlockOptions = { minRevision?: number; history?: Array<Manifest | string>; store?: SeenStore | null };
 
 /** Whether a vault host holds an unlocked vault, and which. */
 export type VaultStatus = { unlocked: boolean; vaultId: string | null };
@@ -76,8 +102,18 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   removeUnlock(entryId: string): Answer<Mode, Manifest>;
   /** Replaces the recovery code: show the new one once. @throws {@link MedsealError} `Locked`, `RandomUnavailable` */
   rotateRecoveryCode(): Answer<Mode, { manifest: Manifest; recoveryCode: string }>;
-  /** Adopts a newer manifest of this vault (checked: same vault, signed, not older). @throws {@link MedsealError} `ManifestInvalid` (also another vault's), `StaleManifest`, `Malformed`, `Locked` */
-  updateManifest(manifest: Manifest | string): Answer<Mode, void>;
+  /** Adopts a newer manifest of this vault (checked: it follows this one, through `history` if given). @throws {@link MedsealError} `ForkDetected`, `HistoryIncomplete`, `StaleManifest`, `ManifestInvalid` (also another vault's), `UnlockFailed` (a re-key this device's passkey was removed from), `Malformed`, `Locked` */
+  updateManifest(manifest: Manifest | string, opts?: { history?: Array<Manifest | string> }): Answer<Mode, void>;
+  /** Seals a tombstone (version `version`) to store in a deleted record's place. @throws {@link MedsealError} `InvalidArgument`, `Locked` */
+  tombstone<F extends SealedForm = "text">(opts: RecordBinding & { version: number; form?: F }): Answer<Mode, Sealed<F>>;
+  /** Re-wraps a record under the current key epoch; `null` if it already is. @throws {@link MedsealError} as `open` */
+  rewrap<F extends SealedForm = "text">(sealed: string | Uint8Array, opts: RecordBinding & { form?: F }): Answer<Mode, Sealed<F> | null>;
+  /** Starts a new key epoch (no passkey prompt); returns the new manifest. @throws {@link MedsealError} `InvalidArgument`, `Locked` */
+  rekey(): Answer<Mode, Manifest>;
+  /** Drops older epochs' keys (after every record was re-wrapped). @throws {@link MedsealError} `Locked` */
+  retireEpochs(): Answer<Mode, Manifest>;
+  /** Signs a server's recovery-login challenge with the recovery code's login key. @throws {@link MedsealError} `UnlockFailed` (not unlocked with the recovery code), `InvalidArgument`, `Locked` */
+  signRecoveryLogin(challenge: Uint8Array, audience: string): Answer<Mode, Uint8Array>;
   /** Signs a server's login challenge with the vault's identity key. @throws {@link MedsealError} `InvalidArgument`, `Locked` */
   signLoginProof(challenge: Uint8Array, audience: string): Answer<Mode, Uint8Array>;
   /** Wipes the vault's keys; later calls throw `Locked`. */
@@ -114,7 +150,12 @@ export type Ops = {
   vaultId: { args: []; result: string };
   removeUnlock: { args: [entryId: string]; result: Manifest };
   rotateRecoveryCode: { args: []; result: { manifest: Manifest; recoveryCode: string } };
-  updateManifest: { args: [manifest: Manifest | string]; result: null };
+  updateManifest: { args: [manifest: Manifest | string, opts: { history?: Array<Manifest | string> }]; result: null };
+  tombstone: { args: [opts: RecordBinding & { version: number; form?: SealedForm }]; result: string | Uint8Array };
+  rewrap: { args: [sealed: string | Uint8Array, opts: RecordBinding & { form?: SealedForm }]; result: string | Uint8Array | null };
+  rekey: { args: []; result: Manifest };
+  retireEpochs: { args: []; result: Manifest };
+  signRecoveryLogin: { args: [challenge: Uint8Array, audience: string]; result: Uint8Array };
   signLoginProof: { args: [challenge: Uint8Array, audience: string]; result: Uint8Array };
 };
 

@@ -57,6 +57,42 @@ pub enum Error {
     TooLarge,
     /// The platform's secure random number generator failed.
     RandomUnavailable,
+    /// Two different manifests claim the same place in the vault's history:
+    /// the one this device saw and the one offered (or the parent it names).
+    /// A server showed two devices different histories, or two devices wrote
+    /// concurrently through a server that did not serialize them. Carries
+    /// both hashes as evidence.
+    ForkDetected {
+        /// The revision at which the histories differ.
+        revision: u64,
+        /// Hash of the manifest this device saw at that revision.
+        seen: [u8; 32],
+        /// Hash of the other manifest at that revision.
+        offered: [u8; 32],
+    },
+    /// A manifest newer than the one this device saw, without the manifests
+    /// in between that would show it descends from it: ask the server for
+    /// the history since `seen`.
+    HistoryIncomplete {
+        /// The revision this device saw.
+        seen: u64,
+        /// The revision offered.
+        offered: u64,
+    },
+    /// An older version of a record than one this device already saw: a
+    /// rollback.
+    StaleRecord {
+        /// The version this device saw.
+        seen: u64,
+        /// The version offered.
+        offered: u64,
+    },
+    /// The record was deleted (a tombstone of this version exists, or this
+    /// is the tombstone).
+    RecordDeleted {
+        /// The version of the tombstone.
+        version: u64,
+    },
 }
 
 impl Error {
@@ -76,6 +112,10 @@ impl Error {
         "InvalidArgument",
         "TooLarge",
         "RandomUnavailable",
+        "ForkDetected",
+        "HistoryIncomplete",
+        "StaleRecord",
+        "RecordDeleted",
     ];
 
     /// A stable, machine-readable code (the JS `ErrorCode` names).
@@ -95,6 +135,10 @@ impl Error {
             Error::InvalidArgument(_) => "InvalidArgument",
             Error::TooLarge => "TooLarge",
             Error::RandomUnavailable => "RandomUnavailable",
+            Error::ForkDetected { .. } => "ForkDetected",
+            Error::HistoryIncomplete { .. } => "HistoryIncomplete",
+            Error::StaleRecord { .. } => "StaleRecord",
+            Error::RecordDeleted { .. } => "RecordDeleted",
         }
     }
 }
@@ -140,6 +184,27 @@ impl fmt::Display for Error {
             Error::RandomUnavailable => {
                 f.write_str("the platform's secure random number generator is unavailable")
             }
+            Error::ForkDetected {
+                revision,
+                seen,
+                offered,
+            } => write!(
+                f,
+                "the vault's history forked at revision {revision}: this device saw manifest {} and was offered {}; the server showed different histories",
+                crate::b64::encode(seen),
+                crate::b64::encode(offered)
+            ),
+            Error::HistoryIncomplete { seen, offered } => write!(
+                f,
+                "manifest revision {offered} cannot be checked against revision {seen} seen before without the manifests in between: fetch the history since revision {seen}"
+            ),
+            Error::StaleRecord { seen, offered } => write!(
+                f,
+                "the record is an older version ({offered}) than one already seen ({seen}): possible rollback"
+            ),
+            Error::RecordDeleted { version } => {
+                write!(f, "the record was deleted (version {version})")
+            }
         }
     }
 }
@@ -179,6 +244,20 @@ mod tests {
             Error::InvalidArgument("x"),
             Error::TooLarge,
             Error::RandomUnavailable,
+            Error::ForkDetected {
+                revision: 1,
+                seen: [0; 32],
+                offered: [1; 32],
+            },
+            Error::HistoryIncomplete {
+                seen: 1,
+                offered: 3,
+            },
+            Error::StaleRecord {
+                seen: 2,
+                offered: 1,
+            },
+            Error::RecordDeleted { version: 2 },
         ];
         // An exhaustive match: a new variant does not compile until listed above.
         for e in &all {
@@ -196,7 +275,11 @@ mod tests {
                 | Error::WrongVault
                 | Error::InvalidArgument(_)
                 | Error::TooLarge
-                | Error::RandomUnavailable => {}
+                | Error::RandomUnavailable
+                | Error::ForkDetected { .. }
+                | Error::HistoryIncomplete { .. }
+                | Error::StaleRecord { .. }
+                | Error::RecordDeleted { .. } => {}
             }
         }
         let codes: Vec<&str> = all.iter().map(Error::code).collect();

@@ -147,7 +147,9 @@ impl HandoffReceiver {
         let manifest = Manifest::from_json(json)?;
         if let Some(pin) = expected {
             if manifest.vault_id != pin.vault_id
-                || manifest.identity_key.public_key != pin.identity_key.public_key
+                || manifest
+                    .check_descends(pin.epoch(), &pin.identity_key.public_key.0)
+                    .is_err()
             {
                 return Err(Error::WrongVault);
             }

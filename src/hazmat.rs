@@ -105,17 +105,17 @@ pub fn seal_large(
 /// [`LargeOpen::body_start`] with [`LargeOpen::cipher`], then read the
 /// plaintext with [`LargeOpen::plaintext`].
 pub struct LargeOpen {
-    cipher: BodyCipher,
+    parts: record::OpenParts,
 }
 
 impl LargeOpen {
     /// This record's body cipher.
     pub fn cipher(&self) -> &BodyCipher {
-        &self.cipher
+        &self.parts.cipher
     }
     /// Where the body (ciphertext, then tag) starts in the sealed record.
     pub fn body_start(&self) -> usize {
-        record::BODY_START
+        self.parts.meta.prefix_len()
     }
     /// Where the part of a decrypted body of `padded_len` bytes that
     /// [`LargeOpen::plaintext`] needs starts (the padding lies after it).
@@ -136,7 +136,8 @@ impl LargeOpen {
                 "tail must be the decrypted body from tail_start on",
             ));
         }
-        let (content_type, len) = record::plaintext_len(first, padded_len, tail)?;
+        let (content_type, len) =
+            record::plaintext_len(first, padded_len, tail, &self.parts.meta)?;
         Ok((content_type, 1..1 + len))
     }
 }
@@ -156,15 +157,16 @@ pub fn open_large(
     ctx: &RecordContext<'_>,
 ) -> Result<LargeOpen> {
     Ok(LargeOpen {
-        cipher: vault.open_parts(head, sealed_len, ctx)?,
+        parts: vault.open_parts(head, sealed_len, ctx)?,
     })
 }
 
 /// Reads a decrypted body of `padded_len` bytes from its first byte and its
 /// last bytes, as [`LargeOpen::plaintext`] does, without an envelope: for
-/// tests and fuzzing of the padding rule (FORMAT.md 6.4).
+/// tests and fuzzing of the padding rule (FORMAT.md 6.4). Read as a
+/// version 1 body (no tombstones).
 pub fn read_body(first: u8, padded_len: usize, tail: &[u8]) -> Result<(ContentType, usize)> {
-    record::plaintext_len(first, padded_len, tail)
+    record::plaintext_len(first, padded_len, tail, &record::RecordMeta::V1)
 }
 
 /// How many of a decrypted body's last bytes [`read_body`] needs.
@@ -175,7 +177,7 @@ pub fn body_tail_len(padded_len: usize) -> usize {
 /// Removes the padding of a whole decrypted body and reads its content type
 /// (what [`Vault::open_typed`] does after decryption).
 pub fn finish_body(padded: Vec<u8>) -> Result<(ContentType, Vec<u8>)> {
-    record::finish_open(padded)
+    record::finish_open(padded, &record::RecordMeta::V1)
 }
 
 /// The padded size of a body that holds `content_len` bytes (FORMAT.md 6.4).

@@ -55,10 +55,28 @@ impl Identity {
         out
     }
 
-    /// ECDSA P-256 with SHA-256 (RFC 6979 deterministic nonces), low-S not enforced.
+    /// Derives a signing key from 32 bytes of key material (for keys that
+    /// must be re-derivable from a secret, such as the recovery login key):
+    /// HKDF with a counter until the result is a valid scalar (all but
+    /// certain on the first try; 2^-32 per try otherwise).
+    pub(crate) fn derive(ikm: &[u8; 32], salt: &[u8], label: &[u8], extra: &[u8]) -> Result<Self> {
+        for counter in 0u8..8 {
+            let mut info = extra.to_vec();
+            info.push(counter);
+            let bytes = Zeroizing::new(crate::kdf::hkdf32(ikm, salt, label, &info));
+            if let Ok(sk) = SigningKey::from_slice(bytes.as_slice()) {
+                return Ok(Identity(Box::new(sk)));
+            }
+        }
+        Err(Error::ManifestInvalid)
+    }
+
+    /// ECDSA P-256 with SHA-256 (RFC 6979 deterministic nonces), `s`
+    /// normalized to the low half: one signature per message and key, so a
+    /// signed object has one encoding.
     pub(crate) fn sign(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
         let sig: Signature = self.0.sign(msg);
-        sig.to_bytes().into()
+        sig.normalize_s().to_bytes().into()
     }
 
     /// ECDH with a peer's SEC1 public key: the x-coordinate of the shared point.
@@ -77,11 +95,32 @@ pub(crate) fn login_proof_message(challenge: &[u8], audience: &str) -> Vec<u8> {
     msg
 }
 
-/// Verifies a P1363 signature by a SEC1-encoded P-256 key.
+/// Whether bytes are a compressed SEC1 P-256 point.
+pub(crate) fn check_public_key(bytes: &[u8]) -> bool {
+    bytes.len() == PUBLIC_KEY_LEN && VerifyingKey::from_sec1_bytes(bytes).is_ok()
+}
+
+/// Verifies a P1363 signature by a SEC1-encoded P-256 key, low-S only: a
+/// signature whose `s` is in the high half (the other valid encoding of the
+/// same signature) is refused.
 pub(crate) fn verify(public_key: &[u8], msg: &[u8], signature: &[u8]) -> Result<()> {
-    let vk = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| Error::ManifestInvalid)?;
     let sig = Signature::from_slice(signature).map_err(|_| Error::ManifestInvalid)?;
-    vk.verify(msg, &sig).map_err(|_| Error::ManifestInvalid)
+    if sig.normalize_s() != sig {
+        return Err(Error::ManifestInvalid);
+    }
+    verify_any_s(public_key, msg, &sig)
+}
+
+/// Verifies a P1363 signature accepting high `s` too: only for v1 manifests,
+/// written before signatures were normalized (docs/FORMAT.md 7.6).
+pub(crate) fn verify_legacy(public_key: &[u8], msg: &[u8], signature: &[u8]) -> Result<()> {
+    let sig = Signature::from_slice(signature).map_err(|_| Error::ManifestInvalid)?;
+    verify_any_s(public_key, msg, &sig)
+}
+
+fn verify_any_s(public_key: &[u8], msg: &[u8], sig: &Signature) -> Result<()> {
+    let vk = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| Error::ManifestInvalid)?;
+    vk.verify(msg, sig).map_err(|_| Error::ManifestInvalid)
 }
 
 /// P-256 ECDH: rejects a peer key that is not a valid point on the curve.

@@ -41,6 +41,34 @@ pub(crate) mod label {
     pub(crate) const AAD_HANDOFF: &[u8] = b"medseal/v1/aad/handoff";
     /// Prefix of the manifest's signed encoding.
     pub(crate) const MANIFEST_SIGNATURE: &[u8] = b"medseal/v1/manifest/signature";
+
+    // Format 2 (key epochs, manifest history, record versions).
+    /// Prefix of a v2 manifest's signed encoding.
+    pub(crate) const MANIFEST_SIGNATURE_V2: &[u8] = b"medseal/v2/manifest/signature";
+    /// Prefix of the hash that names a manifest in its successor's `parent`.
+    pub(crate) const MANIFEST_HASH: &[u8] = b"medseal/v2/manifest/hash";
+    /// Prefix of an identity hand-over: the old identity key endorsing the next.
+    pub(crate) const IDENTITY_HANDOVER: &[u8] = b"medseal/v2/identity/handover";
+    /// HKDF info: the HPKE key-pair seed of an unlock entry, from its KEK.
+    pub(crate) const ENTRY_HPKE: &[u8] = b"medseal/v2/entry/hpke";
+    /// HKDF info prefix: the recovery entry's login signing key, from its KEK.
+    pub(crate) const RECOVERY_LOGIN_KEY: &[u8] = b"medseal/v2/recovery/login-key";
+    /// Prefix of a recovery login proof's signed bytes.
+    pub(crate) const RECOVERY_LOGIN: &[u8] = b"medseal/v2/recovery/login";
+    /// HPKE `info` prefix of a vault key sealed to an unlock entry.
+    pub(crate) const HPKE_VAULT_KEY: &[u8] = b"medseal/v2/hpke/vault-key";
+    /// AAD prefix of a vault key sealed to an unlock entry.
+    pub(crate) const AAD_VAULT_KEY_V2: &[u8] = b"medseal/v2/aad/vault-key";
+    /// HKDF info: the sub-key of the newest vault key that wraps older ones.
+    pub(crate) const WRAP_EPOCH: &[u8] = b"medseal/v2/vault/wrap-epoch";
+    /// AAD prefix of an older epoch's vault key.
+    pub(crate) const AAD_EPOCH_KEY: &[u8] = b"medseal/v2/aad/epoch-key";
+    /// AAD prefix of a v2 record's wrapped data key.
+    pub(crate) const AAD_DEK_V2: &[u8] = b"medseal/v2/aad/dek";
+    /// AAD prefix of a v2 record's body.
+    pub(crate) const AAD_RECORD_V2: &[u8] = b"medseal/v2/aad/record";
+    /// Prefix of the hash that keys a record in a device's seen state.
+    pub(crate) const SEEN_RECORD: &[u8] = b"medseal/v2/seen/record";
 }
 
 /// Appends `u32be(len) || bytes`. Lengths are bounded by the callers' limits,

@@ -20,6 +20,7 @@
 
 mod aead;
 mod b64;
+mod entry_key;
 pub mod error;
 pub mod handoff;
 pub mod hazmat;
@@ -31,6 +32,7 @@ pub mod record;
 pub mod recovery;
 mod rng;
 mod secret;
+pub mod seen;
 pub mod vault;
 
 #[cfg(test)]
@@ -38,11 +40,12 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use handoff::HandoffReceiver;
-pub use manifest::{Manifest, PasskeyInfo};
-pub use record::{check_sealed_text, ContentType, RecordContext};
+pub use manifest::{Head, Manifest, PasskeyInfo};
+pub use record::{check_sealed_text, read_meta, ContentType, RecordContext, RecordMeta};
+pub use seen::Seen;
 pub use recovery::RecoveryCode;
 pub use secret::PrfOutput;
-pub use vault::{new_prf_salt, PasskeyUnlock, Vault};
+pub use vault::{new_prf_salt, OpenedRecord, PasskeyUnlock, Vault};
 
 /// The WebAuthn `prf.eval.first` input for a PRF salt: the salt hashed under
 /// medseal's own label, so that a passkey's PRF output for medseal is never

@@ -5,15 +5,28 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use sha2::{Digest, Sha256};
+
 use crate::aead::WRAPPED_KEY_LEN;
+use crate::entry_key;
 use crate::error::{Error, Result};
 use crate::identity::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::kdf::{label, put_lp};
 
 /// Value of the `medseal` field.
 pub(crate) const KIND: &str = "vault-manifest";
-/// The only manifest version written today.
-pub(crate) const VERSION: u64 = 1;
+/// Version 1: one vault key for the vault's life. Read, never written.
+pub(crate) const VERSION_1: u64 = 1;
+/// Version 2: key epochs, identity hand-overs, a parent hash. The only
+/// version written.
+pub(crate) const VERSION: u64 = 2;
+/// Highest revision: 2^53 - 1, so that a revision is exact as a JavaScript
+/// number and as an SQL integer, and `revision + 1` never overflows.
+pub const MAX_REVISION: u64 = (1 << 53) - 1;
+/// Most key epochs in a vault's life (each is about 200 bytes of manifest).
+pub const MAX_EPOCHS: u32 = 256;
+/// Length of a manifest hash (SHA-256).
+pub const HASH_LEN: usize = 32;
 /// Length of a vault id.
 pub const VAULT_ID_LEN: usize = 16;
 /// Length of a PRF salt.
@@ -65,6 +78,28 @@ pub(crate) struct IdentityKey {
     pub(crate) wrapped_private_key: B64,
 }
 
+/// An older key epoch: its identity public key, the signature by which that
+/// key handed over to the next epoch's, and (until retired) its vault key
+/// wrapped by the current vault key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct EpochEntry {
+    /// The epoch number (1 for the vault's first keys).
+    pub(crate) epoch: u32,
+    /// That epoch's identity public key (compressed SEC1, 33 bytes).
+    pub(crate) public_key: B64,
+    /// ECDSA signature by `public_key` over the next epoch's key (64 bytes).
+    pub(crate) handover: B64,
+    /// That epoch's vault key, wrapped by the current one (60 bytes); absent
+    /// once the epoch is retired.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) wrapped_vault_key: Option<B64>,
+}
+
 /// One way to unlock the vault.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -82,7 +117,12 @@ pub(crate) enum UnlockEntry {
         credential_id: B64,
         /// The salt whose PRF output derives this entry's KEK (32 bytes).
         prf_salt: B64,
-        /// The vault key wrapped by this entry's KEK (60 bytes).
+        /// v2: the entry's HPKE public key (65 bytes), derived from its KEK.
+        /// Absent in a v1 entry carried over unchanged.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        public_key: Option<B64>,
+        /// The vault key: sealed to `public_key` with HPKE (113 bytes), or
+        /// (v1 entry) wrapped by the KEK (60 bytes).
         wrapped_vault_key: B64,
         /// A name the user gave the passkey, shown when asking which one to use.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +132,14 @@ pub(crate) enum UnlockEntry {
     Recovery {
         /// Entry id, unique in the manifest.
         id: String,
-        /// The vault key wrapped by the recovery KEK (60 bytes).
+        /// v2: the entry's HPKE public key (65 bytes).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        public_key: Option<B64>,
+        /// v2: the public key (compressed SEC1, 33 bytes) that checks a
+        /// recovery login: only the current code's holder can sign for it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        login_key: Option<B64>,
+        /// The vault key, as for a passkey entry.
         wrapped_vault_key: B64,
     },
 }
@@ -112,6 +159,10 @@ struct RawEntry {
     credential_id: Option<B64>,
     #[serde(default, deserialize_with = "present")]
     prf_salt: Option<B64>,
+    #[serde(default, deserialize_with = "present")]
+    public_key: Option<B64>,
+    #[serde(default, deserialize_with = "present")]
+    login_key: Option<B64>,
     wrapped_vault_key: B64,
     /// Present (even as `null`) or absent: a recovery entry may not have it.
     #[serde(default, deserialize_with = "present")]
@@ -128,16 +179,27 @@ impl TryFrom<RawEntry> for UnlockEntry {
     type Error = &'static str;
 
     fn try_from(r: RawEntry) -> core::result::Result<Self, Self::Error> {
-        match (r.r#type.as_str(), r.credential_id, r.prf_salt, r.label) {
-            ("passkey", Some(credential_id), Some(prf_salt), label) => Ok(UnlockEntry::Passkey {
+        match (
+            r.r#type.as_str(),
+            r.credential_id,
+            r.prf_salt,
+            r.label,
+            r.login_key,
+        ) {
+            ("passkey", Some(credential_id), Some(prf_salt), label, None) => {
+                Ok(UnlockEntry::Passkey {
+                    id: r.id,
+                    credential_id,
+                    prf_salt,
+                    public_key: r.public_key,
+                    wrapped_vault_key: r.wrapped_vault_key,
+                    label: label.flatten(),
+                })
+            }
+            ("recovery", None, None, None, login_key) => Ok(UnlockEntry::Recovery {
                 id: r.id,
-                credential_id,
-                prf_salt,
-                wrapped_vault_key: r.wrapped_vault_key,
-                label: label.flatten(),
-            }),
-            ("recovery", None, None, None) => Ok(UnlockEntry::Recovery {
-                id: r.id,
+                public_key: r.public_key,
+                login_key,
                 wrapped_vault_key: r.wrapped_vault_key,
             }),
             _ => Err("an unlock entry must have exactly the fields of its type"),
@@ -165,7 +227,73 @@ impl UnlockEntry {
         }
     }
 
-    /// The associated data its wrapped vault key is bound to.
+    /// The entry's HPKE public key (v2), or `None` for a v1 entry.
+    pub(crate) fn public_key(&self) -> Option<&[u8]> {
+        match self {
+            UnlockEntry::Passkey { public_key, .. } | UnlockEntry::Recovery { public_key, .. } => {
+                public_key.as_ref().map(|k| k.0.as_slice())
+            }
+        }
+    }
+
+    /// Replaces the wrapped vault key.
+    pub(crate) fn set_wrapped_vault_key(&mut self, wrapped: Vec<u8>) {
+        match self {
+            UnlockEntry::Passkey {
+                wrapped_vault_key, ..
+            }
+            | UnlockEntry::Recovery {
+                wrapped_vault_key, ..
+            } => *wrapped_vault_key = B64(wrapped),
+        }
+    }
+
+    /// HPKE `info` of a v2 entry's sealed vault key: bound to the vault and
+    /// the epoch, so a sealed key of one epoch is never read as another's.
+    pub(crate) fn hpke_info(vault_id: &[u8], epoch: u32) -> Vec<u8> {
+        let mut info = label::HPKE_VAULT_KEY.to_vec();
+        put_lp(&mut info, vault_id);
+        info.extend_from_slice(&epoch.to_be_bytes());
+        info
+    }
+
+    /// HPKE associated data of a v2 entry's sealed vault key: everything
+    /// that says whose it is (type, vault, id, credential and salt, keys).
+    pub(crate) fn hpke_aad(&self, vault_id: &[u8]) -> Vec<u8> {
+        let mut aad = label::AAD_VAULT_KEY_V2.to_vec();
+        let empty: &[u8] = &[];
+        match self {
+            UnlockEntry::Passkey {
+                id,
+                credential_id,
+                prf_salt,
+                public_key,
+                ..
+            } => {
+                aad.push(1);
+                put_lp(&mut aad, vault_id);
+                put_lp(&mut aad, id.as_bytes());
+                put_lp(&mut aad, &credential_id.0);
+                put_lp(&mut aad, &prf_salt.0);
+                put_lp(&mut aad, public_key.as_ref().map_or(empty, |k| &k.0));
+            }
+            UnlockEntry::Recovery {
+                id,
+                public_key,
+                login_key,
+                ..
+            } => {
+                aad.push(2);
+                put_lp(&mut aad, vault_id);
+                put_lp(&mut aad, id.as_bytes());
+                put_lp(&mut aad, public_key.as_ref().map_or(empty, |k| &k.0));
+                put_lp(&mut aad, login_key.as_ref().map_or(empty, |k| &k.0));
+            }
+        }
+        aad
+    }
+
+    /// The associated data a v1 entry's wrapped vault key is bound to.
     pub(crate) fn wrap_aad(&self, vault_id: &[u8]) -> Vec<u8> {
         let mut aad = label::AAD_VAULT_KEY.to_vec();
         match self {
@@ -203,12 +331,82 @@ pub struct Manifest {
     pub(crate) vault_id: B64,
     /// Incremented by every change; a client refuses one older than it saw.
     pub(crate) revision: u64,
-    /// The vault's identity key.
+    /// v2: the hash ([`Manifest::hash`]) of the manifest this one replaces;
+    /// absent at revision 1.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) parent: Option<B64>,
+    /// v2: the current key epoch (1 for the vault's first keys).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) epoch: Option<u32>,
+    /// The current epoch's identity key.
     pub(crate) identity_key: IdentityKey,
+    /// v2: every older epoch, oldest first (epochs 1 to `epoch - 1`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) epochs: Option<Vec<EpochEntry>>,
     /// The unlock entries: at least one passkey and exactly one recovery entry.
     pub(crate) unlock: Vec<UnlockEntry>,
     /// ECDSA P-256 signature (`r || s`) over [`Manifest::signed_bytes`].
     pub(crate) signature: B64,
+}
+
+/// What a device remembers of a manifest to judge the next one it is shown
+/// ([`Manifest::check_follows`]): its revision and hash, and the epoch and
+/// identity key that must sign (or hand over to the signer of) its successor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The manifest's revision.
+    pub revision: u64,
+    /// [`Manifest::hash`].
+    pub hash: [u8; HASH_LEN],
+    /// Its key epoch.
+    pub epoch: u32,
+    /// Its identity public key (compressed SEC1, 33 bytes).
+    pub identity: Vec<u8>,
+}
+
+fn len32(n: usize) -> [u8; 4] {
+    u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes()
+}
+
+/// What an epoch's identity key signs to hand over to the next epoch's:
+/// `lp("medseal/v2/identity/handover") || lp(vault_id) || u32be(next epoch)
+/// || lp(next public key)`.
+pub(crate) fn handover_message(vault_id: &[u8], next_epoch: u32, next_key: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(100);
+    put_lp(&mut m, label::IDENTITY_HANDOVER);
+    put_lp(&mut m, vault_id);
+    m.extend_from_slice(&next_epoch.to_be_bytes());
+    put_lp(&mut m, next_key);
+    m
+}
+
+/// What a recovery login signs: `lp("medseal/v2/recovery/login") ||
+/// lp(vault_id) || lp(entry id) || lp(challenge) || lp(audience)`.
+pub(crate) fn recovery_login_message(
+    vault_id: &[u8],
+    entry_id: &str,
+    challenge: &[u8],
+    audience: &str,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(100 + challenge.len() + audience.len());
+    put_lp(&mut m, label::RECOVERY_LOGIN);
+    put_lp(&mut m, vault_id);
+    put_lp(&mut m, entry_id.as_bytes());
+    put_lp(&mut m, challenge);
+    put_lp(&mut m, audience.as_bytes());
+    m
 }
 
 /// A passkey entry of a manifest, as [`Manifest::passkeys`] lists it: what a
@@ -247,7 +445,7 @@ impl ManifestProbe {
             return Err(Error::Malformed("not a medseal vault manifest"));
         }
         match self.version {
-            Some(VERSION) => Ok(()),
+            Some(VERSION_1 | VERSION) => Ok(()),
             Some(v) => Err(Error::UnknownVersion {
                 what: "vault manifest",
                 version: v,
@@ -272,7 +470,7 @@ impl Manifest {
         })?;
         probe.check()?;
         let m: Manifest = serde_json::from_str(json)
-            .map_err(|_| Error::Malformed("manifest does not have the fields of version 1"))?;
+            .map_err(|_| Error::Malformed("manifest does not have the fields of its version"))?;
         m.check_structure()?;
         Ok(m)
     }
@@ -299,40 +497,139 @@ impl Manifest {
         &self.identity_key.public_key.0
     }
 
-    /// Checks that this manifest may replace `previous`, the one a server
-    /// stores for the vault: same vault id, same identity key (public key and
-    /// wrapped private key), a valid self-signature (see
-    /// [`Manifest::verify_self_signature`]) and a higher revision. A server
-    /// cannot check that a manifest was written by a client that holds the
-    /// vault, but this refuses every write such a client could not have made
-    /// (another vault's or identity's manifest, an edit without re-signing, a
-    /// rollback).
-    ///
-    /// Errors: `ManifestInvalid` for another vault or identity key, a broken
-    /// structure or a bad signature; `StaleManifest { seen, offered }` (the
-    /// revisions of `previous` and of this one) for a validly signed manifest
-    /// that is not newer. `previous` itself is trusted, not checked.
-    pub fn check_update(&self, previous: &Manifest) -> Result<()> {
-        self.check_structure()?;
-        if self.vault_id != previous.vault_id || self.identity_key != previous.identity_key {
-            return Err(Error::ManifestInvalid);
+    /// The manifest's format version (1 or 2).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The current key epoch: 1 for a vault's first keys, one more after
+    /// every re-key.
+    pub fn epoch(&self) -> u32 {
+        self.epoch.unwrap_or(1)
+    }
+
+    /// The hash that names this manifest in its successor's `parent`:
+    /// `SHA-256(lp("medseal/v2/manifest/hash") || signed bytes)`. The
+    /// signature is not hashed (low-S makes it unique anyway).
+    pub fn hash(&self) -> [u8; HASH_LEN] {
+        let mut h = Sha256::new();
+        let mut prefix = Vec::with_capacity(40);
+        put_lp(&mut prefix, label::MANIFEST_HASH);
+        h.update(&prefix);
+        h.update(self.signed_bytes());
+        h.finalize().into()
+    }
+
+    /// What a device remembers of this manifest to judge the next one.
+    pub fn head(&self) -> Head {
+        Head {
+            revision: self.revision,
+            hash: self.hash(),
+            epoch: self.epoch(),
+            identity: self.identity_key.public_key.0.clone(),
         }
-        self.verify_self_signature()?;
-        if self.revision <= previous.revision {
+    }
+
+    /// Checks that this manifest directly follows `head` in the vault's
+    /// history: the next revision, naming `head` as its parent, signed by
+    /// `head`'s identity key or by a key that `head`'s key handed over to
+    /// (through every epoch in between). Errors: `StaleManifest` (older),
+    /// `ForkDetected` (same revision with other content, or another parent),
+    /// `HistoryIncomplete` (newer but not the next), `ManifestInvalid` (the
+    /// identity does not descend from `head`'s, or a signature fails).
+    pub fn check_follows(&self, head: &Head) -> Result<()> {
+        self.check_structure()?;
+        let hash = self.hash();
+        if self.revision <= head.revision {
+            if self.revision == head.revision && hash != head.hash {
+                return Err(Error::ForkDetected {
+                    revision: head.revision,
+                    seen: head.hash,
+                    offered: hash,
+                });
+            }
             return Err(Error::StaleManifest {
-                seen: previous.revision,
+                seen: head.revision,
                 offered: self.revision,
             });
+        }
+        if self.revision != head.revision + 1 {
+            return Err(Error::HistoryIncomplete {
+                seen: head.revision,
+                offered: self.revision,
+            });
+        }
+        let parent = self.parent.as_ref().map(|p| p.0.as_slice());
+        if parent != Some(head.hash.as_slice()) {
+            let mut offered = [0u8; HASH_LEN];
+            if let Some(p) = parent.and_then(|p| p.get(..HASH_LEN)) {
+                offered.copy_from_slice(p);
+            }
+            return Err(Error::ForkDetected {
+                revision: head.revision,
+                seen: head.hash,
+                offered,
+            });
+        }
+        self.check_descends(head.epoch, &head.identity)?;
+        self.verify_self_signature()
+    }
+
+    /// Checks that the identity key of epoch `epoch` was `identity` in this
+    /// manifest's chain (the current key if `epoch` is current). The
+    /// hand-overs themselves are checked by `verify_self_signature`.
+    pub(crate) fn check_descends(&self, epoch: u32, identity: &[u8]) -> Result<()> {
+        let current = self.epoch();
+        let key = if epoch == current {
+            Some(self.identity_key.public_key.0.as_slice())
+        } else if epoch < current {
+            self.epoch_entries()
+                .iter()
+                .find(|e| e.epoch == epoch)
+                .map(|e| e.public_key.0.as_slice())
+        } else {
+            None
+        };
+        if key != Some(identity) {
+            return Err(Error::ManifestInvalid);
         }
         Ok(())
     }
 
-    /// The rules of v1 beyond JSON shape. A manifest that breaks them was not
-    /// written by medseal: `ManifestInvalid`.
+    /// Checks that this manifest may replace `previous`, the one a server
+    /// stores for the vault: the same vault, and [`Manifest::check_follows`]
+    /// `previous` (next revision, parent hash, identity descending from
+    /// `previous`'s, valid signatures); within one epoch, the identity key
+    /// (public key and wrapped private key) unchanged. A server cannot check
+    /// that a manifest was written by a client that holds the vault, but
+    /// this refuses every write such a client could not have made (another
+    /// vault's or identity's manifest, an edit without re-signing, a
+    /// rollback, a revision jump, a fork).
+    ///
+    /// Errors: `ManifestInvalid` for another vault or identity key, a broken
+    /// structure or a bad signature; `StaleManifest { seen, offered }` for a
+    /// validly signed manifest that is not newer; `ForkDetected` and
+    /// `HistoryIncomplete` as `check_follows`. `previous` itself is
+    /// trusted, not checked.
+    pub fn check_update(&self, previous: &Manifest) -> Result<()> {
+        self.check_structure()?;
+        if self.vault_id != previous.vault_id {
+            return Err(Error::ManifestInvalid);
+        }
+        if self.epoch() == previous.epoch() && self.identity_key != previous.identity_key {
+            return Err(Error::ManifestInvalid);
+        }
+        self.check_follows(&previous.head())
+    }
+
+    /// The rules of the format beyond JSON shape. A manifest that breaks
+    /// them was not written by medseal: `ManifestInvalid`.
     pub(crate) fn check_structure(&self) -> Result<()> {
+        let v2 = self.version == VERSION;
         let ok = self.medseal == KIND
-            && self.version == VERSION
+            && (v2 || self.version == VERSION_1)
             && self.vault_id.0.len() == VAULT_ID_LEN
+            && self.revision <= MAX_REVISION
             && self.identity_key.public_key.0.len() == PUBLIC_KEY_LEN
             && self.identity_key.wrapped_private_key.0.len() == WRAPPED_KEY_LEN
             && self.signature.0.len() == SIGNATURE_LEN
@@ -340,13 +637,28 @@ impl Manifest {
         if !ok {
             return Err(Error::ManifestInvalid);
         }
+        if v2 {
+            self.check_structure_v2()?;
+        } else if self.parent.is_some() || self.epoch.is_some() || self.epochs.is_some() {
+            return Err(Error::ManifestInvalid);
+        }
         let mut recovery = 0usize;
         let mut passkeys = 0usize;
         for (i, e) in self.unlock.iter().enumerate() {
-            if e.id().is_empty()
-                || e.id().len() > MAX_ENTRY_ID_LEN
-                || e.wrapped_vault_key().len() != WRAPPED_KEY_LEN
-            {
+            if e.id().is_empty() || e.id().len() > MAX_ENTRY_ID_LEN {
+                return Err(Error::ManifestInvalid);
+            }
+            // A v1 entry (no public key, a 60-byte AES-GCM wrap) is allowed in
+            // a v2 manifest only in epoch 1: it was carried over from v1 and
+            // has not been used since; a re-key needs every entry's public key.
+            let wrapped_ok = match e.public_key() {
+                Some(pk) => {
+                    v2 && e.wrapped_vault_key().len() == entry_key::SEALED_KEY_LEN
+                        && entry_key::check_public_key(pk)
+                }
+                None => e.wrapped_vault_key().len() == WRAPPED_KEY_LEN && self.epoch() == 1,
+            };
+            if !wrapped_ok {
                 return Err(Error::ManifestInvalid);
             }
             if self.unlock.iter().skip(i + 1).any(|o| o.id() == e.id()) {
@@ -374,7 +686,24 @@ impl Manifest {
                         return Err(Error::ManifestInvalid);
                     }
                 }
-                UnlockEntry::Recovery { .. } => recovery += 1,
+                UnlockEntry::Recovery {
+                    public_key,
+                    login_key,
+                    ..
+                } => {
+                    recovery += 1;
+                    // Both keys or neither (a v1 entry).
+                    let login_ok = match (public_key, login_key) {
+                        (Some(_), Some(l)) => {
+                            crate::identity::check_public_key(&l.0)
+                        }
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    if !login_ok {
+                        return Err(Error::ManifestInvalid);
+                    }
+                }
             }
         }
         if recovery != 1 || passkeys == 0 {
@@ -383,39 +712,92 @@ impl Manifest {
         Ok(())
     }
 
-    /// The canonical bytes the signature covers (docs/FORMAT.md):
-    /// `lp(label) || u64(version) || lp(vault id) || u64(revision) ||
-    /// lp(public key) || lp(wrapped private key) || u32(entries) || entries`.
-    /// Tests reach it through `vault::deterministic::manifest_signed_bytes`
-    /// (feature `deterministic-rng`), to forge signatures.
+    /// The v2 rules: an epoch in range with every older epoch listed in
+    /// order, well-sized keys, and a parent hash exactly when there is a
+    /// parent (revision > 1).
+    fn check_structure_v2(&self) -> Result<()> {
+        let (Some(epoch), Some(epochs)) = (self.epoch, self.epochs.as_ref()) else {
+            return Err(Error::ManifestInvalid);
+        };
+        let parent_ok = match &self.parent {
+            Some(p) => self.revision > 1 && p.0.len() == HASH_LEN,
+            None => self.revision == 1,
+        };
+        let epochs_ok = (1..=MAX_EPOCHS).contains(&epoch)
+            && usize::try_from(epoch - 1).ok() == Some(epochs.len())
+            && epochs.iter().zip(1u32..).all(|(e, n)| {
+                e.epoch == n
+                    && e.public_key.0.len() == PUBLIC_KEY_LEN
+                    && e.handover.0.len() == SIGNATURE_LEN
+                    && e.wrapped_vault_key
+                        .as_ref()
+                        .is_none_or(|w| w.0.len() == WRAPPED_KEY_LEN)
+            });
+        if !(parent_ok && epochs_ok && self.revision >= 1) {
+            return Err(Error::ManifestInvalid);
+        }
+        Ok(())
+    }
+
+    /// The older epochs (empty for v1).
+    pub(crate) fn epoch_entries(&self) -> &[EpochEntry] {
+        self.epochs.as_deref().unwrap_or(&[])
+    }
+
+    /// The canonical bytes the signature covers (docs/FORMAT.md 7.6 for
+    /// v1, 14.4 for v2). Tests reach it through
+    /// `vault::deterministic::manifest_signed_bytes` (feature
+    /// `deterministic-rng`), to forge signatures.
     pub(crate) fn signed_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.unlock.len() * 200);
-        put_lp(&mut out, label::MANIFEST_SIGNATURE);
+        let v2 = self.version == VERSION;
+        let mut out = Vec::with_capacity(512 + self.unlock.len() * 300);
+        put_lp(
+            &mut out,
+            if v2 {
+                label::MANIFEST_SIGNATURE_V2
+            } else {
+                label::MANIFEST_SIGNATURE
+            },
+        );
         out.extend_from_slice(&self.version.to_be_bytes());
         put_lp(&mut out, &self.vault_id.0);
         out.extend_from_slice(&self.revision.to_be_bytes());
+        if v2 {
+            put_lp(&mut out, self.parent.as_ref().map_or(&[][..], |p| &p.0));
+            out.extend_from_slice(&self.epoch().to_be_bytes());
+        }
         put_lp(&mut out, &self.identity_key.public_key.0);
         put_lp(&mut out, &self.identity_key.wrapped_private_key.0);
-        let n = u32::try_from(self.unlock.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&n.to_be_bytes());
+        if v2 {
+            let epochs = self.epoch_entries();
+            out.extend_from_slice(&len32(epochs.len()));
+            for e in epochs {
+                out.extend_from_slice(&e.epoch.to_be_bytes());
+                put_lp(&mut out, &e.public_key.0);
+                put_lp(&mut out, &e.handover.0);
+                put_lp(&mut out, e.wrapped_vault_key.as_ref().map_or(&[][..], |w| &w.0));
+            }
+        }
+        out.extend_from_slice(&len32(self.unlock.len()));
+        let opt = |k: &Option<B64>| -> Vec<u8> { k.as_ref().map_or(Vec::new(), |k| k.0.clone()) };
         for e in &self.unlock {
             match e {
                 UnlockEntry::Passkey {
                     id,
                     credential_id,
                     prf_salt,
+                    public_key,
                     wrapped_vault_key,
                     label,
                 } => {
                     out.push(1);
-                    for part in [
-                        id.as_bytes(),
-                        &credential_id.0,
-                        &prf_salt.0,
-                        &wrapped_vault_key.0,
-                    ] {
-                        put_lp(&mut out, part);
+                    put_lp(&mut out, id.as_bytes());
+                    put_lp(&mut out, &credential_id.0);
+                    put_lp(&mut out, &prf_salt.0);
+                    if v2 {
+                        put_lp(&mut out, &opt(public_key));
                     }
+                    put_lp(&mut out, &wrapped_vault_key.0);
                     match label {
                         Some(l) => {
                             out.push(1);
@@ -426,31 +808,81 @@ impl Manifest {
                 }
                 UnlockEntry::Recovery {
                     id,
+                    public_key,
+                    login_key,
                     wrapped_vault_key,
                 } => {
                     out.push(2);
-                    for part in [id.as_bytes(), &wrapped_vault_key.0] {
-                        put_lp(&mut out, part);
+                    put_lp(&mut out, id.as_bytes());
+                    if v2 {
+                        put_lp(&mut out, &opt(public_key));
+                        put_lp(&mut out, &opt(login_key));
                     }
+                    put_lp(&mut out, &wrapped_vault_key.0);
                 }
             }
         }
         out
     }
 
-    /// Checks that the manifest is signed by the identity key it names. This
-    /// alone does not prove the manifest belongs to the vault (anyone can sign
-    /// with a key of their own): clients check the identity key against the
-    /// vault key on unlock. A server that stores manifests can use it, together
-    /// with "the identity key did not change", to refuse writes that a client
-    /// holding the vault could not have made.
+    /// Checks that the manifest is signed by the identity key it names and,
+    /// in v2, that every older epoch's identity key handed over to the next
+    /// one. This alone does not prove the manifest belongs to the vault
+    /// (anyone can sign with a key of their own): clients check the identity
+    /// key against the vault key on unlock, and against the one they pinned.
+    /// A server that stores manifests uses it in [`Manifest::check_update`].
+    /// v2 signatures must be low-S; v1 manifests (written before that rule)
+    /// may have either `s`.
     pub fn verify_self_signature(&self) -> Result<()> {
         self.check_structure()?;
-        crate::identity::verify(
-            &self.identity_key.public_key.0,
-            &self.signed_bytes(),
-            &self.signature.0,
-        )
+        let public_key = &self.identity_key.public_key.0;
+        if self.version == VERSION_1 {
+            return crate::identity::verify_legacy(
+                public_key,
+                &self.signed_bytes(),
+                &self.signature.0,
+            );
+        }
+        let epochs = self.epoch_entries();
+        for (i, e) in epochs.iter().enumerate() {
+            let next = epochs
+                .get(i + 1)
+                .map_or(public_key.as_slice(), |n| n.public_key.0.as_slice());
+            crate::identity::verify(
+                &e.public_key.0,
+                &handover_message(&self.vault_id.0, e.epoch.saturating_add(1), next),
+                &e.handover.0,
+            )?;
+        }
+        crate::identity::verify(public_key, &self.signed_bytes(), &self.signature.0)
+    }
+
+    /// Checks a recovery login (see `RecoveryCode::sign_login`): a signature
+    /// over the server's `challenge` and `audience` by the login key of this
+    /// manifest's recovery entry, which only the current recovery code
+    /// derives. A v1 recovery entry has no login key: then the proof must be
+    /// a login proof by the identity key ([`Manifest::verify_login_proof`]).
+    /// A bad proof is `UnlockFailed`.
+    pub fn verify_recovery_login(
+        &self,
+        challenge: &[u8],
+        audience: &str,
+        signature: &[u8],
+    ) -> Result<()> {
+        self.verify_self_signature()?;
+        match self.recovery_entry() {
+            Some(UnlockEntry::Recovery {
+                id,
+                login_key: Some(key),
+                ..
+            }) => crate::identity::verify(
+                &key.0,
+                &recovery_login_message(&self.vault_id.0, id, challenge, audience),
+                signature,
+            )
+            .map_err(|_| Error::UnlockFailed),
+            _ => self.verify_login_proof(challenge, audience, signature),
+        }
     }
 
     /// Checks a login proof (see `Vault::sign_login_proof`): a signature by

@@ -1,4 +1,24 @@
-//! The sealed record envelope, format v1 (docs/FORMAT.md "Sealed record").
+//! The sealed record envelope (docs/FORMAT.md "Sealed record"). Version 2
+//! is written; version 1 is read.
+//!
+//! Version 2 adds, after the suite byte, the key epoch (u32be) whose vault
+//! key wraps the data key and the record's version (u64be), and binds the
+//! body to the commitment and version instead of the wrapped key, so that
+//! the data key can be re-wrapped under a newer epoch with the body untouched:
+//!
+//! ```text
+//!   0      4   magic "msrc"
+//!   4      1   version = 2
+//!   5      1   suite = 1
+//!   6      4   key epoch
+//!  10      8   record version (1 .. 2^53-1)
+//!  18     60   wrapped data key
+//!  78     32   key commitment
+//! 110     12   body nonce
+//! 122      n   body ciphertext, then a 16-byte tag
+//! ```
+//!
+//! Version 1:
 //!
 //! ```text
 //! offset  len  field
@@ -23,30 +43,42 @@ use crate::secret::{DataKey, SubKey};
 
 /// First bytes of every sealed record.
 pub const MAGIC: [u8; 4] = *b"msrc";
-/// The only version written today.
+/// Version 1: read, never written.
 pub const VERSION_1: u8 = 1;
+/// Version 2: the only version written.
+pub const VERSION_2: u8 = 2;
+/// Header length of version 2 (magic, version, suite, epoch, record version).
+pub const HEADER_LEN_V2: usize = HEADER_LEN + 4 + 8;
+/// Bytes before the body ciphertext in version 2.
+pub const PREFIX_LEN_V2: usize = HEADER_LEN_V2 + WRAPPED_KEY_LEN + COMMITMENT_LEN + NONCE_LEN;
+/// Highest record version (exact as a JavaScript number).
+pub const MAX_RECORD_VERSION: u64 = (1 << 53) - 1;
 /// Suite 1: AES-256-GCM, HKDF-SHA256, Padme with a 256-byte floor.
 pub const SUITE_1: u8 = 1;
 /// Header length (magic, version, suite).
 pub const HEADER_LEN: usize = 6;
 /// Length of the key commitment.
 pub const COMMITMENT_LEN: usize = 32;
-/// Bytes before the body ciphertext.
+/// Bytes before the body ciphertext in version 1.
 pub const PREFIX_LEN: usize = HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN + NONCE_LEN;
-/// Smallest well-formed sealed record (empty body, tag only).
+/// Smallest well-formed sealed record of version 1 (empty body, tag only).
 pub const MIN_SEALED_LEN: usize = PREFIX_LEN + TAG_LEN;
+/// Smallest well-formed sealed record of version 2.
+pub const MIN_SEALED_LEN_V2: usize = PREFIX_LEN_V2 + TAG_LEN;
 /// Largest plaintext accepted: 256 MiB. Larger data belongs in chunks.
 pub const MAX_PLAINTEXT_LEN: usize = 256 << 20;
 /// Largest sealed record accepted (the largest plaintext, padded; Padme adds
 /// less than 1/8).
 pub const MAX_SEALED_LEN: usize =
-    MIN_SEALED_LEN + MAX_PLAINTEXT_LEN + MAX_PLAINTEXT_LEN / 8 + padding::MIN_PADDED;
+    MIN_SEALED_LEN_V2 + MAX_PLAINTEXT_LEN + MAX_PLAINTEXT_LEN / 8 + padding::MIN_PADDED;
 /// Largest record id, in bytes.
 pub const MAX_RECORD_ID_LEN: usize = 1024;
 /// Largest caller context, in bytes.
 pub const MAX_CONTEXT_LEN: usize = 64 << 10;
-/// Prefix of the text form.
+/// Prefix of the text form of a version 1 record.
 pub const TEXT_PREFIX: &str = "ms1.";
+/// Prefix of the text form of a version 2 record.
+pub const TEXT_PREFIX_V2: &str = "ms2.";
 
 /// What the plaintext is, so that `open` can hand back the same kind of value
 /// that was sealed. Stored encrypted, as the first byte of the padded body.
@@ -59,11 +91,17 @@ pub enum ContentType {
     Json = 1,
 }
 
+/// The content-type byte of a version 2 tombstone: the record was deleted.
+pub(crate) const TOMBSTONE: u8 = 2;
+
 impl ContentType {
-    fn from_byte(b: u8) -> Result<Self> {
+    fn from_byte(b: u8, meta: &RecordMeta) -> Result<Self> {
         match b {
             0 => Ok(ContentType::Bytes),
             1 => Ok(ContentType::Json),
+            TOMBSTONE if meta.format == VERSION_2 => Err(Error::RecordDeleted {
+                version: meta.version,
+            }),
             other => Err(Error::UnknownVersion {
                 what: "record content type",
                 version: u64::from(other),
@@ -111,12 +149,52 @@ impl<'a> RecordContext<'a> {
     }
 }
 
+/// What a sealed record's header says, readable without a key (and
+/// authenticated when the record opens): its format, the key epoch that
+/// wraps its data key, and its version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordMeta {
+    /// The format version (1 or 2).
+    pub format: u8,
+    /// The key epoch whose vault key wraps the data key (1 for format 1).
+    pub epoch: u32,
+    /// The record's version (1 for format 1).
+    pub version: u64,
+}
+
+impl RecordMeta {
+    pub(crate) const V1: RecordMeta = RecordMeta {
+        format: VERSION_1,
+        epoch: 1,
+        version: 1,
+    };
+
+    pub(crate) fn prefix_len(&self) -> usize {
+        if self.format == VERSION_1 {
+            PREFIX_LEN
+        } else {
+            PREFIX_LEN_V2
+        }
+    }
+    fn header_len(&self) -> usize {
+        if self.format == VERSION_1 {
+            HEADER_LEN
+        } else {
+            HEADER_LEN_V2
+        }
+    }
+}
+
 /// A parsed header. Unknown versions are kept apart from malformed input so a
 /// reader can tell "upgrade medseal" from "this is not a record".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Header {
     /// Version 1 with suite 1.
     V1,
+    /// Version 2 with suite 1 (the epoch and record version follow; see
+    /// [`RecordMeta`]).
+    V2,
     /// A version (or a v1 suite) this build does not know.
     Unknown {
         /// Version byte.
@@ -140,27 +218,107 @@ impl Header {
             .ok_or(Error::Malformed("too short for a sealed record"))?;
         Ok(match (version, suite) {
             (VERSION_1, SUITE_1) => Header::V1,
+            (VERSION_2, SUITE_1) => Header::V2,
             (version, suite) => Header::Unknown { version, suite },
         })
     }
 
-    fn bytes_v1() -> [u8; HEADER_LEN] {
-        [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], VERSION_1, SUITE_1]
+    fn bytes_v2(epoch: u32, version: u64) -> [u8; HEADER_LEN_V2] {
+        let (e, v) = (epoch.to_be_bytes(), version.to_be_bytes());
+        let mut h = [0u8; HEADER_LEN_V2];
+        let fields = MAGIC.iter().chain(&[VERSION_2, SUITE_1]).chain(&e).chain(&v);
+        for (d, s) in h.iter_mut().zip(fields) {
+            *d = *s;
+        }
+        h
     }
 }
 
-/// The keys a vault lends to record sealing: the DEK-wrapping sub-key (its
-/// AES key schedule set up once per vault) and the vault id the wrap is bound to.
+/// Reads a sealed record's header (its first [`HEADER_LEN_V2`] bytes, or
+/// fewer for version 1), without a key. Errors as FORMAT.md 6.5 steps 2-4.
+pub fn read_meta(head: &[u8]) -> Result<RecordMeta> {
+    match Header::parse(head)? {
+        Header::V1 => Ok(RecordMeta::V1),
+        Header::V2 => {
+            let truncated = Error::Malformed("sealed record is truncated");
+            let rest = head.get(HEADER_LEN..HEADER_LEN_V2).ok_or(truncated)?;
+            let (epoch, version) = rest.split_first_chunk::<4>().ok_or(truncated)?;
+            let version = u64::from_be_bytes(version.try_into().map_err(|_| truncated)?);
+            let epoch = u32::from_be_bytes(*epoch);
+            if epoch == 0 || version == 0 || version > MAX_RECORD_VERSION {
+                return Err(Error::Malformed("sealed record epoch or version out of range"));
+            }
+            Ok(RecordMeta {
+                format: VERSION_2,
+                epoch,
+                version,
+            })
+        }
+        Header::Unknown { version, suite } => Err(if version == VERSION_1 || version == VERSION_2 {
+            Error::UnknownVersion {
+                what: "sealed record suite",
+                version: u64::from(suite),
+            }
+        } else {
+            Error::UnknownVersion {
+                what: "sealed record",
+                version: u64::from(version),
+            }
+        }),
+    }
+}
+
+/// The keys a vault lends to record sealing: the DEK-wrapping sub-key of
+/// each key epoch it holds (its AES key schedule set up once), newest first,
+/// and the vault id the wrap is bound to.
 pub(crate) struct RecordKeys<'v> {
-    pub wrap: &'v crate::aead::Cipher,
+    pub ring: &'v [(u32, Box<crate::aead::Cipher>)],
     pub vault_id: &'v [u8],
+}
+
+impl RecordKeys<'_> {
+    /// The wrap key of an epoch; a retired or unknown epoch opens nothing.
+    fn wrap(&self, epoch: u32) -> Result<&crate::aead::Cipher> {
+        self.ring
+            .iter()
+            .find(|(e, _)| *e == epoch)
+            .map(|(_, c)| c.as_ref())
+            .ok_or(Error::DecryptionFailed)
+    }
+    /// The newest epoch and its wrap key: what new records are sealed under.
+    fn newest(&self) -> Result<(u32, &crate::aead::Cipher)> {
+        self.ring
+            .first()
+            .map(|(e, c)| (*e, c.as_ref()))
+            .ok_or(Error::DecryptionFailed)
+    }
 }
 
 fn dek_aad(header: &[u8], vault_id: &[u8], ctx: &RecordContext<'_>) -> Vec<u8> {
     let mut aad = Vec::with_capacity(64 + vault_id.len() + ctx.record_id.len() + ctx.context.len());
-    aad.extend_from_slice(label::AAD_DEK);
+    aad.extend_from_slice(if header.len() == HEADER_LEN {
+        label::AAD_DEK
+    } else {
+        label::AAD_DEK_V2
+    });
     aad.extend_from_slice(header);
     put_lp(&mut aad, vault_id);
+    put_lp(&mut aad, ctx.record_id);
+    put_lp(&mut aad, ctx.context);
+    aad
+}
+
+/// The body's associated data in version 2: the header without the epoch,
+/// the version and the commitment, not the wrapped key, so a re-wrap under
+/// another epoch leaves the body valid. The data key is bound all the same:
+/// the body key and the commitment both derive from it.
+fn body_aad_v2(version: u64, commitment: &[u8], ctx: &RecordContext<'_>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(128 + ctx.record_id.len() + ctx.context.len());
+    aad.extend_from_slice(label::AAD_RECORD_V2);
+    aad.extend_from_slice(&MAGIC);
+    aad.extend_from_slice(&[VERSION_2, SUITE_1]);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad.extend_from_slice(commitment);
     put_lp(&mut aad, ctx.record_id);
     put_lp(&mut aad, ctx.context);
     aad
@@ -199,7 +357,7 @@ pub(crate) struct SealParts {
     /// Header, wrapped data key, commitment and nonce: the envelope's first bytes.
     pub(crate) prefix: Vec<u8>,
     /// The first byte of the body plaintext.
-    pub(crate) content_type: ContentType,
+    pub(crate) content_type: u8,
     /// What follows the plaintext in the body: `0x80` and zeros (§6.4).
     pub(crate) padding: Vec<u8>,
 }
@@ -207,19 +365,21 @@ pub(crate) struct SealParts {
 impl SealParts {
     /// The body plaintext: `content_type || plaintext || padding`.
     pub(crate) fn padded(&self, plaintext: &[u8]) -> Vec<u8> {
-        padding::padded_body(self.content_type as u8, plaintext, &self.padding)
+        padding::padded_body(self.content_type, plaintext, &self.padding)
     }
 }
 
-/// Where the body (ciphertext, then tag) starts in a sealed record.
-pub(crate) const BODY_START: usize = PREFIX_LEN;
+/// The longest prefix before a body: what a reader of a record's first
+/// bytes (`hazmat::open_large`) needs, whatever its version.
+pub(crate) const BODY_START: usize = PREFIX_LEN_V2;
 
-/// Builds everything of a new record of `plaintext_len` bytes but its body
-/// ciphertext.
+/// Builds everything of a new record (format 2) of `plaintext_len` bytes
+/// but its body ciphertext, under the newest key epoch.
 pub(crate) fn seal_parts(
     rng: &mut Rng,
     keys: &RecordKeys<'_>,
-    content_type: ContentType,
+    content_type: u8,
+    version: u64,
     plaintext_len: usize,
     ctx: &RecordContext<'_>,
 ) -> Result<SealParts> {
@@ -227,7 +387,13 @@ pub(crate) fn seal_parts(
     if plaintext_len > MAX_PLAINTEXT_LEN {
         return Err(Error::TooLarge);
     }
-    let header = Header::bytes_v1();
+    if version == 0 || version > MAX_RECORD_VERSION {
+        return Err(Error::InvalidArgument(
+            "record version must be 1 to 2^53 - 1",
+        ));
+    }
+    let (epoch, wrap) = keys.newest()?;
+    let header = Header::bytes_v2(epoch, version);
     // One draw from the random source per record (in a browser each draw is a
     // call out to crypto.getRandomValues): the data key, then the wrap nonce,
     // then the body nonce, in that order.
@@ -244,23 +410,22 @@ pub(crate) fn seal_parts(
         .ok_or(Error::RandomUnavailable)?;
     let dek = DataKey::from_array(*dek_bytes);
     let wrapped = aead::wrap_key_with_nonce(
-        keys.wrap,
+        wrap,
         dek.expose(),
         wrap_nonce,
         &dek_aad(&header, keys.vault_id, ctx),
     )?;
     let (enc, commitment) = record_keys(&dek);
-    let mut prefix = Vec::with_capacity(PREFIX_LEN);
+    let mut prefix = Vec::with_capacity(PREFIX_LEN_V2);
     prefix.extend_from_slice(&header);
     prefix.extend_from_slice(&wrapped);
     prefix.extend_from_slice(&commitment);
-    let aad = body_aad(&prefix, ctx);
     prefix.extend_from_slice(&nonce);
     Ok(SealParts {
         cipher: BodyCipher {
             key: zeroize::Zeroizing::new(*enc.expose()),
             nonce,
-            aad,
+            aad: body_aad_v2(version, &commitment, ctx),
         },
         prefix,
         content_type,
@@ -272,11 +437,12 @@ pub(crate) fn seal_parts(
 pub(crate) fn seal(
     rng: &mut Rng,
     keys: &RecordKeys<'_>,
-    content_type: ContentType,
+    content_type: u8,
+    version: u64,
     plaintext: &[u8],
     ctx: &RecordContext<'_>,
 ) -> Result<Vec<u8>> {
-    let parts = seal_parts(rng, keys, content_type, plaintext.len(), ctx)?;
+    let parts = seal_parts(rng, keys, content_type, version, plaintext.len(), ctx)?;
     let mut body = parts.padded(plaintext);
     let c = &parts.cipher;
     let tag = aead::seal_in_place(&c.key, &c.nonce, &c.aad, &mut body)?;
@@ -288,6 +454,49 @@ pub(crate) fn seal(
     Ok(out)
 }
 
+/// A record checked up to its body: its header, its body cipher, and where
+/// the body starts.
+pub(crate) struct OpenParts {
+    pub(crate) meta: RecordMeta,
+    pub(crate) cipher: BodyCipher,
+}
+
+/// The data key of a record, its header, its commitment and what follows
+/// (nonce, body, tag). The commitment is not checked here.
+struct Unwrapped<'a> {
+    meta: RecordMeta,
+    dek: DataKey,
+    commitment: &'a [u8; COMMITMENT_LEN],
+    rest: &'a [u8],
+}
+
+fn unwrap_dek<'a>(
+    keys: &RecordKeys<'_>,
+    head: &'a [u8],
+    sealed_len: usize,
+    ctx: &RecordContext<'_>,
+) -> Result<Unwrapped<'a>> {
+    ctx.check()?;
+    let meta = check_frame(head, sealed_len)?;
+    let truncated = Error::Malformed("sealed record is truncated");
+    let (header, rest) = head.split_at_checked(meta.header_len()).ok_or(truncated)?;
+    let (wrapped, rest) = rest.split_at_checked(WRAPPED_KEY_LEN).ok_or(truncated)?;
+    let (commitment, rest) = rest
+        .split_first_chunk::<COMMITMENT_LEN>()
+        .ok_or(truncated)?;
+    let dek = DataKey::from_array(aead::unwrap_key_with(
+        keys.wrap(meta.epoch)?,
+        wrapped,
+        &dek_aad(header, keys.vault_id, ctx),
+    )?);
+    Ok(Unwrapped {
+        meta,
+        dek,
+        commitment,
+        rest,
+    })
+}
+
 /// Checks a sealed record up to its body (header, lengths, data key,
 /// commitment) from its first bytes `head` (at least [`BODY_START`] of them,
 /// or the whole record) and its length: the body itself is not needed. Every
@@ -297,62 +506,76 @@ pub(crate) fn open_parts(
     head: &[u8],
     sealed_len: usize,
     ctx: &RecordContext<'_>,
-) -> Result<BodyCipher> {
-    ctx.check()?;
-    check_frame(head, sealed_len)?;
-    let truncated = Error::Malformed("sealed record is truncated");
-    let (header, rest) = head.split_at_checked(HEADER_LEN).ok_or(truncated)?;
-    let (wrapped, rest) = rest.split_at_checked(WRAPPED_KEY_LEN).ok_or(truncated)?;
-    let (commitment, rest) = rest
-        .split_first_chunk::<COMMITMENT_LEN>()
-        .ok_or(truncated)?;
-    let nonce = rest.first_chunk::<NONCE_LEN>().ok_or(truncated)?;
-    let dek = DataKey::from_array(aead::unwrap_key_with(
-        keys.wrap,
-        wrapped,
-        &dek_aad(header, keys.vault_id, ctx),
-    )?);
-    let (enc, expected) = record_keys(&dek);
+) -> Result<OpenParts> {
+    let u = unwrap_dek(keys, head, sealed_len, ctx)?;
+    let (enc, expected) = record_keys(&u.dek);
     // Key commitment: the envelope opens under exactly one data key.
-    if !bool::from(expected.ct_eq(commitment)) {
+    if !bool::from(expected.ct_eq(u.commitment)) {
         return Err(Error::DecryptionFailed);
     }
-    let prefix = head
-        .get(..HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN)
-        .ok_or(truncated)?;
-    Ok(BodyCipher {
-        key: zeroize::Zeroizing::new(*enc.expose()),
-        nonce: *nonce,
-        aad: body_aad(prefix, ctx),
+    let truncated = Error::Malformed("sealed record is truncated");
+    let nonce = u.rest.first_chunk::<NONCE_LEN>().ok_or(truncated)?;
+    let aad = if u.meta.format == VERSION_1 {
+        let prefix = head
+            .get(..HEADER_LEN + WRAPPED_KEY_LEN + COMMITMENT_LEN)
+            .ok_or(truncated)?;
+        body_aad(prefix, ctx)
+    } else {
+        body_aad_v2(u.meta.version, u.commitment, ctx)
+    };
+    Ok(OpenParts {
+        meta: u.meta,
+        cipher: BodyCipher {
+            key: zeroize::Zeroizing::new(*enc.expose()),
+            nonce: *nonce,
+            aad,
+        },
     })
 }
 
-/// The key-free checks of a sealed record of `sealed_len` bytes whose first
-/// bytes are `head`: a v1 header and a length the format allows.
-fn check_frame(head: &[u8], sealed_len: usize) -> Result<()> {
-    match Header::parse(head)? {
-        Header::V1 => {}
-        Header::Unknown { version, suite } => {
-            return Err(if version == VERSION_1 {
-                Error::UnknownVersion {
-                    what: "sealed record suite",
-                    version: u64::from(suite),
-                }
-            } else {
-                Error::UnknownVersion {
-                    what: "sealed record",
-                    version: u64::from(version),
-                }
-            })
-        }
+/// Re-wraps a version 2 record's data key under the newest epoch: a new
+/// header epoch and wrapped key, the same commitment, nonce, body and tag
+/// (the body's associated data covers neither). Checks the commitment, so
+/// the result opens exactly when the input would.
+pub(crate) fn rewrap_v2(
+    rng: &mut Rng,
+    keys: &RecordKeys<'_>,
+    sealed: &[u8],
+    ctx: &RecordContext<'_>,
+) -> Result<Vec<u8>> {
+    let u = unwrap_dek(keys, sealed, sealed.len(), ctx)?;
+    let (_, expected) = record_keys(&u.dek);
+    if !bool::from(expected.ct_eq(u.commitment)) {
+        return Err(Error::DecryptionFailed);
     }
-    if sealed_len < MIN_SEALED_LEN {
+    let (epoch, wrap) = keys.newest()?;
+    let header = Header::bytes_v2(epoch, u.meta.version);
+    let wrap_nonce: [u8; NONCE_LEN] = rng.array()?;
+    let wrapped = aead::wrap_key_with_nonce(
+        wrap,
+        u.dek.expose(),
+        &wrap_nonce,
+        &dek_aad(&header, keys.vault_id, ctx),
+    )?;
+    let mut out = Vec::with_capacity(sealed.len());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&wrapped);
+    out.extend_from_slice(u.commitment);
+    out.extend_from_slice(u.rest);
+    Ok(out)
+}
+
+/// The key-free checks of a sealed record of `sealed_len` bytes whose first
+/// bytes are `head`: a known header and a length the format allows.
+fn check_frame(head: &[u8], sealed_len: usize) -> Result<RecordMeta> {
+    let meta = read_meta(head)?;
+    if sealed_len < meta.prefix_len() + TAG_LEN {
         return Err(Error::Malformed("sealed record is truncated"));
     }
     if sealed_len > MAX_SEALED_LEN {
         return Err(Error::TooLarge);
     }
-    Ok(())
+    Ok(meta)
 }
 
 /// Checks what can be checked of a sealed record without its key: the text
@@ -362,8 +585,8 @@ fn check_frame(head: &[u8], sealed_len: usize) -> Result<()> {
 /// nothing about authenticity; only the vault can check that.
 pub fn check_sealed_text(text: &str) -> Result<()> {
     let bytes = from_text(text)?;
-    check_frame(&bytes, bytes.len())?;
-    let padded = bytes.len() - PREFIX_LEN - TAG_LEN;
+    let meta = check_frame(&bytes, bytes.len())?;
+    let padded = bytes.len() - meta.prefix_len() - TAG_LEN;
     if padding::padded_len(padded) != padded {
         return Err(Error::Malformed("sealed record body is not a padded size"));
     }
@@ -374,23 +597,27 @@ pub fn check_sealed_text(text: &str) -> Result<()> {
 /// last bytes `tail` (at least [`padding::tail_len`]`(padded_len)` of them,
 /// or the whole body): checks the padding (§6.4) and the content type, and
 /// returns them with the plaintext's length. The plaintext is the body's
-/// bytes `1..1 + len`.
+/// bytes `1..1 + len`. A version 2 tombstone is `RecordDeleted`.
 pub(crate) fn plaintext_len(
     first: u8,
     padded_len: usize,
     tail: &[u8],
+    meta: &RecordMeta,
 ) -> Result<(ContentType, usize)> {
     let content = padding::content_len(padded_len, tail)?;
-    let content_type = ContentType::from_byte(first)?;
+    let content_type = ContentType::from_byte(first, meta)?;
     Ok((content_type, content - 1))
 }
 
 /// Removes the padding of a decrypted body and reads its content type.
-pub(crate) fn finish_open(mut padded: Vec<u8>) -> Result<(ContentType, Vec<u8>)> {
+pub(crate) fn finish_open(
+    mut padded: Vec<u8>,
+    meta: &RecordMeta,
+) -> Result<(ContentType, Vec<u8>)> {
     let first = *padded
         .first()
         .ok_or(Error::Malformed("record has no content type"))?;
-    let (content_type, len) = plaintext_len(first, padded.len(), &padded)?;
+    let (content_type, len) = plaintext_len(first, padded.len(), &padded, meta)?;
     padded.truncate(1 + len);
     padded.remove(0);
     Ok((content_type, padded))
@@ -401,20 +628,31 @@ pub(crate) fn open(
     keys: &RecordKeys<'_>,
     sealed: &[u8],
     ctx: &RecordContext<'_>,
-) -> Result<(ContentType, Vec<u8>)> {
+) -> Result<(RecordMeta, ContentType, Vec<u8>)> {
     let parts = open_parts(keys, sealed, sealed.len(), ctx)?;
     let truncated = Error::Malformed("sealed record is truncated");
-    let body = sealed.get(BODY_START..).ok_or(truncated)?;
+    let body = sealed
+        .get(parts.meta.prefix_len()..)
+        .ok_or(truncated)?;
     let (ct, tag) = body.split_last_chunk::<TAG_LEN>().ok_or(truncated)?;
     let mut body = ct.to_vec();
-    aead::open_in_place(&parts.key, &parts.nonce, &parts.aad, &mut body, tag)?;
-    finish_open(body)
+    let c = &parts.cipher;
+    aead::open_in_place(&c.key, &c.nonce, &c.aad, &mut body, tag)?;
+    let (content_type, data) = finish_open(body, &parts.meta)?;
+    Ok((parts.meta, content_type, data))
 }
 
 /// The text form: `"ms1." || base64url(sealed bytes)` without padding.
 pub fn to_text(sealed: &[u8]) -> String {
-    let mut s = String::with_capacity(TEXT_PREFIX.len() + crate::b64::encoded_len(sealed.len()));
-    s.push_str(TEXT_PREFIX);
+    // The text prefix names the format version, so an older reader reports
+    // `ms2.` as an unknown version before decoding anything.
+    let prefix = if sealed.get(4) == Some(&VERSION_1) {
+        TEXT_PREFIX
+    } else {
+        TEXT_PREFIX_V2
+    };
+    let mut s = String::with_capacity(prefix.len() + crate::b64::encoded_len(sealed.len()));
+    s.push_str(prefix);
     crate::b64::encode_into(sealed, &mut s);
     s
 }
@@ -423,7 +661,11 @@ pub fn to_text(sealed: &[u8]) -> String {
 /// strings this way). Not checked as UTF-8 first: anything outside ASCII is
 /// outside base64url and refused there.
 pub fn from_text_bytes(text: &[u8]) -> Result<Vec<u8>> {
-    let Some(body) = text.strip_prefix(TEXT_PREFIX.as_bytes()) else {
+    let (body, format) = match text.strip_prefix(TEXT_PREFIX.as_bytes()) {
+        Some(body) => (Some(body), VERSION_1),
+        None => (text.strip_prefix(TEXT_PREFIX_V2.as_bytes()), VERSION_2),
+    };
+    let Some(body) = body else {
         if let Some(rest) = text.strip_prefix(b"ms") {
             let digits = rest.split(|b| *b == b'.').next().unwrap_or_default();
             if !digits.is_empty()
@@ -441,13 +683,22 @@ pub fn from_text_bytes(text: &[u8]) -> Result<Vec<u8>> {
             }
         }
         return Err(Error::Malformed(
-            "not a medseal sealed record (text form starts with \"ms1.\")",
+            "not a medseal sealed record (text form starts with \"ms2.\" or \"ms1.\")",
         ));
     };
     if body.len() > MAX_SEALED_LEN / 3 * 4 + 4 {
         return Err(Error::TooLarge);
     }
-    crate::b64::decode(body).ok_or(Error::Malformed("sealed record text form is not base64url"))
+    let bytes = crate::b64::decode(body)
+        .ok_or(Error::Malformed("sealed record text form is not base64url"))?;
+    // The prefix and the header must name the same version (a `ms1.` text
+    // of a version 2 record was not written by medseal).
+    if bytes.get(..4) == Some(&MAGIC[..]) && bytes.get(4).is_some_and(|v| *v != format && (*v == VERSION_1 || *v == VERSION_2)) {
+        return Err(Error::Malformed(
+            "sealed record text prefix does not match its version",
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Parses the text form back into bytes. `msN.` with another N is an unknown

@@ -4,14 +4,15 @@
 use zeroize::Zeroizing;
 
 use crate::aead;
+use crate::entry_key::{self, EntrySeed};
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
 use crate::kdf::{self, label, put_lp};
 use crate::manifest::{
-    IdentityKey, Manifest, UnlockEntry, B64, KIND, MAX_CREDENTIAL_ID_LEN, MAX_ENTRIES,
-    MAX_LABEL_LEN, PRF_SALT_LEN, VAULT_ID_LEN, VERSION,
+    EpochEntry, IdentityKey, Manifest, UnlockEntry, B64, KIND, MAX_CREDENTIAL_ID_LEN,
+    MAX_ENTRIES, MAX_LABEL_LEN, PRF_SALT_LEN, VAULT_ID_LEN, VERSION,
 };
-use crate::record::{self, ContentType, RecordContext, RecordKeys};
+use crate::record::{self, ContentType, RecordContext, RecordKeys, RecordMeta};
 use crate::recovery::RecoveryCode;
 use crate::rng::Rng;
 use crate::secret::{Kek, PrfOutput, SubKey, VaultKey};
@@ -35,15 +36,33 @@ pub fn new_prf_salt() -> Result<[u8; PRF_SALT_LEN]> {
     Rng::Os.array()
 }
 
+/// One key epoch's vault key and its DEK-wrapping cipher.
+struct EpochKey {
+    epoch: u32,
+    vault_key: VaultKey,
+}
+
+/// The unlock entry this vault was unlocked through: its key-pair seed, so
+/// that the vault can follow a re-key made on another device (the new vault
+/// key is sealed to this entry's public key), and for the recovery entry its
+/// login key.
+struct Unlocker {
+    entry_id: String,
+    seed: EntrySeed,
+    login: Option<Identity>,
+}
+
 /// An unlocked vault.
 pub struct Vault {
     vault_id: [u8; VAULT_ID_LEN],
-    vault_key: VaultKey,
-    /// AES-256-GCM under the DEK-wrapping sub-key, expanded once (its round
-    /// keys are zeroized on drop: aes-gcm's `zeroize` feature).
-    wrap_dek: Box<crate::aead::Cipher>,
+    /// Vault keys of every epoch still held, newest first.
+    keys: Vec<EpochKey>,
+    /// The DEK-wrapping cipher of each of `keys`, same order (AES round keys
+    /// expanded once, zeroized on drop).
+    ring: Vec<(u32, Box<crate::aead::Cipher>)>,
     identity: Identity,
     manifest: Manifest,
+    unlocked_by: Option<Unlocker>,
     rng: Rng,
 }
 
@@ -52,6 +71,7 @@ impl core::fmt::Debug for Vault {
         f.debug_struct("Vault")
             .field("vault_id", &crate::b64::encode(&self.vault_id))
             .field("revision", &self.manifest.revision)
+            .field("epoch", &self.manifest.epoch())
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +80,16 @@ fn identity_aad(vault_id: &[u8], public_key: &[u8]) -> Vec<u8> {
     let mut aad = label::AAD_IDENTITY.to_vec();
     put_lp(&mut aad, vault_id);
     put_lp(&mut aad, public_key);
+    aad
+}
+
+/// AAD of an older epoch's vault key wrapped by the current one: bound to
+/// the vault, the wrapped epoch and the wrapping epoch.
+fn epoch_aad(vault_id: &[u8], epoch: u32, current: u32) -> Vec<u8> {
+    let mut aad = label::AAD_EPOCH_KEY.to_vec();
+    put_lp(&mut aad, vault_id);
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    aad.extend_from_slice(&current.to_be_bytes());
     aad
 }
 
@@ -80,6 +110,29 @@ fn check_passkey(p: &PasskeyUnlock) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The recovery entry's login key: derived from its KEK and bound to the
+/// entry id, so each rotation makes a new one.
+fn recovery_login_key(kek: &Kek, entry_id: &str) -> Result<Identity> {
+    Identity::derive(
+        kek.expose(),
+        &[],
+        label::RECOVERY_LOGIN_KEY,
+        entry_id.as_bytes(),
+    )
+}
+
+/// A record as [`Vault::open_record`] returns it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OpenedRecord {
+    /// What was sealed (bytes or JSON).
+    pub content_type: ContentType,
+    /// The plaintext.
+    pub data: Vec<u8>,
+    /// The record's header: format, key epoch, version.
+    pub meta: RecordMeta,
 }
 
 impl Vault {
@@ -107,42 +160,39 @@ impl Vault {
         let vault_id = vault_id.unwrap_or(drawn);
         let vault_key = VaultKey::from_array(rng.array()?);
         let identity = Identity::generate(&mut rng)?;
-        let public_key = identity.public_key();
-        let wrap_identity = kdf::subkey(vault_key.expose(), label::WRAP_IDENTITY);
-        let wrapped_private_key = aead::wrap_key(
-            &mut rng,
-            wrap_identity.expose(),
-            &identity.scalar(),
-            &identity_aad(&vault_id, &public_key),
-        )?;
+        let identity_key = wrap_identity(&mut rng, &vault_id, &vault_key, &identity)?;
         let manifest = Manifest {
             medseal: KIND.to_string(),
             version: VERSION,
             vault_id: B64(vault_id.to_vec()),
             revision: 0,
-            identity_key: IdentityKey {
-                public_key: B64(public_key.to_vec()),
-                wrapped_private_key: B64(wrapped_private_key.to_vec()),
-            },
+            parent: None,
+            epoch: Some(1),
+            identity_key,
+            epochs: Some(Vec::new()),
             unlock: Vec::new(),
             signature: B64(Vec::new()),
         };
-        let wrap_dek = wrap_dek_cipher(&vault_key);
         let mut vault = Vault {
             vault_id,
-            vault_key,
-            wrap_dek,
+            ring: vec![(1, wrap_dek_cipher(&vault_key))],
+            keys: vec![EpochKey {
+                epoch: 1,
+                vault_key,
+            }],
             identity,
             manifest,
+            unlocked_by: None,
             rng,
         };
-        let passkey_entry = vault.passkey_entry(passkey)?;
+        let (passkey_entry, unlocker) = vault.passkey_entry(passkey)?;
         let code = RecoveryCode::generate(&mut vault.rng)?;
-        let recovery_entry = vault.recovery_entry(&code)?;
+        let (recovery_entry, _) = vault.recovery_entry(&code)?;
         vault.commit(|m| {
             m.unlock = vec![passkey_entry, recovery_entry];
             Ok(())
         })?;
+        vault.unlocked_by = Some(unlocker);
         Ok((vault, code))
     }
 
@@ -168,7 +218,7 @@ impl Vault {
             &manifest.vault_id.0,
         );
         drop(prf_output);
-        Self::open_entry(manifest, entry, &kek, min_revision)
+        Self::open_entry(manifest, entry, &kek, None, min_revision)
     }
 
     /// Unlocks with the recovery code.
@@ -180,30 +230,54 @@ impl Vault {
         manifest.check_structure()?;
         let entry = manifest.recovery_entry().ok_or(Error::ManifestInvalid)?;
         let kek = kdf::kek_from_recovery(code.entropy(), &manifest.vault_id.0);
-        Self::open_entry(manifest, entry, &kek, min_revision)
+        let login = recovery_login_key(&kek, entry.id())?;
+        Self::open_entry(manifest, entry, &kek, Some(login), min_revision)
     }
 
-    /// Unwraps the vault key from one unlock entry with its KEK, then checks
-    /// the whole manifest with it (see `from_parts`).
+    /// Opens the vault key of one unlock entry with its KEK (HPKE for a v2
+    /// entry, AES-GCM for a v1 one), then checks the whole manifest with it
+    /// (see `from_parts`).
     fn open_entry(
         manifest: &Manifest,
         entry: &UnlockEntry,
         kek: &Kek,
+        login: Option<Identity>,
         min_revision: u64,
     ) -> Result<Vault> {
-        let vk = aead::unwrap_key(
-            kek.expose(),
-            entry.wrapped_vault_key(),
-            &entry.wrap_aad(&manifest.vault_id.0),
-        )
-        .map_err(|_| Error::UnlockFailed)?;
-        Self::from_parts(manifest, VaultKey::from_array(vk), min_revision)
+        let seed = EntrySeed::from_kek(kek.expose());
+        let vk = match entry.public_key() {
+            Some(pk) => {
+                if seed.public_key().as_slice() != pk {
+                    return Err(Error::UnlockFailed);
+                }
+                seed.open(
+                    entry.wrapped_vault_key(),
+                    &UnlockEntry::hpke_info(&manifest.vault_id.0, manifest.epoch()),
+                    &entry.hpke_aad(&manifest.vault_id.0),
+                )?
+            }
+            None => aead::unwrap_key(
+                kek.expose(),
+                entry.wrapped_vault_key(),
+                &entry.wrap_aad(&manifest.vault_id.0),
+            )
+            .map_err(|_| Error::UnlockFailed)?,
+        };
+        let mut vault = Self::from_parts(manifest, VaultKey::from_array(vk), min_revision)?;
+        vault.unlocked_by = Some(Unlocker {
+            entry_id: entry.id().to_string(),
+            seed,
+            login,
+        });
+        Ok(vault)
     }
 
-    /// Checks a manifest with the vault key that one of its entries released:
-    /// the identity key must unwrap under it and match the public key named,
-    /// and that key must have signed everything. A server cannot substitute
-    /// its own identity key, because it cannot wrap one under the vault key.
+    /// Checks a manifest with the current vault key that one of its entries
+    /// released: the identity key must unwrap under it and match the public
+    /// key named, that key must have signed everything (and every older
+    /// epoch's key handed over to the next), and the older epochs' vault keys
+    /// must unwrap. A server cannot substitute its own identity key, because
+    /// it cannot wrap one under the vault key.
     pub(crate) fn from_parts(
         manifest: &Manifest,
         vault_key: VaultKey,
@@ -235,14 +309,38 @@ impl Vault {
         if identity.public_key().as_slice() != public_key.as_slice() {
             return Err(Error::ManifestInvalid);
         }
-        identity::verify(public_key, &manifest.signed_bytes(), &manifest.signature.0)?;
-        let wrap_dek = wrap_dek_cipher(&vault_key);
+        manifest.verify_self_signature()?;
+        let current = manifest.epoch();
+        let wrap_epoch = kdf::subkey(vault_key.expose(), label::WRAP_EPOCH);
+        let mut keys = vec![EpochKey {
+            epoch: current,
+            vault_key,
+        }];
+        for e in manifest.epoch_entries().iter().rev() {
+            if let Some(w) = &e.wrapped_vault_key {
+                let k = aead::unwrap_key(
+                    wrap_epoch.expose(),
+                    &w.0,
+                    &epoch_aad(&vault_id, e.epoch, current),
+                )
+                .map_err(|_| Error::ManifestInvalid)?;
+                keys.push(EpochKey {
+                    epoch: e.epoch,
+                    vault_key: VaultKey::from_array(k),
+                });
+            }
+        }
+        let ring = keys
+            .iter()
+            .map(|k| (k.epoch, wrap_dek_cipher(&k.vault_key)))
+            .collect();
         Ok(Vault {
             vault_id,
-            vault_key,
-            wrap_dek,
+            keys,
+            ring,
             identity,
             manifest: manifest.clone(),
+            unlocked_by: None,
             rng: Rng::Os,
         })
     }
@@ -251,8 +349,14 @@ impl Vault {
         &mut self.rng
     }
 
+    /// The current epoch's vault key (what a hand-off carries).
     pub(crate) fn vault_key_bytes(&self) -> &[u8; 32] {
-        self.vault_key.expose()
+        static NONE: [u8; 32] = [0; 32];
+        self.keys.first().map_or(&NONE, |k| k.vault_key.expose())
+    }
+
+    fn current_key(&self) -> Result<&EpochKey> {
+        self.keys.first().ok_or(Error::ManifestInvalid)
     }
 
     /// The current signed manifest: store it on the server after every change.
@@ -265,28 +369,67 @@ impl Vault {
         &self.vault_id
     }
 
-    /// The vault's identity public key (compressed SEC1).
+    /// The current epoch's identity public key (compressed SEC1).
     pub fn identity_public_key(&self) -> [u8; identity::PUBLIC_KEY_LEN] {
         self.identity.public_key()
     }
 
-    /// Seals bytes as one record. Returns the bytes form; see [`record::to_text`].
+    fn record_keys(&self) -> RecordKeys<'_> {
+        RecordKeys {
+            ring: &self.ring,
+            vault_id: &self.vault_id,
+        }
+    }
+
+    /// Seals bytes as one record (version 1). Returns the bytes form; see
+    /// [`record::to_text`].
     pub fn seal(&mut self, plaintext: &[u8], ctx: &RecordContext<'_>) -> Result<Vec<u8>> {
         self.seal_as(ContentType::Bytes, plaintext, ctx)
     }
 
-    /// Seals a record and records what kind of content it is.
+    /// Seals a record (version 1) and records what kind of content it is.
     pub fn seal_as(
         &mut self,
         content_type: ContentType,
         plaintext: &[u8],
         ctx: &RecordContext<'_>,
     ) -> Result<Vec<u8>> {
+        self.seal_version(content_type, plaintext, ctx, 1)
+    }
+
+    /// Seals version `version` (1 to 2^53 - 1) of a record. An edit seals the
+    /// next version under the same record id; a device that saw a version
+    /// refuses older ones ([`crate::Seen`]).
+    pub fn seal_version(
+        &mut self,
+        content_type: ContentType,
+        plaintext: &[u8],
+        ctx: &RecordContext<'_>,
+        version: u64,
+    ) -> Result<Vec<u8>> {
         let keys = RecordKeys {
-            wrap: &self.wrap_dek,
+            ring: &self.ring,
             vault_id: &self.vault_id,
         };
-        record::seal(&mut self.rng, &keys, content_type, plaintext, ctx)
+        record::seal(
+            &mut self.rng,
+            &keys,
+            content_type as u8,
+            version,
+            plaintext,
+            ctx,
+        )
+    }
+
+    /// Seals a tombstone: version `version` of the record, saying it was
+    /// deleted. Store it in the record's place; opening it (or, on a device
+    /// that saw it, any older version) gives `RecordDeleted`.
+    pub fn seal_tombstone(&mut self, ctx: &RecordContext<'_>, version: u64) -> Result<Vec<u8>> {
+        let keys = RecordKeys {
+            ring: &self.ring,
+            vault_id: &self.vault_id,
+        };
+        record::seal(&mut self.rng, &keys, record::TOMBSTONE, version, &[], ctx)
     }
 
     /// Opens one record sealed by this vault for this context; returns its bytes
@@ -304,10 +447,17 @@ impl Vault {
         ctx: &RecordContext<'_>,
     ) -> Result<record::SealParts> {
         let keys = RecordKeys {
-            wrap: &self.wrap_dek,
+            ring: &self.ring,
             vault_id: &self.vault_id,
         };
-        record::seal_parts(&mut self.rng, &keys, content_type, plaintext_len, ctx)
+        record::seal_parts(
+            &mut self.rng,
+            &keys,
+            content_type as u8,
+            1,
+            plaintext_len,
+            ctx,
+        )
     }
 
     /// Checks a record up to its body, for decryption outside this crate's
@@ -318,12 +468,8 @@ impl Vault {
         head: &[u8],
         sealed_len: usize,
         ctx: &RecordContext<'_>,
-    ) -> Result<crate::hazmat::BodyCipher> {
-        let keys = RecordKeys {
-            wrap: &self.wrap_dek,
-            vault_id: &self.vault_id,
-        };
-        record::open_parts(&keys, head, sealed_len, ctx)
+    ) -> Result<record::OpenParts> {
+        record::open_parts(&self.record_keys(), head, sealed_len, ctx)
     }
 
     /// Opens one record and says what kind of content it holds.
@@ -332,14 +478,54 @@ impl Vault {
         sealed: &[u8],
         ctx: &RecordContext<'_>,
     ) -> Result<(ContentType, Vec<u8>)> {
-        let keys = RecordKeys {
-            wrap: &self.wrap_dek,
-            vault_id: &self.vault_id,
-        };
-        record::open(&keys, sealed, ctx)
+        let (_, content_type, data) = record::open(&self.record_keys(), sealed, ctx)?;
+        Ok((content_type, data))
     }
 
-    /// Adds a passkey; returns the new signed manifest.
+    /// Opens one record and returns it with its header (version, epoch).
+    pub fn open_record(&self, sealed: &[u8], ctx: &RecordContext<'_>) -> Result<OpenedRecord> {
+        let (meta, content_type, data) = record::open(&self.record_keys(), sealed, ctx)?;
+        Ok(OpenedRecord {
+            content_type,
+            data,
+            meta,
+        })
+    }
+
+    /// Re-wraps a record under the current key epoch, for apps that retire
+    /// old epochs ([`Vault::retire_epochs`]). `Ok(None)`: it already is
+    /// (so a re-wrap that was interrupted can simply run again). A version 2
+    /// record keeps its body, nonce and tag (only the 78-byte header and
+    /// wrapped key change); a version 1 record is opened and sealed again as
+    /// version 2 (its body's associated data covers the wrapped key).
+    pub fn rewrap(&mut self, sealed: &[u8], ctx: &RecordContext<'_>) -> Result<Option<Vec<u8>>> {
+        let meta = record::read_meta(sealed)?;
+        let current = self.manifest.epoch();
+        if meta.format == record::VERSION_2 && meta.epoch == current {
+            return Ok(None);
+        }
+        let keys = RecordKeys {
+            ring: &self.ring,
+            vault_id: &self.vault_id,
+        };
+        if meta.format == record::VERSION_2 {
+            return record::rewrap_v2(&mut self.rng, &keys, sealed, ctx).map(Some);
+        }
+        let (meta, content_type, data) = record::open(&keys, sealed, ctx)?;
+        let data = Zeroizing::new(data);
+        record::seal(
+            &mut self.rng,
+            &keys,
+            content_type as u8,
+            meta.version,
+            &data,
+            ctx,
+        )
+        .map(Some)
+    }
+
+    /// Adds a passkey; returns the new signed manifest. No new key epoch:
+    /// adding a way in revokes nothing.
     pub fn add_passkey(&mut self, passkey: PasskeyUnlock) -> Result<&Manifest> {
         check_passkey(&passkey)?;
         if self
@@ -356,15 +542,18 @@ impl Vault {
                 "a vault has at most 64 unlock entries",
             ));
         }
-        let entry = self.passkey_entry(passkey)?;
+        let (entry, _) = self.passkey_entry(passkey)?;
         self.commit(|m| {
             m.unlock.push(entry);
             Ok(())
         })
     }
 
-    /// Removes an unlock entry by id. Refuses to remove the recovery entry or
-    /// the last passkey (`LastUnlockMethod`): a vault always keeps a way in.
+    /// Removes an unlock entry by id, and re-keys (a new key epoch: new
+    /// vault key, new identity key), so the removed passkey opens nothing
+    /// sealed afterwards and cannot sign anything a client accepts. Refuses
+    /// to remove the recovery entry or the last passkey (`LastUnlockMethod`):
+    /// a vault always keeps a way in.
     pub fn remove_unlock(&mut self, entry_id: &str) -> Result<&Manifest> {
         let pos = self
             .manifest
@@ -381,18 +570,31 @@ impl Vault {
             Some(UnlockEntry::Passkey { .. }) => {}
             None => return Err(Error::UnknownUnlockEntry),
         }
-        self.commit(|m| {
+        self.rekey_with(|m| {
             m.unlock.remove(pos);
             Ok(())
-        })
+        })?;
+        if self
+            .unlocked_by
+            .as_ref()
+            .is_some_and(|u| u.entry_id == entry_id)
+        {
+            self.unlocked_by = None;
+        }
+        Ok(&self.manifest)
     }
 
-    /// Replaces the recovery code; the old one stops working in the new
-    /// revision. Returns the new code, to show once.
+    /// Replaces the recovery code and re-keys: the old code (and every
+    /// manifest it opened) opens nothing sealed afterwards, and its login key
+    /// is gone from the manifest. Returns the new code, to show once.
     pub fn rotate_recovery_code(&mut self) -> Result<RecoveryCode> {
         let code = RecoveryCode::generate(&mut self.rng)?;
-        let entry = self.recovery_entry(&code)?;
-        self.commit(|m| {
+        let (entry, unlocker) = self.recovery_entry(&code)?;
+        let was_recovery = self
+            .unlocked_by
+            .as_ref()
+            .is_some_and(|u| Some(u.entry_id.as_str()) == self.manifest.recovery_entry_id());
+        self.rekey_with(|m| {
             let slot = m
                 .unlock
                 .iter_mut()
@@ -401,33 +603,98 @@ impl Vault {
             *slot = entry;
             Ok(())
         })?;
+        if was_recovery {
+            self.unlocked_by = Some(unlocker);
+        }
         Ok(code)
     }
 
-    /// Adopts a newer manifest of the same vault (changed on another device),
-    /// after checking it is signed by this vault's identity key and not older.
+    /// Starts a new key epoch with the same unlock entries: a new vault key
+    /// (sealed to every entry's public key, with no authenticator asked) and
+    /// a new identity key (endorsed by the old one). Records sealed before
+    /// keep opening; records sealed after open only with the new key.
+    pub fn rekey(&mut self) -> Result<&Manifest> {
+        self.rekey_with(|_| Ok(()))?;
+        Ok(&self.manifest)
+    }
+
+    /// Drops the vault keys of every older epoch from the manifest. Records
+    /// still under them stop opening: re-wrap them first ([`Vault::rewrap`]).
+    pub fn retire_epochs(&mut self) -> Result<&Manifest> {
+        self.commit(|m| {
+            if let Some(epochs) = m.epochs.as_mut() {
+                for e in epochs {
+                    e.wrapped_vault_key = None;
+                }
+            }
+            Ok(())
+        })?;
+        self.keys.truncate(1);
+        self.ring.truncate(1);
+        Ok(&self.manifest)
+    }
+
+    /// Adopts a newer manifest of this vault, written by another device: it
+    /// must directly follow the current one ([`Manifest::check_follows`]:
+    /// next revision, parent hash, identity descending from ours). A new key
+    /// epoch is opened with the key of the entry this vault was unlocked
+    /// with; if that entry was removed, `UnlockFailed` (unlock again). The
+    /// same manifest again is a no-op; another at the same revision is
+    /// `ForkDetected`.
     pub fn update_manifest(&mut self, newer: &Manifest) -> Result<()> {
-        newer.check_structure()?;
-        if newer.vault_id.0 != self.vault_id
-            || newer.identity_key.public_key.0 != self.identity.public_key()
-        {
-            return Err(Error::ManifestInvalid);
+        self.update_manifests(core::slice::from_ref(newer))
+    }
+
+    /// [`Vault::update_manifest`] through a chain of manifests, oldest first
+    /// (what a server returns as the history since our revision). Manifests
+    /// not newer than ours must be ours (same hash at our revision) or are
+    /// skipped if older.
+    pub fn update_manifests(&mut self, chain: &[Manifest]) -> Result<()> {
+        let mut head = self.manifest.head();
+        let mut last: Option<&Manifest> = None;
+        for m in chain {
+            if m.vault_id.0 != self.vault_id {
+                return Err(Error::ManifestInvalid);
+            }
+            if m.revision < head.revision && last.is_none() {
+                continue;
+            }
+            if m.revision == head.revision && m.hash() == head.hash {
+                continue;
+            }
+            m.check_follows(&head)?;
+            head = m.head();
+            last = Some(m);
         }
-        if newer.identity_key != self.manifest.identity_key {
-            return Err(Error::ManifestInvalid);
+        let Some(newer) = last else {
+            return Ok(());
+        };
+        if newer.epoch() == self.manifest.epoch() {
+            if newer.identity_key != self.manifest.identity_key {
+                return Err(Error::ManifestInvalid);
+            }
+            self.manifest = newer.clone();
+            return Ok(());
         }
-        if newer.revision < self.manifest.revision {
-            return Err(Error::StaleManifest {
-                seen: self.manifest.revision,
-                offered: newer.revision,
-            });
+        let u = self.unlocked_by.as_ref().ok_or(Error::UnlockFailed)?;
+        let entry = newer
+            .unlock
+            .iter()
+            .find(|e| e.id() == u.entry_id)
+            .ok_or(Error::UnlockFailed)?;
+        let pk = entry.public_key().ok_or(Error::UnlockFailed)?;
+        if u.seed.public_key().as_slice() != pk {
+            return Err(Error::UnlockFailed);
         }
-        identity::verify(
-            &newer.identity_key.public_key.0,
-            &newer.signed_bytes(),
-            &newer.signature.0,
+        let vk = u.seed.open(
+            entry.wrapped_vault_key(),
+            &UnlockEntry::hpke_info(&newer.vault_id.0, newer.epoch()),
+            &entry.hpke_aad(&newer.vault_id.0),
         )?;
-        self.manifest = newer.clone();
+        let mut next = Self::from_parts(newer, VaultKey::from_array(vk), 0)?;
+        next.unlocked_by = self.unlocked_by.take();
+        next.rng = self.rng.clone();
+        *self = next;
         Ok(())
     }
 
@@ -441,17 +708,42 @@ impl Vault {
         challenge: &[u8],
         audience: &str,
     ) -> Result<[u8; identity::SIGNATURE_LEN]> {
-        if challenge.len() < 16 || challenge.len() > 1024 {
-            return Err(Error::InvalidArgument("challenge must be 16 to 1024 bytes"));
-        }
-        if audience.is_empty() || audience.len() > 1024 {
-            return Err(Error::InvalidArgument(
-                "audience must be 1 to 1024 bytes (the server's origin)",
-            ));
-        }
+        check_challenge(challenge, audience)?;
         Ok(self
             .identity
             .sign(&identity::login_proof_message(challenge, audience)))
+    }
+
+    /// Signs a server's recovery-login challenge with the recovery entry's
+    /// login key (checked by [`Manifest::verify_recovery_login`]): only a
+    /// vault unlocked with the current recovery code can. A v1 recovery entry
+    /// has no login key: then this is [`Vault::sign_login_proof`].
+    /// `UnlockFailed` if this vault was not unlocked with the recovery code.
+    pub fn sign_recovery_login(
+        &self,
+        challenge: &[u8],
+        audience: &str,
+    ) -> Result<[u8; identity::SIGNATURE_LEN]> {
+        check_challenge(challenge, audience)?;
+        let entry = self.manifest.recovery_entry().ok_or(Error::ManifestInvalid)?;
+        let UnlockEntry::Recovery { id, login_key, .. } = entry else {
+            return Err(Error::ManifestInvalid);
+        };
+        if login_key.is_none() {
+            return self.sign_login_proof(challenge, audience);
+        }
+        let login = self
+            .unlocked_by
+            .as_ref()
+            .filter(|u| &u.entry_id == id)
+            .and_then(|u| u.login.as_ref())
+            .ok_or(Error::UnlockFailed)?;
+        Ok(login.sign(&crate::manifest::recovery_login_message(
+            &self.vault_id,
+            id,
+            challenge,
+            audience,
+        )))
     }
 
     fn new_entry_id(&mut self, prefix: &str) -> Result<String> {
@@ -459,69 +751,258 @@ impl Vault {
         Ok(format!("{prefix}-{}", crate::b64::encode(&raw)))
     }
 
-    fn passkey_entry(&mut self, p: PasskeyUnlock) -> Result<UnlockEntry> {
-        let entry = UnlockEntry::Passkey {
-            id: self.new_entry_id("pk")?,
-            credential_id: B64(p.credential_id.clone()),
-            prf_salt: B64(p.prf_salt.to_vec()),
-            wrapped_vault_key: B64(Vec::new()),
-            label: p.label.clone(),
-        };
+    fn passkey_entry(&mut self, p: PasskeyUnlock) -> Result<(UnlockEntry, Unlocker)> {
+        let id = self.new_entry_id("pk")?;
         let kek = kdf::kek_from_prf(
             p.prf_output.expose(),
             &p.prf_salt,
             &p.credential_id,
             &self.vault_id,
         );
+        let seed = EntrySeed::from_kek(kek.expose());
+        let entry = UnlockEntry::Passkey {
+            id: id.clone(),
+            credential_id: B64(p.credential_id.clone()),
+            prf_salt: B64(p.prf_salt.to_vec()),
+            public_key: Some(B64(seed.public_key().to_vec())),
+            wrapped_vault_key: B64(Vec::new()),
+            label: p.label.clone(),
+        };
         drop(p);
-        self.wrap_vault_key_into(entry, &kek)
+        let entry = self.seal_vault_key_to(entry)?;
+        Ok((
+            entry,
+            Unlocker {
+                entry_id: id,
+                seed,
+                login: None,
+            },
+        ))
     }
 
-    fn recovery_entry(&mut self, code: &RecoveryCode) -> Result<UnlockEntry> {
+    fn recovery_entry(&mut self, code: &RecoveryCode) -> Result<(UnlockEntry, Unlocker)> {
+        let id = self.new_entry_id("rc")?;
+        let kek = kdf::kek_from_recovery(code.entropy(), &self.vault_id);
+        let seed = EntrySeed::from_kek(kek.expose());
+        let login = recovery_login_key(&kek, &id)?;
         let entry = UnlockEntry::Recovery {
-            id: self.new_entry_id("rc")?,
+            id: id.clone(),
+            public_key: Some(B64(seed.public_key().to_vec())),
+            login_key: Some(B64(login.public_key().to_vec())),
             wrapped_vault_key: B64(Vec::new()),
         };
-        let kek = kdf::kek_from_recovery(code.entropy(), &self.vault_id);
-        self.wrap_vault_key_into(entry, &kek)
+        let entry = self.seal_vault_key_to(entry)?;
+        Ok((
+            entry,
+            Unlocker {
+                entry_id: id,
+                seed,
+                login: Some(login),
+            },
+        ))
     }
 
-    /// Wraps the vault key under an entry's KEK, bound to the entry (its AAD),
-    /// and stores the result in the entry.
-    fn wrap_vault_key_into(&mut self, mut entry: UnlockEntry, kek: &Kek) -> Result<UnlockEntry> {
-        let wrapped = aead::wrap_key(
-            &mut self.rng,
-            kek.expose(),
-            self.vault_key.expose(),
-            &entry.wrap_aad(&self.vault_id),
-        )?;
-        match &mut entry {
-            UnlockEntry::Passkey {
-                wrapped_vault_key, ..
-            }
-            | UnlockEntry::Recovery {
-                wrapped_vault_key, ..
+    /// Seals the current vault key to a v2 entry's public key (HPKE), bound
+    /// to the entry and the epoch, and stores it in the entry.
+    fn seal_vault_key_to(&mut self, entry: UnlockEntry) -> Result<UnlockEntry> {
+        let epoch = self.manifest.epoch();
+        let vk = *self.current_key()?.vault_key.expose();
+        let vk = Zeroizing::new(vk);
+        seal_to_entry(&mut self.rng, &self.vault_id, epoch, &vk, entry)
+    }
+
+    /// The manifest change that turns a v1 manifest (or a v2 one carrying v1
+    /// entries) into v2, and gives the entry this vault was unlocked with its
+    /// public key (the only v1 entry whose key this device can derive).
+    fn upgrade(&mut self, next: &mut Manifest) -> Result<()> {
+        if next.version == crate::manifest::VERSION_1 {
+            next.version = VERSION;
+            next.epoch = Some(1);
+            next.epochs = Some(Vec::new());
+        }
+        let Some(u) = self.unlocked_by.as_ref() else {
+            return Ok(());
+        };
+        let Some(pos) = next
+            .unlock
+            .iter()
+            .position(|e| e.id() == u.entry_id && e.public_key().is_none())
+        else {
+            return Ok(());
+        };
+        let public = B64(u.seed.public_key().to_vec());
+        let login_pub = u.login.as_ref().map(|l| B64(l.public_key().to_vec()));
+        let Some(entry) = next.unlock.get_mut(pos) else {
+            return Ok(());
+        };
+        match entry {
+            UnlockEntry::Passkey { public_key, .. } => *public_key = Some(public),
+            UnlockEntry::Recovery {
+                public_key,
+                login_key,
+                ..
             } => {
-                *wrapped_vault_key = B64(wrapped.to_vec());
+                *public_key = Some(public);
+                *login_key = Some(login_pub.ok_or(Error::ManifestInvalid)?);
             }
         }
-        Ok(entry)
+        let e = entry.clone();
+        let e = self.seal_vault_key_to(e)?;
+        if let Some(slot) = next.unlock.get_mut(pos) {
+            *slot = e;
+        }
+        Ok(())
     }
 
-    /// Applies a change to a copy of the manifest, bumps the revision, signs,
-    /// checks the result, and only then replaces the current manifest.
+    /// Applies a change to a copy of the manifest, names the current one as
+    /// its parent, bumps the revision, signs, checks the result, and only
+    /// then replaces the current manifest.
     fn commit(&mut self, change: impl FnOnce(&mut Manifest) -> Result<()>) -> Result<&Manifest> {
         let mut next = self.manifest.clone();
+        self.upgrade(&mut next)?;
         change(&mut next)?;
+        self.finish(next)?;
+        Ok(&self.manifest)
+    }
+
+    fn finish(&mut self, mut next: Manifest) -> Result<()> {
+        next.parent = (self.manifest.revision > 0).then(|| B64(self.manifest.hash().to_vec()));
         next.revision = next
             .revision
             .checked_add(1)
+            .filter(|r| *r <= crate::manifest::MAX_REVISION)
             .ok_or(Error::InvalidArgument("revision overflow"))?;
         next.signature = B64(self.identity.sign(&next.signed_bytes()).to_vec());
         next.check_structure()?;
         self.manifest = next;
-        Ok(&self.manifest)
+        Ok(())
     }
+
+    /// A change committed in a new key epoch: a new vault key and identity
+    /// key; the old epoch's vault key (and every older one still held)
+    /// wrapped by the new one; the old identity key's hand-over signature;
+    /// the new vault key sealed to every entry's public key.
+    fn rekey_with(&mut self, change: impl FnOnce(&mut Manifest) -> Result<()>) -> Result<()> {
+        let mut next = self.manifest.clone();
+        self.upgrade(&mut next)?;
+        change(&mut next)?;
+        if next.unlock.iter().any(|e| e.public_key().is_none()) {
+            return Err(Error::InvalidArgument(
+                "an unlock entry from format 1 has no public key yet: unlock with it once (or remove it) before a re-key",
+            ));
+        }
+        let old_epoch = self.manifest.epoch();
+        let epoch = old_epoch
+            .checked_add(1)
+            .filter(|e| *e <= crate::manifest::MAX_EPOCHS)
+            .ok_or(Error::InvalidArgument("too many key epochs"))?;
+        let vault_key = VaultKey::from_array(self.rng.array()?);
+        let identity = Identity::generate(&mut self.rng)?;
+        let wrap_epoch = kdf::subkey(vault_key.expose(), label::WRAP_EPOCH);
+        let mut epochs = next.epoch_entries().to_vec();
+        epochs.push(EpochEntry {
+            epoch: old_epoch,
+            public_key: B64(self.identity.public_key().to_vec()),
+            handover: B64(self
+                .identity
+                .sign(&crate::manifest::handover_message(
+                    &self.vault_id,
+                    epoch,
+                    &identity.public_key(),
+                ))
+                .to_vec()),
+            wrapped_vault_key: None,
+        });
+        for e in &mut epochs {
+            e.wrapped_vault_key = match self.keys.iter().find(|k| k.epoch == e.epoch) {
+                Some(k) => Some(B64(aead::wrap_key(
+                    &mut self.rng,
+                    wrap_epoch.expose(),
+                    k.vault_key.expose(),
+                    &epoch_aad(&self.vault_id, e.epoch, epoch),
+                )?
+                .to_vec())),
+                None => None,
+            };
+        }
+        next.epoch = Some(epoch);
+        next.epochs = Some(epochs);
+        next.identity_key = wrap_identity(&mut self.rng, &self.vault_id, &vault_key, &identity)?;
+        let vk = Zeroizing::new(*vault_key.expose());
+        let mut entries = Vec::with_capacity(next.unlock.len());
+        for e in next.unlock.drain(..) {
+            entries.push(seal_to_entry(&mut self.rng, &self.vault_id, epoch, &vk, e)?);
+        }
+        next.unlock = entries;
+        // Sign with the new identity: swap it in, and back if anything fails.
+        let old_identity = core::mem::replace(&mut self.identity, identity);
+        if let Err(e) = self.finish(next) {
+            self.identity = old_identity;
+            return Err(e);
+        }
+        self.ring.insert(0, (epoch, wrap_dek_cipher(&vault_key)));
+        self.keys.insert(
+            0,
+            EpochKey {
+                epoch,
+                vault_key,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn check_challenge(challenge: &[u8], audience: &str) -> Result<()> {
+    if challenge.len() < 16 || challenge.len() > 1024 {
+        return Err(Error::InvalidArgument("challenge must be 16 to 1024 bytes"));
+    }
+    if audience.is_empty() || audience.len() > 1024 {
+        return Err(Error::InvalidArgument(
+            "audience must be 1 to 1024 bytes (the server's origin)",
+        ));
+    }
+    Ok(())
+}
+
+/// The identity private key wrapped under a vault key, with its public key.
+fn wrap_identity(
+    rng: &mut Rng,
+    vault_id: &[u8],
+    vault_key: &VaultKey,
+    identity: &Identity,
+) -> Result<IdentityKey> {
+    let public_key = identity.public_key();
+    let wrap_identity = kdf::subkey(vault_key.expose(), label::WRAP_IDENTITY);
+    let wrapped = aead::wrap_key(
+        rng,
+        wrap_identity.expose(),
+        &identity.scalar(),
+        &identity_aad(vault_id, &public_key),
+    )?;
+    Ok(IdentityKey {
+        public_key: B64(public_key.to_vec()),
+        wrapped_private_key: B64(wrapped.to_vec()),
+    })
+}
+
+/// Seals a vault key to a v2 entry's public key for an epoch.
+fn seal_to_entry(
+    rng: &mut Rng,
+    vault_id: &[u8],
+    epoch: u32,
+    vault_key: &[u8; 32],
+    mut entry: UnlockEntry,
+) -> Result<UnlockEntry> {
+    let pk = entry.public_key().ok_or(Error::ManifestInvalid)?.to_vec();
+    let sealed = entry_key::seal(
+        rng,
+        &pk,
+        vault_key,
+        &UnlockEntry::hpke_info(vault_id, epoch),
+        &entry.hpke_aad(vault_id),
+    )?;
+    entry.set_wrapped_vault_key(sealed);
+    Ok(entry)
 }
 
 /// Test-only constructors with a seeded random source, for known-answer

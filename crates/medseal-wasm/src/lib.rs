@@ -20,7 +20,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use medseal::hazmat;
 use medseal::record::{self, ContentType, RecordContext};
-use medseal::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
+use medseal::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Seen, Vault};
 
 /// The code of the error thrown when a locked vault is used (the core has no
 /// notion of locking: a locked handle holds no vault).
@@ -66,6 +66,28 @@ fn revision_of(v: Option<f64>) -> Result<u64, JsValue> {
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(n as u64),
         Some(_) => Err(invalid("minRevision must be a non-negative integer")),
     }
+}
+
+/// A record version from JS (a double): an integer from 1 to 2^53 - 1.
+fn version_of(v: Option<f64>) -> Result<u64, JsValue> {
+    match v {
+        None => Ok(1),
+        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(n as u64),
+        Some(_) => Err(invalid("version must be an integer from 1 to 2^53 - 1")),
+    }
+}
+
+/// A manifest history from JS: manifest JSON texts, oldest first.
+fn history_of(history: Vec<String>) -> Result<Vec<Manifest>, JsValue> {
+    if history.len() > 1000 {
+        return Err(invalid("a manifest history has at most 1000 manifests"));
+    }
+    history.iter().map(|j| manifest_of(j)).collect()
+}
+
+/// A device's seen state from JS (`None`: nothing seen yet).
+fn seen_of(json: Option<String>) -> Result<Seen, JsValue> {
+    json.map_or(Ok(Seen::new()), |j| Seen::from_json(&j).map_err(to_js))
 }
 
 /// A byte count from JS (a double): a whole number that fits wasm's memory.
@@ -194,6 +216,8 @@ pub fn passkey_requests(manifest_json: &str) -> Result<Vec<PasskeyRequest>, JsVa
 pub struct Opened {
     /// Whether the record is JSON text (else bytes).
     pub json: bool,
+    /// The record's version (1 unless it was edited).
+    pub version: f64,
     data: Zeroizing<Vec<u8>>,
 }
 
@@ -254,7 +278,7 @@ impl HandoffReceiver {
         let pin = expected.as_deref().map(manifest_of).transpose()?;
         let min = revision_of(min_revision)?;
         let v = r.accept(message, pin.as_ref(), min).map_err(to_js)?;
-        Ok(VaultHandle::wrap(v))
+        Ok(VaultHandle::wrap(v, Seen::new()))
     }
 
     /// Destroys the private key without using it.
@@ -314,7 +338,7 @@ impl NewVault {
     /// The vault (this object is used up).
     #[wasm_bindgen(js_name = intoVault)]
     pub fn into_vault(self) -> VaultHandle {
-        VaultHandle::wrap(self.vault)
+        VaultHandle::wrap(self.vault, Seen::new())
     }
 }
 
@@ -444,15 +468,61 @@ impl LargeOpenJob {
     }
 }
 
-/// An unlocked vault, held inside the wasm instance. `lock()` wipes it.
+/// A sealed record's header, read without a key (see `recordInfo`).
+#[wasm_bindgen]
+#[derive(Clone, Copy)]
+pub struct RecordInfo {
+    /// The format version (1 or 2).
+    pub format: u8,
+    /// The key epoch that wraps its data key.
+    pub epoch: u32,
+    /// The record's version.
+    pub version: f64,
+}
+
+/// Reads a sealed record's format, key epoch and version without a key
+/// (bytes, or the UTF-8 of its text form when `text`). Authenticated only
+/// when the record opens.
+#[wasm_bindgen(js_name = recordInfo)]
+pub fn record_info(sealed: Vec<u8>, text: bool) -> Result<RecordInfo, JsValue> {
+    let bytes = sealed_of(sealed, text)?;
+    let m = medseal::read_meta(&bytes).map_err(to_js)?;
+    Ok(RecordInfo {
+        format: m.format,
+        epoch: m.epoch,
+        version: m.version as f64,
+    })
+}
+
+/// An unlocked vault, held inside the wasm instance, with what this device
+/// has seen of it (rollback and fork detection; the JS layer persists it
+/// when `takeSeenChanged()` says so). `lock()` wipes the vault.
 #[wasm_bindgen]
 pub struct VaultHandle {
     vault: Option<Vault>,
+    seen: Seen,
+    seen_changed: bool,
 }
 
 impl VaultHandle {
-    fn wrap(vault: Vault) -> VaultHandle {
-        VaultHandle { vault: Some(vault) }
+    fn wrap(vault: Vault, mut seen: Seen) -> VaultHandle {
+        let seen_changed = seen.saw_manifest(vault.manifest());
+        VaultHandle {
+            vault: Some(vault),
+            seen,
+            seen_changed,
+        }
+    }
+
+    /// After a change to the manifest: remember it as seen, return its JSON.
+    fn saw_manifest(&mut self) -> Result<String, JsValue> {
+        let vault = self.vault.as_ref().ok_or_else(locked)?;
+        self.seen_changed |= self.seen.saw_manifest(vault.manifest());
+        Ok(vault.manifest().to_json())
+    }
+
+    fn saw_record(&mut self, ctx: &RecordContext<'_>, version: u64, deleted: bool) {
+        self.seen_changed |= self.seen.saw_record(ctx, version, deleted);
     }
 
     fn get(&self) -> Result<&Vault, JsValue> {
@@ -476,32 +546,56 @@ impl VaultHandle {
     }
 
     /// Unlocks with a passkey's PRF output (the caller's buffer is wiped).
+    /// `seen`: what this device saw of the vault before (`seenState()` of
+    /// an earlier session), against which `manifest` is checked through
+    /// `history` (the manifests after the one seen, oldest first).
     #[wasm_bindgen(js_name = unlockWithPrf)]
     pub fn unlock_with_prf(
         manifest_json: &str,
+        history: Vec<String>,
+        seen: Option<String>,
         credential_id: &[u8],
         prf_output: &mut [u8],
         min_revision: Option<f64>,
     ) -> Result<VaultHandle, JsValue> {
         let prf = prf_of(prf_output)?;
         let m = manifest_of(manifest_json)?;
+        let seen = seen_of(seen)?;
+        seen.check(&m, &history_of(history)?).map_err(to_js)?;
         let v = Vault::unlock_with_prf(&m, credential_id, prf, revision_of(min_revision)?)
             .map_err(to_js)?;
-        Ok(VaultHandle::wrap(v))
+        Ok(VaultHandle::wrap(v, seen))
     }
 
-    /// Unlocks with the recovery code as the user typed it.
+    /// Unlocks with the recovery code as the user typed it (`history` and
+    /// `seen` as for `unlockWithPrf`).
     #[wasm_bindgen(js_name = unlockWithRecoveryCode)]
     pub fn unlock_with_recovery_code(
         manifest_json: &str,
+        history: Vec<String>,
+        seen: Option<String>,
         code: &str,
         min_revision: Option<f64>,
     ) -> Result<VaultHandle, JsValue> {
         let m = manifest_of(manifest_json)?;
         let code = RecoveryCode::parse(code).map_err(to_js)?;
+        let seen = seen_of(seen)?;
+        seen.check(&m, &history_of(history)?).map_err(to_js)?;
         let v = Vault::unlock_with_recovery_code(&m, &code, revision_of(min_revision)?)
             .map_err(to_js)?;
-        Ok(VaultHandle::wrap(v))
+        Ok(VaultHandle::wrap(v, seen))
+    }
+
+    /// What this device has seen of the vault, as JSON to persist.
+    #[wasm_bindgen(js_name = seenState)]
+    pub fn seen_state(&self) -> Option<String> {
+        self.seen.to_json()
+    }
+
+    /// Whether the seen state changed since the last call (then persist it).
+    #[wasm_bindgen(js_name = takeSeenChanged)]
+    pub fn take_seen_changed(&mut self) -> bool {
+        core::mem::take(&mut self.seen_changed)
     }
 
     /// The current signed manifest as JSON text.
@@ -525,17 +619,58 @@ impl VaultHandle {
         json: bool,
         record_id: &str,
         context: &[u8],
+        version: Option<f64>,
     ) -> Result<Vec<u8>, JsValue> {
         let payload = Zeroizing::new(payload);
+        let version = version_of(version)?;
         if json && core::str::from_utf8(&payload).is_err() {
             return Err(invalid("a JSON record must be UTF-8"));
         }
-        self.get_mut()?
-            .seal_as(content_type(json), &payload, &binding(record_id, context))
-            .map_err(to_js)
+        let ctx = binding(record_id, context);
+        let sealed = self
+            .get_mut()?
+            .seal_version(content_type(json), &payload, &ctx, version)
+            .map_err(to_js)?;
+        self.saw_record(&ctx, version, false);
+        Ok(sealed)
     }
 
-    /// [`VaultHandle::seal_bytes`] to the text form (`ms1.…`).
+    /// Seals a tombstone, version `version` of the record: store it in the
+    /// record's place (see `Vault::seal_tombstone`).
+    #[wasm_bindgen(js_name = sealTombstone)]
+    pub fn seal_tombstone(
+        &mut self,
+        record_id: &str,
+        context: &[u8],
+        version: f64,
+    ) -> Result<Vec<u8>, JsValue> {
+        let version = version_of(Some(version))?;
+        let ctx = binding(record_id, context);
+        let sealed = self
+            .get_mut()?
+            .seal_tombstone(&ctx, version)
+            .map_err(to_js)?;
+        self.saw_record(&ctx, version, true);
+        Ok(sealed)
+    }
+
+    /// Re-wraps a record under the current key epoch; `undefined` when it
+    /// already is (see `Vault::rewrap`). Returns the bytes form.
+    pub fn rewrap(
+        &mut self,
+        sealed: Vec<u8>,
+        text: bool,
+        record_id: &str,
+        context: &[u8],
+    ) -> Result<Option<Vec<u8>>, JsValue> {
+        let bytes = sealed_of(sealed, text)?;
+        let ctx = binding(record_id, context);
+        let meta = medseal::read_meta(&bytes).map_err(to_js)?;
+        self.seen.check_record(&ctx, &meta).map_err(to_js)?;
+        self.get_mut()?.rewrap(&bytes, &ctx).map_err(to_js)
+    }
+
+    /// [`VaultHandle::seal_bytes`] to the text form (`ms2.…`).
     #[wasm_bindgen(js_name = sealText)]
     pub fn seal_text(
         &mut self,
@@ -543,28 +678,43 @@ impl VaultHandle {
         json: bool,
         record_id: &str,
         context: &[u8],
+        version: Option<f64>,
     ) -> Result<String, JsValue> {
-        self.seal_bytes(payload, json, record_id, context)
+        self.seal_bytes(payload, json, record_id, context, version)
             .map(|b| record::to_text(&b))
     }
 
-    /// Opens a sealed record: its bytes, or the UTF-8 of its text form when `text`.
+    /// Opens a sealed record: its bytes, or the UTF-8 of its text form when
+    /// `text`. An older version than one this device saw is `StaleRecord`;
+    /// a deleted one `RecordDeleted`.
     pub fn open(
-        &self,
+        &mut self,
         sealed: Vec<u8>,
         text: bool,
         record_id: &str,
         context: &[u8],
     ) -> Result<Opened, JsValue> {
         let bytes = sealed_of(sealed, text)?;
-        let (ct, data) = self
-            .get()?
-            .open_typed(&bytes, &binding(record_id, context))
-            .map_err(to_js)?;
-        Ok(Opened {
-            json: ct == ContentType::Json,
-            data: Zeroizing::new(data),
-        })
+        let ctx = binding(record_id, context);
+        let vault = self.vault.as_ref().ok_or_else(locked)?;
+        let meta = medseal::read_meta(&bytes).map_err(to_js)?;
+        self.seen.check_record(&ctx, &meta).map_err(to_js)?;
+        match vault.open_record(&bytes, &ctx) {
+            Ok(r) => {
+                self.saw_record(&ctx, r.meta.version, false);
+                Ok(Opened {
+                    json: r.content_type == ContentType::Json,
+                    version: r.meta.version as f64,
+                    data: Zeroizing::new(r.data),
+                })
+            }
+            Err(e @ Error::RecordDeleted { version }) => {
+                // Authenticated: the tombstone opened.
+                self.saw_record(&ctx, version, true);
+                Err(to_js(e))
+            }
+            Err(e) => Err(to_js(e)),
+        }
     }
 
     /// Prepares a large record of `length` bytes for WebCrypto: the
@@ -599,15 +749,20 @@ impl VaultHandle {
     /// its first `largeHeadLength()` bytes (see [`LargeOpenJob`]).
     #[wasm_bindgen(js_name = openLarge)]
     pub fn open_large(
-        &self,
+        &mut self,
         head: &[u8],
         sealed_len: f64,
         record_id: &str,
         context: &[u8],
     ) -> Result<LargeOpenJob, JsValue> {
         let sealed_len = byte_count(sealed_len, "sealedLength must be a byte count")?;
-        let job = hazmat::open_large(self.get()?, head, sealed_len, &binding(record_id, context))
-            .map_err(to_js)?;
+        let ctx = binding(record_id, context);
+        let meta = medseal::read_meta(head).map_err(to_js)?;
+        self.seen.check_record(&ctx, &meta).map_err(to_js)?;
+        let job = hazmat::open_large(self.get()?, head, sealed_len, &ctx).map_err(to_js)?;
+        // The header (version included) is authenticated by the data key's
+        // wrap, which just opened.
+        self.saw_record(&ctx, meta.version, false);
         Ok(LargeOpenJob {
             job,
             key_taken: false,
@@ -617,36 +772,68 @@ impl VaultHandle {
     /// Adds a passkey (used up); returns the new manifest's JSON.
     #[wasm_bindgen(js_name = addPasskey)]
     pub fn add_passkey(&mut self, passkey: NewPasskey) -> Result<String, JsValue> {
-        self.get_mut()?
-            .add_passkey(passkey.0)
-            .map(Manifest::to_json)
-            .map_err(to_js)
+        self.get_mut()?.add_passkey(passkey.0).map_err(to_js)?;
+        self.saw_manifest()
     }
 
-    /// Removes an unlock entry; returns the new manifest's JSON.
+    /// Removes an unlock entry and re-keys; returns the new manifest's JSON.
     #[wasm_bindgen(js_name = removeUnlock)]
     pub fn remove_unlock(&mut self, entry_id: &str) -> Result<String, JsValue> {
-        self.get_mut()?
-            .remove_unlock(entry_id)
-            .map(Manifest::to_json)
-            .map_err(to_js)
+        self.get_mut()?.remove_unlock(entry_id).map_err(to_js)?;
+        self.saw_manifest()
     }
 
-    /// Replaces the recovery code; returns the new code (the new manifest is
-    /// `manifestJson()`).
+    /// Replaces the recovery code and re-keys; returns the new code (the new
+    /// manifest is `manifestJson()`).
     #[wasm_bindgen(js_name = rotateRecoveryCode)]
     pub fn rotate_recovery_code(&mut self) -> Result<String, JsValue> {
-        self.get_mut()?
+        let code = self
+            .get_mut()?
             .rotate_recovery_code()
             .map(|c| c.to_display_string())
-            .map_err(to_js)
+            .map_err(to_js)?;
+        self.saw_manifest()?;
+        Ok(code)
     }
 
-    /// Adopts a newer manifest of this vault written by another device.
+    /// Starts a new key epoch; returns the new manifest's JSON.
+    pub fn rekey(&mut self) -> Result<String, JsValue> {
+        self.get_mut()?.rekey().map_err(to_js)?;
+        self.saw_manifest()
+    }
+
+    /// Drops older epochs' vault keys; returns the new manifest's JSON.
+    #[wasm_bindgen(js_name = retireEpochs)]
+    pub fn retire_epochs(&mut self) -> Result<String, JsValue> {
+        self.get_mut()?.retire_epochs().map_err(to_js)?;
+        self.saw_manifest()
+    }
+
+    /// Adopts a newer manifest of this vault written by another device,
+    /// through `history` (the manifests in between, oldest first).
     #[wasm_bindgen(js_name = updateManifest)]
-    pub fn update_manifest(&mut self, manifest_json: &str) -> Result<(), JsValue> {
-        let m = manifest_of(manifest_json)?;
-        self.get_mut()?.update_manifest(&m).map_err(to_js)
+    pub fn update_manifest(
+        &mut self,
+        manifest_json: &str,
+        history: Vec<String>,
+    ) -> Result<(), JsValue> {
+        let mut chain = history_of(history)?;
+        chain.push(manifest_of(manifest_json)?);
+        self.get_mut()?.update_manifests(&chain).map_err(to_js)?;
+        self.saw_manifest().map(|_| ())
+    }
+
+    /// A recovery login for a server: see `Vault::sign_recovery_login`.
+    #[wasm_bindgen(js_name = signRecoveryLogin)]
+    pub fn sign_recovery_login(
+        &self,
+        challenge: &[u8],
+        audience: &str,
+    ) -> Result<Vec<u8>, JsValue> {
+        self.get()?
+            .sign_recovery_login(challenge, audience)
+            .map(|s| s.to_vec())
+            .map_err(to_js)
     }
 
     /// A login proof for a server: see `Vault::sign_login_proof`.

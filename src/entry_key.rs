@@ -1,0 +1,161 @@
+//! The key pair of an unlock entry, and the vault key sealed to it with HPKE
+//! (RFC 9180, base mode, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256,
+//! AES-256-GCM; the `hpke` crate).
+//!
+//! Why: re-keying a vault (a new vault key when a passkey is removed or the
+//! recovery code rotated) must reach every remaining passkey without asking
+//! its authenticator for a PRF again. Each entry's KEK (from its PRF output
+//! or recovery code) derives a key pair; the public key is stored, signed, in
+//! the entry, so any holder of the vault can seal a new vault key to it,
+//! while only the KEK opens it (the idea of Bitwarden's `RotateableKeySet`).
+
+use hpke::kem::DhP256HkdfSha256;
+use hpke::rand_core::{TryCryptoRng, TryRng};
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::kdf::{self, label};
+use crate::rng::Rng;
+
+type Kem = DhP256HkdfSha256;
+type Aead = hpke::aead::AesGcm256;
+type Kdf = hpke::kdf::HkdfSha256;
+
+/// An entry public key: an uncompressed SEC1 P-256 point (HPKE's
+/// `SerializePublicKey`).
+pub(crate) const PUBLIC_KEY_LEN: usize = 65;
+/// A vault key sealed to an entry: `enc` (65) || ciphertext (32) || tag (16).
+pub(crate) const SEALED_KEY_LEN: usize = PUBLIC_KEY_LEN + 32 + 16;
+
+/// The seed of an entry's key pair, derived from its KEK. Kept (instead of
+/// the KEK) by a vault unlocked through this entry, so that it can follow a
+/// re-key made on another device without asking the authenticator again.
+pub(crate) struct EntrySeed(Zeroizing<[u8; 32]>);
+
+impl core::fmt::Debug for EntrySeed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("EntrySeed(<redacted>)")
+    }
+}
+
+impl EntrySeed {
+    /// `HKDF(KEK, salt = "", info = "medseal/v2/entry/hpke")`: the `ikm` of
+    /// HPKE's `DeriveKeyPair`.
+    pub(crate) fn from_kek(kek: &[u8; 32]) -> Self {
+        EntrySeed(Zeroizing::new(kdf::hkdf32(kek, &[], label::ENTRY_HPKE, &[])))
+    }
+
+    /// The entry's public key.
+    pub(crate) fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        let (_, pk) = Kem::derive_keypair(self.0.as_slice());
+        let mut out = [0u8; PUBLIC_KEY_LEN];
+        pk.write_exact(&mut out);
+        out
+    }
+
+    /// Opens a vault key sealed to this entry. Any failure is `UnlockFailed`:
+    /// the entry's key did not open it.
+    pub(crate) fn open(&self, sealed: &[u8], info: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
+        let (sk, _) = Kem::derive_keypair(self.0.as_slice());
+        let (enc, ct) = sealed
+            .split_at_checked(PUBLIC_KEY_LEN)
+            .ok_or(Error::UnlockFailed)?;
+        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| Error::UnlockFailed)?;
+        let pt = Zeroizing::new(
+            hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &sk, &enc, info, ct, aad)
+                .map_err(|_| Error::UnlockFailed)?,
+        );
+        <[u8; 32]>::try_from(pt.as_slice()).map_err(|_| Error::UnlockFailed)
+    }
+}
+
+/// Seals a 32-byte key to an entry's public key. A public key that is not a
+/// P-256 point is `ManifestInvalid` (it comes from a manifest).
+pub(crate) fn seal(
+    rng: &mut Rng,
+    public_key: &[u8],
+    key: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(public_key)
+        .map_err(|_| Error::ManifestInvalid)?;
+    // One draw from the vault's random source (fallible, and seeded in the
+    // vector tests), expanded for HPKE's infallible generator.
+    let mut expand = Expand::new(Zeroizing::new(rng.array()?));
+    let (enc, ct) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
+        &OpModeS::Base,
+        &pk,
+        info,
+        key,
+        aad,
+        &mut expand,
+    )
+    .map_err(|_| Error::RandomUnavailable)?;
+    let mut out = Vec::with_capacity(SEALED_KEY_LEN);
+    out.extend_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Checks that bytes are an entry public key (a P-256 point).
+pub(crate) fn check_public_key(bytes: &[u8]) -> bool {
+    bytes.len() == PUBLIC_KEY_LEN && <Kem as hpke::Kem>::PublicKey::from_bytes(bytes).is_ok()
+}
+
+/// A 32-byte random seed expanded as `SHA-256("medseal/v2/hpke/expand" ||
+/// seed || u64be(i))`, for HPKE's ephemeral key.
+struct Expand {
+    seed: Zeroizing<[u8; 32]>,
+    counter: u64,
+    block: Zeroizing<[u8; 32]>,
+    used: usize,
+}
+
+impl Expand {
+    fn new(seed: Zeroizing<[u8; 32]>) -> Self {
+        Expand {
+            seed,
+            counter: 0,
+            block: Zeroizing::new([0; 32]),
+            used: 32,
+        }
+    }
+}
+
+impl TryRng for Expand {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> core::result::Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> core::result::Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> core::result::Result<(), Self::Error> {
+        for out in dst.iter_mut() {
+            if self.used >= 32 {
+                let mut h = Sha256::new();
+                h.update(b"medseal/v2/hpke/expand");
+                h.update(self.seed.as_slice());
+                h.update(self.counter.to_be_bytes());
+                self.block.copy_from_slice(&h.finalize());
+                self.counter = self.counter.wrapping_add(1);
+                self.used = 0;
+            }
+            *out = self.block.get(self.used).copied().unwrap_or(0);
+            self.used += 1;
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for Expand {}

@@ -1,0 +1,207 @@
+//! What one device has seen of a vault, kept between sessions so that a
+//! server cannot roll it back: the newest manifest (its revision, hash,
+//! epoch and identity key) and the newest version of each record that has
+//! been edited or deleted. The JS layer stores it (`localStorage`, or a
+//! callback) as the JSON of [`Seen::to_json`]; every check is here.
+//!
+//! A device detects a rollback or fork relative to what it has seen; a
+//! device that has seen nothing trusts what it is shown first (the identity
+//! key and the history from there on are then pinned).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::kdf::{label, put_lp};
+use crate::manifest::{Head, Manifest, B64, HASH_LEN};
+use crate::record::{RecordContext, RecordMeta};
+
+const KIND: &str = "vault-seen";
+/// Most records remembered (edited or deleted ones only).
+const MAX_RECORDS: usize = 100_000;
+
+/// A device's memory of one vault.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    head: Option<(Vec<u8>, Head)>,
+    /// Record key (see `record_key`) to (version, deleted).
+    records: BTreeMap<String, (u64, bool)>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SeenJson {
+    medseal: String,
+    version: u64,
+    vault_id: B64,
+    revision: u64,
+    hash: B64,
+    epoch: u32,
+    identity: B64,
+    records: BTreeMap<String, (u64, bool)>,
+}
+
+impl Seen {
+    /// Nothing seen yet.
+    pub fn new() -> Seen {
+        Seen::default()
+    }
+
+    /// Reads what [`Seen::to_json`] wrote; `Malformed` if it is not that.
+    pub fn from_json(json: &str) -> Result<Seen> {
+        let j: SeenJson = serde_json::from_str(json)
+            .map_err(|_| Error::Malformed("not a medseal seen state"))?;
+        let hash: [u8; HASH_LEN] = j
+            .hash
+            .0
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Malformed("seen state hash"))?;
+        if j.medseal != KIND || j.version != 1 || j.records.len() > MAX_RECORDS {
+            return Err(Error::Malformed("not a medseal seen state"));
+        }
+        Ok(Seen {
+            head: Some((
+                j.vault_id.0,
+                Head {
+                    revision: j.revision,
+                    hash,
+                    epoch: j.epoch,
+                    identity: j.identity.0,
+                },
+            )),
+            records: j.records,
+        })
+    }
+
+    /// The state as JSON (`None` when nothing was seen).
+    pub fn to_json(&self) -> Option<String> {
+        let (vault_id, head) = self.head.as_ref()?;
+        serde_json::to_string(&SeenJson {
+            medseal: KIND.into(),
+            version: 1,
+            vault_id: B64(vault_id.clone()),
+            revision: head.revision,
+            hash: B64(head.hash.to_vec()),
+            epoch: head.epoch,
+            identity: B64(head.identity.clone()),
+            records: self.records.clone(),
+        })
+        .ok()
+    }
+
+    /// The revision last seen (0 if none).
+    pub fn revision(&self) -> u64 {
+        self.head.as_ref().map_or(0, |(_, h)| h.revision)
+    }
+
+    /// Checks that `manifest` may be used given what was seen: the same
+    /// manifest, or one that descends from it through `history` (the
+    /// manifests after the one seen, oldest first; `manifest` may be its
+    /// last). Errors: `WrongVault` (another vault than the one seen),
+    /// `StaleManifest`, `ForkDetected`, `HistoryIncomplete`,
+    /// `ManifestInvalid` (see [`Manifest::check_follows`]).
+    pub fn check(&self, manifest: &Manifest, history: &[Manifest]) -> Result<()> {
+        let Some((vault_id, seen)) = &self.head else {
+            return Ok(());
+        };
+        if manifest.vault_id() != vault_id.as_slice() {
+            return Err(Error::WrongVault);
+        }
+        let mut head = seen.clone();
+        let target = manifest.hash();
+        if manifest.revision() == head.revision && target == head.hash {
+            return Ok(());
+        }
+        for m in history.iter().chain(core::iter::once(manifest)) {
+            if m.vault_id() != vault_id.as_slice() {
+                return Err(Error::WrongVault);
+            }
+            if m.revision() < head.revision {
+                continue;
+            }
+            if m.revision() == head.revision && m.hash() == head.hash {
+                continue;
+            }
+            m.check_follows(&head)?;
+            head = m.head();
+            if head.hash == target {
+                return Ok(());
+            }
+        }
+        // Not reached: `manifest` itself was checked last; this is for a
+        // manifest older than what was seen that matched nothing.
+        Err(Error::StaleManifest {
+            seen: seen.revision,
+            offered: manifest.revision(),
+        })
+    }
+
+    /// Remembers `manifest` as the newest seen (after it was checked and
+    /// opened). Returns whether anything changed.
+    pub fn saw_manifest(&mut self, manifest: &Manifest) -> bool {
+        let head = manifest.head();
+        let changed = self
+            .head
+            .as_ref()
+            .is_none_or(|(v, h)| v.as_slice() != manifest.vault_id() || *h != head);
+        if self
+            .head
+            .as_ref()
+            .is_some_and(|(v, _)| v.as_slice() != manifest.vault_id())
+        {
+            self.records.clear();
+        }
+        self.head = Some((manifest.vault_id().to_vec(), head));
+        changed
+    }
+
+    /// Checks a record's header against what was seen of that record:
+    /// `StaleRecord` for an older version, `RecordDeleted` for a version not
+    /// newer than a tombstone seen.
+    pub fn check_record(&self, ctx: &RecordContext<'_>, meta: &RecordMeta) -> Result<()> {
+        match self.records.get(&record_key(ctx)) {
+            Some(&(version, true)) if meta.version <= version => {
+                Err(Error::RecordDeleted { version })
+            }
+            Some(&(version, _)) if meta.version < version => Err(Error::StaleRecord {
+                seen: version,
+                offered: meta.version,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remembers a record version that opened (or was sealed), or a
+    /// tombstone. Versions 1 are not stored (nothing is older). Returns
+    /// whether anything changed.
+    pub fn saw_record(&mut self, ctx: &RecordContext<'_>, version: u64, deleted: bool) -> bool {
+        if version <= 1 && !deleted {
+            return false;
+        }
+        let key = record_key(ctx);
+        match self.records.get(&key) {
+            Some(&(v, d)) if v > version || (v == version && (d || !deleted)) => false,
+            _ => {
+                if self.records.len() >= MAX_RECORDS && !self.records.contains_key(&key) {
+                    return false;
+                }
+                self.records.insert(key, (version, deleted));
+                true
+            }
+        }
+    }
+}
+
+/// A record's key in the seen state: a hash of its id and context (so the
+/// state holds no record ids in clear and has a bounded size per record).
+fn record_key(ctx: &RecordContext<'_>) -> String {
+    let mut buf = Vec::with_capacity(64 + ctx.record_id.len() + ctx.context.len());
+    put_lp(&mut buf, label::SEEN_RECORD);
+    put_lp(&mut buf, ctx.record_id);
+    put_lp(&mut buf, ctx.context);
+    let digest = Sha256::digest(&buf);
+    crate::b64::encode(digest.get(..16).unwrap_or_default())
+}
