@@ -38,6 +38,14 @@ export const ErrorCode = {
   TooLarge: "TooLarge",
   /** The platform's secure random number generator is unavailable. */
   RandomUnavailable: "RandomUnavailable",
+  /** Two manifests claim one place in the vault's history: a server showed devices different histories. */
+  ForkDetected: "ForkDetected",
+  /** A newer manifest without the ones in between: pass `history`. */
+  HistoryIncomplete: "HistoryIncomplete",
+  /** An older version of a record than one this device saw: a rollback. */
+  StaleRecord: "StaleRecord",
+  /** The record was deleted (a tombstone). */
+  RecordDeleted: "RecordDeleted",
   /** The passkey ceremony was cancelled or timed out. */
   Cancelled: "Cancelled",
   /** medseal's WebAssembly module is not initialised: call `await init()` first. */

@@ -73,7 +73,7 @@ impl LargeSeal {
     }
     /// What goes before the plaintext in the body (its content type).
     pub fn body_head(&self) -> [u8; 1] {
-        [self.parts.content_type as u8]
+        [self.parts.content_type]
     }
     /// What goes after the plaintext in the body (its padding).
     pub fn body_tail(&self) -> &[u8] {
