@@ -426,6 +426,62 @@ pub struct PasskeyInfo<'a> {
     pub label: Option<&'a str>,
 }
 
+/// A pass over manifest JSON that only checks that the manifest (and, for
+/// `Want::Manifest`, its `identityKey` and each item of `unlock` and
+/// `epochs`) are JSON objects, not arrays; every other value is skipped.
+fn shape(json: &str, want: Want) -> serde_json::Result<()> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(json);
+    ShapeVisitor(want).deserialize(&mut de)?;
+    de.end()
+}
+
+/// What one level of the shape check expects.
+#[derive(Clone, Copy)]
+enum Want {
+    Object,
+    /// The manifest itself: objects and arrays of objects under known keys.
+    Manifest,
+    ArrayOfObjects,
+}
+
+struct ShapeVisitor(Want);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ShapeVisitor {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> core::result::Result<(), D::Error> {
+        match self.0 {
+            Want::ArrayOfObjects => d.deserialize_seq(self),
+            Want::Object | Want::Manifest => d.deserialize_map(self),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = ();
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> core::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match (self.0, key.as_ref()) {
+                (Want::Manifest, "identityKey") => map.next_value_seed(ShapeVisitor(Want::Object))?,
+                (Want::Manifest, "unlock" | "epochs") => {
+                    map.next_value_seed(ShapeVisitor(Want::ArrayOfObjects))?
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<(), A::Error> {
+        while seq.next_element_seed(ShapeVisitor(Want::Object))?.is_some() {}
+        Ok(())
+    }
+}
+
 /// The two fields read before anything else, so that a newer manifest gives
 /// `UnknownVersion` rather than a shape error. Other fields are ignored here.
 #[derive(Debug, Default, Deserialize)]
@@ -463,12 +519,22 @@ impl Manifest {
         if json.len() > MAX_JSON_LEN {
             return Err(Error::TooLarge);
         }
+        // A JSON array is no manifest (serde would read the probe from one).
+        shape(json, Want::Object).map_err(|_| {
+            Error::Malformed(
+                "not a medseal vault manifest (a JSON object with medseal and version)",
+            )
+        })?;
         let probe: ManifestProbe = serde_json::from_str(json).map_err(|_| {
             Error::Malformed(
                 "not a medseal vault manifest (a JSON object with medseal and version)",
             )
         })?;
         probe.check()?;
+        // serde's derived structs also read a JSON array of the values in
+        // field order: a second encoding of one manifest. Objects only.
+        shape(json, Want::Manifest)
+            .map_err(|_| Error::Malformed("manifest objects must be JSON objects"))?;
         let m: Manifest = serde_json::from_str(json)
             .map_err(|_| Error::Malformed("manifest does not have the fields of its version"))?;
         m.check_structure()?;

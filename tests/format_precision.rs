@@ -2,9 +2,8 @@
 //! the text alone, found ambiguous. Each test pins what the reference does,
 //! and its doc comment names the section of FORMAT.md that now states it.
 //!
-//! Tests marked `#[ignore = "bug: ..."]` fail today: they say what a strict
-//! reader does where the reference accepts something it must refuse. Run them
-//! with `cargo test --test format_precision -- --ignored`.
+//! Two of them (JSON arrays read as manifest objects) failed when written;
+//! the reader was fixed (`manifest::shape`).
 //!
 //! Only the public API and the files in tests/vectors/ are used (the files
 //! are read with a parser of this file's own).
@@ -242,7 +241,6 @@ fn other_repeated_keys_are_malformed_only_in_a_known_version() {
 /// probe and gives `UnknownVersion`. (`["vault-manifest",1]` is `Malformed`,
 /// but only because the full v1 struct wants seven elements.)
 #[test]
-#[ignore = "bug: [\"vault-manifest\",3] passes the probe (serde_json reads a struct from an array): UnknownVersion, not Malformed"]
 fn a_manifest_written_as_a_json_array_is_malformed() {
     let got = [
         code(Manifest::from_json(r#"["vault-manifest",3]"#)),
@@ -257,7 +255,6 @@ fn a_manifest_written_as_a_json_array_is_malformed() {
 /// values, not the JSON), so the JSON of a signed manifest is malleable in
 /// shape, not only in key order and whitespace.
 #[test]
-#[ignore = "bug: identityKey and unlock entries written as JSON arrays (values in struct order) are accepted and unlock; a strict reader gives Malformed"]
 fn nested_objects_written_as_arrays_are_malformed() {
     let j = v1_json();
     let v: serde_json::Value = serde_json::from_str(&j).expect("json");
