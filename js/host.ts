@@ -5,7 +5,7 @@
  */
 import { ErrorCode, MedsealError, Vault, VaultReceiver, init, webauthn, type InitInput, type Manifest } from "./index.js";
 import { errorData, fromWasm, guardMethods } from "./errors.js";
-import type { Op, Ops, UnlockOptions, VaultStatus } from "./types.js";
+import type { Op, Ops, SeenStore, UnlockOptions, VaultStatus } from "./types.js";
 import { b64u, byteView } from "./webauthn.js";
 import { RPC } from "./remote.js";
 
@@ -29,6 +29,8 @@ export type HostOptions = {
   allow?: (event: MessageEvent) => boolean;
   /** Called after the vault changed (created, unlocked, handed over, locked). */
   onChange?: (state: VaultStatus) => void;
+  /** Where what this host has seen of the vault is kept (see `UnlockOptions.store`; default as `Vault.unlock`'s: memory in a worker, which a restart loses). */
+  store?: SeenStore | null;
 };
 
 /** Receivers waiting for their hand-off: a few at most, for a minute at most. */
@@ -82,11 +84,12 @@ export class VaultHost {
     try {
       if (o === null || typeof o !== "object") throw new MedsealError(ErrorCode.InvalidArgument, "options must be an object");
       // Read once: the host keeps its own copy of the caller's options.
-      const { pin, allow, onChange, wasm } = o;
+      const { pin, allow, onChange, wasm, store } = o;
       for (const [k, f] of [["pin", pin], ["allow", allow], ["onChange", onChange]] as const) {
         if (f !== undefined && typeof f !== "function") throw new MedsealError(ErrorCode.InvalidArgument, `${k} must be a function`);
       }
-      this.#o = { pin, allow, onChange, wasm };
+      if (store !== undefined && store !== null && (typeof store !== "object" || typeof store.load !== "function" || typeof store.save !== "function")) throw new MedsealError(ErrorCode.InvalidArgument, "store must be { load, save } or null");
+      this.#o = { pin, allow, onChange, wasm, store };
     } catch (e) {
       throw fromWasm(e);
     }
@@ -99,7 +102,7 @@ export class VaultHost {
       create: async (prf) => {
         try {
           if ((await this.#pin()).expect) throw new MedsealError(ErrorCode.WrongVault, "refused: this worker already belongs to a vault");
-          const { vault, manifest, recoveryCode } = await Vault.create({ prf });
+          const { vault, manifest, recoveryCode } = await Vault.create({ prf }, { store: this.#o.store });
           this.#set(vault);
           return { manifest, recoveryCode };
         } finally {
@@ -108,12 +111,12 @@ export class VaultHost {
       },
       unlockWithPrf: async (manifest, prf, opts) => {
         try {
-          return await this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { prf }, min));
+          return await this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { prf }, { ...min, store: this.#o.store }));
         } finally {
           wipe(prfOf(prf));
         }
       },
-      unlockWithRecoveryCode: (manifest, code, opts) => this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { recoveryCode: code }, min)),
+      unlockWithRecoveryCode: (manifest, code, opts) => this.#unlockPinned(opts, (min) => Vault.unlock(manifest, { recoveryCode: code }, { ...min, store: this.#o.store })),
       addPasskey: async (prf) => {
         try {
           return (await need().addPasskey({ prf })).manifest;

@@ -541,7 +541,7 @@ export class Vault implements VaultApi<"sync"> {
 
   /**
    * Seals a record (any JSON value, or bytes) bound to `recordId` and
-   * `context`, to the text form `ms1.…` (or bytes with `form: "bytes"`).
+   * `context`, to the text form `ms2.…` (or bytes with `form: "bytes"`).
    * @throws {@link MedsealError} `InvalidArgument`, `TooLarge`, `Locked`, `RandomUnavailable`
    */
   seal<F extends SealedForm = "text">(record: unknown, opts: SealOptions<F>): Sealed<F> {
@@ -618,7 +618,7 @@ export class Vault implements VaultApi<"sync"> {
       if (sealed.length > 4 + Math.ceil((max * 4) / 3)) throw tooLarge();
       return withUtf8(sealed, false, (b) => open(b, true));
     }
-    if (!isBytes(sealed)) throw invalid('sealed must be an "ms1." string or a Uint8Array');
+    if (!isBytes(sealed)) throw invalid('sealed must be an "ms2." (or "ms1.") string or a Uint8Array');
     if (sealed.byteLength > max) throw tooLarge();
     return open(sealed, false);
   }
@@ -706,7 +706,7 @@ export class Vault implements VaultApi<"sync"> {
     let bytes: Uint8Array;
     if (typeof sealed === "string") bytes = withUtf8(sealed, false, (t) => call(() => wasm.fromText(t)));
     else if (isBytes(sealed)) bytes = sealed;
-    else throw invalid('sealed must be an "ms1." string or a Uint8Array');
+    else throw invalid('sealed must be an "ms2." (or "ms1.") string or a Uint8Array');
     const job = call(() => this.#h.openLarge(bytes.subarray(0, wasm.largeHeadLength()), bytes.byteLength, recordId, context));
     this.#persist();
     let padded: Uint8Array;

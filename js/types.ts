@@ -33,7 +33,7 @@ export type Manifest = {
 /** What a record is bound to: opening with another `recordId` or `context` fails. */
 export type RecordBinding = { recordId: string; context?: string | Uint8Array };
 
-/** How a sealed record is returned: the text form `ms1.…` (default) or bytes. */
+/** How a sealed record is returned: the text form `ms2.…` (default) or bytes. */
 export type SealedForm = "text" | "bytes";
 
 /** Options of `seal`: the binding, the form of the result, and the record's version (1 unless it is an edit: then the version opened plus one). */

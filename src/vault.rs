@@ -648,7 +648,8 @@ impl Vault {
     /// [`Vault::update_manifest`] through a chain of manifests, oldest first
     /// (what a server returns as the history since our revision). Manifests
     /// not newer than ours must be ours (same hash at our revision) or are
-    /// skipped if older.
+    /// skipped if older; if the newest one offered is older than ours, the
+    /// result is `StaleManifest`.
     pub fn update_manifests(&mut self, chain: &[Manifest]) -> Result<()> {
         let mut head = self.manifest.head();
         let mut last: Option<&Manifest> = None;
@@ -667,7 +668,15 @@ impl Vault {
             last = Some(m);
         }
         let Some(newer) = last else {
-            return Ok(());
+            // Nothing newer: the newest manifest offered is ours, or older
+            // (a rollback the caller must hear of).
+            return match chain.last() {
+                Some(m) if m.revision < self.manifest.revision => Err(Error::StaleManifest {
+                    seen: self.manifest.revision,
+                    offered: m.revision,
+                }),
+                _ => Ok(()),
+            };
         };
         if newer.epoch() == self.manifest.epoch() {
             if newer.identity_key != self.manifest.identity_key {

@@ -4,6 +4,8 @@
 //! unchanged header, wrapped key and commitment, and the vault opens it.
 //! Nothing else: another record's body under that key does not open.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};

@@ -29,7 +29,8 @@ test("create with a passkey, seal, reload, unlock with the passkey, open", async
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
   for (const m of markers) assert.ok(!stored.includes(m), "plaintext found in storage");
   assert.ok(!stored.includes(code.replaceAll("-", "")) && !stored.includes(code), "recovery code found in storage");
-  assert.match(stored, /ms1\./);
+  assert.match(stored, /ms2\./);
+  assert.doesNotMatch(stored, /ms1\./, "records are sealed in format 2");
 
   await page.reload();
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("unlock it with your passkey"));

@@ -218,7 +218,7 @@ test("sign-up: SimpleWebAuthn registration with medseal's PRF extension verifies
   assert.ok(out.clientExtensionKeys.includes("prf"), "the browser answered the PRF extension");
   const user = rp.users.get(USERNAME);
   assert.ok(user.manifest, "the manifest is stored");
-  assert.ok(user.records.get("rec-1")?.startsWith("ms1."), "a sealed record is stored");
+  assert.ok(user.records.get("rec-1")?.startsWith("ms2."), "a sealed record is stored (format 2)");
   const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
   assert.equal(credentials.length, 1);
   assert.equal(Buffer.from(credentials[0].credentialId, "base64").toString("base64url"), [...user.credentials.keys()][0], "the server registered the passkey the authenticator holds");

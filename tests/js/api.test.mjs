@@ -46,7 +46,7 @@ test("JSON values and bytes round-trip through both forms", async () => {
   const { vault } = await newVault();
   for (const value of [{ allergy: "penicillin", severity: 3 }, [1, "two", null], "text", 42, true, null]) {
     const s = vault.seal(value, { recordId: "r" });
-    assert.match(s, /^ms1\.[A-Za-z0-9_-]+$/);
+    assert.match(s, /^ms2\.[A-Za-z0-9_-]+$/);
     assert.deepEqual(vault.open(s, { recordId: "r" }), value);
     assert.equal(typeof vault.seal(value, { recordId: "r", form: "text" }), "string");
     const b = vault.seal(value, { recordId: "r", context: "ctx", form: "bytes" });
@@ -90,7 +90,7 @@ test("every core error code is reachable from JS", async () => {
   const { vault, manifest, recoveryCode, prfOutput } = await newVault();
   const s = vault.seal("x", { recordId: "r" });
   assert.equal(code(() => vault.open(s, { recordId: "other" })), ErrorCode.DecryptionFailed);
-  assert.equal(code(() => vault.open("ms2.AAAA", { recordId: "r" })), ErrorCode.UnknownVersion);
+  assert.equal(code(() => vault.open("ms3.AAAA", { recordId: "r" })), ErrorCode.UnknownVersion);
   assert.equal(code(() => vault.open("nope", { recordId: "r" })), ErrorCode.Malformed);
   assert.equal(await acode(() => Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput: new Uint8Array(32) } })), ErrorCode.InvalidPrfOutput);
   const wrong = prfOutput.slice();
@@ -151,8 +151,19 @@ test("passkeys added and removed, recovery rotated", async () => {
   await Vault.unlock(m4, { recoveryCode });
   v2.updateManifest(m4);
   assert.equal(v2.manifest().revision, 4);
+  // An older manifest never replaces a newer one, and is reported.
   assert.equal(code(() => v2.updateManifest(m3)), ErrorCode.StaleManifest);
+  assert.deepEqual(v2.manifest(), m4);
   v2.updateManifest(JSON.stringify(m4)); // the same revision again, as text
+  assert.deepEqual(v2.manifest(), m4);
+});
+
+test("updateManifest with an older manifest is StaleManifest", async () => {
+  const { vault, prfOutput, manifest: m1 } = await newVault();
+  const { vault: other } = await Vault.unlock(m1, { prf: { credentialId: cred, prfOutput } }, { store: null });
+  const { manifest: m2 } = await vault.addPasskey({ prf: { credentialId: new Uint8Array([4, 4]), prfSalt: webauthn.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) } });
+  other.updateManifest(m2);
+  assert.equal(code(() => other.updateManifest(m1)), ErrorCode.StaleManifest);
 });
 
 test("signLoginProof: a P-256 signature verifiable with the manifest's identity key", async () => {
@@ -383,9 +394,10 @@ test("non-ASCII JSON, text forms as strings, bytes and mixed in batches: the byt
     vault.openMany(mixed),
     items.map((it) => ({ ok: true, value: it.record instanceof Uint8Array ? it.record : JSON.parse(JSON.stringify(it.record)) })),
   );
-  // A text form with a character outside base64url, and one that is not "ms1.": the usual codes.
+  // A text form with a character outside base64url, one of a newer format, and one whose prefix is not its header's version: the usual codes.
   assert.equal(code(() => vault.open(sealed[0].slice(0, 10) + "é" + sealed[0].slice(11), { recordId: "b0" })), ErrorCode.Malformed);
-  assert.equal(code(() => vault.open("ms2." + sealed[0].slice(4), { recordId: "b0" })), ErrorCode.UnknownVersion);
+  assert.equal(code(() => vault.open("ms3." + sealed[0].slice(4), { recordId: "b0" })), ErrorCode.UnknownVersion);
+  assert.equal(code(() => vault.open("ms1." + sealed[0].slice(4), { recordId: "b0" })), ErrorCode.Malformed);
   // A Uint8Array is always the bytes form, even when it holds a text form's characters.
   assert.equal(code(() => vault.open(new TextEncoder().encode(sealed[0]), { recordId: "b0" })), ErrorCode.Malformed);
   // Proxies of Uint8Arrays anywhere: InvalidArgument, and the vault is not left unusable.
@@ -412,7 +424,7 @@ test("sealMany/openMany: thousands of records in one call each, mixed JSON and b
   }));
   const sealed = vault.sealMany(items);
   assert.equal(sealed.length, 3000);
-  assert.ok(sealed.every((s) => typeof s === "string" && s.startsWith("ms1.")));
+  assert.ok(sealed.every((s) => typeof s === "string" && s.startsWith("ms2.")));
   const opened = vault.openMany(sealed.map((s, i) => ({ sealed: s, recordId: `r-${i}`, context: i % 2 ? "ctx" : undefined })));
   opened.forEach((o, i) => assert.deepEqual(o, { ok: true, value: items[i].record }));
   const asBytes = vault.sealMany(items.slice(0, 10), { form: "bytes" });
@@ -466,7 +478,7 @@ test("manifests cross as plain objects or JSON text; a newer version is UnknownV
   assert.equal(typeof manifest, "object");
   const prf = { credentialId: cred, prfOutput };
   await Vault.unlock(JSON.stringify(manifest), { prf });
-  assert.equal(await acode(() => Vault.unlock({ ...manifest, version: 2 }, { prf })), ErrorCode.UnknownVersion);
+  assert.equal(await acode(() => Vault.unlock({ ...manifest, version: 3 }, { prf })), ErrorCode.UnknownVersion);
   assert.equal(await acode(() => Vault.unlock({ ...manifest, medseal: "x" }, { prf })), ErrorCode.Malformed);
   assert.equal(await acode(() => Vault.unlock({ ...manifest, extra: 1 }, { prf })), ErrorCode.Malformed);
   assert.equal(await acode(() => Vault.unlock({ ...manifest, signature: 5 }, { prf })), ErrorCode.Malformed);
@@ -582,7 +594,7 @@ test("sealLarge/openLarge: large records through WebCrypto, same format as seal/
   const { vault } = await newVault();
   const scan = new Uint8Array(300 * 1024).map((_, i) => (i * 31) & 255);
   const viaWebCrypto = await vault.sealLarge(scan, { recordId: "scan-1", context: "ct" });
-  assert.match(viaWebCrypto, /^ms1\./);
+  assert.match(viaWebCrypto, /^ms2\./);
   // Either path opens what the other sealed.
   assert.deepEqual(vault.open(viaWebCrypto, { recordId: "scan-1", context: "ct" }), scan);
   const viaWasm = vault.seal(scan, { recordId: "scan-2" });

@@ -4,7 +4,7 @@
 // reachable from JS: a table provokes each one, and must cover the lists.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes } from "../../pkg/dist/node.js";
+import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores } from "../../pkg/dist/node.js";
 import { JS_ERROR_CODES } from "../../pkg/dist/errors.js";
 import { RemoteVault } from "../../pkg/dist/remote.js";
 
@@ -48,7 +48,7 @@ const PROVOKE = {
     vault.open(vault.seal(1, { recordId: "a" }), { recordId: "b" });
   },
   async UnknownVersion() {
-    (await newVault()).vault.open("ms2.AAAA", { recordId: "r" });
+    (await newVault()).vault.open("ms3.AAAA", { recordId: "r" });
   },
   async Malformed() {
     (await newVault()).vault.open("not a record", { recordId: "r" });
@@ -88,6 +88,35 @@ const PROVOKE = {
   async StaleManifest() {
     const { manifest, prfOutput } = await newVault();
     await Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput } }, { minRevision: manifest.revision + 1 });
+  },
+  async ForkDetected() {
+    // Two devices, each with its own store, change the same revision: each is a fork to the other.
+    const { manifest, prfOutput } = await newVault();
+    const device = async () => (await Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput } }, { store: seenStores.memory() })).vault;
+    const [a, b] = [await device(), await device()];
+    const newPasskey = () => ({ prf: { credentialId: crypto.getRandomValues(new Uint8Array(8)), prfSalt: webauthn.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) } });
+    await a.addPasskey(newPasskey());
+    const { manifest: fromB } = await b.addPasskey(newPasskey());
+    a.updateManifest(fromB);
+  },
+  async HistoryIncomplete() {
+    // A device two revisions behind, offered the newest manifest without the one in between.
+    const { vault, manifest, prfOutput } = await newVault();
+    const { vault: behind } = await Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput } }, { store: seenStores.memory() });
+    const newPasskey = () => ({ prf: { credentialId: crypto.getRandomValues(new Uint8Array(8)), prfSalt: webauthn.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) } });
+    await vault.addPasskey(newPasskey());
+    const { manifest: newest } = await vault.addPasskey(newPasskey());
+    behind.updateManifest(newest);
+  },
+  async StaleRecord() {
+    const { vault } = await newVault();
+    const v1 = vault.seal({ dose: 1 }, { recordId: "r", version: 1 });
+    vault.open(vault.seal({ dose: 2 }, { recordId: "r", version: 2 }), { recordId: "r" });
+    vault.open(v1, { recordId: "r" });
+  },
+  async RecordDeleted() {
+    const { vault } = await newVault();
+    vault.open(vault.tombstone({ recordId: "r", version: 2 }), { recordId: "r" });
   },
   async WrongVault() {
     const a = await newVault();

@@ -94,7 +94,9 @@ test("a vault created in the worker seals and opens for the page; PRF buffers ar
   const added = await here.addPasskey({ prf: { credentialId: new Uint8Array([6]), prfSalt: webauthn.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) } });
   await remote.updateManifest(added.manifest);
   assert.equal((await remote.manifest()).revision, added.manifest.revision);
-  assert.equal(await code(remote.updateManifest(manifest)), ErrorCode.StaleManifest);
+  // An older manifest never replaces the newer one in the host, and is reported.
+  await assert.rejects(remote.updateManifest(manifest), (e) => e instanceof MedsealError && e.code === ErrorCode.StaleManifest);
+  assert.deepEqual(await remote.manifest(), added.manifest);
   const removed = await remote.removeUnlock(added.manifest.unlock.find((e) => e.type === "passkey" && e.credentialId !== "BQ").id);
   assert.equal(removed.revision, added.manifest.revision + 1);
 
@@ -102,7 +104,8 @@ test("a vault created in the worker seals and opens for the page; PRF buffers ar
   assert.equal(host.vault, null);
   assert.equal(await code(remote.open(sealed, { recordId: "rx-1" })), ErrorCode.Locked);
   assert.equal(await code(remote.manifest()), ErrorCode.Locked);
-  const { status } = await remote.unlock(rotated.manifest, { recoveryCode: rotated.recoveryCode });
+  // The newest manifest (the host saw it: an older one is a rollback now), with the rotated recovery code.
+  const { status } = await remote.unlock(removed, { recoveryCode: rotated.recoveryCode });
   assert.deepEqual(status, { unlocked: true, vaultId: manifest.vaultId });
   assert.deepEqual(await remote.open(sealed, { recordId: "rx-1" }), { rx: "MARKER-amoxicillin" });
   assert.equal(await code(remote.request("noSuchOp", [])), ErrorCode.InvalidArgument);

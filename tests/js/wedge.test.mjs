@@ -18,7 +18,7 @@
 // and asserts that it reports both.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn } from "../../pkg/dist/node.js";
+import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, seenStores } from "../../pkg/dist/node.js";
 import { serveVault, VaultHost } from "../../pkg/dist/host.js";
 import { RemoteVault } from "../../pkg/dist/remote.js";
 
@@ -120,7 +120,9 @@ const passkeyOpts = () => ({ rp: { name: "PHR" }, user: { id: "user-1", name: "p
 
 /** A fresh handle of the base vault, and what the cases need around it. */
 async function fresh() {
-  const { vault } = await Vault.unlock(base.manifest, { prf: { credentialId: cred, prfOutput: base.prfOutput } });
+  // Each fixture is a device of its own: the cases change the vault (add and
+  // remove passkeys), and a shared store would then refuse the base manifest.
+  const { vault } = await Vault.unlock(base.manifest, { prf: { credentialId: cred, prfOutput: base.prfOutput } }, { store: seenStores.memory() });
   return { vault, receiver: new VaultReceiver() };
 }
 
@@ -128,7 +130,7 @@ async function fresh() {
 async function freshRemote() {
   const listeners = [];
   const scope = { location: { origin: "https://phr.example" }, addEventListener: (_t, f) => listeners.push(f) };
-  serveVault(scope);
+  serveVault(scope, { store: seenStores.memory() }); // a device of its own, as in fresh()
   const target = {
     postMessage(data, transfer) {
       const copy = structuredClone(data, { transfer: transfer.filter((t) => !(t instanceof MessagePort)) });
@@ -217,6 +219,13 @@ const TABLE = [
   { name: "vault.removeUnlock", ...vaultFx, args: () => [base.secondId], call: (fx, a) => fx.vault.removeUnlock(...a), paths: [[0], [1]] },
   { name: "vault.rotateRecoveryCode", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.rotateRecoveryCode(...a), paths: [[0]] },
   { name: "vault.updateManifest", ...vaultFx, args: () => [structuredClone(M())], call: (fx, a) => fx.vault.updateManifest(...a), paths: manifestPaths(0) },
+  { name: "vault.tombstone", ...vaultFx, args: () => [{ recordId: "r", context: "c", version: 2, form: "text" }], call: (fx, a) => fx.vault.tombstone(...a), paths: [...bindingPaths(0), [0, "version"], [0, "form"]] },
+  { name: "vault.rewrap", ...vaultFx, args: () => [base.sealedText, { recordId: "r", context: "c", form: "bytes" }], call: (fx, a) => fx.vault.rewrap(...a), paths: [[0], ...bindingPaths(1), [1, "form"]] },
+  { name: "vault.rekey", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.rekey(...a), paths: [[0]] },
+  { name: "vault.retireEpochs", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.retireEpochs(...a), paths: [[0]] },
+  { name: "vault.persisted", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.persisted(...a), paths: [[0]] },
+  // Unlocked with the recovery code: the one unlock signRecoveryLogin signs for.
+  { name: "vault.signRecoveryLogin", ...vaultFx, before: async (fx) => { fx.vault.lock(); fx.vault = (await Vault.unlock(base.manifest, { recoveryCode: base.recoveryCode }, { store: seenStores.memory() })).vault; }, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.vault.signRecoveryLogin(...a), paths: [[0], [1]] },
   { name: "vault.signLoginProof", ...vaultFx, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.vault.signLoginProof(...a), paths: [[0], [1]] },
   { name: "vault.handOff(key)", ...vaultFx, args: (fx) => [fx.receiver.publicKey], call: (fx, a) => fx.vault.handOff(...a), paths: [[0]] },
   { name: "vault.handOff(remote)", ...vaultFx, args: (fx) => [remoteLike(fx)], call: (fx, a) => fx.vault.handOff(...a), paths: [[0], [0, "receiverKey"], [0, "acceptHandoff"]] },
@@ -256,6 +265,10 @@ const TABLE = [
   { name: "remote.manifest/vaultId/rotateRecoveryCode", ...remoteFx, args: () => [], call: async (fx, a) => [await fx.remote.manifest(...a), await fx.remote.vaultId(...a), await fx.remote.rotateRecoveryCode(...a)], paths: [[0]] },
   { name: "remote.removeUnlock", ...remoteFx, args: () => [base.secondId], call: (fx, a) => fx.remote.removeUnlock(...a), paths: [[0]] },
   { name: "remote.updateManifest", ...remoteFx, args: () => [structuredClone(M())], call: (fx, a) => fx.remote.updateManifest(...a), paths: manifestPaths(0) },
+  { name: "remote.tombstone", ...remoteFx, args: () => [{ recordId: "r", context: "c", version: 2, form: "bytes" }], call: (fx, a) => fx.remote.tombstone(...a), paths: [...bindingPaths(0), [0, "version"], [0, "form"]] },
+  { name: "remote.rewrap", ...remoteFx, args: () => [base.sealedText, { recordId: "r", context: "c" }], call: (fx, a) => fx.remote.rewrap(...a), paths: [[0], ...bindingPaths(1)] },
+  { name: "remote.rekey/retireEpochs", ...remoteFx, args: () => [], call: async (fx, a) => [await fx.remote.rekey(...a), await fx.remote.retireEpochs(...a)], paths: [[0]] },
+  { name: "remote.signRecoveryLogin", ...remoteFx, before: async (fx) => { await fx.remote.lock(); await fx.remote.unlock(M(), { recoveryCode: base.recoveryCode }); }, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signRecoveryLogin(...a), paths: [[0], [1]] },
   { name: "remote.signLoginProof", ...remoteFx, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signLoginProof(...a), paths: [[0], [1]] },
   { name: "remote.lock", ...remoteFx, args: () => [], call: (fx, a) => fx.remote.lock(...a), paths: [[0]], afterLock: true },
   // ---------------------------------------------------------------- VaultHost, for hosts with their own transport

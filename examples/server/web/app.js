@@ -1,10 +1,18 @@
 // Demo PHR web app for the reference server. medseal seals every record in
 // the browser; the server (webauthn-rs login) stores ciphertext and the signed
 // vault manifest. One passkey gesture both signs in and unlocks.
-import { init, Vault, MedsealError, webauthn } from "/pkg/dist/index.js";
+//
+// What this device has seen of the vault (the newest manifest, record
+// versions) is kept by medseal itself (its default store: localStorage), so
+// a server that serves an older manifest (a rollback) or a different history
+// (a fork) is refused at unlock: every unlock passes the server's manifest
+// history (`GET /api/manifest?since=0`) for medseal to check.
+import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo } from "/pkg/dist/index.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
+// The sealed form of each record as last listed, by id: an edit seals the next version.
+let listed = new Map();
 
 async function api(method, path, body) {
   const r = await fetch(path, {
@@ -23,7 +31,15 @@ function status(text, isError = false) {
   $("status").className = isError ? "error" : "";
 }
 
+// The server showed this device a manifest older than one it saw, or a history that disagrees with it.
+const HISTORY_ERRORS = new Set([ErrorCode.StaleManifest, ErrorCode.ForkDetected, ErrorCode.HistoryIncomplete]);
+
 function explain(e) {
+  if (e instanceof MedsealError && HISTORY_ERRORS.has(e.code)) {
+    return `Warning: the server showed an older or different history of your vault than this device saw before (${e.code}). ` +
+      "The vault was not unlocked and nothing was changed. Do not trust this server's copy; contact its operator. " +
+      `(${e.message})`;
+  }
   if (e instanceof MedsealError) return `${e.message} (${e.code})`;
   return e?.message ?? String(e);
 }
@@ -32,7 +48,32 @@ function show(view) {
   for (const id of ["auth", "recovery", "app"]) $(id).hidden = id !== view;
 }
 
-const sealOpts = (id) => ({ recordId: id });
+const sealOpts = (id, version) => (version === undefined ? { recordId: id } : { recordId: id, version });
+const b64u = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/**
+ * Unlocks the vault once signed in, with the server's manifest and its whole
+ * history (`since=0`: the server bounds it to 1000 revisions). medseal checks
+ * it against what this device saw before (StaleManifest, ForkDetected,
+ * HistoryIncomplete). A refused unlock signs out again.
+ */
+async function unlockSignedIn(source) {
+  try {
+    let current;
+    try {
+      current = await api("GET", "/api/manifest?since=0");
+    } catch (e) {
+      // Over 1000 revisions: the manifest alone (medseal asks for history only if this device saw an older one).
+      if (e.code !== "history_too_long") throw e;
+      current = await api("GET", "/api/manifest");
+    }
+    const { vault: v } = await Vault.unlock(current.manifest, source, current.history ? { history: current.history } : {});
+    return v;
+  } catch (e) {
+    await api("POST", "/api/logout").catch(() => {});
+    throw e;
+  }
+}
 
 async function refreshRecords() {
   // The list is paged: follow `next` until the server says there is no more.
@@ -44,10 +85,15 @@ async function refreshRecords() {
     after = page.next;
   }
   const opened = vault.openMany(records.map((r) => ({ sealed: r.sealed, recordId: r.id })));
+  listed = new Map(records.map((r) => [r.id, r.sealed]));
   const tbody = $("records");
   tbody.replaceChildren();
+  let shown = 0;
   records.forEach((r, i) => {
     const o = opened[i];
+    // A tombstone stands in the place of a deleted record: it is gone.
+    if (!o.ok && o.error.code === ErrorCode.RecordDeleted) return;
+    shown++;
     const tr = document.createElement("tr");
     const value = o.ok ? o.value : { kind: "?", text: `cannot open: ${explain(o.error)}` };
     for (const text of [value.kind, value.text, new Date(r.updated * 1000).toLocaleString()]) {
@@ -64,14 +110,33 @@ async function refreshRecords() {
     }
     const del = document.createElement("button");
     del.textContent = "Delete";
-    del.onclick = () => action(async () => { await api("DELETE", `/api/records/${r.id}`); await refreshRecords(); status("Record deleted."); });
+    // A signed tombstone (the next version) replaces the record: the server cannot bring the old one back unnoticed.
+    del.onclick = () => action(async () => {
+      const version = recordInfo(r.sealed).version + 1;
+      await api("PUT", `/api/records/${r.id}`, { sealed: vault.tombstone({ recordId: r.id, version }) });
+      await refreshRecords();
+      status("Record deleted.");
+    });
     actions.append(" ", del);
     tr.append(actions);
     tbody.append(tr);
   });
   const m = vault.manifest();
-  const passkeys = m.unlock.filter((e) => e.type === "passkey").map((e) => e.label ?? "passkey");
-  $("vault-info").textContent = `${records.length} sealed record(s). Vault unlocks with: ${passkeys.join(", ")}, or the recovery code. Manifest revision ${m.revision}.`;
+  const passkeys = m.unlock.filter((e) => e.type === "passkey");
+  $("vault-info").textContent = `${shown} sealed record(s). Vault unlocks with: ${passkeys.map((e) => e.label ?? "passkey").join(", ")}, or the recovery code. Manifest revision ${m.revision}.`;
+  const list = $("passkeys");
+  list.replaceChildren();
+  for (const e of passkeys) {
+    const li = document.createElement("li");
+    li.textContent = `${e.label ?? "passkey"} `;
+    li.dataset.credentialId = e.credentialId;
+    const rm = document.createElement("button");
+    rm.textContent = "Remove";
+    rm.disabled = passkeys.length < 2; // medseal refuses to remove the last passkey
+    rm.onclick = () => action(() => removePasskey(e.id, e.label ?? "passkey"));
+    li.append(rm);
+    list.append(li);
+  }
 }
 
 async function enterApp(recoveryCode) {
@@ -117,22 +182,30 @@ async function login() {
   publicKey.extensions = { ...publicKey.extensions, ...extensions };
   publicKey.userVerification = "required";
   const credential = await navigator.credentials.get({ publicKey });
-  const minRevision = Number(localStorage.getItem(`medseal.rev.${manifest.vaultId}`) ?? 0);
-  const unlocked = await Vault.unlock(manifest, { credential }, { minRevision });
-  vault = unlocked.vault;
-  await api("POST", "/api/login/finish", { flow, credential: unlocked.response });
-  localStorage.setItem(`medseal.rev.${manifest.vaultId}`, String(manifest.revision));
+  // Sign in first (the credential without its PRF result), then read the manifest history, which only a
+  // signed-in user may, and unlock with it: medseal checks it against what this device saw before.
+  await api("POST", "/api/login/finish", { flow, credential: webauthn.serverSafe(credential) });
+  vault = await unlockSignedIn({ credential });
   await enterApp();
   status("Signed in and unlocked with one passkey gesture.");
 }
 
 async function recover() {
   const { flow, challenge, audience, manifest } = await api("POST", "/api/recover/start", { username: username() });
-  const { vault: v } = await Vault.unlock(manifest, { recoveryCode: $("code").value });
-  const bytes = Uint8Array.from(atob(challenge.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-  const sig = v.signLoginProof(bytes, audience);
-  await api("POST", "/api/recover/finish", { flow, signature: btoa(String.fromCharCode(...sig)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") });
-  vault = v;
+  const code = $("code").value;
+  // The sign-in proof only: this unlock neither reads nor records what the device saw (`store: null`); the vault
+  // is unlocked for use below, once signed in, with the manifest history checked.
+  // (signLoginProof, not signRecoveryLogin: the server's recover/finish verifies it with verify_login_proof.)
+  const { vault: prover } = await Vault.unlock(manifest, { recoveryCode: code }, { store: null });
+  let sig;
+  try {
+    const bytes = Uint8Array.from(atob(challenge.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    sig = prover.signLoginProof(bytes, audience);
+  } finally {
+    prover.lock();
+  }
+  await api("POST", "/api/recover/finish", { flow, signature: b64u(sig) });
+  vault = await unlockSignedIn({ recoveryCode: code });
   $("code").value = "";
   await enterApp();
   status("Recovered with your recovery code. Add a new passkey now, and make a new recovery code.");
@@ -152,6 +225,16 @@ async function addPasskey() {
   await refreshRecords();
 }
 
+async function removePasskey(entryId, label) {
+  // A re-key with no passkey prompt: the removed passkey opens nothing sealed from now on. The server
+  // deletes its login along with the write and signs out the user's other sessions.
+  const replaces = vault.manifest().revision;
+  const manifest = vault.removeUnlock(entryId);
+  await api("PUT", "/api/manifest", { replaces, manifest });
+  status(`Passkey "${label}" removed: it no longer signs in or unlocks.`);
+  await refreshRecords();
+}
+
 async function newRecoveryCode() {
   const replaces = vault.manifest().revision;
   const { manifest, recoveryCode } = vault.rotateRecoveryCode();
@@ -162,9 +245,12 @@ async function newRecoveryCode() {
 
 async function saveRecord(ev) {
   ev.preventDefault();
-  const id = $("edit-id").value || `rec-${crypto.randomUUID()}`;
+  const editing = $("edit-id").value;
+  const id = editing || `rec-${crypto.randomUUID()}`;
   const record = { kind: $("kind").value, text: $("text").value, at: new Date().toISOString() };
-  await api("PUT", `/api/records/${id}`, { sealed: vault.seal(record, sealOpts(id)) });
+  // An edit is the next version of the record (a server that serves the older one again is caught: StaleRecord).
+  const version = editing && listed.has(id) ? recordInfo(listed.get(id)).version + 1 : undefined;
+  await api("PUT", `/api/records/${id}`, { sealed: vault.seal(record, sealOpts(id, version)) });
   $("text").value = "";
   $("edit-id").value = "";
   $("cancel-edit").hidden = true;
