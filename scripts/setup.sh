@@ -35,9 +35,9 @@ apt_install() {
 mkdir -p target
 
 # ---------------------------------------------------------------- base packages
-step "system packages (bc, pkg-config, libssl-dev, chromium, chromium-driver)"
+step "system packages (bc, pkg-config, libssl-dev, chromium, chromium-driver, sqlite3)"
 command -v bc >/dev/null 2>&1 || { apt-get update -qq && APT_UPDATED=1 && apt-get install -y -qq bc >/dev/null; }
-if apt_install pkg-config libssl-dev chromium chromium-driver; then done_step "installed"; else done_step "already installed"; fi
+if apt_install pkg-config libssl-dev chromium chromium-driver sqlite3; then done_step "installed"; else done_step "already installed"; fi
 
 # ---------------------------------------------------------------- wasm32 toolchain
 step "Rust toolchain with the wasm32-unknown-unknown target"

@@ -93,6 +93,17 @@ impl Default for Limits {
 pub const MAX_RECORD_LEN: usize = 2 << 20;
 /// Largest manifest accepted, in bytes of JSON.
 pub const MAX_MANIFEST_LEN: usize = 256 << 10;
+/// Highest manifest revision accepted: 2^53 - 1, the largest integer a
+/// JavaScript number holds exactly. The web client reads revisions as
+/// numbers (and sends `replaces` back), so a higher one would come back as
+/// another revision.
+pub const MAX_REVISION: u64 = (1 << 53) - 1;
+/// Most manifest revisions one `since` answer carries. A client that is
+/// further behind reads the manifest without `since`.
+pub const MAX_HISTORY_ENTRIES: usize = 1000;
+/// Most bytes of manifest JSON one `since` answer carries: a thousand
+/// manifests of the largest size would be 256 MiB in one answer.
+pub const MAX_HISTORY_BYTES: usize = 16 << 20;
 
 impl Config {
     /// Defaults for a data folder: listen on 127.0.0.1:8080, the origin from

@@ -1,7 +1,8 @@
 //! SQLite storage: one file under the data folder. It holds per user the
 //! passkeys (webauthn-rs `Passkey`, public data), the vault manifest (public,
-//! signed) and sealed records (ciphertext). Never a plaintext, a PRF output or
-//! a recovery code: the server never receives them.
+//! signed) with every earlier revision it accepted, and sealed records
+//! (ciphertext). Never a plaintext, a PRF output or a recovery code: the
+//! server never receives them.
 //!
 //! SQLite calls block, so they never run on the async workers: [`Db::read`]
 //! and [`Db::write`] move them to tokio's blocking pool. Reads get their own
@@ -93,7 +94,7 @@ impl Db {
         std::fs::create_dir_all(dir)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let path = dir.join("medseal.sqlite3");
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -117,6 +118,7 @@ impl Db {
              CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
              CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires);",
         )?;
+        start_manifest_history(&mut conn)?;
         let readers = readers.max(1);
         Ok(Db(Arc::new(Inner {
             path,
@@ -210,6 +212,33 @@ impl Inner {
     }
 }
 
+/// Creates the manifest history if the database has none yet (it was made
+/// before the history existed), starting it with the stored manifests: the
+/// history of such a database begins at the revision it held then. One
+/// transaction, so a crash leaves either no table or a table with them all.
+fn start_manifest_history(c: &mut Connection) -> DbResult<()> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest_history'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !exists {
+        tx.execute_batch(
+            "CREATE TABLE manifest_history (
+               user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               revision INTEGER NOT NULL, manifest TEXT NOT NULL,
+               PRIMARY KEY (user_id, revision));
+             INSERT INTO manifest_history (user_id, revision, manifest)
+               SELECT user_id, revision, manifest FROM manifests;",
+        )?;
+    }
+    tx.commit()
+}
+
 /// The user id of a username.
 pub fn user_by_name(c: &Connection, username: &str) -> DbResult<Option<String>> {
     c.query_row(
@@ -243,6 +272,7 @@ pub fn create_user(
         "INSERT INTO manifests (user_id, revision, manifest) VALUES (?1, ?2, ?3)",
         params![id, revision, manifest],
     )?;
+    add_history(&tx, id, revision, manifest)?;
     tx.commit()
 }
 
@@ -325,21 +355,49 @@ pub fn manifest(c: &Connection, user_id: &str) -> DbResult<Option<(i64, String)>
     .optional()
 }
 
-/// Replaces the manifest only if the stored one is still `replaces` and
-/// `revision` is newer: returns false on a stale write.
-pub fn replace_manifest(
-    c: &Connection,
-    user_id: &str,
-    replaces: i64,
-    revision: i64,
-    manifest: &str,
-) -> DbResult<bool> {
-    let n = c.execute(
-        "UPDATE manifests SET revision = ?3, manifest = ?4
-         WHERE user_id = ?1 AND revision = ?2 AND ?3 > ?2",
-        params![user_id, replaces, revision, manifest],
-    )?;
-    Ok(n == 1)
+/// A manifest to store in place of a user's current one.
+#[derive(Debug)]
+pub struct ManifestSwap<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// The revision it replaces: stored only if that is still the stored one.
+    pub replaces: i64,
+    /// Its revision, higher than `replaces`.
+    pub revision: i64,
+    /// Its JSON text.
+    pub text: &'a str,
+    /// Set when it takes a way into the vault away from the manifest it
+    /// replaces (the caller compares the two).
+    pub revoke: Option<Revocation<'a>>,
+}
+
+/// What goes with a manifest that takes a way into the vault away (a
+/// passkey entry, the recovery entry, the identity key): whoever held it
+/// may have signed in with it, on a device the user no longer has.
+#[derive(Debug)]
+pub struct Revocation<'a> {
+    /// The credential ids (base64url, as `passkeys.cred_id`) the new
+    /// manifest names: the user's other login passkeys are deleted, since a
+    /// passkey that no longer unlocks the vault must not sign in either.
+    pub named_credentials: &'a [String],
+    /// The session that stores the manifest: every other session of the
+    /// user ends (one of them may be the lost device's).
+    pub keep_session: &'a str,
+}
+
+/// Replaces the manifest only if the stored one is still `replaces` and the
+/// new one is newer, keeps it in the history and applies its revocation, in
+/// one transaction: a stale write stores and ends nothing (returns false),
+/// and a stored manifest that drops a passkey never leaves that passkey's
+/// login credential or sessions behind.
+pub fn replace_manifest(c: &mut Connection, m: &ManifestSwap<'_>) -> DbResult<bool> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !swap_manifest(&tx, m)? {
+        return Ok(false);
+    }
+    revoke(&tx, m)?;
+    tx.commit()?;
+    Ok(true)
 }
 
 /// [`replace_manifest`] and the new passkey it names, in one transaction:
@@ -348,23 +406,135 @@ pub fn replace_manifest(
 /// broken account). Returns false on a stale write, storing nothing.
 pub fn replace_manifest_adding_passkey(
     c: &mut Connection,
-    user_id: &str,
-    replaces: i64,
-    revision: i64,
-    manifest: &str,
+    m: &ManifestSwap<'_>,
     cred_id: &str,
     passkey: &str,
 ) -> DbResult<bool> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !replace_manifest(&tx, user_id, replaces, revision, manifest)? {
+    if !swap_manifest(&tx, m)? {
         return Ok(false);
     }
     tx.execute(
         "INSERT INTO passkeys (cred_id, user_id, passkey) VALUES (?1, ?2, ?3)",
-        params![cred_id, user_id, passkey],
+        params![cred_id, m.user_id, passkey],
     )?;
+    // After the insert: the new passkey is one the manifest names, so it stays.
+    revoke(&tx, m)?;
     tx.commit()?;
     Ok(true)
+}
+
+/// The compare-and-swap and the history row, inside the caller's transaction.
+fn swap_manifest(tx: &Connection, m: &ManifestSwap<'_>) -> DbResult<bool> {
+    let n = tx.execute(
+        "UPDATE manifests SET revision = ?3, manifest = ?4
+         WHERE user_id = ?1 AND revision = ?2 AND ?3 > ?2",
+        params![m.user_id, m.replaces, m.revision, m.text],
+    )?;
+    if n != 1 {
+        return Ok(false);
+    }
+    add_history(tx, m.user_id, m.revision, m.text)?;
+    Ok(true)
+}
+
+/// Keeps an accepted manifest in the history. Revisions only grow, so the
+/// row is new; if one were there already, the write fails whole (500)
+/// rather than leave a history that disagrees with what was served.
+fn add_history(tx: &Connection, user_id: &str, revision: i64, text: &str) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO manifest_history (user_id, revision, manifest) VALUES (?1, ?2, ?3)",
+        params![user_id, revision, text],
+    )
+    .map(|_| ())
+}
+
+/// A [`Revocation`], inside the caller's transaction.
+fn revoke(tx: &Connection, m: &ManifestSwap<'_>) -> DbResult<()> {
+    let Some(r) = &m.revoke else {
+        return Ok(());
+    };
+    let creds: Vec<String> = {
+        let mut st = tx.prepare("SELECT cred_id FROM passkeys WHERE user_id = ?1")?;
+        let rows = st.query_map([m.user_id], |r| r.get(0))?;
+        rows.collect::<DbResult<_>>()?
+    };
+    for cred in creds.iter().filter(|c| !r.named_credentials.contains(c)) {
+        tx.execute(
+            "DELETE FROM passkeys WHERE user_id = ?1 AND cred_id = ?2",
+            [m.user_id, cred],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND token != ?2",
+        [m.user_id, r.keep_session],
+    )?;
+    Ok(())
+}
+
+/// The accepted revisions of a user's manifest after some revision.
+#[derive(Debug, PartialEq, Eq)]
+pub enum History {
+    /// Their JSON texts, oldest first.
+    Revisions(Vec<String>),
+    /// More than the caller takes in one answer.
+    TooLong,
+}
+
+/// The JSON texts of the user's manifest revisions after `since`, oldest
+/// first, or [`History::TooLong`] past `max_entries` of them or `max_bytes`
+/// of text (counted before any is read, then as they are).
+pub fn manifest_history(
+    c: &Connection,
+    user_id: &str,
+    since: i64,
+    max_entries: usize,
+    max_bytes: usize,
+) -> DbResult<History> {
+    let count: i64 = c.query_row(
+        "SELECT COUNT(*) FROM manifest_history WHERE user_id = ?1 AND revision > ?2",
+        params![user_id, since],
+        |r| r.get(0),
+    )?;
+    if usize::try_from(count).map_or(true, |n| n > max_entries) {
+        return Ok(History::TooLong);
+    }
+    let mut st = c.prepare(
+        "SELECT manifest FROM manifest_history WHERE user_id = ?1 AND revision > ?2
+         ORDER BY revision",
+    )?;
+    let mut rows = st.query(params![user_id, since])?;
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let text: String = row.get(0)?;
+        bytes = bytes.saturating_add(text.len());
+        if bytes > max_bytes {
+            return Ok(History::TooLong);
+        }
+        out.push(text);
+    }
+    Ok(History::Revisions(out))
+}
+
+/// The stored manifest ([`manifest`]) and its history after `since`
+/// ([`manifest_history`]), read in one transaction: the history ends with
+/// the manifest served beside it, whatever is written meanwhile.
+pub fn manifest_and_history(
+    c: &Connection,
+    user_id: &str,
+    since: i64,
+    max_entries: usize,
+    max_bytes: usize,
+) -> DbResult<Option<((i64, String), History)>> {
+    let tx = c.unchecked_transaction()?;
+    let Some(current) = manifest(&tx, user_id)? else {
+        return Ok(None);
+    };
+    let history = manifest_history(&tx, user_id, since, max_entries, max_bytes)?;
+    // Nothing was written: ending the read changes nothing.
+    tx.commit()?;
+    Ok(Some((current, history)))
 }
 
 /// Where a page of records starts: after the record with this (created, id).

@@ -14,27 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::http::{self, Conn};
-use common::{sealed, session, TestServer};
+use common::{assert_json_error, sealed, session, TestServer};
 use medseal_server::db;
 use medseal_server::random::Entropy;
 use serde_json::{json, Value};
-
-fn assert_json_error(r: &http::Resp, status: u16, code: &str) {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert!(
-        r.header("content-type")
-            .is_some_and(|v| v.starts_with("application/json")),
-        "{status}: content-type {:?}",
-        r.header("content-type")
-    );
-    let j = r.json();
-    assert_eq!(j["error"], code, "{status}: {}", r.text());
-    assert!(
-        j["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{}",
-        r.text()
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_without_a_session_is_401_before_its_body_is_parsed() {
@@ -159,11 +142,8 @@ async fn only_a_well_formed_sealed_record_is_stored() {
     // The same record with its version byte changed, and cut short.
     let mut bytes = base64ct_decode(&good[4..]);
     bytes[4] ^= 0x7f;
-    let other_version = format!("ms1.{}", medseal::base64url(&bytes));
-    let cut = format!(
-        "ms1.{}",
-        medseal::base64url(&base64ct_decode(&good[4..])[..60])
-    );
+    let other_version = medseal::record::to_text(&bytes);
+    let cut = medseal::record::to_text(&base64ct_decode(&good[4..])[..60]);
     for bad in [
         "ms1.",
         "ms1.AAAA",
@@ -490,7 +470,11 @@ async fn recover(s: &TestServer, u: &common::TestUser, tamper: bool) -> http::Re
     let challenge = base64ct_decode(j["challenge"].as_str().unwrap());
     let audience = j["audience"].as_str().unwrap();
     assert_eq!(audience, s.state.origin);
-    let mut sig = u.vault.sign_login_proof(&challenge, audience).unwrap();
+    // The recovery code's login key signs (the server checks it against the
+    // stored manifest's recovery entry).
+    let with_code =
+        medseal::Vault::unlock_with_recovery_code(u.vault.manifest(), &u.code, 0).unwrap();
+    let mut sig = with_code.sign_recovery_login(&challenge, audience).unwrap();
     if tamper {
         sig[10] ^= 1;
     }
@@ -534,14 +518,16 @@ async fn recovery_signs_in_and_ends_every_other_session() {
 }
 
 /// The proof is checked by the core against the stored manifest, whose own
-/// signature is checked too: a manifest the vault did not sign (here, its
-/// revision edited in the database) lets no proof through.
+/// signature is checked too: a manifest the vault did not sign (here, a
+/// passkey's label edited in the database: still a well-formed manifest)
+/// lets no proof through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_refuses_a_proof_against_a_manifest_the_vault_did_not_sign() {
     let s = TestServer::start().await;
     let u = s.add_user("alice");
     let mut m: Value = serde_json::from_str(&u.vault.manifest().to_json()).unwrap();
-    m["revision"] = json!(7);
+    m["unlock"][0]["label"] = json!("edited");
+    medseal::Manifest::from_json(&m.to_string()).expect("still well-formed");
     let text = m.to_string();
     s.db()
         .write_blocking(|c| {
@@ -612,9 +598,15 @@ async fn a_new_manifest_and_its_passkey_are_stored_together_or_not_at_all() {
     bob.vault.rotate_recovery_code().unwrap();
     let m2 = bob.vault.manifest().to_json();
     let swap = |replaces, revision, cred_id: &str| {
-        s.db().write_blocking(|c| {
-            db::replace_manifest_adding_passkey(c, &bob.id, replaces, revision, &m2, cred_id, "{}")
-        })
+        let swap = db::ManifestSwap {
+            user_id: &bob.id,
+            replaces,
+            revision,
+            text: &m2,
+            revoke: None,
+        };
+        s.db()
+            .write_blocking(|c| db::replace_manifest_adding_passkey(c, &swap, cred_id, "{}"))
     };
     let passkeys = || {
         s.db()

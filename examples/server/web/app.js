@@ -195,12 +195,13 @@ async function recover() {
   const code = $("code").value;
   // The sign-in proof only: this unlock neither reads nor records what the device saw (`store: null`); the vault
   // is unlocked for use below, once signed in, with the manifest history checked.
-  // (signLoginProof, not signRecoveryLogin: the server's recover/finish verifies it with verify_login_proof.)
+  // signRecoveryLogin: the recovery code's own login key (the server checks it against the recovery entry, so
+  // a rotated code signs in no more).
   const { vault: prover } = await Vault.unlock(manifest, { recoveryCode: code }, { store: null });
   let sig;
   try {
     const bytes = Uint8Array.from(atob(challenge.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-    sig = prover.signLoginProof(bytes, audience);
+    sig = prover.signRecoveryLogin(bytes, audience);
   } finally {
     prover.lock();
   }

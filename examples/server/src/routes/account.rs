@@ -19,7 +19,7 @@ use uuid::Uuid;
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
 
 use super::manifest::{checked_manifest, parsed_stored, stored_manifest, stored_manifest_json};
-use super::passkeys::{load_passkeys, registered_passkey, start_registration};
+use super::passkeys::{load_passkeys, registered_passkey, require_named, start_registration};
 use super::{check_username, new_flow, refuse_prf_results};
 use crate::auth::{cookie_token, session_cookie, start_session, OtherSessions};
 use crate::db;
@@ -122,6 +122,7 @@ pub(super) async fn signup_finish(
     };
     let passkey = registered_passkey(&s, credential, &state)?;
     let m = checked_manifest(&manifest, None)?;
+    require_named(&m, &passkey)?;
     let uid = user_id.to_string();
     let u = uid.clone();
     s.db.write(move |c| {
@@ -261,8 +262,11 @@ pub(super) async fn recover_finish(
     let manifest = parsed_stored(&text)?;
     let sig = Base64UrlUnpadded::decode_vec(&signature)
         .map_err(|_| ApiError::bad("signature: not base64url"))?;
+    // Checked against the login key of the current recovery entry: a
+    // rotated code (another entry, another key) signs in no more, nor does
+    // any other holder of the vault (a passkey's identity-key proof).
     manifest
-        .verify_login_proof(&challenge, &s.origin, &sig)
+        .verify_recovery_login(&challenge, &s.origin, &sig)
         .map_err(|_| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,

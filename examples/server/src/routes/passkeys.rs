@@ -12,7 +12,7 @@ use webauthn_rs::prelude::{
     CredentialID, Passkey, PasskeyRegistration, RegisterPublicKeyCredential,
 };
 
-use super::manifest::{checked_successor, swapped};
+use super::manifest::{checked_successor, swapped, CheckedManifest};
 use super::{new_flow, refuse_prf_results};
 use crate::auth::AuthUser;
 use crate::db::{self, PasskeyRemoval};
@@ -109,7 +109,9 @@ pub(super) struct PasskeyFinish {
 }
 
 /// `POST /api/passkeys/finish` `{flow, credential, manifest, replaces}`: the
-/// new passkey and the manifest that names it are stored together or not at all.
+/// new passkey and the manifest that names it are stored together or not at
+/// all. Like `PUT /api/manifest`, a manifest that also takes a way in away
+/// revokes it with the write.
 pub(super) async fn finish(
     State(s): State<Shared>,
     user: AuthUser,
@@ -128,21 +130,31 @@ pub(super) async fn finish(
         return Err(ApiError::unauthorized());
     }
     let passkey = registered_passkey(&s, credential, &state)?;
-    let m = checked_successor(&s, &user_id, &manifest).await?;
+    let m = checked_successor(&s, &user_id, replaces, &manifest).await?;
+    require_named(&m, &passkey)?;
     let replaced =
         s.db.write(move |c| {
             db::replace_manifest_adding_passkey(
                 c,
-                &user_id,
-                replaces,
-                m.revision,
-                &m.text,
+                &m.swap(&user_id, replaces, &user.token),
                 &passkey.cred_id,
                 &passkey.json,
             )
         })
         .await?;
     swapped(replaced)
+}
+
+/// Refuses a manifest that does not name the passkey registered with it: a
+/// login passkey must be one the vault unlocks with, and a manifest that
+/// takes a way in away revokes every login passkey it does not name.
+pub(super) fn require_named(m: &CheckedManifest, passkey: &NewPasskey) -> ApiResult<()> {
+    if !m.credentials.contains(&passkey.cred_id) {
+        return Err(ApiError::bad(
+            "the manifest has no entry for the passkey being registered",
+        ));
+    }
+    Ok(())
 }
 
 /// `DELETE /api/passkeys/{cred}`: removes a login passkey (never the last)

@@ -146,7 +146,7 @@ pub(super) async fn put(
             StatusCode::BAD_REQUEST,
             "not_sealed",
             format!(
-                "sealed must be a medseal sealed record in text form (\"ms1.\"): {}",
+                "sealed must be a medseal sealed record in text form (\"ms2.\" or \"ms1.\"): {}",
                 e.code()
             ),
         )
