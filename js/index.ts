@@ -678,7 +678,8 @@ export class Vault implements VaultApi<"sync"> {
     let body: Uint8Array | undefined;
     let out: Uint8Array;
     try {
-      const job = call(() => this.#h.sealLarge(json, data.byteLength, recordId, context));
+      const job = call(() => this.#h.sealLarge(json, data.byteLength, recordId, context, versionOf(opts.version)));
+      this.#persist();
       try {
         const key = await importBodyKey(subtle, job.takeKey(), "encrypt");
         body = concat(job.bodyHead, data, job.bodyTail);

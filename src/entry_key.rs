@@ -44,7 +44,12 @@ impl EntrySeed {
     /// `HKDF(KEK, salt = "", info = "medseal/v2/entry/hpke")`: the `ikm` of
     /// HPKE's `DeriveKeyPair`.
     pub(crate) fn from_kek(kek: &[u8; 32]) -> Self {
-        EntrySeed(Zeroizing::new(kdf::hkdf32(kek, &[], label::ENTRY_HPKE, &[])))
+        EntrySeed(Zeroizing::new(kdf::hkdf32(
+            kek,
+            &[],
+            label::ENTRY_HPKE,
+            &[],
+        )))
     }
 
     /// The entry's public key.
@@ -62,7 +67,8 @@ impl EntrySeed {
         let (enc, ct) = sealed
             .split_at_checked(PUBLIC_KEY_LEN)
             .ok_or(Error::UnlockFailed)?;
-        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| Error::UnlockFailed)?;
+        let enc =
+            <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| Error::UnlockFailed)?;
         let pt = Zeroizing::new(
             hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &sk, &enc, info, ct, aad)
                 .map_err(|_| Error::UnlockFailed)?,

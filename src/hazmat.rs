@@ -95,8 +95,20 @@ pub fn seal_large(
     plaintext_len: usize,
     ctx: &RecordContext<'_>,
 ) -> Result<LargeSeal> {
+    seal_large_version(vault, content_type, plaintext_len, ctx, 1)
+}
+
+/// [`seal_large`] of version `version` of a record (an edit; see
+/// [`Vault::seal_version`]).
+pub fn seal_large_version(
+    vault: &mut Vault,
+    content_type: ContentType,
+    plaintext_len: usize,
+    ctx: &RecordContext<'_>,
+    version: u64,
+) -> Result<LargeSeal> {
     Ok(LargeSeal {
-        parts: vault.seal_parts(content_type, plaintext_len, ctx)?,
+        parts: vault.seal_parts(content_type, plaintext_len, ctx, version)?,
     })
 }
 
@@ -136,8 +148,7 @@ impl LargeOpen {
                 "tail must be the decrypted body from tail_start on",
             ));
         }
-        let (content_type, len) =
-            record::plaintext_len(first, padded_len, tail, &self.parts.meta)?;
+        let (content_type, len) = record::plaintext_len(first, padded_len, tail, &self.parts.meta)?;
         Ok((content_type, 1..1 + len))
     }
 }

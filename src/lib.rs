@@ -42,9 +42,9 @@ pub use error::{Error, Result};
 pub use handoff::HandoffReceiver;
 pub use manifest::{Head, Manifest, PasskeyInfo};
 pub use record::{check_sealed_text, read_meta, ContentType, RecordContext, RecordMeta};
-pub use seen::Seen;
 pub use recovery::RecoveryCode;
 pub use secret::PrfOutput;
+pub use seen::Seen;
 pub use vault::{new_prf_salt, OpenedRecord, PasskeyUnlock, Vault};
 
 /// The WebAuthn `prf.eval.first` input for a PRF salt: the salt hashed under

@@ -462,10 +462,15 @@ impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
     fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> core::result::Result<(), A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> core::result::Result<(), A::Error> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match (self.0, key.as_ref()) {
-                (Want::Manifest, "identityKey") => map.next_value_seed(ShapeVisitor(Want::Object))?,
+                (Want::Manifest, "identityKey") => {
+                    map.next_value_seed(ShapeVisitor(Want::Object))?
+                }
                 (Want::Manifest, "unlock" | "epochs") => {
                     map.next_value_seed(ShapeVisitor(Want::ArrayOfObjects))?
                 }
@@ -476,7 +481,10 @@ impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
         }
         Ok(())
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<(), A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> core::result::Result<(), A::Error> {
         while seq.next_element_seed(ShapeVisitor(Want::Object))?.is_some() {}
         Ok(())
     }
@@ -760,9 +768,7 @@ impl Manifest {
                     recovery += 1;
                     // Both keys or neither (a v1 entry).
                     let login_ok = match (public_key, login_key) {
-                        (Some(_), Some(l)) => {
-                            crate::identity::check_public_key(&l.0)
-                        }
+                        (Some(_), Some(l)) => crate::identity::check_public_key(&l.0),
                         (None, None) => true,
                         _ => false,
                     };
@@ -841,7 +847,10 @@ impl Manifest {
                 out.extend_from_slice(&e.epoch.to_be_bytes());
                 put_lp(&mut out, &e.public_key.0);
                 put_lp(&mut out, &e.handover.0);
-                put_lp(&mut out, e.wrapped_vault_key.as_ref().map_or(&[][..], |w| &w.0));
+                put_lp(
+                    &mut out,
+                    e.wrapped_vault_key.as_ref().map_or(&[][..], |w| &w.0),
+                );
             }
         }
         out.extend_from_slice(&len32(self.unlock.len()));

@@ -226,7 +226,11 @@ impl Header {
     fn bytes_v2(epoch: u32, version: u64) -> [u8; HEADER_LEN_V2] {
         let (e, v) = (epoch.to_be_bytes(), version.to_be_bytes());
         let mut h = [0u8; HEADER_LEN_V2];
-        let fields = MAGIC.iter().chain(&[VERSION_2, SUITE_1]).chain(&e).chain(&v);
+        let fields = MAGIC
+            .iter()
+            .chain(&[VERSION_2, SUITE_1])
+            .chain(&e)
+            .chain(&v);
         for (d, s) in h.iter_mut().zip(fields) {
             *d = *s;
         }
@@ -246,7 +250,9 @@ pub fn read_meta(head: &[u8]) -> Result<RecordMeta> {
             let version = u64::from_be_bytes(version.try_into().map_err(|_| truncated)?);
             let epoch = u32::from_be_bytes(*epoch);
             if epoch == 0 || version == 0 || version > MAX_RECORD_VERSION {
-                return Err(Error::Malformed("sealed record epoch or version out of range"));
+                return Err(Error::Malformed(
+                    "sealed record epoch or version out of range",
+                ));
             }
             Ok(RecordMeta {
                 format: VERSION_2,
@@ -254,17 +260,19 @@ pub fn read_meta(head: &[u8]) -> Result<RecordMeta> {
                 version,
             })
         }
-        Header::Unknown { version, suite } => Err(if version == VERSION_1 || version == VERSION_2 {
-            Error::UnknownVersion {
-                what: "sealed record suite",
-                version: u64::from(suite),
-            }
-        } else {
-            Error::UnknownVersion {
-                what: "sealed record",
-                version: u64::from(version),
-            }
-        }),
+        Header::Unknown { version, suite } => {
+            Err(if version == VERSION_1 || version == VERSION_2 {
+                Error::UnknownVersion {
+                    what: "sealed record suite",
+                    version: u64::from(suite),
+                }
+            } else {
+                Error::UnknownVersion {
+                    what: "sealed record",
+                    version: u64::from(version),
+                }
+            })
+        }
     }
 }
 
@@ -631,9 +639,7 @@ pub(crate) fn open(
 ) -> Result<(RecordMeta, ContentType, Vec<u8>)> {
     let parts = open_parts(keys, sealed, sealed.len(), ctx)?;
     let truncated = Error::Malformed("sealed record is truncated");
-    let body = sealed
-        .get(parts.meta.prefix_len()..)
-        .ok_or(truncated)?;
+    let body = sealed.get(parts.meta.prefix_len()..).ok_or(truncated)?;
     let (ct, tag) = body.split_last_chunk::<TAG_LEN>().ok_or(truncated)?;
     let mut body = ct.to_vec();
     let c = &parts.cipher;
@@ -642,7 +648,8 @@ pub(crate) fn open(
     Ok((parts.meta, content_type, data))
 }
 
-/// The text form: `"ms1." || base64url(sealed bytes)` without padding.
+/// The text form: `"ms2." || base64url(sealed bytes)` without padding
+/// (`"ms1."` for a version 1 record).
 pub fn to_text(sealed: &[u8]) -> String {
     // The text prefix names the format version, so an older reader reports
     // `ms2.` as an unknown version before decoding anything.
@@ -693,7 +700,11 @@ pub fn from_text_bytes(text: &[u8]) -> Result<Vec<u8>> {
         .ok_or(Error::Malformed("sealed record text form is not base64url"))?;
     // The prefix and the header must name the same version (a `ms1.` text
     // of a version 2 record was not written by medseal).
-    if bytes.get(..4) == Some(&MAGIC[..]) && bytes.get(4).is_some_and(|v| *v != format && (*v == VERSION_1 || *v == VERSION_2)) {
+    if bytes.get(..4) == Some(&MAGIC[..])
+        && bytes
+            .get(4)
+            .is_some_and(|v| *v != format && (*v == VERSION_1 || *v == VERSION_2))
+    {
         return Err(Error::Malformed(
             "sealed record text prefix does not match its version",
         ));
@@ -702,7 +713,8 @@ pub fn from_text_bytes(text: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Parses the text form back into bytes. `msN.` with another N is an unknown
-/// version; anything else that is not `ms1.` + base64url is malformed.
+/// version; anything else that is not `ms2.` or `ms1.` + base64url is
+/// malformed.
 pub fn from_text(text: &str) -> Result<Vec<u8>> {
     from_text_bytes(text.as_bytes())
 }

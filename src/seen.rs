@@ -51,8 +51,8 @@ impl Seen {
 
     /// Reads what [`Seen::to_json`] wrote; `Malformed` if it is not that.
     pub fn from_json(json: &str) -> Result<Seen> {
-        let j: SeenJson = serde_json::from_str(json)
-            .map_err(|_| Error::Malformed("not a medseal seen state"))?;
+        let j: SeenJson =
+            serde_json::from_str(json).map_err(|_| Error::Malformed("not a medseal seen state"))?;
         let hash: [u8; HASH_LEN] = j
             .hash
             .0

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
 use crate::kdf::{self, label, put_lp};
 use crate::manifest::{
-    EpochEntry, IdentityKey, Manifest, UnlockEntry, B64, KIND, MAX_CREDENTIAL_ID_LEN,
-    MAX_ENTRIES, MAX_LABEL_LEN, PRF_SALT_LEN, VAULT_ID_LEN, VERSION,
+    EpochEntry, IdentityKey, Manifest, UnlockEntry, B64, KIND, MAX_CREDENTIAL_ID_LEN, MAX_ENTRIES,
+    MAX_LABEL_LEN, PRF_SALT_LEN, VAULT_ID_LEN, VERSION,
 };
 use crate::record::{self, ContentType, RecordContext, RecordKeys, RecordMeta};
 use crate::recovery::RecoveryCode;
@@ -445,6 +445,7 @@ impl Vault {
         content_type: ContentType,
         plaintext_len: usize,
         ctx: &RecordContext<'_>,
+        version: u64,
     ) -> Result<record::SealParts> {
         let keys = RecordKeys {
             ring: &self.ring,
@@ -454,7 +455,7 @@ impl Vault {
             &mut self.rng,
             &keys,
             content_type as u8,
-            1,
+            version,
             plaintext_len,
             ctx,
         )
@@ -620,7 +621,17 @@ impl Vault {
 
     /// Drops the vault keys of every older epoch from the manifest. Records
     /// still under them stop opening: re-wrap them first ([`Vault::rewrap`]).
+    /// With no older key left, nothing changes (no new revision).
     pub fn retire_epochs(&mut self) -> Result<&Manifest> {
+        let held = self
+            .manifest
+            .epoch_entries()
+            .iter()
+            .any(|e| e.wrapped_vault_key.is_some());
+        if !held {
+            // Nothing to retire: no new revision.
+            return Ok(&self.manifest);
+        }
         self.commit(|m| {
             if let Some(epochs) = m.epochs.as_mut() {
                 for e in epochs {
@@ -734,7 +745,10 @@ impl Vault {
         audience: &str,
     ) -> Result<[u8; identity::SIGNATURE_LEN]> {
         check_challenge(challenge, audience)?;
-        let entry = self.manifest.recovery_entry().ok_or(Error::ManifestInvalid)?;
+        let entry = self
+            .manifest
+            .recovery_entry()
+            .ok_or(Error::ManifestInvalid)?;
         let UnlockEntry::Recovery { id, login_key, .. } = entry else {
             return Err(Error::ManifestInvalid);
         };
@@ -950,13 +964,7 @@ impl Vault {
             return Err(e);
         }
         self.ring.insert(0, (epoch, wrap_dek_cipher(&vault_key)));
-        self.keys.insert(
-            0,
-            EpochKey {
-                epoch,
-                vault_key,
-            },
-        );
+        self.keys.insert(0, EpochKey { epoch, vault_key });
         Ok(())
     }
 }

@@ -44,12 +44,16 @@ fn new_vault() -> (VaultHandle, [u8; 32], String) {
 #[wasm_bindgen_test]
 fn seal_open_json_and_bytes_in_the_browser() {
     let (mut h, _, _) = new_vault();
-    let t = h.seal_text(b"{\"a\":1}".to_vec(), true, "r1", &[]).unwrap();
-    assert!(t.starts_with("ms1."));
+    let t = h
+        .seal_text(b"{\"a\":1}".to_vec(), true, "r1", &[], None)
+        .unwrap();
+    assert!(t.starts_with("ms2."));
     let o = h.open(t.into_bytes(), true, "r1", &[]).unwrap();
     assert!(o.json);
     assert_eq!(String::from(o.into_text().unwrap()), "{\"a\":1}");
-    let b = h.seal_bytes(vec![1, 2, 3], false, "r2", b"ctx").unwrap();
+    let b = h
+        .seal_bytes(vec![1, 2, 3], false, "r2", b"ctx", None)
+        .unwrap();
     let o = h.open(b, false, "r2", b"ctx").unwrap();
     assert!(!o.json);
     assert_eq!(o.into_bytes().to_vec(), vec![1, 2, 3]);
@@ -59,7 +63,7 @@ fn seal_open_json_and_bytes_in_the_browser() {
 fn text_form_errors_keep_their_codes() {
     let (mut h, _, _) = new_vault();
     let text = h
-        .seal_text(b"{\"a\":\"\xc3\xa9\"}".to_vec(), true, "r1", &[])
+        .seal_text(b"{\"a\":\"\xc3\xa9\"}".to_vec(), true, "r1", &[], None)
         .unwrap();
     assert_eq!(
         h.open(text.clone().into_bytes(), true, "r1", &[])
@@ -83,11 +87,14 @@ fn text_form_errors_keep_their_codes() {
         "Malformed"
     );
     assert_eq!(
-        code_of(h.seal_text(b"\xff".to_vec(), true, "r", &[]).unwrap_err()),
+        code_of(
+            h.seal_text(b"\xff".to_vec(), true, "r", &[], None)
+                .unwrap_err()
+        ),
         "InvalidArgument"
     );
     assert_eq!(
-        code_of(h.seal_text(b"1".to_vec(), true, "", &[]).unwrap_err()),
+        code_of(h.seal_text(b"1".to_vec(), true, "", &[], None).unwrap_err()),
         "InvalidArgument"
     );
 }
@@ -96,12 +103,15 @@ fn text_form_errors_keep_their_codes() {
 fn unlock_from_manifest_and_recovery_code() {
     let (mut h, prf, code) = new_vault();
     let m = h.manifest_json().unwrap();
-    let sealed = h.seal_bytes(b"\"x\"".to_vec(), true, "r", &[]).unwrap();
+    let sealed = h
+        .seal_bytes(b"\"x\"".to_vec(), true, "r", &[], None)
+        .unwrap();
     let mut buf = prf;
-    let h2 = VaultHandle::unlock_with_prf(&m, b"cred", &mut buf, None).unwrap();
+    let mut h2 = VaultHandle::unlock_with_prf(&m, vec![], None, b"cred", &mut buf, None).unwrap();
     assert_eq!(buf, [0u8; 32], "the caller's PRF buffer is wiped");
     assert!(h2.open(sealed.clone(), false, "r", &[]).is_ok());
-    let h3 = VaultHandle::unlock_with_recovery_code(&m, &code, Some(1.0)).unwrap();
+    let mut h3 =
+        VaultHandle::unlock_with_recovery_code(&m, vec![], None, &code, Some(1.0)).unwrap();
     assert!(h3.open(sealed, false, "r", &[]).is_ok());
     let reqs = passkey_requests(&m).unwrap();
     assert_eq!(reqs.len(), 1);
@@ -113,19 +123,21 @@ fn unlock_from_manifest_and_recovery_code() {
     let new_code = h4.rotate_recovery_code().unwrap();
     assert_ne!(new_code, code);
     let m4 = h4.manifest_json().unwrap();
-    assert!(VaultHandle::unlock_with_recovery_code(&m4, &new_code, None).is_ok());
+    assert!(VaultHandle::unlock_with_recovery_code(&m4, vec![], None, &new_code, None).is_ok());
 }
 
 #[wasm_bindgen_test]
 fn large_records_leave_only_their_body_key() {
     let (mut h, _, _) = new_vault();
-    let mut job = h.seal_large(false, 70_000.0, "scan", b"c").unwrap();
+    let mut job = h.seal_large(false, 70_000.0, "scan", b"c", None).unwrap();
     let key = job.take_key().unwrap();
     assert_eq!(key.length(), 32);
     assert!(job.take_key().is_none(), "the body key is handed out once");
     assert_eq!(job.body_head().len(), 1);
     assert_eq!(job.prefix().len(), large_head_length() as usize);
-    let sealed = h.seal_bytes(vec![7; 70_000], false, "scan", b"c").unwrap();
+    let sealed = h
+        .seal_bytes(vec![7; 70_000], false, "scan", b"c", None)
+        .unwrap();
     let head = &sealed[..large_head_length() as usize];
     let mut open = h
         .open_large(head, sealed.len() as f64, "scan", b"c")
@@ -141,20 +153,20 @@ fn large_records_leave_only_their_body_key() {
         "DecryptionFailed"
     );
     assert_eq!(
-        code_of(h.seal_large(false, -1.0, "scan", &[]).err().unwrap()),
+        code_of(h.seal_large(false, -1.0, "scan", &[], None).err().unwrap()),
         "InvalidArgument"
     );
-    assert!(to_text(&sealed).starts_with("ms1."));
+    assert!(to_text(&sealed).starts_with("ms2."));
 }
 
 #[wasm_bindgen_test]
 fn hand_off_between_two_handles() {
     let (mut h, _, _) = new_vault();
     let m = h.manifest_json().unwrap();
-    let sealed = h.seal_bytes(b"1".to_vec(), true, "r", &[]).unwrap();
+    let sealed = h.seal_bytes(b"1".to_vec(), true, "r", &[], None).unwrap();
     let mut r = HandoffReceiver::new().unwrap();
     let msg = h.hand_off(&r.public_key().unwrap()).unwrap();
-    let h2 = r.accept(&msg, Some(m), None).unwrap();
+    let mut h2 = r.accept(&msg, Some(m), None).unwrap();
     assert!(h2.open(sealed, false, "r", &[]).is_ok());
     assert!(r.public_key().is_none(), "a receiver is used once");
     assert_eq!(
@@ -167,14 +179,14 @@ fn hand_off_between_two_handles() {
 fn errors_reach_js_as_codes_and_the_instance_survives() {
     let (mut h, prf, _) = new_vault();
     let m = h.manifest_json().unwrap();
-    let sealed = h.seal_bytes(b"1".to_vec(), true, "r", &[]).unwrap();
+    let sealed = h.seal_bytes(b"1".to_vec(), true, "r", &[], None).unwrap();
     assert_eq!(
         code_of(h.open(sealed.clone(), false, "other", &[]).err().unwrap()),
         "DecryptionFailed"
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_with_prf(&m, b"cred", &mut [0; 32], None)
+            VaultHandle::unlock_with_prf(&m, vec![], None, b"cred", &mut [0; 32], None)
                 .err()
                 .unwrap()
         ),
@@ -184,7 +196,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     wrong[0] ^= 1;
     assert_eq!(
         code_of(
-            VaultHandle::unlock_with_prf(&m, b"cred", &mut wrong, None)
+            VaultHandle::unlock_with_prf(&m, vec![], None, b"cred", &mut wrong, None)
                 .err()
                 .unwrap()
         ),
@@ -192,7 +204,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_with_prf(&m, b"cred", &mut prf.clone(), Some(5.0))
+            VaultHandle::unlock_with_prf(&m, vec![], None, b"cred", &mut prf.clone(), Some(5.0))
                 .err()
                 .unwrap()
         ),
@@ -200,7 +212,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_with_prf(&m, b"cred", &mut prf.clone(), Some(-1.0))
+            VaultHandle::unlock_with_prf(&m, vec![], None, b"cred", &mut prf.clone(), Some(-1.0))
                 .err()
                 .unwrap()
         ),
@@ -208,7 +220,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_with_recovery_code(&m, "AAAA", None)
+            VaultHandle::unlock_with_recovery_code(&m, vec![], None, "AAAA", None)
                 .err()
                 .unwrap()
         ),
@@ -216,7 +228,7 @@ fn errors_reach_js_as_codes_and_the_instance_survives() {
     );
     assert_eq!(
         code_of(
-            VaultHandle::unlock_with_recovery_code("{", "AAAA", None)
+            VaultHandle::unlock_with_recovery_code("{", vec![], None, "AAAA", None)
                 .err()
                 .unwrap()
         ),

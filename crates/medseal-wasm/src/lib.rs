@@ -726,15 +726,15 @@ impl VaultHandle {
         length: f64,
         record_id: &str,
         context: &[u8],
+        version: Option<f64>,
     ) -> Result<LargeSealJob, JsValue> {
         let length = byte_count(length, "length must be a byte count")?;
-        let job = hazmat::seal_large(
-            self.get_mut()?,
-            content_type(json),
-            length,
-            &binding(record_id, context),
-        )
-        .map_err(to_js)?;
+        let version = version_of(version)?;
+        let ctx = binding(record_id, context);
+        let job =
+            hazmat::seal_large_version(self.get_mut()?, content_type(json), length, &ctx, version)
+                .map_err(to_js)?;
+        self.saw_record(&ctx, version, false);
         Ok(LargeSealJob {
             iv: job.cipher().nonce().to_vec(),
             aad: job.cipher().aad().to_vec(),
