@@ -104,11 +104,18 @@ pub(crate) fn check_public_key(bytes: &[u8]) -> bool {
 /// signature whose `s` is in the high half (the other valid encoding of the
 /// same signature) is refused.
 pub(crate) fn verify(public_key: &[u8], msg: &[u8], signature: &[u8]) -> Result<()> {
+    check_low_s(signature)?;
+    let sig = Signature::from_slice(signature).map_err(|_| Error::ManifestInvalid)?;
+    verify_any_s(public_key, msg, &sig)
+}
+
+/// Checks that a P1363 signature is well-formed with a low `s`.
+pub(crate) fn check_low_s(signature: &[u8]) -> Result<()> {
     let sig = Signature::from_slice(signature).map_err(|_| Error::ManifestInvalid)?;
     if sig.normalize_s() != sig {
         return Err(Error::ManifestInvalid);
     }
-    verify_any_s(public_key, msg, &sig)
+    Ok(())
 }
 
 /// Verifies a P1363 signature accepting high `s` too: only for v1 manifests,
