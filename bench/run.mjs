@@ -1,6 +1,9 @@
 // The benchmark harness: `node bench/run.mjs [--scale 1]` (after `make pkg`).
 // Runs bench/workloads.mjs in Node 20 and in headless Chromium in one run,
 // then writes bench/results.json, docs/BENCHMARKS.md and docs/benchmarks.png.
+// `--only rekey` runs only the re-key workload (issue #13) in both, and
+// replaces just its part of bench/results.json and its section of
+// docs/BENCHMARKS.md (the rest of both stays as the last full run left it).
 // Benchmarks are never assertions: this reports what was measured.
 import { createServer } from "node:http";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
@@ -11,13 +14,15 @@ import { fileURLToPath } from "node:url";
 import os from "node:os";
 import { build } from "esbuild";
 import * as medseal from "../pkg/dist/node.js";
-import { runAll, ratios } from "./workloads.mjs";
+import { runAll, runRekey, ratios, REWRAP_HEADER_BYTES } from "./workloads.mjs";
 import { launch } from "../tests/browser/helpers.mjs";
 
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : dflt; };
 const scale = Number(arg("--scale", "1"));
 const write = !process.argv.includes("--no-write");
+const only = arg("--only", null);
+if (only !== null && only !== "rekey") throw new Error(`--only: unknown workload ${only} (known: rekey)`);
 if (process.argv.includes("--report-only")) {
   // Rewrites docs/BENCHMARKS.md from bench/results.json without measuring again.
   const r = JSON.parse(readFileSync(join(root, "bench", "results.json"), "utf8"));
@@ -34,7 +39,8 @@ if (process.argv.includes("--report-only")) {
 
 console.log(`# Node ${process.version}`);
 await medseal.init();
-const node = await runAll({ medseal, scale, log: (l) => console.log(l) });
+const node = only ? [] : await runAll({ medseal, scale, log: (l) => console.log(l) });
+const nodeRekey = await runRekey({ medseal, scale, log: (l) => console.log(l) });
 
 console.log("# Chromium");
 const out = join(root, "target", "bench");
@@ -58,11 +64,28 @@ const browser = await launch();
 const page = await browser.newPage();
 await page.goto(`http://localhost:${server.address().port}/index.html`);
 await page.waitForFunction(() => typeof window.runBench === "function");
-const chromium = await page.evaluate((s) => window.runBench(s), scale);
-for (const r of chromium.results) console.log(`${r.workload.padEnd(28)} ${r.impl.padEnd(34)} median ${r.median_us.toFixed(1).padStart(9)} us   p95 ${r.p95_us.toFixed(1).padStart(9)} us`);
+const chromium = await page.evaluate(([s, o]) => window.runBench(s, o), [scale, only]);
+for (const r of [...chromium.results, ...chromium.rekey.results]) console.log(`${r.workload.padEnd(28)} ${r.impl.padEnd(34)} median ${r.median_us.toFixed(1).padStart(9)} us   p95 ${r.p95_us.toFixed(1).padStart(9)} us`);
 
-// Sizes: the .wasm and the JS it needs, raw and gzip.
-const files = ["dist/wasm/medseal_wasm_bg.wasm", "dist/wasm/medseal_wasm.js", "dist/index.js", "dist/errors.js", "dist/passkey.js"];
+const date = new Date().toISOString();
+const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) };
+const rekey = { date, scale, machine, versions: { node: process.version, chromium: chromium.userAgent }, node: nodeRekey, chromium: chromium.rekey };
+if (only) {
+  if (write) {
+    const resultsPath = join(root, "bench", "results.json");
+    const old = JSON.parse(readFileSync(resultsPath, "utf8"));
+    await writeFile(resultsPath, JSON.stringify({ ...old, rekey }, null, 2) + "\n");
+    const docPath = join(root, "docs", "BENCHMARKS.md");
+    await writeFile(docPath, withSection(readFileSync(docPath, "utf8"), rekeyMarkdown(rekey)));
+    console.log("wrote the re-key part of bench/results.json and its section of docs/BENCHMARKS.md");
+  }
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
+
+// Sizes: the .wasm and the JS the browser entry (dist/index.js) loads, raw and gzip.
+const files = ["dist/wasm/medseal_wasm_bg.wasm", "dist/wasm/medseal_wasm.js", "dist/index.js", "dist/errors.js", "dist/loader.js", "dist/webauthn.js"];
 const size = files.map((f) => {
   const b = readFileSync(join(root, "pkg", f));
   return { file: f, raw: b.length, gzip: gzipSync(b, { level: 9 }).length };
@@ -73,14 +96,15 @@ const fallbackBytes = readFileSync(join(root, "pkg", "dist/wasm/medseal_wasm_sca
 const fallback = { file: "dist/wasm/medseal_wasm_scalar_bg.wasm", raw: fallbackBytes.length, gzip: gzipSync(fallbackBytes, { level: 9 }).length };
 
 const report = {
-  date: new Date().toISOString(),
+  date,
   scale,
-  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+  machine,
   versions: { node: process.version, chromium: chromium.userAgent, medseal: JSON.parse(readFileSync(join(root, "pkg", "package.json"), "utf8")).version,
     "@noble/ciphers": pkgVersion("@noble/ciphers"), "@noble/curves": pkgVersion("@noble/curves"), "age-encryption": pkgVersion("age-encryption") },
   node: { results: node, ratios: ratios(node) },
   chromium: { results: chromium.results, ratios: ratios(chromium.results) },
   size: { files: size, total, fallback },
+  rekey,
 };
 function pkgVersion(name) {
   return JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version;
@@ -97,7 +121,7 @@ if (write) {
 }
 await browser.close();
 server.close();
-console.log(`benchmark harness: ${node.length} Node and ${chromium.results.length} Chromium measurements`);
+console.log(`benchmark harness: ${node.length + nodeRekey.results.length} Node and ${chromium.results.length + chromium.rekey.results.length} Chromium measurements`);
 
 function fmt(us) {
   return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`;
@@ -192,7 +216,7 @@ read ratios near a goal's line as "at the line", not as met or missed.
   is missing. What remains is mostly P-256 (ECDSA, ECDH), serde_json and the
   float formatting its error paths pull in, and the AES/POLYVAL/SHA-256 code.
 
-## Size
+${r.rekey ? rekeyMarkdown(r.rekey) : ""}## Size
 
 | file | raw | gzip -9 |
 |---|---|---|
@@ -205,6 +229,66 @@ ${table("chromium")}
 ## Node 20
 
 ${table("node")}`;
+}
+
+/** The section "Re-key (issue #13)" from a `rekey` report (runRekey in Node and Chromium). */
+function rekeyMarkdown(k) {
+  const b = k.node.bytes;
+  const get = (env, impl) => k[env].results.find((x) => x.impl === impl);
+  const rekeyT = (env) => get(env, "medseal rekey()");
+  const rewrap = (env) => get(env, "medseal rewrap, loop");
+  const reseal = (env) => get(env, "re-seal: medseal open + seal, loop");
+  const total = (x) => fmt(x.median_us * b.records);
+  const both = (f) => `${f("node")} | ${f("chromium")}`;
+  const n = (x) => x.toLocaleString("en-US");
+  const size = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} MB` : `${(x / 1e3).toFixed(1)} kB`);
+  const chromiumVersion = /Chrome\/([\d.]+)/.exec(k.versions.chromium)?.[1] ?? k.versions.chromium;
+  return `## Re-key (issue #13)
+
+A vault with ${b.passkeys} passkeys (${b.unlockEntries} unlock entries with the recovery code) and
+${n(b.records)} records of 1 KiB (${b.recordBytes} bytes each, bytes form). \`rekey()\` seals a new
+vault key to every entry (HPKE) and signs the new manifest; the app then
+re-wraps every record (\`vault.rewrap(sealed, { recordId, form: "bytes" })\`,
+which replaces the first ${REWRAP_HEADER_BYTES} bytes: epoch, record version, wrapped data key).
+An app without \`rewrap\` would open and seal every record again instead.
+Run on ${k.date.slice(0, 10)}, scale ${k.scale}, ${k.machine.cpus} cores (${k.machine.model}); Node ${k.versions.node},
+headless Chromium ${chromiumVersion}. \`rekey()\`: the median of ${rekeyT("node").n} re-keys (epoch 1 to 2) of vaults of this
+shape; the records: medians of ${rewrap("node").n} rounds, re-wrap and re-seal side by side.
+Rerun: \`node bench/run.mjs --only rekey\` (after \`make pkg\`; it rewrites
+only this section and \`rekey\` in \`bench/results.json\`), or all of \`make bench\`.
+
+| | Node | Chromium |
+|---|---|---|
+| \`rekey()\` (median, p95) | ${both((e) => `${fmt(rekeyT(e).median_us)} (${fmt(rekeyT(e).p95_us)})`)} |
+| re-wrap all ${n(b.records)} records (per record) | ${both((e) => `${total(rewrap(e))} (${fmt(rewrap(e).median_us)})`)} |
+| re-seal all ${n(b.records)} records: open + seal (per record) | ${both((e) => `${total(reseal(e))} (${fmt(reseal(e).median_us)})`)} |
+| **re-wrap / re-seal** | ${both((e) => `**${(rewrap(e).median_us / reseal(e).median_us).toFixed(2)}**`)} |
+| \`rekey()\` + re-wrap all | ${both((e) => fmt(rekeyT(e).median_us + rewrap(e).median_us * b.records))} |
+
+Bytes written (the new manifest is ${b.manifestAfter} bytes of JSON, ${b.manifestBefore} before the re-key):
+
+| the app writes | bytes |
+|---|---|
+| the new manifest + every re-wrapped record whole (${n(b.records)} × ${b.recordBytes}) | ${n(b.rewrapWhole)} (${size(b.rewrapWhole)}) |
+| the new manifest + the ${REWRAP_HEADER_BYTES}-byte header of every record (${n(b.records)} × ${REWRAP_HEADER_BYTES}) | ${n(b.rewrapHeaders)} (${size(b.rewrapHeaders)}) |
+| the new manifest + every record sealed again | ${n(b.reseal)} (${size(b.reseal)}) |
+
+Checked in the run: every re-wrapped record has its old length, and no byte
+after offset ${b.changedSpan} changed (${b.changedSpan === REWRAP_HEADER_BYTES ? "the header only" : "NOT the header only"}).
+
+`;
+}
+
+/** Replaces the section that starts with the first line of `section` (up to the next "## "), or puts it before "## Size". */
+function withSection(doc, section) {
+  const heading = section.slice(0, section.indexOf("\n") + 1);
+  const start = doc.indexOf(heading);
+  if (start >= 0) {
+    const next = doc.indexOf("\n## ", start + heading.length);
+    return doc.slice(0, start) + section + (next >= 0 ? doc.slice(next + 1) : "");
+  }
+  const size = doc.indexOf("## Size\n");
+  return size >= 0 ? doc.slice(0, size) + section + doc.slice(size) : `${doc.trimEnd()}\n\n${section}`;
 }
 
 function chartHtml(r) {

@@ -204,6 +204,96 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
   return results;
 }
 
+/** The bytes of a v2 record that `rewrap` replaces: magic, version, suite, epoch, record version, wrapped DEK (FORMAT.md §14.7). */
+export const REWRAP_HEADER_BYTES = 78;
+
+/**
+ * Issue #13: re-key of a vault with 3 passkeys and 10,000 records of 1 KiB.
+ * `rekey()` seals a new vault key to each unlock entry (3 passkeys and the
+ * recovery entry) and signs a new manifest; then every record is re-wrapped
+ * (`rewrap`, bytes form: new epoch and wrapped data key, body untouched).
+ * The alternative for an app without `rewrap`: open and seal every record
+ * again. Reports times (`results`, as `runAll`'s) and the bytes each way
+ * writes (`bytes`). `scale` shrinks the record count and the repetitions.
+ */
+export async function runRekey({ medseal, scale = 1, log = () => {} }) {
+  const { Vault, webauthn } = medseal;
+  const passkeys = 3;
+  const count = Math.max(20, Math.round(10000 * scale));
+  const reps = (n) => Math.max(3, Math.round(n * scale));
+  const results = [];
+  const add = (workload, impl, st) => {
+    results.push({ workload, impl, median_us: st.median, p95_us: st.p95, n: st.n });
+    log(`${workload.padEnd(28)} ${impl.padEnd(34)} median ${st.median.toFixed(1).padStart(9)} us   p95 ${st.p95.toFixed(1).padStart(9)} us`);
+  };
+  const utf8Length = (s) => new TextEncoder().encode(s).length;
+  const newVault = async () => {
+    const key = () => ({ credentialId: rnd(16), prfSalt: webauthn.newPrfSalt(), prfOutput: rnd(32) });
+    const { vault } = await Vault.create({ prf: key() });
+    for (let i = 1; i < passkeys; i++) await vault.addPasskey({ prf: key() });
+    return vault;
+  };
+
+  const vault = await newVault();
+  const one = payload(1024);
+  const ids = Array.from({ length: count }, (_, i) => `r${i}`);
+  const old = vault.sealMany(ids.map((recordId) => ({ record: one, recordId })), { form: "bytes" });
+  const manifestBefore = utf8Length(JSON.stringify(vault.manifest()));
+
+  // rekey(): once on this vault, then on fresh vaults of the same shape (3
+  // passkeys, epoch 1 -> 2; a re-key does not read the records, and each
+  // re-key adds an epoch to the manifest, so the samples stay alike).
+  const rekeyUs = [];
+  let t0 = now();
+  const manifest = vault.rekey();
+  rekeyUs.push((now() - t0) * 1000);
+  for (let i = 1; i < reps(20); i++) {
+    const v = await newVault();
+    t0 = now();
+    v.rekey();
+    rekeyUs.push((now() - t0) * 1000);
+    v.lock();
+  }
+  add(`re-key: rekey(), ${passkeys} passkeys`, "medseal rekey()", stats(rekeyUs));
+
+  // One re-wrap of every record for the bytes: the whole new record, and the
+  // span that changed (rewrap leaves everything after the header as it was).
+  const rewrapAll = () => ids.map((recordId, i) => vault.rewrap(old[i], { recordId, form: "bytes" }));
+  const resealAll = () => ids.map((recordId, i) => vault.seal(vault.open(old[i], { recordId }), { recordId, form: "bytes" }));
+  const rewrapped = rewrapAll();
+  const resealed = resealAll();
+  let changedSpan = 0;
+  rewrapped.forEach((r, i) => {
+    if (!r || r.length !== old[i].length) throw new Error(`rewrap of ${ids[i]}: ${r ? `length ${r.length}, was ${old[i].length}` : "null"}`);
+    for (let k = r.length - 1; k >= changedSpan; k--) if (r[k] !== old[i][k]) { changedSpan = k + 1; break; }
+  });
+  const sum = (xs) => xs.reduce((n, x) => n + x.length, 0);
+  const manifestAfter = utf8Length(JSON.stringify(manifest));
+  const bytes = {
+    passkeys,
+    unlockEntries: manifest.unlock.length,
+    records: count,
+    recordBytes: old[0].length,
+    manifestBefore,
+    manifestAfter,
+    changedSpan,
+    rewrapWhole: manifestAfter + sum(rewrapped),
+    rewrapHeaders: manifestAfter + count * REWRAP_HEADER_BYTES,
+    reseal: manifestAfter + sum(resealed),
+  };
+  log(`re-key bytes: manifest ${manifestBefore} -> ${manifestAfter} B; records ${count} x ${bytes.recordBytes} B; changed span ${changedSpan} B; written: whole records ${bytes.rewrapWhole} B, headers only ${bytes.rewrapHeaders} B, re-seal ${bytes.reseal} B`);
+
+  // Re-wrap against re-seal, side by side, per record.
+  const st = await measureSideBySide([
+    { fn: rewrapAll, reps: reps(5), ops: count },
+    { fn: resealAll, reps: reps(5), ops: count },
+  ]);
+  add(`re-key: ${count} x 1 KiB records`, "medseal rewrap, loop", st[0]);
+  add(`re-key: ${count} x 1 KiB records`, "re-seal: medseal open + seal, loop", st[1]);
+  vault.lock();
+  return { results, bytes };
+}
+
 /** medseal time / alternative time for every workload medseal ran in. */
 export function ratios(results) {
   const out = [];
