@@ -58,10 +58,7 @@ fn a_leaked_body_key_rewrites_only_its_own_record() {
     let other = v.seal(b"sodium 140", &c).expect("seal");
     let job2 = hazmat::open_large(&v, &other[..hazmat::HEAD_LEN], other.len(), &c).expect("job");
     let spliced = forge(&other[..job2.body_start()], &key, &nonce, &aad, b"x");
-    assert_eq!(
-        v.open(&spliced, &c).unwrap_err().code(),
-        "DecryptionFailed"
-    );
+    assert_eq!(v.open(&spliced, &c).unwrap_err().code(), "DecryptionFailed");
     let moved = RecordContext::with_context(b"lab-2", b"ctx");
     assert_eq!(
         v.open(&forged, &moved).unwrap_err().code(),

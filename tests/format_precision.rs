@@ -348,10 +348,18 @@ fn revision_is_written_as_plain_digits_in_u64_range() {
     // it is out of range (ManifestInvalid), up to 2^64 - 1 (a u64 still).
     let top = edited(&j, revision, r#""revision":9007199254740991,"#);
     let top = Manifest::from_json(&top).map(|m| m.revision());
-    assert_eq!(top, Ok((1 << 53) - 1), "update FORMAT.md §7.1 if the range changed");
+    assert_eq!(
+        top,
+        Ok((1 << 53) - 1),
+        "update FORMAT.md §7.1 if the range changed"
+    );
     for over in ["9007199254740992", "18446744073709551615"] {
         let text = edited(&j, revision, &format!(r#""revision":{over},"#));
-        assert_eq!(code(Manifest::from_json(&text)), "ManifestInvalid", "{over}");
+        assert_eq!(
+            code(Manifest::from_json(&text)),
+            "ManifestInvalid",
+            "{over}"
+        );
     }
     // A changed revision parses but does not unlock: the signature covers it.
     assert_eq!(

@@ -103,7 +103,10 @@ fn a_handed_off_vault_cannot_follow_a_rekey_made_elsewhere_and_says_so() {
     let m2 = a.rekey().unwrap().clone();
     page.update_manifest(&m2).unwrap();
     assert_eq!(page.manifest(), &m2);
-    assert_eq!(worker.update_manifest(&m2).unwrap_err(), Error::UnlockFailed);
+    assert_eq!(
+        worker.update_manifest(&m2).unwrap_err(),
+        Error::UnlockFailed
+    );
     assert_eq!(worker.manifest(), &m1);
     let sealed = worker.seal(b"still works", &ctx("w")).unwrap();
     assert_eq!(worker.open(&sealed, &ctx("w")).unwrap(), b"still works");
