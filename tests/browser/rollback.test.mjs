@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, launch, addAuthenticator } from "./helpers.mjs";
@@ -166,6 +166,11 @@ test("a rolled-back manifest is refused (StaleManifest) and the removed passkey 
   assert.equal(await a.page.getAttribute("#status", "class"), "error");
   assert.equal(await a.page.isHidden("#app"), true, "the vault stays locked");
   assert.ok(!(await a.page.textContent("body")).includes("latex: hives"), "no record is shown");
+  // MEDSEAL_SCREENSHOTS_DIR=dir: what the patient sees (looked at when changing the app).
+  if (process.env.MEDSEAL_SCREENSHOTS_DIR) {
+    mkdirSync(process.env.MEDSEAL_SCREENSHOTS_DIR, { recursive: true });
+    await a.page.screenshot({ path: join(process.env.MEDSEAL_SCREENSHOTS_DIR, "4-rolled-back.png"), fullPage: true });
+  }
 
   // And with the recovery code (the rolled-back manifest still has its entry): refused too.
   await a.page.click("summary:has-text('Lost every passkey')");
