@@ -226,12 +226,27 @@ async function addPasskey() {
   await refreshRecords();
 }
 
+// A manifest this device just signed is already what it saw (the SDK's seen state): if the server never
+// stores it, the next sign-in here reads the server's copy as a rollback. So a write that failed on the
+// way (network, 5xx) is retried; a refusal (4xx, e.g. 409 when another device changed the vault first)
+// is not, and is shown.
+async function storeManifest(replaces, manifest) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api("PUT", "/api/manifest", { replaces, manifest });
+    } catch (e) {
+      if (attempt >= 3 || (e.status && e.status < 500)) throw e;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
 async function removePasskey(entryId, label) {
   // A re-key with no passkey prompt: the removed passkey opens nothing sealed from now on. The server
   // deletes its login along with the write and signs out the user's other sessions.
   const replaces = vault.manifest().revision;
   const manifest = vault.removeUnlock(entryId);
-  await api("PUT", "/api/manifest", { replaces, manifest });
+  await storeManifest(replaces, manifest);
   status(`Passkey "${label}" removed: it no longer signs in or unlocks.`);
   await refreshRecords();
 }
@@ -239,7 +254,7 @@ async function removePasskey(entryId, label) {
 async function newRecoveryCode() {
   const replaces = vault.manifest().revision;
   const { manifest, recoveryCode } = vault.rotateRecoveryCode();
-  await api("PUT", "/api/manifest", { replaces, manifest });
+  await storeManifest(replaces, manifest);
   status("New recovery code made; the old one no longer works with the current vault.");
   await enterApp(recoveryCode);
 }
