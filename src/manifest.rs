@@ -1,4 +1,4 @@
-//! The vault manifest, v1: everything a device needs to unlock a vault, as
+//! The vault manifest (v2 written, v1 read): everything a device needs to unlock a vault, as
 //! JSON, signed by the vault's identity key (docs/FORMAT.md "Vault manifest").
 //! Everything in it is public: a server stores it and may read it, but cannot
 //! change, drop, reorder or roll back anything in it unnoticed.
@@ -319,13 +319,14 @@ impl UnlockEntry {
     }
 }
 
-/// The vault manifest, v1.
+/// The vault manifest: version 2 is written, version 1 read (FORMAT.md §7,
+/// §14).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Manifest {
     /// Always `"vault-manifest"`.
     pub(crate) medseal: String,
-    /// Format version (1).
+    /// Format version (2; 1 for a manifest written before key epochs).
     pub(crate) version: u64,
     /// Random vault id (16 bytes).
     pub(crate) vault_id: B64,
