@@ -29,7 +29,12 @@ export type HostOptions = {
   allow?: (event: MessageEvent) => boolean;
   /** Called after the vault changed (created, unlocked, handed over, locked). */
   onChange?: (state: VaultStatus) => void;
-  /** Where what this host has seen of the vault is kept (see `UnlockOptions.store`; default as `Vault.unlock`'s: memory in a worker, which a restart loses). */
+  /**
+   * Where what this host has seen of the vaults it creates and unlocks is
+   * kept (see `UnlockOptions.store`). Default as `Vault.unlock`'s: in a
+   * worker or service worker, IndexedDB (`seenStores.indexedDB()`), so that
+   * it outlives a restart; memory where there is none (Node).
+   */
   store?: SeenStore | null;
 };
 
@@ -78,6 +83,8 @@ export class VaultHost {
   #pending = new Map<string, { receiver: VaultReceiver; at: number }>();
   #o: HostOptions;
   #handlers: Handlers;
+  /** A failed save of the seen state, until `persisted` reports it. */
+  #saveError: unknown = undefined;
 
   /** @throws {@link MedsealError} `InvalidArgument` */
   constructor(o: HostOptions = {}) {
@@ -168,6 +175,12 @@ export class VaultHost {
       retireEpochs: () => need().retireEpochs(),
       signRecoveryLogin: (c, a) => need().signRecoveryLogin(c, a),
       signLoginProof: (c, a) => need().signLoginProof(c, a),
+      persisted: () => {
+        const e = this.#saveError;
+        this.#saveError = undefined;
+        if (e !== undefined) throw fromWasm(e);
+        return null;
+      },
     };
   }
 
@@ -247,7 +260,26 @@ export class VaultHost {
     if (!Array.isArray(args)) throw new MedsealError(ErrorCode.InvalidArgument, "args must be an array");
     if (typeof op !== "string" || !Object.prototype.hasOwnProperty.call(this.#handlers, op)) throw new MedsealError(ErrorCode.InvalidArgument, `unknown operation "${String(op)}"`);
     const f = this.#handlers[op] as (...a: Ops[K]["args"]) => Ops[K]["result"] | Promise<Ops[K]["result"]>;
-    return f(...args);
+    if (op === "persisted") await this.#saved();
+    try {
+      return await f(...args);
+    } finally {
+      await this.#saved();
+    }
+  }
+
+  /**
+   * Waits until the seen state of the held vault is saved, so that an
+   * answer means it is in the store: a worker stopped right after it (a
+   * page closing, a service worker going idle) keeps it. A failed save does
+   * not fail the operation (it happened in the vault); `persisted` reports it.
+   */
+  async #saved(): Promise<void> {
+    try {
+      await this.#vault?.persisted();
+    } catch (e) {
+      this.#saveError ??= e;
+    }
   }
 }
 

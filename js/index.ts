@@ -188,11 +188,35 @@ function vaultIdOf(text: string): string {
   return id;
 }
 
+/** The object store of `seenStores.indexedDB`'s database: key the vault id, value the state. */
+const SEEN_OBJECTS = "seen";
+
+/** A request's result, or its error (an aborted transaction's, if it has none). */
+function idbResult<T>(r: IDBRequest<T>, tx: IDBTransaction): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const fail = () => reject(r.error ?? tx.error ?? new DOMException("the IndexedDB transaction was aborted", "AbortError"));
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = fail;
+    tx.onabort = fail;
+  });
+}
+
+/** A transaction's commit: resolves once the write is in the database, rejects if it aborted. */
+function idbCommit(tx: IDBTransaction): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = tx.onabort = () => reject(tx.error ?? new DOMException("the IndexedDB transaction was aborted", "AbortError"));
+  });
+}
+
 /**
  * Stores for what a device has seen of a vault (see `SeenStore`):
- * `localStorage` (the default in a page) or memory (the default elsewhere;
- * lost when the realm ends), or your own `{ load, save }` (IndexedDB, a
- * file, a native app's storage).
+ * `localStorage` (the default in a page), IndexedDB (the default in a
+ * worker or service worker, which have no `localStorage`: their memory is
+ * gone at every restart, and rollback protection with it), memory (the
+ * default where neither may be used, as in Node or a sandboxed frame; lost
+ * when the realm ends), or your own `{ load, save }` (a file, a native
+ * app's storage).
  */
 export const seenStores = {
   /** In this realm's memory only. */
@@ -207,9 +231,90 @@ export const seenStores = {
       save: (id, state) => globalThis.localStorage.setItem(prefix + id, state),
     };
   },
+  /**
+   * In IndexedDB: the database `dbName` (version 1, made on first use), one
+   * object store whose keys are vault ids and values the states. IndexedDB
+   * is the storage that workers and extension service workers have, so a
+   * vault host that restarts still knows what it saw. `load` and `save`
+   * reject when the database cannot be opened (storage denied, a newer
+   * version of it) or a transaction fails; `save` resolves only once the
+   * transaction has committed. The connection is opened once and kept
+   * (closed again when another connection upgrades the database or the
+   * browser closes it, then reopened on the next call).
+   */
+  indexedDB(dbName = "medseal-seen"): SeenStore {
+    if (typeof dbName !== "string" || dbName === "") throw invalid("dbName must be a non-empty string");
+    let db: Promise<IDBDatabase> | null = null;
+    const open = (): Promise<IDBDatabase> => {
+      if (db) return db;
+      const p = new Promise<IDBDatabase>((resolve, reject) => {
+        const r = globalThis.indexedDB.open(dbName, 1);
+        r.onupgradeneeded = () => r.result.createObjectStore(SEEN_OBJECTS);
+        r.onsuccess = () => {
+          const conn = r.result;
+          const drop = () => {
+            if (db === p) db = null;
+          };
+          // Another tab or worker upgrading the database must not wait for this connection.
+          conn.onversionchange = () => {
+            conn.close();
+            drop();
+          };
+          conn.onclose = drop; // closed by the browser (storage cleared)
+          resolve(conn);
+        };
+        r.onerror = () => reject(r.error ?? new DOMException(`IndexedDB database "${dbName}" could not be opened`, "UnknownError"));
+      });
+      db = p;
+      // A failed open is tried again on the next call, not remembered.
+      p.catch(() => {
+        if (db === p) db = null;
+      });
+      return p;
+    };
+    return {
+      load: async (id) => {
+        const tx = (await open()).transaction(SEEN_OBJECTS, "readonly");
+        const v = await idbResult<unknown>(tx.objectStore(SEEN_OBJECTS).get(id), tx);
+        return (v ?? null) as string | null;
+      },
+      save: async (id, state) => {
+        const tx = (await open()).transaction(SEEN_OBJECTS, "readwrite");
+        const done = idbCommit(tx);
+        tx.objectStore(SEEN_OBJECTS).put(state, id);
+        await done;
+      },
+    };
+  },
 };
 
 const realmMemory = seenStores.memory();
+
+/**
+ * The default store where there is no usable `localStorage`: IndexedDB, or,
+ * where this realm may not use IndexedDB at all (an opaque origin, such as
+ * a sandboxed frame: `open` throws `SecurityError`), memory, as for a
+ * blocked `localStorage`. Any other failure rejects (the caller sees it).
+ */
+function indexedDBOrMemory(): SeenStore {
+  const idb = seenStores.indexedDB();
+  let store: SeenStore | null = null;
+  const pick = async <T>(f: (s: SeenStore) => T | Promise<T>): Promise<T> => {
+    if (store) return f(store);
+    try {
+      const out = await f(idb);
+      store = idb;
+      return out;
+    } catch (e) {
+      if ((e as { name?: unknown } | null)?.name !== "SecurityError") throw e;
+      store = realmMemory;
+      return f(realmMemory);
+    }
+  };
+  return { load: (id) => pick((s) => s.load(id)), save: (id, state) => pick((s) => s.save(id, state)) };
+}
+
+let realmIndexedDB: SeenStore | null = null;
 
 function storeOf(opts: { store?: SeenStore | null } | undefined): SeenStore | null {
   const s = opts?.store;
@@ -221,14 +326,22 @@ function storeOf(opts: { store?: SeenStore | null } | undefined): SeenStore | nu
   try {
     if (typeof globalThis.localStorage?.getItem === "function") return seenStores.localStorage();
   } catch {
-    // localStorage throws where storage is blocked (sandboxed frames): use memory.
+    // localStorage throws where storage is blocked (sandboxed frames): try IndexedDB.
   }
+  // Workers and service workers have IndexedDB but no localStorage.
+  if (typeof globalThis.indexedDB?.open === "function") return (realmIndexedDB ??= indexedDBOrMemory());
   return realmMemory;
 }
 
 async function loadSeen(store: SeenStore | null, vaultId: string): Promise<string | undefined> {
   if (!store) return undefined;
-  const s = await store.load(vaultId);
+  let s: unknown;
+  try {
+    s = await store.load(vaultId);
+  } catch (e) {
+    if (e instanceof MedsealError) throw e;
+    throw invalid(`the seen-state store failed to load: ${String((e as Error)?.message ?? e)}`);
+  }
   if (s === null || s === undefined) return undefined;
   if (typeof s !== "string") throw invalid("store.load must return a string or null");
   return s;

@@ -255,6 +255,17 @@ export class RemoteVault implements VaultApi<"async"> {
   async lock(): Promise<void> {
     await this.request("lock", []);
   }
+
+  /**
+   * Resolves if the host saved what it has seen of the vault (as
+   * `Vault.persisted`). The host answers every call only after the saves
+   * it caused, so a failure shows here, not as that call's error: the call
+   * itself took effect.
+   * @throws {@link MedsealError} `InvalidArgument` when the store's `save` failed, `WorkerUnavailable`
+   */
+  async persisted(): Promise<void> {
+    await this.request("persisted", []);
+  }
 }
 
 /**
@@ -293,6 +304,6 @@ export class VaultWorker extends RemoteVault {
 guardMethods(RemoteVault.prototype, [
   "request", "create", "unlock", "addPasskey", "receiverKey", "acceptHandoff", "status", "seal", "open", "sealMany",
   "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
-  "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin",
+  "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted",
 ]);
 guardMethods(VaultWorker, ["start"]);

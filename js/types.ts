@@ -65,8 +65,9 @@ export type SeenStore = {
 /**
  * Options of an unlock. `history`: the manifests after the one this device
  * saw, oldest first (a server's `since` answer); `store`: where the seen
- * state lives (default: `localStorage` in a page, memory elsewhere; `null`:
- * none); `minRevision`: a floor of the caller's own (rarely needed now).
+ * state lives (default: `localStorage` in a page, IndexedDB in a worker or
+ * service worker, memory where neither may be used; `null`: none);
+ * `minRevision`: a floor of the caller's own (rarely needed now).
  */
 export type UnlockOptions = { minRevision?: number; history?: Array<Manifest | string>; store?: SeenStore | null };
 
@@ -157,6 +158,8 @@ export type Ops = {
   retireEpochs: { args: []; result: Manifest };
   signRecoveryLogin: { args: [challenge: Uint8Array, audience: string]; result: Uint8Array };
   signLoginProof: { args: [challenge: Uint8Array, audience: string]; result: Uint8Array };
+  /** Reports a failed save of the host's seen state (each answer waits for the saves its operation caused). */
+  persisted: { args: []; result: null };
 };
 
 /** An operation's name. */

@@ -267,3 +267,36 @@ test("requests from an untrusted sender are refused; a silent worker gives Worke
   // Node has no Web Workers.
   assert.throws(() => VaultWorker.start(), (e) => e instanceof MedsealError && e.code === ErrorCode.WorkerUnavailable);
 });
+
+test("the host answers after the seen state is saved; a failed save is reported by remote.persisted(), once", async () => {
+  // A slow store: each save completes 30 ms after it starts.
+  const done = [];
+  const slow = {
+    load: () => null,
+    save: (id, state) => new Promise((ok) => setTimeout(() => ok(void done.push({ id, state })), 30)),
+  };
+  const { remote } = fakeWorker({ store: slow });
+  let n = 0;
+  const prf = () => ({ prf: { credentialId: new Uint8Array([3, n++]), prfSalt: webauthn.newPrfSalt(), prfOutput: crypto.getRandomValues(new Uint8Array(32)) } });
+  const { manifest: m1 } = await remote.create(prf());
+  assert.equal(done.length, 1, "create answered after its save completed");
+  assert.equal(done[0].id, m1.vaultId);
+  const { manifest: m2 } = await remote.addPasskey(prf());
+  assert.equal(m2.revision, 2);
+  assert.equal(done.length, 2, "addPasskey answered after its save completed");
+  await remote.persisted();
+
+  // A store whose saves fail: the calls themselves succeed (they took effect), persisted() reports it.
+  let failing = true;
+  const flaky = { load: () => null, save: () => (failing ? Promise.reject(new Error("disk full")) : undefined) };
+  const f = fakeWorker({ store: flaky });
+  const { manifest } = await f.remote.create(prf());
+  assert.equal(manifest.revision, 1);
+  const rotated = await f.remote.rotateRecoveryCode();
+  assert.equal(rotated.manifest.revision, 2);
+  await assert.rejects(f.remote.persisted(), (e) => e instanceof MedsealError && e.code === ErrorCode.InvalidArgument && /the seen-state store failed to save: disk full/.test(e.message));
+  await f.remote.persisted(); // reported once
+  failing = false;
+  await f.remote.addPasskey(prf());
+  await f.remote.persisted();
+});

@@ -270,6 +270,7 @@ const TABLE = [
   { name: "remote.rekey/retireEpochs", ...remoteFx, args: () => [], call: async (fx, a) => [await fx.remote.rekey(...a), await fx.remote.retireEpochs(...a)], paths: [[0]] },
   { name: "remote.signRecoveryLogin", ...remoteFx, before: async (fx) => { await fx.remote.lock(); await fx.remote.unlock(M(), { recoveryCode: base.recoveryCode }); }, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signRecoveryLogin(...a), paths: [[0], [1]] },
   { name: "remote.signLoginProof", ...remoteFx, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signLoginProof(...a), paths: [[0], [1]] },
+  { name: "remote.persisted", ...remoteFx, args: () => [], call: (fx, a) => fx.remote.persisted(...a), paths: [[0]] },
   { name: "remote.lock", ...remoteFx, args: () => [], call: (fx, a) => fx.remote.lock(...a), paths: [[0]], afterLock: true },
   // ---------------------------------------------------------------- VaultHost, for hosts with their own transport
   { name: "new VaultHost + run", ...hostFx, args: () => [{ pin: () => ({}), onChange: () => {}, allow: () => true }], call: async (fx, a) => { const h = new VaultHost(...a); await h.run("status", []); await h.run("lock", []); }, paths: [[0], [0, "pin"], [0, "wasm"], [0, "onChange"]] },
