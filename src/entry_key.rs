@@ -52,6 +52,16 @@ impl EntrySeed {
         )))
     }
 
+    /// The seed bytes (for a vault hand-off, which carries the entry).
+    pub(crate) fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A seed received in a vault hand-off.
+    pub(crate) fn from_bytes(seed: &[u8; 32]) -> Self {
+        EntrySeed(Zeroizing::new(*seed))
+    }
+
     /// The entry's public key.
     pub(crate) fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
         let (_, pk) = Kem::derive_keypair(self.0.as_slice());

@@ -22,13 +22,21 @@ use crate::vault::Vault;
 
 /// First bytes of a hand-off message.
 pub const MAGIC: &[u8; 4] = b"mshd";
-/// The hand-off format version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// Version 1: the body is `vault key || manifest JSON`. Read, not written.
+pub const VERSION_1: u8 = 1;
+/// Version 2: the body also carries the unlock entry the sender was
+/// unlocked with (its id, key-pair seed and, for the recovery entry, login
+/// key), so that the receiver can follow a re-key made on another device.
+pub const VERSION: u8 = 2;
 /// Bytes before the ciphertext: magic, version, ephemeral public key, nonce.
 pub const HEADER_LEN: usize = 4 + 1 + PUBLIC_KEY_LEN + NONCE_LEN;
-/// The largest hand-off message: header, vault key, the largest manifest
-/// JSON (256 KiB), tag.
-pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 32 + crate::manifest::MAX_JSON_LEN + TAG_LEN;
+/// The largest unlock-entry part of a version 2 body: kind, `lp(id)` (at
+/// most 64 bytes), seed, login flag, login scalar.
+const MAX_ENTRY_PART: usize = 1 + 4 + 64 + 32 + 1 + 32;
+/// The largest hand-off message: header, vault key, the entry part, the
+/// largest manifest JSON (256 KiB), tag.
+pub const MAX_MESSAGE_LEN: usize =
+    HEADER_LEN + 32 + MAX_ENTRY_PART + crate::manifest::MAX_JSON_LEN + TAG_LEN;
 
 /// The receiving side: a one-time key pair. Dropping it (or accepting one
 /// message) destroys the private key.
@@ -100,7 +108,7 @@ impl HandoffReceiver {
             return Err(Error::Malformed("not a medseal hand-off message"));
         }
         if let Some(&version) = message.get(4) {
-            if version != VERSION {
+            if version != VERSION && version != VERSION_1 {
                 return Err(Error::UnknownVersion {
                     what: "hand-off",
                     version: u64::from(version),
@@ -138,10 +146,15 @@ impl HandoffReceiver {
             &mut plain,
             tag,
         )?;
-        let (vk, manifest_json) = plain.split_at_checked(32).ok_or_else(short)?;
+        let (vk, rest) = plain.split_at_checked(32).ok_or_else(short)?;
         let vk: Zeroizing<[u8; 32]> =
             Zeroizing::new(vk.try_into().map_err(|_| Error::DecryptionFailed)?);
         let vault_key = VaultKey::from_array(*vk);
+        let (entry, manifest_json) = if header.get(4) == Some(&VERSION) {
+            read_entry_part(rest)?
+        } else {
+            (None, rest)
+        };
         let json = core::str::from_utf8(manifest_json)
             .map_err(|_| Error::Malformed("hand-off manifest is not UTF-8"))?;
         let manifest = Manifest::from_json(json)?;
@@ -154,13 +167,58 @@ impl HandoffReceiver {
                 return Err(Error::WrongVault);
             }
         }
-        Vault::from_parts(&manifest, vault_key, min_revision)
+        let mut vault = Vault::from_parts(&manifest, vault_key, min_revision)?;
+        if let Some(e) = entry {
+            vault.adopt_unlocker(e)?;
+        }
+        Ok(vault)
     }
+}
+
+/// The unlock entry a version 2 message carries: its id, key-pair seed and
+/// (recovery entry) login scalar.
+pub(crate) struct EntryPart {
+    pub(crate) id: String,
+    pub(crate) seed: Zeroizing<[u8; 32]>,
+    pub(crate) login: Option<Zeroizing<[u8; 32]>>,
+}
+
+/// `u8 kind || [lp(entry id) || seed(32) || u8 has_login || [login scalar(32)]]`
+/// then the manifest JSON: kind 0 carries no entry, kind 1 one.
+fn read_entry_part(body: &[u8]) -> Result<(Option<EntryPart>, &[u8])> {
+    let bad = || Error::Malformed("hand-off entry part is malformed");
+    let (&kind, rest) = body.split_first().ok_or_else(bad)?;
+    match kind {
+        0 => return Ok((None, rest)),
+        1 => {}
+        _ => return Err(bad()),
+    }
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad())?;
+    if len == 0 || len > 64 {
+        return Err(bad());
+    }
+    let (id, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
+    let id = core::str::from_utf8(id).map_err(|_| bad())?.to_string();
+    let (seed, rest) = rest.split_first_chunk::<32>().ok_or_else(bad)?;
+    let seed = Zeroizing::new(*seed);
+    let (&has_login, rest) = rest.split_first().ok_or_else(bad)?;
+    let (login, rest) = match has_login {
+        0 => (None, rest),
+        1 => {
+            let (l, rest) = rest.split_first_chunk::<32>().ok_or_else(bad)?;
+            (Some(Zeroizing::new(*l)), rest)
+        }
+        _ => return Err(bad()),
+    };
+    Ok((Some(EntryPart { id, seed, login }), rest))
 }
 
 impl Vault {
     /// Seals this vault to a [`HandoffReceiver`]'s public key: the message
-    /// carries the vault key and manifest encrypted to that receiver alone.
+    /// carries the vault key, the unlock entry this vault was opened with
+    /// (so the receiver can follow re-keys) and the manifest, encrypted to
+    /// that receiver alone.
     pub fn hand_off(&mut self, receiver_public_key: &[u8]) -> Result<Vec<u8>> {
         let receiver: [u8; PUBLIC_KEY_LEN] = receiver_public_key.try_into().map_err(|_| {
             Error::InvalidArgument("receiver public key must be 33 bytes (compressed P-256)")
@@ -179,8 +237,23 @@ impl Vault {
         out.extend_from_slice(&nonce);
         let aad = aad(&out, &receiver);
         let manifest = self.manifest().to_json();
-        let mut body = Zeroizing::new(Vec::with_capacity(32 + manifest.len()));
+        let mut body = Zeroizing::new(Vec::with_capacity(32 + MAX_ENTRY_PART + manifest.len()));
         body.extend_from_slice(self.vault_key_bytes());
+        match self.unlocker_part() {
+            Some(e) => {
+                body.push(1);
+                put_lp(&mut body, e.id.as_bytes());
+                body.extend_from_slice(e.seed.as_slice());
+                match &e.login {
+                    Some(l) => {
+                        body.push(1);
+                        body.extend_from_slice(l.as_slice());
+                    }
+                    None => body.push(0),
+                }
+            }
+            None => body.push(0),
+        }
         body.extend_from_slice(manifest.as_bytes());
         let tag = aead::seal_in_place(key.expose(), &nonce, &aad, &mut body)?;
         out.extend_from_slice(&body);

@@ -345,6 +345,59 @@ impl Vault {
         })
     }
 
+    /// The unlock entry this vault was opened with, for a hand-off.
+    pub(crate) fn unlocker_part(&self) -> Option<crate::handoff::EntryPart> {
+        self.unlocked_by
+            .as_ref()
+            .map(|u| crate::handoff::EntryPart {
+                id: u.entry_id.clone(),
+                seed: Zeroizing::new(*u.seed.expose()),
+                login: u.login.as_ref().map(|l| l.scalar()),
+            })
+    }
+
+    /// Takes the unlock entry a hand-off carried, after checking that it is
+    /// an entry of this manifest whose public key the seed derives (a v1
+    /// entry has none to check against, and is dropped: it cannot receive a
+    /// re-key anyway). Anything else is `ManifestInvalid`.
+    pub(crate) fn adopt_unlocker(&mut self, e: crate::handoff::EntryPart) -> Result<()> {
+        let entry = self
+            .manifest
+            .unlock
+            .iter()
+            .find(|x| x.id() == e.id)
+            .ok_or(Error::ManifestInvalid)?;
+        let Some(pk) = entry.public_key() else {
+            return Ok(());
+        };
+        let seed = EntrySeed::from_bytes(&e.seed);
+        if seed.public_key().as_slice() != pk {
+            return Err(Error::ManifestInvalid);
+        }
+        let login = match (&e.login, entry) {
+            (
+                Some(l),
+                UnlockEntry::Recovery {
+                    login_key: Some(k), ..
+                },
+            ) => {
+                let id = Identity::from_scalar(l)?;
+                if id.public_key().as_slice() != k.0.as_slice() {
+                    return Err(Error::ManifestInvalid);
+                }
+                Some(id)
+            }
+            (None, UnlockEntry::Passkey { .. }) => None,
+            _ => return Err(Error::ManifestInvalid),
+        };
+        self.unlocked_by = Some(Unlocker {
+            entry_id: e.id,
+            seed,
+            login,
+        });
+        Ok(())
+    }
+
     pub(crate) fn rng_mut(&mut self) -> &mut Rng {
         &mut self.rng
     }
@@ -1042,6 +1095,13 @@ pub mod deterministic {
         vault_id: [u8; VAULT_ID_LEN],
     ) -> Result<(Vault, RecoveryCode)> {
         Vault::create_inner(Rng::Seeded(SeededRng::new(seed)), passkey, Some(vault_id))
+    }
+
+    /// A hand-off receiver whose key pair is drawn from `seed` (its private
+    /// scalar is the first valid 32 bytes of the stream), so a test can
+    /// build messages to it by hand.
+    pub fn handoff_receiver(seed: &[u8]) -> Result<crate::HandoffReceiver> {
+        crate::HandoffReceiver::with_rng(&mut Rng::Seeded(SeededRng::new(seed)))
     }
 
     /// Replaces a vault's random source with one drawn from `seed`.

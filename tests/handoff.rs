@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{ctx, new_vault, passkey, prf};
+use common::{ctx, new_vault, passkey, prf, seeded_stream};
 use medseal::handoff::{HandoffReceiver, HEADER_LEN};
 use medseal::vault::deterministic;
 use medseal::{Error, PrfOutput, Vault};
@@ -86,13 +86,12 @@ fn a_handed_off_vault_holds_every_epoch() {
     );
 }
 
-/// The original vault (unlocked by a passkey) follows a re-key made on
-/// another device; the vault handed off from it cannot (docs/SECURITY.md
-/// §9): the hand-off carries the vault key and manifest but not the unlock
-/// entry's key-pair seed that opens the new epoch's vault key. It says so
-/// (`UnlockFailed`: unlock again) and stays usable on the manifest it had.
+/// A vault handed off (to a worker, an extension's service worker) follows
+/// a re-key made on another device, as the page it came from does: the
+/// hand-off (version 2) carries the unlock entry it was opened with. One
+/// handed off from a vault whose entry was then removed cannot, and says so.
 #[test]
-fn a_handed_off_vault_cannot_follow_a_rekey_made_elsewhere_and_says_so() {
+fn a_handed_off_vault_follows_a_rekey_made_elsewhere() {
     let (mut a, _) = new_vault();
     let m1 = a.manifest().clone();
     let mut page =
@@ -101,15 +100,30 @@ fn a_handed_off_vault_cannot_follow_a_rekey_made_elsewhere_and_says_so() {
     let msg = page.hand_off(&receiver.public_key()).unwrap();
     let mut worker = receiver.accept(&msg, Some(&m1), 1).unwrap();
     let m2 = a.rekey().unwrap().clone();
+    let after = a.seal(b"sealed after the re-key", &ctx("n")).unwrap();
     page.update_manifest(&m2).unwrap();
-    assert_eq!(page.manifest(), &m2);
+    worker.update_manifest(&m2).unwrap();
+    assert_eq!(worker.manifest(), &m2);
     assert_eq!(
-        worker.update_manifest(&m2).unwrap_err(),
-        Error::UnlockFailed
+        worker.open(&after, &ctx("n")).unwrap(),
+        b"sealed after the re-key"
     );
-    assert_eq!(worker.manifest(), &m1);
-    let sealed = worker.seal(b"still works", &ctx("w")).unwrap();
-    assert_eq!(worker.open(&sealed, &ctx("w")).unwrap(), b"still works");
+
+    // Recovery-unlocked: the login key travels too, and still signs.
+    let (mut b, code) = new_vault();
+    let rec = Vault::unlock_with_recovery_code(b.manifest(), &code, 0).unwrap();
+    let mut rec = rec;
+    let receiver = HandoffReceiver::new().unwrap();
+    let msg = rec.hand_off(&receiver.public_key()).unwrap();
+    let w = receiver.accept(&msg, Some(b.manifest()), 0).unwrap();
+    let challenge = [9u8; 32];
+    let sig = w
+        .sign_recovery_login(&challenge, "https://phr.example")
+        .unwrap();
+    b.manifest()
+        .verify_recovery_login(&challenge, "https://phr.example", &sig)
+        .unwrap();
+    let _ = b.rekey().unwrap();
 }
 
 #[test]
@@ -118,7 +132,7 @@ fn message_carries_no_key_in_clear() {
     let receiver = HandoffReceiver::new().unwrap();
     let msg = v.hand_off(&receiver.public_key()).unwrap();
     assert_eq!(&msg[..4], b"mshd");
-    assert_eq!(msg[4], 1);
+    assert_eq!(msg[4], 2);
     // The manifest (public) is encrypted too: nothing of it shows.
     let json = v.manifest().to_json();
     let probe = &json.as_bytes()[..24];
@@ -251,7 +265,7 @@ fn the_spec_reimplemented_opens_a_message() {
     let msg = v.hand_off(r_bytes).unwrap();
 
     assert_eq!(&msg[..4], b"mshd");
-    assert_eq!(msg[4], 1);
+    assert_eq!(msg[4], 2);
     let e = &msg[5..38];
     let nonce = &msg[38..50];
     let header = &msg[..50];
@@ -278,8 +292,77 @@ fn the_spec_reimplemented_opens_a_message() {
             &tag.into(),
         )
         .unwrap();
-    // vault key || manifest JSON
-    assert_eq!(&body[32..], v.manifest().to_json().as_bytes());
+    // vault key || 0x01 || lp(entry id) || seed(32) || 0x00 (no login key:
+    // a passkey entry) || manifest JSON (FORMAT.md §8.10, version 2)
+    assert_eq!(body[32], 1);
+    let id_len = u32::from_be_bytes(body[33..37].try_into().unwrap()) as usize;
+    let id = std::str::from_utf8(&body[37..37 + id_len]).unwrap();
+    assert_eq!(id, v.manifest().passkeys().next().unwrap().entry_id);
+    assert_eq!(body[37 + id_len + 32], 0);
+    assert_eq!(&body[37 + id_len + 33..], v.manifest().to_json().as_bytes());
+}
+
+/// A version 1 message (vault key || manifest, no entry), built by hand per
+/// FORMAT.md §8.10, is still accepted; the vault it gives cannot follow a
+/// re-key (it has no entry), and says so.
+#[test]
+fn a_version_1_message_is_still_accepted() {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let (mut v, _) = new_vault();
+    let sealed = v.seal(b"before", &ctx("r")).unwrap();
+    // The vault key, from a v2 message to a receiver whose key the test knows.
+    let seed = b"handoff/v1-test";
+    let receiver = medseal::vault::deterministic::handoff_receiver(seed).unwrap();
+    let r_bytes = receiver.public_key();
+    let r_secret = p256::SecretKey::from_slice(&seeded_stream(seed, 32)).unwrap();
+    let lp = |b: &[u8]| [&(b.len() as u32).to_be_bytes()[..], b].concat();
+    let key_for = |e: &[u8]| {
+        let e_pk = p256::PublicKey::from_sec1_bytes(e).unwrap();
+        let shared = p256::ecdh::diffie_hellman(r_secret.to_nonzero_scalar(), e_pk.as_affine());
+        let info = [b"medseal/v1/handoff/key".as_slice(), &lp(e), &lp(&r_bytes)].concat();
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&[]), shared.raw_secret_bytes().as_slice());
+        let mut key = [0u8; 32];
+        hk.expand(&info, &mut key).unwrap();
+        key
+    };
+    let msg = v.hand_off(&r_bytes).unwrap();
+    let aad = |header: &[u8]| {
+        [
+            b"medseal/v1/aad/handoff".as_slice(),
+            &lp(header),
+            &lp(&r_bytes),
+        ]
+        .concat()
+    };
+    let mut body = msg[50..msg.len() - 16].to_vec();
+    let tag: [u8; 16] = msg[msg.len() - 16..].try_into().unwrap();
+    aes_gcm::Aes256Gcm::new(&key_for(&msg[5..38]).into())
+        .decrypt_inout_detached(
+            &msg[38..50].try_into().unwrap(),
+            &aad(&msg[..50]),
+            body.as_mut_slice().into(),
+            &tag.into(),
+        )
+        .unwrap();
+    drop(receiver);
+    // Re-sealed as version 1 (same ephemeral key and nonce: a test only).
+    let mut v1_body = body[..32].to_vec();
+    v1_body.extend_from_slice(v.manifest().to_json().as_bytes());
+    let mut header = msg[..50].to_vec();
+    header[4] = 1;
+    let tag = aes_gcm::Aes256Gcm::new(&key_for(&header[5..38]).into())
+        .encrypt_inout_detached(
+            &header[38..50].try_into().unwrap(),
+            &aad(&header),
+            v1_body.as_mut_slice().into(),
+        )
+        .unwrap();
+    let v1_msg = [header.as_slice(), &v1_body, &tag].concat();
+    let receiver = medseal::vault::deterministic::handoff_receiver(seed).unwrap();
+    let mut w = receiver.accept(&v1_msg, Some(v.manifest()), 0).unwrap();
+    assert_eq!(w.open(&sealed, &ctx("r")).unwrap(), b"before");
+    let m2 = v.rekey().unwrap().clone();
+    assert_eq!(w.update_manifest(&m2).unwrap_err(), Error::UnlockFailed);
 }
 
 #[test]
@@ -290,8 +373,12 @@ fn errors_follow_the_spec_order() {
         Err(Error::Malformed(_))
     ));
     assert!(matches!(
+        r().accept(b"mshd\x03", None, 0),
+        Err(Error::UnknownVersion { version: 3, .. })
+    ));
+    assert!(matches!(
         r().accept(b"mshd\x02", None, 0),
-        Err(Error::UnknownVersion { version: 2, .. })
+        Err(Error::Malformed(_))
     ));
     assert!(matches!(
         r().accept(b"mshd\x01", None, 0),
