@@ -302,67 +302,166 @@ fn the_spec_reimplemented_opens_a_message() {
     assert_eq!(&body[37 + id_len + 33..], v.manifest().to_json().as_bytes());
 }
 
+/// A hand-off receiver whose private key the test knows (drawn from a
+/// seeded stream), to open and rebuild messages by hand per FORMAT.md §8.10.
+struct KnownReceiver {
+    seed: &'static [u8],
+    public: [u8; 33],
+    secret: p256::SecretKey,
+}
+
+impl KnownReceiver {
+    fn new(seed: &'static [u8]) -> Self {
+        let public = Self::receiver_of(seed).public_key();
+        let secret = p256::SecretKey::from_slice(&seeded_stream(seed, 32)).unwrap();
+        KnownReceiver {
+            seed,
+            public,
+            secret,
+        }
+    }
+
+    fn receiver_of(seed: &[u8]) -> HandoffReceiver {
+        deterministic::handoff_receiver(seed).unwrap()
+    }
+
+    /// A fresh receiver object with this key (each accepts one message).
+    fn receiver(&self) -> HandoffReceiver {
+        Self::receiver_of(self.seed)
+    }
+
+    fn key_and_aad(&self, header: &[u8]) -> ([u8; 32], Vec<u8>) {
+        let lp = |b: &[u8]| [&(b.len() as u32).to_be_bytes()[..], b].concat();
+        let e = &header[5..38];
+        let e_pk = p256::PublicKey::from_sec1_bytes(e).unwrap();
+        let shared = p256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), e_pk.as_affine());
+        let info = [
+            b"medseal/v1/handoff/key".as_slice(),
+            &lp(e),
+            &lp(&self.public),
+        ]
+        .concat();
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&[]), shared.raw_secret_bytes().as_slice());
+        let mut key = [0u8; 32];
+        hk.expand(&info, &mut key).unwrap();
+        let aad = [
+            b"medseal/v1/aad/handoff".as_slice(),
+            &lp(header),
+            &lp(&self.public),
+        ]
+        .concat();
+        (key, aad)
+    }
+
+    /// The header and decrypted body of a message to this receiver.
+    fn open(&self, msg: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        use aes_gcm::aead::{AeadInOut, KeyInit};
+        let header = msg[..50].to_vec();
+        let (key, aad) = self.key_and_aad(&header);
+        let mut body = msg[50..msg.len() - 16].to_vec();
+        let tag: [u8; 16] = msg[msg.len() - 16..].try_into().unwrap();
+        aes_gcm::Aes256Gcm::new(&key.into())
+            .decrypt_inout_detached(
+                &header[38..50].try_into().unwrap(),
+                &aad,
+                body.as_mut_slice().into(),
+                &tag.into(),
+            )
+            .unwrap();
+        (header, body)
+    }
+
+    /// A message with this header and body (same ephemeral key and nonce:
+    /// a test only).
+    fn seal(&self, header: &[u8], mut body: Vec<u8>) -> Vec<u8> {
+        use aes_gcm::aead::{AeadInOut, KeyInit};
+        let (key, aad) = self.key_and_aad(header);
+        let tag = aes_gcm::Aes256Gcm::new(&key.into())
+            .encrypt_inout_detached(
+                &header[38..50].try_into().unwrap(),
+                &aad,
+                body.as_mut_slice().into(),
+            )
+            .unwrap();
+        [header, &body, &tag].concat()
+    }
+}
+
 /// A version 1 message (vault key || manifest, no entry), built by hand per
 /// FORMAT.md §8.10, is still accepted; the vault it gives cannot follow a
 /// re-key (it has no entry), and says so.
 #[test]
 fn a_version_1_message_is_still_accepted() {
-    use aes_gcm::aead::{AeadInOut, KeyInit};
     let (mut v, _) = new_vault();
     let sealed = v.seal(b"before", &ctx("r")).unwrap();
-    // The vault key, from a v2 message to a receiver whose key the test knows.
-    let seed = b"handoff/v1-test";
-    let receiver = medseal::vault::deterministic::handoff_receiver(seed).unwrap();
-    let r_bytes = receiver.public_key();
-    let r_secret = p256::SecretKey::from_slice(&seeded_stream(seed, 32)).unwrap();
-    let lp = |b: &[u8]| [&(b.len() as u32).to_be_bytes()[..], b].concat();
-    let key_for = |e: &[u8]| {
-        let e_pk = p256::PublicKey::from_sec1_bytes(e).unwrap();
-        let shared = p256::ecdh::diffie_hellman(r_secret.to_nonzero_scalar(), e_pk.as_affine());
-        let info = [b"medseal/v1/handoff/key".as_slice(), &lp(e), &lp(&r_bytes)].concat();
-        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&[]), shared.raw_secret_bytes().as_slice());
-        let mut key = [0u8; 32];
-        hk.expand(&info, &mut key).unwrap();
-        key
-    };
-    let msg = v.hand_off(&r_bytes).unwrap();
-    let aad = |header: &[u8]| {
-        [
-            b"medseal/v1/aad/handoff".as_slice(),
-            &lp(header),
-            &lp(&r_bytes),
-        ]
-        .concat()
-    };
-    let mut body = msg[50..msg.len() - 16].to_vec();
-    let tag: [u8; 16] = msg[msg.len() - 16..].try_into().unwrap();
-    aes_gcm::Aes256Gcm::new(&key_for(&msg[5..38]).into())
-        .decrypt_inout_detached(
-            &msg[38..50].try_into().unwrap(),
-            &aad(&msg[..50]),
-            body.as_mut_slice().into(),
-            &tag.into(),
-        )
-        .unwrap();
-    drop(receiver);
-    // Re-sealed as version 1 (same ephemeral key and nonce: a test only).
+    let known = KnownReceiver::new(b"handoff/v1-test");
+    let (mut header, body) = known.open(&v.hand_off(&known.public).unwrap());
+    header[4] = 1;
     let mut v1_body = body[..32].to_vec();
     v1_body.extend_from_slice(v.manifest().to_json().as_bytes());
-    let mut header = msg[..50].to_vec();
-    header[4] = 1;
-    let tag = aes_gcm::Aes256Gcm::new(&key_for(&header[5..38]).into())
-        .encrypt_inout_detached(
-            &header[38..50].try_into().unwrap(),
-            &aad(&header),
-            v1_body.as_mut_slice().into(),
-        )
+    let v1_msg = known.seal(&header, v1_body);
+    let mut w = known
+        .receiver()
+        .accept(&v1_msg, Some(v.manifest()), 0)
         .unwrap();
-    let v1_msg = [header.as_slice(), &v1_body, &tag].concat();
-    let receiver = medseal::vault::deterministic::handoff_receiver(seed).unwrap();
-    let mut w = receiver.accept(&v1_msg, Some(v.manifest()), 0).unwrap();
     assert_eq!(w.open(&sealed, &ctx("r")).unwrap(), b"before");
     let m2 = v.rekey().unwrap().clone();
     assert_eq!(w.update_manifest(&m2).unwrap_err(), Error::UnlockFailed);
+}
+
+/// The unlock entry a version 2 message carries must be this manifest's:
+/// a seed that does not derive the entry's public key, an entry id the
+/// manifest lacks, or a login scalar that does not give the recovery
+/// entry's login key is `ManifestInvalid`; a malformed entry part
+/// `Malformed`. (Only a sender holding the vault could try it; the check
+/// keeps a bad entry from being carried silently.)
+#[test]
+fn a_carried_entry_must_match_the_manifest() {
+    let (mut a, code) = new_vault();
+    let mut rec = Vault::unlock_with_recovery_code(a.manifest(), &code, 0).unwrap();
+    let known = KnownReceiver::new(b"handoff/entry-test");
+    let (header, body) = known.open(&rec.hand_off(&known.public).unwrap());
+    // body = vk(32) || 0x01 || lp(id) || seed(32) || 0x01 || login(32) || manifest
+    let id_len = u32::from_be_bytes(body[33..37].try_into().unwrap()) as usize;
+    let seed_at = 37 + id_len;
+    let login_at = seed_at + 33;
+    assert_eq!(
+        body[seed_at + 32],
+        1,
+        "the recovery entry carries its login key"
+    );
+    let refused = |body: Vec<u8>| {
+        known
+            .receiver()
+            .accept(&known.seal(&header, body), None, 0)
+            .unwrap_err()
+    };
+    let mut b = body.clone();
+    b[seed_at] ^= 1;
+    assert_eq!(refused(b), Error::ManifestInvalid, "another seed");
+    let mut b = body.clone();
+    b[login_at] ^= 1;
+    assert_eq!(refused(b), Error::ManifestInvalid, "another login key");
+    let mut b = body.clone();
+    b[37] ^= 1;
+    assert_eq!(
+        refused(b),
+        Error::ManifestInvalid,
+        "an entry the manifest lacks"
+    );
+    let mut b = body.clone();
+    b[32] = 7;
+    assert!(
+        matches!(refused(b), Error::Malformed(_)),
+        "unknown entry kind"
+    );
+    // Untouched, it is accepted and signs recovery logins.
+    let w = known
+        .receiver()
+        .accept(&known.seal(&header, body), None, 0)
+        .unwrap();
+    assert!(w.sign_recovery_login(&[1; 16], "https://x.example").is_ok());
+    let _ = a.rekey().unwrap();
 }
 
 #[test]
