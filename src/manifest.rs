@@ -628,7 +628,9 @@ impl Manifest {
                 offered: self.revision,
             });
         }
-        if self.revision != head.revision + 1 {
+        // `head` may come from a device's storage: no arithmetic on it can
+        // overflow (a revision of u64::MAX has no successor).
+        if head.revision.checked_add(1) != Some(self.revision) {
             return Err(Error::HistoryIncomplete {
                 seen: head.revision,
                 offered: self.revision,

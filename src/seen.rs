@@ -59,7 +59,13 @@ impl Seen {
             .as_slice()
             .try_into()
             .map_err(|_| Error::Malformed("seen state hash"))?;
-        if j.medseal != KIND || j.version != 1 || j.records.len() > MAX_RECORDS {
+        if j.medseal != KIND
+            || j.version != 1
+            || j.records.len() > MAX_RECORDS
+            || j.revision > crate::manifest::MAX_REVISION
+            || j.epoch == 0
+            || j.epoch > crate::manifest::MAX_EPOCHS
+        {
             return Err(Error::Malformed("not a medseal seen state"));
         }
         Ok(Seen {
@@ -102,7 +108,9 @@ impl Seen {
     /// manifests after the one seen, oldest first; `manifest` may be its
     /// last). Errors: `WrongVault` (another vault than the one seen),
     /// `StaleManifest`, `ForkDetected`, `HistoryIncomplete`,
-    /// `ManifestInvalid` (see [`Manifest::check_follows`]).
+    /// `ManifestInvalid` (see [`Manifest::check_follows`]). The manifest seen
+    /// itself (same hash) passes without its signature being checked again:
+    /// callers unlock with it, which checks everything.
     pub fn check(&self, manifest: &Manifest, history: &[Manifest]) -> Result<()> {
         let Some((vault_id, seen)) = &self.head else {
             return Ok(());
@@ -174,6 +182,25 @@ impl Seen {
         }
     }
 
+    /// Remembers a record that opened, unless it was sealed under a key
+    /// epoch older than `current_epoch`: anyone who held an ended epoch's
+    /// vault key (a removed passkey, an old recovery code) can still seal
+    /// records under it, so such a record must not raise what this device
+    /// expects of that record id (docs/SECURITY.md §8). Returns whether
+    /// anything changed.
+    pub fn saw_opened(
+        &mut self,
+        ctx: &RecordContext<'_>,
+        meta: &RecordMeta,
+        current_epoch: u32,
+        deleted: bool,
+    ) -> bool {
+        if meta.epoch < current_epoch {
+            return false;
+        }
+        self.saw_record(ctx, meta.version, deleted)
+    }
+
     /// Remembers a record version that opened (or was sealed), or a
     /// tombstone. Versions 1 are not stored (nothing is older). Returns
     /// whether anything changed.
@@ -204,4 +231,30 @@ fn record_key(ctx: &RecordContext<'_>) -> String {
     put_lp(&mut buf, ctx.context);
     let digest = Sha256::digest(&buf);
     crate::b64::encode(digest.get(..16).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seen;
+
+    /// A seen state comes from the device's storage: values out of range are
+    /// refused when read, so no later arithmetic on them can overflow.
+    #[test]
+    fn out_of_range_state_is_malformed() {
+        let ok = r#"{"medseal":"vault-seen","version":1,"vaultId":"AAAAAAAAAAAAAAAAAAAAAA","revision":3,"hash":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","epoch":1,"identity":"AA","records":{}}"#;
+        assert!(Seen::from_json(ok).is_ok());
+        for (from, to) in [
+            (r#""revision":3"#, r#""revision":18446744073709551615"#),
+            (r#""revision":3"#, r#""revision":9007199254740992"#),
+            (r#""epoch":1"#, r#""epoch":0"#),
+            (r#""epoch":1"#, r#""epoch":257"#),
+        ] {
+            let bad = ok.replace(from, to);
+            assert_eq!(
+                Seen::from_json(&bad).map(|_| ()).unwrap_err().code(),
+                "Malformed",
+                "{to}"
+            );
+        }
+    }
 }

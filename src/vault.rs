@@ -746,6 +746,19 @@ impl Vault {
             if newer.identity_key != self.manifest.identity_key {
                 return Err(Error::ManifestInvalid);
             }
+            // Epochs another device retired are retired here too: their keys
+            // are dropped, so they neither open records nor get re-wrapped
+            // into the manifest by this device's next re-key.
+            let current = newer.epoch();
+            let held = |epoch: u32| {
+                epoch == current
+                    || newer
+                        .epoch_entries()
+                        .iter()
+                        .any(|e| e.epoch == epoch && e.wrapped_vault_key.is_some())
+            };
+            self.keys.retain(|k| held(k.epoch));
+            self.ring.retain(|(e, _)| held(*e));
             self.manifest = newer.clone();
             return Ok(());
         }
@@ -990,7 +1003,10 @@ impl Vault {
             wrapped_vault_key: None,
         });
         for e in &mut epochs {
-            e.wrapped_vault_key = match self.keys.iter().find(|k| k.epoch == e.epoch) {
+            // Only epochs still held in the manifest (and the one ending now):
+            // a retired epoch stays retired.
+            let kept = e.epoch == old_epoch || e.wrapped_vault_key.is_some();
+            e.wrapped_vault_key = match self.keys.iter().find(|k| kept && k.epoch == e.epoch) {
                 Some(k) => Some(B64(aead::wrap_key(
                     &mut self.rng,
                     wrap_epoch.expose(),

@@ -1392,3 +1392,75 @@ fn v1_vault_upgrade_keeps_records_and_rekey_waits_for_v1_entries() {
         Error::UnlockFailed
     );
 }
+
+/// Attack (found in review): a removed passkey still holds its epoch's vault
+/// key, so it can seal *new* records under that ended epoch, with any record
+/// id and version, and a device opens them (nothing in a record says when it
+/// was sealed). What holds (docs/SECURITY.md §8): such a record does not
+/// raise what the device expects of that record id (`Seen::saw_opened`), so
+/// it cannot lock the real next version out; and once the app re-wraps its
+/// records and retires the old epoch, nothing sealed under it opens any more.
+#[test]
+fn a_removed_passkey_can_seal_under_its_ended_epoch_until_it_is_retired() {
+    let (mut v, _) = seeded(b"review/old-epoch", b"cred-1", 1);
+    let salt = deterministic::prf_salt(b"review/old-epoch/salt-2");
+    v.add_passkey(passkey(b"cred-2", salt, prf(2))).unwrap();
+    let before = v.manifest().clone();
+    let c = ctx("med-1");
+    let real_v1 = v.seal_version(ContentType::Json, b"{\"dose\":5}", &c, 1).unwrap();
+    // cred-2 is removed; its holder keeps the old manifest and its vault key.
+    v.remove_unlock(&entry_id(v.manifest(), b"cred-2")).unwrap();
+    let mut removed = unlock(&before, b"cred-2", 2).unwrap();
+    let forged = removed
+        .seal_version(ContentType::Json, b"{\"dose\":999}", &c, 1000)
+        .unwrap();
+    // The documented limit: it opens (under epoch 1, now ended)...
+    let opened = v.open_record(&forged, &c).unwrap();
+    assert_eq!(opened.data, b"{\"dose\":999}");
+    assert_eq!(opened.meta.epoch, 1);
+    assert!(opened.meta.epoch < v.manifest().epoch());
+    // ...but does not raise the device's expectation of the record.
+    let mut seen = Seen::new();
+    seen.saw_manifest(v.manifest());
+    assert!(!seen.saw_opened(&c, &opened.meta, v.manifest().epoch(), false));
+    let real_v2 = v.seal_version(ContentType::Json, b"{\"dose\":6}", &c, 2).unwrap();
+    let meta2 = record::read_meta(&real_v2).unwrap();
+    seen.check_record(&c, &meta2).unwrap();
+    assert!(seen.saw_opened(&c, &meta2, v.manifest().epoch(), false));
+    // Re-wrap what the app has, retire: the removed key's records stop opening.
+    let rewrapped = v.rewrap(&real_v1, &c).unwrap().unwrap();
+    v.retire_epochs().unwrap();
+    assert_eq!(v.open(&rewrapped, &c).unwrap(), b"{\"dose\":5}");
+    let late = removed
+        .seal_version(ContentType::Json, b"{\"dose\":999}", &c, 1001)
+        .unwrap();
+    assert_eq!(v.open(&late, &c).unwrap_err(), Error::DecryptionFailed);
+    assert_eq!(v.open(&forged, &c).unwrap_err(), Error::DecryptionFailed);
+}
+
+/// Found in review: a device that adopts another device's `retire_epochs`
+/// kept the retired keys in memory, opened old-epoch records, and its next
+/// re-key wrote the retired key back into the manifest. Now a retirement
+/// seen through `update_manifest` retires here too, and stays retired.
+#[test]
+fn a_retirement_made_elsewhere_stays_retired() {
+    let (mut a, _) = seeded(b"review/retire", b"cred-1", 1);
+    let m1 = a.manifest().clone();
+    let c = ctx("old");
+    let old = a.seal(b"epoch 1", &c).unwrap();
+    a.rekey().unwrap();
+    let m2 = a.manifest().clone();
+    let mut b = unlock(&m1, b"cred-1", 1).unwrap();
+    b.update_manifest(&m2).unwrap();
+    assert_eq!(b.open(&old, &c).unwrap(), b"epoch 1");
+    a.retire_epochs().unwrap();
+    b.update_manifest(a.manifest()).unwrap();
+    assert_eq!(b.open(&old, &c).unwrap_err(), Error::DecryptionFailed);
+    b.rekey().unwrap();
+    assert!(
+        json(b.manifest())["epochs"][0].get("wrappedVaultKey").is_none(),
+        "the retired epoch's key is not written back"
+    );
+    let fresh = unlock(b.manifest(), b"cred-1", 1).unwrap();
+    assert_eq!(fresh.open(&old, &c).unwrap_err(), Error::DecryptionFailed);
+}

@@ -699,18 +699,19 @@ impl VaultHandle {
         let vault = self.vault.as_ref().ok_or_else(locked)?;
         let meta = medseal::read_meta(&bytes).map_err(to_js)?;
         self.seen.check_record(&ctx, &meta).map_err(to_js)?;
+        let current = vault.manifest().epoch();
         match vault.open_record(&bytes, &ctx) {
             Ok(r) => {
-                self.saw_record(&ctx, r.meta.version, false);
+                self.seen_changed |= self.seen.saw_opened(&ctx, &r.meta, current, false);
                 Ok(Opened {
                     json: r.content_type == ContentType::Json,
                     version: r.meta.version as f64,
                     data: Zeroizing::new(r.data),
                 })
             }
-            Err(e @ Error::RecordDeleted { version }) => {
+            Err(e @ Error::RecordDeleted { .. }) => {
                 // Authenticated: the tombstone opened.
-                self.saw_record(&ctx, version, true);
+                self.seen_changed |= self.seen.saw_opened(&ctx, &meta, current, true);
                 Err(to_js(e))
             }
             Err(e) => Err(to_js(e)),
@@ -759,10 +760,12 @@ impl VaultHandle {
         let ctx = binding(record_id, context);
         let meta = medseal::read_meta(head).map_err(to_js)?;
         self.seen.check_record(&ctx, &meta).map_err(to_js)?;
-        let job = hazmat::open_large(self.get()?, head, sealed_len, &ctx).map_err(to_js)?;
+        let vault = self.get()?;
+        let current = vault.manifest().epoch();
+        let job = hazmat::open_large(vault, head, sealed_len, &ctx).map_err(to_js)?;
         // The header (version included) is authenticated by the data key's
         // wrap, which just opened.
-        self.saw_record(&ctx, meta.version, false);
+        self.seen_changed |= self.seen.saw_opened(&ctx, &meta, current, false);
         Ok(LargeOpenJob {
             job,
             key_taken: false,
