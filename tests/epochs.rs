@@ -1407,7 +1407,9 @@ fn a_removed_passkey_can_seal_under_its_ended_epoch_until_it_is_retired() {
     v.add_passkey(passkey(b"cred-2", salt, prf(2))).unwrap();
     let before = v.manifest().clone();
     let c = ctx("med-1");
-    let real_v1 = v.seal_version(ContentType::Json, b"{\"dose\":5}", &c, 1).unwrap();
+    let real_v1 = v
+        .seal_version(ContentType::Json, b"{\"dose\":5}", &c, 1)
+        .unwrap();
     // cred-2 is removed; its holder keeps the old manifest and its vault key.
     v.remove_unlock(&entry_id(v.manifest(), b"cred-2")).unwrap();
     let mut removed = unlock(&before, b"cred-2", 2).unwrap();
@@ -1423,7 +1425,9 @@ fn a_removed_passkey_can_seal_under_its_ended_epoch_until_it_is_retired() {
     let mut seen = Seen::new();
     seen.saw_manifest(v.manifest());
     assert!(!seen.saw_opened(&c, &opened.meta, v.manifest().epoch(), false));
-    let real_v2 = v.seal_version(ContentType::Json, b"{\"dose\":6}", &c, 2).unwrap();
+    let real_v2 = v
+        .seal_version(ContentType::Json, b"{\"dose\":6}", &c, 2)
+        .unwrap();
     let meta2 = record::read_meta(&real_v2).unwrap();
     seen.check_record(&c, &meta2).unwrap();
     assert!(seen.saw_opened(&c, &meta2, v.manifest().epoch(), false));
@@ -1458,7 +1462,9 @@ fn a_retirement_made_elsewhere_stays_retired() {
     assert_eq!(b.open(&old, &c).unwrap_err(), Error::DecryptionFailed);
     b.rekey().unwrap();
     assert!(
-        json(b.manifest())["epochs"][0].get("wrappedVaultKey").is_none(),
+        json(b.manifest())["epochs"][0]
+            .get("wrappedVaultKey")
+            .is_none(),
         "the retired epoch's key is not written back"
     );
     let fresh = unlock(b.manifest(), b"cred-1", 1).unwrap();
