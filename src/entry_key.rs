@@ -70,10 +70,23 @@ impl EntrySeed {
         out
     }
 
-    /// Opens a vault key sealed to this entry. Any failure is `UnlockFailed`:
-    /// the entry's key did not open it.
-    pub(crate) fn open(&self, sealed: &[u8], info: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
-        let (sk, _) = Kem::derive_keypair(self.0.as_slice());
+    /// Opens a vault key sealed to this entry, whose stored public key is
+    /// `public_key` (checked first: another entry's seed is `UnlockFailed`
+    /// before any decryption). One key-pair derivation for both. Any failure
+    /// is `UnlockFailed`: the entry's key did not open it.
+    pub(crate) fn open(
+        &self,
+        public_key: &[u8],
+        sealed: &[u8],
+        info: &[u8],
+        aad: &[u8],
+    ) -> Result<[u8; 32]> {
+        let (sk, pk) = Kem::derive_keypair(self.0.as_slice());
+        let mut derived = [0u8; PUBLIC_KEY_LEN];
+        pk.write_exact(&mut derived);
+        if derived.as_slice() != public_key {
+            return Err(Error::UnlockFailed);
+        }
         let (enc, ct) = sealed
             .split_at_checked(PUBLIC_KEY_LEN)
             .ok_or(Error::UnlockFailed)?;

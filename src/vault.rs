@@ -246,16 +246,12 @@ impl Vault {
     ) -> Result<Vault> {
         let seed = EntrySeed::from_kek(kek.expose());
         let vk = match entry.public_key() {
-            Some(pk) => {
-                if seed.public_key().as_slice() != pk {
-                    return Err(Error::UnlockFailed);
-                }
-                seed.open(
-                    entry.wrapped_vault_key(),
-                    &UnlockEntry::hpke_info(&manifest.vault_id.0, manifest.epoch()),
-                    &entry.hpke_aad(&manifest.vault_id.0),
-                )?
-            }
+            Some(pk) => seed.open(
+                pk,
+                entry.wrapped_vault_key(),
+                &UnlockEntry::hpke_info(&manifest.vault_id.0, manifest.epoch()),
+                &entry.hpke_aad(&manifest.vault_id.0),
+            )?,
             None => aead::unwrap_key(
                 kek.expose(),
                 entry.wrapped_vault_key(),
@@ -769,10 +765,8 @@ impl Vault {
             .find(|e| e.id() == u.entry_id)
             .ok_or(Error::UnlockFailed)?;
         let pk = entry.public_key().ok_or(Error::UnlockFailed)?;
-        if u.seed.public_key().as_slice() != pk {
-            return Err(Error::UnlockFailed);
-        }
         let vk = u.seed.open(
+            pk,
             entry.wrapped_vault_key(),
             &UnlockEntry::hpke_info(&newer.vault_id.0, newer.epoch()),
             &entry.hpke_aad(&newer.vault_id.0),
