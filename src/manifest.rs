@@ -918,8 +918,9 @@ impl Manifest {
         self.verify_signatures_from(1)
     }
 
-    /// The signature, and the hand-overs of epochs `from` and later.
-    fn verify_signatures_from(&self, from: u32) -> Result<()> {
+    /// The signature, and the hand-overs of epochs `from` and later (older
+    /// ones: their encoding only). The structure is the caller's to check.
+    pub(crate) fn verify_signatures_from(&self, from: u32) -> Result<()> {
         let public_key = &self.identity_key.public_key.0;
         if self.version == VERSION_1 {
             return crate::identity::verify_legacy(

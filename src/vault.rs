@@ -246,12 +246,7 @@ impl Vault {
     ) -> Result<Vault> {
         let seed = EntrySeed::from_kek(kek.expose());
         let vk = match entry.public_key() {
-            Some(pk) => seed.open(
-                pk,
-                entry.wrapped_vault_key(),
-                &UnlockEntry::hpke_info(&manifest.vault_id.0, manifest.epoch()),
-                &entry.hpke_aad(&manifest.vault_id.0),
-            )?,
+            Some(pk) => open_from_entry(&seed, manifest, entry, pk)?,
             None => aead::unwrap_key(
                 kek.expose(),
                 entry.wrapped_vault_key(),
@@ -305,7 +300,10 @@ impl Vault {
         if identity.public_key().as_slice() != public_key.as_slice() {
             return Err(Error::ManifestInvalid);
         }
-        manifest.verify_self_signature()?;
+        // The structure was checked when this manifest was parsed (every
+        // `Manifest` comes from `from_json` or a checked commit): only the
+        // signatures here.
+        manifest.verify_signatures_from(1)?;
         let current = manifest.epoch();
         let wrap_epoch = kdf::subkey(vault_key.expose(), label::WRAP_EPOCH);
         let mut keys = vec![EpochKey {
@@ -430,6 +428,18 @@ impl Vault {
         }
     }
 
+    /// The record keys and the random source together (sealing needs both,
+    /// and the borrow checker needs them taken from disjoint fields).
+    fn keys_and_rng(&mut self) -> (RecordKeys<'_>, &mut Rng) {
+        (
+            RecordKeys {
+                ring: &self.ring,
+                vault_id: &self.vault_id,
+            },
+            &mut self.rng,
+        )
+    }
+
     /// Seals bytes as one record (version 1). Returns the bytes form; see
     /// [`record::to_text`].
     pub fn seal(&mut self, plaintext: &[u8], ctx: &RecordContext<'_>) -> Result<Vec<u8>> {
@@ -456,29 +466,16 @@ impl Vault {
         ctx: &RecordContext<'_>,
         version: u64,
     ) -> Result<Vec<u8>> {
-        let keys = RecordKeys {
-            ring: &self.ring,
-            vault_id: &self.vault_id,
-        };
-        record::seal(
-            &mut self.rng,
-            &keys,
-            content_type as u8,
-            version,
-            plaintext,
-            ctx,
-        )
+        let (keys, rng) = self.keys_and_rng();
+        record::seal(rng, &keys, content_type as u8, version, plaintext, ctx)
     }
 
     /// Seals a tombstone: version `version` of the record, saying it was
     /// deleted. Store it in the record's place; opening it (or, on a device
     /// that saw it, any older version) gives `RecordDeleted`.
     pub fn seal_tombstone(&mut self, ctx: &RecordContext<'_>, version: u64) -> Result<Vec<u8>> {
-        let keys = RecordKeys {
-            ring: &self.ring,
-            vault_id: &self.vault_id,
-        };
-        record::seal(&mut self.rng, &keys, record::TOMBSTONE, version, &[], ctx)
+        let (keys, rng) = self.keys_and_rng();
+        record::seal(rng, &keys, record::TOMBSTONE, version, &[], ctx)
     }
 
     /// Opens one record sealed by this vault for this context; returns its bytes
@@ -496,18 +493,8 @@ impl Vault {
         ctx: &RecordContext<'_>,
         version: u64,
     ) -> Result<record::SealParts> {
-        let keys = RecordKeys {
-            ring: &self.ring,
-            vault_id: &self.vault_id,
-        };
-        record::seal_parts(
-            &mut self.rng,
-            &keys,
-            content_type as u8,
-            version,
-            plaintext_len,
-            ctx,
-        )
+        let (keys, rng) = self.keys_and_rng();
+        record::seal_parts(rng, &keys, content_type as u8, version, plaintext_len, ctx)
     }
 
     /// Checks a record up to its body, for decryption outside this crate's
@@ -528,8 +515,8 @@ impl Vault {
         sealed: &[u8],
         ctx: &RecordContext<'_>,
     ) -> Result<(ContentType, Vec<u8>)> {
-        let (_, content_type, data) = record::open(&self.record_keys(), sealed, ctx)?;
-        Ok((content_type, data))
+        self.open_record(sealed, ctx)
+            .map(|r| (r.content_type, r.data))
     }
 
     /// Opens one record and returns it with its header (version, epoch).
@@ -554,24 +541,13 @@ impl Vault {
         if meta.format == record::VERSION_2 && meta.epoch == current {
             return Ok(None);
         }
-        let keys = RecordKeys {
-            ring: &self.ring,
-            vault_id: &self.vault_id,
-        };
+        let (keys, rng) = self.keys_and_rng();
         if meta.format == record::VERSION_2 {
-            return record::rewrap_v2(&mut self.rng, &keys, sealed, ctx).map(Some);
+            return record::rewrap_v2(rng, &keys, sealed, ctx).map(Some);
         }
         let (meta, content_type, data) = record::open(&keys, sealed, ctx)?;
         let data = Zeroizing::new(data);
-        record::seal(
-            &mut self.rng,
-            &keys,
-            content_type as u8,
-            meta.version,
-            &data,
-            ctx,
-        )
-        .map(Some)
+        record::seal(rng, &keys, content_type as u8, meta.version, &data, ctx).map(Some)
     }
 
     /// Adds a passkey; returns the new signed manifest. No new key epoch:
@@ -765,12 +741,7 @@ impl Vault {
             .find(|e| e.id() == u.entry_id)
             .ok_or(Error::UnlockFailed)?;
         let pk = entry.public_key().ok_or(Error::UnlockFailed)?;
-        let vk = u.seed.open(
-            pk,
-            entry.wrapped_vault_key(),
-            &UnlockEntry::hpke_info(&newer.vault_id.0, newer.epoch()),
-            &entry.hpke_aad(&newer.vault_id.0),
-        )?;
+        let vk = open_from_entry(&u.seed, newer, entry, pk)?;
         let mut next = Self::from_parts(newer, VaultKey::from_array(vk), 0)?;
         next.unlocked_by = self.unlocked_by.take();
         next.rng = self.rng.clone();
@@ -1063,6 +1034,22 @@ fn wrap_identity(
         public_key: B64(public_key.to_vec()),
         wrapped_private_key: B64(wrapped.to_vec()),
     })
+}
+
+/// Opens the vault key of `manifest`'s epoch sealed to a v2 entry (public
+/// key `pk`) with that entry's seed: the inverse of [`seal_to_entry`].
+fn open_from_entry(
+    seed: &EntrySeed,
+    manifest: &Manifest,
+    entry: &UnlockEntry,
+    pk: &[u8],
+) -> Result<[u8; 32]> {
+    seed.open(
+        pk,
+        entry.wrapped_vault_key(),
+        &UnlockEntry::hpke_info(&manifest.vault_id.0, manifest.epoch()),
+        &entry.hpke_aad(&manifest.vault_id.0),
+    )
 }
 
 /// Seals a vault key to a v2 entry's public key for an epoch.
