@@ -9,27 +9,14 @@
 mod common;
 
 use common::{
-    b64, ctx, edit_b64, negate_s, new_vault, passkey, prf, tamper, tamper_and_sign, try_tamper,
-    v1_record,
+    b64, ctx, edit_b64, negate_s, new_vault, passkey, passkey_entry_id, prf, tamper,
+    tamper_and_sign, try_tamper, unlock, v1_record,
 };
 use medseal::record::{
     self, Header, RecordContext, MAX_RECORD_VERSION, MIN_SEALED_LEN, MIN_SEALED_LEN_V2, PREFIX_LEN,
     PREFIX_LEN_V2,
 };
 use medseal::{ContentType, Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Vault};
-
-fn unlock(m: &Manifest, cred: &[u8], tag: u8) -> Result<Vault, Error> {
-    Vault::unlock_with_prf(m, cred, PrfOutput::new(&prf(tag)).unwrap(), 0)
-}
-
-/// The entry id of the passkey with this credential id.
-fn passkey_entry_id(m: &Manifest, cred: &[u8]) -> String {
-    m.passkeys()
-        .find(|p| p.credential_id == cred)
-        .unwrap()
-        .entry_id
-        .to_string()
-}
 
 /// Whether a manifest's JSON unlock entry is the passkey with this credential id.
 fn is_passkey(e: &serde_json::Value, cred: &[u8]) -> bool {

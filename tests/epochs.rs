@@ -19,7 +19,9 @@
 
 mod common;
 
-use common::{b64, ctx, edit_b64, passkey, prf, tamper, try_tamper, unb64};
+use common::{
+    b64, ctx, edit_b64, passkey, passkey_entry_id, prf, tamper, try_tamper, unb64, unlock,
+};
 use medseal::record;
 use medseal::vault::deterministic;
 use medseal::{ContentType, Error, Manifest, PrfOutput, RecoveryCode, Seen, Vault};
@@ -39,19 +41,6 @@ const AUDIENCE: &str = "https://health.example";
 fn seeded(seed: &[u8], cred: &[u8], tag: u8) -> (Vault, RecoveryCode) {
     let salt = deterministic::prf_salt(&[seed, b"/salt"].concat());
     deterministic::create(seed, passkey(cred, salt, prf(tag))).unwrap()
-}
-
-fn unlock(m: &Manifest, cred: &[u8], tag: u8) -> Result<Vault, Error> {
-    Vault::unlock_with_prf(m, cred, PrfOutput::new(&prf(tag)).unwrap(), 0)
-}
-
-/// The entry id of the passkey with this credential id.
-fn entry_id(m: &Manifest, cred: &[u8]) -> String {
-    m.passkeys()
-        .find(|p| p.credential_id == cred)
-        .unwrap()
-        .entry_id
-        .to_string()
 }
 
 fn json(m: &Manifest) -> Value {
@@ -351,7 +340,7 @@ fn removed_passkey_cannot_read_or_write_after_removal() {
         .unwrap();
     let before = v.seal(b"sealed before", &ctx("r-before")).unwrap();
     let old_manifest = v.manifest().clone();
-    v.remove_unlock(&entry_id(&old_manifest, b"cred-A"))
+    v.remove_unlock(&passkey_entry_id(&old_manifest, b"cred-A"))
         .unwrap();
     let current = v.manifest().clone();
     assert_eq!(current.revision(), old_manifest.revision() + 1);
@@ -392,7 +381,7 @@ fn removed_passkey_cannot_unlock_or_log_in() {
     v.add_passkey(passkey(b"cred-A", [0x0A; 32], prf(0x0A)))
         .unwrap();
     let old_manifest = v.manifest().clone();
-    v.remove_unlock(&entry_id(&old_manifest, b"cred-A"))
+    v.remove_unlock(&passkey_entry_id(&old_manifest, b"cred-A"))
         .unwrap();
     let current = v.manifest().clone();
 
@@ -895,7 +884,7 @@ fn removed_passkey_device_cannot_follow_the_rekey() {
     let before = owner.seal(b"before", &ctx("r-before")).unwrap();
 
     let m3 = owner
-        .remove_unlock(&entry_id(&m2, b"cred-A"))
+        .remove_unlock(&passkey_entry_id(&m2, b"cred-A"))
         .unwrap()
         .clone();
     assert_eq!(m3.epoch(), 2);
@@ -1061,7 +1050,7 @@ fn high_s_signature_is_refused() {
             .unwrap()
             .clone(),
     );
-    let id3 = entry_id(v.manifest(), b"cred-3");
+    let id3 = passkey_entry_id(v.manifest(), b"cred-3");
     ms.push(v.remove_unlock(&id3).unwrap().clone());
     ms.push(v.rekey().unwrap().clone());
     ms.push(v.retire_epochs().unwrap().clone());
@@ -1270,17 +1259,6 @@ fn altered_handover_and_foreign_identity_are_refused() {
 // 12: format 1
 // ---------------------------------------------------------------------------
 
-/// The `key: value` lines of a vector file.
-fn vector(text: &str) -> std::collections::BTreeMap<&str, &str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k, v.strip_prefix(' ').unwrap_or(v))
-        })
-        .collect()
-}
-
 /// Attack (on compatibility, and on the re-key's promise): a vault from
 /// format 1 is upgraded; the upgrade must keep its v1 records readable, and
 /// a re-key must not silently cut off an unlock entry that has no public
@@ -1299,14 +1277,14 @@ fn vector(text: &str) -> std::collections::BTreeMap<&str, &str> {
 /// in the same commit). The v1 record opens throughout.
 #[test]
 fn v1_vault_upgrade_keeps_records_and_rekey_waits_for_v1_entries() {
-    let tv = vector(include_str!("vectors/v1-json-record.txt"));
-    let cred = hex::decode(tv["credential-id"]).unwrap();
-    let prf_bytes = hex::decode(tv["prf-output"]).unwrap();
-    let plaintext = hex::decode(tv["plaintext"]).unwrap();
+    let tv = common::parse_vector(include_str!("vectors/v1-json-record.txt"));
+    let cred = hex::decode(&tv["credential-id"]).unwrap();
+    let prf_bytes = hex::decode(&tv["prf-output"]).unwrap();
+    let plaintext = hex::decode(&tv["plaintext"]).unwrap();
     let c =
         medseal::RecordContext::with_context(tv["record-id"].as_bytes(), tv["context"].as_bytes());
-    let sealed = record::from_text(tv["sealed"]).unwrap();
-    let v1 = Manifest::from_json(tv["manifest"]).unwrap();
+    let sealed = record::from_text(&tv["sealed"]).unwrap();
+    let v1 = Manifest::from_json(&tv["manifest"]).unwrap();
     assert_eq!(v1.version(), 1);
     let unlock_v1 =
         |m: &Manifest| Vault::unlock_with_prf(m, &cred, PrfOutput::new(&prf_bytes).unwrap(), 0);
@@ -1345,7 +1323,7 @@ fn v1_vault_upgrade_keeps_records_and_rekey_waits_for_v1_entries() {
     let refused = |e: Error| matches!(e, Error::InvalidArgument(m) if m.contains("format 1"));
     let e = v.rekey().unwrap_err();
     assert!(refused(e), "{e:?}");
-    let new_id = entry_id(&m2, b"cred-new");
+    let new_id = passkey_entry_id(&m2, b"cred-new");
     let e = v.remove_unlock(&new_id).unwrap_err();
     assert!(refused(e), "{e:?}");
     assert_eq!(v.manifest(), &m2);
@@ -1354,9 +1332,9 @@ fn v1_vault_upgrade_keeps_records_and_rekey_waits_for_v1_entries() {
     // Way out 1: unlocked with the v1 recovery code (same vault:
     // tests/vectors/v1-recovery-code.txt), a vault upgrades that entry in
     // the re-key's own commit.
-    let rc = vector(include_str!("vectors/v1-recovery-code.txt"));
+    let rc = common::parse_vector(include_str!("vectors/v1-recovery-code.txt"));
     assert_eq!(rc["manifest"], tv["manifest"]);
-    let code = RecoveryCode::parse(rc["recovery-code"]).unwrap();
+    let code = RecoveryCode::parse(&rc["recovery-code"]).unwrap();
     let mut by_code = Vault::unlock_with_recovery_code(&m2, &code, 0).unwrap();
     let m3 = by_code.rekey().unwrap().clone();
     assert_eq!(m3.epoch(), 2);
@@ -1411,7 +1389,8 @@ fn a_removed_passkey_can_seal_under_its_ended_epoch_until_it_is_retired() {
         .seal_version(ContentType::Json, b"{\"dose\":5}", &c, 1)
         .unwrap();
     // cred-2 is removed; its holder keeps the old manifest and its vault key.
-    v.remove_unlock(&entry_id(v.manifest(), b"cred-2")).unwrap();
+    v.remove_unlock(&passkey_entry_id(v.manifest(), b"cred-2"))
+        .unwrap();
     let mut removed = unlock(&before, b"cred-2", 2).unwrap();
     let forged = removed
         .seal_version(ContentType::Json, b"{\"dose\":999}", &c, 1000)

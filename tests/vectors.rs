@@ -247,15 +247,6 @@ fn text(sealed: &[u8]) -> String {
     record::to_text(sealed)
 }
 
-/// The entry id of the passkey with this credential id.
-fn passkey_entry_id(m: &Manifest, cred: &[u8]) -> String {
-    m.passkeys()
-        .find(|p| p.credential_id == cred)
-        .unwrap()
-        .entry_id
-        .to_string()
-}
-
 /// Offset of the revision in a v2 manifest's signed bytes (FORMAT.md 14.4):
 /// after lp("medseal/v2/manifest/signature") (4 + 29), u64be(version) (8)
 /// and lp(vault_id) (4 + 16).
@@ -414,7 +405,7 @@ fn generate() -> Vec<Vector> {
         .add_passkey(common::passkey(cred2, salt2, prf2))
         .unwrap()
         .clone();
-    let first = passkey_entry_id(&before, cred1);
+    let first = common::passkey_entry_id(&before, cred1);
     deterministic::reseed(&mut b.vault, b"v2/vector-5/remove");
     b.manifest = b.vault.remove_unlock(&first).unwrap().clone();
     assert_eq!((b.manifest.epoch(), b.manifest.revision()), (2, 3));

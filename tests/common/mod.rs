@@ -188,6 +188,21 @@ pub fn vector_file(name: &str) -> BTreeMap<String, String> {
     parse_vector(&std::fs::read_to_string(&path).unwrap())
 }
 
+/// Unlocks with passkey `cred` whose PRF output is `prf(tag)`, no
+/// revision floor.
+pub fn unlock(m: &Manifest, cred: &[u8], tag: u8) -> medseal::Result<Vault> {
+    Vault::unlock_with_prf(m, cred, PrfOutput::new(&prf(tag)).unwrap(), 0)
+}
+
+/// The entry id of the passkey with this credential id.
+pub fn passkey_entry_id(m: &Manifest, cred: &[u8]) -> String {
+    m.passkeys()
+        .find(|p| p.credential_id == cred)
+        .unwrap()
+        .entry_id
+        .to_string()
+}
+
 /// Reads a vector file's text (docs/FORMAT.md 12.1).
 pub fn parse_vector(text: &str) -> BTreeMap<String, String> {
     text.lines()

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, simd128Supported } from "../../pkg/dist/node.js";
+import { code, acode } from "./codes.mjs";
 
 await init();
 
@@ -15,24 +16,6 @@ async function newVault() {
   const prfSalt = webauthn.newPrfSalt();
   const made = await Vault.create({ prf: { credentialId: cred, prfSalt, prfOutput, label: "test" } });
   return { ...made, prfOutput, prfSalt };
-}
-function code(f) {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof MedsealError, `not a MedsealError: ${e}`);
-    return e.code;
-  }
-  assert.fail("did not throw");
-}
-async function acode(f) {
-  try {
-    await f();
-  } catch (e) {
-    assert.ok(e instanceof MedsealError, `not a MedsealError: ${e?.stack ?? e}`);
-    return e.code;
-  }
-  assert.fail("did not throw");
 }
 const b64u = (u) => Buffer.from(u).toString("base64url");
 

@@ -4,7 +4,8 @@
 // retiring old key epochs, and recordInfo.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { init, Vault, MedsealError, ErrorCode, webauthn, seenStores, recordInfo } from "../../pkg/dist/node.js";
+import { init, Vault, ErrorCode, webauthn, seenStores, recordInfo } from "../../pkg/dist/node.js";
+import { code, acode } from "./codes.mjs";
 
 await init();
 
@@ -17,24 +18,6 @@ async function newVault(opts) {
   return { ...made, prfOutput };
 }
 const newPasskey = (credentialId, prfOutput, label) => ({ prf: { credentialId, prfSalt: webauthn.newPrfSalt(), prfOutput, label } });
-function code(f) {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof MedsealError, `not a MedsealError: ${e?.stack ?? e}`);
-    return e.code;
-  }
-  assert.fail("did not throw");
-}
-async function acode(f) {
-  try {
-    await f();
-  } catch (e) {
-    assert.ok(e instanceof MedsealError, `not a MedsealError: ${e?.stack ?? e}`);
-    return e.code;
-  }
-  assert.fail("did not throw");
-}
 /** A store that records its save calls. */
 function recordingStore() {
   const inner = seenStores.memory();

@@ -16,7 +16,9 @@ mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::http::Resp;
-use common::{add_passkey_row, assert_json_error, new_passkey, TestServer, TestUser};
+use common::{
+    add_passkey_row, assert_json_error, new_passkey, remove_passkey, TestServer, TestUser,
+};
 use medseal_server::db::{self, Db};
 use serde_json::{json, Value};
 
@@ -54,15 +56,7 @@ async fn a_passkey_removed_from_the_manifest_can_no_longer_sign_in_and_its_sessi
     both.sort();
     assert_eq!(s.login_credentials("alice").await, both);
 
-    let entry = u
-        .vault
-        .manifest()
-        .passkeys()
-        .find(|p| p.credential_id == phone.raw_id.as_slice())
-        .unwrap()
-        .entry_id
-        .to_string();
-    u.vault.remove_unlock(&entry).unwrap();
+    remove_passkey(&mut u.vault, &phone.raw_id);
     let r = s.put_manifest(&laptop, 2, u.vault.manifest()).await;
     assert_eq!(r.status, 200, "{}", r.text());
 
@@ -146,15 +140,7 @@ async fn adding_a_passkey_with_a_manifest_that_removes_another_revokes_it() {
     let phone = add_backup_passkey(&s, &mut u, &this).await;
     let other = s.session(&u.id);
     // One manifest: the phone's entry gone, a new key's entry added.
-    let entry = u
-        .vault
-        .manifest()
-        .passkeys()
-        .find(|p| p.credential_id == phone.raw_id.as_slice())
-        .unwrap()
-        .entry_id
-        .to_string();
-    u.vault.remove_unlock(&entry).unwrap();
+    remove_passkey(&mut u.vault, &phone.raw_id);
     let (unlock, key) = new_passkey();
     u.vault.add_passkey(unlock).unwrap();
     let text = u.vault.manifest().to_json();
@@ -411,15 +397,7 @@ async fn a_revoked_code_or_passkey_with_an_old_manifest_cannot_sign_in() {
     let new_code = u.vault.rotate_recovery_code().unwrap();
     let r = s.put_manifest(&t, 2, u.vault.manifest()).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let entry = u
-        .vault
-        .manifest()
-        .passkeys()
-        .find(|p| p.credential_id == phone.raw_id.as_slice())
-        .unwrap()
-        .entry_id
-        .to_string();
-    u.vault.remove_unlock(&entry).unwrap();
+    remove_passkey(&mut u.vault, &phone.raw_id);
     let r = s.put_manifest(&t, 3, u.vault.manifest()).await;
     assert_eq!(r.status, 200, "{}", r.text());
 

@@ -223,6 +223,18 @@ pub fn assert_json_error(r: &http::Resp, status: u16, code: &str) {
     );
 }
 
+/// Removes the passkey with credential id `raw_id` from `vault` (a re-key).
+pub fn remove_passkey(vault: &mut Vault, raw_id: &[u8]) {
+    let entry = vault
+        .manifest()
+        .passkeys()
+        .find(|p| p.credential_id == raw_id)
+        .unwrap()
+        .entry_id
+        .to_string();
+    vault.remove_unlock(&entry).unwrap();
+}
+
 /// A passkey for `Vault::create` or `Vault::add_passkey`: a random
 /// credential id, a fresh PRF salt and a fixed PRF output.
 pub fn new_passkey() -> (PasskeyUnlock, TestPasskey) {
