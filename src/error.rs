@@ -93,6 +93,25 @@ pub enum Error {
         /// The version of the tombstone.
         version: u64,
     },
+    /// The vault behind a key changed since this device pinned it (first
+    /// use): the server may have substituted another key for the person's.
+    /// Carries both fingerprints' digests as evidence; compare fingerprints
+    /// with the person before trusting the new key.
+    KeyChanged {
+        /// Digest of the pinned fingerprint.
+        pinned: [u8; 32],
+        /// Digest of the fingerprint offered now.
+        offered: [u8; 32],
+    },
+    /// The grant or link has expired (its expiry is in seconds since the
+    /// Unix epoch).
+    GrantExpired {
+        /// When it expired.
+        expires: u64,
+    },
+    /// The record (or the key) is outside what the grant gives: another
+    /// record, another grantee, a revoked grant.
+    NotGranted,
 }
 
 impl Error {
@@ -116,6 +135,9 @@ impl Error {
         "HistoryIncomplete",
         "StaleRecord",
         "RecordDeleted",
+        "KeyChanged",
+        "GrantExpired",
+        "NotGranted",
     ];
 
     /// A stable, machine-readable code (the JS `ErrorCode` names).
@@ -139,6 +161,9 @@ impl Error {
             Error::HistoryIncomplete { .. } => "HistoryIncomplete",
             Error::StaleRecord { .. } => "StaleRecord",
             Error::RecordDeleted { .. } => "RecordDeleted",
+            Error::KeyChanged { .. } => "KeyChanged",
+            Error::GrantExpired { .. } => "GrantExpired",
+            Error::NotGranted => "NotGranted",
         }
     }
 }
@@ -205,6 +230,18 @@ impl fmt::Display for Error {
             Error::RecordDeleted { version } => {
                 write!(f, "the record was deleted (version {version})")
             }
+            Error::KeyChanged { pinned, offered } => write!(
+                f,
+                "this person's key changed since it was first used here (pinned {}, now {}): the server may have substituted it; compare fingerprints with them before sharing",
+                crate::b64::encode(pinned),
+                crate::b64::encode(offered)
+            ),
+            Error::GrantExpired { expires } => {
+                write!(f, "the grant expired (at {expires} seconds since 1970)")
+            }
+            Error::NotGranted => f.write_str(
+                "not granted: the record or key is outside what this grant gives (another record or grantee, or the grant was revoked)",
+            ),
         }
     }
 }
@@ -258,6 +295,12 @@ mod tests {
                 offered: 1,
             },
             Error::RecordDeleted { version: 2 },
+            Error::KeyChanged {
+                pinned: [0; 32],
+                offered: [1; 32],
+            },
+            Error::GrantExpired { expires: 1 },
+            Error::NotGranted,
         ];
         // An exhaustive match: a new variant does not compile until listed above.
         for e in &all {
@@ -279,7 +322,10 @@ mod tests {
                 | Error::ForkDetected { .. }
                 | Error::HistoryIncomplete { .. }
                 | Error::StaleRecord { .. }
-                | Error::RecordDeleted { .. } => {}
+                | Error::RecordDeleted { .. }
+                | Error::KeyChanged { .. }
+                | Error::GrantExpired { .. }
+                | Error::NotGranted => {}
             }
         }
         let codes: Vec<&str> = all.iter().map(Error::code).collect();

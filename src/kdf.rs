@@ -69,6 +69,31 @@ pub(crate) mod label {
     pub(crate) const AAD_RECORD_V2: &[u8] = b"medseal/v2/aad/record";
     /// Prefix of the hash that keys a record in a device's seen state.
     pub(crate) const SEEN_RECORD: &[u8] = b"medseal/v2/seen/record";
+
+    // Format 3: sharing (FORMAT.md §15).
+    /// First field (`lp`) of a v3 manifest's signed bytes.
+    pub(crate) const MANIFEST_SIGNATURE_V3: &[u8] = b"medseal/v3/manifest/signature";
+    /// HKDF info: the seed of an epoch's share key pair (grants are sealed to it).
+    pub(crate) const SHARE_KEY: &[u8] = b"medseal/v3/vault/share-key";
+    /// HKDF info: the sub-key of the vault key that wraps the owner's copy of
+    /// each grant and link key.
+    pub(crate) const WRAP_SHARE: &[u8] = b"medseal/v3/vault/wrap-share";
+    /// AAD prefix of the owner's copy of a grant or link key.
+    pub(crate) const AAD_SHARE_KEY: &[u8] = b"medseal/v3/aad/share-key";
+    /// First field (`lp`) of a grant's signed bytes.
+    pub(crate) const GRANT_SIGNATURE: &[u8] = b"medseal/v3/grant/signature";
+    /// First field (`lp`) of a grant's digest (what the manifest lists).
+    pub(crate) const GRANT_DIGEST: &[u8] = b"medseal/v3/grant/digest";
+    /// HPKE `info` prefix of a grant key sealed to a grantee.
+    pub(crate) const HPKE_GRANT: &[u8] = b"medseal/v3/hpke/grant";
+    /// HPKE `aad` prefix of a grant key sealed to a grantee.
+    pub(crate) const AAD_GRANT: &[u8] = b"medseal/v3/aad/grant";
+    /// HKDF info: the sub-key of a grant key that wraps record data keys.
+    pub(crate) const GRANT_SLOT: &[u8] = b"medseal/v3/grant/slot";
+    /// AAD prefix of a record data key wrapped for a grant (a slot).
+    pub(crate) const AAD_SLOT: &[u8] = b"medseal/v3/aad/slot";
+    /// SHA-256 prefix of a vault's fingerprint.
+    pub(crate) const FINGERPRINT: &[u8] = b"medseal/v3/fingerprint";
 }
 
 /// Appends `u32be(len) || bytes`. Lengths are bounded by the callers' limits,

@@ -33,6 +33,7 @@ pub mod recovery;
 mod rng;
 mod secret;
 pub mod seen;
+pub mod share;
 pub mod vault;
 
 #[cfg(test)]
@@ -40,11 +41,12 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use handoff::HandoffReceiver;
-pub use manifest::{Head, Manifest, PasskeyInfo};
+pub use manifest::{Head, Manifest, PasskeyInfo, ShareInfo};
 pub use record::{check_sealed_text, read_meta, ContentType, RecordContext, RecordMeta};
 pub use recovery::RecoveryCode;
 pub use secret::PrfOutput;
 pub use seen::Seen;
+pub use share::{Fingerprint, Grant, GrantRequest, GrantScope, NewGrant, ReceivedGrant};
 pub use vault::{new_prf_salt, OpenedRecord, PasskeyUnlock, Vault};
 
 /// The WebAuthn `prf.eval.first` input for a PRF salt: the salt hashed under

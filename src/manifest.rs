@@ -17,9 +17,18 @@ use crate::kdf::{label, put_lp};
 pub(crate) const KIND: &str = "vault-manifest";
 /// Version 1: one vault key for the vault's life. Read, never written.
 pub(crate) const VERSION_1: u64 = 1;
-/// Version 2: key epochs, identity hand-overs, a parent hash. The only
-/// version written.
-pub(crate) const VERSION: u64 = 2;
+/// Version 2: key epochs, identity hand-overs, a parent hash. Read, never
+/// written.
+pub(crate) const VERSION_2: u64 = 2;
+/// Version 3: version 2 plus a share key and the list of active grants and
+/// links (sharing). The only version written.
+pub(crate) const VERSION: u64 = 3;
+/// Most active grants and links in one vault.
+pub const MAX_SHARES: usize = 256;
+/// Longest grant scope label, in bytes.
+pub const MAX_SCOPE_LEN: usize = 128;
+/// Length of a grant or link id.
+pub const SHARE_ID_LEN: usize = 16;
 /// Highest revision: 2^53 - 1, so that a revision is exact as a JavaScript
 /// number and as an SQL integer, and `revision + 1` never overflows.
 pub const MAX_REVISION: u64 = (1 << 53) - 1;
@@ -319,8 +328,54 @@ impl UnlockEntry {
     }
 }
 
-/// The vault manifest: version 2 is written, version 1 read (FORMAT.md §7,
-/// §14).
+/// What a share entry stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ShareKind {
+    /// A grant to another vault's share key.
+    Grant,
+    /// A SMART Health Link.
+    Link,
+}
+
+impl ShareKind {
+    pub(crate) fn byte(self) -> u8 {
+        match self {
+            ShareKind::Grant => 1,
+            ShareKind::Link => 2,
+        }
+    }
+}
+
+/// An active grant or link (v3): what the owner's devices need to keep it
+/// going (its key, to give records added to its scope a slot) and to list
+/// and revoke it. Revoking removes the entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ShareEntry {
+    /// The grant or link id (16 bytes).
+    pub(crate) id: B64,
+    /// Grant or link.
+    pub(crate) kind: ShareKind,
+    /// The scope label of a grant that follows its scope (records added to
+    /// the scope later reach the grantee); absent for a fixed set of records.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) scope: Option<String>,
+    /// End of validity, seconds since the Unix epoch.
+    pub(crate) expires: u64,
+    /// The grant's (or link's) digest: binds the entry to the signed document
+    /// the grantee holds, grantee and scope included.
+    pub(crate) digest: B64,
+    /// The grant or link key wrapped by the current vault key (60 bytes).
+    pub(crate) key: B64,
+}
+
+/// The vault manifest: version 3 is written, versions 1 and 2 read
+/// (FORMAT.md §7, §14, §15).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Manifest {
@@ -358,8 +413,38 @@ pub struct Manifest {
     pub(crate) epochs: Option<Vec<EpochEntry>>,
     /// The unlock entries: at least one passkey and exactly one recovery entry.
     pub(crate) unlock: Vec<UnlockEntry>,
+    /// v3: the current epoch's share key (HPKE P-256 public key, 65 bytes):
+    /// grants to this vault are sealed to it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) share_key: Option<B64>,
+    /// v3: the active grants and links this vault made.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) shares: Option<Vec<ShareEntry>>,
     /// ECDSA P-256 signature (`r || s`) over [`Manifest::signed_bytes`].
     pub(crate) signature: B64,
+}
+
+/// An active grant or link, as a manifest lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShareInfo<'a> {
+    /// Its id (16 bytes).
+    pub id: &'a [u8],
+    /// A SMART Health Link (else a grant to a vault).
+    pub link: bool,
+    /// The scope label of a grant that follows its scope.
+    pub scope: Option<&'a str>,
+    /// End of validity, seconds since the Unix epoch.
+    pub expires: u64,
+    /// The digest of the signed grant (or link) it stands for.
+    pub digest: &'a [u8],
 }
 
 /// What a device remembers of a manifest to judge the next one it is shown
@@ -510,7 +595,7 @@ impl ManifestProbe {
             return Err(Error::Malformed("not a medseal vault manifest"));
         }
         match self.version {
-            Some(VERSION_1 | VERSION) => Ok(()),
+            Some(VERSION_1 | VERSION_2 | VERSION) => Ok(()),
             Some(v) => Err(Error::UnknownVersion {
                 what: "vault manifest",
                 version: v,
@@ -572,7 +657,7 @@ impl Manifest {
         &self.identity_key.public_key.0
     }
 
-    /// The manifest's format version (1 or 2).
+    /// The manifest's format version (1, 2 or 3).
     pub fn version(&self) -> u64 {
         self.version
     }
@@ -654,12 +739,11 @@ impl Manifest {
         self.verify_signatures_from(head.epoch)
     }
 
-    /// Checks that the identity key of epoch `epoch` was `identity` in this
-    /// manifest's chain (the current key if `epoch` is current). The
-    /// hand-overs themselves are checked by `verify_self_signature`.
-    pub(crate) fn check_descends(&self, epoch: u32, identity: &[u8]) -> Result<()> {
+    /// The identity public key of key epoch `epoch` in this manifest's chain
+    /// (the current one, or an older epoch's from `epochs`).
+    pub fn identity_of_epoch(&self, epoch: u32) -> Option<&[u8]> {
         let current = self.epoch();
-        let key = if epoch == current {
+        if epoch == current {
             Some(self.identity_key.public_key.0.as_slice())
         } else if epoch < current {
             self.epoch_entries()
@@ -668,8 +752,25 @@ impl Manifest {
                 .map(|e| e.public_key.0.as_slice())
         } else {
             None
-        };
-        if key != Some(identity) {
+        }
+    }
+
+    /// The active grants and links this vault made, in manifest order.
+    pub fn shares(&self) -> impl Iterator<Item = ShareInfo<'_>> {
+        self.share_entries().iter().map(|e| ShareInfo {
+            id: &e.id.0,
+            link: e.kind == ShareKind::Link,
+            scope: e.scope.as_deref(),
+            expires: e.expires,
+            digest: &e.digest.0,
+        })
+    }
+
+    /// Checks that the identity key of epoch `epoch` was `identity` in this
+    /// manifest's chain (the current key if `epoch` is current). The
+    /// hand-overs themselves are checked by `verify_self_signature`.
+    pub(crate) fn check_descends(&self, epoch: u32, identity: &[u8]) -> Result<()> {
+        if self.identity_of_epoch(epoch) != Some(identity) {
             return Err(Error::ManifestInvalid);
         }
         Ok(())
@@ -704,7 +805,8 @@ impl Manifest {
     /// The rules of the format beyond JSON shape. A manifest that breaks
     /// them was not written by medseal: `ManifestInvalid`.
     pub(crate) fn check_structure(&self) -> Result<()> {
-        let v2 = self.version == VERSION;
+        // "v2": the rules of version 2, which version 3 keeps.
+        let v2 = self.version == VERSION_2 || self.version == VERSION;
         let ok = self.medseal == KIND
             && (v2 || self.version == VERSION_1)
             && self.vault_id.0.len() == VAULT_ID_LEN
@@ -718,6 +820,7 @@ impl Manifest {
         }
         if v2 {
             self.check_structure_v2()?;
+            self.check_structure_v3()?;
         } else if self.parent.is_some() || self.epoch.is_some() || self.epochs.is_some() {
             return Err(Error::ManifestInvalid);
         }
@@ -816,6 +919,49 @@ impl Manifest {
         Ok(())
     }
 
+    /// The v3 rules: a share key and a share list exactly in version 3,
+    /// with well-sized, unique entries.
+    fn check_structure_v3(&self) -> Result<()> {
+        let ok = match (&self.share_key, &self.shares) {
+            (None, None) => self.version != VERSION,
+            (Some(k), Some(shares)) => {
+                self.version == VERSION
+                    && entry_key::check_public_key(&k.0)
+                    && shares.len() <= MAX_SHARES
+                    && shares.iter().enumerate().all(|(i, e)| {
+                        e.id.0.len() == SHARE_ID_LEN
+                            && e.digest.0.len() == HASH_LEN
+                            && e.key.0.len() == WRAPPED_KEY_LEN
+                            && e.expires > 0
+                            && e.expires <= MAX_REVISION
+                            && e.scope.as_ref().is_none_or(|s| {
+                                !s.is_empty()
+                                    && s.len() <= MAX_SCOPE_LEN
+                                    && e.kind == ShareKind::Grant
+                            })
+                            && !shares.iter().skip(i + 1).any(|o| o.id == e.id)
+                    })
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::ManifestInvalid);
+        }
+        Ok(())
+    }
+
+    /// The active grants and links (empty before version 3).
+    pub(crate) fn share_entries(&self) -> &[ShareEntry] {
+        self.shares.as_deref().unwrap_or(&[])
+    }
+
+    /// The current epoch's share key (65-byte HPKE P-256 public key), or
+    /// `None` for a manifest written before version 3 (such a vault cannot
+    /// receive grants until it commits a change).
+    pub fn share_key(&self) -> Option<&[u8]> {
+        self.share_key.as_ref().map(|k| k.0.as_slice())
+    }
+
     /// The older epochs (empty for v1).
     pub(crate) fn epoch_entries(&self) -> &[EpochEntry] {
         self.epochs.as_deref().unwrap_or(&[])
@@ -826,14 +972,14 @@ impl Manifest {
     /// `vault::deterministic::manifest_signed_bytes` (feature
     /// `deterministic-rng`), to forge signatures.
     pub(crate) fn signed_bytes(&self) -> Vec<u8> {
-        let v2 = self.version == VERSION;
+        let v2 = self.version == VERSION_2 || self.version == VERSION;
         let mut out = Vec::with_capacity(512 + self.unlock.len() * 300);
         put_lp(
             &mut out,
-            if v2 {
-                label::MANIFEST_SIGNATURE_V2
-            } else {
-                label::MANIFEST_SIGNATURE
+            match self.version {
+                VERSION => label::MANIFEST_SIGNATURE_V3,
+                VERSION_2 => label::MANIFEST_SIGNATURE_V2,
+                _ => label::MANIFEST_SIGNATURE,
             },
         );
         out.extend_from_slice(&self.version.to_be_bytes());
@@ -900,6 +1046,25 @@ impl Manifest {
                     }
                     put_lp(&mut out, &wrapped_vault_key.0);
                 }
+            }
+        }
+        if self.version == VERSION {
+            put_lp(&mut out, &opt(&self.share_key));
+            let shares = self.share_entries();
+            out.extend_from_slice(&len32(shares.len()));
+            for e in shares {
+                put_lp(&mut out, &e.id.0);
+                out.push(e.kind.byte());
+                match &e.scope {
+                    Some(s) => {
+                        out.push(1);
+                        put_lp(&mut out, s.as_bytes());
+                    }
+                    None => out.push(0),
+                }
+                out.extend_from_slice(&e.expires.to_be_bytes());
+                put_lp(&mut out, &e.digest.0);
+                put_lp(&mut out, &e.key.0);
             }
         }
         out

@@ -478,12 +478,16 @@ struct Unwrapped<'a> {
     rest: &'a [u8],
 }
 
-fn unwrap_dek<'a>(
-    keys: &RecordKeys<'_>,
-    head: &'a [u8],
-    sealed_len: usize,
-    ctx: &RecordContext<'_>,
-) -> Result<Unwrapped<'a>> {
+/// A record's envelope split into its parts, before any key is used.
+struct Split<'a> {
+    meta: RecordMeta,
+    header: &'a [u8],
+    wrapped: &'a [u8],
+    commitment: &'a [u8; COMMITMENT_LEN],
+    rest: &'a [u8],
+}
+
+fn split<'a>(head: &'a [u8], sealed_len: usize, ctx: &RecordContext<'_>) -> Result<Split<'a>> {
     ctx.check()?;
     let meta = check_frame(head, sealed_len)?;
     let truncated = Error::Malformed("sealed record is truncated");
@@ -492,16 +496,32 @@ fn unwrap_dek<'a>(
     let (commitment, rest) = rest
         .split_first_chunk::<COMMITMENT_LEN>()
         .ok_or(truncated)?;
-    let dek = DataKey::from_array(aead::unwrap_key_with(
-        keys.wrap(meta.epoch)?,
-        wrapped,
-        &dek_aad(header, keys.vault_id, ctx),
-    )?);
-    Ok(Unwrapped {
+    Ok(Split {
         meta,
-        dek,
+        header,
+        wrapped,
         commitment,
         rest,
+    })
+}
+
+fn unwrap_dek<'a>(
+    keys: &RecordKeys<'_>,
+    head: &'a [u8],
+    sealed_len: usize,
+    ctx: &RecordContext<'_>,
+) -> Result<Unwrapped<'a>> {
+    let s = split(head, sealed_len, ctx)?;
+    let dek = DataKey::from_array(aead::unwrap_key_with(
+        keys.wrap(s.meta.epoch)?,
+        s.wrapped,
+        &dek_aad(s.header, keys.vault_id, ctx),
+    )?);
+    Ok(Unwrapped {
+        meta: s.meta,
+        dek,
+        commitment: s.commitment,
+        rest: s.rest,
     })
 }
 
@@ -516,6 +536,12 @@ pub(crate) fn open_parts(
     ctx: &RecordContext<'_>,
 ) -> Result<OpenParts> {
     let u = unwrap_dek(keys, head, sealed_len, ctx)?;
+    parts_from(u, head, ctx)
+}
+
+/// The body cipher of a record whose data key is known, after the key
+/// commitment check.
+fn parts_from(u: Unwrapped<'_>, head: &[u8], ctx: &RecordContext<'_>) -> Result<OpenParts> {
     let (enc, expected) = record_keys(&u.dek);
     // Key commitment: the envelope opens under exactly one data key.
     if !bool::from(expected.ct_eq(u.commitment)) {
@@ -539,6 +565,41 @@ pub(crate) fn open_parts(
             aad,
         },
     })
+}
+
+/// A record's data key, unwrapped with the vault's keys and checked
+/// against the record's key commitment: what a grant hands on (a grant
+/// slot wraps it for one grantee). Never leaves the core.
+pub(crate) fn data_key(
+    keys: &RecordKeys<'_>,
+    sealed: &[u8],
+    ctx: &RecordContext<'_>,
+) -> Result<(RecordMeta, DataKey)> {
+    let u = unwrap_dek(keys, sealed, sealed.len(), ctx)?;
+    let (_, expected) = record_keys(&u.dek);
+    if !bool::from(expected.ct_eq(u.commitment)) {
+        return Err(Error::DecryptionFailed);
+    }
+    Ok((u.meta, u.dek))
+}
+
+/// Opens a sealed record with its data key given (a grantee's, from a grant
+/// slot) instead of the vault's keys: the wrapped key in the header is not
+/// used, the commitment and the body are checked as in [`open`].
+pub(crate) fn open_with_key(
+    dek: DataKey,
+    sealed: &[u8],
+    ctx: &RecordContext<'_>,
+) -> Result<(RecordMeta, ContentType, Vec<u8>)> {
+    let s = split(sealed, sealed.len(), ctx)?;
+    let u = Unwrapped {
+        meta: s.meta,
+        dek,
+        commitment: s.commitment,
+        rest: s.rest,
+    };
+    let parts = parts_from(u, sealed, ctx)?;
+    open_body(parts, sealed)
 }
 
 /// Re-wraps a version 2 record's data key under the newest epoch: a new
@@ -638,6 +699,10 @@ pub(crate) fn open(
     ctx: &RecordContext<'_>,
 ) -> Result<(RecordMeta, ContentType, Vec<u8>)> {
     let parts = open_parts(keys, sealed, sealed.len(), ctx)?;
+    open_body(parts, sealed)
+}
+
+fn open_body(parts: OpenParts, sealed: &[u8]) -> Result<(RecordMeta, ContentType, Vec<u8>)> {
     let truncated = Error::Malformed("sealed record is truncated");
     let body = sealed.get(parts.meta.prefix_len()..).ok_or(truncated)?;
     let (ct, tag) = body.split_last_chunk::<TAG_LEN>().ok_or(truncated)?;

@@ -171,6 +171,10 @@ impl Vault {
             identity_key,
             epochs: Some(Vec::new()),
             unlock: Vec::new(),
+            share_key: Some(B64(crate::share::share_seed(&vault_key)
+                .public_key()
+                .to_vec())),
+            shares: Some(Vec::new()),
             signature: B64(Vec::new()),
         };
         let mut vault = Vault {
@@ -870,9 +874,18 @@ impl Vault {
     /// public key (the only v1 entry whose key this device can derive).
     fn upgrade(&mut self, next: &mut Manifest) -> Result<()> {
         if next.version == crate::manifest::VERSION_1 {
-            next.version = VERSION;
+            next.version = crate::manifest::VERSION_2;
             next.epoch = Some(1);
             next.epochs = Some(Vec::new());
+        }
+        if next.version == crate::manifest::VERSION_2 {
+            next.version = VERSION;
+            next.share_key = Some(B64(crate::share::share_seed(
+                &self.current_key()?.vault_key,
+            )
+            .public_key()
+            .to_vec()));
+            next.shares = Some(Vec::new());
         }
         let Some(u) = self.unlocked_by.as_ref() else {
             return Ok(());
@@ -985,6 +998,24 @@ impl Vault {
         next.epoch = Some(epoch);
         next.epochs = Some(epochs);
         next.identity_key = wrap_identity(&mut self.rng, &self.vault_id, &vault_key, &identity)?;
+        // Grants and links outlive a re-key: their keys move to the new
+        // vault key; the share key is the new epoch's.
+        next.share_key = Some(B64(crate::share::share_seed(&vault_key)
+            .public_key()
+            .to_vec()));
+        let wrap_share_new = kdf::subkey(vault_key.expose(), label::WRAP_SHARE);
+        let mut shares = next.share_entries().to_vec();
+        for e in &mut shares {
+            let key = Zeroizing::new(self.unwrap_share(e)?);
+            e.key = B64(aead::wrap_key(
+                &mut self.rng,
+                wrap_share_new.expose(),
+                &key,
+                &crate::share::share_key_aad(&self.vault_id, &e.id.0, e.kind.byte(), epoch),
+            )?
+            .to_vec());
+        }
+        next.shares = Some(shares);
         let vk = Zeroizing::new(*vault_key.expose());
         let mut entries = Vec::with_capacity(next.unlock.len());
         for e in next.unlock.drain(..) {
@@ -1000,6 +1031,116 @@ impl Vault {
         self.ring.insert(0, (epoch, wrap_dek_cipher(&vault_key)));
         self.keys.insert(0, EpochKey { epoch, vault_key });
         Ok(())
+    }
+}
+
+/// What sharing (src/share.rs) needs of a vault.
+impl Vault {
+    /// Signs a grant (its own label keeps it from being any other signature).
+    pub(crate) fn sign_share(&self, signed_bytes: &[u8]) -> [u8; identity::SIGNATURE_LEN] {
+        self.identity.sign(signed_bytes)
+    }
+
+    /// The vault key of an epoch this vault holds.
+    pub(crate) fn epoch_vault_key(&self, epoch: u32) -> Option<&VaultKey> {
+        self.keys
+            .iter()
+            .find(|k| k.epoch == epoch)
+            .map(|k| &k.vault_key)
+    }
+
+    /// A record's data key (checked against its commitment).
+    pub(crate) fn record_data_key(
+        &self,
+        sealed: &[u8],
+        ctx: &RecordContext<'_>,
+    ) -> Result<crate::secret::DataKey> {
+        record::data_key(&self.record_keys(), sealed, ctx).map(|(_, k)| k)
+    }
+
+    /// The owner's copy of a grant or link key, from a manifest entry wrapped
+    /// under the current epoch's vault key.
+    fn unwrap_share(&self, e: &crate::manifest::ShareEntry) -> Result<[u8; 32]> {
+        let current = self.current_key()?;
+        let k = kdf::subkey(current.vault_key.expose(), label::WRAP_SHARE);
+        aead::unwrap_key(
+            k.expose(),
+            &e.key.0,
+            &crate::share::share_key_aad(&self.vault_id, &e.id.0, e.kind.byte(), current.epoch),
+        )
+        .map_err(|_| Error::ManifestInvalid)
+    }
+
+    /// The expiry and key of an active grant or link of this vault;
+    /// `NotGranted` if the manifest does not list it (revoked, or never made).
+    pub(crate) fn share_key_of(
+        &self,
+        id: &[u8],
+        kind: crate::manifest::ShareKind,
+    ) -> Result<(u64, Zeroizing<[u8; 32]>)> {
+        let e = self
+            .manifest
+            .share_entries()
+            .iter()
+            .find(|e| e.id.0 == id && e.kind == kind)
+            .ok_or(Error::NotGranted)?;
+        Ok((e.expires, Zeroizing::new(self.unwrap_share(e)?)))
+    }
+
+    /// Lists a new grant or link in the manifest (a new revision).
+    pub(crate) fn add_share(
+        &mut self,
+        kind: crate::manifest::ShareKind,
+        id: [u8; crate::manifest::SHARE_ID_LEN],
+        scope: Option<String>,
+        expires: u64,
+        digest: [u8; 32],
+        key: &[u8; 32],
+    ) -> Result<&Manifest> {
+        if self.manifest.share_entries().len() >= crate::manifest::MAX_SHARES {
+            return Err(Error::InvalidArgument(
+                "too many active grants and links (256): revoke some first",
+            ));
+        }
+        let current = self.current_key()?;
+        let epoch = current.epoch;
+        let k = kdf::subkey(current.vault_key.expose(), label::WRAP_SHARE);
+        let wrapped = aead::wrap_key(
+            &mut self.rng,
+            k.expose(),
+            key,
+            &crate::share::share_key_aad(&self.vault_id, &id, kind.byte(), epoch),
+        )?;
+        self.commit(|m| {
+            m.shares
+                .get_or_insert_with(Vec::new)
+                .push(crate::manifest::ShareEntry {
+                    id: B64(id.to_vec()),
+                    kind,
+                    scope,
+                    expires,
+                    digest: B64(digest.to_vec()),
+                    key: B64(wrapped.to_vec()),
+                });
+            Ok(())
+        })
+    }
+
+    /// Revokes a grant or link: removes it from the manifest (a new
+    /// revision), so that no device of this vault gives it another slot and
+    /// a server that follows the manifest deletes it. What the grantee
+    /// already read cannot be taken back. `NotGranted` if there is no such
+    /// grant or link.
+    pub fn revoke_share(&mut self, id: &[u8]) -> Result<&Manifest> {
+        if !self.manifest.share_entries().iter().any(|e| e.id.0 == id) {
+            return Err(Error::NotGranted);
+        }
+        self.commit(|m| {
+            if let Some(s) = m.shares.as_mut() {
+                s.retain(|e| e.id.0 != id);
+            }
+            Ok(())
+        })
     }
 }
 

@@ -846,23 +846,33 @@ fn older_revision_is_refused() {
 fn manifest_json_versions_and_shape() {
     let (mut v, _) = new_vault();
     let json = v.manifest().to_json();
-    assert_eq!(v.manifest().version(), 2);
-    assert!(json.starts_with("{\"medseal\":\"vault-manifest\",\"version\":2,"));
+    assert_eq!(v.manifest().version(), 3);
+    assert!(json.starts_with("{\"medseal\":\"vault-manifest\",\"version\":3,"));
     assert_eq!(Manifest::from_json(&json).unwrap(), *v.manifest());
-    let v3 = json.replace("\"version\":2", "\"version\":3");
+    let v4 = json.replace("\"version\":3", "\"version\":4");
     assert!(matches!(
-        Manifest::from_json(&v3),
+        Manifest::from_json(&v4),
         Err(Error::UnknownVersion {
             what: "vault manifest",
-            version: 3
+            version: 4
         })
     ));
-    // A v2 manifest relabelled v1: v1 has no epoch, epochs or parent.
-    let as_v1 = json.replace("\"version\":2", "\"version\":1");
-    assert_eq!(
-        Manifest::from_json(&as_v1).unwrap_err(),
-        Error::ManifestInvalid
-    );
+    // A v3 manifest relabelled v1 or v2: neither has a share key or shares
+    // (nor v1 an epoch, epochs or parent).
+    for older in ["1", "2"] {
+        let relabelled = json.replace("\"version\":3", &format!("\"version\":{older}"));
+        assert_eq!(
+            Manifest::from_json(&relabelled).unwrap_err(),
+            Error::ManifestInvalid
+        );
+    }
+    // A v3 manifest without its share fields.
+    for field in ["shareKey", "shares"] {
+        let bare = try_tamper(v.manifest(), |j| {
+            j.as_object_mut().unwrap().remove(field);
+        });
+        assert_eq!(bare.unwrap_err(), Error::ManifestInvalid, "{field}");
+    }
     // A v2 manifest without its epoch fields.
     let bare = try_tamper(v.manifest(), |j| {
         let o = j.as_object_mut().unwrap();
@@ -1337,7 +1347,7 @@ fn a_server_can_check_that_a_manifest_may_replace_the_stored_one() {
         .add_passkey(passkey(b"cred-2", [5; 32], prf(2)))
         .unwrap()
         .clone();
-    assert_eq!((upgraded.version(), v1.manifest.version()), (2, 1));
+    assert_eq!((upgraded.version(), v1.manifest.version()), (3, 1));
     upgraded.check_update(&v1.manifest).unwrap();
 }
 
@@ -1445,7 +1455,7 @@ fn a_format_1_vault_still_unlocks_and_moves_to_format_2_on_its_first_change() {
         .clone();
     assert_eq!(
         (m.version(), m.epoch(), m.revision()),
-        (2, 1, old.manifest.revision() + 1)
+        (3, 1, old.manifest.revision() + 1)
     );
     m.check_update(&old.manifest).unwrap();
     let j: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();

@@ -1071,7 +1071,7 @@ fn high_s_signature_is_refused() {
     assert!(signatures >= 12);
 
     let (prev, last) = (&ms[ms.len() - 2], &ms[ms.len() - 1]);
-    assert_eq!(last.version(), 2);
+    assert_eq!(last.version(), 3);
     let sig = unb64(&json(last)["signature"]);
     let high = flip_s(&sig);
     assert!(!is_low_s(&high));
@@ -1300,7 +1300,7 @@ fn v1_vault_upgrade_keeps_records_and_rekey_waits_for_v1_entries() {
         .add_passkey(passkey(b"cred-new", [0x4E; 32], prf(0x4E)))
         .unwrap()
         .clone();
-    assert_eq!((m2.version(), m2.revision(), m2.epoch()), (2, 2, 1));
+    assert_eq!((m2.version(), m2.revision(), m2.epoch()), (3, 2, 1));
     assert_eq!(m2.identity_public_key(), v1.identity_public_key());
     let j = json(&m2);
     for e in j["unlock"].as_array().unwrap() {

@@ -155,9 +155,9 @@ fn a_repeated_medseal_or_version_key_is_malformed_whatever_the_values() {
     let kind = r#""medseal":"vault-manifest","#;
     for (from, to) in [
         (version, r#""version":1,"version":1,"#),
-        (version, r#""version":1,"version":3,"#),
-        (version, r#""version":3,"version":1,"#),
-        (version, r#""version":3,"version":3,"#),
+        (version, r#""version":1,"version":4,"#),
+        (version, r#""version":4,"version":1,"#),
+        (version, r#""version":4,"version":4,"#),
         (
             kind,
             r#""medseal":"vault-manifest","medseal":"vault-manifest","#,
@@ -172,13 +172,13 @@ fn a_repeated_medseal_or_version_key_is_malformed_whatever_the_values() {
         );
     }
     // Also when the two are far apart (the repeat as the last key).
-    for tail in [r#","version":1}"#, r#","version":3}"#] {
+    for tail in [r#","version":1}"#, r#","version":4}"#] {
         let far = format!("{}{tail}", &j[..j.len() - 1]);
         assert_eq!(code(Manifest::from_json(&far)), "Malformed", "{tail}");
     }
     // The same with an unknown version in the first place: still Malformed.
-    let v3 = edited(&j, version, r#""version":3,"#);
-    let far = format!("{}{}", &v3[..v3.len() - 1], r#","version":3}"#);
+    let v3 = edited(&j, version, r#""version":4,"#);
+    let far = format!("{}{}", &v3[..v3.len() - 1], r#","version":4}"#);
     assert_eq!(code(Manifest::from_json(&far)), "Malformed");
 }
 
@@ -203,20 +203,20 @@ fn other_repeated_keys_are_malformed_only_in_a_known_version() {
     for (from, to) in dup {
         let twice = edited(&j, from, to);
         assert_eq!(code(Manifest::from_json(&twice)), "Malformed", "{to}");
-        let v3 = edited(&twice, r#""version":1,"#, r#""version":3,"#);
+        let v3 = edited(&twice, r#""version":1,"#, r#""version":4,"#);
         assert!(
-            is_unknown_manifest_version(Manifest::from_json(&v3), 3),
+            is_unknown_manifest_version(Manifest::from_json(&v3), 4),
             "{to}"
         );
     }
-    // Version 3 with a field of the wrong type, or an unknown field.
+    // Version 4 with a field of the wrong type, or an unknown field.
     for (from, to) in [
         (r#""revision":1,"#, r#""revision":1.5,"#),
         (r#""revision":1,"#, r#""revision":1,"extra":[{}],"#),
     ] {
-        let v3 = edited(&edited(&j, from, to), r#""version":1,"#, r#""version":3,"#);
+        let v3 = edited(&edited(&j, from, to), r#""version":1,"#, r#""version":4,"#);
         assert!(
-            is_unknown_manifest_version(Manifest::from_json(&v3), 3),
+            is_unknown_manifest_version(Manifest::from_json(&v3), 4),
             "{to}"
         );
     }
@@ -226,12 +226,12 @@ fn other_repeated_keys_are_malformed_only_in_a_known_version() {
         (r#""revision":1,"#, r#""revision":1,,"#),
         (r#""test key""#, "\"test\tkey\""),
     ] {
-        let v3 = edited(&edited(&j, from, to), r#""version":1,"#, r#""version":3,"#);
+        let v3 = edited(&edited(&j, from, to), r#""version":1,"#, r#""version":4,"#);
         assert_eq!(code(Manifest::from_json(&v3)), "Malformed", "{to}");
     }
     // Step 3 before step 5: a wrong `medseal` wins over an unknown version.
     let other = edited(&j, r#""medseal":"vault-manifest""#, r#""medseal":"x""#);
-    let other = edited(&other, r#""version":1,"#, r#""version":3,"#);
+    let other = edited(&other, r#""version":1,"#, r#""version":4,"#);
     assert_eq!(code(Manifest::from_json(&other)), "Malformed");
 }
 
@@ -320,7 +320,7 @@ fn version_is_written_as_plain_digits_in_u64_range() {
         code(Manifest::from_json(&edited(&j, version, ""))),
         "Malformed"
     );
-    for (text, want) in [("0", 0), ("3", 3), ("18446744073709551615", u64::MAX)] {
+    for (text, want) in [("0", 0), ("4", 4), ("18446744073709551615", u64::MAX)] {
         let m = Manifest::from_json(&edited(&j, version, &format!(r#""version":{text},"#)));
         assert!(is_unknown_manifest_version(m, want), "{text}");
     }
@@ -397,9 +397,9 @@ fn an_entry_type_missing_unknown_or_not_a_string_is_malformed() {
         let text = edited(&j, from, to);
         assert_eq!(code(Manifest::from_json(&text)), "Malformed", "{to}");
         // The entries of an unknown version are not looked at.
-        let v3 = edited(&text, r#""version":1,"#, r#""version":3,"#);
+        let v3 = edited(&text, r#""version":1,"#, r#""version":4,"#);
         assert!(
-            is_unknown_manifest_version(Manifest::from_json(&v3), 3),
+            is_unknown_manifest_version(Manifest::from_json(&v3), 4),
             "{to}"
         );
     }
@@ -559,17 +559,17 @@ fn a_lone_surrogate_is_malformed_where_the_string_is_read() {
             let text = edited(&j, &from, &to);
             assert_eq!(code(Manifest::from_json(&text)), "Malformed", "{to}");
         }
-        // Version 3: the label is not read, so it is not decoded either.
-        let v3 = edited(&j, r#""version":1,"#, r#""version":3,"#);
+        // Version 4: the label is not read, so it is not decoded either.
+        let v3 = edited(&j, r#""version":1,"#, r#""version":4,"#);
         let label = edited(&v3, r#""test key""#, &format!(r#""{s}""#));
         assert!(
-            is_unknown_manifest_version(Manifest::from_json(&label), 3),
+            is_unknown_manifest_version(Manifest::from_json(&label), 4),
             "{s}"
         );
         // Nor are the keys inside the members.
         let key = edited(&v3, r#""label":"#, &format!(r#""{s}":"#));
         assert!(
-            is_unknown_manifest_version(Manifest::from_json(&key), 3),
+            is_unknown_manifest_version(Manifest::from_json(&key), 4),
             "{s}"
         );
         // But `medseal` and the top-level keys are.

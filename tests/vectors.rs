@@ -4,11 +4,12 @@
 //! proves, with an `expect:` line giving the result (`success` or an error
 //! code). Two kinds of files:
 //!
-//! - `v1-*.txt` and `neg-*.txt` were written by the format-1 writer, which no
-//!   longer exists (medseal writes format 2 only). They are FROZEN: pinned by
-//!   their SHA-256 in [`FROZEN`], never rewritten, and checked: each must
-//!   open or fail exactly as its `expect:` says (format 1 still reads).
-//! - `v2-*.txt` and `neg2-*.txt` are written by today's writer. The test
+//! - `v1-*.txt` and `neg-*.txt` were written by the format-1 writer, and
+//!   `v2-*.txt` and `neg2-*.txt` by the format-2 writer; neither exists any
+//!   more (medseal writes format 3 only). They are FROZEN: pinned by their
+//!   SHA-256 in [`FROZEN`], never rewritten, and checked: each must open or
+//!   fail exactly as its `expect:` says (formats 1 and 2 still read).
+//! - `v3-*.txt` and `neg3-*.txt` are written by today's writer. The test
 //!   checks each, then regenerates it from its seeds with the test-only
 //!   seeded random source and requires the same bytes, so the writer is
 //!   pinned as well as the reader.
@@ -18,7 +19,7 @@
 //! record with its record id and context, and compare with `expect` (and the
 //! plaintext, content type, record version and key epoch).
 //!
-//! `MEDSEAL_WRITE_VECTORS=1 cargo test --test vectors` rewrites the v2 files
+//! `MEDSEAL_WRITE_VECTORS=1 cargo test --test vectors` rewrites the v3 files
 //! (review the diff: a change means the format changed). It never writes the
 //! frozen files.
 #![allow(
@@ -38,7 +39,7 @@ use medseal::vault::deterministic;
 use medseal::{ContentType, Error, Manifest, OpenedRecord, PrfOutput, RecoveryCode, Vault};
 use sha2::Digest;
 
-/// The files of the format-1 writer, with the SHA-256 of their bytes.
+/// The files of the format-1 and format-2 writers, with the SHA-256 of their bytes.
 const FROZEN: &[(&str, &str)] = &[
     (
         "neg-bad-magic.txt",
@@ -107,6 +108,99 @@ const FROZEN: &[(&str, &str)] = &[
     (
         "v1-with-context.txt",
         "c324a3a5eed6aa4a4778678015c33dac9fd6db378d426945cb3a0a0f9fe485e9",
+    ),
+    // The format-2 writer's files (frozen when format 3 came, issue #14).
+    (
+        "neg2-flipped-body-bit.txt",
+        "bb546a93b61e115849d0f0d808c7e9e2f058b1f1b54e942e2fddc0ed00bf8f40",
+    ),
+    (
+        "neg2-flipped-commitment.txt",
+        "2fb07850ef40d5319a34e26840ad19286abec4562a12467e4e337cf0e9073890",
+    ),
+    (
+        "neg2-high-s.txt",
+        "27a21609b71261b1549d9f484628a10703ebf7d46c39ec9876e8bd76ea2cffe1",
+    ),
+    (
+        "neg2-removed-passkey-old-manifest.txt",
+        "ca6e4cbd903301a17e925dd528aab0cbc9f57d3042826d250553b6c06b3ceecf",
+    ),
+    (
+        "neg2-removed-passkey.txt",
+        "9878c4d6bbe8932b764ef8c3f89c7743c869ad6545fc1abd89fd407f66138a4f",
+    ),
+    (
+        "neg2-retired-epoch.txt",
+        "f9c9e3126b8cd8f88abb4425f9175776e7a8b98e230d6076d21c0eccacf48668",
+    ),
+    (
+        "neg2-revision-overflow.txt",
+        "be6982db58a63493edfa493d2d8e88912d5cda490c5d90108343fbf495fe74d9",
+    ),
+    (
+        "neg2-text-prefix-mismatch.txt",
+        "7a8a50a7200b4311ec42ecafac077dd29b93e1098d9e905b0d8969741a0ff22b",
+    ),
+    (
+        "neg2-tombstone.txt",
+        "7db3d4340093fe1c58a5348b1a9404aa2bf3cc8a74849c794b90387529dd08de",
+    ),
+    (
+        "neg2-truncated.txt",
+        "66d97589be862461cd8cff128737189badfd6604356c051963b774d8262b545c",
+    ),
+    (
+        "neg2-unknown-version.txt",
+        "79e1d3128ac6634ffc4f4e6b522ee66a4699b882d352f6bb3dde1e325da00891",
+    ),
+    (
+        "neg2-version-changed.txt",
+        "a5f52059ea3fe9ea89585696fe5433c97f5348e5236413f6c1e7dac597e59e75",
+    ),
+    (
+        "v2-after-rekey.txt",
+        "5796727b4503edfd4358b515223edbf323cab7aabd84311f123ea351bc0738a2",
+    ),
+    (
+        "v2-after-removal.txt",
+        "bcc5b23ca26af5abfcd818d598fa93de0fed4b0b4d6b11191e119f464da00080",
+    ),
+    (
+        "v2-epoch-1-after-rekey.txt",
+        "dabde6d7516c740d98a35bb9d0a0b723510af53de55301303d3713128aa6a04e",
+    ),
+    (
+        "v2-json-record.txt",
+        "ea70d3a7708ecf997152115116b2128b753a4b561e3c982c62bacdf2916af238",
+    ),
+    (
+        "v2-max-revision.txt",
+        "5dcf9243101b2b28a4f8de1ee5beaa5e9b7ada9010eef13a88e30bd9c2c99e47",
+    ),
+    (
+        "v2-recovery-code.txt",
+        "9639044ce44a9abaeed6a3427b6ca76cda4e3b4da4bf61de930f6dc2916dfdfb",
+    ),
+    (
+        "v2-rewrapped.txt",
+        "b16cf2687065dde95d8c8c3e27bd6d204ef469a89ca19c99a656c644534648cc",
+    ),
+    (
+        "v2-upgraded-from-v1.txt",
+        "a6d28cfee22b88b229c213f6319b28607aa96aa15a23bebad7d6feafdaa83714",
+    ),
+    (
+        "v2-upgraded-recovery-code.txt",
+        "eef77adcbe2c7c1e6b26022b30d44615a83de023af0e55b52f00c088193a20ee",
+    ),
+    (
+        "v2-version-3.txt",
+        "72aca5dd40dc7ef104ba53705b7cd0181ae3ef1f7988fd4afe279369798ff0af",
+    ),
+    (
+        "v2-with-context.txt",
+        "0cc3e8d743f01fb9e9db77e5438214e9fa1252b741c224c23397aea5afdee836",
     ),
 ];
 
@@ -264,28 +358,28 @@ fn generate() -> Vec<Vector> {
     let pt = br#"{"type":"allergy","substance":"penicillin","reaction":"hives"}"#;
     let s = seal(&mut b, "v2/vector-1/seal", pt, "rec-0001", b"", 1);
     out.push(Vector {
-        name: "v2-json-record.txt",
-        comment: "A JSON record sealed under a vault created from a passkey PRF output.\nProves: the whole chain in format 2 (PRF -> KEK -> HPKE entry key -> vault key -> data key -> record), content type JSON, header epoch 1 and record version 1.",
+        name: "v3-json-record.txt",
+        comment: "A JSON record sealed under a vault created from a passkey PRF output.\nProves: the whole chain in format 3 (manifest v3, record v2; PRF -> KEK -> HPKE entry key -> vault key -> data key -> record), content type JSON, header epoch 1 and record version 1.",
         fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "rec-0001", b"", ok(pt), text(&s)),
     });
     let recovery_text = b.code.to_display_string();
     out.push(Vector {
-        name: "v2-recovery-code.txt",
-        comment: "The record of v2-json-record, the vault unlocked with its recovery code typed in lower case with spaces.\nProves: the recovery KEK and its HPKE entry key in a v2 manifest, and forgiving code parsing.",
+        name: "v3-recovery-code.txt",
+        comment: "The record of v3-json-record, the vault unlocked with its recovery code typed in lower case with spaces.\nProves: the recovery KEK and its HPKE entry key in a v3 manifest, and forgiving code parsing.",
         fields: fields(&b.manifest, "success", Unlock::Recovery(recovery_text.to_lowercase().replace('-', " ")), "rec-0001", b"", ok(pt), text(&s)),
     });
     let edited = br#"{"type":"allergy","substance":"penicillin","reaction":"anaphylaxis"}"#;
     let s3 = seal(&mut b, "v2/vector-1/version-3", edited, "rec-0001", b"", 3);
     out.push(Vector {
-        name: "v2-version-3.txt",
-        comment: "Version 3 of the record of v2-json-record (an edit), sealed under the same record id.\nProves: the record version is read from the header (u64be at offset 10) and bound into both AADs.",
+        name: "v3-version-3.txt",
+        comment: "Version 3 of the record of v3-json-record (an edit), sealed under the same record id.\nProves: the record version is read from the header (u64be at offset 10) and bound into both AADs.",
         fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "rec-0001", b"", Some(Content { plaintext: edited, version: 3, epoch: 1 }), text(&s3)),
     });
     let mut relabelled = s3.clone();
     relabelled[17] = 2;
     out.push(Vector {
-        name: "neg2-version-changed.txt",
-        comment: "The record of v2-version-3 with its header's version changed from 3 to 2 (byte 17).\nProves: the version is authenticated: a server cannot pass one version off as another (DecryptionFailed).",
+        name: "neg3-version-changed.txt",
+        comment: "The record of v3-version-3 with its header's version changed from 3 to 2 (byte 17).\nProves: the version is authenticated: a server cannot pass one version off as another (DecryptionFailed).",
         fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&relabelled)),
     });
     deterministic::reseed(&mut b.vault, b"v2/vector-1/tombstone");
@@ -295,31 +389,31 @@ fn generate() -> Vec<Vector> {
         .unwrap();
     assert_eq!(tomb.len(), MIN_SEALED_LEN_V2 + 256, "as an empty record");
     out.push(Vector {
-        name: "neg2-tombstone.txt",
-        comment: "A tombstone (content type 2, empty content) sealed as version 4 of the record of v2-json-record.\nProves: a deleted record opens as RecordDeleted, not as data; the tombstone is a sealed record like any other (same size as an empty one).",
+        name: "neg3-tombstone.txt",
+        comment: "A tombstone (content type 2, empty content) sealed as version 4 of the record of v3-json-record.\nProves: a deleted record opens as RecordDeleted, not as data; the tombstone is a sealed record like any other (same size as an empty one).",
         fields: fields(&b.manifest, "RecordDeleted", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&tomb)),
     });
     out.push(Vector {
-        name: "neg2-text-prefix-mismatch.txt",
-        comment: "The bytes of v2-json-record's record under the text prefix ms1. instead of ms2.\nProves: the text prefix must name the header's version (Malformed), before anything is decrypted.",
+        name: "neg3-text-prefix-mismatch.txt",
+        comment: "The bytes of v3-json-record's record under the text prefix ms1. instead of ms2.\nProves: the text prefix must name the header's version (Malformed), before anything is decrypted.",
         fields: fields(&b.manifest, "Malformed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, format!("ms1.{}", &text(&s)[4..])),
     });
     let mut v3 = s.clone();
     v3[4] = 3;
     out.push(Vector {
-        name: "neg2-unknown-version.txt",
-        comment: "The record of v2-json-record with its version byte set to 3.\nProves: an unknown record version is its own error (UnknownVersion), not Malformed or DecryptionFailed.",
+        name: "neg3-unknown-version.txt",
+        comment: "The record of v3-json-record with its version byte set to 3.\nProves: an unknown record version is its own error (UnknownVersion), not Malformed or DecryptionFailed.",
         fields: fields(&b.manifest, "UnknownVersion", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&v3)),
     });
     out.push(Vector {
-        name: "neg2-truncated.txt",
-        comment: "The record of v2-json-record cut to 137 bytes, one less than the version 2 minimum (122-byte prefix and tag).\nProves: the minimum length depends on the version: 138 for version 2 (Malformed).",
+        name: "neg3-truncated.txt",
+        comment: "The record of v3-json-record cut to 137 bytes, one less than the version 2 minimum (122-byte prefix and tag).\nProves: the minimum length depends on the version: 138 for version 2 (Malformed).",
         fields: fields(&b.manifest, "Malformed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&s[..MIN_SEALED_LEN_V2 - 1])),
     });
     let mut commit = s.clone();
     commit[78] ^= 0x80;
     out.push(Vector {
-        name: "neg2-flipped-commitment.txt",
+        name: "neg3-flipped-commitment.txt",
         comment: "One bit of the key commitment (offset 78 in version 2) flipped; wrapped key and body intact.\nProves: the commitment is checked (DecryptionFailed).",
         fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&commit)),
     });
@@ -327,8 +421,8 @@ fn generate() -> Vec<Vector> {
     let last = flipped.len() - 20;
     flipped[last] ^= 0x01;
     out.push(Vector {
-        name: "neg2-flipped-body-bit.txt",
-        comment: "One bit of the body ciphertext of v2-json-record's record flipped.\nProves: tampering with a version 2 body gives DecryptionFailed.",
+        name: "neg3-flipped-body-bit.txt",
+        comment: "One bit of the body ciphertext of v3-json-record's record flipped.\nProves: tampering with a version 2 body gives DecryptionFailed.",
         fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&flipped)),
     });
     let sig = common::unb64(
@@ -339,8 +433,8 @@ fn generate() -> Vec<Vector> {
         common::edit_b64(&mut v["signature"], |sig| *sig = common::negate_s(sig));
     });
     out.push(Vector {
-        name: "neg2-high-s.txt",
-        comment: "v2-json-record with the manifest's signature (r, s) replaced by (r, n - s): the same signature in its other, high-S encoding.\nProves: a v2 manifest signature must be low-S (ManifestInvalid); v1 manifests accept either.",
+        name: "neg3-high-s.txt",
+        comment: "v3-json-record with the manifest's signature (r, s) replaced by (r, n - s): the same signature in its other, high-S encoding.\nProves: a v3 manifest signature must be low-S (ManifestInvalid); v1 manifests accept either.",
         fields: fields(&high_s, "ManifestInvalid", Unlock::Prf(cred1, prf1), "rec-0001", b"", None, text(&s)),
     });
 
@@ -350,7 +444,7 @@ fn generate() -> Vec<Vector> {
     let ctx2 = b"patient:4711/labs";
     let s2 = seal(&mut b, "v2/vector-2/seal", pt2, "lab-17", ctx2, 1);
     out.push(Vector {
-        name: "v2-with-context.txt",
+        name: "v3-with-context.txt",
         comment: "A record bound to a record id and a caller context, in format 2.\nProves: the context is part of both AADs (DEK wrap and body) and round-trips.",
         fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "lab-17", ctx2, ok(pt2), text(&s2)),
     });
@@ -366,13 +460,13 @@ fn generate() -> Vec<Vector> {
     assert_eq!((b.manifest.epoch(), b.manifest.revision()), (2, 2));
     let s_b = seal(&mut b, "v2/vector-4/epoch-2", pt_b, "bp-2", b"", 1);
     out.push(Vector {
-        name: "v2-after-rekey.txt",
+        name: "v3-after-rekey.txt",
         comment: "The vault re-keyed once (epoch 2: new vault key sealed to every entry, new identity key handed over by the old one), then a record sealed.\nProves: a manifest with an older epoch (epochs[], hand-over signature) unlocks, and a record of epoch 2 opens.",
         fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "bp-2", b"", Some(Content { plaintext: pt_b, version: 1, epoch: 2 }), text(&s_b)),
     });
     out.push(Vector {
-        name: "v2-epoch-1-after-rekey.txt",
-        comment: "A record sealed in epoch 1, before the re-key of v2-after-rekey, opened with the manifest after it.\nProves: the epoch-1 vault key, wrapped by the epoch-2 one in epochs[], still opens older records.",
+        name: "v3-epoch-1-after-rekey.txt",
+        comment: "A record sealed in epoch 1, before the re-key of v3-after-rekey, opened with the manifest after it.\nProves: the epoch-1 vault key, wrapped by the epoch-2 one in epochs[], still opens older records.",
         fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "bp-1", b"", Some(Content { plaintext: pt_a, version: 1, epoch: 1 }), text(&s_a)),
     });
     deterministic::reseed(&mut b.vault, b"v2/vector-4/rewrap");
@@ -386,13 +480,13 @@ fn generate() -> Vec<Vector> {
     deterministic::reseed(&mut b.vault, b"v2/vector-4/retire");
     b.manifest = b.vault.retire_epochs().unwrap().clone();
     out.push(Vector {
-        name: "v2-rewrapped.txt",
-        comment: "The record of v2-epoch-1-after-rekey re-wrapped under epoch 2 (new header epoch and wrapped key; commitment, nonce, body and tag unchanged), opened after epoch 1 was retired.\nProves: the body's AAD does not cover the wrapped key or epoch, so a re-wrap keeps the body valid.",
+        name: "v3-rewrapped.txt",
+        comment: "The record of v3-epoch-1-after-rekey re-wrapped under epoch 2 (new header epoch and wrapped key; commitment, nonce, body and tag unchanged), opened after epoch 1 was retired.\nProves: the body's AAD does not cover the wrapped key or epoch, so a re-wrap keeps the body valid.",
         fields: fields(&b.manifest, "success", Unlock::Prf(cred1, prf1), "bp-1", b"", Some(Content { plaintext: pt_a, version: 1, epoch: 2 }), text(&rewrapped)),
     });
     out.push(Vector {
-        name: "neg2-retired-epoch.txt",
-        comment: "The record of v2-epoch-1-after-rekey (epoch 1, not re-wrapped), opened with the manifest of v2-rewrapped, where epoch 1's vault key was dropped.\nProves: a retired epoch's records no longer open (DecryptionFailed).",
+        name: "neg3-retired-epoch.txt",
+        comment: "The record of v3-epoch-1-after-rekey (epoch 1, not re-wrapped), opened with the manifest of v3-rewrapped, where epoch 1's vault key was dropped.\nProves: a retired epoch's records no longer open (DecryptionFailed).",
         fields: fields(&b.manifest, "DecryptionFailed", Unlock::Prf(cred1, prf1), "bp-1", b"", None, text(&s_a)),
     });
 
@@ -419,18 +513,18 @@ fn generate() -> Vec<Vector> {
         Error::DecryptionFailed
     );
     out.push(Vector {
-        name: "v2-after-removal.txt",
+        name: "v3-after-removal.txt",
         comment: "A vault with two passkeys (cred-1, cred-2) after cred-1 was removed (a re-key to epoch 2), unlocked with cred-2 (prf(2)); a record sealed after the removal.\nProves: the remaining passkey opens the new epoch without its authenticator at the re-key (HPKE to its entry key).",
         fields: fields(&b.manifest, "success", Unlock::Prf(cred2, prf2), "med-1", b"", Some(Content { plaintext: pt5, version: 1, epoch: 2 }), text(&s5)),
     });
     out.push(Vector {
-        name: "neg2-removed-passkey.txt",
-        comment: "The manifest of v2-after-removal, unlocked with the removed passkey cred-1 (prf(1)).\nProves: a removed passkey has no entry (UnknownUnlockEntry).",
+        name: "neg3-removed-passkey.txt",
+        comment: "The manifest of v3-after-removal, unlocked with the removed passkey cred-1 (prf(1)).\nProves: a removed passkey has no entry (UnknownUnlockEntry).",
         fields: fields(&b.manifest, "UnknownUnlockEntry", Unlock::Prf(cred1, prf1), "med-1", b"", None, text(&s5)),
     });
     out.push(Vector {
-        name: "neg2-removed-passkey-old-manifest.txt",
-        comment: "The manifest from before the removal (revision 2, epoch 1), which the removed passkey cred-1 still unlocks, and the record of v2-after-removal, sealed after it.\nProves: a removed passkey, even with an old manifest kept, does not open what is sealed after its removal: the new epoch's key is unknown to it (DecryptionFailed).",
+        name: "neg3-removed-passkey-old-manifest.txt",
+        comment: "The manifest from before the removal (revision 2, epoch 1), which the removed passkey cred-1 still unlocks, and the record of v3-after-removal, sealed after it.\nProves: a removed passkey, even with an old manifest kept, does not open what is sealed after its removal: the new epoch's key is unknown to it (DecryptionFailed).",
         fields: fields(&before, "DecryptionFailed", Unlock::Prf(cred1, prf1), "med-1", b"", None, text(&s5)),
     });
 
@@ -451,8 +545,8 @@ fn generate() -> Vec<Vector> {
     let at_max = common::tamper_and_sign(&m2, &identity, |v| v["revision"] = MAX_REVISION.into());
     assert_eq!(at_max.revision(), MAX_REVISION);
     out.push(Vector {
-        name: "v2-max-revision.txt",
-        comment: "A manifest at revision 2^53 - 1 (9007199254740991), re-signed with the vault's own identity key.\nProves: the highest revision is accepted (the bound of neg2-revision-overflow is exact).",
+        name: "v3-max-revision.txt",
+        comment: "A manifest at revision 2^53 - 1 (9007199254740991), re-signed with the vault's own identity key.\nProves: the highest revision is accepted (the bound of neg3-revision-overflow is exact).",
         fields: fields(&at_max, "success", Unlock::Prf(cred1, prf1), "vax-1", b"", ok(pt6), text(&s6)),
     });
     // Revision 2^53: no `Manifest` holds it (the parser refuses it), so the
@@ -497,13 +591,13 @@ fn generate() -> Vec<Vector> {
         }
     }
     out.push(Vector {
-        name: "neg2-revision-overflow.txt",
-        comment: "The manifest of v2-max-revision at revision 2^53 (9007199254740992), validly re-signed with the vault's own identity key.\nProves: revisions above 2^53 - 1 are refused by the structure rules (ManifestInvalid), whoever signed them.",
+        name: "neg3-revision-overflow.txt",
+        comment: "The manifest of v3-max-revision at revision 2^53 (9007199254740992), validly re-signed with the vault's own identity key.\nProves: revisions above 2^53 - 1 are refused by the structure rules (ManifestInvalid), whoever signed them.",
         fields: f,
     });
 
     // --- A vault of the format-1 writer (v1-json-record.txt, frozen),
-    // changed once by today's writer: upgraded to a v2 manifest.
+    // changed once by today's writer: upgraded to a v3 manifest.
     let v1 = common::vector_file("v1-json-record.txt");
     let v1_manifest = Manifest::from_json(&v1["manifest"]).unwrap();
     let mut upgraded =
@@ -514,17 +608,17 @@ fn generate() -> Vec<Vector> {
         .add_passkey(common::passkey(cred2, salt2, prf2))
         .unwrap()
         .clone();
-    assert_eq!((m_up.version(), m_up.epoch(), m_up.revision()), (2, 1, 2));
+    assert_eq!((m_up.version(), m_up.epoch(), m_up.revision()), (3, 1, 2));
     let v1_pt = hex::decode(&v1["plaintext"]).unwrap();
     let v1_code = common::vector_file("v1-recovery-code.txt")["recovery-code"].clone();
     out.push(Vector {
-        name: "v2-upgraded-from-v1.txt",
-        comment: "The vault of v1-json-record after one change by the format-2 writer (a passkey added): a v2 manifest, revision 2, whose parent is the v1 manifest's hash; the passkey entry used got its HPKE key, the recovery entry is still v1. The record is v1-json-record's, in format 1.\nProves: a format-1 record opens under an upgraded manifest, through an upgraded passkey entry.",
+        name: "v3-upgraded-from-v1.txt",
+        comment: "The vault of v1-json-record after one change by the format-3 writer (a passkey added): a v3 manifest, revision 2, whose parent is the v1 manifest's hash; the passkey entry used got its HPKE key, the recovery entry is still v1. The record is v1-json-record's, in format 1.\nProves: a format-1 record opens under an upgraded manifest, through an upgraded passkey entry.",
         fields: fields(&m_up, "success", Unlock::Prf(cred1, prf1), "rec-0001", b"", ok(&v1_pt), v1["sealed"].clone()),
     });
     out.push(Vector {
-        name: "v2-upgraded-recovery-code.txt",
-        comment: "The manifest of v2-upgraded-from-v1, unlocked with the recovery code of v1-recovery-code (as typed there).\nProves: a v1 recovery entry (AES-GCM wrapped vault key, no public key) carried over into a v2 manifest in epoch 1 still unlocks.",
+        name: "v3-upgraded-recovery-code.txt",
+        comment: "The manifest of v3-upgraded-from-v1, unlocked with the recovery code of v1-recovery-code (as typed there).\nProves: a v1 recovery entry (AES-GCM wrapped vault key, no public key) carried over into a v3 manifest in epoch 1 still unlocks.",
         fields: fields(&m_up, "success", Unlock::Recovery(v1_code), "rec-0001", b"", ok(&v1_pt), v1["sealed"].clone()),
     });
     out
@@ -612,8 +706,8 @@ fn vectors_open_as_expected_and_regenerate_identically() {
     let write = std::env::var_os("MEDSEAL_WRITE_VECTORS").is_some();
     for v in &vectors {
         assert!(
-            v.name.starts_with("v2-") || v.name.starts_with("neg2-"),
-            "{}: only format-2 files are generated",
+            v.name.starts_with("v3-") || v.name.starts_with("neg3-"),
+            "{}: only format-3 files are generated",
             v.name
         );
         assert!(!FROZEN.iter().any(|(n, _)| *n == v.name), "{}", v.name);
@@ -653,7 +747,7 @@ fn vectors_open_as_expected_and_regenerate_identically() {
     assert!(
         vectors
             .iter()
-            .filter(|v| v.name.starts_with("neg2-"))
+            .filter(|v| v.name.starts_with("neg3-"))
             .count()
             >= 10
     );
