@@ -34,6 +34,7 @@ mod rng;
 mod secret;
 pub mod seen;
 pub mod share;
+pub mod shl;
 pub mod vault;
 
 #[cfg(test)]
@@ -46,7 +47,7 @@ pub use record::{check_sealed_text, read_meta, ContentType, RecordContext, Recor
 pub use recovery::RecoveryCode;
 pub use secret::PrfOutput;
 pub use seen::Seen;
-pub use share::{Fingerprint, Grant, GrantRequest, GrantScope, NewGrant, ReceivedGrant};
+pub use share::{Fingerprint, Grant, GrantRequest, GrantScope, NewGrant, Pin, ReceivedGrant};
 pub use vault::{new_prf_salt, OpenedRecord, PasskeyUnlock, Vault};
 
 /// The WebAuthn `prf.eval.first` input for a PRF salt: the salt hashed under
@@ -60,4 +61,10 @@ pub fn prf_input(salt: &[u8]) -> Vec<u8> {
 /// manifest, and of credential ids in WebAuthn JSON).
 pub fn base64url(bytes: &[u8]) -> String {
     b64::encode(bytes)
+}
+
+/// Decodes unpadded base64url strictly (as every field of medseal's JSON);
+/// `None` for anything else.
+pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    b64::decode(text.as_bytes())
 }
