@@ -46,6 +46,12 @@ export const ErrorCode = {
   StaleRecord: "StaleRecord",
   /** The record was deleted (a tombstone). */
   RecordDeleted: "RecordDeleted",
+  /** A person's key changed since this device pinned it: the server may have substituted it; compare fingerprints. */
+  KeyChanged: "KeyChanged",
+  /** The grant or link has expired. */
+  GrantExpired: "GrantExpired",
+  /** Outside what the grant gives: another record or grantee, or a revoked grant. */
+  NotGranted: "NotGranted",
   /** The passkey ceremony was cancelled or timed out. */
   Cancelled: "Cancelled",
   /** medseal's WebAssembly module is not initialised: call `await init()` first. */

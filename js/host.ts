@@ -175,6 +175,10 @@ export class VaultHost {
       retireEpochs: () => need().retireEpochs(),
       signRecoveryLogin: (c, a) => need().signRecoveryLogin(c, a),
       signLoginProof: (c, a) => need().signLoginProof(c, a),
+      grant: (opts) => need().grant(opts),
+      grantSlot: (g, sealed, opts) => need().grantSlot(g, sealed, opts),
+      revokeShare: (id) => need().revokeShare(id),
+      openShared: (opts) => need().openShared(opts).map((o) => (o.ok ? o : { ok: false as const, error: errorData(o.error) })),
       persisted: () => {
         const e = this.#saveError;
         this.#saveError = undefined;

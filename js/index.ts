@@ -18,8 +18,8 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
-import type { Manifest, OpenItem, OpenOutcome, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, UnlockOptions, VaultApi } from "./types.js";
-import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
+import type { Fingerprint, GrantInfo, GrantOptions, Manifest, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
+import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
 export type { CeremonyOptions, CreateOptions, CredentialLike, PrfSupport } from "./webauthn.js";
@@ -346,6 +346,97 @@ async function loadSeen(store: SeenStore | null, vaultId: string): Promise<strin
   if (typeof s !== "string") throw invalid("store.load must return a string or null");
   return s;
 }
+
+/** Seconds since 1970 from a `Date` or milliseconds. */
+function secondsOf(v: unknown, what: string): number {
+  const ms = v instanceof Date ? v.getTime() : v;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw invalid(`${what} must be a Date or milliseconds since 1970`);
+  return Math.floor(ms / 1000);
+}
+
+/**
+ * Where this device remembers the people it shares with (see
+ * `sharing.pin`): a fingerprint pinned at first use. Same shape as a
+ * `SeenStore`, keyed by the person's vault id.
+ */
+export type PinStore = SeenStore;
+
+/** Stores for pins: `localStorage` (the default in a page) or memory. */
+export const pinStores = {
+  /** In this realm's memory only. */
+  memory(): PinStore {
+    return seenStores.memory();
+  },
+  /** In `localStorage`, under `prefix` + the vault id. */
+  localStorage(prefix = "medseal.pin."): PinStore {
+    return seenStores.localStorage(prefix);
+  },
+};
+
+let realmPins: PinStore | null = null;
+
+function defaultPins(): PinStore {
+  try {
+    if (typeof globalThis.localStorage?.getItem === "function") return pinStores.localStorage();
+  } catch {
+    // Storage blocked (a sandboxed frame): memory.
+  }
+  return pinStores.memory();
+}
+
+/**
+ * Sharing without a vault: fingerprints, pins, and what manifests and
+ * grants say. Nothing here needs a key.
+ */
+export const sharing = {
+  /**
+   * A vault's fingerprint from its manifest (every signature checked): 40
+   * digits two people read to each other, or a QR payload one scans from
+   * the other's screen. The same through the vault's re-keys.
+   * @throws {@link MedsealError} `ManifestInvalid`, `Malformed`
+   */
+  fingerprint(manifest: Manifest | string): Fingerprint {
+    const f = call(() => wasm.fingerprint(manifestText(manifest)));
+    return { vaultId: f.vaultId, digits: f.digits, qr: f.qr, digest: f.digest };
+  },
+  /**
+   * Trust on first use: checks a person's manifest (as the server relayed
+   * it) against the fingerprint pinned for their vault, pins it the first
+   * time, and returns the fingerprint with `firstUse`. A different key is
+   * `KeyChanged`: the server may have substituted it; compare fingerprints
+   * with the person before trusting it, then pin anew with
+   * `{ replace: true }`. An older manifest than seen is `StaleManifest`.
+   * @throws {@link MedsealError} `KeyChanged`, `StaleManifest`, `ManifestInvalid`, `Malformed`
+   */
+  async pin(manifest: Manifest | string, opts: { store?: PinStore; replace?: boolean } = {}): Promise<Fingerprint & { firstUse: boolean }> {
+    const text = manifestText(manifest);
+    const store = opts.store ?? (realmPins ??= defaultPins());
+    const f = sharing.fingerprint(text);
+    const old = opts.replace === true ? null : await store.load(f.vaultId);
+    if (old !== null && old !== undefined && typeof old !== "string") throw invalid("store.load must return a string or null");
+    const next = call(() => wasm.checkPin(text, old ?? undefined));
+    await store.save(f.vaultId, next);
+    return { ...f, firstUse: old === null || old === undefined };
+  },
+  /** The active grants and links a manifest lists. @throws {@link MedsealError} `Malformed`, `ManifestInvalid` */
+  shares(manifest: Manifest | string): ShareItem[] {
+    return call(() => wasm.manifestShares(manifestText(manifest))).map((s) => ({ id: s.id, link: s.link, ...(s.scope === undefined ? {} : { scope: s.scope }), expires: s.expires, digest: s.digest }));
+  },
+  /** What a grant says, unverified (`openShared` verifies). @throws {@link MedsealError} `Malformed`, `UnknownVersion` */
+  grantInfo(grant: string): GrantInfo {
+    const g = call(() => wasm.grantInfo(str(grant, "grant")));
+    return {
+      id: g.id,
+      grantor: g.grantor,
+      grantee: g.grantee,
+      ...(g.records === undefined ? {} : { records: g.records }),
+      ...(g.label === undefined ? {} : { label: g.label }),
+      created: g.created,
+      expires: g.expires,
+      digest: g.digest,
+    };
+  },
+};
 
 /** A sealed record's format, key epoch and version, read without a key. @throws {@link MedsealError} `Malformed`, `UnknownVersion`, `NotInitialized` */
 export function recordInfo(sealed: string | Uint8Array): RecordInfo {
@@ -985,6 +1076,97 @@ export class Vault implements VaultApi<"sync"> {
     })();
   }
 
+  // ------------------------------------------------------------ sharing
+
+  /**
+   * Grants records to another person's vault: exactly `records` (record
+   * ids), or every record the app files under `label`, until `expires`.
+   * The grant key is sealed to the grantee's share key (HPKE) and the grant
+   * signed by this vault; the manifest now lists it (store both). Give each
+   * shared record a slot with `grantSlot`. Check the grantee's manifest
+   * with `sharing.pin` first: the server relays it and could substitute
+   * another.
+   * @throws {@link MedsealError} `InvalidArgument` (scope, expiry, a grantee without a share key yet), `ManifestInvalid` (the grantee's manifest), `Locked`
+   */
+  grant(opts: GrantOptions): { grant: string; manifest: Manifest } {
+    obj(opts, "options must be { grantee, records | label, expires }");
+    const grantee = manifestText(opts.grantee);
+    const records = "records" in opts ? opts.records : undefined;
+    const label = "label" in opts ? opts.label : undefined;
+    if (records !== undefined && (!Array.isArray(records) || !records.every((r) => typeof r === "string"))) throw invalid("records must be an array of record ids");
+    if (label !== undefined && typeof label !== "string") throw invalid("label must be a string");
+    const expires = secondsOf(opts.expires, "expires");
+    const created = Math.floor(Date.now() / 1000);
+    const h = this.#h;
+    try {
+      const grant = call(() => h.grant(grantee, records, label, created, expires));
+      return { grant, manifest: this.manifest() };
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /**
+   * A shared record's slot in one of this vault's grants (base64url): its
+   * data key wrapped for that grant only. Store it beside the grant; the
+   * grantee needs it with the sealed record.
+   * @throws {@link MedsealError} `NotGranted` (revoked, another vault's grant, a record outside it), `GrantExpired`, and as `open`
+   */
+  grantSlot(grant: string, sealed: string | Uint8Array, opts: RecordBinding): string {
+    const g = str(grant, "grant");
+    const { recordId, context } = bindingOf(opts);
+    const h = this.#h;
+    const now = Math.floor(Date.now() / 1000);
+    const slot = typeof sealed === "string" ? withUtf8(sealed, false, (b) => call(() => h.grantSlot(g, b, true, recordId, context, now))) : call(() => h.grantSlot(g, bytesOf(sealed, "sealed"), false, recordId, context, now));
+    return b64u(slot);
+  }
+
+  /**
+   * Revokes a grant or link: the manifest stops listing it (store it), so no
+   * device of this vault gives it another record, and the server deletes
+   * it. What the grantee already read cannot be taken back.
+   * @throws {@link MedsealError} `NotGranted`, `Locked`
+   */
+  revokeShare(id: string): Manifest {
+    const i = str(id, "id");
+    return this.#commit(() => this.#h.revokeShare(i));
+  }
+
+  /**
+   * Opens records another vault shared with this one: verifies the grant
+   * against the grantor's manifest (pin it with `sharing.pin`), that it is
+   * addressed to this vault and not expired, then opens each item with its
+   * slot. One outcome per item.
+   * @throws {@link MedsealError} for the grant: `NotGranted`, `GrantExpired`, `ManifestInvalid`, `Malformed`, `Locked`
+   */
+  openShared<T = unknown>(opts: OpenSharedOptions): Array<OpenOutcome<T>> {
+    obj(opts, "options must be { grant, grantor, items }");
+    const grant = str(opts.grant, "grant");
+    const grantor = manifestText(opts.grantor);
+    if (!Array.isArray(opts.items)) throw invalid("items must be an array of { sealed, slot, recordId, context? }");
+    const now = () => Math.floor(Date.now() / 1000);
+    const g = call(() => this.#h.acceptGrant(grant, grantor, now()));
+    try {
+      return opts.items.map((it, index): OpenOutcome<T> => {
+        try {
+          obj(it, "each item must be { sealed, slot, recordId, context? }");
+          const { recordId, context } = bindingOf(it);
+          const slot = fromB64u(str(it.slot, "slot"));
+          const open = (b: Uint8Array, text: boolean): T => {
+            const o = call(() => g.open(slot, b, text, recordId, context, now()));
+            return (o.json ? parseJson<T>(call(() => o.intoText())) : o.intoBytes()) as T;
+          };
+          const value = typeof it.sealed === "string" ? withUtf8(it.sealed, false, (b) => open(b, true)) : open(bytesOf(it.sealed, "sealed"), false);
+          return { ok: true, value };
+        } catch (e) {
+          return { ok: false, error: Object.assign(fromWasm(e), { index }) };
+        }
+      });
+    } finally {
+      g.free();
+    }
+  }
+
   /** Wipes this vault's keys. Every later call throws `Locked`. */
   lock(): void {
     this.#h.lock();
@@ -1197,7 +1379,9 @@ guardMethods(Vault, ["create", "unlock"]);
 guardMethods(Vault.prototype, [
   "seal", "open", "sealMany", "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "addPasskey",
   "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
-  "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted",
+  "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
+  "revokeShare", "openShared",
 ]);
+guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
 guardMethods(VaultReceiver.prototype, ["accept", "discard"]);
 guardMethods(webauthn, ["support", "requestExtension", "createExtension", "serverSafe", "passkeys", "newPrfSalt", "prfInput"]);

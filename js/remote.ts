@@ -11,7 +11,7 @@
  * Operations and their types: `Ops` in ./types.ts. The host side is ./host.ts.
  */
 import { ErrorCode, MedsealError, fromWasm, guardMethods } from "./errors.js";
-import type { Manifest, Op, Ops, OpenItem, OpenOutcome, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
+import type { GrantOptions, Manifest, Op, Ops, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, byteView, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -251,6 +251,23 @@ export class RemoteVault implements VaultApi<"async"> {
     return this.request("signLoginProof", [challenge, audience]);
   }
 
+  grant(opts: GrantOptions): Promise<{ grant: string; manifest: Manifest }> {
+    return this.request("grant", [opts]);
+  }
+
+  grantSlot(grant: string, sealed: string | Uint8Array, opts: RecordBinding): Promise<string> {
+    return this.request("grantSlot", [grant, sealed, opts]);
+  }
+
+  revokeShare(id: string): Promise<Manifest> {
+    return this.request("revokeShare", [id]);
+  }
+
+  async openShared<T = unknown>(opts: OpenSharedOptions): Promise<Array<OpenOutcome<T>>> {
+    const out = await this.request("openShared", [opts]);
+    return out.map((o) => (o.ok ? (o as OpenOutcome<T>) : { ok: false, error: fromWasm(o.error) }));
+  }
+
   /** Wipes the host's vault. @throws {@link MedsealError} `WorkerUnavailable` */
   async lock(): Promise<void> {
     await this.request("lock", []);
@@ -304,6 +321,7 @@ export class VaultWorker extends RemoteVault {
 guardMethods(RemoteVault.prototype, [
   "request", "create", "unlock", "addPasskey", "receiverKey", "acceptHandoff", "status", "seal", "open", "sealMany",
   "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
-  "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted",
+  "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant",
+  "grantSlot", "revokeShare", "openShared",
 ]);
 guardMethods(VaultWorker, ["start"]);

@@ -27,8 +27,39 @@ export type Manifest = {
   /** Older key epochs, oldest first (version 2). */
   epochs?: EpochEntry[];
   unlock: Array<PasskeyEntry | RecoveryEntry>;
+  /** The current epoch's share key: grants to this vault are sealed to it (version 3). */
+  shareKey?: string;
+  /** The active grants and links this vault made (version 3). */
+  shares?: ShareEntry[];
   signature: string;
 };
+
+/** An active grant or link as the manifest lists it (its key wrapped by the vault key). */
+export type ShareEntry = { id: string; kind: "grant" | "link"; scope?: string; expires: number; digest: string; key: string };
+
+/**
+ * What a grant gives: exactly these records (by record id), or every record
+ * the app files under `label`, now and later, until revoked or expired.
+ */
+export type GrantScope = { records: string[] } | { label: string };
+
+/** Options of `grant`. `grantee`: the person's manifest (pin it first with `sharing.pin`); `expires`: a `Date` or milliseconds since 1970. */
+export type GrantOptions = GrantScope & { grantee: Manifest | string; expires: Date | number };
+
+/** A record shared with this vault: the sealed record, its slot in the grant, and its binding. */
+export type SharedItem = RecordBinding & { sealed: string | Uint8Array; slot: string };
+
+/** Options of `openShared`: the grant (JSON text), the grantor's manifest (pinned), the records. */
+export type OpenSharedOptions = { grant: string; grantor: Manifest | string; items: SharedItem[] };
+
+/** A vault's fingerprint: what two people compare before they share. */
+export type Fingerprint = { vaultId: string; digits: string; qr: string; digest: string };
+
+/** What a grant says (see `sharing.grantInfo`); times in seconds since 1970. */
+export type GrantInfo = { id: string; grantor: string; grantee: string; records?: string[]; label?: string; created: number; expires: number; digest: string };
+
+/** An active grant or link of a manifest (`sharing.shares`); `expires` in seconds since 1970. */
+export type ShareItem = { id: string; link: boolean; scope?: string; expires: number; digest: string };
 
 /** What a record is bound to: opening with another `recordId` or `context` fails. */
 export type RecordBinding = { recordId: string; context?: string | Uint8Array };
@@ -117,6 +148,14 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   signRecoveryLogin(challenge: Uint8Array, audience: string): Answer<Mode, Uint8Array>;
   /** Signs a server's login challenge with the vault's identity key. @throws {@link MedsealError} `InvalidArgument`, `Locked` */
   signLoginProof(challenge: Uint8Array, audience: string): Answer<Mode, Uint8Array>;
+  /** Grants records to another vault (signed, sealed to its share key); returns the grant (JSON text, for the grantee and the server) and the new manifest. @throws {@link MedsealError} `InvalidArgument`, `ManifestInvalid` (the grantee's manifest), `Locked` */
+  grant(opts: GrantOptions): Answer<Mode, { grant: string; manifest: Manifest }>;
+  /** A record's slot in one of this vault's active grants (base64url): store it with the grant. @throws {@link MedsealError} `NotGranted` (revoked, or outside the grant), `GrantExpired`, as `open` */
+  grantSlot(grant: string, sealed: string | Uint8Array, opts: RecordBinding): Answer<Mode, string>;
+  /** Revokes a grant or link by id; returns the new manifest. @throws {@link MedsealError} `NotGranted`, `Locked` */
+  revokeShare(id: string): Answer<Mode, Manifest>;
+  /** Opens records shared with this vault under a grant (checked against the grantor's manifest); one outcome per item. @throws {@link MedsealError} `NotGranted`, `GrantExpired`, `ManifestInvalid` (grant or manifest), `Malformed`, `Locked` */
+  openShared<T = unknown>(opts: OpenSharedOptions): Answer<Mode, Array<OpenOutcome<T>>>;
   /** Wipes the vault's keys; later calls throw `Locked`. */
   lock(): Answer<Mode, void>;
 }
@@ -158,6 +197,10 @@ export type Ops = {
   retireEpochs: { args: []; result: Manifest };
   signRecoveryLogin: { args: [challenge: Uint8Array, audience: string]; result: Uint8Array };
   signLoginProof: { args: [challenge: Uint8Array, audience: string]; result: Uint8Array };
+  grant: { args: [opts: GrantOptions]; result: { grant: string; manifest: Manifest } };
+  grantSlot: { args: [grant: string, sealed: string | Uint8Array, opts: RecordBinding]; result: string };
+  revokeShare: { args: [id: string]; result: Manifest };
+  openShared: { args: [opts: OpenSharedOptions]; result: Array<{ ok: true; value: unknown } | { ok: false; error: ErrorData }> };
   /** Reports a failed save of the host's seen state (each answer waits for the saves its operation caused). */
   persisted: { args: []; result: null };
 };

@@ -522,6 +522,89 @@ impl Fingerprint {
     }
 }
 
+/// What a device remembers of another person's vault after first use
+/// (trust on first use, as Signal and SSH do): its fingerprint and the
+/// newest manifest revision seen. JSON: `{"medseal": "pin", "version": 1,
+/// "vaultId", "fingerprint" (base64url digest), "revision"}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    vault_id: Vec<u8>,
+    fingerprint: [u8; 32],
+    revision: u64,
+}
+
+impl Pin {
+    /// Checks a manifest relayed for a person against what was pinned for
+    /// them (`None`: first use, the manifest is pinned). A different
+    /// fingerprint is `KeyChanged` (a substituted key: compare fingerprints
+    /// with the person); an older revision than seen is `StaleManifest` (a
+    /// server replaying an older key). Returns the pin to store.
+    pub fn check(manifest: &Manifest, pinned: Option<&Pin>) -> Result<Pin> {
+        let fp = Fingerprint::of(manifest)?;
+        let pin = Pin {
+            vault_id: manifest.vault_id().to_vec(),
+            fingerprint: fp.digest,
+            revision: manifest.revision(),
+        };
+        let Some(old) = pinned else {
+            return Ok(pin);
+        };
+        if old.vault_id != pin.vault_id || old.fingerprint != pin.fingerprint {
+            return Err(Error::KeyChanged {
+                pinned: old.fingerprint,
+                offered: pin.fingerprint,
+            });
+        }
+        if pin.revision < old.revision {
+            return Err(Error::StaleManifest {
+                seen: old.revision,
+                offered: pin.revision,
+            });
+        }
+        Ok(pin)
+    }
+
+    /// Parses a stored pin.
+    pub fn from_json(json: &str) -> Result<Pin> {
+        let bad = Error::Malformed("not a medseal pin");
+        if json.len() > 4096 {
+            return Err(Error::TooLarge);
+        }
+        let v: Value = serde_json::from_str(json).map_err(|_| bad)?;
+        let o = v.as_object().ok_or(bad)?;
+        if o.get("medseal").and_then(Value::as_str) != Some("pin")
+            || o.get("version").and_then(Value::as_u64) != Some(1)
+            || o.len() != 5
+        {
+            return Err(bad);
+        }
+        let vault_id = b64_field(o, "vaultId", VAULT_ID_LEN).map_err(|_| bad)?;
+        let fp = b64_field(o, "fingerprint", 32).map_err(|_| bad)?;
+        let revision = o
+            .get("revision")
+            .and_then(Value::as_u64)
+            .filter(|r| *r <= MAX_TIME)
+            .ok_or(bad)?;
+        Ok(Pin {
+            vault_id,
+            fingerprint: fp.try_into().map_err(|_| bad)?,
+            revision,
+        })
+    }
+
+    /// Serializes for storage.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "medseal": "pin",
+            "version": 1,
+            "vaultId": crate::b64::encode(&self.vault_id),
+            "fingerprint": crate::b64::encode(&self.fingerprint),
+            "revision": self.revision,
+        })
+        .to_string()
+    }
+}
+
 /// Parameters of a new grant.
 #[derive(Debug)]
 pub struct GrantRequest<'a> {
@@ -607,33 +690,38 @@ impl crate::vault::Vault {
         Ok(NewGrant { grant })
     }
 
-    /// A slot of an active grant for one record of this vault: the record's
-    /// data key wrapped for the grant. For a fixed-records grant the record
-    /// must be one it names; for a label grant the app decides which records
-    /// belong to the label. `NotGranted` if the manifest lists no such grant
-    /// (revoked) or the record is outside it; `GrantExpired` after its
-    /// expiry (`now`, seconds since the Unix epoch).
+    /// A slot of an active grant of this vault for one of its records: the
+    /// record's data key wrapped for the grant. The grant document must be
+    /// the one this vault's manifest lists (same digest: its scope and
+    /// grantee as signed); for a fixed-records grant the record must be one
+    /// it names, for a label grant the app decides which records belong to
+    /// the label. `NotGranted` if the manifest lists no such grant (revoked,
+    /// or another vault's) or the record is outside it; `GrantExpired`
+    /// after its expiry (`now`, seconds since the Unix epoch).
     pub fn grant_slot(
         &mut self,
-        grant_id: &[u8],
+        grant: &Grant,
         sealed: &[u8],
         ctx: &RecordContext<'_>,
-        records: Option<&GrantScope>,
         now: u64,
     ) -> Result<Vec<u8>> {
-        let (entry_expires, key) =
-            self.share_key_of(grant_id, crate::manifest::ShareKind::Grant)?;
-        if now >= entry_expires {
-            return Err(Error::GrantExpired {
-                expires: entry_expires,
-            });
+        if grant.grantor != *self.vault_id() {
+            return Err(Error::NotGranted);
         }
-        if records.is_some_and(|s| !s.covers(ctx.record_id)) {
+        let (expires, digest, key) =
+            self.share_key_of(&grant.id, crate::manifest::ShareKind::Grant)?;
+        if digest != grant.digest() {
+            return Err(Error::NotGranted);
+        }
+        if now >= expires {
+            return Err(Error::GrantExpired { expires });
+        }
+        if !grant.scope.covers(ctx.record_id) {
             return Err(Error::NotGranted);
         }
         let dek = self.record_data_key(sealed, ctx)?;
         let grantor = *self.vault_id();
-        make_slot(self.rng_mut(), &key, grant_id, &grantor, &dek, ctx)
+        make_slot(self.rng_mut(), &key, &grant.id, &grantor, &dek, ctx)
     }
 
     /// Opens a grant addressed to this vault: checks that it names this

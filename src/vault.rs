@@ -1071,20 +1071,24 @@ impl Vault {
         .map_err(|_| Error::ManifestInvalid)
     }
 
-    /// The expiry and key of an active grant or link of this vault;
+    /// The expiry, digest and key of an active grant or link of this vault;
     /// `NotGranted` if the manifest does not list it (revoked, or never made).
     pub(crate) fn share_key_of(
         &self,
         id: &[u8],
         kind: crate::manifest::ShareKind,
-    ) -> Result<(u64, Zeroizing<[u8; 32]>)> {
+    ) -> Result<(u64, Vec<u8>, Zeroizing<[u8; 32]>)> {
         let e = self
             .manifest
             .share_entries()
             .iter()
             .find(|e| e.id.0 == id && e.kind == kind)
             .ok_or(Error::NotGranted)?;
-        Ok((e.expires, Zeroizing::new(self.unwrap_share(e)?)))
+        Ok((
+            e.expires,
+            e.digest.0.clone(),
+            Zeroizing::new(self.unwrap_share(e)?),
+        ))
     }
 
     /// Lists a new grant or link in the manifest (a new revision).

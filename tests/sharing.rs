@@ -87,9 +87,7 @@ fn grantee_opens_exactly_the_granted_records() {
         .unwrap();
     let mut slots = Vec::new();
     for (id, sealed) in &w.records[..] {
-        let slot = w
-            .patient
-            .grant_slot(&g.id, sealed, &ctx(id), Some(&g.scope), NOW);
+        let slot = w.patient.grant_slot(&g, sealed, &ctx(id), NOW);
         if id == "rec-1" || id == "rec-3" {
             slots.push((id.clone(), slot.unwrap()));
         } else {
@@ -228,10 +226,7 @@ fn expired_grant_opens_nothing() {
     let mut w = world();
     let g = grant_records(&mut w, &["rec-1"], NOW + DAY);
     let (id, sealed) = w.records[0].clone();
-    let slot = w
-        .patient
-        .grant_slot(&g.id, &sealed, &ctx(&id), Some(&g.scope), NOW)
-        .unwrap();
+    let slot = w.patient.grant_slot(&g, &sealed, &ctx(&id), NOW).unwrap();
     let received = w
         .clinician
         .accept_grant(g.clone(), w.patient.manifest(), NOW)
@@ -252,7 +247,7 @@ fn expired_grant_opens_nothing() {
     );
     assert_eq!(
         w.patient
-            .grant_slot(&g.id, &sealed, &ctx(&id), Some(&g.scope), later)
+            .grant_slot(&g, &sealed, &ctx(&id), later)
             .unwrap_err(),
         Error::GrantExpired { expires: later }
     );
@@ -282,7 +277,7 @@ fn label_scope_reaches_new_records_until_revoked() {
     let mut phone = unlock(w.patient.manifest(), b"patient", 1).unwrap();
     let later = w.patient.seal(b"peanuts", &ctx("allergy-9")).unwrap();
     let slot = phone
-        .grant_slot(&g.id, &later, &ctx("allergy-9"), None, NOW + 1)
+        .grant_slot(&g, &later, &ctx("allergy-9"), NOW + 1)
         .unwrap();
     assert_eq!(
         received
@@ -308,7 +303,7 @@ fn label_scope_reaches_new_records_until_revoked() {
     let after = w.patient.seal(b"latex", &ctx("allergy-10")).unwrap();
     for v in [&mut w.patient, &mut phone] {
         assert_eq!(
-            v.grant_slot(&g.id, &after, &ctx("allergy-10"), None, NOW + 2)
+            v.grant_slot(&g, &after, &ctx("allergy-10"), NOW + 2)
                 .unwrap_err(),
             Error::NotGranted
         );
@@ -338,17 +333,14 @@ fn grants_survive_rekeys() {
         .unwrap()
         .grant;
     let (id, sealed) = w.records[0].clone();
-    let slot = w
-        .patient
-        .grant_slot(&g.id, &sealed, &ctx(&id), None, NOW)
-        .unwrap();
+    let slot = w.patient.grant_slot(&g, &sealed, &ctx(&id), NOW).unwrap();
     w.patient.rekey().unwrap();
     let rewrapped = w.patient.rewrap(&sealed, &ctx(&id)).unwrap().unwrap();
     w.patient.retire_epochs().unwrap();
     // The grant key moved: new slots after the re-key.
     let slot2 = w
         .patient
-        .grant_slot(&g.id, &rewrapped, &ctx(&id), None, NOW)
+        .grant_slot(&g, &rewrapped, &ctx(&id), NOW)
         .unwrap();
     let fp_before = Fingerprint::of(w.clinician.manifest()).unwrap();
     w.clinician.rekey().unwrap();
@@ -495,4 +487,48 @@ fn manifest_does_not_name_grantees() {
     assert!(!json.contains("rec-1"));
     let m = Manifest::from_json(&json).unwrap();
     assert_eq!(m.shares().count(), 1);
+}
+
+/// A server substitutes its own vault for the clinician's when the patient
+/// looks the clinician up: the pin from first use refuses it (`KeyChanged`),
+/// and an older manifest of the right vault (a replayed, older share key) is
+/// `StaleManifest`. A re-key of the real clinician passes.
+#[test]
+fn substituted_grantee_key_is_caught_by_the_pin() {
+    use medseal::Pin;
+    let mut w = world();
+    let first = w.clinician.manifest().clone();
+    let pin = Pin::check(&first, None).unwrap();
+    let pin = Pin::from_json(&pin.to_json()).unwrap();
+    let impostor = vault(b"impostor", 7);
+    match Pin::check(impostor.manifest(), Some(&pin)).unwrap_err() {
+        Error::KeyChanged { pinned, offered } => {
+            assert_eq!(pinned, Fingerprint::of(&first).unwrap().digest);
+            assert_eq!(
+                offered,
+                Fingerprint::of(impostor.manifest()).unwrap().digest
+            );
+        }
+        e => panic!("{e:?}"),
+    }
+    w.clinician.rekey().unwrap();
+    let pin2 = Pin::check(w.clinician.manifest(), Some(&pin)).unwrap();
+    assert_eq!(
+        Pin::check(&first, Some(&pin2)).unwrap_err(),
+        Error::StaleManifest {
+            seen: 2,
+            offered: 1
+        }
+    );
+    // A grant document for another vault's grant is not this vault's slot
+    // to make: the digest in the manifest binds scope and grantee.
+    let g = grant_records(&mut w, &["rec-1"], NOW + DAY);
+    let wider = edit_grant(&g, |v| v["scope"] = serde_json::json!({"label": "all"}));
+    let (id, sealed) = w.records[1].clone();
+    assert_eq!(
+        w.patient
+            .grant_slot(&wider, &sealed, &ctx(&id), NOW)
+            .unwrap_err(),
+        Error::NotGranted
+    );
 }

@@ -461,7 +461,7 @@ test("manifests cross as plain objects or JSON text; a newer version is UnknownV
   assert.equal(typeof manifest, "object");
   const prf = { credentialId: cred, prfOutput };
   await Vault.unlock(JSON.stringify(manifest), { prf });
-  assert.equal(await acode(() => Vault.unlock({ ...manifest, version: 3 }, { prf })), ErrorCode.UnknownVersion);
+  assert.equal(await acode(() => Vault.unlock({ ...manifest, version: 4 }, { prf })), ErrorCode.UnknownVersion);
   assert.equal(await acode(() => Vault.unlock({ ...manifest, medseal: "x" }, { prf })), ErrorCode.Malformed);
   assert.equal(await acode(() => Vault.unlock({ ...manifest, extra: 1 }, { prf })), ErrorCode.Malformed);
   assert.equal(await acode(() => Vault.unlock({ ...manifest, signature: 5 }, { prf })), ErrorCode.Malformed);

@@ -4,7 +4,7 @@
 // reachable from JS: a table provokes each one, and must cover the lists.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores } from "../../pkg/dist/node.js";
+import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores, sharing, pinStores } from "../../pkg/dist/node.js";
 import { JS_ERROR_CODES } from "../../pkg/dist/errors.js";
 import { RemoteVault } from "../../pkg/dist/remote.js";
 
@@ -117,6 +117,28 @@ const PROVOKE = {
   async RecordDeleted() {
     const { vault } = await newVault();
     vault.open(vault.tombstone({ recordId: "r", version: 2 }), { recordId: "r" });
+  },
+  async KeyChanged() {
+    // The server relays another vault's manifest under a person's pinned vault id.
+    const pins = pinStores.memory();
+    const a = await newVault();
+    const b = await newVault();
+    await sharing.pin(a.manifest, { store: pins });
+    await pins.save(b.vault.vaultId(), await pins.load(a.vault.vaultId()));
+    await sharing.pin(b.manifest, { store: pins });
+  },
+  async GrantExpired() {
+    const a = await newVault();
+    const b = await newVault();
+    const { grant } = a.vault.grant({ grantee: b.manifest, records: ["r"], expires: Date.now() + 1500 });
+    await new Promise((r) => setTimeout(r, 2100));
+    a.vault.grantSlot(grant, a.vault.seal(1, { recordId: "r" }), { recordId: "r" });
+  },
+  async NotGranted() {
+    const a = await newVault();
+    const b = await newVault();
+    const { grant } = a.vault.grant({ grantee: b.manifest, records: ["r"], expires: Date.now() + 60_000 });
+    a.vault.grantSlot(grant, a.vault.seal(1, { recordId: "other" }), { recordId: "other" });
   },
   async WrongVault() {
     const a = await newVault();

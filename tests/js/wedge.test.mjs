@@ -95,9 +95,21 @@ const base = await (async () => {
   const prfOutput = rnd();
   const prf2 = rnd();
   const made = await Vault.create({ prf: { credentialId: cred, prfSalt: webauthn.newPrfSalt(), prfOutput, label: "one" } });
-  const { manifest } = await made.vault.addPasskey({ prf: { credentialId: cred2, prfSalt: webauthn.newPrfSalt(), prfOutput: prf2, label: "two" } });
+  await made.vault.addPasskey({ prf: { credentialId: cred2, prfSalt: webauthn.newPrfSalt(), prfOutput: prf2, label: "two" } });
+  // Sharing: a grant to another vault (listed in the base manifest), and one from it.
+  const other = await Vault.create({ prf: { credentialId: rnd(4), prfSalt: webauthn.newPrfSalt(), prfOutput: rnd() } }, { store: seenStores.memory() });
+  const { grant, manifest } = made.vault.grant({ grantee: other.vault.manifest(), records: ["r"], expires: Date.now() + 3_600_000 });
+  const incoming = other.vault.grant({ grantee: manifest, records: ["s"], expires: Date.now() + 3_600_000 });
+  const incomingSealed = other.vault.seal({ b: 2 }, { recordId: "s" });
   const out = {
     manifest,
+    other: other.vault.manifest(),
+    grant,
+    grantId: JSON.parse(grant).id,
+    incoming: incoming.grant,
+    incomingGrantor: incoming.manifest,
+    incomingSealed,
+    incomingSlot: other.vault.grantSlot(incoming.grant, incomingSealed, { recordId: "s" }),
     prfOutput,
     prf2,
     recoveryCode: made.recoveryCode,
@@ -106,6 +118,7 @@ const base = await (async () => {
     sealedBytes: made.vault.seal({ a: 1 }, { recordId: "r", context: "c", form: "bytes" }),
   };
   made.vault.lock();
+  other.vault.lock();
   return deepFreeze(out);
 })();
 function deepFreeze(o) {
@@ -237,6 +250,10 @@ const TABLE = [
   { name: "receiver.accept", ...vaultFx, args: (fx) => [fx.vault.handOff(fx.receiver.publicKey), { expect: M(), minRevision: 1 }], call: (fx, a) => fx.receiver.accept(...a), paths: [[0], [1], [1, "expect"], [1, "minRevision"]], cleanup: (r) => r?.lock?.(), extra: receiverStillUsable },
   { name: "receiver.discard", ...vaultFx, args: () => [], call: (fx, a) => fx.receiver.discard(...a), paths: [[0]], extra: receiverStillUsable },
   // ---------------------------------------------------------------- webauthn helpers
+  { name: "vault.grant", ...vaultFx, args: () => [{ grantee: structuredClone(base.other), records: ["r", "s"], expires: Date.now() + 60_000 }], call: (fx, a) => fx.vault.grant(...a), paths: [[0], [0, "grantee"], [0, "records"], [0, "records", 0], [0, "expires"], [0, "label"], ...manifestPaths(0).map((p) => [0, "grantee", ...p.slice(1)])] },
+  { name: "vault.grantSlot", ...vaultFx, args: () => [base.grant, base.sealedText, { recordId: "r", context: "c" }], call: (fx, a) => fx.vault.grantSlot(...a), paths: [[0], [1], ...bindingPaths(2)] },
+  { name: "vault.revokeShare", ...vaultFx, args: () => [base.grantId], call: (fx, a) => fx.vault.revokeShare(...a), paths: [[0]] },
+  { name: "vault.openShared", ...vaultFx, args: () => [{ grant: base.incoming, grantor: structuredClone(base.incomingGrantor), items: [{ sealed: base.incomingSealed, slot: base.incomingSlot, recordId: "s" }] }], call: (fx, a) => fx.vault.openShared(...a), paths: [[0], [0, "grant"], [0, "grantor"], [0, "items"], [0, "items", 0], [0, "items", 0, "sealed"], [0, "items", 0, "slot"], [0, "items", 0, "recordId"], [0, "items", 0, "context"]] },
   { name: "webauthn.support", ...vaultFx, args: () => [], call: (_fx, a) => webauthn.support(...a), paths: [[0]] },
   { name: "webauthn.requestExtension", ...vaultFx, args: () => [M(), { allowCredentials: [{ id: b64u(cred) }, { id: cred2 }], form: "binary" }], call: (_fx, a) => webauthn.requestExtension(...a), paths: [...manifestPaths(0), [1], [1, "allowCredentials"], [1, "allowCredentials", 0], [1, "allowCredentials", 1, "id"], [1, "form"]] },
   { name: "webauthn.createExtension", ...vaultFx, args: () => [], call: (_fx, a) => webauthn.createExtension(...a), paths: [[0]] },
@@ -269,6 +286,8 @@ const TABLE = [
   { name: "remote.rewrap", ...remoteFx, args: () => [base.sealedText, { recordId: "r", context: "c" }], call: (fx, a) => fx.remote.rewrap(...a), paths: [[0], ...bindingPaths(1)] },
   { name: "remote.rekey/retireEpochs", ...remoteFx, args: () => [], call: async (fx, a) => [await fx.remote.rekey(...a), await fx.remote.retireEpochs(...a)], paths: [[0]] },
   { name: "remote.signRecoveryLogin", ...remoteFx, before: async (fx) => { await fx.remote.lock(); await fx.remote.unlock(M(), { recoveryCode: base.recoveryCode }); }, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signRecoveryLogin(...a), paths: [[0], [1]] },
+  { name: "remote.grant/grantSlot/revokeShare", ...remoteFx, args: () => [{ grantee: structuredClone(base.other), label: "labs", expires: Date.now() + 60_000 }], call: async (fx, a) => { const { grant } = await fx.remote.grant(...a); await fx.remote.grantSlot(grant, await fx.remote.seal(1, { recordId: "x" }), { recordId: "x" }); return fx.remote.revokeShare(JSON.parse(grant).id); }, paths: [[0], [0, "grantee"], [0, "label"], [0, "expires"]] },
+  { name: "remote.openShared", ...remoteFx, args: () => [{ grant: base.incoming, grantor: structuredClone(base.incomingGrantor), items: [{ sealed: base.incomingSealed, slot: base.incomingSlot, recordId: "s" }] }], call: (fx, a) => fx.remote.openShared(...a), paths: [[0], [0, "grant"], [0, "grantor"], [0, "items"], [0, "items", 0, "slot"]] },
   { name: "remote.signLoginProof", ...remoteFx, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signLoginProof(...a), paths: [[0], [1]] },
   { name: "remote.persisted", ...remoteFx, args: () => [], call: (fx, a) => fx.remote.persisted(...a), paths: [[0]] },
   { name: "remote.lock", ...remoteFx, args: () => [], call: (fx, a) => fx.remote.lock(...a), paths: [[0]], afterLock: true },

@@ -18,6 +18,8 @@
 use wasm_bindgen::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
+pub mod share;
+
 use medseal::hazmat;
 use medseal::record::{self, ContentType, RecordContext};
 use medseal::{Error, Manifest, PasskeyUnlock, PrfOutput, RecoveryCode, Seen, Vault};
