@@ -178,6 +178,9 @@ export class VaultHost {
       grant: (opts) => need().grant(opts),
       grantSlot: (g, sealed, opts) => need().grantSlot(g, sealed, opts),
       revokeShare: (id) => need().revokeShare(id),
+      createLink: (opts) => need().createLink(opts),
+      linkPayload: (id, opts) => need().linkPayload(id, opts),
+      sealLinkFile: (id, content, opts) => need().sealLinkFile(id, content, opts),
       openShared: (opts) => need().openShared(opts).map((o) => (o.ok ? o : { ok: false as const, error: errorData(o.error) })),
       persisted: () => {
         const e = this.#saveError;

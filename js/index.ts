@@ -18,7 +18,7 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
-import type { Fingerprint, GrantInfo, GrantOptions, Manifest, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
+import type { Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -435,6 +435,31 @@ export const sharing = {
       expires: g.expires,
       digest: g.digest,
     };
+  },
+};
+
+/**
+ * SMART Health Links on the receiving side, with no vault: read a
+ * `shlink:/` (its key stays inside medseal) and open the files its server
+ * returns.
+ */
+export const healthLinks = {
+  /** What a `shlink:/` text (or a viewer URL ending in `#shlink:/…`) says, without its key. @throws {@link MedsealError} `Malformed`, `UnknownVersion`, `InvalidArgument` */
+  parse(shlink: string): ShlinkInfo {
+    const p = call(() => wasm.parseShlink(str(shlink, "shlink")));
+    return { url: p.url, ...(p.exp === undefined ? {} : { exp: p.exp }), flag: p.flag, ...(p.label === undefined ? {} : { label: p.label }) };
+  },
+  /**
+   * Opens one file (a JWE) of the link: JSON content types give the parsed
+   * value, others the bytes.
+   * @throws {@link MedsealError} `DecryptionFailed`, `Malformed`, `TooLarge`
+   */
+  openFile<T = unknown>(shlink: string, jwe: string): { contentType?: string; value: T } {
+    const f = call(() => wasm.openLinkFile(str(shlink, "shlink"), str(jwe, "jwe")));
+    const contentType = f.contentType;
+    const json = contentType !== undefined && /(^|[/+])json$/.test(contentType);
+    const value = (json ? parseJson<T>(call(() => f.intoText())) : f.intoBytes()) as T;
+    return contentType === undefined ? { value } : { contentType, value };
   },
 };
 
@@ -1167,6 +1192,52 @@ export class Vault implements VaultApi<"sync"> {
     }
   }
 
+  /**
+   * Makes a SMART Health Link (HL7 SMART Health Links, STU1) for someone
+   * without a vault: a fresh link key, listed in the manifest (store it
+   * first), and the `shlink:/` text that carries the key in its URL
+   * fragment. Encrypt the files with `sealLinkFile`, send them (never the
+   * `shlink`) to the server, show the `shlink` as a QR code. Revoke with
+   * `revokeShare(shareId)`.
+   * @throws {@link MedsealError} `InvalidArgument` (URL, label, expiry), `Locked`
+   */
+  createLink(opts: LinkOptions): NewLink {
+    obj(opts, "options must be { baseUrl, label?, expires, passcode? }");
+    const baseUrl = str(opts.baseUrl, "baseUrl");
+    const label = opts.label === undefined ? undefined : str(opts.label, "label");
+    const expires = secondsOf(opts.expires, "expires");
+    const h = this.#h;
+    try {
+      const l = call(() => h.createLink(baseUrl, label, expires, opts.passcode === true));
+      return { shareId: l.shareId, linkId: l.linkId, flag: l.flag, shlink: l.shlink, manifest: this.manifest() };
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /** The `shlink:/` text of an active link again, to show its QR code on another device. @throws {@link MedsealError} `NotGranted` (revoked), `InvalidArgument`, `Locked` */
+  linkPayload(shareId: string, opts: Omit<LinkOptions, "expires">): string {
+    const id = str(shareId, "shareId");
+    obj(opts, "options must be { baseUrl, label?, passcode? }");
+    const label = opts.label === undefined ? undefined : str(opts.label, "label");
+    return call(() => this.#h.linkPayload(id, str(opts.baseUrl, "baseUrl"), label, opts.passcode === true));
+  }
+
+  /**
+   * Encrypts one file of an active link as a JWE (`alg: "dir"`, `enc:
+   * "A256GCM"`) to the link key: a JSON value (a FHIR Bundle, content type
+   * `application/fhir+json` unless given) or bytes (give `contentType`).
+   * @throws {@link MedsealError} `NotGranted` (revoked), `GrantExpired`, `InvalidArgument`, `Locked`
+   */
+  sealLinkFile(shareId: string, content: unknown, opts: { contentType?: string } = {}): string {
+    const id = str(shareId, "shareId");
+    const contentType = opts?.contentType === undefined ? "application/fhir+json" : str(opts.contentType, "contentType");
+    const p = payload(content);
+    const bytes = typeof p === "string" ? utf8Encoder.encode(p) : p.slice();
+    const now = Math.floor(Date.now() / 1000);
+    return call(() => this.#h.sealLinkFile(id, contentType, bytes, now));
+  }
+
   /** Wipes this vault's keys. Every later call throws `Locked`. */
   lock(): void {
     this.#h.lock();
@@ -1380,8 +1451,9 @@ guardMethods(Vault.prototype, [
   "seal", "open", "sealMany", "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "addPasskey",
   "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
   "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
-  "revokeShare", "openShared",
+  "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile",
 ]);
 guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
+guardMethods(healthLinks, ["parse", "openFile"]);
 guardMethods(VaultReceiver.prototype, ["accept", "discard"]);
 guardMethods(webauthn, ["support", "requestExtension", "createExtension", "serverSafe", "passkeys", "newPrfSalt", "prfInput"]);

@@ -11,7 +11,7 @@
  * Operations and their types: `Ops` in ./types.ts. The host side is ./host.ts.
  */
 import { ErrorCode, MedsealError, fromWasm, guardMethods } from "./errors.js";
-import type { GrantOptions, Manifest, Op, Ops, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
+import type { GrantOptions, LinkOptions, Manifest, NewLink, Op, Ops, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, byteView, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -268,6 +268,18 @@ export class RemoteVault implements VaultApi<"async"> {
     return out.map((o) => (o.ok ? (o as OpenOutcome<T>) : { ok: false, error: fromWasm(o.error) }));
   }
 
+  createLink(opts: LinkOptions): Promise<NewLink> {
+    return this.request("createLink", [opts]);
+  }
+
+  linkPayload(shareId: string, opts: Omit<LinkOptions, "expires">): Promise<string> {
+    return this.request("linkPayload", [shareId, opts]);
+  }
+
+  sealLinkFile(shareId: string, content: unknown, opts: { contentType?: string } = {}): Promise<string> {
+    return this.request("sealLinkFile", [shareId, content, opts]);
+  }
+
   /** Wipes the host's vault. @throws {@link MedsealError} `WorkerUnavailable` */
   async lock(): Promise<void> {
     await this.request("lock", []);
@@ -322,6 +334,6 @@ guardMethods(RemoteVault.prototype, [
   "request", "create", "unlock", "addPasskey", "receiverKey", "acceptHandoff", "status", "seal", "open", "sealMany",
   "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
   "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant",
-  "grantSlot", "revokeShare", "openShared",
+  "grantSlot", "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile",
 ]);
 guardMethods(VaultWorker, ["start"]);

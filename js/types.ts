@@ -55,6 +55,15 @@ export type OpenSharedOptions = { grant: string; grantor: Manifest | string; ite
 /** A vault's fingerprint: what two people compare before they share. */
 export type Fingerprint = { vaultId: string; digits: string; qr: string; digest: string };
 
+/** Options of `createLink`: where its manifest URL lives (the link id is appended), a label (at most 80 characters) for the receiver, the expiry (a `Date` or milliseconds since 1970), and whether the server asks for a passcode. */
+export type LinkOptions = { baseUrl: string; label?: string; expires: Date | number; passcode?: boolean };
+
+/** A SMART Health Link just made. `shlink` holds the key: show it (a QR code), never send it to a server. */
+export type NewLink = { shareId: string; linkId: string; flag: string; shlink: string; manifest: Manifest };
+
+/** What a `shlink:/` says, without its key. `exp` in seconds since 1970. */
+export type ShlinkInfo = { url: string; exp?: number; flag: string; label?: string };
+
 /** What a grant says (see `sharing.grantInfo`); times in seconds since 1970. */
 export type GrantInfo = { id: string; grantor: string; grantee: string; records?: string[]; label?: string; created: number; expires: number; digest: string };
 
@@ -156,6 +165,12 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   revokeShare(id: string): Answer<Mode, Manifest>;
   /** Opens records shared with this vault under a grant (checked against the grantor's manifest); one outcome per item. @throws {@link MedsealError} `NotGranted`, `GrantExpired`, `ManifestInvalid` (grant or manifest), `Malformed`, `Locked` */
   openShared<T = unknown>(opts: OpenSharedOptions): Answer<Mode, Array<OpenOutcome<T>>>;
+  /** Makes a SMART Health Link (listed in the manifest: store it before the link's files). @throws {@link MedsealError} `InvalidArgument`, `Locked` */
+  createLink(opts: LinkOptions): Answer<Mode, NewLink>;
+  /** The `shlink:/` text of an active link again (label and passcode flag as made). @throws {@link MedsealError} `NotGranted` (revoked), `InvalidArgument`, `Locked` */
+  linkPayload(shareId: string, opts: Omit<LinkOptions, "expires">): Answer<Mode, string>;
+  /** Encrypts a file of an active link (a FHIR Bundle by default) as a JWE. @throws {@link MedsealError} `NotGranted`, `GrantExpired`, `InvalidArgument`, `Locked` */
+  sealLinkFile(shareId: string, content: unknown, opts?: { contentType?: string }): Answer<Mode, string>;
   /** Wipes the vault's keys; later calls throw `Locked`. */
   lock(): Answer<Mode, void>;
 }
@@ -201,6 +216,9 @@ export type Ops = {
   grantSlot: { args: [grant: string, sealed: string | Uint8Array, opts: RecordBinding]; result: string };
   revokeShare: { args: [id: string]; result: Manifest };
   openShared: { args: [opts: OpenSharedOptions]; result: Array<{ ok: true; value: unknown } | { ok: false; error: ErrorData }> };
+  createLink: { args: [opts: LinkOptions]; result: NewLink };
+  linkPayload: { args: [shareId: string, opts: Omit<LinkOptions, "expires">]; result: string };
+  sealLinkFile: { args: [shareId: string, content: unknown, opts: { contentType?: string }]; result: string };
   /** Reports a failed save of the host's seen state (each answer waits for the saves its operation caused). */
   persisted: { args: []; result: null };
 };

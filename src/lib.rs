@@ -26,6 +26,7 @@ pub mod handoff;
 pub mod hazmat;
 mod identity;
 mod kdf;
+pub mod link;
 pub mod manifest;
 mod padding;
 pub mod record;

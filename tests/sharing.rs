@@ -532,3 +532,95 @@ fn substituted_grantee_key_is_caught_by_the_pin() {
         Error::NotGranted
     );
 }
+
+/// A SMART Health Link made by a vault: listed in its manifest (digest
+/// binding link id, expiry, flags, label), its file opens with the
+/// `shlink:/` text alone and with nothing else (another link's key, an
+/// edited file), and after revocation the vault encrypts no more files to
+/// it and cannot rebuild it.
+#[test]
+fn links_are_listed_open_with_their_payload_and_end_with_revocation() {
+    use medseal::link::{link_digest, open_link_file, LinkRequest};
+    let mut w = world();
+    let link = w
+        .patient
+        .create_link(LinkRequest {
+            base_url: "https://phr.example/shl/",
+            label: Some("Allergies for the ER".into()),
+            expires: NOW + DAY,
+            passcode: true,
+        })
+        .unwrap();
+    assert_eq!(link.link_id.len(), 43);
+    assert_eq!(link.flag, "P");
+    let listed = w.patient.manifest().shares().next().unwrap();
+    assert!(listed.link);
+    assert_eq!(
+        listed.digest,
+        link_digest(&link.link_id, NOW + DAY, "P", Some("Allergies for the ER"))
+    );
+    let p = medseal::shl::parse_shlink(&link.shlink).unwrap();
+    assert_eq!(p.url, format!("https://phr.example/shl/{}", link.link_id));
+    assert_eq!((p.exp, p.flag.as_str()), (Some(NOW + DAY), "P"));
+    let bundle = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
+    let jwe = w
+        .patient
+        .seal_link_file(&link.share_id, "application/fhir+json", bundle, NOW)
+        .unwrap();
+    let f = open_link_file(&link.shlink, &jwe).unwrap();
+    assert_eq!(&f.data[..], bundle);
+    assert_eq!(f.content_type.as_deref(), Some("application/fhir+json"));
+    // Rebuilt on another device, the same link.
+    let phone = unlock(w.patient.manifest(), b"patient", 1).unwrap();
+    assert_eq!(
+        phone
+            .link_payload(
+                &link.share_id,
+                "https://phr.example/shl/",
+                Some("Allergies for the ER"),
+                true
+            )
+            .unwrap(),
+        link.shlink
+    );
+    // Another link's key does not open it; nor does an edited file.
+    let other = w
+        .patient
+        .create_link(LinkRequest {
+            base_url: "https://phr.example/shl/",
+            label: None,
+            expires: NOW + DAY,
+            passcode: false,
+        })
+        .unwrap();
+    assert_eq!(
+        open_link_file(&other.shlink, &jwe).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    let mut bad = jwe.clone().into_bytes();
+    let n = bad.len() - 30;
+    bad[n] = if bad[n] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        open_link_file(&link.shlink, &String::from_utf8(bad).unwrap()).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    w.patient.revoke_share(&link.share_id).unwrap();
+    assert_eq!(
+        w.patient
+            .seal_link_file(&link.share_id, "application/fhir+json", bundle, NOW)
+            .unwrap_err(),
+        Error::NotGranted
+    );
+    assert_eq!(
+        w.patient
+            .link_payload(&link.share_id, "https://phr.example/shl/", None, true)
+            .unwrap_err(),
+        Error::NotGranted
+    );
+    assert_eq!(
+        w.patient
+            .seal_link_file(&other.share_id, "application/fhir+json", bundle, NOW + DAY)
+            .unwrap_err(),
+        Error::GrantExpired { expires: NOW + DAY }
+    );
+}

@@ -118,3 +118,31 @@ test("worker mode: grant, grantSlot, openShared, revokeShare through RemoteVault
   assert.equal(await acode(() => remote.grantSlot(grant, sealed, { recordId: "r1" })), ErrorCode.NotGranted);
   void patient;
 });
+
+test("a SMART Health Link: made by the vault, its file opened by medseal's viewer side and by jose, ended by revocation", async () => {
+  const { compactDecrypt } = await import("jose");
+  const { healthLinks } = await import("../../pkg/dist/node.js");
+  const patient = await person("patient");
+  const bundle = { resourceType: "Bundle", type: "collection", entry: [{ resource: { resourceType: "AllergyIntolerance", code: { text: "peanuts" } } }] };
+  const link = patient.createLink({ baseUrl: "https://phr.example/shl/", label: "For the ER", expires: Date.now() + DAY, passcode: true });
+  assert.equal(link.linkId.length, 43);
+  assert.match(link.shlink, /^shlink:\/[A-Za-z0-9_-]+$/);
+  assert.deepEqual(sharing.shares(link.manifest).map((s) => [s.id, s.link]), [[link.shareId, true]]);
+  const info = healthLinks.parse(`https://viewer.example/#${link.shlink}`);
+  assert.equal(info.url, `https://phr.example/shl/${link.linkId}`);
+  assert.equal(info.flag, "P");
+  assert.equal(info.label, "For the ER");
+  const jwe = patient.sealLinkFile(link.shareId, bundle);
+  assert.deepEqual(healthLinks.openFile(link.shlink, jwe), { contentType: "application/fhir+json", value: bundle });
+  // jose, from the payload's own JSON (the spec's layout: base64url JSON after "shlink:/").
+  const payload = JSON.parse(Buffer.from(link.shlink.slice("shlink:/".length), "base64url").toString());
+  assert.deepEqual(Object.keys(payload).sort(), ["exp", "flag", "key", "label", "url"]);
+  const { plaintext, protectedHeader } = await compactDecrypt(jwe, Buffer.from(payload.key, "base64url"));
+  assert.deepEqual(protectedHeader, { alg: "dir", enc: "A256GCM", cty: "application/fhir+json" });
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(plaintext)), bundle);
+  assert.equal(patient.linkPayload(link.shareId, { baseUrl: "https://phr.example/shl/", label: "For the ER", passcode: true }), link.shlink);
+  patient.revokeShare(link.shareId);
+  assert.equal(code(() => patient.sealLinkFile(link.shareId, bundle)), ErrorCode.NotGranted);
+  const other = patient.createLink({ baseUrl: "https://phr.example/shl/", expires: Date.now() + DAY });
+  assert.equal(code(() => healthLinks.openFile(other.shlink, jwe)), ErrorCode.DecryptionFailed);
+});

@@ -268,3 +268,169 @@ impl VaultHandle {
         Ok(GrantHandle { inner })
     }
 }
+
+/// A SMART Health Link just made (see `Vault::create_link`).
+#[wasm_bindgen(getter_with_clone)]
+pub struct NewLinkInfo {
+    /// The id of its manifest entry, base64url (what `revokeShare` takes).
+    #[wasm_bindgen(js_name = shareId)]
+    pub share_id: String,
+    /// The link id: the last part of its manifest URL.
+    #[wasm_bindgen(js_name = linkId)]
+    pub link_id: String,
+    /// `"P"` with a passcode, else `""`.
+    pub flag: String,
+    /// The `shlink:/…` text, holding the key: show it, never send it.
+    pub shlink: String,
+}
+
+/// A link's file opened by its receiver: take the data once with
+/// `intoText` or `intoBytes` (wiped from wasm memory when taken).
+#[wasm_bindgen]
+pub struct OpenedLinkFile {
+    content_type: Option<String>,
+    data: Zeroizing<Vec<u8>>,
+}
+
+#[wasm_bindgen]
+impl OpenedLinkFile {
+    /// The JWE's content type (`cty`).
+    #[wasm_bindgen(getter, js_name = contentType)]
+    pub fn content_type(&self) -> Option<String> {
+        self.content_type.clone()
+    }
+
+    /// The file as UTF-8 text (a FHIR Bundle's JSON).
+    #[wasm_bindgen(js_name = intoText)]
+    pub fn into_text(self) -> Result<js_sys::JsString, JsValue> {
+        core::str::from_utf8(&self.data)
+            .map(js_sys::JsString::from)
+            .map_err(|_| to_js(medseal::Error::Malformed("the file is not UTF-8 text")))
+    }
+
+    /// The file's bytes.
+    #[wasm_bindgen(js_name = intoBytes)]
+    pub fn into_bytes(self) -> js_sys::Uint8Array {
+        js_sys::Uint8Array::from(&self.data[..])
+    }
+}
+
+/// Opens a link's file (JWE) with the key of its `shlink:/` text (or a
+/// viewer URL with `#shlink:/…`). No vault needed.
+#[wasm_bindgen(js_name = openLinkFile)]
+pub fn open_link_file(shlink: &str, jwe: &str) -> Result<OpenedLinkFile, JsValue> {
+    let f = medseal::link::open_link_file(shlink, jwe).map_err(to_js)?;
+    Ok(OpenedLinkFile {
+        content_type: f.content_type.clone(),
+        data: f.data,
+    })
+}
+
+/// What a `shlink:/` text says, without its key.
+#[wasm_bindgen(getter_with_clone)]
+pub struct ShlinkInfo {
+    /// The manifest URL (or the file's, with flag U).
+    pub url: String,
+    /// Expiry, seconds since 1970.
+    pub exp: Option<f64>,
+    /// Flags (`L`, `P`, `U`).
+    pub flag: String,
+    /// The label.
+    pub label: Option<String>,
+}
+
+/// Parses a `shlink:/` text (or a viewer URL with `#shlink:/…`).
+#[wasm_bindgen(js_name = parseShlink)]
+pub fn parse_shlink(text: &str) -> Result<ShlinkInfo, JsValue> {
+    let p = medseal::shl::parse_shlink(text).map_err(to_js)?;
+    Ok(ShlinkInfo {
+        url: p.url.clone(),
+        exp: p.exp.map(|e| e as f64),
+        flag: p.flag.clone(),
+        label: p.label.clone(),
+    })
+}
+
+/// A link's digest as the owner's manifest lists it (for servers).
+#[wasm_bindgen(js_name = linkDigest)]
+pub fn link_digest(
+    link_id: &str,
+    expires: f64,
+    flag: &str,
+    label: Option<String>,
+) -> Result<String, JsValue> {
+    let expires = seconds(expires, "expires must be seconds since 1970")?;
+    Ok(medseal::base64url(&medseal::link::link_digest(
+        link_id,
+        expires,
+        flag,
+        label.as_deref(),
+    )))
+}
+
+#[wasm_bindgen]
+impl VaultHandle {
+    /// Makes a SMART Health Link (see `Vault::create_link`); the new
+    /// manifest is `manifestJson()`.
+    #[wasm_bindgen(js_name = createLink)]
+    pub fn create_link(
+        &mut self,
+        base_url: &str,
+        label: Option<String>,
+        expires: f64,
+        passcode: bool,
+    ) -> Result<NewLinkInfo, JsValue> {
+        let expires = seconds(expires, "expires must be seconds since 1970")?;
+        let l = self
+            .get_mut()?
+            .create_link(medseal::link::LinkRequest {
+                base_url,
+                label,
+                expires,
+                passcode,
+            })
+            .map_err(to_js)?;
+        self.saw_manifest()?;
+        Ok(NewLinkInfo {
+            share_id: medseal::base64url(&l.share_id),
+            link_id: l.link_id,
+            flag: l.flag,
+            shlink: l.shlink,
+        })
+    }
+
+    /// The `shlink:/` text of an active link again (see `Vault::link_payload`).
+    #[wasm_bindgen(js_name = linkPayload)]
+    pub fn link_payload(
+        &self,
+        share_id: &str,
+        base_url: &str,
+        label: Option<String>,
+        passcode: bool,
+    ) -> Result<String, JsValue> {
+        let id =
+            medseal::base64url_decode(share_id).ok_or_else(|| invalid("shareId is base64url"))?;
+        self.get()?
+            .link_payload(&id, base_url, label.as_deref(), passcode)
+            .map_err(to_js)
+    }
+
+    /// Encrypts one file of an active link as a JWE (see `Vault::seal_link_file`);
+    /// `data` is wiped from wasm memory.
+    #[wasm_bindgen(js_name = sealLinkFile)]
+    pub fn seal_link_file(
+        &self,
+        share_id: &str,
+        content_type: &str,
+        data: Vec<u8>,
+        now: f64,
+    ) -> Result<String, JsValue> {
+        let data = Zeroizing::new(data);
+        let id =
+            medseal::base64url_decode(share_id).ok_or_else(|| invalid("shareId is base64url"))?;
+        let now = seconds(now, "now must be seconds since 1970")?;
+        self.get()?
+            .seal_link_file(&id, content_type, &data, now)
+            .map_err(to_js)
+    }
+}

@@ -7,12 +7,16 @@
 // a server that serves an older manifest (a rollback) or a different history
 // (a fork) is refused at unlock: every unlock passes the server's manifest
 // history (`GET /api/manifest?since=0`) for medseal to check.
-import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo } from "/pkg/dist/index.js";
+import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing } from "/pkg/dist/index.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
 // The sealed form of each record as last listed, by id: an edit seals the next version.
 let listed = new Map();
+// The opened records (kind and text) by id: what a share gives and what a label scope matches.
+let openedById = new Map();
+// Grants this vault made (as the server lists them, with the grantee's username).
+let myGrants = [];
 
 async function api(method, path, body) {
   const r = await fetch(path, {
@@ -40,12 +44,17 @@ function explain(e) {
       "The vault was not unlocked and nothing was changed. Do not trust this server's copy; contact its operator. " +
       `(${e.message})`;
   }
+  if (e instanceof MedsealError && e.code === ErrorCode.KeyChanged) {
+    return "Warning: this person's key is not the one this browser saw before. The server may be showing you someone else's key. " +
+      "Do not share until you have compared fingerprints with them in person or by phone. (KeyChanged)";
+  }
   if (e instanceof MedsealError) return `${e.message} (${e.code})`;
   return e?.message ?? String(e);
 }
 
 function show(view) {
   for (const id of ["auth", "recovery", "app"]) $(id).hidden = id !== view;
+  for (const id of ["sharing", "shared"]) $(id).hidden = view !== "app";
 }
 
 const sealOpts = (id, version) => (version === undefined ? { recordId: id } : { recordId: id, version });
@@ -86,6 +95,7 @@ async function refreshRecords() {
   }
   const opened = vault.openMany(records.map((r) => ({ sealed: r.sealed, recordId: r.id })));
   listed = new Map(records.map((r) => [r.id, r.sealed]));
+  openedById = new Map(records.flatMap((r, i) => (opened[i].ok ? [[r.id, opened[i].value]] : [])));
   const tbody = $("records");
   tbody.replaceChildren();
   let shown = 0;
@@ -95,6 +105,17 @@ async function refreshRecords() {
     if (!o.ok && o.error.code === ErrorCode.RecordDeleted) return;
     shown++;
     const tr = document.createElement("tr");
+    tr.dataset.recordId = r.id;
+    const pick = document.createElement("td");
+    if (o.ok) {
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.className = "share-pick";
+      box.value = r.id;
+      box.setAttribute("aria-label", "share this record");
+      pick.append(box);
+    }
+    tr.append(pick);
     const value = o.ok ? o.value : { kind: "?", text: `cannot open: ${explain(o.error)}` };
     for (const text of [value.kind, value.text, new Date(r.updated * 1000).toLocaleString()]) {
       const td = document.createElement("td");
@@ -124,6 +145,7 @@ async function refreshRecords() {
   const m = vault.manifest();
   const passkeys = m.unlock.filter((e) => e.type === "passkey");
   $("vault-info").textContent = `${shown} sealed record(s). Vault unlocks with: ${passkeys.map((e) => e.label ?? "passkey").join(", ")}, or the recovery code. Manifest revision ${m.revision}.`;
+  await refreshSharing();
   const list = $("passkeys");
   list.replaceChildren();
   for (const e of passkeys) {
@@ -266,13 +288,151 @@ async function saveRecord(ev) {
   const record = { kind: $("kind").value, text: $("text").value, at: new Date().toISOString() };
   // An edit is the next version of the record (a server that serves the older one again is caught: StaleRecord).
   const version = editing && listed.has(id) ? recordInfo(listed.get(id)).version + 1 : undefined;
-  await api("PUT", `/api/records/${id}`, { sealed: vault.seal(record, sealOpts(id, version)) });
+  const sealed = vault.seal(record, sealOpts(id, version));
+  await api("PUT", `/api/records/${id}`, { sealed });
+  await giveSlots(id, record.kind, sealed);
   $("text").value = "";
   $("edit-id").value = "";
   $("cancel-edit").hidden = true;
   $("save").textContent = "Seal and save";
   status("Record sealed and saved.");
   await refreshRecords();
+}
+
+// ---------------------------------------------------------------- sharing
+
+const inDays = (days) => Date.now() + days * 86_400_000;
+const until = (seconds) => new Date(seconds * 1000).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+const scopeText = (info) => (info.label ? `all ${info.label} records` : `${info.records.length} record(s)`);
+
+/** Whether a grant covers a record: its ids, or its label is the record's kind. */
+function covers(info, id, kind) {
+  return info.records ? info.records.includes(id) : info.label === kind;
+}
+
+/**
+ * A record just sealed (new, or the next version of one: a new data key) gets a slot in
+ * every active grant that covers it, so that grantees can open it. Revoked or expired grants
+ * are no longer listed: medseal makes no slot for them (NotGranted, GrantExpired).
+ */
+async function giveSlots(id, kind, sealed) {
+  for (const g of myGrants) {
+    const info = sharing.grantInfo(g.grant);
+    if (!covers(info, id, kind) || info.expires * 1000 <= Date.now()) continue;
+    const slot = vault.grantSlot(g.grant, sealed, { recordId: id });
+    await api("POST", `/api/grants/${info.id}/slots`, { slots: [{ recordId: id, slot }] });
+  }
+}
+
+let grantee = null;
+
+async function lookUp() {
+  const name = $("grantee").value.trim();
+  if (!name) throw new Error("Enter their username.");
+  grantee = null;
+  $("grantee-box").hidden = true;
+  const { manifest } = await api("GET", `/api/people/${encodeURIComponent(name)}`);
+  // Trust on first use: the server relays their key; this browser pins it and refuses a changed one.
+  const fp = await sharing.pin(manifest);
+  grantee = { name, manifest };
+  $("grantee-fp").replaceChildren(
+    `${name}'s fingerprint${fp.firstUse ? " (first time here: compare it with them)" : " (the same as before)"}: `,
+    Object.assign(document.createElement("span"), { className: "fingerprint", textContent: fp.digits }),
+  );
+  $("grantee-box").hidden = false;
+}
+
+async function share() {
+  if (!grantee) throw new Error("Look the person up first.");
+  const scope = $("share-scope").value;
+  const expires = inDays(Number($("share-days").value));
+  let what;
+  if (scope === "records") {
+    const ids = [...document.querySelectorAll(".share-pick:checked")].map((b) => b.value);
+    if (ids.length === 0) throw new Error("Tick the records to share in the table above.");
+    what = { records: ids };
+  } else {
+    what = { label: scope.slice("label:".length) };
+  }
+  // Checked again at the moment of sharing: the key must still be the one pinned.
+  await sharing.pin(grantee.manifest);
+  const replaces = vault.manifest().revision;
+  const { grant, manifest } = vault.grant({ grantee: grantee.manifest, expires, ...what });
+  // The manifest that lists the grant first: the server accepts only grants the signed manifest lists.
+  await storeManifest(replaces, manifest);
+  const info = sharing.grantInfo(grant);
+  const slots = [];
+  for (const [id, value] of openedById) {
+    if (covers(info, id, value.kind)) slots.push({ recordId: id, slot: vault.grantSlot(grant, listed.get(id), { recordId: id }) });
+  }
+  await api("POST", "/api/grants", { grant, slots });
+  status(`Shared ${scopeText(info)} with ${grantee.name} until ${until(info.expires)}.`);
+  for (const b of document.querySelectorAll(".share-pick:checked")) b.checked = false;
+  await refreshSharing();
+}
+
+async function revoke(id, who) {
+  // The signed manifest stops listing the grant: no device of this vault gives it a record again, and
+  // the server deletes it with the manifest write.
+  const replaces = vault.manifest().revision;
+  const manifest = vault.revokeShare(id);
+  await storeManifest(replaces, manifest);
+  status(`Stopped sharing with ${who}. What they already opened, they keep; nothing new reaches them.`);
+  await refreshSharing();
+}
+
+async function openIncoming(g) {
+  const { grant, grantorManifest, items } = await api("GET", `/api/shared/${encodeURIComponent(g.id)}`);
+  await sharing.pin(grantorManifest);
+  const opened = vault.openShared({ grant, grantor: grantorManifest, items });
+  $("shared-title").textContent = `From ${g.grantor}: ${scopeText(sharing.grantInfo(grant))}`;
+  const tbody = $("shared-records");
+  tbody.replaceChildren();
+  opened.forEach((o) => {
+    const tr = document.createElement("tr");
+    const v = o.ok ? o.value : { kind: "?", text: `cannot open: ${explain(o.error)}` };
+    for (const text of [v.kind, v.text]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
+    tbody.append(tr);
+  });
+  $("shared-view").hidden = false;
+}
+
+function cell(text) {
+  return Object.assign(document.createElement("td"), { textContent: text });
+}
+
+async function refreshSharing() {
+  $("my-fingerprint").textContent = sharing.fingerprint(vault.manifest()).digits;
+  $("my-fingerprint").className = "fingerprint";
+  // The manifest is the authority on what is shared; the server's list adds who it is shared with.
+  const active = new Set(sharing.shares(vault.manifest()).map((s) => s.id));
+  myGrants = (await api("GET", "/api/grants")).grants.filter((g) => active.has(g.id));
+  const grants = $("grants");
+  grants.replaceChildren();
+  for (const g of myGrants) {
+    const info = sharing.grantInfo(g.grant);
+    const tr = document.createElement("tr");
+    tr.append(cell(g.grantee), cell(scopeText(info)), cell(until(info.expires)));
+    const td = document.createElement("td");
+    const b = Object.assign(document.createElement("button"), { textContent: "Revoke" });
+    b.onclick = () => action(() => revoke(info.id, g.grantee));
+    td.append(b);
+    tr.append(td);
+    grants.append(tr);
+  }
+  const incoming = $("incoming");
+  incoming.replaceChildren();
+  for (const g of (await api("GET", "/api/shared")).grants) {
+    const info = sharing.grantInfo(g.grant);
+    const tr = document.createElement("tr");
+    tr.append(cell(g.grantor), cell(scopeText(info)), cell(until(info.expires)));
+    const td = document.createElement("td");
+    const b = Object.assign(document.createElement("button"), { textContent: "Open" });
+    b.onclick = () => action(() => openIncoming(g));
+    td.append(b);
+    tr.append(td);
+    incoming.append(tr);
+  }
 }
 
 async function action(f) {
@@ -288,6 +448,9 @@ $("login").onclick = () => action(login);
 $("recover").onclick = () => action(recover);
 $("add-passkey").onclick = () => action(addPasskey);
 $("new-code").onclick = () => action(newRecoveryCode);
+$("lookup").onclick = () => action(lookUp);
+$("shared-refresh").onclick = () => action(refreshSharing);
+$("share").onclick = () => action(share);
 $("record-form").onsubmit = (ev) => action(() => saveRecord(ev));
 $("cancel-edit").onclick = () => { $("edit-id").value = ""; $("text").value = ""; $("cancel-edit").hidden = true; $("save").textContent = "Seal and save"; };
 $("recovery-ack").onchange = () => { $("recovery-done").disabled = !$("recovery-ack").checked; };

@@ -1,0 +1,166 @@
+// Sharing on the reference server (examples/server), in Chromium with
+// virtual passkeys (issue #14): a patient shares 2 of 4 records with a
+// clinician, who sees exactly those two; a label grant ("all my
+// allergies") reaches an allergy added later, until it is revoked; a grant
+// expired on the server opens nothing; a substituted key for the clinician
+// is caught by the pin. Every request the patient's browser sent is
+// captured: no plaintext, and the SQLite file holds none either.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, launch, addAuthenticator } from "./helpers.mjs";
+
+let server, origin, dataDir, browser;
+const db = () => join(dataDir, "medseal.sqlite3");
+const shots = process.env.MEDSEAL_SCREENSHOTS_DIR;
+
+function startServer() {
+  const bin = process.env.MEDSEAL_SERVER_BIN ?? join(ROOT, "target", "debug", "medseal-server");
+  server = spawn(bin, [], { env: { ...process.env, MEDSEAL_ADDR: "127.0.0.1:0", MEDSEAL_DATA: dataDir }, stdio: ["ignore", "pipe", "pipe"] });
+  server.stderr.on("data", () => {});
+  return new Promise((ok, fail) => {
+    server.stdout.on("data", (d) => {
+      const m = /(http:\/\/localhost:\d+)\//.exec(String(d));
+      if (m) ok(m[1]);
+    });
+    server.on("exit", (c) => fail(new Error(`server exited ${c}`)));
+  });
+}
+
+const sql = (query) => {
+  const out = execFileSync("sqlite3", ["-json", db(), query], { encoding: "utf8" });
+  return out.trim() ? JSON.parse(out) : [];
+};
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "medseal-sharing-"));
+  origin = await startServer();
+  browser = await launch();
+  if (shots) mkdirSync(shots, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function waitStatus(page, re) {
+  await page.waitForFunction((src) => new RegExp(src).test(document.getElementById("status").textContent), re.source, { timeout: 15000 }).catch(async (e) => {
+    throw new Error(`status is "${await page.textContent("#status")}", wanted ${re}: ${e.message}`);
+  });
+}
+
+/** A browser profile with its own passkey, signed up as `user`. */
+async function signUp(user, requests) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 1400 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  if (requests) context.on("request", (r) => requests.push({ method: r.method(), url: r.url(), body: r.postData() ?? "" }));
+  await addAuthenticator(page);
+  await page.goto(`${origin}/`);
+  await waitStatus(page, /Sign in with your passkey/);
+  await page.fill("#username", user);
+  await page.click("#signup");
+  await page.waitForSelector("#recovery:not([hidden])");
+  await page.check("#recovery-ack");
+  await page.click("#recovery-done");
+  await page.waitForSelector("#sharing:not([hidden])");
+  await page.waitForFunction(() => /\d{5} /.test(document.getElementById("my-fingerprint").textContent));
+  return { context, page, errors };
+}
+
+async function addRecord(page, kind, text) {
+  await page.selectOption("#kind", kind);
+  await page.fill("#text", text);
+  await page.click("#save");
+  await page.waitForFunction((t) => document.getElementById("records").textContent.includes(t), text);
+}
+
+async function lookUp(page, who) {
+  await page.fill("#grantee", who);
+  await page.click("#lookup");
+  await page.waitForSelector("#grantee-box:not([hidden])");
+  return page.textContent("#grantee-fp .fingerprint");
+}
+
+async function openShared(page, fromText) {
+  await page.click("#shared-refresh");
+  const row = page.locator("#incoming tr", { hasText: fromText });
+  await row.getByRole("button", { name: "Open" }).click();
+  await page.waitForSelector("#shared-view:not([hidden])");
+  return page.$$eval("#shared-records tr", (rows) => rows.map((r) => r.children[1].textContent));
+}
+
+const MARK = "PLAINTEXT-MARKER";
+
+test("share 2 of 4 records; a label grant reaches later records until revoked; expiry; a substituted key; no plaintext leaves the browser", async () => {
+  const requests = [];
+  const clinician = await signUp("dr-lee");
+  const clinicianFp = await clinician.page.textContent("#my-fingerprint");
+  const patient = await signUp("pat", requests);
+  await addRecord(patient.page, "allergy", `${MARK} penicillin: hives`);
+  await addRecord(patient.page, "lab result", `${MARK} HbA1c 6.1%`);
+  await addRecord(patient.page, "lab result", `${MARK} LDL 130 mg/dL`);
+  await addRecord(patient.page, "note", `${MARK} private note`);
+
+  // Share the two lab results: the clinician's fingerprint shown is the one the clinician sees at home.
+  assert.equal(await lookUp(patient.page, "dr-lee"), clinicianFp);
+  assert.match(await patient.page.textContent("#grantee-fp"), /first time here/);
+  for (const text of ["HbA1c", "LDL"]) await patient.page.locator("#records tr", { hasText: text }).locator(".share-pick").check();
+  await patient.page.selectOption("#share-scope", "records");
+  await patient.page.click("#share");
+  await waitStatus(patient.page, /Shared 2 record\(s\) with dr-lee/);
+  // And every allergy, now and later.
+  await patient.page.selectOption("#share-scope", "label:allergy");
+  await patient.page.click("#share");
+  await waitStatus(patient.page, /Shared all allergy records with dr-lee/);
+  await addRecord(patient.page, "allergy", `${MARK} peanuts: anaphylaxis`);
+  if (shots) await patient.page.screenshot({ path: join(shots, "sharing-patient.png"), fullPage: true });
+
+  const labs = await openShared(clinician.page, "2 record(s)");
+  assert.deepEqual(labs.sort(), [`${MARK} HbA1c 6.1%`, `${MARK} LDL 130 mg/dL`]);
+  const allergies = await openShared(clinician.page, "all allergy records");
+  assert.deepEqual(allergies.sort(), [`${MARK} peanuts: anaphylaxis`, `${MARK} penicillin: hives`], "the allergy added after the grant reached the clinician");
+  if (shots) await clinician.page.screenshot({ path: join(shots, "sharing-clinician.png"), fullPage: true });
+
+  // Revoke the allergy grant, then add an allergy: nothing new reaches the clinician.
+  const allergyGrant = sql("SELECT id, grant FROM grants").find((g) => JSON.parse(g.grant).scope.label === "allergy");
+  await patient.page.locator("#grants tr", { hasText: "all allergy records" }).getByRole("button", { name: "Revoke" }).click();
+  await waitStatus(patient.page, /Stopped sharing with dr-lee/);
+  await addRecord(patient.page, "allergy", `${MARK} latex: rash`);
+  assert.deepEqual(sql(`SELECT count(*) AS n FROM grants WHERE id = '${allergyGrant.id}'`), [{ n: 0 }], "the server deleted the revoked grant");
+  assert.deepEqual(sql(`SELECT count(*) AS n FROM grant_slots WHERE grant_id = '${allergyGrant.id}'`), [{ n: 0 }]);
+  const gone = await clinician.page.evaluate(async (id) => (await fetch(`/api/shared/${id}`, { headers: { "x-medseal": "1" } })).status, allergyGrant.id);
+  assert.equal(gone, 404);
+  await clinician.page.click("#shared-refresh");
+  await clinician.page.waitForFunction(() => !document.getElementById("incoming").textContent.includes("all allergy records"));
+
+  // Expired (on the server's clock): the grant opens nothing.
+  const labGrant = sql("SELECT id FROM grants")[0].id;
+  sql(`UPDATE grants SET expires = 1 WHERE id = '${labGrant}'`);
+  const expired = await clinician.page.evaluate(async (id) => {
+    const r = await fetch(`/api/shared/${id}`, { headers: { "x-medseal": "1" } });
+    return { status: r.status, body: await r.json() };
+  }, labGrant);
+  assert.equal(expired.status, 410);
+
+  // The server substitutes another vault for dr-lee: the patient's browser pinned dr-lee's key.
+  const mallory = await signUp("mallory");
+  const [{ id: lee }] = sql("SELECT id FROM users WHERE username = 'dr-lee'");
+  const [{ id: mal }] = sql("SELECT id FROM users WHERE username = 'mallory'");
+  sql(`UPDATE manifests SET manifest = (SELECT manifest FROM manifests WHERE user_id = '${mal}') WHERE user_id = '${lee}'`);
+  await patient.page.fill("#grantee", "dr-lee");
+  await patient.page.click("#lookup");
+  await waitStatus(patient.page, /this person's key is not the one this browser saw before.*KeyChanged/);
+  assert.ok(await patient.page.locator("#grantee-box").isHidden(), "no share form for a changed key");
+
+  // No plaintext in anything the patient's browser sent, nor in the server's database file.
+  assert.ok(requests.length > 10);
+  for (const r of requests) assert.ok(!r.body.includes(MARK), `plaintext in ${r.method} ${r.url}`);
+  assert.ok(!readFileSync(db()).includes(Buffer.from(MARK)), "plaintext in the SQLite file");
+  for (const p of [patient, clinician, mallory]) assert.deepEqual(p.errors, []);
+});
