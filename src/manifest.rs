@@ -557,7 +557,7 @@ impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
                 (Want::Manifest, "identityKey") => {
                     map.next_value_seed(ShapeVisitor(Want::Object))?
                 }
-                (Want::Manifest, "unlock" | "epochs") => {
+                (Want::Manifest, "unlock" | "epochs" | "shares") => {
                     map.next_value_seed(ShapeVisitor(Want::ArrayOfObjects))?
                 }
                 _ => {

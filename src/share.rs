@@ -127,6 +127,69 @@ impl GrantScope {
     }
 }
 
+/// Whether JSON text is well-formed with no object repeating a key, at any
+/// depth (read with serde's visitor, so nothing but keys is kept).
+fn unique_keys(json: &str) -> bool {
+    struct Walk;
+    impl<'de> serde::de::DeserializeSeed<'de> for Walk {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(
+            self,
+            d: D,
+        ) -> core::result::Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for Walk {
+        type Value = ();
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> core::result::Result<(), A::Error> {
+            let mut seen: Vec<String> = Vec::new();
+            while let Some(k) = map.next_key::<String>()? {
+                if seen.contains(&k) {
+                    return Err(serde::de::Error::custom("repeated key"));
+                }
+                seen.push(k);
+                map.next_value_seed(Walk)?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> core::result::Result<(), A::Error> {
+            while seq.next_element_seed(Walk)?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> core::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> core::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> core::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> core::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> core::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> core::result::Result<(), E> {
+            Ok(())
+        }
+    }
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(json);
+    Walk.deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
 /// A grant as signed: everything the grantee needs to verify and open it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
@@ -255,6 +318,11 @@ impl Grant {
     pub fn from_json(json: &str) -> Result<Grant> {
         if json.len() > MAX_GRANT_JSON_LEN {
             return Err(Error::TooLarge);
+        }
+        // serde_json's Value keeps the last of repeated keys: a grant with
+        // two scopes would be read as the second. Refused, as in manifests.
+        if !unique_keys(json) {
+            return Err(Error::Malformed("grant JSON repeats a key"));
         }
         let v: Value =
             serde_json::from_str(json).map_err(|_| Error::Malformed("grant is not JSON"))?;

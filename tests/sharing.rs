@@ -458,6 +458,14 @@ fn grant_parser_refuses_garbage() {
     let mut both = good.clone();
     both["scope"] = serde_json::json!({"records": ["a"], "label": "b"});
     cases.push(both.to_string());
+    // A repeated key (serde_json would keep the last): refused, at any depth.
+    let text = g.to_json();
+    cases.push(text.replacen(
+        "\"scope\":",
+        "\"scope\":{\"records\":[\"evil\"]},\"scope\":",
+        1,
+    ));
+    cases.push(text.replacen("{\"records\":", "{\"records\":[\"a\"],\"records\":", 1));
     let mut backwards = good.clone();
     backwards["expires"] = (NOW - 1).into();
     cases.push(backwards.to_string());

@@ -99,18 +99,33 @@ function recoveryEntropy(code) {
   for (let i = 19; i >= 0; i--, bits >>= 8n) raw[i] = Number(bits & 0xffn);
   return raw.subarray(0, 16);
 }
-/** §14.4: the signed bytes of a v2 manifest (here: the reader's copy, for ECDSA with @noble/curves). */
-function signedBytesV2(m) {
-  const parts = [lp("medseal/v2/manifest/signature"), u64be(m.version), lp(b64u(m.vaultId)), u64be(m.revision), lp(m.parent ? b64u(m.parent) : new Uint8Array(0)), u32be(m.epoch)];
+/**
+ * The signed bytes of a v2 (§14.4) or v3 (§15.3) manifest (here: the reader's copy, for ECDSA with
+ * @noble/curves). v3 is v2 with its own label and, after the entries, the share key and the share list.
+ */
+function manifestSignedBytes(m) {
+  assert.ok(m.version === 2 || m.version === 3, `this test knows manifest versions 2 and 3, not ${m.version}`);
+  const v3 = m.version === 3;
+  const opt = (x) => (x === undefined ? new Uint8Array(0) : b64u(x));
+  const parts = [lp(v3 ? "medseal/v3/manifest/signature" : "medseal/v2/manifest/signature"), u64be(m.version), lp(b64u(m.vaultId)), u64be(m.revision), lp(opt(m.parent)), u32be(m.epoch)];
   parts.push(lp(b64u(m.identityKey.publicKey)), lp(b64u(m.identityKey.wrappedPrivateKey)), u32be(m.epochs.length));
-  for (const e of m.epochs) parts.push(u32be(e.epoch), lp(b64u(e.publicKey)), lp(b64u(e.handover)), lp(e.wrappedVaultKey ? b64u(e.wrappedVaultKey) : new Uint8Array(0)));
+  for (const e of m.epochs) parts.push(u32be(e.epoch), lp(b64u(e.publicKey)), lp(b64u(e.handover)), lp(opt(e.wrappedVaultKey)));
   parts.push(u32be(m.unlock.length));
   for (const e of m.unlock) {
     if (e.type === "passkey") {
-      parts.push(u8(1), lp(e.id), lp(b64u(e.credentialId)), lp(b64u(e.prfSalt)), lp(b64u(e.publicKey)), lp(b64u(e.wrappedVaultKey)));
+      parts.push(u8(1), lp(e.id), lp(b64u(e.credentialId)), lp(b64u(e.prfSalt)), lp(opt(e.publicKey)), lp(b64u(e.wrappedVaultKey)));
       parts.push(e.label === undefined ? u8(0) : cat(u8(1), lp(e.label)));
     } else {
-      parts.push(u8(2), lp(e.id), lp(b64u(e.publicKey)), lp(b64u(e.loginKey)), lp(b64u(e.wrappedVaultKey)));
+      parts.push(u8(2), lp(e.id), lp(opt(e.publicKey)), lp(opt(e.loginKey)), lp(b64u(e.wrappedVaultKey)));
+    }
+  }
+  if (v3) {
+    // §15.3: || lp(shareKey) || u32be(#shares) || each: lp(id) || u8(kind) || (0x01 || lp(scope) | 0x00) || u64be(expires) || lp(digest) || lp(key)
+    parts.push(lp(b64u(m.shareKey)), u32be(m.shares.length));
+    for (const s of m.shares) {
+      assert.ok(s.kind === "grant" || s.kind === "link");
+      parts.push(lp(b64u(s.id)), u8(s.kind === "grant" ? 1 : 2), s.scope === undefined ? u8(0) : cat(u8(1), lp(s.scope)));
+      parts.push(u64be(s.expires), lp(b64u(s.digest)), lp(b64u(s.key)));
     }
   }
   return cat(...parts);
@@ -188,8 +203,9 @@ async function openAll(manifest, keys, recoveryCode) {
 
 test("(a)-(c): @hpke/core derives every entry's public key and opens its wrappedVaultKey to the vault key", async () => {
   const { vault, manifest, keys, recoveryCode } = await newVault();
-  assert.equal(manifest.version, 2);
+  assert.equal(manifest.version, 3, "medseal writes format 3 (§15.3)");
   assert.equal(manifest.epoch, 1);
+  assert.deepEqual(manifest.shares, [], "a new vault has no grants");
   assert.deepEqual(
     manifest.unlock.map((e) => e.type),
     ["passkey", "recovery", "passkey"],
@@ -201,8 +217,8 @@ test("(a)-(c): @hpke/core derives every entry's public key and opens its wrapped
   const scalar = await unwrapIdentity(manifest, vk);
   assert.equal(scalar.length, 32);
   assert.deepEqual(p256.getPublicKey(scalar, true), b64u(manifest.identityKey.publicKey));
-  // ... and it signed this manifest: the signed bytes of §14.4, rebuilt here, verify (low-S) under it.
-  assert.ok(p256.verify(b64u(manifest.signature), signedBytesV2(manifest), b64u(manifest.identityKey.publicKey), { lowS: true }));
+  // ... and it signed this manifest: the signed bytes of §15.3 (§14.4 extended), rebuilt here, verify (low-S) under it.
+  assert.ok(p256.verify(b64u(manifest.signature), manifestSignedBytes(manifest), b64u(manifest.identityKey.publicKey), { lowS: true }));
   // ... and K_wrap_dek(VK) unwraps a record's data key (§14.7: bytes 18..78, aad_dek).
   const rec = vault.seal({ allergy: "penicillin" }, { recordId: "r-1", context: "ctx", form: "bytes" });
   const aadDek = cat(utf8("medseal/v2/aad/dek"), rec.subarray(0, 18), lp(b64u(manifest.vaultId)), lp("r-1"), lp("ctx"));
@@ -229,7 +245,7 @@ test("(d): after rekey() every entry opens to the epoch-2 vault key, and the epo
   assert.notDeepEqual(vk2, vk1, "a re-key makes a new vault key");
   const scalar2 = await unwrapIdentity(m2, vk2);
   assert.deepEqual(p256.getPublicKey(scalar2, true), b64u(m2.identityKey.publicKey));
-  assert.ok(p256.verify(b64u(m2.signature), signedBytesV2(m2), b64u(m2.identityKey.publicKey), { lowS: true }));
+  assert.ok(p256.verify(b64u(m2.signature), manifestSignedBytes(m2), b64u(m2.identityKey.publicKey), { lowS: true }));
   await assert.rejects(unwrapIdentity(m2, vk1), gcmFails, "the epoch-1 vault key does not open the epoch-2 identity key");
 
   // The epoch-2 entries do not open as epoch 1 (the epoch is in info).
@@ -255,18 +271,39 @@ test("the other direction: a fresh vault key sealed by @hpke/core to each entry 
 
   // A new manifest, written here: a fresh 32-byte vault key sealed by @hpke/core (SealBase, same info and
   // aad) to every entry's publicKey, the same identity key wrapped under K_wrap_identity(fresh), the
-  // next revision naming this one as parent (§14.5), re-signed (low-S) with @noble/curves.
+  // share key of the fresh key (§15.2: DeriveKeyPair(HKDF(fresh, "", "medseal/v3/vault/share-key")) by
+  // @hpke/core), no shares, the next revision naming this one as parent (§14.5), re-signed (low-S)
+  // with @noble/curves over the v3 signed bytes (§15.3).
+  assert.equal(manifest.version, 3);
+  assert.deepEqual(manifest.shares, [], "no share keys to move to the fresh vault key");
   const fresh = rnd(32);
   const m = structuredClone(manifest);
   for (const entry of m.unlock) entry.wrappedVaultKey = toB64u(await sealToEntry(entry, fresh, vaultId, m.epoch));
   m.identityKey.wrappedPrivateKey = toB64u(await aesWrap(await subkey(fresh, "medseal/v1/vault/wrap-identity"), scalar, identityAad(vaultId, b64u(m.identityKey.publicKey))));
-  m.parent = toB64u(new Uint8Array(await subtle.digest("SHA-256", cat(lp("medseal/v2/manifest/hash"), signedBytesV2(manifest)))));
+  const freshShareKey = (await deriveEntryKeyPair(await subkey(fresh, "medseal/v3/vault/share-key"))).publicKey;
+  m.shareKey = toB64u(freshShareKey);
+  m.parent = toB64u(new Uint8Array(await subtle.digest("SHA-256", cat(lp("medseal/v2/manifest/hash"), manifestSignedBytes(manifest)))));
   m.revision = manifest.revision + 1;
-  // Field order of §14.4 (the reader does not need it; kept for tidiness).
-  const ordered = { medseal: m.medseal, version: m.version, vaultId: m.vaultId, revision: m.revision, parent: m.parent, epoch: m.epoch, identityKey: m.identityKey, epochs: m.epochs, unlock: m.unlock };
-  ordered.signature = toB64u(p256.sign(signedBytesV2(ordered), scalar, { lowS: true }));
+  // Field order of §15.3 (§14.4's up to unlock, then shareKey, shares, signature; the reader does not need it).
+  const ordered = {
+    medseal: m.medseal,
+    version: m.version,
+    vaultId: m.vaultId,
+    revision: m.revision,
+    parent: m.parent,
+    epoch: m.epoch,
+    identityKey: m.identityKey,
+    epochs: m.epochs,
+    unlock: m.unlock,
+    shareKey: m.shareKey,
+    shares: m.shares,
+  };
+  ordered.signature = toB64u(p256.sign(manifestSignedBytes(ordered), scalar, { lowS: true }));
 
   // medseal (OpenBase in the Rust hpke crate) opens @hpke/core's enc || ct through each passkey and the recovery code ...
+  const other = (await Vault.create({ prf: { credentialId: utf8("other"), prfSalt: webauthn.newPrfSalt(), prfOutput: rnd() } }, { store: null })).vault;
+  const { grant: toFresh } = other.grant({ grantee: ordered, records: ["x"], expires: Date.now() + 3600e3 });
+  assert.equal(JSON.parse(toFresh).granteeKey, toB64u(freshShareKey));
   const unlocked = [];
   for (const k of keys) unlocked.push((await Vault.unlock(ordered, { prf: { credentialId: k.credentialId, prfOutput: k.prfOutput } }, { store: null })).vault);
   unlocked.push((await Vault.unlock(ordered, { recoveryCode }, { store: null })).vault);
@@ -276,6 +313,9 @@ test("the other direction: a fresh vault key sealed by @hpke/core to each entry 
     const aadDek = cat(utf8("medseal/v2/aad/dek"), rec.subarray(0, 18), lp(vaultId), lp("new"), lp(new Uint8Array(0)));
     assert.equal((await aesOpen(await subkey(fresh, "medseal/v1/vault/wrap-dek"), rec.subarray(18, 78), aadDek)).length, 32);
     assert.deepEqual(v.open(rec, { recordId: "new" }), { note: "new" });
+    // ... and derives from it the share key written here: a grant sealed to that key opens (medseal
+    // requires the share key it derives from the grantee epoch's vault key to equal granteeKey).
+    assert.deepEqual(v.openShared({ grant: toFresh, grantor: other.manifest(), items: [] }), []);
     // ... and no longer the old one (this manifest has no wrapped epoch keys).
     assert.throws(() => v.open(before, { recordId: "old" }), (e) => e instanceof MedsealError && e.code === ErrorCode.DecryptionFailed);
     v.lock();
@@ -284,7 +324,7 @@ test("the other direction: a fresh vault key sealed by @hpke/core to each entry 
   // A key @hpke/core sealed with another epoch in info is refused (UnlockFailed), as medseal's own would be.
   const wrong = structuredClone(ordered);
   for (const entry of wrong.unlock) entry.wrappedVaultKey = toB64u(await sealToEntry(entry, fresh, vaultId, m.epoch + 1));
-  wrong.signature = toB64u(p256.sign(signedBytesV2(wrong), scalar, { lowS: true }));
+  wrong.signature = toB64u(p256.sign(manifestSignedBytes(wrong), scalar, { lowS: true }));
   await assert.rejects(
     Vault.unlock(wrong, { prf: { credentialId: keys[0].credentialId, prfOutput: keys[0].prfOutput } }, { store: null }),
     (e) => e instanceof MedsealError && e.code === ErrorCode.UnlockFailed,

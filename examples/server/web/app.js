@@ -8,6 +8,7 @@
 // (a fork) is refused at unlock: every unlock passes the server's manifest
 // history (`GET /api/manifest?since=0`) for medseal to check.
 import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing } from "/pkg/dist/index.js";
+import { toResource, describe } from "/shared/fhir.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
@@ -95,7 +96,8 @@ async function refreshRecords() {
   }
   const opened = vault.openMany(records.map((r) => ({ sealed: r.sealed, recordId: r.id })));
   listed = new Map(records.map((r) => [r.id, r.sealed]));
-  openedById = new Map(records.flatMap((r, i) => (opened[i].ok ? [[r.id, opened[i].value]] : [])));
+  // Records are FHIR R4 resources (examples/shared/fhir.js); shown by kind and text.
+  openedById = new Map(records.flatMap((r, i) => (opened[i].ok ? [[r.id, describe(opened[i].value)]] : [])));
   const tbody = $("records");
   tbody.replaceChildren();
   let shown = 0;
@@ -116,7 +118,7 @@ async function refreshRecords() {
       pick.append(box);
     }
     tr.append(pick);
-    const value = o.ok ? o.value : { kind: "?", text: `cannot open: ${explain(o.error)}` };
+    const value = o.ok ? describe(o.value) : { kind: "?", text: `cannot open: ${explain(o.error)}` };
     for (const text of [value.kind, value.text, new Date(r.updated * 1000).toLocaleString()]) {
       const td = document.createElement("td");
       td.textContent = text;
@@ -285,12 +287,13 @@ async function saveRecord(ev) {
   ev.preventDefault();
   const editing = $("edit-id").value;
   const id = editing || `rec-${crypto.randomUUID()}`;
-  const record = { kind: $("kind").value, text: $("text").value, at: new Date().toISOString() };
+  const kind = $("kind").value;
+  const record = toResource(kind, $("text").value, new Date().toISOString(), id);
   // An edit is the next version of the record (a server that serves the older one again is caught: StaleRecord).
   const version = editing && listed.has(id) ? recordInfo(listed.get(id)).version + 1 : undefined;
   const sealed = vault.seal(record, sealOpts(id, version));
   await api("PUT", `/api/records/${id}`, { sealed });
-  await giveSlots(id, record.kind, sealed);
+  await giveSlots(id, kind, sealed);
   $("text").value = "";
   $("edit-id").value = "";
   $("cancel-edit").hidden = true;
@@ -390,7 +393,7 @@ async function openIncoming(g) {
   tbody.replaceChildren();
   opened.forEach((o) => {
     const tr = document.createElement("tr");
-    const v = o.ok ? o.value : { kind: "?", text: `cannot open: ${explain(o.error)}` };
+    const v = o.ok ? describe(o.value) : { kind: "?", text: `cannot open: ${explain(o.error)}` };
     for (const text of [v.kind, v.text]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
     tbody.append(tr);
   });
