@@ -105,6 +105,15 @@ pub const MAX_HISTORY_ENTRIES: usize = 1000;
 /// manifests of the largest size would be 256 MiB in one answer.
 pub const MAX_HISTORY_BYTES: usize = 16 << 20;
 
+/// Most slots one grant or slots request carries (a fixed-records grant
+/// names at most 1000 records: `medseal::share::MAX_GRANT_RECORDS`).
+pub const MAX_SLOTS_PER_REQUEST: usize = 1000;
+/// Most grants one `GET /api/grants` or `GET /api/shared` answer lists: as
+/// many as one manifest lists (`medseal::manifest::MAX_SHARES`). Grants to
+/// one user come from any number of grantors, each listed with the
+/// grantor's manifest, so `GET /api/shared` gives the newest this many.
+pub const MAX_LISTED_GRANTS: u32 = 256;
+
 impl Config {
     /// Defaults for a data folder: listen on 127.0.0.1:8080, the origin from
     /// the port, default limits.

@@ -1,8 +1,10 @@
 //! SQLite storage: one file under the data folder. It holds per user the
 //! passkeys (webauthn-rs `Passkey`, public data), the vault manifest (public,
-//! signed) with every earlier revision it accepted, and sealed records
-//! (ciphertext). Never a plaintext, a PRF output or a recovery code: the
-//! server never receives them.
+//! signed) with every earlier revision it accepted, sealed records
+//! (ciphertext), and the grants users made to each other with their slots
+//! (signed documents and wrapped data keys: public to the server). Never a
+//! plaintext, a PRF output, a data key or a recovery code: the server never
+//! receives them.
 //!
 //! SQLite calls block, so they never run on the async workers: [`Db::read`]
 //! and [`Db::write`] move them to tokio's blocking pool. Reads get their own
@@ -106,7 +108,7 @@ impl Db {
                passkey TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS manifests (
                user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
-               revision INTEGER NOT NULL, manifest TEXT NOT NULL);
+               revision INTEGER NOT NULL, manifest TEXT NOT NULL, vault_id TEXT);
              CREATE TABLE IF NOT EXISTS records (
                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, id TEXT NOT NULL,
                sealed TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,
@@ -116,9 +118,22 @@ impl Db {
                token TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
                expires INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
-             CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires);",
+             CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires);
+             CREATE TABLE IF NOT EXISTS grants (
+               id TEXT PRIMARY KEY,
+               grantor TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               grantee TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               grant_json TEXT NOT NULL, digest TEXT NOT NULL,
+               created INTEGER NOT NULL, expires INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS grants_by_grantor ON grants (grantor, created);
+             CREATE INDEX IF NOT EXISTS grants_by_grantee ON grants (grantee, created);
+             CREATE TABLE IF NOT EXISTS grant_slots (
+               grant_id TEXT NOT NULL REFERENCES grants(id) ON DELETE CASCADE,
+               record_id TEXT NOT NULL, slot TEXT NOT NULL,
+               PRIMARY KEY (grant_id, record_id));",
         )?;
         start_manifest_history(&mut conn)?;
+        add_vault_ids(&mut conn)?;
         let readers = readers.max(1);
         Ok(Db(Arc::new(Inner {
             path,
@@ -239,6 +254,65 @@ fn start_manifest_history(c: &mut Connection) -> DbResult<()> {
     tx.commit()
 }
 
+/// What the server reads from a manifest it stores: the vault id and the
+/// grants (and links) it lists, base64url as the `manifests.vault_id` and
+/// `grants` columns hold them. Derived here, from the text being stored, so
+/// every path that stores a manifest keeps them in step with it.
+struct ManifestFacts {
+    vault_id: Option<String>,
+    /// (id, digest) of every share entry.
+    shares: Vec<(String, String)>,
+}
+
+impl ManifestFacts {
+    /// A manifest that does not parse (the server stores none) has no vault
+    /// id and lists no grant.
+    fn of(text: &str) -> ManifestFacts {
+        match medseal::Manifest::from_json(text) {
+            Ok(m) => ManifestFacts {
+                vault_id: Some(medseal::base64url(m.vault_id())),
+                shares: m
+                    .shares()
+                    .map(|s| (medseal::base64url(s.id), medseal::base64url(s.digest)))
+                    .collect(),
+            },
+            Err(_) => ManifestFacts {
+                vault_id: None,
+                shares: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Adds `manifests.vault_id` to a database made before it existed and fills
+/// it from the stored manifests (a vault's id never changes between
+/// revisions), then indexes it: grants name their grantee by vault id.
+fn add_vault_ids(c: &mut Connection) -> DbResult<()> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let has_column = tx
+        .prepare("SELECT 1 FROM pragma_table_info('manifests') WHERE name = 'vault_id'")?
+        .exists([])?;
+    if !has_column {
+        tx.execute_batch("ALTER TABLE manifests ADD COLUMN vault_id TEXT")?;
+    }
+    let missing: Vec<(String, String)> = {
+        let mut st =
+            tx.prepare("SELECT user_id, manifest FROM manifests WHERE vault_id IS NULL")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<DbResult<_>>()?
+    };
+    for (user_id, text) in missing {
+        if let Some(v) = ManifestFacts::of(&text).vault_id {
+            tx.execute(
+                "UPDATE manifests SET vault_id = ?2 WHERE user_id = ?1",
+                [&user_id, &v],
+            )?;
+        }
+    }
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS manifests_by_vault ON manifests (vault_id)")?;
+    tx.commit()
+}
+
 /// The user id of a username.
 pub fn user_by_name(c: &Connection, username: &str) -> DbResult<Option<String>> {
     c.query_row(
@@ -269,8 +343,8 @@ pub fn create_user(
         params![cred_id, id, passkey],
     )?;
     tx.execute(
-        "INSERT INTO manifests (user_id, revision, manifest) VALUES (?1, ?2, ?3)",
-        params![id, revision, manifest],
+        "INSERT INTO manifests (user_id, revision, manifest, vault_id) VALUES (?1, ?2, ?3, ?4)",
+        params![id, revision, manifest, ManifestFacts::of(manifest).vault_id],
     )?;
     add_history(&tx, id, revision, manifest)?;
     tx.commit()
@@ -424,18 +498,49 @@ pub fn replace_manifest_adding_passkey(
     Ok(true)
 }
 
-/// The compare-and-swap and the history row, inside the caller's transaction.
+/// The compare-and-swap, the history row and the revocation of the grants
+/// the new manifest no longer lists, inside the caller's transaction.
 fn swap_manifest(tx: &Connection, m: &ManifestSwap<'_>) -> DbResult<bool> {
+    let facts = ManifestFacts::of(m.text);
     let n = tx.execute(
-        "UPDATE manifests SET revision = ?3, manifest = ?4
+        "UPDATE manifests SET revision = ?3, manifest = ?4, vault_id = ?5
          WHERE user_id = ?1 AND revision = ?2 AND ?3 > ?2",
-        params![m.user_id, m.replaces, m.revision, m.text],
+        params![m.user_id, m.replaces, m.revision, m.text, facts.vault_id],
     )?;
     if n != 1 {
         return Ok(false);
     }
     add_history(tx, m.user_id, m.revision, m.text)?;
+    revoke_unlisted_grants(tx, m.user_id, &facts.shares)?;
     Ok(true)
+}
+
+/// Revocation follows the signed manifest: deletes the user's grants (and
+/// their slots) that `listed` (the (id, digest) pairs of the manifest being
+/// stored) does not name with the same digest.
+fn revoke_unlisted_grants(
+    tx: &Connection,
+    user_id: &str,
+    listed: &[(String, String)],
+) -> DbResult<()> {
+    let stored: Vec<(String, String)> = {
+        let mut st = tx.prepare_cached("SELECT id, digest FROM grants WHERE grantor = ?1")?;
+        let rows = st.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<DbResult<_>>()?
+    };
+    for (id, digest) in stored {
+        if !listed.iter().any(|(i, d)| *i == id && *d == digest) {
+            delete_grant_rows(tx, &id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a grant and its slots (the slots first: the cascade needs
+/// foreign keys on, which is a per-connection setting).
+fn delete_grant_rows(tx: &Connection, id: &str) -> DbResult<usize> {
+    tx.execute("DELETE FROM grant_slots WHERE grant_id = ?1", [id])?;
+    tx.execute("DELETE FROM grants WHERE id = ?1", [id])
 }
 
 /// Keeps an accepted manifest in the history. Revisions only grow, so the
@@ -610,12 +715,371 @@ pub fn put_record(c: &Connection, user_id: &str, id: &str, sealed: &str) -> DbRe
     .map(|_| ())
 }
 
-/// Deletes a record; returns how many rows went (0 or 1).
+/// Deletes a record and the slots of the user's grants for it (a record
+/// written later under the same id has another data key); returns how many
+/// records went (0 or 1).
 pub fn delete_record(c: &Connection, user_id: &str, id: &str) -> DbResult<usize> {
-    c.execute(
+    let tx = c.unchecked_transaction()?;
+    let n = tx.execute(
         "DELETE FROM records WHERE user_id = ?1 AND id = ?2",
         [user_id, id],
+    )?;
+    tx.execute(
+        "DELETE FROM grant_slots
+         WHERE grant_id IN (SELECT id FROM grants WHERE grantor = ?1) AND record_id = ?2",
+        [user_id, id],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// The users whose stored manifest is of the vault `vault_id` (base64url),
+/// at most `limit` of them. One person may have made two accounts with one
+/// vault (each adds its passkey to it): the caller decides what that means.
+pub fn users_of_vault(c: &Connection, vault_id: &str, limit: u32) -> DbResult<Vec<String>> {
+    let mut st = c.prepare_cached("SELECT user_id FROM manifests WHERE vault_id = ?1 LIMIT ?2")?;
+    let rows = st.query_map(params![vault_id, limit], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The username of a user id.
+pub fn username(c: &Connection, user_id: &str) -> DbResult<Option<String>> {
+    c.query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// A grant as stored.
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    /// Its id, base64url.
+    pub id: String,
+    /// The grantor's user id.
+    pub grantor: String,
+    /// The grantee's user id.
+    pub grantee: String,
+    /// The signed grant, JSON text.
+    pub grant: String,
+    /// Its digest, base64url (what the grantor's manifest lists).
+    pub digest: String,
+    /// When the server stored it, seconds since the epoch.
+    pub created: i64,
+    /// When it ends (the grant's own `expires`), seconds since the epoch.
+    pub expires: i64,
+}
+
+/// One slot: a record id and the slot (base64url).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRow {
+    /// The grantor's record id.
+    pub record_id: String,
+    /// The record's data key wrapped for the grant, base64url.
+    pub slot: String,
+}
+
+/// What [`insert_grant`] and [`put_slots`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GrantWrite {
+    /// Stored; the grant now has this many slots.
+    Stored(i64),
+    /// The grantor's manifest is no longer the revision the grant was
+    /// checked against: nothing stored.
+    ManifestChanged,
+    /// [`insert_grant`]: a grant with this id is stored already.
+    Exists,
+    /// [`put_slots`]: the grantor has no grant with this id.
+    NoSuchGrant,
+    /// A slot names a record the grantor does not have.
+    NoSuchRecord,
+}
+
+/// Whether the user's stored manifest is still revision `revision`.
+fn manifest_is(tx: &Connection, user_id: &str, revision: i64) -> DbResult<bool> {
+    Ok(manifest(tx, user_id)?.is_some_and(|(r, _)| r == revision))
+}
+
+/// Stores the slots (replacing those of the same record ids), after
+/// checking that every record exists: false (nothing stored by this
+/// function) if one does not.
+fn store_slots(
+    tx: &Connection,
+    grantor: &str,
+    grant_id: &str,
+    slots: &[SlotRow],
+) -> DbResult<bool> {
+    for s in slots {
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM records WHERE user_id = ?1 AND id = ?2")?
+            .exists([grantor, &s.record_id])?;
+        if !exists {
+            return Ok(false);
+        }
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO grant_slots (grant_id, record_id, slot) VALUES (?1, ?2, ?3)
+         ON CONFLICT (grant_id, record_id) DO UPDATE SET slot = excluded.slot",
+    )?;
+    for s in slots {
+        st.execute([grant_id, &s.record_id, &s.slot])?;
+    }
+    Ok(true)
+}
+
+fn slot_count(tx: &Connection, grant_id: &str) -> DbResult<i64> {
+    tx.query_row(
+        "SELECT COUNT(*) FROM grant_slots WHERE grant_id = ?1",
+        [grant_id],
+        |r| r.get(0),
     )
+}
+
+/// Stores a new grant with its slots, in one transaction, only if the
+/// grantor's manifest is still revision `revision` (the one that was
+/// checked to list it: a manifest stored meanwhile may have revoked it), the
+/// id is new and every slot's record is the grantor's. `g.created` is
+/// ignored: the grant is stored as made now.
+pub fn insert_grant(
+    c: &mut Connection,
+    g: &GrantRow,
+    revision: i64,
+    slots: &[SlotRow],
+) -> DbResult<GrantWrite> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !manifest_is(&tx, &g.grantor, revision)? {
+        return Ok(GrantWrite::ManifestChanged);
+    }
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM grants WHERE id = ?1")?
+        .exists([&g.id])?;
+    if exists {
+        return Ok(GrantWrite::Exists);
+    }
+    tx.execute(
+        "INSERT INTO grants (id, grantor, grantee, grant_json, digest, created, expires)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            g.id,
+            g.grantor,
+            g.grantee,
+            g.grant,
+            g.digest,
+            now(),
+            g.expires
+        ],
+    )?;
+    if !store_slots(&tx, &g.grantor, &g.id, slots)? {
+        return Ok(GrantWrite::NoSuchRecord);
+    }
+    let n = slot_count(&tx, &g.id)?;
+    tx.commit()?;
+    Ok(GrantWrite::Stored(n))
+}
+
+/// Adds or replaces slots of the grantor's grant `grant_id`, in one
+/// transaction, only if the grantor's manifest is still revision
+/// `revision` and the grant is still stored.
+pub fn put_slots(
+    c: &mut Connection,
+    grantor: &str,
+    grant_id: &str,
+    revision: i64,
+    slots: &[SlotRow],
+) -> DbResult<GrantWrite> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !manifest_is(&tx, grantor, revision)? {
+        return Ok(GrantWrite::ManifestChanged);
+    }
+    if grant_made(&tx, grantor, grant_id)?.is_none() {
+        return Ok(GrantWrite::NoSuchGrant);
+    }
+    if !store_slots(&tx, grantor, grant_id, slots)? {
+        return Ok(GrantWrite::NoSuchRecord);
+    }
+    let n = slot_count(&tx, grant_id)?;
+    tx.commit()?;
+    Ok(GrantWrite::Stored(n))
+}
+
+fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok(GrantRow {
+        id: r.get(0)?,
+        grantor: r.get(1)?,
+        grantee: r.get(2)?,
+        grant: r.get(3)?,
+        digest: r.get(4)?,
+        created: r.get(5)?,
+        expires: r.get(6)?,
+    })
+}
+
+const GRANT_COLUMNS: &str =
+    "g.id, g.grantor, g.grantee, g.grant_json, g.digest, g.created, g.expires";
+
+/// The grant `id` if `grantor` made it.
+pub fn grant_made(c: &Connection, grantor: &str, id: &str) -> DbResult<Option<GrantRow>> {
+    c.query_row(
+        &format!("SELECT {GRANT_COLUMNS} FROM grants g WHERE g.id = ?1 AND g.grantor = ?2"),
+        [id, grantor],
+        grant_row,
+    )
+    .optional()
+}
+
+/// A grant with the other party's username and a count of its slots.
+#[derive(Debug, Clone)]
+pub struct GrantListed {
+    /// The grant.
+    pub row: GrantRow,
+    /// The grantee's username (in [`grants_made`]) or the grantor's (in
+    /// [`grants_received`]).
+    pub other: String,
+    /// How many slots it has.
+    pub slots: i64,
+    /// [`grants_received`]: the grantor's current manifest, JSON text.
+    pub grantor_manifest: Option<String>,
+}
+
+/// The grants `grantor` made that are stored (expired ones too), oldest
+/// first, at most `limit`.
+pub fn grants_made(c: &Connection, grantor: &str, limit: u32) -> DbResult<Vec<GrantListed>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {GRANT_COLUMNS}, u.username,
+           (SELECT COUNT(*) FROM grant_slots s WHERE s.grant_id = g.id)
+         FROM grants g JOIN users u ON u.id = g.grantee
+         WHERE g.grantor = ?1 ORDER BY g.created, g.id LIMIT ?2"
+    ))?;
+    let rows = st.query_map(params![grantor, limit], |r| {
+        Ok(GrantListed {
+            row: grant_row(r)?,
+            other: r.get(7)?,
+            slots: r.get(8)?,
+            grantor_manifest: None,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The grants to `grantee` that have not expired at `now`, with the
+/// grantor's current manifest, newest first, at most `limit`.
+pub fn grants_received(
+    c: &Connection,
+    grantee: &str,
+    now: i64,
+    limit: u32,
+) -> DbResult<Vec<GrantListed>> {
+    let tx = c.unchecked_transaction()?;
+    let out = {
+        let mut st = tx.prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS}, u.username,
+               (SELECT COUNT(*) FROM grant_slots s WHERE s.grant_id = g.id), m.manifest
+             FROM grants g JOIN users u ON u.id = g.grantor JOIN manifests m ON m.user_id = g.grantor
+             WHERE g.grantee = ?1 AND g.expires > ?2 ORDER BY g.created DESC, g.id LIMIT ?3"
+        ))?;
+        let rows = st.query_map(params![grantee, now, limit], |r| {
+            Ok(GrantListed {
+                row: grant_row(r)?,
+                other: r.get(7)?,
+                slots: r.get(8)?,
+                grantor_manifest: Some(r.get(9)?),
+            })
+        })?;
+        rows.collect::<DbResult<Vec<_>>>()?
+    };
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Deletes the grant `id` with its slots if `grantor` made it; returns how
+/// many grants went (0 or 1).
+pub fn delete_grant(c: &mut Connection, grantor: &str, id: &str) -> DbResult<usize> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if grant_made(&tx, grantor, id)?.is_none() {
+        return Ok(0);
+    }
+    let n = delete_grant_rows(&tx, id)?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// One shared record: the grantor's current sealed record and its slot.
+#[derive(Debug, Clone)]
+pub struct SharedItem {
+    /// The record id.
+    pub record_id: String,
+    /// The grantor's stored sealed record, text form.
+    pub sealed: String,
+    /// Its slot, base64url.
+    pub slot: String,
+}
+
+/// What the grantee reads of a grant to it.
+#[derive(Debug, Clone)]
+pub struct SharedPage {
+    /// The grant.
+    pub row: GrantRow,
+    /// The grantor's current manifest, JSON text.
+    pub grantor_manifest: String,
+    /// Up to the asked number of records in record-id order after the
+    /// cursor, each with its slot (records the grantor deleted are not
+    /// there); `None` if the grant had expired at `now` (nothing read).
+    pub items: Option<Vec<SharedItem>>,
+}
+
+/// The grant `id` to `grantee` (`None` if there is none: also when another
+/// user is its grantee or grantor), with the grantor's manifest and, unless
+/// it expired at `now`, up to `limit` of its records after record id
+/// `after`; read in one transaction.
+pub fn shared_page(
+    c: &Connection,
+    grantee: &str,
+    id: &str,
+    now: i64,
+    after: Option<&str>,
+    limit: u32,
+) -> DbResult<Option<SharedPage>> {
+    let tx = c.unchecked_transaction()?;
+    let found = tx
+        .query_row(
+            &format!(
+                "SELECT {GRANT_COLUMNS}, m.manifest FROM grants g
+                 JOIN manifests m ON m.user_id = g.grantor
+                 WHERE g.id = ?1 AND g.grantee = ?2"
+            ),
+            [id, grantee],
+            |r| Ok((grant_row(r)?, r.get::<_, String>(7)?)),
+        )
+        .optional()?;
+    let Some((row, grantor_manifest)) = found else {
+        return Ok(None);
+    };
+    let items = if row.expires > now {
+        let mut st = tx.prepare_cached(
+            "SELECT s.record_id, r.sealed, s.slot FROM grant_slots s
+             JOIN records r ON r.user_id = ?2 AND r.id = s.record_id
+             WHERE s.grant_id = ?1 AND s.record_id > ?3
+             ORDER BY s.record_id LIMIT ?4",
+        )?;
+        let rows = st.query_map(
+            params![row.id, row.grantor, after.unwrap_or(""), limit],
+            |r| {
+                Ok(SharedItem {
+                    record_id: r.get(0)?,
+                    sealed: r.get(1)?,
+                    slot: r.get(2)?,
+                })
+            },
+        )?;
+        Some(rows.collect::<DbResult<Vec<_>>>()?)
+    } else {
+        None
+    };
+    tx.commit()?;
+    Ok(Some(SharedPage {
+        row,
+        grantor_manifest,
+        items,
+    }))
 }
 
 /// Stores a session that expires `ttl_secs` from now.

@@ -6,10 +6,13 @@
 //! made before signing in and a larger one for signed-in requests.
 
 mod account;
+mod grants;
 mod manifest;
 mod me;
 mod passkeys;
+mod people;
 mod records;
+mod shared;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -56,6 +59,12 @@ pub fn app(state: Shared) -> Router {
             "/api/records/{id}",
             get(records::get).put(records::put).delete(records::delete),
         )
+        .route("/api/people/{username}", get(people::get))
+        .route("/api/grants", get(grants::list).post(grants::create))
+        .route("/api/grants/{id}", delete(grants::delete))
+        .route("/api/grants/{id}/slots", post(grants::add_slots))
+        .route("/api/shared", get(shared::list))
+        .route("/api/shared/{id}", get(shared::get))
         .layer(DefaultBodyLimit::max(limits.max_body));
     let api = public
         .merge(signed_in)
@@ -161,7 +170,8 @@ async fn log_requests(State(s): State<Shared>, req: Request, next: Next) -> Resp
     let mut res = next.run(req).await;
     let note = res.extensions_mut().remove::<InternalNote>();
     if path.starts_with("/api/") || note.is_some() {
-        // Paths carry only record ids and credential ids (public), never content.
+        // Paths carry only record, credential and grant ids and usernames
+        // (public to the server), never content.
         let status = res.status().as_u16();
         match note {
             Some(InternalNote(what)) => s.log.line(&format!("{method} {path} {status} ({what})")),

@@ -23,7 +23,7 @@ pub const MAX_PAGE: u32 = 1000;
 /// Record ids: 1 to 128 letters, digits, `-`, `_`, `.`; not `.` or `..`,
 /// which a browser's URL parser removes from a path, so such a record could
 /// never be read or deleted again.
-fn check_record_id(id: &str) -> ApiResult<()> {
+pub(super) fn check_record_id(id: &str) -> ApiResult<()> {
     if !is_simple_id(id, 128, "-_.") || id == "." || id == ".." {
         return Err(ApiError::bad(
             "record id: 1 to 128 letters, digits, - _ . (not \".\" or \"..\")",

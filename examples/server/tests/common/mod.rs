@@ -1,6 +1,8 @@
 //! Test support: a real server on 127.0.0.1:0 over a SQLite file in a fresh
-//! folder, users and sessions made through the db layer (passkey ceremonies
-//! cannot run here), vaults and sealed records made with the medseal core.
+//! folder, users and sessions made through the db layer or signed up through
+//! the API with a software authenticator (`authenticator.rs`: registration
+//! only, sign-in assertions cannot be made here), vaults and sealed records
+//! made with the medseal core.
 
 #![allow(
     dead_code,
@@ -9,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod authenticator;
 pub mod http;
 
 use std::net::SocketAddr;
@@ -71,6 +74,8 @@ pub struct TestServer {
     pub state: Shared,
     pub log: Arc<MemLog>,
     pub dir: TempDir,
+    /// Every request body sent through [`TestServer::req`], in order.
+    pub sent: Mutex<Vec<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -136,6 +141,7 @@ impl TestServer {
             state,
             log,
             dir,
+            sent: Mutex::new(Vec::new()),
             task,
         }
     }
@@ -169,6 +175,9 @@ impl TestServer {
         cookie: Option<&str>,
         body: Option<&str>,
     ) -> http::Resp {
+        if let Some(b) = body {
+            self.sent.lock().unwrap().push(b.to_string());
+        }
         http::request(self.addr, method, path, cookie, body).await
     }
 
