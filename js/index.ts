@@ -357,7 +357,8 @@ function secondsOf(v: unknown, what: string): number {
 /**
  * Where this device remembers the people it shares with (see
  * `sharing.pin`): a fingerprint pinned at first use. Same shape as a
- * `SeenStore`, keyed by the person's vault id.
+ * `SeenStore`, keyed by the app's name for the person (not by the vault id
+ * a manifest claims: a substituted manifest claims its own).
  */
 export type PinStore = SeenStore;
 
@@ -367,7 +368,7 @@ export const pinStores = {
   memory(): PinStore {
     return seenStores.memory();
   },
-  /** In `localStorage`, under `prefix` + the vault id. */
+  /** In `localStorage`, under `prefix` + the person's name. */
   localStorage(prefix = "medseal.pin."): PinStore {
     return seenStores.localStorage(prefix);
   },
@@ -400,22 +401,25 @@ export const sharing = {
     return { vaultId: f.vaultId, digits: f.digits, qr: f.qr, digest: f.digest };
   },
   /**
-   * Trust on first use: checks a person's manifest (as the server relayed
-   * it) against the fingerprint pinned for their vault, pins it the first
-   * time, and returns the fingerprint with `firstUse`. A different key is
-   * `KeyChanged`: the server may have substituted it; compare fingerprints
-   * with the person before trusting it, then pin anew with
-   * `{ replace: true }`. An older manifest than seen is `StaleManifest`.
-   * @throws {@link MedsealError} `KeyChanged`, `StaleManifest`, `ManifestInvalid`, `Malformed`
+   * Trust on first use: checks the manifest a server relayed for `person`
+   * (the app's stable name for them: a username, an email) against the
+   * fingerprint pinned for that person, pins it the first time, and returns
+   * the fingerprint with `firstUse`. Another vault or key is `KeyChanged`:
+   * the server may have substituted it; compare fingerprints with the
+   * person before trusting it, then pin anew with `{ replace: true }`. An
+   * older manifest than seen is `StaleManifest`.
+   * @throws {@link MedsealError} `KeyChanged`, `StaleManifest`, `ManifestInvalid`, `Malformed`, `InvalidArgument`
    */
-  async pin(manifest: Manifest | string, opts: { store?: PinStore; replace?: boolean } = {}): Promise<Fingerprint & { firstUse: boolean }> {
+  async pin(person: string, manifest: Manifest | string, opts: { store?: PinStore; replace?: boolean } = {}): Promise<Fingerprint & { firstUse: boolean }> {
+    const who = str(person, "person");
+    if (who === "") throw invalid("person must name someone");
     const text = manifestText(manifest);
     const store = opts.store ?? (realmPins ??= defaultPins());
     const f = sharing.fingerprint(text);
-    const old = opts.replace === true ? null : await store.load(f.vaultId);
+    const old = opts.replace === true ? null : await store.load(who);
     if (old !== null && old !== undefined && typeof old !== "string") throw invalid("store.load must return a string or null");
     const next = call(() => wasm.checkPin(text, old ?? undefined));
-    await store.save(f.vaultId, next);
+    await store.save(who, next);
     return { ...f, firstUse: old === null || old === undefined };
   },
   /** The active grants and links a manifest lists. @throws {@link MedsealError} `Malformed`, `ManifestInvalid` */

@@ -43,7 +43,7 @@ export type ShareEntry = { id: string; kind: "grant" | "link"; scope?: string; e
  */
 export type GrantScope = { records: string[] } | { label: string };
 
-/** Options of `grant`. `grantee`: the person's manifest (pin it first with `sharing.pin`); `expires`: a `Date` or milliseconds since 1970. */
+/** Options of `grant`. `grantee`: the person's manifest (pin it first with `sharing.pin(person, manifest)`); `expires`: a `Date` or milliseconds since 1970. */
 export type GrantOptions = GrantScope & { grantee: Manifest | string; expires: Date | number };
 
 /** A record shared with this vault: the sealed record, its slot in the grant, and its binding. */

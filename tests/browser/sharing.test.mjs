@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, launch, addAuthenticator } from "./helpers.mjs";
@@ -29,6 +29,9 @@ function startServer() {
     server.on("exit", (c) => fail(new Error(`server exited ${c}`)));
   });
 }
+
+/** The database's bytes: the main file and its write-ahead log, where recent writes live. */
+const dbBytes = () => Buffer.concat([db(), `${db()}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
 
 const sql = (query) => {
   const out = execFileSync("sqlite3", ["-json", db(), query], { encoding: "utf8" });
@@ -128,7 +131,7 @@ test("share 2 of 4 records; a label grant reaches later records until revoked; e
   if (shots) await clinician.page.screenshot({ path: join(shots, "sharing-clinician.png"), fullPage: true });
 
   // Revoke the allergy grant, then add an allergy: nothing new reaches the clinician.
-  const allergyGrant = sql("SELECT id, grant FROM grants").find((g) => JSON.parse(g.grant).scope.label === "allergy");
+  const allergyGrant = sql("SELECT id, grant_json FROM grants").find((g) => JSON.parse(g.grant_json).scope.label === "allergy");
   await patient.page.locator("#grants tr", { hasText: "all allergy records" }).getByRole("button", { name: "Revoke" }).click();
   await waitStatus(patient.page, /Stopped sharing with dr-lee/);
   await addRecord(patient.page, "allergy", `${MARK} latex: rash`);
@@ -161,6 +164,95 @@ test("share 2 of 4 records; a label grant reaches later records until revoked; e
   // No plaintext in anything the patient's browser sent, nor in the server's database file.
   assert.ok(requests.length > 10);
   for (const r of requests) assert.ok(!r.body.includes(MARK), `plaintext in ${r.method} ${r.url}`);
-  assert.ok(!readFileSync(db()).includes(Buffer.from(MARK)), "plaintext in the SQLite file");
+  assert.ok(!dbBytes().includes(Buffer.from(MARK)), "plaintext in the SQLite file");
   for (const p of [patient, clinician, mallory]) assert.deepEqual(p.errors, []);
+});
+
+test("a SMART Health Link: made with a passcode, its QR code scans, opened in a fresh browser with no vault and by jose, a valid R4 Bundle; wrong passcodes counted; expired refused", async () => {
+  const { compactDecrypt } = await import("jose");
+  const { default: jsQR } = await import("jsqr");
+  const { PNG } = await import("pngjs");
+  const { default: fhirPkg } = await import("fhir");
+  const requests = [];
+  const patient = await signUp("rosa", requests);
+  await addRecord(patient.page, "allergy", `${MARK} sulfa drugs: rash`);
+  await addRecord(patient.page, "medication", `${MARK} metformin 500 mg twice daily`);
+  await addRecord(patient.page, "allergy", `${MARK} bee stings: anaphylaxis`);
+  await patient.page.selectOption("#link-scope", "kind:allergy");
+  await patient.page.fill("#link-label", "Rosa's allergies, for the ER");
+  await patient.page.fill("#link-passcode", "4711");
+  await patient.page.click("#make-link");
+  await waitStatus(patient.page, /Link made for 2 record\(s\), with a passcode/);
+  const viewer = await patient.page.getAttribute("#link-url", "href");
+  const shlink = viewer.slice(viewer.indexOf("#") + 1);
+  assert.match(shlink, /^shlink:\/[A-Za-z0-9_-]+$/);
+  const payload = JSON.parse(Buffer.from(shlink.slice("shlink:/".length), "base64url").toString());
+  assert.equal(payload.flag, "P");
+  assert.equal(payload.label, "Rosa's allergies, for the ER");
+  assert.equal(Buffer.from(payload.key, "base64url").length, 32);
+
+  // The QR code on screen decodes (jsQR, from a screenshot) to the viewer URL with the link.
+  const png = PNG.sync.read(await patient.page.locator("#link-qr svg").screenshot());
+  const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  assert.equal(decoded?.data, viewer);
+  if (shots) await patient.page.screenshot({ path: join(shots, "sharing-link-qr.png"), fullPage: true });
+
+  // A fresh browser context: no account, no passkey, no vault.
+  const ctx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const viewerRequests = [];
+  ctx.on("request", (r) => viewerRequests.push({ url: r.url(), body: r.postData() ?? "" }));
+  await page.goto(viewer);
+  await waitStatus(page, /Enter the passcode/);
+  assert.equal(await page.textContent("#label"), "Rosa's allergies, for the ER");
+  await page.fill("#recipient", "City ER");
+  await page.fill("#passcode", "0000");
+  await page.click("#open");
+  await waitStatus(page, /Wrong passcode\. 9 attempt\(s\) left/);
+  await page.fill("#passcode", "4711");
+  await page.click("#open");
+  await waitStatus(page, /2 record\(s\) opened/);
+  const shown = await page.$$eval("#records tr", (rows) => rows.map((r) => r.children[1].textContent));
+  assert.deepEqual(shown.sort(), [`${MARK} bee stings: anaphylaxis`, `${MARK} sulfa drugs: rash`]);
+  if (shots) await page.screenshot({ path: join(shots, "sharing-link-viewer.png"), fullPage: true });
+  for (const r of viewerRequests) assert.ok(!r.url.includes(payload.key) && !r.body.includes(payload.key), `the link key left the viewer: ${r.url}`);
+
+  // The same file, fetched and decrypted here by jose (an implementation nobody here wrote), is a valid R4 Bundle.
+  const res = await fetch(payload.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ recipient: "jose test", passcode: "4711" }) });
+  assert.equal(res.status, 200);
+  const manifest = await res.json();
+  assert.equal(manifest.files.length, 1);
+  assert.equal(manifest.files[0].contentType, "application/fhir+json");
+  const { plaintext, protectedHeader } = await compactDecrypt(manifest.files[0].embedded, Buffer.from(payload.key, "base64url"));
+  assert.equal(protectedHeader.alg, "dir");
+  assert.equal(protectedHeader.enc, "A256GCM");
+  const bundle = JSON.parse(new TextDecoder().decode(plaintext));
+  assert.equal(bundle.resourceType, "Bundle");
+  assert.deepEqual(bundle.entry.map((e) => e.resource.resourceType), ["AllergyIntolerance", "AllergyIntolerance"]);
+  const v = new fhirPkg.Fhir().validate(bundle);
+  assert.deepEqual(v.messages.filter((m) => m.severity === "error"), []);
+
+  // Wrong passcodes are counted by the server; the link's owner sees the opens.
+  const attempts = await fetch(payload.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ recipient: "guesser", passcode: "1234" }) });
+  assert.equal(attempts.status, 401);
+  assert.equal((await attempts.json()).remainingAttempts, 8);
+
+  // Expired (the server's clock): 404, and the viewer says so.
+  const [{ link_id: linkId }] = sql("SELECT link_id FROM links");
+  sql(`UPDATE links SET expires = 1 WHERE link_id = '${linkId}'`);
+  await page.click("#open");
+  await waitStatus(page, /expired or was revoked/);
+
+  // Neither the link key nor the link itself was ever sent by the patient's browser, nor stored.
+  for (const r of requests) {
+    assert.ok(!r.url.includes(payload.key) && !r.body.includes(payload.key), `the link key in ${r.method} ${r.url}`);
+    assert.ok(!r.body.includes(MARK), `plaintext in ${r.method} ${r.url}`);
+  }
+  const file = dbBytes();
+  assert.ok(!file.includes(Buffer.from(payload.key)) && !file.includes(Buffer.from(MARK)));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(patient.errors, []);
+  await ctx.close();
 });

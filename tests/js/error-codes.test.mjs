@@ -123,9 +123,8 @@ const PROVOKE = {
     const pins = pinStores.memory();
     const a = await newVault();
     const b = await newVault();
-    await sharing.pin(a.manifest, { store: pins });
-    await pins.save(b.vault.vaultId(), await pins.load(a.vault.vaultId()));
-    await sharing.pin(b.manifest, { store: pins });
+    await sharing.pin("alice", a.manifest, { store: pins });
+    await sharing.pin("alice", b.manifest, { store: pins });
   },
   async GrantExpired() {
     const a = await newVault();

@@ -39,7 +39,7 @@ test("a grant of 2 of 4 records: the clinician opens exactly those two", async (
   const clinician = await person("clinician");
   const records = ["allergy-1", "lab-1", "lab-2", "note-1"].map((id) => ({ id, sealed: patient.seal({ id, secret: `about ${id}` }, { recordId: id }) }));
   const pins = pinStores.memory();
-  const fp = await sharing.pin(clinician.manifest(), { store: pins });
+  const fp = await sharing.pin("dr-lee", clinician.manifest(), { store: pins });
   assert.equal(fp.firstUse, true);
   assert.match(fp.digits, /^(\d{5} ){7}\d{5}$/);
   assert.deepEqual(sharing.fingerprint(clinician.manifest()), { vaultId: fp.vaultId, digits: fp.digits, qr: fp.qr, digest: fp.digest });
@@ -53,7 +53,7 @@ test("a grant of 2 of 4 records: the clinician opens exactly those two", async (
     if (info.records.includes(r.id)) slots[r.id] = patient.grantSlot(grant, r.sealed, { recordId: r.id });
     else assert.equal(code(() => patient.grantSlot(grant, r.sealed, { recordId: r.id })), ErrorCode.NotGranted);
   }
-  await sharing.pin(patient.manifest(), { store: pins });
+  await sharing.pin("pat", patient.manifest(), { store: pins });
   const items = records.map((r) => ({ sealed: r.sealed, recordId: r.id, slot: slots[r.id] ?? slots["lab-1"] }));
   const out = clinician.openShared({ grant, grantor: patient.manifest(), items });
   assert.deepEqual(
@@ -85,14 +85,16 @@ test("a label grant reaches a record added later, until revoked; expiry; KeyChan
   assert.ok(past.grant);
   // The pin: the server relays another vault's manifest as the clinician's.
   const pins = pinStores.memory();
-  await sharing.pin(clinician.manifest(), { store: pins });
+  await sharing.pin("dr-lee", clinician.manifest(), { store: pins });
   const impostor = await person("impostor");
+  // A manifest relabelled with the clinician's vault id fails its signature; the impostor's own is another key.
   const fake = { ...impostor.manifest(), vaultId: clinician.manifest().vaultId };
-  assert.equal(await acode(() => sharing.pin(fake, { store: pins })), ErrorCode.ManifestInvalid);
-  await pins.save(impostor.vaultId(), pins.load(clinician.vaultId()));
-  assert.equal(await acode(() => sharing.pin(impostor.manifest(), { store: pins })), ErrorCode.KeyChanged);
-  const again = await sharing.pin(impostor.manifest(), { store: pins, replace: true });
+  assert.equal(await acode(() => sharing.pin("dr-lee", fake, { store: pins })), ErrorCode.ManifestInvalid);
+  assert.equal(await acode(() => sharing.pin("dr-lee", impostor.manifest(), { store: pins })), ErrorCode.KeyChanged);
+  assert.equal((await sharing.pin("dr-lee", clinician.manifest(), { store: pins })).firstUse, false, "the real one still passes");
+  const again = await sharing.pin("dr-lee", impostor.manifest(), { store: pins, replace: true });
   assert.equal(again.firstUse, true);
+  assert.equal(await acode(() => sharing.pin("dr-lee", clinician.manifest(), { store: pins })), ErrorCode.KeyChanged);
 });
 
 test("worker mode: grant, grantSlot, openShared, revokeShare through RemoteVault", async () => {

@@ -102,7 +102,9 @@ const base = await (async () => {
   const incoming = other.vault.grant({ grantee: manifest, records: ["s"], expires: Date.now() + 3_600_000 });
   const incomingSealed = other.vault.seal({ b: 2 }, { recordId: "s" });
   const out = {
-    manifest,
+    get manifest() {
+      return this.link.manifest;
+    },
     other: other.vault.manifest(),
     grant,
     grantId: JSON.parse(grant).id,
@@ -110,6 +112,7 @@ const base = await (async () => {
     incomingGrantor: incoming.manifest,
     incomingSealed,
     incomingSlot: other.vault.grantSlot(incoming.grant, incomingSealed, { recordId: "s" }),
+    link: made.vault.createLink({ baseUrl: "https://phr.example/shl/", label: "ER", expires: Date.now() + 3_600_000, passcode: true }),
     prfOutput,
     prf2,
     recoveryCode: made.recoveryCode,
@@ -254,6 +257,9 @@ const TABLE = [
   { name: "vault.grantSlot", ...vaultFx, args: () => [base.grant, base.sealedText, { recordId: "r", context: "c" }], call: (fx, a) => fx.vault.grantSlot(...a), paths: [[0], [1], ...bindingPaths(2)] },
   { name: "vault.revokeShare", ...vaultFx, args: () => [base.grantId], call: (fx, a) => fx.vault.revokeShare(...a), paths: [[0]] },
   { name: "vault.openShared", ...vaultFx, args: () => [{ grant: base.incoming, grantor: structuredClone(base.incomingGrantor), items: [{ sealed: base.incomingSealed, slot: base.incomingSlot, recordId: "s" }] }], call: (fx, a) => fx.vault.openShared(...a), paths: [[0], [0, "grant"], [0, "grantor"], [0, "items"], [0, "items", 0], [0, "items", 0, "sealed"], [0, "items", 0, "slot"], [0, "items", 0, "recordId"], [0, "items", 0, "context"]] },
+  { name: "vault.createLink", ...vaultFx, args: () => [{ baseUrl: "https://phr.example/shl/", label: "x", expires: Date.now() + 60_000, passcode: false }], call: (fx, a) => fx.vault.createLink(...a), paths: [[0], [0, "baseUrl"], [0, "label"], [0, "expires"], [0, "passcode"]] },
+  { name: "vault.linkPayload", ...vaultFx, args: () => [base.link.shareId, { baseUrl: "https://phr.example/shl/", label: "ER", passcode: true }], call: (fx, a) => fx.vault.linkPayload(...a), paths: [[0], [1], [1, "baseUrl"], [1, "label"], [1, "passcode"]] },
+  { name: "vault.sealLinkFile", ...vaultFx, args: () => [base.link.shareId, { resourceType: "Bundle" }, { contentType: "application/fhir+json" }], call: (fx, a) => fx.vault.sealLinkFile(...a), paths: [[0], [1], [2], [2, "contentType"]] },
   { name: "webauthn.support", ...vaultFx, args: () => [], call: (_fx, a) => webauthn.support(...a), paths: [[0]] },
   { name: "webauthn.requestExtension", ...vaultFx, args: () => [M(), { allowCredentials: [{ id: b64u(cred) }, { id: cred2 }], form: "binary" }], call: (_fx, a) => webauthn.requestExtension(...a), paths: [...manifestPaths(0), [1], [1, "allowCredentials"], [1, "allowCredentials", 0], [1, "allowCredentials", 1, "id"], [1, "form"]] },
   { name: "webauthn.createExtension", ...vaultFx, args: () => [], call: (_fx, a) => webauthn.createExtension(...a), paths: [[0]] },
@@ -287,6 +293,7 @@ const TABLE = [
   { name: "remote.rekey/retireEpochs", ...remoteFx, args: () => [], call: async (fx, a) => [await fx.remote.rekey(...a), await fx.remote.retireEpochs(...a)], paths: [[0]] },
   { name: "remote.signRecoveryLogin", ...remoteFx, before: async (fx) => { await fx.remote.lock(); await fx.remote.unlock(M(), { recoveryCode: base.recoveryCode }); }, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signRecoveryLogin(...a), paths: [[0], [1]] },
   { name: "remote.grant/grantSlot/revokeShare", ...remoteFx, args: () => [{ grantee: structuredClone(base.other), label: "labs", expires: Date.now() + 60_000 }], call: async (fx, a) => { const { grant } = await fx.remote.grant(...a); await fx.remote.grantSlot(grant, await fx.remote.seal(1, { recordId: "x" }), { recordId: "x" }); return fx.remote.revokeShare(JSON.parse(grant).id); }, paths: [[0], [0, "grantee"], [0, "label"], [0, "expires"]] },
+  { name: "remote.link createLink/linkPayload/sealLinkFile", ...remoteFx, args: () => [{ baseUrl: "https://phr.example/shl/", label: "x", expires: Date.now() + 60_000 }], call: async (fx, a) => { const l = await fx.remote.createLink(...a); await fx.remote.linkPayload(l.shareId, { baseUrl: "https://phr.example/shl/", label: "x" }); return fx.remote.sealLinkFile(l.shareId, { a: 1 }); }, paths: [[0], [0, "baseUrl"], [0, "label"], [0, "expires"], [0, "passcode"]] },
   { name: "remote.openShared", ...remoteFx, args: () => [{ grant: base.incoming, grantor: structuredClone(base.incomingGrantor), items: [{ sealed: base.incomingSealed, slot: base.incomingSlot, recordId: "s" }] }], call: (fx, a) => fx.remote.openShared(...a), paths: [[0], [0, "grant"], [0, "grantor"], [0, "items"], [0, "items", 0, "slot"]] },
   { name: "remote.signLoginProof", ...remoteFx, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signLoginProof(...a), paths: [[0], [1]] },
   { name: "remote.persisted", ...remoteFx, args: () => [], call: (fx, a) => fx.remote.persisted(...a), paths: [[0]] },

@@ -8,7 +8,7 @@
 // (a fork) is refused at unlock: every unlock passes the server's manifest
 // history (`GET /api/manifest?since=0`) for medseal to check.
 import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing } from "/pkg/dist/index.js";
-import { toResource, describe } from "/shared/fhir.js";
+import { toResource, describe, bundle } from "/shared/fhir.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
@@ -16,6 +16,8 @@ let vault = null;
 let listed = new Map();
 // The opened records (kind and text) by id: what a share gives and what a label scope matches.
 let openedById = new Map();
+// The opened FHIR resources by id: what a SMART Health Link's Bundle holds.
+let resourcesById = new Map();
 // Grants this vault made (as the server lists them, with the grantee's username).
 let myGrants = [];
 
@@ -98,6 +100,7 @@ async function refreshRecords() {
   listed = new Map(records.map((r) => [r.id, r.sealed]));
   // Records are FHIR R4 resources (examples/shared/fhir.js); shown by kind and text.
   openedById = new Map(records.flatMap((r, i) => (opened[i].ok ? [[r.id, describe(opened[i].value)]] : [])));
+  resourcesById = new Map(records.flatMap((r, i) => (opened[i].ok ? [[r.id, opened[i].value]] : [])));
   const tbody = $("records");
   tbody.replaceChildren();
   let shown = 0;
@@ -336,7 +339,8 @@ async function lookUp() {
   $("grantee-box").hidden = true;
   const { manifest } = await api("GET", `/api/people/${encodeURIComponent(name)}`);
   // Trust on first use: the server relays their key; this browser pins it and refuses a changed one.
-  const fp = await sharing.pin(manifest);
+  // Pinned under the username asked for: a server that answers with another vault is caught here.
+  const fp = await sharing.pin(name, manifest);
   grantee = { name, manifest };
   $("grantee-fp").replaceChildren(
     `${name}'s fingerprint${fp.firstUse ? " (first time here: compare it with them)" : " (the same as before)"}: `,
@@ -358,7 +362,7 @@ async function share() {
     what = { label: scope.slice("label:".length) };
   }
   // Checked again at the moment of sharing: the key must still be the one pinned.
-  await sharing.pin(grantee.manifest);
+  await sharing.pin(grantee.name, grantee.manifest);
   const replaces = vault.manifest().revision;
   const { grant, manifest } = vault.grant({ grantee: grantee.manifest, expires, ...what });
   // The manifest that lists the grant first: the server accepts only grants the signed manifest lists.
@@ -374,6 +378,47 @@ async function share() {
   await refreshSharing();
 }
 
+const linkBase = () => `${location.origin}/shl/`;
+const viewerUrl = (shlink) => `${location.origin}/shl.html#${shlink}`;
+
+async function showLink(shlink) {
+  const url = viewerUrl(shlink);
+  // The QR library (uqr, served by the reference server from node_modules) loads on first use.
+  const { renderSVG } = await import("/vendor/uqr.js");
+  $("link-url").href = url;
+  $("link-url").textContent = "the link";
+  // The QR code holds the viewer URL with the link (and its key) in the fragment, which browsers never send.
+  $("link-qr").innerHTML = renderSVG(url, { ecc: "M" });
+  $("link-out").hidden = false;
+}
+
+async function makeLink() {
+  const scope = $("link-scope").value;
+  let ids;
+  if (scope === "records") {
+    ids = [...document.querySelectorAll(".share-pick:checked")].map((b) => b.value);
+    if (ids.length === 0) throw new Error("Tick the records to put in the link in the table above.");
+  } else {
+    const kind = scope.slice("kind:".length);
+    ids = [...openedById].filter(([, v]) => v.kind === kind).map(([id]) => id);
+    if (ids.length === 0) throw new Error(`You have no ${kind} records yet.`);
+  }
+  const label = $("link-label").value.trim() || undefined;
+  const passcode = $("link-passcode").value;
+  const expires = inDays(Number($("link-days").value));
+  const replaces = vault.manifest().revision;
+  const link = vault.createLink({ baseUrl: linkBase(), label, expires, passcode: passcode !== "" });
+  await storeManifest(replaces, link.manifest);
+  // One file: a FHIR R4 Bundle of the chosen records, encrypted (JWE) to the link key in this browser.
+  const jwe = vault.sealLinkFile(link.shareId, bundle(ids.map((id) => resourcesById.get(id))));
+  const exp = Math.floor(expires / 1000);
+  await api("POST", "/api/links", { shareId: link.shareId, linkId: link.linkId, label, flag: link.flag, expires: exp, ...(passcode ? { passcode } : {}), files: [{ contentType: "application/fhir+json", jwe }] });
+  $("link-passcode").value = "";
+  await showLink(link.shlink);
+  status(`Link made for ${ids.length} record(s)${passcode ? ", with a passcode" : ""}, until ${until(exp)}.`);
+  await refreshSharing();
+}
+
 async function revoke(id, who) {
   // The signed manifest stops listing the grant: no device of this vault gives it a record again, and
   // the server deletes it with the manifest write.
@@ -385,8 +430,17 @@ async function revoke(id, who) {
 }
 
 async function openIncoming(g) {
-  const { grant, grantorManifest, items } = await api("GET", `/api/shared/${encodeURIComponent(g.id)}`);
-  await sharing.pin(grantorManifest);
+  // Paged: a label grant can give more records than one page holds.
+  const items = [];
+  let grant, grantorManifest;
+  for (let after = null; ;) {
+    const page = await api("GET", `/api/shared/${encodeURIComponent(g.id)}${after === null ? "" : `?after=${encodeURIComponent(after)}`}`);
+    ({ grant, grantorManifest } = page);
+    items.push(...page.items);
+    if (page.next == null) break;
+    after = page.next;
+  }
+  await sharing.pin(g.grantor, grantorManifest);
   const opened = vault.openShared({ grant, grantor: grantorManifest, items });
   $("shared-title").textContent = `From ${g.grantor}: ${scopeText(sharing.grantInfo(grant))}`;
   const tbody = $("shared-records");
@@ -436,6 +490,20 @@ async function refreshSharing() {
     tr.append(td);
     incoming.append(tr);
   }
+  const linkRows = $("links");
+  linkRows.replaceChildren();
+  for (const l of (await api("GET", "/api/links")).links.filter((x) => active.has(x.shareId))) {
+    const tr = document.createElement("tr");
+    tr.append(cell(l.label ?? "(no label)"), cell(`${l.views} time(s)`), cell(until(l.expires)));
+    const td = document.createElement("td");
+    const qr = Object.assign(document.createElement("button"), { textContent: "Show QR" });
+    qr.onclick = () => action(() => showLink(vault.linkPayload(l.shareId, { baseUrl: linkBase(), label: l.label ?? undefined, passcode: l.flag.includes("P") })));
+    const rm = Object.assign(document.createElement("button"), { textContent: "Revoke" });
+    rm.onclick = () => action(() => revoke(l.shareId, `the link "${l.label ?? ""}"`));
+    td.append(qr, " ", rm);
+    tr.append(td);
+    linkRows.append(tr);
+  }
 }
 
 async function action(f) {
@@ -454,6 +522,7 @@ $("new-code").onclick = () => action(newRecoveryCode);
 $("lookup").onclick = () => action(lookUp);
 $("shared-refresh").onclick = () => action(refreshSharing);
 $("share").onclick = () => action(share);
+$("make-link").onclick = () => action(makeLink);
 $("record-form").onsubmit = (ev) => action(() => saveRecord(ev));
 $("cancel-edit").onclick = () => { $("edit-id").value = ""; $("text").value = ""; $("cancel-edit").hidden = true; $("save").textContent = "Seal and save"; };
 $("recovery-ack").onchange = () => { $("recovery-done").disabled = !$("recovery-ack").checked; };
