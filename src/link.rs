@@ -136,7 +136,7 @@ impl Vault {
     /// Encrypts one file of an active link (a FHIR Bundle, as
     /// `application/fhir+json`) as a JWE to the link key.
     pub fn seal_link_file(
-        &self,
+        &mut self,
         share_id: &[u8],
         content_type: &str,
         data: &[u8],
@@ -146,7 +146,8 @@ impl Vault {
         if now >= expires {
             return Err(Error::GrantExpired { expires });
         }
-        crate::shl::jwe_encrypt(&key, content_type, data)
+        // The vault's random source (seeded in the vector tests) draws the IV.
+        crate::shl::jwe_encrypt_with(self.rng_mut(), &key, content_type, data)
     }
 }
 

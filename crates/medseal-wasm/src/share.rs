@@ -419,7 +419,7 @@ impl VaultHandle {
     /// `data` is wiped from wasm memory.
     #[wasm_bindgen(js_name = sealLinkFile)]
     pub fn seal_link_file(
-        &self,
+        &mut self,
         share_id: &str,
         content_type: &str,
         data: Vec<u8>,
@@ -429,7 +429,7 @@ impl VaultHandle {
         let id =
             medseal::base64url_decode(share_id).ok_or_else(|| invalid("shareId is base64url"))?;
         let now = seconds(now, "now must be seconds since 1970")?;
-        self.get()?
+        self.get_mut()?
             .seal_link_file(&id, content_type, &data, now)
             .map_err(to_js)
     }
