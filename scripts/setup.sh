@@ -8,7 +8,8 @@
 #     from rust-web-src, linked as the rustup toolchain "medseal-wasm";
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock, and wasm-pack;
 #   - Chromium + chromedriver (Debian), OpenSSL headers (for the reference server);
-#   - the Node packages pinned in package-lock.json (npm ci), which include binaryen's wasm-opt.
+#   - the Node packages pinned in package-lock.json (npm ci), which include binaryen's wasm-opt,
+#     and the demo's two browser bundles of them (scripts/vendor-web.mjs -> target/web-vendor/).
 # It writes the name of the toolchain to use for wasm builds to target/.wasm-toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,4 +114,7 @@ else
   cp package-lock.json target/.npm-ci-stamp
   done_step "npm ci done"
 fi
+step "web app vendor bundles (qrcode, jsqr)"
+node scripts/vendor-web.mjs
+done_step "target/web-vendor/ built"
 echo "set-up complete (wasm toolchain: $WASM_TC)"

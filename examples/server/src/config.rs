@@ -64,6 +64,16 @@ pub struct Limits {
     pub flow_starts_per_minute: u32,
     /// Concurrent SQLite read connections.
     pub read_connections: usize,
+    /// Largest body of `POST /api/links`: up to [`MAX_LINK_FILES`] files of
+    /// [`MAX_LINK_FILE_LEN`] each, and their JSON.
+    pub max_link_body: usize,
+    /// SMART Health Link manifest requests (`POST /shl/{linkId}`, public)
+    /// one client address may make at once...
+    pub shl_requests_burst: u32,
+    /// ...and per minute after that (429 past it).
+    pub shl_requests_per_minute: u32,
+    /// How long a file's one-time `location` URL lasts.
+    pub shl_location_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -85,6 +95,10 @@ impl Default for Limits {
             flow_starts_burst: 20,
             flow_starts_per_minute: 20,
             read_connections: 4,
+            max_link_body: MAX_LINK_FILES * MAX_LINK_FILE_LEN + (64 << 10),
+            shl_requests_burst: 30,
+            shl_requests_per_minute: 30,
+            shl_location_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -113,6 +127,17 @@ pub const MAX_SLOTS_PER_REQUEST: usize = 1000;
 /// one user come from any number of grantors, each listed with the
 /// grantor's manifest, so `GET /api/shared` gives the newest this many.
 pub const MAX_LISTED_GRANTS: u32 = 256;
+
+/// Most files one SMART Health Link carries.
+pub const MAX_LINK_FILES: usize = 10;
+/// Largest file of a link, in characters of its JWE (compact serialization).
+pub const MAX_LINK_FILE_LEN: usize = 1 << 20;
+/// Wrong passcodes a link with flag `P` takes in its lifetime; at the last
+/// it is disabled for good (the spec's "total lifetime count").
+pub const LINK_PASSCODE_ATTEMPTS: i64 = 10;
+/// Largest body of a manifest request (`{recipient, passcode?,
+/// embeddedLengthMax?}`, and whatever a newer client adds that we ignore).
+pub const MAX_SHL_REQUEST_BODY: usize = 16 << 10;
 
 impl Config {
     /// Defaults for a data folder: listen on 127.0.0.1:8080, the origin from

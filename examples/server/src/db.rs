@@ -1,10 +1,13 @@
 //! SQLite storage: one file under the data folder. It holds per user the
 //! passkeys (webauthn-rs `Passkey`, public data), the vault manifest (public,
 //! signed) with every earlier revision it accepted, sealed records
-//! (ciphertext), and the grants users made to each other with their slots
-//! (signed documents and wrapped data keys: public to the server). Never a
-//! plaintext, a PRF output, a data key or a recovery code: the server never
-//! receives them.
+//! (ciphertext), the grants users made to each other with their slots
+//! (signed documents and wrapped data keys: public to the server), and the
+//! SMART Health Links they made: each link's files (JWE, encrypted to a key
+//! only the link holds), its passcode's salted hash, what is left of its
+//! wrong-passcode allowance, and a row per manifest request. Never a
+//! plaintext, a PRF output, a data key, a link key or a recovery code: the
+//! server never receives them.
 //!
 //! SQLite calls block, so they never run on the async workers: [`Db::read`]
 //! and [`Db::write`] move them to tokio's blocking pool. Reads get their own
@@ -130,7 +133,27 @@ impl Db {
              CREATE TABLE IF NOT EXISTS grant_slots (
                grant_id TEXT NOT NULL REFERENCES grants(id) ON DELETE CASCADE,
                record_id TEXT NOT NULL, slot TEXT NOT NULL,
-               PRIMARY KEY (grant_id, record_id));",
+               PRIMARY KEY (grant_id, record_id));
+             CREATE TABLE IF NOT EXISTS links (
+               link_id TEXT PRIMARY KEY, share_id TEXT NOT NULL,
+               owner TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               label TEXT, flag TEXT NOT NULL, expires INTEGER NOT NULL,
+               passcode_salt BLOB, passcode_hash BLOB,
+               attempts_left INTEGER NOT NULL DEFAULT 10, created INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS links_by_owner ON links (owner, created);
+             CREATE TABLE IF NOT EXISTS link_files (
+               link_id TEXT NOT NULL REFERENCES links(link_id) ON DELETE CASCADE,
+               n INTEGER NOT NULL, content_type TEXT NOT NULL, jwe TEXT NOT NULL,
+               PRIMARY KEY (link_id, n));
+             CREATE TABLE IF NOT EXISTS link_access (
+               link_id TEXT NOT NULL REFERENCES links(link_id) ON DELETE CASCADE,
+               at INTEGER NOT NULL, recipient TEXT NOT NULL, ok INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS link_access_by_link ON link_access (link_id, ok);
+             CREATE TABLE IF NOT EXISTS link_file_tokens (
+               token TEXT PRIMARY KEY,
+               link_id TEXT NOT NULL REFERENCES links(link_id) ON DELETE CASCADE,
+               n INTEGER NOT NULL, expires INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS link_file_tokens_by_expiry ON link_file_tokens (expires);",
         )?;
         start_manifest_history(&mut conn)?;
         add_vault_ids(&mut conn)?;
@@ -262,6 +285,8 @@ struct ManifestFacts {
     vault_id: Option<String>,
     /// (id, digest) of every share entry.
     shares: Vec<(String, String)>,
+    /// (id, digest) of the share entries of kind link.
+    links: Vec<(String, String)>,
 }
 
 impl ManifestFacts {
@@ -275,10 +300,16 @@ impl ManifestFacts {
                     .shares()
                     .map(|s| (medseal::base64url(s.id), medseal::base64url(s.digest)))
                     .collect(),
+                links: m
+                    .shares()
+                    .filter(|s| s.link)
+                    .map(|s| (medseal::base64url(s.id), medseal::base64url(s.digest)))
+                    .collect(),
             },
             Err(_) => ManifestFacts {
                 vault_id: None,
                 shares: Vec::new(),
+                links: Vec::new(),
             },
         }
     }
@@ -499,7 +530,8 @@ pub fn replace_manifest_adding_passkey(
 }
 
 /// The compare-and-swap, the history row and the revocation of the grants
-/// the new manifest no longer lists, inside the caller's transaction.
+/// and links the new manifest no longer lists, inside the caller's
+/// transaction.
 fn swap_manifest(tx: &Connection, m: &ManifestSwap<'_>) -> DbResult<bool> {
     let facts = ManifestFacts::of(m.text);
     let n = tx.execute(
@@ -512,6 +544,7 @@ fn swap_manifest(tx: &Connection, m: &ManifestSwap<'_>) -> DbResult<bool> {
     }
     add_history(tx, m.user_id, m.revision, m.text)?;
     revoke_unlisted_grants(tx, m.user_id, &facts.shares)?;
+    revoke_unlisted_links(tx, m.user_id, &facts.links)?;
     Ok(true)
 }
 
@@ -534,6 +567,41 @@ fn revoke_unlisted_grants(
         }
     }
     Ok(())
+}
+
+/// Revocation follows the signed manifest for links too: deletes the user's
+/// links (with their files, access rows and file tokens) that `listed` (the
+/// (id, digest) pairs of the manifest's link entries) does not name with
+/// the digest recomputed from the stored row
+/// ([`medseal::link::link_digest`] of its link id, expiry, flag and label).
+fn revoke_unlisted_links(
+    tx: &Connection,
+    user_id: &str,
+    listed: &[(String, String)],
+) -> DbResult<()> {
+    let stored: Vec<LinkRow> = {
+        let mut st = tx.prepare_cached(&format!(
+            "SELECT {LINK_COLUMNS} FROM links l WHERE l.owner = ?1"
+        ))?;
+        let rows = st.query_map([user_id], link_row)?;
+        rows.collect::<DbResult<_>>()?
+    };
+    for l in stored {
+        let digest = medseal::base64url(&l.digest());
+        if !listed.iter().any(|(i, d)| *i == l.share_id && *d == digest) {
+            delete_link_rows(tx, &l.link_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a link with its files, access rows and file tokens (children
+/// first, as for grants).
+fn delete_link_rows(tx: &Connection, link_id: &str) -> DbResult<usize> {
+    tx.execute("DELETE FROM link_file_tokens WHERE link_id = ?1", [link_id])?;
+    tx.execute("DELETE FROM link_access WHERE link_id = ?1", [link_id])?;
+    tx.execute("DELETE FROM link_files WHERE link_id = ?1", [link_id])?;
+    tx.execute("DELETE FROM links WHERE link_id = ?1", [link_id])
 }
 
 /// Deletes a grant and its slots (the slots first: the cascade needs
@@ -1080,6 +1148,341 @@ pub fn shared_page(
         grantor_manifest,
         items,
     }))
+}
+
+/// A SMART Health Link as stored.
+#[derive(Debug, Clone)]
+pub struct LinkRow {
+    /// The link id: the last part of its manifest URL (43 base64url characters).
+    pub link_id: String,
+    /// The id of the owner's manifest entry for it, base64url.
+    pub share_id: String,
+    /// The owner's user id.
+    pub owner: String,
+    /// Its label, if it has one.
+    pub label: Option<String>,
+    /// Its flags: `""` or `"P"`.
+    pub flag: String,
+    /// When it ends, seconds since the epoch.
+    pub expires: i64,
+    /// When the server stored it, seconds since the epoch.
+    pub created: i64,
+    /// Wrong passcodes it still takes; 0: disabled for good.
+    pub attempts_left: i64,
+}
+
+impl LinkRow {
+    /// The digest the owner's manifest lists it with.
+    pub fn digest(&self) -> [u8; 32] {
+        medseal::link::link_digest(
+            &self.link_id,
+            u64::try_from(self.expires).unwrap_or(0),
+            &self.flag,
+            self.label.as_deref(),
+        )
+    }
+
+    /// Whether it still answers at `now`: not expired, not disabled.
+    pub fn active(&self, now: i64) -> bool {
+        self.expires > now && self.attempts_left > 0
+    }
+}
+
+const LINK_COLUMNS: &str =
+    "l.link_id, l.share_id, l.owner, l.label, l.flag, l.expires, l.created, l.attempts_left";
+
+fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRow> {
+    Ok(LinkRow {
+        link_id: r.get(0)?,
+        share_id: r.get(1)?,
+        owner: r.get(2)?,
+        label: r.get(3)?,
+        flag: r.get(4)?,
+        expires: r.get(5)?,
+        created: r.get(6)?,
+        attempts_left: r.get(7)?,
+    })
+}
+
+/// A link's passcode as stored: its salt and `SHA-256(salt || passcode)`
+/// ([`crate::passcode`]).
+#[derive(Debug, Clone)]
+pub struct PasscodeHash {
+    /// The random salt.
+    pub salt: Vec<u8>,
+    /// The hash.
+    pub hash: Vec<u8>,
+}
+
+/// One file of a link.
+#[derive(Debug, Clone)]
+pub struct LinkFileRow {
+    /// `application/fhir+json` or `application/smart-health-card`.
+    pub content_type: String,
+    /// The JWE, compact serialization.
+    pub jwe: String,
+}
+
+/// What [`insert_link`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkWrite {
+    /// Stored.
+    Stored,
+    /// The owner's manifest is no longer the revision the link was checked
+    /// against: nothing stored.
+    ManifestChanged,
+    /// A link with this link id is stored already.
+    Exists,
+}
+
+/// Stores a new link with its files, in one transaction, only if the
+/// owner's manifest is still revision `revision` (the one checked to list
+/// it) and the link id is new. `l.created` is ignored (stored as made now)
+/// and `l.attempts_left` is stored as given.
+pub fn insert_link(
+    c: &mut Connection,
+    l: &LinkRow,
+    passcode: Option<&PasscodeHash>,
+    files: &[LinkFileRow],
+    revision: i64,
+) -> DbResult<LinkWrite> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !manifest_is(&tx, &l.owner, revision)? {
+        return Ok(LinkWrite::ManifestChanged);
+    }
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM links WHERE link_id = ?1")?
+        .exists([&l.link_id])?;
+    if exists {
+        return Ok(LinkWrite::Exists);
+    }
+    tx.execute(
+        "INSERT INTO links (link_id, share_id, owner, label, flag, expires, passcode_salt,
+           passcode_hash, attempts_left, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            l.link_id,
+            l.share_id,
+            l.owner,
+            l.label,
+            l.flag,
+            l.expires,
+            passcode.map(|p| &p.salt),
+            passcode.map(|p| &p.hash),
+            l.attempts_left,
+            now()
+        ],
+    )?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO link_files (link_id, n, content_type, jwe) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (n, f) in files.iter().enumerate() {
+            st.execute(params![
+                l.link_id,
+                i64::try_from(n).unwrap_or(i64::MAX),
+                f.content_type,
+                f.jwe
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(LinkWrite::Stored)
+}
+
+/// A link with how many manifest requests it answered with its files.
+#[derive(Debug, Clone)]
+pub struct LinkListed {
+    /// The link.
+    pub row: LinkRow,
+    /// Successful manifest requests.
+    pub views: i64,
+}
+
+/// The links `owner` made that are stored (expired and disabled ones too),
+/// oldest first, at most `limit`.
+pub fn links_made(c: &Connection, owner: &str, limit: u32) -> DbResult<Vec<LinkListed>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {LINK_COLUMNS},
+           (SELECT COUNT(*) FROM link_access a WHERE a.link_id = l.link_id AND a.ok = 1)
+         FROM links l WHERE l.owner = ?1 ORDER BY l.created, l.link_id LIMIT ?2"
+    ))?;
+    let rows = st.query_map(params![owner, limit], |r| {
+        Ok(LinkListed {
+            row: link_row(r)?,
+            views: r.get(8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// A manifest request (`POST /shl/{linkId}`), as [`link_manifest`] takes it.
+#[derive(Debug)]
+pub struct ManifestRequest<'a> {
+    /// The link id of the URL.
+    pub link_id: &'a str,
+    /// Who asks (the request's `recipient`), kept in the access row.
+    pub recipient: &'a str,
+    /// The passcode sent, if any.
+    pub passcode: Option<&'a str>,
+    /// Files longer than this (in characters of JWE) are served by
+    /// `location` rather than embedded.
+    pub embedded_length_max: Option<u64>,
+    /// Fresh random tokens, one for each file that may be served by
+    /// `location` (a file past them is embedded).
+    pub tokens: Vec<String>,
+    /// How long a `location` token lasts, in seconds.
+    pub token_ttl: i64,
+    /// The time of the request.
+    pub now: i64,
+}
+
+/// A file of a manifest answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServedFile {
+    /// Its content type and JWE.
+    Embedded(String, String),
+    /// Its content type and the one-time token of its `location`.
+    Location(String, String),
+}
+
+/// What [`link_manifest`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestAnswer {
+    /// No such link, or one that no longer answers (expired, or disabled
+    /// by wrong passcodes).
+    NotActive,
+    /// A link with flag `P` and a missing or wrong passcode: how many wrong
+    /// ones it still takes (0: it is disabled now).
+    WrongPasscode(i64),
+    /// The link's files, in order.
+    Files(Vec<ServedFile>),
+}
+
+/// Answers a manifest request in one transaction on the writer, so that
+/// concurrent requests with wrong passcodes are counted one after another
+/// (the spec's "total lifetime count", even for parallel requests): the
+/// link must exist and be active; with flag `P` the passcode must match
+/// `passcode` (checked with [`crate::passcode::matches`]), or one attempt
+/// is taken; every request that names a stored link leaves an access row
+/// (ok or not). Expired file tokens are purged on the way.
+pub fn link_manifest(c: &mut Connection, req: &ManifestRequest<'_>) -> DbResult<ManifestAnswer> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "DELETE FROM link_file_tokens WHERE expires <= ?1",
+        [req.now],
+    )?;
+    let found = tx
+        .query_row(
+            &format!(
+                "SELECT {LINK_COLUMNS}, l.passcode_salt, l.passcode_hash FROM links l
+                 WHERE l.link_id = ?1"
+            ),
+            [req.link_id],
+            |r| {
+                Ok((
+                    link_row(r)?,
+                    r.get::<_, Option<Vec<u8>>>(8)?,
+                    r.get::<_, Option<Vec<u8>>>(9)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((link, salt, hash)) = found else {
+        return Ok(ManifestAnswer::NotActive);
+    };
+    let access = |ok: bool| {
+        tx.execute(
+            "INSERT INTO link_access (link_id, at, recipient, ok) VALUES (?1, ?2, ?3, ?4)",
+            params![link.link_id, req.now, req.recipient, ok],
+        )
+    };
+    if !link.active(req.now) {
+        access(false)?;
+        tx.commit()?;
+        return Ok(ManifestAnswer::NotActive);
+    }
+    if link.flag.contains('P') {
+        let right = match (&salt, &hash, req.passcode) {
+            (Some(salt), Some(hash), Some(p)) => crate::passcode::matches(salt, hash, p),
+            _ => false,
+        };
+        if !right {
+            let left = link.attempts_left.saturating_sub(1).max(0);
+            tx.execute(
+                "UPDATE links SET attempts_left = ?2 WHERE link_id = ?1",
+                params![link.link_id, left],
+            )?;
+            access(false)?;
+            tx.commit()?;
+            return Ok(ManifestAnswer::WrongPasscode(left));
+        }
+    }
+    let files: Vec<(i64, String, String)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT n, content_type, jwe FROM link_files WHERE link_id = ?1 ORDER BY n",
+        )?;
+        let rows = st.query_map([&link.link_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<DbResult<_>>()?
+    };
+    let mut tokens = req.tokens.iter();
+    let mut out = Vec::with_capacity(files.len());
+    for (n, content_type, jwe) in files {
+        let too_long = req
+            .embedded_length_max
+            .is_some_and(|max| u64::try_from(jwe.len()).unwrap_or(u64::MAX) > max);
+        match tokens.next().filter(|_| too_long) {
+            Some(token) => {
+                tx.execute(
+                    "INSERT INTO link_file_tokens (token, link_id, n, expires)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        token,
+                        link.link_id,
+                        n,
+                        req.now.saturating_add(req.token_ttl)
+                    ],
+                )?;
+                out.push(ServedFile::Location(content_type, token.clone()));
+            }
+            None => out.push(ServedFile::Embedded(content_type, jwe)),
+        }
+    }
+    access(true)?;
+    tx.commit()?;
+    Ok(ManifestAnswer::Files(out))
+}
+
+/// The JWE of a file `location` token, once: the token is deleted whatever
+/// happens, and the file is served only if the token has not expired at
+/// `now` and its link is still stored and active.
+pub fn take_link_file(c: &mut Connection, token: &str, now: i64) -> DbResult<Option<String>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: Option<(String, i64, i64)> = tx
+        .query_row(
+            "DELETE FROM link_file_tokens WHERE token = ?1 RETURNING link_id, n, expires",
+            [token],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let jwe = match found {
+        Some((link_id, n, expires)) if expires > now => tx
+            .query_row(
+                "SELECT f.jwe FROM link_files f JOIN links l ON l.link_id = f.link_id
+                 WHERE f.link_id = ?1 AND f.n = ?2 AND l.expires > ?3 AND l.attempts_left > 0",
+                params![link_id, n, now],
+                |r| r.get(0),
+            )
+            .optional()?,
+        _ => None,
+    };
+    tx.commit()?;
+    Ok(jwe)
+}
+
+/// Deletes expired file `location` tokens; returns how many.
+pub fn purge_expired_link_tokens(c: &Connection) -> DbResult<usize> {
+    c.execute("DELETE FROM link_file_tokens WHERE expires <= ?1", [now()])
 }
 
 /// Stores a session that expires `ttl_secs` from now.

@@ -158,11 +158,14 @@ struct Buckets {
     swept: Instant,
 }
 
-/// A token bucket per client address for ceremony starts.
+/// A token bucket per client address: for ceremony starts, and (another
+/// instance) for SMART Health Link manifest requests.
 pub struct StartLimiter {
     buckets: Mutex<Buckets>,
     burst: f64,
     per_sec: f64,
+    /// The 429's message.
+    message: &'static str,
 }
 
 /// Client addresses tracked at most; past it, unknown addresses are refused
@@ -170,15 +173,26 @@ pub struct StartLimiter {
 const MAX_TRACKED: usize = 100_000;
 
 impl StartLimiter {
-    /// A limiter with the limits' burst and rate.
+    /// A limiter with the limits' burst and rate for ceremony starts.
     pub fn new(limits: &Limits) -> StartLimiter {
+        Self::with_rate(
+            limits.flow_starts_burst,
+            limits.flow_starts_per_minute,
+            "too many sign-in attempts from your address; wait a minute",
+        )
+    }
+
+    /// A limiter of `burst` at once and `per_minute` after that, answering
+    /// 429 with `message` past it.
+    pub fn with_rate(burst: u32, per_minute: u32, message: &'static str) -> StartLimiter {
         StartLimiter {
             buckets: Mutex::new(Buckets {
                 map: HashMap::new(),
                 swept: Instant::now(),
             }),
-            burst: f64::from(limits.flow_starts_burst.max(1)),
-            per_sec: f64::from(limits.flow_starts_per_minute.max(1)) / 60.0,
+            burst: f64::from(burst.max(1)),
+            per_sec: f64::from(per_minute.max(1)) / 60.0,
+            message,
         }
     }
 
@@ -196,7 +210,7 @@ impl StartLimiter {
             b.swept = now;
         }
         if b.map.len() >= MAX_TRACKED && !b.map.contains_key(&key) {
-            return Err(limited());
+            return Err(limited(self.message));
         }
         let k = b.map.entry(key).or_insert(Bucket {
             tokens: burst,
@@ -205,19 +219,15 @@ impl StartLimiter {
         k.tokens = (k.tokens + now.duration_since(k.at).as_secs_f64() * per_sec).min(burst);
         k.at = now;
         if k.tokens < 1.0 {
-            return Err(limited());
+            return Err(limited(self.message));
         }
         k.tokens -= 1.0;
         Ok(())
     }
 }
 
-fn limited() -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "too many sign-in attempts from your address; wait a minute",
-    )
+fn limited(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
 }
 
 #[cfg(test)]

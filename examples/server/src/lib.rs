@@ -1,14 +1,16 @@
 //! medseal reference PHR server.
 //!
 //! Passkey login with webauthn-rs; per user it stores the passkeys, the vault
-//! manifest (a write names the revision it replaces) and sealed records. It
-//! never receives a plaintext, a PRF output, a vault key or a recovery code:
-//! the browser seals with medseal before anything is sent, and strips PRF
+//! manifest (a write names the revision it replaces), sealed records, grants
+//! and SMART Health Links (their files as JWE). It never receives a
+//! plaintext, a PRF output, a vault key, a link key or a recovery code: the
+//! browser seals with medseal before anything is sent, and strips PRF
 //! results from every credential it posts.
 //!
 //! Layout, one concern a module: [`config`] (settings and limits), [`error`]
 //! (JSON errors and extractors), [`auth`] (sessions and the signed-in-user
-//! extractor), [`flows`] (ceremonies in progress, start limits), [`random`]
+//! extractor), [`flows`] (ceremonies in progress, start limits),
+//! [`passcode`] (SMART Health Link passcodes), [`random`]
 //! (tokens), [`routes`] (one module per resource, and the layers), [`db`]
 //! (SQLite, off the async workers), [`serve`] (the accept loop with
 //! timeouts and a connection cap), [`state`] (what handlers share).
@@ -18,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod flows;
+pub mod passcode;
 pub mod random;
 pub mod routes;
 pub mod serve;

@@ -5,7 +5,8 @@
 //! further ones wait in the listen backlog; heads are capped in size; a
 //! response that makes no progress for the send timeout (the client stopped
 //! reading) ends the connection. The request deadline (408) is a layer of the
-//! router (routes/mod.rs). Expired sessions are deleted in the background.
+//! router (routes/mod.rs). Expired sessions and link file tokens are deleted
+//! in the background.
 
 use std::future::Future;
 use std::io;
@@ -93,13 +94,21 @@ pub async fn serve(
     Ok(())
 }
 
-/// Deletes expired sessions every `session_purge_every`.
+/// Deletes expired sessions (and expired link file tokens) every
+/// `session_purge_every`.
 async fn purge_sessions(state: Shared) {
     let mut every = tokio::time::interval(state.config.limits.session_purge_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if let Err(e) = state.db.write(|c| db::purge_expired_sessions(c)).await {
+        let purged = state
+            .db
+            .write(|c| {
+                db::purge_expired_sessions(c)?;
+                db::purge_expired_link_tokens(c)
+            })
+            .await;
+        if let Err(e) = purged {
             state.log.line(&format!("session purge failed: {e}"));
         }
     }

@@ -1,5 +1,5 @@
 //! What every handler shares: settings, WebAuthn, the database, flows, the
-//! rate limiter, the random source and the log.
+//! rate limiters, the random source and the log.
 
 use std::sync::Arc;
 
@@ -44,6 +44,8 @@ pub struct AppState {
     pub flows: Flows,
     /// Ceremony starts per client address.
     pub starts: StartLimiter,
+    /// SMART Health Link manifest requests per client address.
+    pub shl_requests: StartLimiter,
     /// Where tokens and challenges come from.
     pub entropy: Arc<dyn Entropy>,
     /// Where log lines go.
@@ -69,6 +71,11 @@ impl AppState {
         Ok(AppState {
             flows: Flows::new(&config.limits),
             starts: StartLimiter::new(&config.limits),
+            shl_requests: StartLimiter::with_rate(
+                config.limits.shl_requests_burst,
+                config.limits.shl_requests_per_minute,
+                "too many link requests from your address; wait a minute",
+            ),
             config,
             origin,
             webauthn,

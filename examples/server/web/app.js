@@ -383,12 +383,12 @@ const viewerUrl = (shlink) => `${location.origin}/shl.html#${shlink}`;
 
 async function showLink(shlink) {
   const url = viewerUrl(shlink);
-  // The QR library (uqr, served by the reference server from node_modules) loads on first use.
-  const { renderSVG } = await import("/vendor/uqr.js");
+  // The QR library (qrcode, bundled by scripts/vendor-web.mjs, served under /vendor/) loads on first use.
+  const { toString } = await import("/vendor/qrcode.js");
   $("link-url").href = url;
   $("link-url").textContent = "the link";
   // The QR code holds the viewer URL with the link (and its key) in the fragment, which browsers never send.
-  $("link-qr").innerHTML = renderSVG(url, { ecc: "M" });
+  $("link-qr").innerHTML = await toString(url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
   $("link-out").hidden = false;
 }
 

@@ -1,18 +1,23 @@
 //! The router: one module per resource, and the layers every request passes.
 //!
-//! From the outside in: security headers; the request log; JSON for every
-//! error answer; head size limits (414, 431); the request deadline (408);
-//! the `x-medseal` header guard; the routes, with a body limit for requests
-//! made before signing in and a larger one for signed-in requests.
+//! From the outside in: security headers; the request log; CORS for the
+//! public SMART Health Link routes under `/shl/` (and nothing else); JSON
+//! for every error answer; head size limits (414, 431); the request
+//! deadline (408); the `x-medseal` header guard (under `/api/` only); the
+//! routes, with a body limit for requests made before signing in, a larger
+//! one for signed-in requests, a larger one still for a link's files and a
+//! small one for SMART Health Link manifest requests.
 
 mod account;
 mod grants;
+mod links;
 mod manifest;
 mod me;
 mod passkeys;
 mod people;
 mod records;
 mod shared;
+mod shl;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -25,15 +30,18 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::Limits;
+use crate::config::{Limits, MAX_SHL_REQUEST_BODY};
 use crate::error::{json_errors, ApiError, ApiResult, InternalNote};
 use crate::flows::Flow;
 use crate::random::random_token;
 use crate::state::{AppState, Shared};
 
-/// The whole site: the JSON API under `/api/`, the package under `/pkg/`,
-/// the stylesheet shared with `examples/demo` under `/shared/`, the web app
-/// everywhere else.
+/// The whole site: the JSON API under `/api/`, the public SMART Health Link
+/// routes under `/shl/`, the package under `/pkg/`, the stylesheet shared
+/// with `examples/demo` under `/shared/`, the browser bundles the web app
+/// imports (QR codes) under `/vendor/` (`target/web-vendor/`, built by
+/// `scripts/vendor-web.mjs`), the web app everywhere else (the link viewer
+/// is `/shl.html`).
 pub fn app(state: Shared) -> Router {
     let limits = &state.config.limits;
     let public = Router::new()
@@ -66,14 +74,29 @@ pub fn app(state: Shared) -> Router {
         .route("/api/shared", get(shared::list))
         .route("/api/shared/{id}", get(shared::get))
         .layer(DefaultBodyLimit::max(limits.max_body));
+    // A link's files: up to 10 JWE of 1 MiB each.
+    let links = Router::new()
+        .route("/api/links", get(links::list).post(links::create))
+        .layer(DefaultBodyLimit::max(limits.max_link_body));
     let api = public
         .merge(signed_in)
+        .merge(links)
         .route("/api/{*rest}", axum::routing::any(api_not_found));
+    // Public: no session, no x-medseal header (a receiver's viewer on any origin).
+    let shl = Router::new()
+        .route("/shl/{link_id}", post(shl::manifest))
+        .route("/shl/file/{token}", get(shl::file).head(shl::file_head))
+        .layer(DefaultBodyLimit::max(MAX_SHL_REQUEST_BODY));
     let csp = HeaderValue::from_static("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
     let root = state.config.web_root.clone();
     let request_timeout = limits.request_timeout;
+    // The web app's browser bundles of npm packages (scripts/vendor-web.mjs).
+    let vendor =
+        Router::new().nest_service("/vendor", ServeDir::new(root.join("target/web-vendor")));
     Router::new()
         .merge(api)
+        .merge(shl)
+        .merge(vendor)
         .nest_service("/pkg", ServeDir::new(root.join("pkg")))
         .nest_service("/shared", ServeDir::new(root.join("examples/shared")))
         .fallback_service(ServeDir::new(root.join("examples/server/web")))
@@ -84,6 +107,7 @@ pub fn app(state: Shared) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), head_limits))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(shl::cors))
         .layer(middleware::from_fn_with_state(state.clone(), log_requests))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -162,16 +186,20 @@ async fn unless_refused(refusal: Option<ApiError>, req: Request, next: Next) -> 
     }
 }
 
-/// Logs API requests: method, path and status, and what failed for a 500.
-/// Never a body, a query string (it holds cursors), a cookie or a token.
+/// Logs API and SMART Health Link requests: method, path and status, and
+/// what failed for a 500. Never a body, a query string (it holds cursors),
+/// a cookie or a token (a link file's one-time token is left out of its path).
 async fn log_requests(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let mut path = req.uri().path().to_string();
+    if path.starts_with("/shl/file/") {
+        path = "/shl/file/…".to_string();
+    }
     let mut res = next.run(req).await;
     let note = res.extensions_mut().remove::<InternalNote>();
-    if path.starts_with("/api/") || note.is_some() {
-        // Paths carry only record, credential and grant ids and usernames
-        // (public to the server), never content.
+    if path.starts_with("/api/") || path.starts_with(shl::PREFIX) || note.is_some() {
+        // Paths carry only record, credential, grant and link ids and
+        // usernames (public to the server), never content.
         let status = res.status().as_u16();
         match note {
             Some(InternalNote(what)) => s.log.line(&format!("{method} {path} {status} ({what})")),
