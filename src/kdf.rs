@@ -94,6 +94,10 @@ pub(crate) mod label {
     pub(crate) const AAD_SLOT: &[u8] = b"medseal/v3/aad/slot";
     /// SHA-256 prefix of a vault's fingerprint.
     pub(crate) const FINGERPRINT: &[u8] = b"medseal/v3/fingerprint";
+
+    // Format 3: emergency card (FORMAT.md §15.9).
+    /// HKDF info prefix: an epoch's card signing key, from its vault key.
+    pub(crate) const CARD_KEY: &[u8] = b"medseal/v3/card/signing-key";
 }
 
 /// Appends `u32be(len) || bytes`. Lengths are bounded by the callers' limits,

@@ -20,6 +20,7 @@
 
 mod aead;
 mod b64;
+pub mod card;
 mod entry_key;
 pub mod error;
 pub mod handoff;

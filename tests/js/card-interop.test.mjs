@@ -5,8 +5,11 @@
 // header's own key, EmbeddedJWK), inflated with Node's zlib, their kid
 // recomputed with jose's calculateJwkThumbprint, their `shc:/` text decoded
 // by the spec's rule written here (HL7 SMART Health Cards and Links IG
-// STU1, Health Cards Specification, "Encoding QRs"), and rendered as a QR
-// code with `uqr`, read back with `jsqr`. The other direction (jose signs,
+// STU1, Health Cards Specification, "Encoding QRs"), and rendered as the
+// spec's QR code (`shc:/` in a byte-mode segment, the digits in a
+// numeric-mode segment, error correction L) with the npm package `qrcode`,
+// whose version must be 22 or lower, then read back from the pixels with
+// `jsqr`. The other direction (jose signs,
 // medseal reads) is tests/vectors/card/jose-*.json, written by
 // tests/js/card-interop/make-jose-card.mjs and read by tests/card.rs; this
 // file checks that jose still verifies those. Needs no build of medseal.
@@ -17,7 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inflateRawSync } from "node:zlib";
 import { compactVerify, EmbeddedJWK, calculateJwkThumbprint, base64url } from "jose";
-import { encode } from "uqr";
+import QRCode from "qrcode";
 import jsQR from "jsqr";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "vectors", "card");
@@ -53,36 +56,48 @@ function decodeShc(text) {
 }
 
 /**
- * The smallest QR version at error correction L for the spec's two
- * segments: `shc:/` in byte mode and the digits in numeric mode. uqr has no
- * API for mixed segments (it puts a whole text in one mode), so it is asked
- * for the digits alone in numeric mode with 18 more digits: from version 10
- * on, a byte segment of 5 characters costs 4 + 16 + 40 = 60 bits, exactly
- * what 18 digits cost in numeric mode (10 bits per 3), so both need the
- * same version. Cross-checked against ISO/IEC 18004's capacity table.
+ * The spec's QR code ("Encoding QRs"): two segments, `shc:/` in byte mode
+ * and the digits in numeric mode, error correction L, the smallest version
+ * that holds them (qrcode picks it). The version is cross-checked against
+ * ISO/IEC 18004:2015 Table 7 (data codewords at L) and the segment costs of
+ * §7.4: mode 4 bits, character count 16 bits (bytes) and 12 or 14 (digits)
+ * from version 10 on, 8 bits per byte, 10 bits per 3 digits.
  */
-function twoSegmentVersion(qr) {
-  const digits = qr.slice(5);
-  const v = encode(digits + "0".repeat(18), { ecc: "L" }).version;
-  assert.ok(v >= 10, "the 60-bit equivalence holds from version 10");
-  // ISO/IEC 18004:2015 Table 7, data codewords at L, versions 10 to 27.
+function specQr(text) {
+  const digits = text.slice(5);
+  const symbol = QRCode.create(
+    [
+      { data: "shc:/", mode: "byte" },
+      { data: digits, mode: "numeric" },
+    ],
+    { errorCorrectionLevel: "L" },
+  );
+  assert.deepEqual(
+    symbol.segments.map((s) => s.mode.id),
+    ["Byte", "Numeric"],
+  );
   const L = { 10: 274, 11: 324, 12: 370, 13: 428, 14: 461, 15: 523, 16: 589, 17: 647, 18: 721, 19: 795, 20: 861, 21: 932, 22: 1006, 23: 1094, 24: 1174, 25: 1276, 26: 1370, 27: 1468 };
   const bits = (ver) => 4 + 16 + 40 + 4 + (ver <= 26 ? 12 : 14) + 10 * Math.floor(digits.length / 3) + [0, 4, 7][digits.length % 3];
   const byTable = Object.keys(L).map(Number).find((ver) => bits(ver) <= 8 * L[ver]);
-  assert.equal(v, byTable, "uqr and the capacity table agree");
-  return v;
+  assert.equal(symbol.version, byTable, "qrcode and the capacity table agree");
+  return symbol;
 }
 
-/** Renders a uqr symbol to RGBA pixels and reads it back with jsQR. */
+/** Renders a qrcode symbol to RGBA pixels (4 per module, a 4-module quiet zone) and reads it with jsQR. */
 function scan(symbol) {
   const scale = 4;
-  const size = symbol.size * scale;
-  const px = new Uint8ClampedArray(size * size * 4);
-  for (let y = 0; y < size; y++)
-    for (let x = 0; x < size; x++) {
-      const dark = symbol.data[Math.floor(y / scale)][Math.floor(x / scale)];
-      px.fill(dark ? 0 : 255, (y * size + x) * 4, (y * size + x) * 4 + 3);
-      px[(y * size + x) * 4 + 3] = 255;
+  const quiet = 4;
+  const n = symbol.modules.size;
+  const size = (n + 2 * quiet) * scale;
+  const px = new Uint8ClampedArray(size * size * 4).fill(255);
+  for (let y = 0; y < n; y++)
+    for (let x = 0; x < n; x++) {
+      if (!symbol.modules.get(y, x)) continue;
+      for (let dy = 0; dy < scale; dy++)
+        for (let dx = 0; dx < scale; dx++) {
+          const i = (((y + quiet) * scale + dy) * size + (x + quiet) * scale + dx) * 4;
+          px.fill(0, i, i + 3);
+        }
     }
   return jsQR(px, size, size)?.data;
 }
@@ -144,21 +159,17 @@ for (const v of medseal) {
     // The QR text: digits only, decoded by the spec's rule.
     assert.match(v.qr, /^shc:\/\d+$/);
     assert.equal(decodeShc(v.qr), v.jws);
-    const version = twoSegmentVersion(v.qr);
-    assert.ok(version <= 22, `one QR of version ${version} <= 22`);
-    assert.equal(version, v.qr_version, "as tests/card.rs computed it");
-    // uqr in its own mode (the whole text as bytes: it has no mixed
-    // segments): a valid QR that jsQR reads back exactly, at a higher
-    // version than the spec's numeric encoding needs.
-    const bytesMode = encode(v.qr, { ecc: "L" });
-    assert.equal(scan(bytesMode), v.qr);
-    // The numeric segment alone (uqr picks numeric mode for digits) scans too.
-    const numeric = encode(v.qr.slice(5), { ecc: "L" });
-    assert.equal(scan(numeric), v.qr.slice(5));
+    const symbol = specQr(v.qr);
+    assert.ok(symbol.version <= 22, `one QR of version ${symbol.version} <= 22`);
+    assert.equal(symbol.version, v.qr_version, "as tests/card.rs computed it");
+    assert.equal(scan(symbol), v.qr, "jsQR reads the QR code back to the exact text");
+    // The same text in byte mode alone (what a one-mode encoder does):
+    // the reason the spec asks for numeric mode.
+    const bytesOnly = QRCode.create([{ data: v.qr, mode: "byte" }], { errorCorrectionLevel: "L" }).version;
     t.diagnostic(
       `${v.name}: JWS ${v.jws.length} characters, QR text ${v.qr.length}; ` +
-        `spec encoding (byte shc:/ + numeric): version ${version}; uqr byte mode: version ${bytesMode.version}; ` +
-        `uqr numeric digits only: version ${numeric.version}`,
+        `QR version ${symbol.version} at L (${symbol.modules.size}x${symbol.modules.size} modules); ` +
+        `version ${bytesOnly} if all in byte mode`,
     );
   });
 }

@@ -18,6 +18,7 @@
 use wasm_bindgen::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
+pub mod card;
 pub mod share;
 
 use medseal::hazmat;
