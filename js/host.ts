@@ -179,6 +179,8 @@ export class VaultHost {
       grantSlot: (g, sealed, opts) => need().grantSlot(g, sealed, opts),
       revokeShare: (id) => need().revokeShare(id),
       createLink: (opts) => need().createLink(opts),
+      emergencyCard: (bundle, opts) => need().emergencyCard(bundle, opts),
+      cardFingerprint: () => need().cardFingerprint(),
       linkPayload: (id, opts) => need().linkPayload(id, opts),
       sealLinkFile: (id, content, opts) => need().sealLinkFile(id, content, opts),
       openShared: (opts) => need().openShared(opts).map((o) => (o.ok ? o : { ok: false as const, error: errorData(o.error) })),

@@ -18,7 +18,7 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
-import type { Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
+import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -464,6 +464,21 @@ export const healthLinks = {
     const json = contentType !== undefined && /(^|[/+])json$/.test(contentType);
     const value = (json ? parseJson<T>(call(() => f.intoText())) : f.intoBytes()) as T;
     return contentType === undefined ? { value } : { contentType, value };
+  },
+};
+
+/** Emergency cards on the reading side: no vault, no network. */
+export const healthCards = {
+  /**
+   * Reads and verifies an emergency card from its QR text (`shc:/…`) or its
+   * JWS: the signature under the key it carries, the format, the size.
+   * Show `fingerprint` and ask the patient to show theirs: only that
+   * comparison says whose card it is.
+   * @throws {@link MedsealError} `ManifestInvalid` (a bad signature), `Malformed`, `TooLarge`
+   */
+  read<T = unknown>(text: string): VerifiedCard<T> {
+    const c = call(() => wasm.readCard(str(text, "text")));
+    return { iss: c.iss, nbf: c.nbf, fingerprint: c.fingerprint, bundle: parseJson<T>(c.bundle) };
   },
 };
 
@@ -1242,6 +1257,28 @@ export class Vault implements VaultApi<"sync"> {
     return call(() => this.#h.sealLinkFile(id, contentType, bytes, now));
   }
 
+  /**
+   * Signs an emergency card: a SMART Health Card (JWS, ES256, compressed)
+   * of the FHIR Bundle given (allergies, medications, conditions, an
+   * emergency contact), which anyone verifies offline from one QR code. It
+   * carries the key that signed it; a reader trusts it by comparing that
+   * key's fingerprint with `cardFingerprint()` on the patient's device. Not
+   * encrypted: anyone who scans it reads it.
+   * @throws {@link MedsealError} `TooLarge` (more than one QR code would hold: shorten the texts), `InvalidArgument`, `Locked`
+   */
+  emergencyCard(bundle: unknown, opts: { notBefore?: Date | number } = {}): EmergencyCard {
+    const p = payload(bundle);
+    const bytes = typeof p === "string" ? utf8Encoder.encode(p) : p.slice();
+    const nbf = opts?.notBefore === undefined ? Math.floor(Date.now() / 1000) : secondsOf(opts.notBefore, "notBefore");
+    const c = call(() => this.#h.emergencyCard(bytes, nbf));
+    return { jws: c.jws, qr: c.qr, fingerprint: c.fingerprint };
+  }
+
+  /** The fingerprint of the key that signs this vault's emergency cards now (it changes with a re-key). @throws {@link MedsealError} `Locked` */
+  cardFingerprint(): string {
+    return call(() => this.#h.cardFingerprint());
+  }
+
   /** Wipes this vault's keys. Every later call throws `Locked`. */
   lock(): void {
     this.#h.lock();
@@ -1455,9 +1492,10 @@ guardMethods(Vault.prototype, [
   "seal", "open", "sealMany", "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "addPasskey",
   "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
   "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
-  "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile",
+  "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
 ]);
 guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
 guardMethods(healthLinks, ["parse", "openFile"]);
+guardMethods(healthCards, ["read"]);
 guardMethods(VaultReceiver.prototype, ["accept", "discard"]);
 guardMethods(webauthn, ["support", "requestExtension", "createExtension", "serverSafe", "passkeys", "newPrfSalt", "prfInput"]);

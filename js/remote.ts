@@ -11,7 +11,7 @@
  * Operations and their types: `Ops` in ./types.ts. The host side is ./host.ts.
  */
 import { ErrorCode, MedsealError, fromWasm, guardMethods } from "./errors.js";
-import type { GrantOptions, LinkOptions, Manifest, NewLink, Op, Ops, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
+import type { EmergencyCard, GrantOptions, LinkOptions, Manifest, NewLink, Op, Ops, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, byteView, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -280,6 +280,14 @@ export class RemoteVault implements VaultApi<"async"> {
     return this.request("sealLinkFile", [shareId, content, opts]);
   }
 
+  emergencyCard(bundle: unknown, opts: { notBefore?: Date | number } = {}): Promise<EmergencyCard> {
+    return this.request("emergencyCard", [bundle, opts]);
+  }
+
+  cardFingerprint(): Promise<string> {
+    return this.request("cardFingerprint", []);
+  }
+
   /** Wipes the host's vault. @throws {@link MedsealError} `WorkerUnavailable` */
   async lock(): Promise<void> {
     await this.request("lock", []);
@@ -334,6 +342,6 @@ guardMethods(RemoteVault.prototype, [
   "request", "create", "unlock", "addPasskey", "receiverKey", "acceptHandoff", "status", "seal", "open", "sealMany",
   "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
   "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant",
-  "grantSlot", "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile",
+  "grantSlot", "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
 ]);
 guardMethods(VaultWorker, ["start"]);

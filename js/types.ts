@@ -64,6 +64,12 @@ export type NewLink = { shareId: string; linkId: string; flag: string; shlink: s
 /** What a `shlink:/` says, without its key. `exp` in seconds since 1970. */
 export type ShlinkInfo = { url: string; exp?: number; flag: string; label?: string };
 
+/** An emergency card (`emergencyCard`): the SMART Health Card JWS, its `shc:/` QR text (put `shc:/` in a byte-mode segment and the digits in a numeric-mode one, error correction L), and the card key's fingerprint to show beside it. */
+export type EmergencyCard = { jws: string; qr: string; fingerprint: string };
+
+/** A card read and verified (`healthCards.read`): its issuer, not-before time (seconds since 1970), the fingerprint of the key that signed it (compare it with the patient's), and the FHIR Bundle. */
+export type VerifiedCard<T = unknown> = { iss: string; nbf: number; fingerprint: string; bundle: T };
+
 /** What a grant says (see `sharing.grantInfo`); times in seconds since 1970. */
 export type GrantInfo = { id: string; grantor: string; grantee: string; records?: string[]; label?: string; created: number; expires: number; digest: string };
 
@@ -171,6 +177,10 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   linkPayload(shareId: string, opts: Omit<LinkOptions, "expires">): Answer<Mode, string>;
   /** Encrypts a file of an active link (a FHIR Bundle by default) as a JWE. @throws {@link MedsealError} `NotGranted`, `GrantExpired`, `InvalidArgument`, `Locked` */
   sealLinkFile(shareId: string, content: unknown, opts?: { contentType?: string }): Answer<Mode, string>;
+  /** Signs an emergency card (a FHIR Bundle) that anyone verifies offline from one QR code. @throws {@link MedsealError} `TooLarge` (more than one QR code holds), `InvalidArgument`, `Locked` */
+  emergencyCard(bundle: unknown, opts?: { notBefore?: Date | number }): Answer<Mode, EmergencyCard>;
+  /** The fingerprint of the key that signs this vault's cards now (show it beside the card). @throws {@link MedsealError} `Locked` */
+  cardFingerprint(): Answer<Mode, string>;
   /** Wipes the vault's keys; later calls throw `Locked`. */
   lock(): Answer<Mode, void>;
 }
@@ -217,6 +227,8 @@ export type Ops = {
   revokeShare: { args: [id: string]; result: Manifest };
   openShared: { args: [opts: OpenSharedOptions]; result: Array<{ ok: true; value: unknown } | { ok: false; error: ErrorData }> };
   createLink: { args: [opts: LinkOptions]; result: NewLink };
+  emergencyCard: { args: [bundle: unknown, opts: { notBefore?: Date | number }]; result: EmergencyCard };
+  cardFingerprint: { args: []; result: string };
   linkPayload: { args: [shareId: string, opts: Omit<LinkOptions, "expires">]; result: string };
   sealLinkFile: { args: [shareId: string, content: unknown, opts: { contentType?: string }]; result: string };
   /** Reports a failed save of the host's seen state (each answer waits for the saves its operation caused). */

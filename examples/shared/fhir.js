@@ -77,3 +77,28 @@ export function bundle(resources) {
     entry: resources.map((resource, i) => ({ fullUrl: `resource:${i}`, resource })),
   };
 }
+
+/**
+ * The emergency summary an emergency card carries: a Patient with the
+ * emergency contact, and the allergies, medications and conditions as
+ * text (codes and dosages do not fit one QR code), each pointing at the
+ * Patient by its `resource:0` URL as SMART Health Cards do. `records`:
+ * `{ kind, text }` as `describe` gives them.
+ */
+export function emergencyBundle(records, contact) {
+  const patient = { reference: "resource:0" };
+  const resources = [
+    {
+      resourceType: "Patient",
+      ...(contact?.name || contact?.phone
+        ? { contact: [{ ...(contact.name ? { name: { text: contact.name } } : {}), ...(contact.phone ? { telecom: [{ system: "phone", value: contact.phone }] } : {}) }] }
+        : {}),
+    },
+  ];
+  for (const r of records) {
+    if (r.kind === "allergy") resources.push({ resourceType: "AllergyIntolerance", patient, code: { text: r.text } });
+    else if (r.kind === "medication") resources.push({ resourceType: "MedicationStatement", status: "active", medicationCodeableConcept: { text: r.text }, subject: patient });
+    else if (r.kind === "condition") resources.push({ resourceType: "Condition", subject: patient, code: { text: r.text } });
+  }
+  return { resourceType: "Bundle", type: "collection", entry: resources.map((resource, i) => ({ fullUrl: `resource:${i}`, resource })) };
+}

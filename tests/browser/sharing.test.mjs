@@ -256,3 +256,51 @@ test("a SMART Health Link: made with a passcode, its QR code scans, opened in a 
   assert.deepEqual(patient.errors, []);
   await ctx.close();
 });
+
+test("an emergency card: made in the patient's browser, one QR code, read from a photo of it in a reader with no network, verified, fingerprint shown; a tampered card refused", async () => {
+  const patient = await signUp("kim");
+  await addRecord(patient.page, "allergy", "penicillin: hives");
+  await addRecord(patient.page, "medication", "metformin 500 mg twice daily");
+  await addRecord(patient.page, "condition", "type 2 diabetes");
+  await addRecord(patient.page, "note", "private: not on the card");
+  await patient.page.fill("#contact-name", "Sam Doe (partner)");
+  await patient.page.fill("#contact-phone", "+1 555 0100");
+  await patient.page.click("#make-card");
+  await waitStatus(patient.page, /Emergency card made: 3 item\(s\)/);
+  const fp = await patient.page.textContent("#card-fp");
+  assert.match(fp, /^[A-Za-z0-9_-]{43}$/);
+  const photo = join(dataDir, "card.png");
+  await patient.page.locator("#card-qr svg").screenshot({ path: photo });
+  if (shots) await patient.page.locator("#card").screenshot({ path: join(shots, "card-made.png") });
+
+  // The reader: a fresh context, offline (every request but the page's own files is refused).
+  const ctx = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${origin}/card.html`);
+  await waitStatus(page, /Take or choose a photo/);
+  await ctx.setOffline(true);
+  await page.setInputFiles("#photo", photo);
+  await waitStatus(page, /signature checks out/);
+  assert.equal(await page.textContent("#fp"), fp, "the reader shows the fingerprint the patient's app shows");
+  const rows = await page.$$eval("#items tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.deepEqual(rows.sort(), [
+    ["allergy", "penicillin: hives"],
+    ["condition", "type 2 diabetes"],
+    ["emergency contact", "Sam Doe (partner), +1 555 0100"],
+    ["medication", "metformin 500 mg twice daily"],
+  ]);
+  if (shots) await page.screenshot({ path: join(shots, "card-read.png"), fullPage: true });
+  // One digit pair changed: refused, and nothing is shown.
+  const text = await page.inputValue("#text");
+  const i = 200;
+  const tampered = text.slice(0, i) + (text[i] === "1" ? "2" : "1") + text.slice(i + 1);
+  await page.fill("#text", tampered);
+  await page.click("#read");
+  await page.waitForFunction(() => document.getElementById("status").className === "error");
+  assert.ok(await page.locator("#result").isHidden());
+  assert.deepEqual(errors, []);
+  assert.deepEqual(patient.errors, []);
+  await ctx.close();
+});

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fhirPkg from "fhir";
-import { KINDS, toResource, describe, bundle } from "../../examples/shared/fhir.js";
+import { KINDS, toResource, describe, bundle, emergencyBundle } from "../../examples/shared/fhir.js";
 
 const { Fhir } = fhirPkg;
 const fhir = new Fhir();
@@ -36,4 +36,15 @@ test("the validator refuses what is not R4 (a control)", () => {
   assert.ok(where.includes("Bundle.type"));
   assert.ok(where.includes("AllergyIntolerance.patient"));
   assert.ok(where.includes("Observation.status"));
+});
+
+test("the emergency summary is a valid R4 Bundle whose resources point at its Patient", () => {
+  const b = emergencyBundle(
+    [{ kind: "allergy", text: "penicillin" }, { kind: "medication", text: "metformin 500 mg" }, { kind: "condition", text: "type 2 diabetes" }, { kind: "note", text: "left out" }],
+    { name: "Sam Doe", phone: "+1 555 0100" },
+  );
+  const v = fhir.validate(b);
+  assert.deepEqual(v.messages.filter((m) => m.severity === "error"), []);
+  assert.deepEqual(b.entry.map((e) => e.resource.resourceType), ["Patient", "AllergyIntolerance", "MedicationStatement", "Condition"]);
+  assert.equal(b.entry[0].resource.contact[0].telecom[0].value, "+1 555 0100");
 });

@@ -8,7 +8,7 @@
 // (a fork) is refused at unlock: every unlock passes the server's manifest
 // history (`GET /api/manifest?since=0`) for medseal to check.
 import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing } from "/pkg/dist/index.js";
-import { toResource, describe, bundle } from "/shared/fhir.js";
+import { toResource, describe, bundle, emergencyBundle } from "/shared/fhir.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
@@ -57,7 +57,7 @@ function explain(e) {
 
 function show(view) {
   for (const id of ["auth", "recovery", "app"]) $(id).hidden = id !== view;
-  for (const id of ["sharing", "shared"]) $(id).hidden = view !== "app";
+  for (const id of ["sharing", "card", "shared"]) $(id).hidden = view !== "app";
 }
 
 const sealOpts = (id, version) => (version === undefined ? { recordId: id } : { recordId: id, version });
@@ -419,6 +419,18 @@ async function makeLink() {
   await refreshSharing();
 }
 
+async function makeCard() {
+  const summary = [...openedById.values()].filter((v) => ["allergy", "medication", "condition"].includes(v.kind));
+  const card = vault.emergencyCard(emergencyBundle(summary, { name: $("contact-name").value.trim(), phone: $("contact-phone").value.trim() }));
+  // SMART Health Cards: "shc:/" in a byte-mode segment, the digits in a numeric-mode one, error correction L.
+  const { toString } = await import("/vendor/qrcode.js");
+  const digits = card.qr.slice("shc:/".length);
+  $("card-qr").innerHTML = await toString([{ data: "shc:/", mode: "byte" }, { data: digits, mode: "numeric" }], { type: "svg", errorCorrectionLevel: "L", margin: 2 });
+  $("card-fp").textContent = card.fingerprint;
+  $("card-out").hidden = false;
+  status(`Emergency card made: ${summary.length} item(s) and your contact, signed, in one QR code.`);
+}
+
 async function revoke(id, who) {
   // The signed manifest stops listing the grant: no device of this vault gives it a record again, and
   // the server deletes it with the manifest write.
@@ -523,6 +535,7 @@ $("lookup").onclick = () => action(lookUp);
 $("shared-refresh").onclick = () => action(refreshSharing);
 $("share").onclick = () => action(share);
 $("make-link").onclick = () => action(makeLink);
+$("make-card").onclick = () => action(makeCard);
 $("record-form").onsubmit = (ev) => action(() => saveRecord(ev));
 $("cancel-edit").onclick = () => { $("edit-id").value = ""; $("text").value = ""; $("cancel-edit").hidden = true; $("save").textContent = "Seal and save"; };
 $("recovery-ack").onchange = () => { $("recovery-done").disabled = !$("recovery-ack").checked; };
