@@ -336,7 +336,9 @@ pub fn read_card(text: &str) -> Result<VerifiedCard> {
 
     // Signed by the key the card carries: what follows is the signer's
     // content, checked for shape only.
-    let claims = inflate_raw(&payload, MAX_PAYLOAD_LEN)?;
+    // The SHL reader's inflate (capped, trailing bytes refused); its
+    // buffer is wiped on drop, which a public card does not need but costs nothing.
+    let claims = crate::shl::inflate_raw(&payload, MAX_PAYLOAD_LEN)?;
     if core::str::from_utf8(&claims).is_err() {
         return Err(Error::Malformed("card: payload is not UTF-8"));
     }
@@ -726,53 +728,6 @@ impl<'a> Scan<'a> {
             }
         }
         self.b.get(start..self.i).filter(|v| !v.is_empty())
-    }
-}
-
-// ---------------------------------------------------------------------------
-// DEFLATE
-
-/// Raw DEFLATE (RFC 1951) inflate into at most `max` bytes; bytes after the
-/// end of the stream are refused. (The same as the SHL reader's, with this
-/// module's messages; a card's payload is public, so nothing is wiped.)
-fn inflate_raw(input: &[u8], max: usize) -> Result<Vec<u8>> {
-    use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
-    use miniz_oxide::inflate::TINFLStatus;
-
-    const BAD: Error = Error::Malformed("card: payload is not raw DEFLATE");
-    let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-    let limit = max.saturating_add(1);
-    let first = input.len().saturating_mul(4).clamp(64, limit);
-    let mut out = vec![0u8; first];
-    let mut state = Box::<DecompressorOxide>::default();
-    let mut rest = input;
-    let mut pos = 0usize;
-    loop {
-        let (status, used, written) = decompress(&mut state, rest, &mut out, pos, flags);
-        pos = pos.checked_add(written).ok_or(BAD)?;
-        rest = rest.get(used..).ok_or(BAD)?;
-        match status {
-            TINFLStatus::Done => {
-                if !rest.is_empty() {
-                    return Err(Error::Malformed(
-                        "card: data after the end of the DEFLATE stream",
-                    ));
-                }
-                if pos > max {
-                    return Err(Error::TooLarge);
-                }
-                out.truncate(pos);
-                return Ok(out);
-            }
-            TINFLStatus::HasMoreOutput => {
-                if out.len() >= limit {
-                    return Err(Error::TooLarge);
-                }
-                let grown = out.len().saturating_mul(2).min(limit);
-                out.resize(grown, 0);
-            }
-            _ => return Err(BAD),
-        }
     }
 }
 

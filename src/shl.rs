@@ -262,13 +262,15 @@ pub fn jwe_decrypt(key: &[u8; 32], jwe: &str) -> Result<JweContent> {
     })
 }
 
-/// Raw DEFLATE (RFC 1951) inflate into at most `max` bytes. Every buffer
-/// that held plaintext is wiped, including the ones outgrown on the way.
-fn inflate_raw(input: &[u8], max: usize) -> Result<Zeroizing<Vec<u8>>> {
+/// Raw DEFLATE (RFC 1951) inflate into at most `max` bytes; bytes after the
+/// end of the stream are refused. Every buffer that held plaintext is
+/// wiped, including the ones outgrown on the way. Also reads emergency
+/// cards (src/card.rs).
+pub(crate) fn inflate_raw(input: &[u8], max: usize) -> Result<Zeroizing<Vec<u8>>> {
     use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
     use miniz_oxide::inflate::TINFLStatus;
 
-    const BAD: Error = Error::Malformed("JWE: zip DEF payload is not raw DEFLATE");
+    const BAD: Error = Error::Malformed("payload is not raw DEFLATE");
     // The whole input is given at once (no HAS_MORE_INPUT), so a truncated
     // stream fails instead of asking for more.
     let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
@@ -287,9 +289,7 @@ fn inflate_raw(input: &[u8], max: usize) -> Result<Zeroizing<Vec<u8>>> {
         match status {
             TINFLStatus::Done => {
                 if !rest.is_empty() {
-                    return Err(Error::Malformed(
-                        "JWE: data after the end of the DEFLATE stream",
-                    ));
+                    return Err(Error::Malformed("data after the end of the DEFLATE stream"));
                 }
                 if pos > max {
                     return Err(Error::TooLarge);

@@ -852,6 +852,7 @@ const HIGH_S: &[&str] = &[
     "neg-wrong-prf-output.txt",
     "neg-wrong-record-id.txt",
     "neg2-high-s.txt",
+    "neg3-high-s.txt",
     "v1-json-record.txt",
     "v1-recovery-code.txt",
 ];
