@@ -6,116 +6,26 @@
 //     decrypted here. (b) independent -> medseal: a grant, a manifest entry
 //     and slots built here open in medseal, and each binding is checked by a
 //     grant medseal must refuse. (c) the fingerprint, and that a re-key keeps
-//     it. Every derivation below is built in this file from the text of
-//     FORMAT.md (§§4–6, §14, §15), not taken from medseal.
+//     it. Every derivation is built from the text of FORMAT.md (§§4–6,
+//     §14, §15), here and in format-helpers.mjs, not taken from medseal.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CipherSuite, DhkemP256HkdfSha256, HkdfSha256, Aes256Gcm } from "@hpke/core";
 import { p256 } from "@noble/curves/nist.js";
 import { init, Vault, ErrorCode, webauthn, seenStores, sharing, MedsealError } from "../../pkg/dist/node.js";
+import {
+  rnd, b64u, toB64u, cat, u8, u32be, u64be, utf8, EMPTY, lp, hkdf, sha256, aesOpen, aesWrap, gcmFails,
+  passkeyKek, entrySeed, subkey, manifestSignedBytes, manifestHash,
+  deriveKeyPair, hpkeOpen, hpkeSeal, openEntry, unwrapIdentity,
+} from "./format-helpers.mjs";
 
 await init();
 
-// RFC 9180 base mode with the suite of §14.3 (and §15.4): DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
-const suite = new CipherSuite({ kem: new DhkemP256HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
-
-const enc = new TextEncoder();
-const subtle = globalThis.crypto.subtle;
-const rnd = (n = 32) => crypto.getRandomValues(new Uint8Array(n));
-const b64u = (s) => new Uint8Array(Buffer.from(s, "base64url"));
-const toB64u = (u) => Buffer.from(u).toString("base64url");
-const cat = (...parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
-const u8 = (n) => new Uint8Array([n]);
-const u32be = (n) => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-};
-const u64be = (n) => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n));
-  return b;
-};
-const utf8 = (s) => enc.encode(s);
-const EMPTY = new Uint8Array(0);
-/** lp(x) = u32be(len(x)) || x (FORMAT.md §1); a string is its UTF-8. */
-const lp = (x) => {
-  const b = typeof x === "string" ? utf8(x) : x;
-  return cat(u32be(b.length), b);
-};
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-/** HKDF-SHA256 with WebCrypto, 32 bytes out (§1). */
-async function hkdf(ikm, salt, info) {
-  const k = await subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
-  return new Uint8Array(await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, k, 256));
-}
-const sha256 = async (b) => new Uint8Array(await subtle.digest("SHA-256", b));
-/** §5: nonce(12) || ct || tag(16), AES-256-GCM with WebCrypto. */
-async function aesOpen(key, wrapped, aad) {
-  const k = await subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
-  return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: wrapped.subarray(0, 12), additionalData: aad }, k, wrapped.subarray(12)));
-}
-async function aesWrap(key, plain, aad) {
-  const k = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
-  const iv = rnd(12);
-  return cat(iv, new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, k, plain)));
-}
-/** WebCrypto's AES-GCM failure (a tag that does not verify). */
-const gcmFails = (e) => e instanceof Error && e.name === "OperationError";
 /** A MedsealError with this code. */
 const medsealError = (code) => (e) => e instanceof MedsealError && e.code === code;
 
-// ------------------------------------------------------------ FORMAT.md, rebuilt here
+// ------------------------------------------------------------ FORMAT.md, rebuilt here (the rest: format-helpers.mjs)
 
-/** §4.1: KEK_passkey = HKDF(prf_output, prf_salt, "medseal/v1/kek/prf" || lp(credential_id) || lp(vault_id)). */
-const passkeyKek = (prfOutput, prfSalt, credentialId, vaultId) => hkdf(prfOutput, prfSalt, cat(utf8("medseal/v1/kek/prf"), lp(credentialId), lp(vaultId)));
-/** §4.3 (and §14.2, §15.2, §15.3): a sub-key of the vault key, empty salt. */
-const subkey = (vk, label) => hkdf(vk, EMPTY, utf8(label));
-/** §14.3: the entry's HPKE info and aad (passkey entries only here). */
-const entryInfo = (vaultId, epoch) => cat(utf8("medseal/v2/hpke/vault-key"), lp(vaultId), u32be(epoch));
-const passkeyAad = (entry, vaultId) =>
-  cat(utf8("medseal/v2/aad/vault-key"), u8(1), lp(vaultId), lp(entry.id), lp(b64u(entry.credentialId)), lp(b64u(entry.prfSalt)), lp(b64u(entry.publicKey)));
-/** §7.5: aad_identity = "medseal/v1/aad/identity-key" || lp(vault_id) || lp(public_key). */
-const identityAad = (vaultId, publicKey33) => cat(utf8("medseal/v1/aad/identity-key"), lp(vaultId), lp(publicKey33));
-
-/** §14.4 + §15.3: the signed bytes of a v2 or v3 manifest. */
-function manifestSignedBytes(m) {
-  assert.ok(m.version === 2 || m.version === 3, `this test knows manifest versions 2 and 3, not ${m.version}`);
-  const v3 = m.version === 3;
-  const opt = (x) => (x === undefined ? EMPTY : b64u(x));
-  const parts = [lp(v3 ? "medseal/v3/manifest/signature" : "medseal/v2/manifest/signature"), u64be(m.version), lp(b64u(m.vaultId)), u64be(m.revision), lp(opt(m.parent)), u32be(m.epoch)];
-  parts.push(lp(b64u(m.identityKey.publicKey)), lp(b64u(m.identityKey.wrappedPrivateKey)), u32be(m.epochs.length));
-  for (const e of m.epochs) parts.push(u32be(e.epoch), lp(b64u(e.publicKey)), lp(b64u(e.handover)), lp(opt(e.wrappedVaultKey)));
-  parts.push(u32be(m.unlock.length));
-  for (const e of m.unlock) {
-    if (e.type === "passkey") {
-      parts.push(u8(1), lp(e.id), lp(b64u(e.credentialId)), lp(b64u(e.prfSalt)), lp(opt(e.publicKey)), lp(b64u(e.wrappedVaultKey)));
-      parts.push(e.label === undefined ? u8(0) : cat(u8(1), lp(e.label)));
-    } else {
-      parts.push(u8(2), lp(e.id), lp(opt(e.publicKey)), lp(opt(e.loginKey)), lp(b64u(e.wrappedVaultKey)));
-    }
-  }
-  if (v3) {
-    parts.push(lp(b64u(m.shareKey)), u32be(m.shares.length));
-    for (const s of m.shares) {
-      assert.ok(s.kind === "grant" || s.kind === "link");
-      parts.push(lp(b64u(s.id)), u8(s.kind === "grant" ? 1 : 2), s.scope === undefined ? u8(0) : cat(u8(1), lp(s.scope)));
-      parts.push(u64be(s.expires), lp(b64u(s.digest)), lp(b64u(s.key)));
-    }
-  }
-  return cat(...parts);
-}
-/** §14.5: hash(M) = SHA-256(lp("medseal/v2/manifest/hash") || signed_bytes(M)). */
-const manifestHash = async (m) => sha256(cat(lp("medseal/v2/manifest/hash"), manifestSignedBytes(m)));
 /** §14.4 + §14.6: the manifest's signature and every hand-over verify (low-S) with @noble/curves. */
 function verifyManifest(m) {
   const vaultId = b64u(m.vaultId);
@@ -192,24 +102,6 @@ async function openRecordWithDek(rec, dek, recordId, context = EMPTY) {
   return [padded[0], padded.subarray(1, end)];
 }
 
-// ------------------------------------------------------------ HPKE with @hpke/core
-
-/** RFC 9180 DeriveKeyPair(seed) and SerializePublicKey (65 bytes, uncompressed), by @hpke/core. */
-async function deriveKeyPair(seed) {
-  const keyPair = await suite.kem.deriveKeyPair(seed);
-  return { keyPair, publicKey: new Uint8Array(await suite.kem.serializePublicKey(keyPair.publicKey)) };
-}
-/** OpenBase with sealed = enc (65) || ct. */
-async function hpkeOpen(keyPair, sealed, info, aad) {
-  return new Uint8Array(await suite.open({ recipientKey: keyPair, enc: sealed.subarray(0, 65), info }, sealed.subarray(65), aad));
-}
-/** SealBase(pkR, info, aad, pt) -> enc || ct. */
-async function hpkeSeal(publicKey65, pt, info, aad) {
-  const recipientPublicKey = await suite.kem.deserializePublicKey(publicKey65);
-  const { enc: e, ct } = await suite.seal({ recipientPublicKey, info }, pt, aad);
-  return cat(new Uint8Array(e), new Uint8Array(ct));
-}
-
 // ------------------------------------------------------------ vaults under test
 
 /** A vault with one passkey of known PRF output, through the package. */
@@ -222,9 +114,9 @@ async function person(name) {
 async function vaultKeyOf(p, manifest = p.vault.manifest()) {
   const entry = manifest.unlock.find((e) => e.type === "passkey" && e.credentialId === toB64u(p.prf.credentialId));
   const kek = await passkeyKek(p.prf.prfOutput, p.prf.prfSalt, p.prf.credentialId, p.vaultId);
-  const { keyPair, publicKey } = await deriveKeyPair(await subkey(kek, "medseal/v2/entry/hpke"));
+  const { keyPair, publicKey } = await deriveKeyPair(await entrySeed(kek));
   assert.deepEqual(publicKey, b64u(entry.publicKey));
-  const vk = await hpkeOpen(keyPair, b64u(entry.wrappedVaultKey), entryInfo(p.vaultId, manifest.epoch), passkeyAad(entry, p.vaultId));
+  const vk = await openEntry(entry, keyPair, p.vaultId, manifest.epoch);
   assert.equal(vk.length, 32);
   return vk;
 }
@@ -232,7 +124,7 @@ async function vaultKeyOf(p, manifest = p.vault.manifest()) {
 const shareKeyPair = async (vk) => deriveKeyPair(await subkey(vk, "medseal/v3/vault/share-key"));
 /** §4.3 + §7.5: the identity private scalar, unwrapped under K_wrap_identity(VK). */
 async function identityScalar(manifest, vk) {
-  const scalar = await aesOpen(await subkey(vk, "medseal/v1/vault/wrap-identity"), b64u(manifest.identityKey.wrappedPrivateKey), identityAad(b64u(manifest.vaultId), b64u(manifest.identityKey.publicKey)));
+  const scalar = await unwrapIdentity(manifest, vk);
   assert.deepEqual(p256.getPublicKey(scalar, true), b64u(manifest.identityKey.publicKey));
   return scalar;
 }

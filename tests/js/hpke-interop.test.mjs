@@ -5,89 +5,24 @@
 // that what it opens is the vault key (it unwraps the identity key under
 // WebCrypto AES-GCM), follows a re-key to epoch 2, and goes the other way:
 // a key sealed by @hpke/core, in a manifest re-signed here, unlocks medseal.
-// Every derivation below is built in this file from the text of FORMAT.md,
-// not taken from medseal.
+// Every derivation is built from the text of FORMAT.md, here and in
+// format-helpers.mjs, not taken from medseal.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CipherSuite, DhkemP256HkdfSha256, HkdfSha256, Aes256Gcm } from "@hpke/core";
 import { p256 } from "@noble/curves/nist.js";
 import { init, Vault, MedsealError, ErrorCode, webauthn } from "../../pkg/dist/node.js";
+import {
+  rnd, b64u, toB64u, cat, utf8, lp, hkdf, aesOpen, aesWrap, gcmFails,
+  passkeyKek, entrySeed, subkey, entryInfo, entryAad, identityAad, epochKeyAad, manifestSignedBytes, manifestHash,
+  deriveKeyPair, hpkeSeal, openEntry, unwrapIdentity,
+} from "./format-helpers.mjs";
 
 await init();
 
-// RFC 9180 base mode with the suite of §14.3: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
-const suite = new CipherSuite({ kem: new DhkemP256HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+// ------------------------------------------------------------ FORMAT.md, rebuilt here (the rest: format-helpers.mjs)
 
-const enc = new TextEncoder();
-const subtle = globalThis.crypto.subtle;
-const rnd = (n = 32) => crypto.getRandomValues(new Uint8Array(n));
-const b64u = (s) => new Uint8Array(Buffer.from(s, "base64url"));
-const toB64u = (u) => Buffer.from(u).toString("base64url");
-const cat = (...parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
-const u8 = (n) => new Uint8Array([n]);
-const u32be = (n) => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-};
-const u64be = (n) => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n));
-  return b;
-};
-const utf8 = (s) => enc.encode(s);
-/** lp(x) = u32be(len(x)) || x (FORMAT.md §1). */
-const lp = (x) => cat(u32be(x.length), typeof x === "string" ? utf8(x) : x);
-
-/** HKDF-SHA256 with WebCrypto, 32 bytes out. */
-async function hkdf(ikm, salt, info) {
-  const k = await subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
-  return new Uint8Array(await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, k, 256));
-}
-/** §5: nonce(12) || ct || tag(16), AES-256-GCM with WebCrypto. */
-async function aesOpen(key, wrapped, aad) {
-  const k = await subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
-  return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: wrapped.subarray(0, 12), additionalData: aad }, k, wrapped.subarray(12)));
-}
-async function aesWrap(key, plain, aad) {
-  const k = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
-  const iv = rnd(12);
-  return cat(iv, new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, k, plain)));
-}
-/** WebCrypto's AES-GCM failure (a tag that does not verify). */
-const gcmFails = (e) => e instanceof Error && e.name === "OperationError";
-
-// ------------------------------------------------------------ FORMAT.md, rebuilt here
-
-/** §4.1: KEK_passkey = HKDF(prf_output, prf_salt, "medseal/v1/kek/prf" || lp(credential_id) || lp(vault_id)). */
-const passkeyKek = (prfOutput, prfSalt, credentialId, vaultId) => hkdf(prfOutput, prfSalt, cat(utf8("medseal/v1/kek/prf"), lp(credentialId), lp(vaultId)));
 /** §4.2: KEK_recovery = HKDF(entropy, vault_id, "medseal/v1/kek/recovery"). */
 const recoveryKek = (entropy, vaultId) => hkdf(entropy, vaultId, utf8("medseal/v1/kek/recovery"));
-/** §14.3: seed = HKDF(KEK, "", "medseal/v2/entry/hpke"), the ikm of DeriveKeyPair. */
-const entrySeed = (kek) => hkdf(kek, new Uint8Array(0), utf8("medseal/v2/entry/hpke"));
-/** §4.3: vault sub-keys. */
-const subkey = (vk, label) => hkdf(vk, new Uint8Array(0), utf8(label));
-/** §14.3: info = "medseal/v2/hpke/vault-key" || lp(vault_id) || u32be(epoch). */
-const hpkeInfo = (vaultId, epoch) => cat(utf8("medseal/v2/hpke/vault-key"), lp(vaultId), u32be(epoch));
-/** §14.3: aad = "medseal/v2/aad/vault-key" || type || lp(vault_id) || lp(id) || fields. */
-function hpkeAad(entry, vaultId) {
-  const head = cat(utf8("medseal/v2/aad/vault-key"), u8(entry.type === "passkey" ? 1 : 2), lp(vaultId), lp(entry.id));
-  return entry.type === "passkey"
-    ? cat(head, lp(b64u(entry.credentialId)), lp(b64u(entry.prfSalt)), lp(b64u(entry.publicKey)))
-    : cat(head, lp(b64u(entry.publicKey)), lp(b64u(entry.loginKey)));
-}
-/** §7.5: aad_identity = "medseal/v1/aad/identity-key" || lp(vault_id) || lp(public_key). */
-const identityAad = (vaultId, publicKey33) => cat(utf8("medseal/v1/aad/identity-key"), lp(vaultId), lp(publicKey33));
-/** §14.2: AAD of an older epoch's vault key wrapped by the current one. */
-const epochKeyAad = (vaultId, k, current) => cat(utf8("medseal/v2/aad/epoch-key"), lp(vaultId), u32be(k), u32be(current));
 /** §9: the 16 bytes of entropy in a recovery code (Crockford base32, 160 bits, MSB first). */
 function recoveryEntropy(code) {
   const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -99,63 +34,8 @@ function recoveryEntropy(code) {
   for (let i = 19; i >= 0; i--, bits >>= 8n) raw[i] = Number(bits & 0xffn);
   return raw.subarray(0, 16);
 }
-/**
- * The signed bytes of a v2 (§14.4) or v3 (§15.3) manifest (here: the reader's copy, for ECDSA with
- * @noble/curves). v3 is v2 with its own label and, after the entries, the share key and the share list.
- */
-function manifestSignedBytes(m) {
-  assert.ok(m.version === 2 || m.version === 3, `this test knows manifest versions 2 and 3, not ${m.version}`);
-  const v3 = m.version === 3;
-  const opt = (x) => (x === undefined ? new Uint8Array(0) : b64u(x));
-  const parts = [lp(v3 ? "medseal/v3/manifest/signature" : "medseal/v2/manifest/signature"), u64be(m.version), lp(b64u(m.vaultId)), u64be(m.revision), lp(opt(m.parent)), u32be(m.epoch)];
-  parts.push(lp(b64u(m.identityKey.publicKey)), lp(b64u(m.identityKey.wrappedPrivateKey)), u32be(m.epochs.length));
-  for (const e of m.epochs) parts.push(u32be(e.epoch), lp(b64u(e.publicKey)), lp(b64u(e.handover)), lp(opt(e.wrappedVaultKey)));
-  parts.push(u32be(m.unlock.length));
-  for (const e of m.unlock) {
-    if (e.type === "passkey") {
-      parts.push(u8(1), lp(e.id), lp(b64u(e.credentialId)), lp(b64u(e.prfSalt)), lp(opt(e.publicKey)), lp(b64u(e.wrappedVaultKey)));
-      parts.push(e.label === undefined ? u8(0) : cat(u8(1), lp(e.label)));
-    } else {
-      parts.push(u8(2), lp(e.id), lp(opt(e.publicKey)), lp(opt(e.loginKey)), lp(b64u(e.wrappedVaultKey)));
-    }
-  }
-  if (v3) {
-    // §15.3: || lp(shareKey) || u32be(#shares) || each: lp(id) || u8(kind) || (0x01 || lp(scope) | 0x00) || u64be(expires) || lp(digest) || lp(key)
-    parts.push(lp(b64u(m.shareKey)), u32be(m.shares.length));
-    for (const s of m.shares) {
-      assert.ok(s.kind === "grant" || s.kind === "link");
-      parts.push(lp(b64u(s.id)), u8(s.kind === "grant" ? 1 : 2), s.scope === undefined ? u8(0) : cat(u8(1), lp(s.scope)));
-      parts.push(u64be(s.expires), lp(b64u(s.digest)), lp(b64u(s.key)));
-    }
-  }
-  return cat(...parts);
-}
-
-// ------------------------------------------------------------ HPKE with @hpke/core
-
-/** RFC 9180 §7.1.3 DeriveKeyPair(seed) for DHKEM(P-256, HKDF-SHA256), by @hpke/core; and SerializePublicKey (65 bytes, uncompressed). */
-async function deriveEntryKeyPair(seed) {
-  const keyPair = await suite.kem.deriveKeyPair(seed);
-  return { keyPair, publicKey: new Uint8Array(await suite.kem.serializePublicKey(keyPair.publicKey)) };
-}
-/** OpenBase(enc, skR, info, aad, ct) with wrappedVaultKey = enc (65) || ct (48). */
-async function openEntry(entry, keyPair, vaultId, epoch) {
-  const sealed = b64u(entry.wrappedVaultKey);
-  assert.equal(sealed.length, 113, "wrappedVaultKey = enc (65) || ct (32 + 16)");
-  const pt = await suite.open({ recipientKey: keyPair, enc: sealed.subarray(0, 65), info: hpkeInfo(vaultId, epoch) }, sealed.subarray(65), hpkeAad(entry, vaultId));
-  return new Uint8Array(pt);
-}
-/** SealBase(pkR, info, aad, key) -> enc || ct, by @hpke/core. */
-async function sealToEntry(entry, key, vaultId, epoch) {
-  const recipientPublicKey = await suite.kem.deserializePublicKey(b64u(entry.publicKey));
-  const { enc: e, ct } = await suite.seal({ recipientPublicKey, info: hpkeInfo(vaultId, epoch) }, key, hpkeAad(entry, vaultId));
-  return cat(new Uint8Array(e), new Uint8Array(ct));
-}
-/** §4.3 + §7.5: unwraps identityKey.wrappedPrivateKey under K_wrap_identity(VK). */
-async function unwrapIdentity(manifest, vk) {
-  const kWrapIdentity = await subkey(vk, "medseal/v1/vault/wrap-identity");
-  return aesOpen(kWrapIdentity, b64u(manifest.identityKey.wrappedPrivateKey), identityAad(b64u(manifest.vaultId), b64u(manifest.identityKey.publicKey)));
-}
+/** §14.3: SealBase(pkR, info, aad, key) -> enc || ct of an unlock entry, by @hpke/core. */
+const sealToEntry = (entry, key, vaultId, epoch) => hpkeSeal(b64u(entry.publicKey), key, entryInfo(vaultId, epoch), entryAad(entry, vaultId));
 
 // ------------------------------------------------------------ the vault under test
 
@@ -189,7 +69,7 @@ async function openAll(manifest, keys, recoveryCode) {
   const vaultId = b64u(manifest.vaultId);
   let vk;
   for (const { entry, kek } of await keksOf(manifest, keys, recoveryCode)) {
-    const { keyPair, publicKey } = await deriveEntryKeyPair(await entrySeed(kek));
+    const { keyPair, publicKey } = await deriveKeyPair(await entrySeed(kek));
     assert.equal(publicKey.length, 65);
     assert.equal(publicKey[0], 0x04, "SerializePublicKey of P-256 is uncompressed SEC1");
     assert.deepEqual(publicKey, b64u(entry.publicKey), `(a) ${entry.type} ${entry.id}: @hpke/core's DeriveKeyPair(seed) is the entry's publicKey`);
@@ -226,7 +106,7 @@ test("(a)-(c): @hpke/core derives every entry's public key and opens its wrapped
 
   // Negative: the info and the aad are bound. Another epoch in info, or another entry's aad, does not open.
   const [{ entry, kek }] = await keksOf(manifest, keys, recoveryCode);
-  const { keyPair } = await deriveEntryKeyPair(await entrySeed(kek));
+  const { keyPair } = await deriveKeyPair(await entrySeed(kek));
   await assert.rejects(openEntry(entry, keyPair, b64u(manifest.vaultId), 2), "epoch 2 in info does not open an epoch-1 key");
   await assert.rejects(openEntry({ ...entry, id: entry.id + "x" }, keyPair, b64u(manifest.vaultId), 1), "another entry id in aad does not open");
   await assert.rejects(unwrapIdentity(manifest, rnd()), gcmFails, "another key does not unwrap the identity key");
@@ -250,7 +130,7 @@ test("(d): after rekey() every entry opens to the epoch-2 vault key, and the epo
 
   // The epoch-2 entries do not open as epoch 1 (the epoch is in info).
   const [{ entry, kek }] = await keksOf(m2, keys, recoveryCode);
-  const { keyPair } = await deriveEntryKeyPair(await entrySeed(kek));
+  const { keyPair } = await deriveKeyPair(await entrySeed(kek));
   await assert.rejects(openEntry(entry, keyPair, b64u(m2.vaultId), 1));
 
   // §14.2: the epoch-1 key is kept wrapped by K_wrap_epoch(VK_2), and the identity key of epoch 1 is in epochs[0].
@@ -280,9 +160,9 @@ test("the other direction: a fresh vault key sealed by @hpke/core to each entry 
   const m = structuredClone(manifest);
   for (const entry of m.unlock) entry.wrappedVaultKey = toB64u(await sealToEntry(entry, fresh, vaultId, m.epoch));
   m.identityKey.wrappedPrivateKey = toB64u(await aesWrap(await subkey(fresh, "medseal/v1/vault/wrap-identity"), scalar, identityAad(vaultId, b64u(m.identityKey.publicKey))));
-  const freshShareKey = (await deriveEntryKeyPair(await subkey(fresh, "medseal/v3/vault/share-key"))).publicKey;
+  const freshShareKey = (await deriveKeyPair(await subkey(fresh, "medseal/v3/vault/share-key"))).publicKey;
   m.shareKey = toB64u(freshShareKey);
-  m.parent = toB64u(new Uint8Array(await subtle.digest("SHA-256", cat(lp("medseal/v2/manifest/hash"), manifestSignedBytes(manifest)))));
+  m.parent = toB64u(await manifestHash(manifest));
   m.revision = manifest.revision + 1;
   // Field order of §15.3 (§14.4's up to unlock, then shareKey, shares, signature; the reader does not need it).
   const ordered = {
