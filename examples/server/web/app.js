@@ -310,6 +310,12 @@ async function saveRecord(ev) {
 const inDays = (days) => Date.now() + days * 86_400_000;
 const until = (seconds) => new Date(seconds * 1000).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
 const scopeText = (info) => (info.label ? `all ${info.label} records` : `${info.records.length} record(s)`);
+/** What one of my grants gives, with the records named (this device can read them). */
+function myScopeText(info) {
+  if (info.label) return scopeText(info);
+  const names = info.records.map((id) => openedById.get(id)?.text ?? "(deleted)");
+  return `${scopeText(info)}: ${names.slice(0, 3).join("; ")}${names.length > 3 ? "; …" : ""}`;
+}
 
 /** Whether a grant covers a record: its ids, or its label is the record's kind. */
 function covers(info, id, kind) {
@@ -481,7 +487,7 @@ async function refreshSharing() {
   for (const g of myGrants) {
     const info = sharing.grantInfo(g.grant);
     const tr = document.createElement("tr");
-    tr.append(cell(g.grantee), cell(scopeText(info)), cell(until(info.expires)));
+    tr.append(cell(g.grantee), cell(myScopeText(info)), cell(until(info.expires)));
     const td = document.createElement("td");
     const b = Object.assign(document.createElement("button"), { textContent: "Revoke" });
     b.onclick = () => action(() => revoke(info.id, g.grantee));
