@@ -1180,7 +1180,9 @@ export class Vault implements VaultApi<"sync"> {
    * Opens records another vault shared with this one: verifies the grant
    * against the grantor's manifest (pin it with `sharing.pin`), that it is
    * addressed to this vault and not expired, then opens each item with its
-   * slot. One outcome per item.
+   * slot. One outcome per item; an older version of a record than this
+   * device opened before is `StaleRecord` (a rollback), as for the vault's
+   * own records.
    * @throws {@link MedsealError} for the grant: `NotGranted`, `GrantExpired`, `ManifestInvalid`, `Malformed`, `Locked`
    */
   openShared<T = unknown>(opts: OpenSharedOptions): Array<OpenOutcome<T>> {
@@ -1196,8 +1198,9 @@ export class Vault implements VaultApi<"sync"> {
           obj(it, "each item must be { sealed, slot, recordId, context? }");
           const { recordId, context } = bindingOf(it);
           const slot = fromB64u(str(it.slot, "slot"));
+          // Through the vault: what this device saw of the grantor's records guards against rollback.
           const open = (b: Uint8Array, text: boolean): T => {
-            const o = call(() => g.open(slot, b, text, recordId, context, now()));
+            const o = call(() => this.#h.openShared(g, slot, b, text, recordId, context, now()));
             return (o.json ? parseJson<T>(call(() => o.intoText())) : o.intoBytes()) as T;
           };
           const value = typeof it.sealed === "string" ? withUtf8(it.sealed, false, (b) => open(b, true)) : open(bytesOf(it.sealed, "sealed"), false);
@@ -1208,6 +1211,7 @@ export class Vault implements VaultApi<"sync"> {
       });
     } finally {
       g.free();
+      this.#persist();
     }
   }
 

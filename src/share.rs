@@ -35,8 +35,11 @@ const GRANT_KIND: &str = "grant";
 const GRANT_VERSION: u64 = 1;
 /// Most record ids in one grant.
 pub const MAX_GRANT_RECORDS: usize = 1000;
-/// Largest grant JSON accepted.
-pub const MAX_GRANT_JSON_LEN: usize = 128 << 10;
+/// Most bytes of record ids in one grant, all ids together.
+pub const MAX_GRANT_IDS_LEN: usize = 64 << 10;
+/// Largest grant JSON accepted: room for the most record ids, each byte
+/// escaped as `\u00XX` (six characters), and the rest of the grant.
+pub const MAX_GRANT_JSON_LEN: usize = 6 * MAX_GRANT_IDS_LEN + (64 << 10);
 /// A grant key sealed to a grantee (HPKE `enc` || ciphertext || tag).
 const SEALED_GRANT_KEY_LEN: usize = entry_key::SEALED_KEY_LEN;
 /// A slot: a record's data key wrapped for one grant.
@@ -77,6 +80,11 @@ impl GrantScope {
             GrantScope::Records(ids) => {
                 if ids.is_empty() || ids.len() > MAX_GRANT_RECORDS {
                     return Err(Error::InvalidArgument("a grant names 1 to 1000 records"));
+                }
+                if ids.iter().map(String::len).sum::<usize>() > MAX_GRANT_IDS_LEN {
+                    return Err(Error::InvalidArgument(
+                        "a grant names at most 64 KiB of record ids",
+                    ));
                 }
                 for (i, id) in ids.iter().enumerate() {
                     if id.is_empty() || id.len() > MAX_RECORD_ID_LEN {
@@ -416,13 +424,17 @@ impl Grant {
         s
     }
 
-    /// Checks the grant's signature against the grantor's manifest: the
-    /// manifest must be the grantor's (same vault id), self-consistent
-    /// (every signature and hand-over), and the grant signed by the
-    /// identity key of the epoch it names (current or older, through the
-    /// hand-overs). Which manifest is the grantor's is the caller's to
-    /// establish (fingerprint pin). `ManifestInvalid` for a bad grant
-    /// signature or a manifest of another vault.
+    /// Checks the grant against the grantor's manifest: the manifest must
+    /// be the grantor's (same vault id), self-consistent (every signature
+    /// and hand-over), the grant signed by the identity key of the epoch it
+    /// names (current or older, through the hand-overs), and **listed** in
+    /// that manifest with this digest. The listing is what makes an older
+    /// epoch's signature count: a removed passkey still holds its epoch's
+    /// identity key and can sign grants, but cannot make the grantor's
+    /// current manifest list them. Which manifest is the grantor's, and that
+    /// it is current, is the caller's to establish (pin). `ManifestInvalid`
+    /// for a bad signature or another vault's manifest; `NotGranted` for a
+    /// grant the manifest does not list (revoked, or never the grantor's).
     pub fn verify(&self, grantor: &Manifest) -> Result<()> {
         if grantor.vault_id() != self.grantor {
             return Err(Error::ManifestInvalid);
@@ -431,7 +443,15 @@ impl Grant {
         let key = grantor
             .identity_of_epoch(self.grantor_epoch)
             .ok_or(Error::ManifestInvalid)?;
-        identity::verify(key, &self.signed_bytes(), &self.signature)
+        identity::verify(key, &self.signed_bytes(), &self.signature)?;
+        let digest = self.digest();
+        if !grantor
+            .shares()
+            .any(|s| !s.link && s.id == self.id.as_slice() && s.digest == digest.as_slice())
+        {
+            return Err(Error::NotGranted);
+        }
+        Ok(())
     }
 }
 
@@ -591,28 +611,43 @@ impl Fingerprint {
 }
 
 /// What a device remembers of another person's vault after first use
-/// (trust on first use, as Signal and SSH do): its fingerprint and the
-/// newest manifest revision seen. JSON: `{"medseal": "pin", "version": 1,
-/// "vaultId", "fingerprint" (base64url digest), "revision"}`.
+/// (trust on first use, as Signal and SSH do): its fingerprint, and the
+/// head of the newest manifest seen (revision, hash, epoch, identity key),
+/// so that a later manifest must descend from it. JSON: `{"medseal": "pin",
+/// "version": 1, "vaultId", "fingerprint", "revision", "hash", "epoch",
+/// "identity"}` (binary fields base64url).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pin {
     vault_id: Vec<u8>,
     fingerprint: [u8; 32],
     revision: u64,
+    hash: [u8; HASH_LEN],
+    epoch: u32,
+    identity: Vec<u8>,
 }
 
 impl Pin {
     /// Checks a manifest relayed for a person against what was pinned for
-    /// them (`None`: first use, the manifest is pinned). A different
-    /// fingerprint is `KeyChanged` (a substituted key: compare fingerprints
-    /// with the person); an older revision than seen is `StaleManifest` (a
-    /// server replaying an older key). Returns the pin to store.
+    /// them (`None`: first use, the manifest is pinned). Returns the pin to
+    /// store. Refused:
+    /// - another fingerprint: `KeyChanged` (a substituted key: compare
+    ///   fingerprints with the person);
+    /// - an older revision than seen: `StaleManifest` (a replayed, older key);
+    /// - the same revision with other content, or a newer one whose identity
+    ///   key of the pinned epoch is not the one pinned: `ForkDetected` (a
+    ///   history that does not descend from the one seen: what a passkey the
+    ///   person removed can make, with their first identity key and so the
+    ///   same fingerprint, by re-keying an old manifest).
     pub fn check(manifest: &Manifest, pinned: Option<&Pin>) -> Result<Pin> {
         let fp = Fingerprint::of(manifest)?;
+        let head = manifest.head();
         let pin = Pin {
             vault_id: manifest.vault_id().to_vec(),
             fingerprint: fp.digest,
-            revision: manifest.revision(),
+            revision: head.revision,
+            hash: head.hash,
+            epoch: head.epoch,
+            identity: head.identity,
         };
         let Some(old) = pinned else {
             return Ok(pin);
@@ -629,6 +664,20 @@ impl Pin {
                 offered: pin.revision,
             });
         }
+        let descends = if pin.revision == old.revision {
+            pin.hash == old.hash
+        } else {
+            // Every hand-over was verified (Fingerprint::of): the key of the
+            // pinned epoch leads to the current one.
+            manifest.identity_of_epoch(old.epoch) == Some(old.identity.as_slice())
+        };
+        if !descends {
+            return Err(Error::ForkDetected {
+                revision: old.revision,
+                seen: old.hash,
+                offered: pin.hash,
+            });
+        }
         Ok(pin)
     }
 
@@ -638,25 +687,39 @@ impl Pin {
         if json.len() > 4096 {
             return Err(Error::TooLarge);
         }
+        if !unique_keys(json) {
+            return Err(bad);
+        }
         let v: Value = serde_json::from_str(json).map_err(|_| bad)?;
         let o = v.as_object().ok_or(bad)?;
         if o.get("medseal").and_then(Value::as_str) != Some("pin")
             || o.get("version").and_then(Value::as_u64) != Some(1)
-            || o.len() != 5
+            || o.len() != 8
         {
             return Err(bad);
         }
         let vault_id = b64_field(o, "vaultId", VAULT_ID_LEN).map_err(|_| bad)?;
         let fp = b64_field(o, "fingerprint", 32).map_err(|_| bad)?;
+        let hash = b64_field(o, "hash", HASH_LEN).map_err(|_| bad)?;
+        let identity = b64_field(o, "identity", identity::PUBLIC_KEY_LEN).map_err(|_| bad)?;
         let revision = o
             .get("revision")
             .and_then(Value::as_u64)
             .filter(|r| *r <= MAX_TIME)
             .ok_or(bad)?;
+        let epoch = o
+            .get("epoch")
+            .and_then(Value::as_u64)
+            .and_then(|e| u32::try_from(e).ok())
+            .filter(|e| *e >= 1)
+            .ok_or(bad)?;
         Ok(Pin {
             vault_id,
             fingerprint: fp.try_into().map_err(|_| bad)?,
             revision,
+            hash: hash.try_into().map_err(|_| bad)?,
+            epoch,
+            identity,
         })
     }
 
@@ -668,6 +731,9 @@ impl Pin {
             "vaultId": crate::b64::encode(&self.vault_id),
             "fingerprint": crate::b64::encode(&self.fingerprint),
             "revision": self.revision,
+            "hash": crate::b64::encode(&self.hash),
+            "epoch": self.epoch,
+            "identity": crate::b64::encode(&self.identity),
         })
         .to_string()
     }

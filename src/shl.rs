@@ -647,8 +647,17 @@ fn check_url(url: &str) -> Result<()> {
     } else {
         return Err(Error::Malformed("SHL payload: url is not https"));
     };
+    // WHATWG URL parsing (what a browser does with the url) reads `\` as `/`
+    // in http(s) URLs, and user info before `@` is no part of an SHL
+    // manifest URL: refused, so the host checked here is the host fetched.
+    if url.contains('\\') {
+        return Err(Error::Malformed("SHL payload: url has a backslash"));
+    }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.contains('@') {
+        return Err(Error::Malformed("SHL payload: url has user info (@)"));
+    }
+    let host = authority;
     let host = match host.rsplit_once(':') {
         // A port after the host (an IPv6 literal ends with `]`).
         Some((h, port)) if !port.contains(']') => h,

@@ -477,7 +477,7 @@ fn grant_parser_refuses_garbage() {
         );
     }
     assert_eq!(
-        Grant::from_json(&"x".repeat(200_000)).unwrap_err(),
+        Grant::from_json(&"x".repeat(1_000_000)).unwrap_err(),
         Error::TooLarge
     );
 }

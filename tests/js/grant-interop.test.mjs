@@ -257,12 +257,44 @@ test("(b) independent -> medseal: a grant built here opens in medseal, and each 
   assert.deepEqual(Object.keys(JSON.parse(grant.json)), GRANT_FIELDS);
   const slot1 = await makeSlot(grant, sealed1, "lab-1");
   const slot2 = await makeSlot(grant, sealed2, "lab-2");
+  const byLabel = await makeGrant({ scope: { label: "labs" }, created: now, expires: now + 3600 });
+  // GK sealed with an info naming another grant id (signed over what was sealed): only the info differs.
+  const otherInfo = await makeGrant({ scope: { records: ["lab-1"] }, created: now, expires: now + 3600, infoOf: (g) => ({ ...g, id: rnd(16) }) });
+  // Expired (validly signed, created ≤ expires < now).
+  const expired = await makeGrant({ scope: { records: ["lab-1"] }, created: now - 7200, expires: now - 3600 });
+
+  /**
+   * The patient's next manifest, written here (§15.3): it lists `grants` (digest, GK under K_wrap_share),
+   * re-signed. A grantee accepts only a grant its grantor's manifest lists (§15.4).
+   */
+  async function listing(grants) {
+    const next = structuredClone(grantor);
+    for (const gr of grants) {
+      next.shares.push({
+        id: toB64u(gr.g.id),
+        kind: "grant",
+        ...(gr.g.scope.label ? { scope: gr.g.scope.label } : {}),
+        expires: gr.g.expires,
+        digest: toB64u(gr.digest),
+        key: toB64u(await aesWrap(await subkey(vkP, "medseal/v3/vault/wrap-share"), gr.gk, shareKeyAad(patient.vaultId, gr.g.id, "grant", grantor.epoch))),
+      });
+    }
+    next.parent = toB64u(await manifestHash(grantor));
+    next.revision = grantor.revision + 1;
+    delete next.signature;
+    next.signature = toB64u(p256.sign(manifestSignedBytes(next), scalar, { lowS: true }));
+    return next;
+  }
+  const listedAll = await listing([grant, byLabel, otherInfo, expired]);
+
+  // Signed by the grantor's key but not listed in its manifest: refused (what a removed passkey could sign).
+  assert.throws(() => clinician.vault.openShared({ grant: grant.json, grantor, items: [] }), medsealError(ErrorCode.NotGranted));
 
   // medseal verifies the grant (signature, addressee, expiry), opens GK (HPKE) and the slots.
   assert.deepEqual(sharing.grantInfo(grant.json).digest, toB64u(grant.digest), "medseal computes the digest of §15.4");
   const out = clinician.vault.openShared({
     grant: grant.json,
-    grantor,
+    grantor: listedAll,
     items: [
       { sealed: sealed1, slot: slot1, recordId: "lab-1" },
       { sealed: sealed2, slot: slot2, recordId: "lab-2" },
@@ -274,25 +306,13 @@ test("(b) independent -> medseal: a grant built here opens in medseal, and each 
   ]);
 
   // A label scope (0x02 || lp(label)) too.
-  const byLabel = await makeGrant({ scope: { label: "labs" }, created: now, expires: now + 3600 });
-  const [o] = clinician.vault.openShared({ grant: byLabel.json, grantor, items: [{ sealed: sealed2, slot: await makeSlot(byLabel, sealed2, "lab-2"), recordId: "lab-2" }] });
+  const [o] = clinician.vault.openShared({ grant: byLabel.json, grantor: listedAll, items: [{ sealed: sealed2, slot: await makeSlot(byLabel, sealed2, "lab-2"), recordId: "lab-2" }] });
   assert.deepEqual(o, { ok: true, value: lab2 });
 
   // The patient's next manifest, written here (§15.3): it lists the grant (digest, GK under K_wrap_share),
   // re-signed. medseal unlocks it and makes slots for the grant: it reads the entry, unwraps our key, and
   // finds its own digest of the grant equal to ours.
-  const listed = structuredClone(grantor);
-  listed.shares.push({
-    id: toB64u(grant.g.id),
-    kind: "grant",
-    expires: grant.g.expires,
-    digest: toB64u(grant.digest),
-    key: toB64u(await aesWrap(await subkey(vkP, "medseal/v3/vault/wrap-share"), grant.gk, shareKeyAad(patient.vaultId, grant.g.id, "grant", grantor.epoch))),
-  });
-  listed.parent = toB64u(await manifestHash(grantor));
-  listed.revision = grantor.revision + 1;
-  delete listed.signature;
-  listed.signature = toB64u(p256.sign(manifestSignedBytes(listed), scalar, { lowS: true }));
+  const listed = await listing([grant]);
   const { vault: patient2 } = await Vault.unlock(listed, { prf: { credentialId: patient.prf.credentialId, prfOutput: patient.prf.prfOutput } }, { store: null });
   assert.deepEqual(sharing.shares(listed).map((s) => s.id), [toB64u(grant.g.id)]);
   const slotByMedseal = patient2.grantSlot(grant.json, sealed1, { recordId: "lab-1" });
@@ -301,9 +321,8 @@ test("(b) independent -> medseal: a grant built here opens in medseal, and each 
   patient2.lock();
 
   // Negative cases, each refused with its code.
-  // GK sealed with an info naming another grant id (signed over what was sealed): only the info differs.
-  const otherInfo = await makeGrant({ scope: { records: ["lab-1"] }, created: now, expires: now + 3600, infoOf: (g) => ({ ...g, id: rnd(16) }) });
-  assert.throws(() => clinician.vault.openShared({ grant: otherInfo.json, grantor, items: [] }), medsealError(ErrorCode.NotGranted));
+  // otherInfo: listed, signed, but its GK was sealed with another grant's info: HPKE refuses it.
+  assert.throws(() => clinician.vault.openShared({ grant: otherInfo.json, grantor: listedAll, items: [] }), medsealError(ErrorCode.NotGranted));
   // A signature over another expiry than the grant says.
   const otherExpiry = await makeGrant({ scope: { records: ["lab-1"] }, created: now, expires: now + 3600, signedOf: (g) => ({ ...g, expires: g.expires + 1 }) });
   assert.throws(() => clinician.vault.openShared({ grant: otherExpiry.json, grantor, items: [] }), medsealError(ErrorCode.ManifestInvalid));
@@ -321,7 +340,7 @@ test("(b) independent -> medseal: a grant built here opens in medseal, and each 
   const wrongSlot = await makeSlot(grant, sealed1, "lab-1", "lab-2");
   const mixed = clinician.vault.openShared({
     grant: grant.json,
-    grantor,
+    grantor: listedAll,
     items: [
       { sealed: sealed1, slot: wrongSlot, recordId: "lab-1" },
       { sealed: sealed2, slot: slot2, recordId: "lab-2" },
@@ -330,10 +349,8 @@ test("(b) independent -> medseal: a grant built here opens in medseal, and each 
   assert.equal(mixed[0].ok, false);
   assert.equal(mixed[0].error.code, ErrorCode.NotGranted);
   assert.deepEqual(mixed[1], { ok: true, value: lab2 });
-  // Expired (validly signed, created ≤ expires < now).
-  const expired = await makeGrant({ scope: { records: ["lab-1"] }, created: now - 7200, expires: now - 3600 });
   const expiredSlot = await makeSlot(expired, sealed1, "lab-1");
-  assert.throws(() => clinician.vault.openShared({ grant: expired.json, grantor, items: [{ sealed: sealed1, slot: expiredSlot, recordId: "lab-1" }] }), medsealError(ErrorCode.GrantExpired));
+  assert.throws(() => clinician.vault.openShared({ grant: expired.json, grantor: listedAll, items: [{ sealed: sealed1, slot: expiredSlot, recordId: "lab-1" }] }), medsealError(ErrorCode.GrantExpired));
 });
 
 test("(c) the fingerprint of §15.6 is medseal's, and a re-key keeps it", async () => {

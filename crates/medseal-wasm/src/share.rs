@@ -155,30 +155,6 @@ impl GrantHandle {
     pub fn info(&self) -> GrantInfo {
         info(self.inner.grant())
     }
-
-    /// Opens a shared record with its slot (`now`: seconds since the Unix
-    /// epoch). `GrantExpired`, `NotGranted`, `DecryptionFailed`.
-    pub fn open(
-        &self,
-        slot: &[u8],
-        sealed: Vec<u8>,
-        text: bool,
-        record_id: &str,
-        context: &[u8],
-        now: f64,
-    ) -> Result<Opened, JsValue> {
-        let bytes = sealed_of(sealed, text)?;
-        let now = seconds(now, "now must be seconds since 1970")?;
-        let r = self
-            .inner
-            .open_record(slot, &bytes, &binding(record_id, context), now)
-            .map_err(to_js)?;
-        Ok(Opened {
-            json: r.content_type == medseal::ContentType::Json,
-            version: r.meta.version as f64,
-            data: Zeroizing::new(r.data),
-        })
-    }
 }
 
 #[wasm_bindgen]
@@ -247,6 +223,53 @@ impl VaultHandle {
         let id = medseal::base64url_decode(id).ok_or_else(|| invalid("a grant id is base64url"))?;
         self.get_mut()?.revoke_share(&id).map_err(to_js)?;
         self.saw_manifest()
+    }
+
+    /// Opens one record shared under `grant` with its slot, and checks it
+    /// against what this device saw of that grantor's record (a server that
+    /// serves an older version after a newer one was opened here is
+    /// `StaleRecord`; a deleted one `RecordDeleted`), as `open` does for the
+    /// vault's own records. Shared records are remembered apart from the
+    /// vault's own (keyed by the grantor's vault id too).
+    #[wasm_bindgen(js_name = openShared)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_shared(
+        &mut self,
+        grant: &GrantHandle,
+        slot: &[u8],
+        sealed: Vec<u8>,
+        text: bool,
+        record_id: &str,
+        context: &[u8],
+        now: f64,
+    ) -> Result<Opened, JsValue> {
+        let bytes = sealed_of(sealed, text)?;
+        let now = seconds(now, "now must be seconds since 1970")?;
+        let ctx = binding(record_id, context);
+        let mut remembered = b"medseal/shared/".to_vec();
+        remembered.extend_from_slice(&grant.inner.grant().grantor);
+        remembered.extend_from_slice(context);
+        let seen_ctx = binding(record_id, &remembered);
+        let meta = medseal::read_meta(&bytes).map_err(to_js)?;
+        self.seen.check_record(&seen_ctx, &meta).map_err(to_js)?;
+        match grant.inner.open_record(slot, &bytes, &ctx, now) {
+            Ok(r) => {
+                // The grantor's epochs are not this vault's: every version raises.
+                self.seen_changed |= self
+                    .seen
+                    .saw_opened(&seen_ctx, &r.meta, r.meta.epoch, false);
+                Ok(Opened {
+                    json: r.content_type == medseal::ContentType::Json,
+                    version: r.meta.version as f64,
+                    data: Zeroizing::new(r.data),
+                })
+            }
+            Err(e @ medseal::Error::RecordDeleted { .. }) => {
+                self.seen_changed |= self.seen.saw_opened(&seen_ctx, &meta, meta.epoch, true);
+                Err(to_js(e))
+            }
+            Err(e) => Err(to_js(e)),
+        }
     }
 
     /// Verifies and opens a grant addressed to this vault (see
