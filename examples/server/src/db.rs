@@ -5,9 +5,22 @@
 //! (signed documents and wrapped data keys: public to the server), and the
 //! SMART Health Links they made: each link's files (JWE, encrypted to a key
 //! only the link holds), its passcode's salted hash, what is left of its
-//! wrong-passcode allowance, and a row per manifest request. Never a
-//! plaintext, a PRF output, a data key, a link key or a recovery code: the
-//! server never receives them.
+//! wrong-passcode allowance, and a row per manifest request; and the link
+//! ids of the links deleted since (`retired_links`), which are never stored
+//! again. Never a plaintext, a PRF output, a data key, a link key or a
+//! recovery code: the server never receives them.
+//!
+//! Two ids are one owner's for good. A link id is never reused: every
+//! deletion of a `links` row (revocation by manifest, a user's deletion
+//! cascading, any other) keeps its id in `retired_links`, by a trigger in
+//! the deleting statement's own transaction, and [`insert_link`] refuses a
+//! stored or retired id, so no one who holds a revoked link can register its
+//! id again and serve other files through its QR code. A vault id belongs
+//! to one account: [`create_user`] and the manifest swaps refuse a manifest
+//! whose vault id another user's stored manifest has, in the write's own
+//! transaction, and `manifests.vault_id` is a UNIQUE index (except in a
+//! database that already held duplicates when it was opened: see
+//! `add_vault_ids`).
 //!
 //! SQLite calls block, so they never run on the async workers: [`Db::read`]
 //! and [`Db::write`] move them to tokio's blocking pool. Reads get their own
@@ -153,7 +166,13 @@ impl Db {
                token TEXT PRIMARY KEY,
                link_id TEXT NOT NULL REFERENCES links(link_id) ON DELETE CASCADE,
                n INTEGER NOT NULL, expires INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS link_file_tokens_by_expiry ON link_file_tokens (expires);",
+             CREATE INDEX IF NOT EXISTS link_file_tokens_by_expiry ON link_file_tokens (expires);
+             CREATE TABLE IF NOT EXISTS retired_links (
+               link_id TEXT PRIMARY KEY, retired INTEGER NOT NULL);
+             CREATE TRIGGER IF NOT EXISTS links_retire AFTER DELETE ON links BEGIN
+               INSERT OR IGNORE INTO retired_links (link_id, retired)
+                 VALUES (old.link_id, CAST(strftime('%s', 'now') AS INTEGER));
+             END;",
         )?;
         start_manifest_history(&mut conn)?;
         add_vault_ids(&mut conn)?;
@@ -318,6 +337,14 @@ impl ManifestFacts {
 /// Adds `manifests.vault_id` to a database made before it existed and fills
 /// it from the stored manifests (a vault's id never changes between
 /// revisions), then indexes it: grants name their grantee by vault id.
+///
+/// The index, `manifests_by_vault`, is UNIQUE: one account per vault. A
+/// database made before that rule may hold two accounts of one vault; there
+/// the index stays non-unique rather than fail start-up (nothing is
+/// deleted: which account is the vault's is the people's to say), the
+/// writes' own check ([`vault_taken`]) keeps any new duplicate out, and a
+/// grant to such a vault is refused as ambiguous. Each open checks again
+/// and makes the index UNIQUE once the duplicates are gone.
 fn add_vault_ids(c: &mut Connection) -> DbResult<()> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_column = tx
@@ -340,8 +367,61 @@ fn add_vault_ids(c: &mut Connection) -> DbResult<()> {
             )?;
         }
     }
-    tx.execute_batch("CREATE INDEX IF NOT EXISTS manifests_by_vault ON manifests (vault_id)")?;
+    index_vault_ids(&tx)?;
     tx.commit()
+}
+
+/// Makes `manifests_by_vault` UNIQUE unless two stored manifests share a
+/// vault id (then a plain index), inside the caller's transaction.
+fn index_vault_ids(tx: &Connection) -> DbResult<()> {
+    if vault_index_is_unique(tx)? {
+        return Ok(());
+    }
+    let duplicates = tx
+        .prepare(
+            "SELECT 1 FROM manifests WHERE vault_id IS NOT NULL
+             GROUP BY vault_id HAVING COUNT(*) > 1 LIMIT 1",
+        )?
+        .exists([])?;
+    if duplicates {
+        tx.execute_batch("CREATE INDEX IF NOT EXISTS manifests_by_vault ON manifests (vault_id)")
+    } else {
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS manifests_by_vault;
+             CREATE UNIQUE INDEX manifests_by_vault ON manifests (vault_id);",
+        )
+    }
+}
+
+/// Whether `manifests_by_vault` is a UNIQUE index: false only in a database
+/// that held two accounts of one vault when it was last opened.
+pub fn vault_index_is_unique(c: &Connection) -> DbResult<bool> {
+    Ok(c.query_row(
+        "SELECT \"unique\" FROM pragma_index_list('manifests') WHERE name = 'manifests_by_vault'",
+        [],
+        |r| r.get::<_, bool>(0),
+    )
+    .optional()?
+    .unwrap_or(false))
+}
+
+/// Whether storing a manifest of the vault `vault_id` (base64url) for
+/// `user_id` would claim another account's vault: a user other than
+/// `user_id` has a stored manifest of it, and `user_id`'s own stored
+/// manifest is not of it. A user keeps the vault it holds (the core's
+/// successor rule keeps a vault's id), also in a database from before the
+/// rule where another account holds it too: refusing that would stop both
+/// from ever storing a manifest, revocations included. A manifest with no
+/// vault id (one that does not parse) claims none.
+fn vault_taken(tx: &Connection, vault_id: Option<&str>, user_id: &str) -> DbResult<bool> {
+    let Some(v) = vault_id else {
+        return Ok(false);
+    };
+    tx.prepare_cached(
+        "SELECT 1 FROM manifests WHERE vault_id = ?1 AND user_id != ?2
+           AND NOT EXISTS (SELECT 1 FROM manifests WHERE user_id = ?2 AND vault_id = ?1)",
+    )?
+    .exists([v, user_id])
 }
 
 /// The user id of a username.
@@ -354,7 +434,20 @@ pub fn user_by_name(c: &Connection, username: &str) -> DbResult<Option<String>> 
     .optional()
 }
 
-/// Creates the user with its first passkey and manifest, atomically.
+/// What [`create_user`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UserWrite {
+    /// Stored.
+    Created,
+    /// Another user's stored manifest is of the manifest's vault: nothing
+    /// stored (a vault id belongs to one account).
+    VaultExists,
+}
+
+/// Creates the user with its first passkey and manifest, atomically, unless
+/// another user's stored manifest has the manifest's vault id (checked in
+/// the same transaction, so two sign-ups with one vault cannot both pass).
+/// A taken username or credential id is a constraint error, as before.
 pub fn create_user(
     c: &mut Connection,
     id: &str,
@@ -363,8 +456,12 @@ pub fn create_user(
     passkey: &str,
     manifest: &str,
     revision: i64,
-) -> DbResult<()> {
+) -> DbResult<UserWrite> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let vault_id = ManifestFacts::of(manifest).vault_id;
+    if vault_taken(&tx, vault_id.as_deref(), id)? {
+        return Ok(UserWrite::VaultExists);
+    }
     tx.execute(
         "INSERT INTO users (id, username, created) VALUES (?1, ?2, ?3)",
         params![id, username, now()],
@@ -375,10 +472,11 @@ pub fn create_user(
     )?;
     tx.execute(
         "INSERT INTO manifests (user_id, revision, manifest, vault_id) VALUES (?1, ?2, ?3, ?4)",
-        params![id, revision, manifest, ManifestFacts::of(manifest).vault_id],
+        params![id, revision, manifest, vault_id],
     )?;
     add_history(&tx, id, revision, manifest)?;
-    tx.commit()
+    tx.commit()?;
+    Ok(UserWrite::Created)
 }
 
 /// A user's passkeys: (credential id, webauthn-rs `Passkey` JSON).
@@ -490,34 +588,51 @@ pub struct Revocation<'a> {
     pub keep_session: &'a str,
 }
 
-/// Replaces the manifest only if the stored one is still `replaces` and the
-/// new one is newer, keeps it in the history and applies its revocation, in
-/// one transaction: a stale write stores and ends nothing (returns false),
-/// and a stored manifest that drops a passkey never leaves that passkey's
-/// login credential or sessions behind.
-pub fn replace_manifest(c: &mut Connection, m: &ManifestSwap<'_>) -> DbResult<bool> {
+/// What [`replace_manifest`] and [`replace_manifest_adding_passkey`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Swap {
+    /// Stored.
+    Stored,
+    /// The stored manifest is not `replaces`, or the new one is not newer:
+    /// nothing stored.
+    Stale,
+    /// Another user's stored manifest is of the new manifest's vault:
+    /// nothing stored (a vault id belongs to one account).
+    VaultExists,
+}
+
+/// Replaces the manifest only if the stored one is still `replaces`, the
+/// new one is newer and no other user's manifest is of its vault, keeps it
+/// in the history and applies its revocation, in one transaction: a
+/// refused write stores and ends nothing, and a stored manifest that drops
+/// a passkey never leaves that passkey's login credential or sessions
+/// behind.
+pub fn replace_manifest(c: &mut Connection, m: &ManifestSwap<'_>) -> DbResult<Swap> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !swap_manifest(&tx, m)? {
-        return Ok(false);
+    let swap = swap_manifest(&tx, m)?;
+    if swap != Swap::Stored {
+        return Ok(swap);
     }
     revoke(&tx, m)?;
     tx.commit()?;
-    Ok(true)
+    Ok(Swap::Stored)
 }
 
 /// [`replace_manifest`] and the new passkey it names, in one transaction:
 /// both are stored or neither (a manifest naming a passkey the server cannot
 /// log in with, or a login passkey the vault cannot be unlocked with, is a
-/// broken account). Returns false on a stale write, storing nothing.
+/// broken account). A refused write ([`Swap::Stale`],
+/// [`Swap::VaultExists`]) stores nothing.
 pub fn replace_manifest_adding_passkey(
     c: &mut Connection,
     m: &ManifestSwap<'_>,
     cred_id: &str,
     passkey: &str,
-) -> DbResult<bool> {
+) -> DbResult<Swap> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !swap_manifest(&tx, m)? {
-        return Ok(false);
+    let swap = swap_manifest(&tx, m)?;
+    if swap != Swap::Stored {
+        return Ok(swap);
     }
     tx.execute(
         "INSERT INTO passkeys (cred_id, user_id, passkey) VALUES (?1, ?2, ?3)",
@@ -526,26 +641,30 @@ pub fn replace_manifest_adding_passkey(
     // After the insert: the new passkey is one the manifest names, so it stays.
     revoke(&tx, m)?;
     tx.commit()?;
-    Ok(true)
+    Ok(Swap::Stored)
 }
 
-/// The compare-and-swap, the history row and the revocation of the grants
-/// and links the new manifest no longer lists, inside the caller's
-/// transaction.
-fn swap_manifest(tx: &Connection, m: &ManifestSwap<'_>) -> DbResult<bool> {
+/// The vault check, the compare-and-swap, the history row and the
+/// revocation of the grants and links the new manifest no longer lists,
+/// inside the caller's transaction (which the caller drops, unwritten,
+/// unless this answers [`Swap::Stored`]).
+fn swap_manifest(tx: &Connection, m: &ManifestSwap<'_>) -> DbResult<Swap> {
     let facts = ManifestFacts::of(m.text);
+    if vault_taken(tx, facts.vault_id.as_deref(), m.user_id)? {
+        return Ok(Swap::VaultExists);
+    }
     let n = tx.execute(
         "UPDATE manifests SET revision = ?3, manifest = ?4, vault_id = ?5
          WHERE user_id = ?1 AND revision = ?2 AND ?3 > ?2",
         params![m.user_id, m.replaces, m.revision, m.text, facts.vault_id],
     )?;
     if n != 1 {
-        return Ok(false);
+        return Ok(Swap::Stale);
     }
     add_history(tx, m.user_id, m.revision, m.text)?;
     revoke_unlisted_grants(tx, m.user_id, &facts.shares)?;
     revoke_unlisted_links(tx, m.user_id, &facts.links)?;
-    Ok(true)
+    Ok(Swap::Stored)
 }
 
 /// Revocation follows the signed manifest: deletes the user's grants (and
@@ -596,7 +715,8 @@ fn revoke_unlisted_links(
 }
 
 /// Deletes a link with its files, access rows and file tokens (children
-/// first, as for grants).
+/// first, as for grants). The `links_retire` trigger keeps its link id in
+/// `retired_links`, in this transaction.
 fn delete_link_rows(tx: &Connection, link_id: &str) -> DbResult<usize> {
     tx.execute("DELETE FROM link_file_tokens WHERE link_id = ?1", [link_id])?;
     tx.execute("DELETE FROM link_access WHERE link_id = ?1", [link_id])?;
@@ -802,8 +922,9 @@ pub fn delete_record(c: &Connection, user_id: &str, id: &str) -> DbResult<usize>
 }
 
 /// The users whose stored manifest is of the vault `vault_id` (base64url),
-/// at most `limit` of them. One person may have made two accounts with one
-/// vault (each adds its passkey to it): the caller decides what that means.
+/// at most `limit` of them. One at most, since a vault id belongs to one
+/// account; a database made before that rule may still hold two (see
+/// `add_vault_ids`): the caller decides what that means.
 pub fn users_of_vault(c: &Connection, vault_id: &str, limit: u32) -> DbResult<Vec<String>> {
     let mut st = c.prepare_cached("SELECT user_id FROM manifests WHERE vault_id = ?1 LIMIT ?2")?;
     let rows = st.query_map(params![vault_id, limit], |r| r.get(0))?;
@@ -1231,13 +1352,15 @@ pub enum LinkWrite {
     /// The owner's manifest is no longer the revision the link was checked
     /// against: nothing stored.
     ManifestChanged,
-    /// A link with this link id is stored already.
+    /// A link with this link id is stored already, or was and was deleted
+    /// (revoked): a link id is never reused.
     Exists,
 }
 
 /// Stores a new link with its files, in one transaction, only if the
 /// owner's manifest is still revision `revision` (the one checked to list
-/// it) and the link id is new. `l.created` is ignored (stored as made now)
+/// it) and the link id is new: neither stored nor retired (a deleted
+/// link's id stays in `retired_links`, whoever asks). `l.created` is ignored (stored as made now)
 /// and `l.attempts_left` is stored as given.
 pub fn insert_link(
     c: &mut Connection,
@@ -1251,7 +1374,10 @@ pub fn insert_link(
         return Ok(LinkWrite::ManifestChanged);
     }
     let exists = tx
-        .prepare_cached("SELECT 1 FROM links WHERE link_id = ?1")?
+        .prepare_cached(
+            "SELECT 1 FROM links WHERE link_id = ?1
+             UNION ALL SELECT 1 FROM retired_links WHERE link_id = ?1",
+        )?
         .exists([&l.link_id])?;
     if exists {
         return Ok(LinkWrite::Exists);
@@ -1362,7 +1488,8 @@ pub enum ManifestAnswer {
 /// Answers a manifest request in one transaction on the writer, so that
 /// concurrent requests with wrong passcodes are counted one after another
 /// (the spec's "total lifetime count", even for parallel requests): the
-/// link must exist and be active; with flag `P` the passcode must match
+/// link must exist, not be retired (a revoked link id never answers again)
+/// and be active; with flag `P` the passcode must match
 /// `passcode` (checked with [`crate::passcode::matches`]), or one attempt
 /// is taken; every request that names a stored link leaves an access row
 /// (ok or not). Expired file tokens are purged on the way.
@@ -1376,7 +1503,8 @@ pub fn link_manifest(c: &mut Connection, req: &ManifestRequest<'_>) -> DbResult<
         .query_row(
             &format!(
                 "SELECT {LINK_COLUMNS}, l.passcode_salt, l.passcode_hash FROM links l
-                 WHERE l.link_id = ?1"
+                 WHERE l.link_id = ?1
+                   AND NOT EXISTS (SELECT 1 FROM retired_links r WHERE r.link_id = l.link_id)"
             ),
             [req.link_id],
             |r| {

@@ -41,6 +41,16 @@ async fn run() -> Result<(), String> {
             config.data_dir.display()
         )
     })?;
+    if !db
+        .read_blocking(medseal_server::db::vault_index_is_unique)
+        .map_err(|e| format!("cannot read the database: {e}"))?
+    {
+        StderrLog.line(
+            "note: two accounts hold one vault (stored before vault ids were unique): \
+             manifests.vault_id keeps a non-unique index, new duplicates are refused, \
+             and grants to that vault answer 409 ambiguous_grantee",
+        );
+    }
     let data = config.data_dir.clone();
     let state = Arc::new(AppState::new(config, origin.clone(), db)?);
     announce(&origin, &data);

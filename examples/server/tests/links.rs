@@ -556,6 +556,79 @@ async fn revoking_a_link_in_the_manifest_deletes_it_in_the_same_write() {
     assert_key_never_sent(&s, &[gone.key(), kept.key()]);
 }
 
+/// Stores `m` for `owner` through the db layer, as `POST /api/links` does
+/// once its checks pass (any user, any stored manifest revision).
+fn insert_link(s: &TestServer, owner: &str, m: &Made) -> db::LinkWrite {
+    let row = db::LinkRow {
+        link_id: m.link.link_id.clone(),
+        share_id: medseal::base64url(&m.link.share_id),
+        owner: owner.to_string(),
+        label: m.label.clone(),
+        flag: m.link.flag.clone(),
+        expires: i64::try_from(m.expires).unwrap(),
+        created: 0,
+        attempts_left: 10,
+    };
+    let files = [db::LinkFileRow {
+        content_type: CONTENT_TYPE_FHIR_JSON.to_string(),
+        jwe: m.jwe.clone(),
+    }];
+    s.db()
+        .write_blocking(|c| {
+            let (revision, _) = db::manifest(c, owner)?.unwrap();
+            db::insert_link(c, &row, None, &files, revision)
+        })
+        .unwrap()
+}
+
+/// A link id is never reused: a deleted link's id stays in
+/// `retired_links`, whatever deleted it (a revoking manifest, or its
+/// owner's deletion cascading), and no one, its owner included, stores a
+/// link under it again (409 `link_exists` on `POST /api/links`; here the db
+/// layer, since a signed manifest listing it again is what the route would
+/// need first); the manifest request stays 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_links_id_is_retired_and_never_stored_again() {
+    let s = server().await;
+    let mut u = s.sign_up("patient").await;
+    let mut other = s.sign_up("other").await;
+    let revoked = stored_link(&s, &mut u, false, now() + DAY).await;
+    let cascaded = stored_link(&s, &mut other, false, now() + DAY).await;
+    let retired = |id: &str| {
+        count(
+            &s,
+            "SELECT COUNT(*) FROM retired_links WHERE link_id = ?1",
+            id,
+        )
+    };
+    assert_eq!(retired(&revoked.link.link_id), 0);
+    // Stored: the same id again is refused, by anyone.
+    assert_json_error(
+        &post_link(&s, &u, &revoked.body(None)).await,
+        409,
+        "link_exists",
+    );
+    assert_eq!(insert_link(&s, &other.id, &revoked), db::LinkWrite::Exists);
+
+    u.vault.revoke_share(&revoked.link.share_id).unwrap();
+    store_manifest(&s, &u).await;
+    assert_eq!(rows(&s, &revoked.link.link_id), [0, 0, 0, 0]);
+    assert_eq!(retired(&revoked.link.link_id), 1);
+    assert_eq!(insert_link(&s, &u.id, &revoked), db::LinkWrite::Exists);
+    assert_eq!(insert_link(&s, &other.id, &revoked), db::LinkWrite::Exists);
+    assert_json_error(&ask_with(&s, &revoked, None).await, 404, "not_found");
+
+    // The owner's deletion cascades to the link: retired too.
+    s.db()
+        .write_blocking(|c| c.execute("DELETE FROM users WHERE id = ?1", [&other.id]))
+        .unwrap();
+    assert_eq!(rows(&s, &cascaded.link.link_id), [0, 0, 0, 0]);
+    assert_eq!(retired(&cascaded.link.link_id), 1);
+    assert_eq!(insert_link(&s, &u.id, &cascaded), db::LinkWrite::Exists);
+    assert_json_error(&ask_with(&s, &cascaded, None).await, 404, "not_found");
+    assert!(links(&s, &u).await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_link_whose_digest_the_manifest_does_not_list_goes_with_the_next_manifest() {
     let s = server().await;

@@ -160,7 +160,7 @@ async fn adding_a_passkey_with_a_manifest_that_removes_another_revokes_it() {
         .db()
         .write_blocking(|c| db::replace_manifest_adding_passkey(c, &swap, &key.cred_id, &json))
         .unwrap();
-    assert!(stored);
+    assert_eq!(stored, db::Swap::Stored);
     let mut expected = named.clone();
     expected.sort();
     assert_eq!(s.login_credentials("alice").await, expected);

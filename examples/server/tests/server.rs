@@ -623,9 +623,9 @@ async fn a_new_manifest_and_its_passkey_are_stored_together_or_not_at_all() {
         .unwrap();
     assert_eq!(rev, 1, "the manifest was not replaced");
     // Stale: nothing stored either.
-    assert!(!swap(5, 6, "fresh").unwrap());
+    assert_eq!(swap(5, 6, "fresh").unwrap(), db::Swap::Stale);
     assert_eq!(passkeys(), 1);
-    assert!(swap(1, 2, "fresh").unwrap());
+    assert_eq!(swap(1, 2, "fresh").unwrap(), db::Swap::Stored);
     assert_eq!(passkeys(), 2);
 }
 

@@ -569,7 +569,7 @@ async fn a_manifest_stored_with_a_new_passkey_revokes_too() {
         w.s.db()
             .write_blocking(|c| db::replace_manifest_adding_passkey(c, &swap, "new-cred", "{}"))
             .unwrap();
-    assert!(stored);
+    assert_eq!(stored, db::Swap::Stored);
     assert_eq!(grant_rows(w.s.db(), &id), (0, 0));
     assert_json_error(
         &get(&w.s, &w.clinician, &format!("/api/shared/{id}")).await,
@@ -589,7 +589,7 @@ async fn a_manifest_stored_with_a_new_passkey_revokes_too() {
         w.s.db()
             .write_blocking(|c| db::replace_manifest_adding_passkey(c, &swap, "other-cred", "{}"))
             .unwrap();
-    assert!(!stale);
+    assert_eq!(stale, db::Swap::Stale);
     assert_eq!(grant_rows(w.s.db(), &medseal::base64url(&g2.id)), (1, 1));
 }
 
@@ -815,21 +815,193 @@ async fn people_and_the_grant_routes_need_a_session() {
     }
 }
 
-/// Two accounts that hold one vault (each added its passkey to it): a grant
-/// to that vault names no single user, and is refused.
+/// A vault id belongs to one account. Through the db layer (where the
+/// rule lives): an account made with another account's vault, or a
+/// manifest store that would move a user onto it, is refused and stores
+/// nothing; the index on `manifests.vault_id` is UNIQUE in a new database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grantee_vault_held_by_two_accounts_is_refused() {
-    let mut w = world().await;
+async fn a_second_account_of_a_vault_is_refused_by_the_db_layer() {
+    let w = world().await;
+    let db = w.s.db();
+    assert!(db.read_blocking(db::vault_index_is_unique).unwrap());
     let text = w.clinician.vault.manifest().to_json();
     let rev = w.clinician.vault.manifest().revision() as i64;
-    w.s.db()
+    let made = db
         .write_blocking(|c| db::create_user(c, "twin-id", "twin", "twin-cred", "{}", &text, rev))
         .unwrap();
+    assert_eq!(made, db::UserWrite::VaultExists);
+    assert_eq!(
+        db.read_blocking(|c| db::user_by_name(c, "twin")).unwrap(),
+        None
+    );
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM passkeys WHERE cred_id = ?1",
+            "twin-cred"
+        ),
+        0
+    );
+    // The patient's row, swapped to the clinician's vault.
+    let before = db
+        .read_blocking(|c| db::manifest(c, &w.patient.id))
+        .unwrap()
+        .unwrap();
+    let swap = db::ManifestSwap {
+        user_id: &w.patient.id,
+        replaces: before.0,
+        revision: before.0 + 1,
+        text: &text,
+        revoke: None,
+    };
+    assert_eq!(
+        db.write_blocking(|c| db::replace_manifest(c, &swap))
+            .unwrap(),
+        db::Swap::VaultExists
+    );
+    assert_eq!(
+        db.write_blocking(|c| db::replace_manifest_adding_passkey(c, &swap, "twin-cred", "{}"))
+            .unwrap(),
+        db::Swap::VaultExists
+    );
+    assert_eq!(
+        db.read_blocking(|c| db::manifest(c, &w.patient.id))
+            .unwrap(),
+        Some(before)
+    );
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM passkeys WHERE cred_id = ?1",
+            "twin-cred"
+        ),
+        0
+    );
+    let vault = medseal::base64url(w.clinician.vault.manifest().vault_id());
+    let users = db
+        .read_blocking(|c| db::users_of_vault(c, &vault, 2))
+        .unwrap();
+    assert_eq!(users, vec![w.clinician.id.clone()]);
+}
+
+/// The same through `signup/finish`: the clinician's own vault, with the
+/// new account's passkey added to it (the one person, two accounts case,
+/// a manifest the server's checks otherwise accept), is 409 `vault_exists`
+/// and makes no account; the name stays free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_with_a_vault_another_account_holds_is_409() {
+    let mut w = world().await;
+    let body = json!({ "username": "twin" }).to_string();
+    let r =
+        w.s.req("POST", "/api/signup/start", None, Some(&body))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let start = r.json();
+    let (unlock, passkey) = common::new_passkey();
+    w.clinician.vault.add_passkey(unlock).unwrap();
+    let credential =
+        common::authenticator::registration(&start["options"], &w.s.state.origin, &passkey.raw_id);
+    let manifest: Value = serde_json::from_str(&w.clinician.vault.manifest().to_json()).unwrap();
+    let body = json!({ "flow": start["flow"], "credential": credential, "manifest": manifest })
+        .to_string();
+    let r =
+        w.s.req("POST", "/api/signup/finish", None, Some(&body))
+            .await;
+    assert_json_error(&r, 409, "vault_exists");
+    assert!(r.header("set-cookie").is_none());
+    assert_eq!(
+        w.s.db()
+            .read_blocking(|c| db::user_by_name(c, "twin"))
+            .unwrap(),
+        None
+    );
+    let body = json!({ "username": "twin" }).to_string();
+    let r =
+        w.s.req("POST", "/api/signup/start", None, Some(&body))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The clinician, who holds the vault, stores that manifest as ever.
+    let r = store_manifest(&w.s, &w.clinician).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Makes the database look like one from before vault ids were unique that
+/// holds a second account ("twin") of the user's vault: a plain index, and
+/// the twin's rows written directly.
+fn add_old_twin(db: &Db, of: &str) {
+    db.write_blocking(|c| {
+        c.execute_batch(
+            "DROP INDEX manifests_by_vault;
+             CREATE INDEX manifests_by_vault ON manifests (vault_id);
+             INSERT INTO users (id, username, created) VALUES ('twin-id', 'twin', 0);",
+        )?;
+        c.execute(
+            "INSERT INTO manifests (user_id, revision, manifest, vault_id)
+             SELECT 'twin-id', revision, manifest, vault_id FROM manifests WHERE user_id = ?1",
+            [of],
+        )
+    })
+    .unwrap();
+}
+
+/// A database from before the rule may hold two accounts of one vault: a
+/// grant to that vault names no single user and is refused (409
+/// `ambiguous_grantee`, the defensive check), while each account keeps
+/// storing its own manifest (a user keeps the vault it holds: refusing
+/// would block its revocations for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grantee_vault_held_by_two_accounts_of_an_old_database_is_refused() {
+    let mut w = world().await;
+    add_old_twin(w.s.db(), &w.clinician.id);
+    assert!(!w.s.db().read_blocking(db::vault_index_is_unique).unwrap());
     let g = grant(&mut w, records(&["rec-1"]), now() + DAY).await;
     assert_json_error(
         &post_grant(&w.s, &w.patient, &g.to_json(), &[]).await,
         409,
         "ambiguous_grantee",
+    );
+    w.clinician.vault.rotate_recovery_code().unwrap();
+    let r = store_manifest(&w.s, &w.clinician).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Opening a database that holds two accounts of one vault does not fail:
+/// the index on `manifests.vault_id` stays non-unique there (and new
+/// duplicates are still refused); once the duplicate is gone, the next open
+/// makes it UNIQUE.
+#[test]
+fn an_old_database_with_two_accounts_of_a_vault_opens_and_is_made_unique_later() {
+    let dir = common::TempDir::new();
+    let u = {
+        let db = Db::open(dir.path(), 2).unwrap();
+        let u = common::add_user(&db, "alice");
+        add_old_twin(&db, &u.id);
+        u
+    };
+    let db = Db::open(dir.path(), 2).unwrap();
+    assert!(!db.read_blocking(db::vault_index_is_unique).unwrap());
+    let text = u.vault.manifest().to_json();
+    let rev = u.vault.manifest().revision() as i64;
+    let made = db
+        .write_blocking(|c| db::create_user(c, "third-id", "third", "third-cred", "{}", &text, rev))
+        .unwrap();
+    assert_eq!(made, db::UserWrite::VaultExists);
+    let vault = medseal::base64url(u.vault.vault_id());
+    assert_eq!(
+        db.read_blocking(|c| db::users_of_vault(c, &vault, 3))
+            .unwrap()
+            .len(),
+        2
+    );
+    db.write_blocking(|c| c.execute("DELETE FROM users WHERE id = 'twin-id'", []))
+        .unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), 2).unwrap();
+    assert!(db.read_blocking(db::vault_index_is_unique).unwrap());
+    assert_eq!(
+        db.read_blocking(|c| db::users_of_vault(c, &vault, 3))
+            .unwrap(),
+        vec![u.id]
     );
 }
 

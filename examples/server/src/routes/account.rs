@@ -125,27 +125,42 @@ pub(super) async fn signup_finish(
     require_named(&m, &passkey)?;
     let uid = user_id.to_string();
     let u = uid.clone();
-    s.db.write(move |c| {
-        db::create_user(
-            c,
-            &u,
-            &username,
-            &passkey.cred_id,
-            &passkey.json,
-            &m.text,
-            m.revision,
-        )
-    })
-    .await
-    .map_err(|e| {
-        if e.is_constraint() {
-            // Another sign-up took the name (or the credential id) since the start.
-            taken()
-        } else {
-            ApiError::from(e)
-        }
-    })?;
+    let created =
+        s.db.write(move |c| {
+            db::create_user(
+                c,
+                &u,
+                &username,
+                &passkey.cred_id,
+                &passkey.json,
+                &m.text,
+                m.revision,
+            )
+        })
+        .await
+        .map_err(|e| {
+            if e.is_constraint() {
+                // Another sign-up took the name (or the credential id) since the start.
+                taken()
+            } else {
+                ApiError::from(e)
+            }
+        })?;
+    if created == db::UserWrite::VaultExists {
+        return Err(vault_exists());
+    }
     start_session(&s, &uid, OtherSessions::Keep).await
+}
+
+/// A vault id belongs to one account: a sign-up (or a manifest store) with
+/// a manifest of a vault that another account holds is refused, or grants
+/// to that vault would name no single user.
+pub(super) fn vault_exists() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "vault_exists",
+        "another account holds this vault",
+    )
 }
 
 /// `POST /api/login/start` `{username}`: authentication options and the

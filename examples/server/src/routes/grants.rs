@@ -108,13 +108,18 @@ fn check_against_manifest(grant: &medseal::Grant, m: &medseal::Manifest) -> ApiR
             "the grant names another vault as its grantor",
         ));
     }
-    grant.verify(m).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_signature",
-            "the grant's signature does not verify against your manifest",
-        )
-    })?;
+    // The core's verify also checks the listing (`NotGranted`): that is
+    // the 409 below, not a bad signature.
+    match grant.verify(m) {
+        Ok(()) | Err(medseal::Error::NotGranted) => {}
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_signature",
+                "the grant's signature does not verify against your manifest",
+            ))
+        }
+    }
     let digest = grant.digest();
     let listed = m
         .shares()
@@ -143,7 +148,10 @@ fn check_unexpired(expires: u64) -> ApiResult<()> {
 }
 
 /// The user id of the grant's grantee: the one user whose stored manifest
-/// is of the grantee vault, not the grantor.
+/// is of the grantee vault, not the grantor. A vault id belongs to one
+/// account (sign-up and manifest stores refuse a taken one), so two users
+/// are found only in a database that held them before that rule: kept as a
+/// defensive 409 `ambiguous_grantee` rather than a guess.
 async fn grantee_user(s: &AppState, grant: &medseal::Grant, grantor: &str) -> ApiResult<String> {
     let vault = medseal::base64url(&grant.grantee);
     let users = s.db.read(move |c| db::users_of_vault(c, &vault, 2)).await?;

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::auth::AuthUser;
 use crate::config::{MAX_HISTORY_BYTES, MAX_HISTORY_ENTRIES, MAX_MANIFEST_LEN, MAX_REVISION};
-use crate::db::{self, History, ManifestSwap, Revocation};
+use crate::db::{self, History, ManifestSwap, Revocation, Swap};
 use crate::error::{stored_json, ApiError, ApiResult, Json, Query};
 use crate::state::{AppState, Shared};
 
@@ -183,12 +183,16 @@ pub(crate) async fn checked_successor(
 }
 
 /// The answer to a compare-and-swap of the manifest: `{ok: true}` if it
-/// replaced the stored one, 409 if the stored revision was not `replaces`.
-pub(crate) fn swapped(replaced: bool) -> ApiResult<Reply<Value>> {
-    if !replaced {
-        return Err(stale());
+/// replaced the stored one, 409 `stale_manifest` if the stored revision was
+/// not `replaces`, 409 `vault_exists` if it would claim a vault another
+/// account holds (the db layer's rule; through these routes the core's
+/// successor rule already keeps a vault's id, and a user keeps its own).
+pub(crate) fn swapped(swap: Swap) -> ApiResult<Reply<Value>> {
+    match swap {
+        Swap::Stored => Ok(Reply(json!({ "ok": true }))),
+        Swap::Stale => Err(stale()),
+        Swap::VaultExists => Err(super::account::vault_exists()),
     }
-    Ok(Reply(json!({ "ok": true })))
 }
 
 fn stale() -> ApiError {

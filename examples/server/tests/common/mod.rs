@@ -326,8 +326,10 @@ pub fn add_user(db: &Db, name: &str) -> TestUser {
     let m = vault.manifest();
     let (text, rev) = (m.to_json(), m.revision() as i64);
     let json = passkey_json(&passkey.cred_id);
-    db.write_blocking(|c| db::create_user(c, &id, name, &passkey.cred_id, &json, &text, rev))
+    let made = db
+        .write_blocking(|c| db::create_user(c, &id, name, &passkey.cred_id, &json, &text, rev))
         .unwrap();
+    assert_eq!(made, db::UserWrite::Created);
     TestUser {
         id,
         name: name.to_string(),
