@@ -103,7 +103,8 @@ impl Vault {
             req.expires,
         )?;
         let digest = link_digest(&link_id, req.expires, &flag, req.label.as_deref());
-        self.add_share(ShareKind::Link, share_id, None, req.expires, digest, &key)?;
+        let entry = self.share_entry(ShareKind::Link, share_id, None, req.expires, digest, &key)?;
+        self.push_share(entry)?;
         Ok(NewLink {
             share_id,
             link_id,

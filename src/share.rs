@@ -753,6 +753,12 @@ pub struct GrantRequest<'a> {
     pub expires: u64,
 }
 
+/// A grant made and its manifest entry, before the manifest is committed.
+struct MadeGrant {
+    grant: Grant,
+    entry: crate::manifest::ShareEntry,
+}
+
 /// A grant just made: the signed document for the grantee (and the server).
 #[derive(Debug)]
 pub struct NewGrant {
@@ -767,6 +773,13 @@ impl crate::vault::Vault {
     /// revision of this vault's manifest ([`crate::Vault::manifest`]; store
     /// both). Give each shared record a slot with [`Self::grant_slot`].
     pub fn grant(&mut self, req: GrantRequest<'_>) -> Result<NewGrant> {
+        let made = self.make_grant(req)?;
+        self.push_share(made.entry)?;
+        Ok(NewGrant { grant: made.grant })
+    }
+
+    /// A new grant and the manifest entry that lists it (not yet committed).
+    fn make_grant(&mut self, req: GrantRequest<'_>) -> Result<MadeGrant> {
         req.scope.check()?;
         if req.expires <= req.created || req.expires > MAX_TIME {
             return Err(Error::InvalidArgument(
@@ -813,7 +826,7 @@ impl crate::vault::Vault {
             GrantScope::Label(l) => Some(l.clone()),
             GrantScope::Records(_) => None,
         };
-        self.add_share(
+        let entry = self.share_entry(
             crate::manifest::ShareKind::Grant,
             id,
             scope,
@@ -821,7 +834,40 @@ impl crate::vault::Vault {
             grant.digest(),
             &key,
         )?;
-        Ok(NewGrant { grant })
+        Ok(MadeGrant { grant, entry })
+    }
+
+    /// Re-issues one of this vault's active grants under a new grant key, to
+    /// the grantee's current share key, signed by the current identity key,
+    /// with the same scope and expiry, and lists it **in place of** the old
+    /// one (one new manifest revision). Do this for every grant after a
+    /// passkey is removed or the recovery code rotated: the removed
+    /// credential held the vault key that wrapped the old grant keys, and
+    /// could give an old grant slots of its own making; once the manifest
+    /// lists only the new grant, grantees refuse the old one. Give every
+    /// record of the scope a slot in the new grant. `NotGranted` if the
+    /// manifest does not list `old` (with its digest) or `grantee` is not
+    /// its grantee's manifest.
+    pub fn reissue_grant(&mut self, old: &Grant, grantee: &Manifest, now: u64) -> Result<NewGrant> {
+        if old.grantor != *self.vault_id() || grantee.vault_id() != old.grantee {
+            return Err(Error::NotGranted);
+        }
+        let (expires, digest, _) = self.share_key_of(&old.id, crate::manifest::ShareKind::Grant)?;
+        if digest != old.digest() {
+            return Err(Error::NotGranted);
+        }
+        if now >= expires {
+            return Err(Error::GrantExpired { expires });
+        }
+        let created = now.min(expires.saturating_sub(1));
+        let new = self.make_grant(GrantRequest {
+            grantee,
+            scope: old.scope.clone(),
+            created,
+            expires,
+        })?;
+        self.replace_share(&old.id, new.entry)?;
+        Ok(NewGrant { grant: new.grant })
     }
 
     /// A slot of an active grant of this vault for one of its records: the

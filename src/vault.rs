@@ -1091,8 +1091,9 @@ impl Vault {
         ))
     }
 
-    /// Lists a new grant or link in the manifest (a new revision).
-    pub(crate) fn add_share(
+    /// The manifest entry of a new grant or link, its key wrapped by the
+    /// current vault key (not yet listed).
+    pub(crate) fn share_entry(
         &mut self,
         kind: crate::manifest::ShareKind,
         id: [u8; crate::manifest::SHARE_ID_LEN],
@@ -1100,12 +1101,7 @@ impl Vault {
         expires: u64,
         digest: [u8; 32],
         key: &[u8; 32],
-    ) -> Result<&Manifest> {
-        if self.manifest.share_entries().len() >= crate::manifest::MAX_SHARES {
-            return Err(Error::InvalidArgument(
-                "too many active grants and links (256): revoke some first",
-            ));
-        }
+    ) -> Result<crate::manifest::ShareEntry> {
         let current = self.current_key()?;
         let epoch = current.epoch;
         let k = kdf::subkey(current.vault_key.expose(), label::WRAP_SHARE);
@@ -1115,17 +1111,47 @@ impl Vault {
             key,
             &crate::share::share_key_aad(&self.vault_id, &id, kind.byte(), epoch),
         )?;
+        Ok(crate::manifest::ShareEntry {
+            id: B64(id.to_vec()),
+            kind,
+            scope,
+            expires,
+            digest: B64(digest.to_vec()),
+            key: B64(wrapped.to_vec()),
+        })
+    }
+
+    /// Lists a new grant or link in the manifest (a new revision).
+    pub(crate) fn push_share(&mut self, entry: crate::manifest::ShareEntry) -> Result<&Manifest> {
+        if self.manifest.share_entries().len() >= crate::manifest::MAX_SHARES {
+            return Err(Error::InvalidArgument(
+                "too many active grants and links (256): revoke some first",
+            ));
+        }
         self.commit(|m| {
-            m.shares
-                .get_or_insert_with(Vec::new)
-                .push(crate::manifest::ShareEntry {
-                    id: B64(id.to_vec()),
-                    kind,
-                    scope,
-                    expires,
-                    digest: B64(digest.to_vec()),
-                    key: B64(wrapped.to_vec()),
-                });
+            m.shares.get_or_insert_with(Vec::new).push(entry);
+            Ok(())
+        })
+    }
+
+    /// Replaces a listed grant or link by another, in its place (one new
+    /// revision). `NotGranted` if `id` is not listed.
+    pub(crate) fn replace_share(
+        &mut self,
+        id: &[u8],
+        entry: crate::manifest::ShareEntry,
+    ) -> Result<&Manifest> {
+        if !self.manifest.share_entries().iter().any(|e| e.id.0 == id) {
+            return Err(Error::NotGranted);
+        }
+        self.commit(|m| {
+            if let Some(shares) = m.shares.as_mut() {
+                for e in shares.iter_mut() {
+                    if e.id.0 == id {
+                        *e = entry.clone();
+                    }
+                }
+            }
             Ok(())
         })
     }

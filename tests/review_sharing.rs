@@ -161,3 +161,107 @@ fn removed_passkey_forks_the_grantee_past_its_pin_and_receives_the_grant() {
         "the pin accepted a fork made by the clinician's removed passkey; the thief read {read:?}"
     );
 }
+
+/// ATTACK (a removed passkey knows the keys of grants made before the
+/// removal): the patient shares "allergies" with the clinician, then removes
+/// a stolen phone. The phone had seen the manifest listing the grant, whose
+/// key was wrapped by the vault key the phone holds: the thief gives the
+/// grant a slot for a record it sealed itself under one of the patient's
+/// record ids, and the server relays it. The clinician opens it as the
+/// patient's record (shown working first). Re-issuing the grant after the
+/// removal (`reissue_grant`: a new key, listed in place of the old) makes
+/// the clinician refuse the old grant and everything under it.
+/// IMPACT before re-issue: a forged record read as the patient's.
+#[test]
+fn removed_passkey_forges_slots_of_a_grant_made_before_the_removal_until_reissued() {
+    let (mut patient, phone, _) = with_phone("patient", 11);
+    let mut clinician = plain(13);
+    let g = patient
+        .grant(GrantRequest {
+            grantee: clinician.manifest(),
+            scope: GrantScope::Label("allergies".into()),
+            created: NOW,
+            expires: NOW + DAY,
+        })
+        .unwrap()
+        .grant;
+    let phone_saw = patient.manifest().clone();
+    remove(&mut patient, &phone);
+
+    let mut thief = unlock(&phone_saw, &phone, 12).unwrap();
+    let forged = thief.seal(b"allergies: none", &ctx("allergy-1")).unwrap();
+    let forged_slot = thief
+        .grant_slot(&g, &forged, &ctx("allergy-1"), NOW)
+        .unwrap();
+    // Before the re-issue: the attack works (the residual SECURITY.md names).
+    let old = clinician
+        .accept_grant(g.clone(), patient.manifest(), NOW)
+        .unwrap();
+    assert_eq!(
+        old.open_record(&forged_slot, &forged, &ctx("allergy-1"), NOW)
+            .unwrap()
+            .data,
+        b"allergies: none"
+    );
+
+    let g2 = patient
+        .reissue_grant(&g, clinician.manifest(), NOW + 10)
+        .unwrap()
+        .grant;
+    assert_ne!(g2.id, g.id);
+    assert_eq!((g2.scope.clone(), g2.expires), (g.scope.clone(), g.expires));
+    assert_eq!(g2.grantor_epoch, 2);
+    let listed: Vec<_> = patient.manifest().shares().map(|s| s.id.to_vec()).collect();
+    assert_eq!(
+        listed,
+        vec![g2.id.to_vec()],
+        "the new grant in place of the old"
+    );
+    assert_eq!(
+        clinician
+            .accept_grant(g.clone(), patient.manifest(), NOW + 20)
+            .unwrap_err(),
+        medseal::Error::NotGranted,
+        "the old grant, and every slot of it, is refused"
+    );
+    let new = clinician
+        .accept_grant(g2.clone(), patient.manifest(), NOW + 20)
+        .unwrap();
+    assert!(new
+        .open_record(&forged_slot, &forged, &ctx("allergy-1"), NOW + 20)
+        .is_err());
+    let real = patient.seal(b"penicillin", &ctx("allergy-1")).unwrap();
+    let slot = patient
+        .grant_slot(&g2, &real, &ctx("allergy-1"), NOW + 20)
+        .unwrap();
+    assert_eq!(
+        new.open_record(&slot, &real, &ctx("allergy-1"), NOW + 20)
+            .unwrap()
+            .data,
+        b"penicillin"
+    );
+    // Only a listed grant is re-issued, once; and not to another vault.
+    assert_eq!(
+        patient
+            .reissue_grant(&g, clinician.manifest(), NOW + 30)
+            .unwrap_err(),
+        medseal::Error::NotGranted
+    );
+    let other = plain(15);
+    assert_eq!(
+        patient
+            .reissue_grant(&g2, other.manifest(), NOW + 30)
+            .unwrap_err(),
+        medseal::Error::NotGranted
+    );
+    // The clinician's own re-key: a re-issue seals to its new share key.
+    clinician.rekey().unwrap();
+    let g3 = patient
+        .reissue_grant(&g2, clinician.manifest(), NOW + 40)
+        .unwrap()
+        .grant;
+    assert_eq!(g3.grantee_epoch, 2);
+    assert!(clinician
+        .accept_grant(g3, patient.manifest(), NOW + 40)
+        .is_ok());
+}
