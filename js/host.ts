@@ -178,6 +178,7 @@ export class VaultHost {
       grant: (opts) => need().grant(opts),
       grantSlot: (g, sealed, opts) => need().grantSlot(g, sealed, opts),
       revokeShare: (id) => need().revokeShare(id),
+      reissueGrant: (g, opts) => need().reissueGrant(g, opts),
       createLink: (opts) => need().createLink(opts),
       emergencyCard: (bundle, opts) => need().emergencyCard(bundle, opts),
       cardFingerprint: () => need().cardFingerprint(),

@@ -432,6 +432,7 @@ export const sharing = {
     return {
       id: g.id,
       grantor: g.grantor,
+      grantorEpoch: g.grantorEpoch,
       grantee: g.grantee,
       ...(g.records === undefined ? {} : { records: g.records }),
       ...(g.label === undefined ? {} : { label: g.label }),
@@ -1166,6 +1167,28 @@ export class Vault implements VaultApi<"sync"> {
   }
 
   /**
+   * Re-issues one of this vault's grants under a new key, to the grantee's
+   * current key, with the same scope and expiry, listed in place of the old
+   * one (store the manifest, then the grant, and give its records new
+   * slots). Do it for every grant after removing a passkey or rotating the
+   * recovery code: the removed credential knew the old grant keys; grantees
+   * refuse a grant the manifest no longer lists.
+   * @throws {@link MedsealError} `NotGranted` (not listed, or another grantee's manifest), `GrantExpired`, `ManifestInvalid`, `Locked`
+   */
+  reissueGrant(grant: string, opts: { grantee: Manifest | string }): { grant: string; manifest: Manifest } {
+    const g = str(grant, "grant");
+    obj(opts, "options must be { grantee }");
+    const grantee = manifestText(opts.grantee);
+    const h = this.#h;
+    try {
+      const next = call(() => h.reissueGrant(g, grantee, Math.floor(Date.now() / 1000)));
+      return { grant: next, manifest: this.manifest() };
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /**
    * Revokes a grant or link: the manifest stops listing it (store it), so no
    * device of this vault gives it another record, and the server deletes
    * it. What the grantee already read cannot be taken back.
@@ -1496,7 +1519,7 @@ guardMethods(Vault.prototype, [
   "seal", "open", "sealMany", "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "addPasskey",
   "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
   "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
-  "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
+  "revokeShare", "reissueGrant", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
 ]);
 guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
 guardMethods(healthLinks, ["parse", "openFile"]);

@@ -263,6 +263,10 @@ export class RemoteVault implements VaultApi<"async"> {
     return this.request("revokeShare", [id]);
   }
 
+  reissueGrant(grant: string, opts: { grantee: Manifest | string }): Promise<{ grant: string; manifest: Manifest }> {
+    return this.request("reissueGrant", [grant, opts]);
+  }
+
   async openShared<T = unknown>(opts: OpenSharedOptions): Promise<Array<OpenOutcome<T>>> {
     const out = await this.request("openShared", [opts]);
     return out.map((o) => (o.ok ? (o as OpenOutcome<T>) : { ok: false, error: fromWasm(o.error) }));
@@ -342,6 +346,6 @@ guardMethods(RemoteVault.prototype, [
   "request", "create", "unlock", "addPasskey", "receiverKey", "acceptHandoff", "status", "seal", "open", "sealMany",
   "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
   "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant",
-  "grantSlot", "revokeShare", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
+  "grantSlot", "revokeShare", "reissueGrant", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
 ]);
 guardMethods(VaultWorker, ["start"]);

@@ -71,7 +71,7 @@ export type EmergencyCard = { jws: string; qr: string; fingerprint: string };
 export type VerifiedCard<T = unknown> = { iss: string; nbf: number; fingerprint: string; bundle: T };
 
 /** What a grant says (see `sharing.grantInfo`); times in seconds since 1970. */
-export type GrantInfo = { id: string; grantor: string; grantee: string; records?: string[]; label?: string; created: number; expires: number; digest: string };
+export type GrantInfo = { id: string; grantor: string; grantorEpoch: number; grantee: string; records?: string[]; label?: string; created: number; expires: number; digest: string };
 
 /** An active grant or link of a manifest (`sharing.shares`); `expires` in seconds since 1970. */
 export type ShareItem = { id: string; link: boolean; scope?: string; expires: number; digest: string };
@@ -169,6 +169,8 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   grantSlot(grant: string, sealed: string | Uint8Array, opts: RecordBinding): Answer<Mode, string>;
   /** Revokes a grant or link by id; returns the new manifest. @throws {@link MedsealError} `NotGranted`, `Locked` */
   revokeShare(id: string): Answer<Mode, Manifest>;
+  /** Re-issues a grant under a new key (after removing a passkey or rotating the recovery code); give its records new slots. @throws {@link MedsealError} `NotGranted`, `GrantExpired`, `ManifestInvalid`, `Locked` */
+  reissueGrant(grant: string, opts: { grantee: Manifest | string }): Answer<Mode, { grant: string; manifest: Manifest }>;
   /** Opens records shared with this vault under a grant (checked against the grantor's manifest); one outcome per item. @throws {@link MedsealError} `NotGranted`, `GrantExpired`, `ManifestInvalid` (grant or manifest), `Malformed`, `Locked` */
   openShared<T = unknown>(opts: OpenSharedOptions): Answer<Mode, Array<OpenOutcome<T>>>;
   /** Makes a SMART Health Link (listed in the manifest: store it before the link's files). @throws {@link MedsealError} `InvalidArgument`, `Locked` */
@@ -225,6 +227,7 @@ export type Ops = {
   grant: { args: [opts: GrantOptions]; result: { grant: string; manifest: Manifest } };
   grantSlot: { args: [grant: string, sealed: string | Uint8Array, opts: RecordBinding]; result: string };
   revokeShare: { args: [id: string]; result: Manifest };
+  reissueGrant: { args: [grant: string, opts: { grantee: Manifest | string }]; result: { grant: string; manifest: Manifest } };
   openShared: { args: [opts: OpenSharedOptions]; result: Array<{ ok: true; value: unknown } | { ok: false; error: ErrorData }> };
   createLink: { args: [opts: LinkOptions]; result: NewLink };
   emergencyCard: { args: [bundle: unknown, opts: { notBefore?: Date | number }]; result: EmergencyCard };

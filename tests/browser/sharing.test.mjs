@@ -142,6 +142,21 @@ test("share 2 of 4 records; a label grant reaches later records until revoked; e
   await clinician.page.click("#shared-refresh");
   await clinician.page.waitForFunction(() => !document.getElementById("incoming").textContent.includes("all allergy records"));
 
+  // A new recovery code (a re-key): the lab share is re-issued under a new key, in place of the old one
+  // (the old code's vault key wrapped the old grant key); the clinician still sees exactly the two lab results.
+  const [{ id: oldLabGrant }] = sql("SELECT id FROM grants");
+  await patient.page.click("#new-code");
+  await waitStatus(patient.page, /New recovery code made.* 1 share\(s\) re-issued under new keys/);
+  await patient.page.check("#recovery-ack");
+  await patient.page.click("#recovery-done");
+  await patient.page.waitForSelector("#sharing:not([hidden])");
+  const reissued = sql("SELECT id, grant_json FROM grants");
+  assert.equal(reissued.length, 1);
+  assert.notEqual(reissued[0].id, oldLabGrant, "a new grant in place of the old");
+  assert.equal(JSON.parse(reissued[0].grant_json).grantorEpoch, 2);
+  const again = await openShared(clinician.page, "2 record(s)");
+  assert.deepEqual(again.sort(), [`${MARK} HbA1c 6.1%`, `${MARK} LDL 130 mg/dL`]);
+
   // Expired (on the server's clock): the grant opens nothing.
   const labGrant = sql("SELECT id FROM grants")[0].id;
   sql(`UPDATE grants SET expires = 1 WHERE id = '${labGrant}'`);

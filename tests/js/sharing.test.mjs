@@ -148,3 +148,27 @@ test("a SMART Health Link: made by the vault, its file opened by medseal's viewe
   const other = patient.createLink({ baseUrl: "https://phr.example/shl/", expires: Date.now() + DAY });
   assert.equal(code(() => healthLinks.openFile(other.shlink, jwe)), ErrorCode.DecryptionFailed);
 });
+
+test("reissueGrant: after a re-key, a grant under a new key in place of the old; the old one is refused", async () => {
+  const patient = await person("patient");
+  const clinician = await person("clinician");
+  const { grant } = patient.grant({ grantee: clinician.manifest(), label: "labs", expires: Date.now() + DAY });
+  const sealed = patient.seal({ ldl: 130 }, { recordId: "lab-1" });
+  const oldSlot = patient.grantSlot(grant, sealed, { recordId: "lab-1" });
+  patient.rekey();
+  const before = sharing.grantInfo(grant);
+  assert.equal(before.grantorEpoch, 1);
+  const { grant: next, manifest } = patient.reissueGrant(grant, { grantee: clinician.manifest() });
+  const info = sharing.grantInfo(next);
+  assert.notEqual(info.id, before.id);
+  assert.equal(info.grantorEpoch, 2);
+  assert.equal(info.label, "labs");
+  assert.equal(info.expires, before.expires);
+  assert.deepEqual(sharing.shares(manifest).map((s) => s.id), [info.id]);
+  assert.equal(code(() => clinician.openShared({ grant, grantor: manifest, items: [] })), ErrorCode.NotGranted, "the old grant is no longer listed");
+  const slot = patient.grantSlot(next, sealed, { recordId: "lab-1" });
+  const out = clinician.openShared({ grant: next, grantor: manifest, items: [{ sealed, slot, recordId: "lab-1" }, { sealed, slot: oldSlot, recordId: "lab-1" }] });
+  assert.deepEqual(out[0], { ok: true, value: { ldl: 130 } });
+  assert.equal(out[1].error.code, ErrorCode.NotGranted, "an old slot opens nothing under the new grant");
+  assert.equal(code(() => patient.reissueGrant(grant, { grantee: clinician.manifest() })), ErrorCode.NotGranted);
+});

@@ -103,6 +103,10 @@ pub struct GrantInfo {
     pub id: String,
     /// The grantor's vault id, base64url.
     pub grantor: String,
+    /// The grantor's key epoch that signed it (a grant signed before the
+    /// grantor's latest re-key is one to re-issue).
+    #[wasm_bindgen(js_name = grantorEpoch)]
+    pub grantor_epoch: u32,
     /// The grantee's vault id, base64url.
     pub grantee: String,
     /// The record ids of a fixed-records grant.
@@ -125,6 +129,7 @@ fn info(g: &Grant) -> GrantInfo {
     GrantInfo {
         id: medseal::base64url(&g.id),
         grantor: medseal::base64url(&g.grantor),
+        grantor_epoch: g.grantor_epoch,
         grantee: medseal::base64url(&g.grantee),
         records,
         label,
@@ -214,6 +219,27 @@ impl VaultHandle {
         self.get_mut()?
             .grant_slot(&grant, &bytes, &ctx, now)
             .map_err(to_js)
+    }
+
+    /// Re-issues one of this vault's grants under a new key, listed in place
+    /// of the old (see `Vault::reissue_grant`); returns the new grant's JSON
+    /// (the new manifest is `manifestJson()`).
+    #[wasm_bindgen(js_name = reissueGrant)]
+    pub fn reissue_grant(
+        &mut self,
+        grant_json: &str,
+        grantee_manifest: &str,
+        now: f64,
+    ) -> Result<String, JsValue> {
+        let old = grant_of(grant_json)?;
+        let grantee = manifest_of(grantee_manifest)?;
+        let now = seconds(now, "now must be seconds since 1970")?;
+        let g = self
+            .get_mut()?
+            .reissue_grant(&old, &grantee, now)
+            .map_err(to_js)?;
+        self.saw_manifest()?;
+        Ok(g.grant.to_json())
     }
 
     /// Revokes a grant or link (id, base64url); returns the new manifest's

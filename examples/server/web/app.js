@@ -274,7 +274,8 @@ async function removePasskey(entryId, label) {
   const replaces = vault.manifest().revision;
   const manifest = vault.removeUnlock(entryId);
   await storeManifest(replaces, manifest);
-  status(`Passkey "${label}" removed: it no longer signs in or unlocks.`);
+  const n = await reissueGrants();
+  status(`Passkey "${label}" removed: it no longer signs in or unlocks.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
   await refreshRecords();
 }
 
@@ -282,7 +283,8 @@ async function newRecoveryCode() {
   const replaces = vault.manifest().revision;
   const { manifest, recoveryCode } = vault.rotateRecoveryCode();
   await storeManifest(replaces, manifest);
-  status("New recovery code made; the old one no longer works with the current vault.");
+  const n = await reissueGrants();
+  status(`New recovery code made; the old one no longer works with the current vault.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
   await enterApp(recoveryCode);
 }
 
@@ -435,6 +437,34 @@ async function makeCard() {
   $("card-fp").textContent = card.fingerprint;
   $("card-out").hidden = false;
   status(`Emergency card made: ${summary.length} item(s) and your contact, signed, in one QR code.`);
+}
+
+/**
+ * After a re-key (a passkey removed, the recovery code rotated): every share made before it gets a new
+ * key, in place of the old, because the removed credential knew the old keys. The grantee's key is
+ * checked against its pin first; each record of the share gets a slot in the new grant.
+ */
+async function reissueGrants() {
+  const epoch = vault.manifest().epoch;
+  const active = new Set(sharing.shares(vault.manifest()).map((s) => s.id));
+  let n = 0;
+  for (const g of (await api("GET", "/api/grants")).grants) {
+    const info = sharing.grantInfo(g.grant);
+    if (!active.has(info.id) || info.grantorEpoch >= epoch || info.expires * 1000 <= Date.now()) continue;
+    const { manifest: theirs } = await api("GET", `/api/people/${encodeURIComponent(g.grantee)}`);
+    await sharing.pin(g.grantee, theirs);
+    const replaces = vault.manifest().revision;
+    const { grant, manifest } = vault.reissueGrant(g.grant, { grantee: theirs });
+    await storeManifest(replaces, manifest);
+    const next = sharing.grantInfo(grant);
+    const slots = [];
+    for (const [id, value] of openedById) {
+      if (covers(next, id, value.kind)) slots.push({ recordId: id, slot: vault.grantSlot(grant, listed.get(id), { recordId: id }) });
+    }
+    await api("POST", "/api/grants", { grant, slots });
+    n++;
+  }
+  return n;
 }
 
 async function revoke(id, who) {
