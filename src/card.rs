@@ -361,11 +361,10 @@ pub fn read_card(text: &str) -> Result<VerifiedCard> {
     if p.vc.subject.fhir_version != FHIR_VERSION {
         return Err(Error::Malformed("card: fhirVersion is not \"4.0.1\""));
     }
-    let bundle = member(&claims, "vc")
-        .and_then(|vc| member(vc, "credentialSubject"))
-        .and_then(|cs| member(cs, "fhirBundle"))
-        .filter(|b| b.first() == Some(&b'{'))
-        .ok_or(Error::Malformed("card: fhirBundle is not a JSON object"))?;
+    let bundle = p.vc.subject.fhir_bundle.get().as_bytes();
+    if bundle.first() != Some(&b'{') {
+        return Err(Error::Malformed("card: fhirBundle is not a JSON object"));
+    }
     Ok(VerifiedCard {
         iss: p.iss,
         nbf: p.nbf,
@@ -508,9 +507,9 @@ struct Vc {
 struct Subject {
     #[serde(rename = "fhirVersion")]
     fhir_version: String,
+    /// The bundle's text exactly as signed (serde_json's `RawValue`).
     #[serde(rename = "fhirBundle")]
-    #[allow(dead_code)]
-    fhir_bundle: IgnoredAny,
+    fhir_bundle: Box<serde_json::value::RawValue>,
 }
 
 // ---------------------------------------------------------------------------
@@ -615,143 +614,15 @@ fn minify(json: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The bytes of member `key` of the JSON object `obj` (text serde_json has
-/// accepted, so well-formed; `None` if absent). Keys with escapes are
-/// compared decoded, as serde_json reads them.
-fn member<'a>(obj: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    let mut s = Scan { b: obj, i: 0 };
-    s.ws();
-    s.expect(b'{')?;
-    loop {
-        s.ws();
-        if s.peek()? == b'}' {
-            return None;
-        }
-        let k = s.string()?;
-        s.ws();
-        s.expect(b':')?;
-        s.ws();
-        let v = s.value()?;
-        if key_is(k, key) {
-            return Some(v);
-        }
-        s.ws();
-        match s.peek()? {
-            b',' => s.i += 1,
-            _ => return None,
-        }
-    }
-}
-
-/// Whether a raw JSON string literal (quotes included) decodes to `key`.
-fn key_is(raw: &[u8], key: &str) -> bool {
-    match raw.get(1..raw.len().saturating_sub(1)) {
-        Some(inner) if !inner.contains(&b'\\') => inner == key.as_bytes(),
-        _ => serde_json::from_slice::<String>(raw).is_ok_and(|k| k == key),
-    }
-}
-
-/// A cursor over well-formed JSON. Every step reads through `get`, so text
-/// that is not well-formed ends in `None`, never out of bounds.
-struct Scan<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn ws(&mut self) {
-        while self.peek().is_some_and(is_ws) {
-            self.i += 1;
-        }
-    }
-
-    fn expect(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-
-    /// A string literal, quotes included.
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let start = self.i;
-        self.expect(b'"')?;
-        loop {
-            match self.peek()? {
-                b'\\' => self.i += 2,
-                b'"' => {
-                    self.i += 1;
-                    return self.b.get(start..self.i);
-                }
-                _ => self.i += 1,
-            }
-        }
-    }
-
-    /// Any value: a string, an object or array (skipped by depth, without
-    /// recursion), or a number / `true` / `false` / `null`.
-    fn value(&mut self) -> Option<&'a [u8]> {
-        let start = self.i;
-        match self.peek()? {
-            b'"' => {
-                self.string()?;
-            }
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                loop {
-                    match self.peek()? {
-                        b'"' => {
-                            self.string()?;
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth = depth.checked_sub(1)?;
-                            if depth == 0 {
-                                self.i += 1;
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    self.i += 1;
-                }
-            }
-            _ => {
-                while self
-                    .peek()
-                    .is_some_and(|c| !is_ws(c) && !matches!(c, b',' | b'}' | b']'))
-                {
-                    self.i += 1;
-                }
-            }
-        }
-        self.b.get(start..self.i).filter(|v| !v.is_empty())
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{from_numeric, member, minify, to_qr};
+    use super::{from_numeric, minify, to_qr};
 
     #[test]
     fn minify_keeps_strings_and_drops_whitespace() {
         let j = br#" { "a" : [ 1 , 2.50 , "x y\" }" ] ,
             "b\u0063" : { } } "#;
         assert_eq!(minify(j), br#"{"a":[1,2.50,"x y\" }"],"b\u0063":{}}"#);
-    }
-
-    #[test]
-    fn member_finds_values_by_decoded_key() {
-        let j = br#"{"a":"}]\"","n":-1.5e3,"o":{"p":[{"q":"]"}]},"v\u0063":{"z":true}}"#;
-        assert_eq!(member(j, "a"), Some(&br#""}]\"""#[..]));
-        assert_eq!(member(j, "n"), Some(&b"-1.5e3"[..]));
-        assert_eq!(member(j, "o"), Some(&br#"{"p":[{"q":"]"}]}"#[..]));
-        assert_eq!(member(j, "vc"), Some(&br#"{"z":true}"#[..]));
-        assert_eq!(member(j, "missing"), None);
-        assert_eq!(member(b"{}", "a"), None);
-        assert_eq!(member(b"{\"a\":", "a"), None);
     }
 
     #[test]
