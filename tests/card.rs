@@ -1209,23 +1209,15 @@ fn render(v: &Vector) -> String {
 
 #[test]
 fn medseal_vectors_verify_and_regenerate_identically() {
-    let write = std::env::var_os("MEDSEAL_WRITE_CARD_VECTORS").is_some();
-    if write {
-        std::fs::create_dir_all(dir()).unwrap();
-    }
     let vs = vectors();
     for v in &vs {
-        let path = dir().join(v.name);
         let rendered = render(v);
-        if write {
-            std::fs::write(&path, &rendered).unwrap();
-        }
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run MEDSEAL_WRITE_CARD_VECTORS=1 cargo test --test card",
-                v.name
-            )
-        });
+        let on_disk = common::vector_on_disk(
+            &dir().join(v.name),
+            &rendered,
+            "MEDSEAL_WRITE_CARD_VECTORS",
+            "cargo test --test card",
+        );
         let f: Value = serde_json::from_str(&on_disk).unwrap();
         for text in [f["qr"].as_str().unwrap(), f["jws"].as_str().unwrap()] {
             let r = read_card(text).unwrap();

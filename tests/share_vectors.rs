@@ -226,20 +226,15 @@ fn check(name: &str, v: &Value) {
 
 #[test]
 fn share_vectors_open_as_expected_and_regenerate_identically() {
-    let write = std::env::var_os("MEDSEAL_WRITE_VECTORS").is_some();
-    if write {
-        std::fs::create_dir_all(dir()).unwrap();
-    }
     let vectors = generate();
     for (name, v) in &vectors {
         let rendered = format!("{}\n", serde_json::to_string_pretty(v).unwrap());
-        let path = dir().join(name);
-        if write {
-            std::fs::write(&path, &rendered).unwrap();
-        }
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            panic!("{name} is missing: run MEDSEAL_WRITE_VECTORS=1 cargo test --test share_vectors")
-        });
+        let on_disk = common::vector_on_disk(
+            &dir().join(name),
+            &rendered,
+            "MEDSEAL_WRITE_VECTORS",
+            "cargo test --test share_vectors",
+        );
         check(name, &serde_json::from_str(&on_disk).unwrap());
         assert_eq!(
             on_disk, rendered,

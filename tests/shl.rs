@@ -14,6 +14,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::PathBuf;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -803,20 +805,15 @@ fn render(v: &Vector) -> String {
 
 #[test]
 fn medseal_vectors_open_and_regenerate_identically() {
-    let write = std::env::var_os("MEDSEAL_WRITE_SHL_VECTORS").is_some();
     let vs = vectors();
     for v in &vs {
-        let path = dir().join(v.name);
         let rendered = render(v);
-        if write {
-            std::fs::write(&path, &rendered).unwrap();
-        }
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run MEDSEAL_WRITE_SHL_VECTORS=1 cargo test --test shl",
-                v.name
-            )
-        });
+        let on_disk = common::vector_on_disk(
+            &dir().join(v.name),
+            &rendered,
+            "MEDSEAL_WRITE_SHL_VECTORS",
+            "cargo test --test shl",
+        );
         let f: Value = serde_json::from_str(&on_disk).unwrap();
         let key = b64_key(f["key"].as_str().unwrap());
         let jwe = f["jwe"].as_str().unwrap();

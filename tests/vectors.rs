@@ -703,7 +703,6 @@ fn frozen_format_1_vectors_are_unchanged_and_open_as_expected() {
 #[test]
 fn vectors_open_as_expected_and_regenerate_identically() {
     let vectors = generate();
-    let write = std::env::var_os("MEDSEAL_WRITE_VECTORS").is_some();
     for v in &vectors {
         assert!(
             v.name.starts_with("v3-") || v.name.starts_with("neg3-"),
@@ -711,17 +710,13 @@ fn vectors_open_as_expected_and_regenerate_identically() {
             v.name
         );
         assert!(!FROZEN.iter().any(|(n, _)| *n == v.name), "{}", v.name);
-        let path = dir().join(v.name);
         let rendered = render(v);
-        if write {
-            std::fs::write(&path, &rendered).unwrap();
-        }
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run MEDSEAL_WRITE_VECTORS=1 cargo test --test vectors",
-                v.name
-            )
-        });
+        let on_disk = common::vector_on_disk(
+            &dir().join(v.name),
+            &rendered,
+            "MEDSEAL_WRITE_VECTORS",
+            "cargo test --test vectors",
+        );
         check(v.name, &on_disk);
         assert_eq!(
             on_disk, rendered,

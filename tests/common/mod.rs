@@ -254,3 +254,18 @@ pub fn v1_record(name: &str) -> V1Record {
         plaintext: hex::decode(&f["plaintext"]).unwrap(),
     }
 }
+
+/// A generated vector file as it is on disk. With the environment variable
+/// `var` set, the file is first (re)written as `rendered` (its folder made):
+/// how each vector test regenerates its files (`cmd` is the command to say
+/// when one is missing).
+pub fn vector_on_disk(path: &std::path::Path, rendered: &str, var: &str, cmd: &str) -> String {
+    if std::env::var_os(var).is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, rendered).unwrap();
+    }
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|_| panic!("{} is missing: run {var}=1 {cmd}", path.display()))
+}
