@@ -294,7 +294,7 @@ pub fn read_card(text: &str) -> Result<VerifiedCard> {
     };
     let header_json = b64::decode(header_b64.as_bytes())
         .ok_or(Error::Malformed("card: header is not base64url"))?;
-    let header = parse_object::<Header>(&header_json).ok_or(Error::Malformed(
+    let header = crate::shl::parse_json_object::<Header>(&header_json).ok_or(Error::Malformed(
         "card: header is not a JSON object with alg, zip, kid and jwk",
     ))?;
     if header.alg.as_deref() != Some(ALG) {
@@ -342,7 +342,7 @@ pub fn read_card(text: &str) -> Result<VerifiedCard> {
     if core::str::from_utf8(&claims).is_err() {
         return Err(Error::Malformed("card: payload is not UTF-8"));
     }
-    let p = parse_object::<Payload>(&claims).ok_or(Error::Malformed(
+    let p = crate::shl::parse_json_object::<Payload>(&claims).ok_or(Error::Malformed(
         "card: payload is not a JSON object with iss, nbf and vc",
     ))?;
     if p.exp.is_some() {
@@ -571,21 +571,13 @@ fn is_json_object(bytes: &[u8]) -> bool {
     first_non_ws(bytes) == Some(b'{') && serde_json::from_slice::<IgnoredAny>(bytes).is_ok()
 }
 
-fn first_non_ws(bytes: &[u8]) -> Option<u8> {
+pub(crate) fn first_non_ws(bytes: &[u8]) -> Option<u8> {
     bytes.iter().copied().find(|b| !is_ws(*b))
 }
 
 /// JSON's four whitespace bytes (RFC 8259 §2).
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-/// Deserializes a JSON object (serde's derive would take an array too).
-fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    if first_non_ws(bytes) != Some(b'{') {
-        return None;
-    }
-    serde_json::from_slice(bytes).ok()
 }
 
 /// Valid JSON without whitespace outside strings: the same text otherwise,

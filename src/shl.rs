@@ -315,10 +315,10 @@ pub(crate) fn inflate_raw(input: &[u8], max: usize) -> Result<Zeroizing<Vec<u8>>
 }
 
 /// Deserializes `bytes` as a JSON object into `T` (serde's derive would
-/// also take an array for a struct), refusing duplicate known fields.
-fn parse_json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
-    if *first != b'{' {
+/// also take an array for a struct), refusing duplicate known fields. Also
+/// reads emergency cards (src/card.rs).
+pub(crate) fn parse_json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    if crate::card::first_non_ws(bytes) != Some(b'{') {
         return None;
     }
     serde_json::from_slice(bytes).ok()
