@@ -112,6 +112,52 @@ pub enum Error {
     /// The record (or the key) is outside what the grant gives: another
     /// record, another grantee, a revoked grant.
     NotGranted,
+    /// A vault log checkpoint is not signed by a key this device knows for
+    /// the log (the server's announced log key or the vault's identity), or
+    /// a known key's signature on it fails.
+    LogSignatureInvalid,
+    /// A vault log entry breaks the rules of the format: its signature fails
+    /// (a forged or edited entry), it names another position than the one it
+    /// holds (a dropped, duplicated or reordered entry), or its author may
+    /// not write it. Carries the entry's index as evidence.
+    LogEntryInvalid {
+        /// The entry's position in the log.
+        index: u64,
+    },
+    /// The vault log is smaller than a checkpoint this device (or another
+    /// device of the vault) already verified: entries were removed, or an old
+    /// checkpoint was replayed.
+    LogRolledBack {
+        /// The size already verified.
+        seen: u64,
+        /// The size offered.
+        offered: u64,
+    },
+    /// Two signed checkpoints of the vault log disagree: the same size with
+    /// different roots, or two trees that do not extend each other. The
+    /// server showed different histories. Carries both roots as evidence.
+    LogForked {
+        /// The tree size at which the histories are compared.
+        size: u64,
+        /// Root this device (or the device that cosigned) saw.
+        seen: [u8; 32],
+        /// Root offered.
+        offered: [u8; 32],
+    },
+    /// The vault log offered does not extend the checkpoint this device
+    /// pinned: the consistency proof fails, or the entries served are not
+    /// the ones the checkpoint commits to (an entry changed or reordered
+    /// before the new head).
+    LogInconsistent {
+        /// The size this device had verified.
+        seen: u64,
+        /// The size offered.
+        offered: u64,
+    },
+    /// The server did not give a proof that the vault log requires (a
+    /// consistency or inclusion proof, or the entries a checkpoint covers):
+    /// treated as a failure, never as success.
+    LogProofMissing,
 }
 
 impl Error {
@@ -138,6 +184,12 @@ impl Error {
         "KeyChanged",
         "GrantExpired",
         "NotGranted",
+        "LogSignatureInvalid",
+        "LogEntryInvalid",
+        "LogRolledBack",
+        "LogForked",
+        "LogInconsistent",
+        "LogProofMissing",
     ];
 
     /// A stable, machine-readable code (the JS `ErrorCode` names).
@@ -164,6 +216,12 @@ impl Error {
             Error::KeyChanged { .. } => "KeyChanged",
             Error::GrantExpired { .. } => "GrantExpired",
             Error::NotGranted => "NotGranted",
+            Error::LogSignatureInvalid => "LogSignatureInvalid",
+            Error::LogEntryInvalid { .. } => "LogEntryInvalid",
+            Error::LogRolledBack { .. } => "LogRolledBack",
+            Error::LogForked { .. } => "LogForked",
+            Error::LogInconsistent { .. } => "LogInconsistent",
+            Error::LogProofMissing => "LogProofMissing",
         }
     }
 }
@@ -239,6 +297,30 @@ impl fmt::Display for Error {
             Error::GrantExpired { expires } => {
                 write!(f, "the grant expired (at {expires} seconds since 1970)")
             }
+            Error::LogSignatureInvalid => f.write_str(
+                "a vault log checkpoint is not signed by the log's known keys, or a known key's signature fails",
+            ),
+            Error::LogEntryInvalid { index } => write!(
+                f,
+                "vault log entry {index} is invalid: forged, edited, out of place, or written by someone who may not write it"
+            ),
+            Error::LogRolledBack { seen, offered } => write!(
+                f,
+                "the vault log offered has {offered} entries but {seen} were already verified: entries were removed or an old checkpoint replayed"
+            ),
+            Error::LogForked { size, seen, offered } => write!(
+                f,
+                "the vault log forked: at size {size} one signed checkpoint has root {} and another {}; the server showed different histories",
+                crate::log::note::encode_std(seen),
+                crate::log::note::encode_std(offered)
+            ),
+            Error::LogInconsistent { seen, offered } => write!(
+                f,
+                "the vault log of {offered} entries does not extend the {seen} entries verified before: an entry was changed, dropped or reordered"
+            ),
+            Error::LogProofMissing => f.write_str(
+                "the server did not give the proof the vault log requires; nothing it sent was accepted",
+            ),
             Error::NotGranted => f.write_str(
                 "not granted: the record or key is outside what this grant gives (another record or grantee, or the grant was revoked)",
             ),
@@ -301,6 +383,22 @@ mod tests {
             },
             Error::GrantExpired { expires: 1 },
             Error::NotGranted,
+            Error::LogSignatureInvalid,
+            Error::LogEntryInvalid { index: 1 },
+            Error::LogRolledBack {
+                seen: 2,
+                offered: 1,
+            },
+            Error::LogForked {
+                size: 1,
+                seen: [0; 32],
+                offered: [1; 32],
+            },
+            Error::LogInconsistent {
+                seen: 1,
+                offered: 2,
+            },
+            Error::LogProofMissing,
         ];
         // An exhaustive match: a new variant does not compile until listed above.
         for e in &all {
@@ -325,7 +423,13 @@ mod tests {
                 | Error::RecordDeleted { .. }
                 | Error::KeyChanged { .. }
                 | Error::GrantExpired { .. }
-                | Error::NotGranted => {}
+                | Error::NotGranted
+                | Error::LogSignatureInvalid
+                | Error::LogEntryInvalid { .. }
+                | Error::LogRolledBack { .. }
+                | Error::LogForked { .. }
+                | Error::LogInconsistent { .. }
+                | Error::LogProofMissing => {}
             }
         }
         let codes: Vec<&str> = all.iter().map(Error::code).collect();

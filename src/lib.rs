@@ -28,6 +28,7 @@ pub mod hazmat;
 mod identity;
 mod kdf;
 pub mod link;
+pub mod log;
 pub mod manifest;
 mod padding;
 pub mod record;

@@ -420,6 +420,40 @@ impl Vault {
         &self.vault_id
     }
 
+    /// The origin line (and identity key name) of this vault's log.
+    pub fn log_origin(&self) -> String {
+        crate::log::note::origin_for(self.manifest.vault_id())
+    }
+
+    /// A log entry written and signed by this vault at position `n`, time
+    /// `t` (unix seconds), under the current epoch's identity key. Only the
+    /// events a vault may write are accepted (not the server's).
+    pub fn log_entry(&self, n: u64, t: u64, event: &crate::log::entry::Event) -> Result<Vec<u8>> {
+        if event.author() != crate::log::entry::Author::Vault {
+            return Err(Error::InvalidArgument(
+                "a vault may not write the server's access events",
+            ));
+        }
+        crate::log::entry::Entry::write(
+            &self.log_origin(),
+            n,
+            t,
+            Some(self.manifest.epoch()),
+            event,
+            &self.identity,
+        )
+    }
+
+    /// The checkpoint `state` last verified, with this vault's signature
+    /// added: what a device gives the server so that the vault's other
+    /// devices can check they were shown the same log.
+    pub fn cosign_log(&self, state: &crate::log::LogState) -> Result<String> {
+        let note = state
+            .checkpoint()
+            .ok_or(Error::InvalidArgument("nothing verified to cosign"))?;
+        crate::log::cosign(note, &self.log_origin(), &self.identity)
+    }
+
     /// The current epoch's identity public key (compressed SEC1).
     pub fn identity_public_key(&self) -> [u8; identity::PUBLIC_KEY_LEN] {
         self.identity.public_key()

@@ -1,0 +1,381 @@
+//! What one device has verified of a vault's log, and the checks a sync
+//! passes before anything the server sent is believed (FORMAT.md §16.4).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::log::entry::{Author, Entry, Event};
+use crate::log::merkle::{self, Frontier, Hash};
+use crate::log::note::{self, Checkpoint, Note};
+use crate::manifest::Manifest;
+
+const KIND: &str = "vault-log-state";
+
+/// A device's pinned view of one vault log: the last checkpoint it verified,
+/// the right edge of that tree (to fold new entries in), the server's log key
+/// as the vault announced it, and the lowest key epoch still allowed to sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogState {
+    origin: String,
+    frontier: Frontier,
+    root: Hash,
+    checkpoint: Option<String>,
+    server: Option<(String, Vec<u8>)>,
+    epoch_floor: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StateJson {
+    medseal: String,
+    version: u64,
+    origin: String,
+    size: u64,
+    root: String,
+    peaks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_key: Option<String>,
+    epoch_floor: u32,
+}
+
+/// A checkpoint another device of the vault cosigned, with the server's
+/// consistency proof from its size to the head being synced.
+#[derive(Clone, Debug)]
+pub struct Cosigned {
+    /// The signed note.
+    pub note: String,
+    /// Consistency proof from the note's size to the new head.
+    pub proof: Vec<Hash>,
+}
+
+/// What the server sends on a sync.
+#[derive(Clone, Debug, Default)]
+pub struct SyncInput {
+    /// The new head, as a signed note.
+    pub checkpoint: String,
+    /// Consistency proof from the pinned size to the new head.
+    pub proof: Vec<Hash>,
+    /// Every entry after the pinned size, up to the new head, in order.
+    pub entries: Vec<Vec<u8>>,
+    /// Checkpoints the vault's devices cosigned, each with its proof.
+    pub cosigned: Vec<Cosigned>,
+}
+
+fn b64_hash(s: &str) -> Result<Hash> {
+    crate::b64::decode(s.as_bytes())
+        .and_then(|v| v.try_into().ok())
+        .ok_or(Error::Malformed("not a medseal log state"))
+}
+
+impl LogState {
+    /// Nothing verified yet, for the vault `vault_id`.
+    pub fn new(vault_id: &[u8]) -> LogState {
+        LogState {
+            origin: note::origin_for(vault_id),
+            frontier: Frontier::new(),
+            root: merkle::empty_root(),
+            checkpoint: None,
+            server: None,
+            epoch_floor: 0,
+        }
+    }
+
+    /// Reads what [`LogState::to_json`] wrote.
+    pub fn from_json(json: &str) -> Result<LogState> {
+        let bad = || Error::Malformed("not a medseal log state");
+        let j: StateJson = serde_json::from_str(json).map_err(|_| bad())?;
+        if j.medseal != KIND || j.version != 1 {
+            return Err(bad());
+        }
+        let peaks = j
+            .peaks
+            .iter()
+            .map(|p| b64_hash(p))
+            .collect::<Result<Vec<_>>>()?;
+        let frontier = Frontier::from_parts(j.size, peaks).map_err(|_| bad())?;
+        let root = b64_hash(&j.root)?;
+        if frontier.root() != root {
+            return Err(bad());
+        }
+        let server = match (j.server_name, j.server_key) {
+            (Some(n), Some(k)) => Some((n, crate::b64::decode(k.as_bytes()).ok_or_else(bad)?)),
+            (None, None) => None,
+            _ => return Err(bad()),
+        };
+        Ok(LogState {
+            origin: j.origin,
+            frontier,
+            root,
+            checkpoint: j.checkpoint,
+            server,
+            epoch_floor: j.epoch_floor,
+        })
+    }
+
+    /// The state as JSON, for the app to keep (like the seen-state).
+    pub fn to_json(&self) -> String {
+        let j = StateJson {
+            medseal: KIND.into(),
+            version: 1,
+            origin: self.origin.clone(),
+            size: self.frontier.size(),
+            root: crate::b64::encode(&self.root),
+            peaks: self
+                .frontier
+                .peaks()
+                .iter()
+                .map(|p| crate::b64::encode(p))
+                .collect(),
+            checkpoint: self.checkpoint.clone(),
+            server_name: self.server.as_ref().map(|s| s.0.clone()),
+            server_key: self.server.as_ref().map(|s| crate::b64::encode(&s.1)),
+            epoch_floor: self.epoch_floor,
+        };
+        serde_json::to_string(&j).unwrap_or_default()
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Entries verified.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Root of the verified tree.
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    /// The last checkpoint verified, as the signed note it came in.
+    pub fn checkpoint(&self) -> Option<&str> {
+        self.checkpoint.as_deref()
+    }
+
+    /// The server's log key `(name, SEC1)` as the vault announced it.
+    pub fn server_key(&self) -> Option<(&str, &[u8])> {
+        self.server
+            .as_ref()
+            .map(|(n, k)| (n.as_str(), k.as_slice()))
+    }
+
+    fn identity_keys(manifest: &Manifest) -> Vec<&[u8]> {
+        (0..=manifest.epoch())
+            .filter_map(|e| manifest.identity_of_epoch(e))
+            .collect()
+    }
+
+    /// Verifies a signed checkpoint of this log against the server key and
+    /// every identity key of the vault; returns it parsed.
+    pub fn verify_checkpoint(&self, manifest: &Manifest, note_text: &str) -> Result<Checkpoint> {
+        self.verify_checkpoint_with(manifest, note_text, self.server_key(), false)
+    }
+
+    fn verify_checkpoint_with(
+        &self,
+        manifest: &Manifest,
+        note_text: &str,
+        server: Option<(&str, &[u8])>,
+        identity_only: bool,
+    ) -> Result<Checkpoint> {
+        let parsed = Note::parse(note_text)?;
+        let cp = Checkpoint::parse_text(&parsed.text)?;
+        if cp.origin != self.origin {
+            return Err(Error::Malformed("checkpoint of another log"));
+        }
+        let mut known: Vec<(&str, &[u8])> = Vec::new();
+        if !identity_only {
+            if let Some(s) = server {
+                known.push(s);
+            }
+        }
+        for k in Self::identity_keys(manifest) {
+            known.push((self.origin.as_str(), k));
+        }
+        parsed.verify(&known)?;
+        Ok(cp)
+    }
+
+    /// Checks everything a sync brings and, only if all of it holds, moves
+    /// the pin to the new head. Returns the entries that were new, verified.
+    ///
+    /// Refused with a typed error: a smaller log ([`Error::LogRolledBack`]),
+    /// another root at the pinned size or a cosigned checkpoint the new head
+    /// does not extend ([`Error::LogForked`]), a failing consistency proof or
+    /// entries that are not the ones the checkpoint commits to
+    /// ([`Error::LogInconsistent`]), a missing proof
+    /// ([`Error::LogProofMissing`]), an entry forged, edited, moved or written
+    /// by the wrong author ([`Error::LogEntryInvalid`]), a checkpoint not
+    /// signed by a known key ([`Error::LogSignatureInvalid`]).
+    pub fn sync(&mut self, manifest: &Manifest, input: &SyncInput) -> Result<Vec<Entry>> {
+        let parsed = Note::parse(&input.checkpoint)?;
+        let cp = Checkpoint::parse_text(&parsed.text)?;
+        if cp.origin != self.origin {
+            return Err(Error::Malformed("checkpoint of another log"));
+        }
+        let old = self.size();
+        if cp.size < old {
+            return Err(Error::LogRolledBack {
+                seen: old,
+                offered: cp.size,
+            });
+        }
+        if cp.size == 0 {
+            // An empty log: nothing to believe, nothing to pin.
+            return if input.entries.is_empty() {
+                Ok(Vec::new())
+            } else {
+                Err(Error::Malformed("entries beyond the checkpoint"))
+            };
+        }
+        if cp.size == old && cp.root != self.root {
+            return Err(Error::LogForked {
+                size: old,
+                seen: self.root,
+                offered: cp.root,
+            });
+        }
+        let want = cp.size - old;
+        let got = input.entries.len() as u64;
+        if got < want {
+            return Err(Error::LogProofMissing);
+        }
+        if got > want {
+            return Err(Error::Malformed("entries beyond the checkpoint"));
+        }
+        if old > 0 && cp.size > old {
+            if input.proof.is_empty() {
+                return Err(Error::LogProofMissing);
+            }
+            merkle::verify_consistency(old, cp.size, &self.root, &cp.root, &input.proof).map_err(
+                |_| Error::LogInconsistent {
+                    seen: old,
+                    offered: cp.size,
+                },
+            )?;
+        }
+
+        let mut next = self.clone();
+        let mut verified = Vec::with_capacity(input.entries.len());
+        for (i, leaf) in input.entries.iter().enumerate() {
+            let index = old + i as u64;
+            let entry = next.check_entry(manifest, index, leaf)?;
+            next.frontier.push(merkle::leaf_hash(leaf));
+            verified.push(entry);
+        }
+        if next.frontier.root() != cp.root {
+            return Err(Error::LogInconsistent {
+                seen: old,
+                offered: cp.size,
+            });
+        }
+        next.root = cp.root;
+        next.verify_checkpoint_with(manifest, &input.checkpoint, next.server_key(), false)?;
+
+        for c in &input.cosigned {
+            let theirs = next.verify_checkpoint_with(manifest, &c.note, None, true)?;
+            if theirs.size > cp.size {
+                return Err(Error::LogRolledBack {
+                    seen: theirs.size,
+                    offered: cp.size,
+                });
+            }
+            let forked = Error::LogForked {
+                size: theirs.size,
+                seen: theirs.root,
+                offered: cp.root,
+            };
+            if theirs.size == cp.size {
+                if theirs.root != cp.root {
+                    return Err(forked);
+                }
+            } else if merkle::verify_consistency(
+                theirs.size,
+                cp.size,
+                &theirs.root,
+                &cp.root,
+                &c.proof,
+            )
+            .is_err()
+            {
+                return Err(forked);
+            }
+        }
+        next.checkpoint = Some(input.checkpoint.clone());
+        *self = next;
+        Ok(verified)
+    }
+
+    /// Checks one entry at its position and applies what it changes (the
+    /// server key, the epoch floor).
+    fn check_entry(&mut self, manifest: &Manifest, index: u64, leaf: &[u8]) -> Result<Entry> {
+        let invalid = || Error::LogEntryInvalid { index };
+        let entry = Entry::parse(leaf).map_err(|_| invalid())?;
+        if entry.n != index {
+            return Err(invalid());
+        }
+        if index == 0 && !matches!(entry.event, Event::Server { .. }) {
+            return Err(invalid());
+        }
+        match entry.author {
+            Author::Vault => {
+                let e = entry.e.ok_or_else(invalid)?;
+                // An ended epoch's key (held by a removed passkey) may not
+                // write after the log recorded the epoch that ended it.
+                if e < self.epoch_floor {
+                    return Err(invalid());
+                }
+                let key = manifest.identity_of_epoch(e).ok_or_else(invalid)?;
+                entry.verify(&self.origin, key).map_err(|_| invalid())?;
+            }
+            Author::Server => {
+                let (_, key) = self.server.as_ref().ok_or_else(invalid)?;
+                entry.verify(&self.origin, key).map_err(|_| invalid())?;
+            }
+        }
+        match &entry.event {
+            Event::Server { name, key } => {
+                let key = crate::b64::decode(key.as_bytes()).ok_or_else(invalid)?;
+                self.server = Some((name.clone(), key));
+            }
+            Event::Manifest { epoch, .. } => {
+                if entry.e != Some(*epoch) {
+                    return Err(invalid());
+                }
+                self.epoch_floor = self.epoch_floor.max(*epoch);
+            }
+            _ => {}
+        }
+        Ok(entry)
+    }
+
+    /// Verifies entries the server sends for display, each with its
+    /// inclusion proof in the pinned tree. Entries beyond the pin are refused
+    /// (sync first).
+    pub fn verify_included(&self, entries: &[(u64, Vec<u8>, Vec<Hash>)]) -> Result<Vec<Entry>> {
+        let size = self.size();
+        let mut out = Vec::with_capacity(entries.len());
+        for (index, leaf, proof) in entries {
+            if *index >= size {
+                return Err(Error::LogProofMissing);
+            }
+            if size > 1 && proof.is_empty() {
+                return Err(Error::LogProofMissing);
+            }
+            merkle::verify_inclusion(&merkle::leaf_hash(leaf), *index, size, proof, &self.root)
+                .map_err(|_| Error::LogEntryInvalid { index: *index })?;
+            let entry = Entry::parse(leaf).map_err(|_| Error::LogEntryInvalid { index: *index })?;
+            if entry.n != *index {
+                return Err(Error::LogEntryInvalid { index: *index });
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+}
