@@ -1181,6 +1181,12 @@ impl Manifest {
         self.recovery_entry().map(UnlockEntry::id)
     }
 
+    /// The ids of every unlock entry (passkeys and the recovery entry), in
+    /// manifest order.
+    pub fn unlock_entry_ids(&self) -> impl Iterator<Item = &str> {
+        self.unlock.iter().map(UnlockEntry::id)
+    }
+
     /// Every passkey entry, in manifest order: what a client needs to build
     /// the WebAuthn `get()` request and to let the user pick a passkey.
     pub fn passkeys(&self) -> impl Iterator<Item = PasskeyInfo<'_>> {

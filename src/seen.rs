@@ -28,6 +28,8 @@ pub struct Seen {
     head: Option<(Vec<u8>, Head)>,
     /// Record key (see `record_key`) to (version, deleted).
     records: BTreeMap<String, (u64, bool)>,
+    /// The vault log's pinned checkpoint (FORMAT.md §16.4), once synced.
+    log: Option<crate::log::LogState>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -41,6 +43,8 @@ struct SeenJson {
     epoch: u32,
     identity: B64,
     records: BTreeMap<String, (u64, bool)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<crate::log::state::StateJson>,
 }
 
 impl Seen {
@@ -68,7 +72,15 @@ impl Seen {
         {
             return Err(Error::Malformed("not a medseal seen state"));
         }
+        let log = j.log.map(crate::log::LogState::from_parts).transpose()?;
+        if log
+            .as_ref()
+            .is_some_and(|l| l.origin() != crate::log::note::origin_for(&j.vault_id.0))
+        {
+            return Err(Error::Malformed("not a medseal seen state"));
+        }
         Ok(Seen {
+            log,
             head: Some((
                 j.vault_id.0,
                 Head {
@@ -94,8 +106,38 @@ impl Seen {
             epoch: head.epoch,
             identity: B64(head.identity.clone()),
             records: self.records.clone(),
+            log: self.log.as_ref().map(crate::log::LogState::to_parts),
         })
         .ok()
+    }
+
+    /// The vault log as this device last verified it (a fresh state of the
+    /// vault's log if it never synced).
+    pub fn log(&self) -> Option<&crate::log::LogState> {
+        self.log.as_ref()
+    }
+
+    /// Keeps a newer verified log state. Refuses one of another vault, or
+    /// one smaller than the state kept (the caller synced from a stale copy).
+    pub fn saw_log(&mut self, state: crate::log::LogState) -> Result<bool> {
+        if let Some((vault_id, _)) = &self.head {
+            if state.origin() != crate::log::note::origin_for(vault_id) {
+                return Err(Error::WrongVault);
+            }
+        }
+        if let Some(old) = &self.log {
+            if state.size() < old.size() {
+                return Err(Error::LogRolledBack {
+                    seen: old.size(),
+                    offered: state.size(),
+                });
+            }
+            if *old == state {
+                return Ok(false);
+            }
+        }
+        self.log = Some(state);
+        Ok(true)
     }
 
     /// The revision last seen (0 if none).

@@ -444,6 +444,33 @@ impl Vault {
         )
     }
 
+    /// The log event for this vault's current manifest: its revision, hash
+    /// and epoch, and the unlock entries added and removed since `previous`
+    /// (the manifest before the change, if the caller has it).
+    pub fn manifest_event(&self, previous: Option<&Manifest>) -> crate::log::entry::Event {
+        let ids =
+            |m: &Manifest| -> Vec<String> { m.unlock_entry_ids().map(str::to_owned).collect() };
+        let now = ids(&self.manifest);
+        let before = previous.map(ids).unwrap_or_default();
+        crate::log::entry::Event::Manifest {
+            rev: self.manifest.revision(),
+            hash: crate::b64::encode(&self.manifest.hash()),
+            epoch: self.manifest.epoch(),
+            added: now
+                .iter()
+                .filter(|i| !before.contains(i))
+                .take(64)
+                .cloned()
+                .collect(),
+            removed: before
+                .iter()
+                .filter(|i| !now.contains(i))
+                .take(64)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The checkpoint `state` last verified, with this vault's signature
     /// added: what a device gives the server so that the vault's other
     /// devices can check they were shown the same log.

@@ -8,7 +8,7 @@
 //! bound to its log and to its position: moved, duplicated or replayed
 //! elsewhere, it no longer verifies.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -46,8 +46,12 @@ impl Author {
 /// What an entry records. Vault entries are written by the patient's own
 /// devices; server entries attest what only the server sees (who fetched
 /// shared ciphertext, who tried to sign in).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+///
+/// Its JSON is an object with `type` (the variant in snake_case) and the
+/// variant's fields, nothing else. (De)serialized by hand through
+/// `serde_json::Value`: serde's internally tagged enums buffer through a
+/// generic content type that cost the wasm module more than all of this.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The vault names the server's log key (the first entry; later ones
     /// rotate it).
@@ -66,10 +70,8 @@ pub enum Event {
         /// Its key epoch.
         epoch: u32,
         /// Unlock entries added since the previous revision.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         added: Vec<String>,
         /// Unlock entries removed since the previous revision.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         removed: Vec<String>,
     },
     /// A device unlocked the vault.
@@ -79,7 +81,6 @@ pub enum Event {
         /// `passkey` or `recovery`.
         method: String,
         /// The device's label, if the app gave one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         device: Option<String>,
     },
     /// Records were shared with a person.
@@ -89,7 +90,6 @@ pub enum Event {
         /// The grantee's account name.
         to: String,
         /// Number of records named, for a list of records.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         records: Option<u32>,
         /// Expiry, unix seconds.
         expires: u64,
@@ -99,7 +99,6 @@ pub enum Event {
         /// Share id (base64url).
         share: String,
         /// The link's label, as the server stores it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
         /// Expiry, unix seconds.
         expires: u64,
@@ -121,7 +120,6 @@ pub enum Event {
         /// The grantee's account name.
         by: String,
         /// Record ids served.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         records: Vec<String>,
         /// `ok`, `expired` or `revoked`.
         outcome: String,
@@ -149,7 +147,233 @@ pub enum Event {
     },
 }
 
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        self.to_map().serialize(s)
+    }
+}
+
 impl Event {
+    /// Reads an event from its JSON (`{"type": …, …}`), strictly.
+    pub fn from_json(json: &str) -> Result<Event> {
+        let bad = || Error::InvalidArgument("not a log event this version knows");
+        let map: Map<String, Value> = serde_json::from_str(json).map_err(|_| bad())?;
+        let ev = Event::from_map(map).ok_or_else(bad)?;
+        ev.check().map_err(|_| bad())?;
+        Ok(ev)
+    }
+
+    /// The event from its JSON object; `None` for a missing, extra or
+    /// mistyped field or an unknown type.
+    fn from_map(mut m: Map<String, Value>) -> Option<Event> {
+        fn text(m: &mut Map<String, Value>, k: &str) -> Option<String> {
+            match m.remove(k)? {
+                Value::String(s) => Some(s),
+                _ => None,
+            }
+        }
+        fn opt_text(m: &mut Map<String, Value>, k: &str) -> Option<Option<String>> {
+            match m.remove(k) {
+                None => Some(None),
+                Some(Value::String(s)) => Some(Some(s)),
+                _ => None,
+            }
+        }
+        fn num(m: &mut Map<String, Value>, k: &str) -> Option<u64> {
+            m.remove(k)?.as_u64()
+        }
+        fn list(m: &mut Map<String, Value>, k: &str) -> Option<Vec<String>> {
+            match m.remove(k) {
+                None => Some(Vec::new()),
+                Some(Value::Array(a)) => a
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => None,
+            }
+        }
+        let m = &mut m;
+        let ev = match text(m, "type")?.as_str() {
+            "server" => Event::Server {
+                name: text(m, "name")?,
+                key: text(m, "key")?,
+            },
+            "manifest" => Event::Manifest {
+                rev: num(m, "rev")?,
+                hash: text(m, "hash")?,
+                epoch: u32::try_from(num(m, "epoch")?).ok()?,
+                added: list(m, "added")?,
+                removed: list(m, "removed")?,
+            },
+            "unlock" => Event::Unlock {
+                via: text(m, "via")?,
+                method: text(m, "method")?,
+                device: opt_text(m, "device")?,
+            },
+            "grant" => Event::Grant {
+                share: text(m, "share")?,
+                to: text(m, "to")?,
+                records: match m.remove("records") {
+                    None => None,
+                    Some(v) => Some(u32::try_from(v.as_u64()?).ok()?),
+                },
+                expires: num(m, "expires")?,
+            },
+            "link" => Event::Link {
+                share: text(m, "share")?,
+                label: opt_text(m, "label")?,
+                expires: num(m, "expires")?,
+            },
+            "revoke" => Event::Revoke {
+                share: text(m, "share")?,
+            },
+            "delete" => Event::Delete {
+                record: text(m, "record")?,
+            },
+            "shared_fetch" => Event::SharedFetch {
+                grant: text(m, "grant")?,
+                by: text(m, "by")?,
+                records: list(m, "records")?,
+                outcome: text(m, "outcome")?,
+            },
+            "link_fetch" => Event::LinkFetch {
+                link: text(m, "link")?,
+                recipient: text(m, "recipient")?,
+                from: text(m, "from")?,
+                outcome: text(m, "outcome")?,
+            },
+            "login" => Event::Login {
+                method: text(m, "method")?,
+                outcome: text(m, "outcome")?,
+                from: text(m, "from")?,
+            },
+            _ => return None,
+        };
+        m.is_empty().then_some(ev)
+    }
+
+    /// The event's JSON object.
+    fn to_map(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_owned(), v);
+        };
+        let strs =
+            |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
+        let ty = match self {
+            Event::Server { name, key } => {
+                put("name", name.as_str().into());
+                put("key", key.as_str().into());
+                "server"
+            }
+            Event::Manifest {
+                rev,
+                hash,
+                epoch,
+                added,
+                removed,
+            } => {
+                put("rev", (*rev).into());
+                put("hash", hash.as_str().into());
+                put("epoch", (*epoch).into());
+                if !added.is_empty() {
+                    put("added", strs(added));
+                }
+                if !removed.is_empty() {
+                    put("removed", strs(removed));
+                }
+                "manifest"
+            }
+            Event::Unlock {
+                via,
+                method,
+                device,
+            } => {
+                put("via", via.as_str().into());
+                put("method", method.as_str().into());
+                if let Some(d) = device {
+                    put("device", d.as_str().into());
+                }
+                "unlock"
+            }
+            Event::Grant {
+                share,
+                to,
+                records,
+                expires,
+            } => {
+                put("share", share.as_str().into());
+                put("to", to.as_str().into());
+                if let Some(r) = records {
+                    put("records", (*r).into());
+                }
+                put("expires", (*expires).into());
+                "grant"
+            }
+            Event::Link {
+                share,
+                label,
+                expires,
+            } => {
+                put("share", share.as_str().into());
+                if let Some(l) = label {
+                    put("label", l.as_str().into());
+                }
+                put("expires", (*expires).into());
+                "link"
+            }
+            Event::Revoke { share } => {
+                put("share", share.as_str().into());
+                "revoke"
+            }
+            Event::Delete { record } => {
+                put("record", record.as_str().into());
+                "delete"
+            }
+            Event::SharedFetch {
+                grant,
+                by,
+                records,
+                outcome,
+            } => {
+                put("grant", grant.as_str().into());
+                put("by", by.as_str().into());
+                if !records.is_empty() {
+                    put("records", strs(records));
+                }
+                put("outcome", outcome.as_str().into());
+                "shared_fetch"
+            }
+            Event::LinkFetch {
+                link,
+                recipient,
+                from,
+                outcome,
+            } => {
+                put("link", link.as_str().into());
+                put("recipient", recipient.as_str().into());
+                put("from", from.as_str().into());
+                put("outcome", outcome.as_str().into());
+                "link_fetch"
+            }
+            Event::Login {
+                method,
+                outcome,
+                from,
+            } => {
+                put("method", method.as_str().into());
+                put("outcome", outcome.as_str().into());
+                put("from", from.as_str().into());
+                "login"
+            }
+        };
+        put("type", ty.into());
+        m
+    }
+
     /// The author allowed to write this kind of event.
     pub fn author(&self) -> Author {
         match self {
@@ -264,6 +488,11 @@ fn signed_message(origin: &str, body: &[u8]) -> Vec<u8> {
     m
 }
 
+/// Entries as a JSON array (the wasm surface's form).
+pub fn entries_json(entries: &[Entry]) -> String {
+    serde_json::to_string(entries).unwrap_or_default()
+}
+
 impl Entry {
     /// Parses a leaf strictly. The position, author and event must agree.
     pub fn parse(leaf: &[u8]) -> Result<Entry> {
@@ -293,7 +522,7 @@ impl Entry {
                     .ok_or_else(bad)?,
             ),
         };
-        let event: Event = serde_json::from_value(Value::Object(map)).map_err(|_| bad())?;
+        let event = Event::from_map(map).ok_or_else(bad)?;
         event.check()?;
         if event.author() != author || (author == Author::Vault) != e.is_some() {
             return Err(bad());
@@ -325,14 +554,16 @@ impl Entry {
         event: &Event,
         signer: &Identity,
     ) -> Result<Vec<u8>> {
-        event.check()?;
+        // A field out of the format's bounds is the caller's argument here.
+        event.check().map_err(|_| {
+            Error::InvalidArgument(
+                "a log event field is empty, too long, or not one the format allows",
+            )
+        })?;
         if (event.author() == Author::Vault) != e.is_some() {
             return Err(Error::InvalidArgument("log entry author"));
         }
-        let mut map = match serde_json::to_value(event) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(Error::InvalidArgument("log event")),
-        };
+        let mut map = event.to_map();
         map.insert("n".into(), n.into());
         map.insert("t".into(), t.into());
         if let Some(e) = e {

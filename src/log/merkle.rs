@@ -94,7 +94,7 @@ fn subtree(lo: u64, hi: u64, reader: &impl HashReader) -> Result<Hash> {
     }
     if n.is_power_of_two() {
         let level = n.trailing_zeros() as u8;
-        if lo % n != 0 {
+        if !lo.is_multiple_of(n) {
             return Err(Error::InvalidArgument("tree range"));
         }
         return reader.read(level, lo >> level);

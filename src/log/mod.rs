@@ -9,7 +9,7 @@ pub mod entry;
 pub mod merkle;
 pub mod note;
 pub mod report;
-pub mod state;
+pub(crate) mod state;
 
 use zeroize::Zeroizing;
 
@@ -19,7 +19,9 @@ use crate::log::entry::{Author, Entry, Event};
 use crate::log::note::{Checkpoint, Note};
 use crate::rng::Rng;
 
-pub use crate::log::state::{Cosigned, LogState, SyncInput};
+pub use crate::log::state::{
+    included_from_json, Cosigned, Included, LogState, SyncInput, MAX_BATCH,
+};
 
 /// The server's log key: signs the access events only the server sees and
 /// the checkpoints it serves. A vault trusts it once one of its devices has

@@ -92,7 +92,7 @@ pub fn sig_to_der(raw: &[u8; 64]) -> Vec<u8> {
     out
 }
 
-fn read_der_int<'a>(input: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+fn read_der_int(input: &[u8]) -> Option<(&[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&len, rest) = rest.split_first()?;
     let len = usize::from(len);
@@ -341,7 +341,7 @@ pub fn encode_std(bytes: &[u8]) -> String {
 /// Strict standard base64: padded, canonical (zero trailing bits).
 pub fn decode_std(text: &str) -> Option<Vec<u8>> {
     let t = text.as_bytes();
-    if t.len() % 4 != 0 {
+    if !t.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| STD.iter().position(|&x| x == c).map(|p| p as u32);

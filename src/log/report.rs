@@ -396,3 +396,25 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
     }
     out
 }
+
+/// The report and alerts as the JSON `{events, alerts}` (the wasm surface's
+/// form).
+pub fn report_json(
+    entries: &[Entry],
+    from: Option<u64>,
+    to: Option<u64>,
+    since: u64,
+    own: &[&str],
+    rules: &AlertRules,
+) -> String {
+    #[derive(Serialize)]
+    struct Out {
+        events: Vec<AccessEvent>,
+        alerts: Vec<Alert>,
+    }
+    serde_json::to_string(&Out {
+        events: access_report(entries, from, to),
+        alerts: alerts(entries, since, own, rules),
+    })
+    .unwrap_or_default()
+}

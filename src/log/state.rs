@@ -11,6 +11,9 @@ use crate::manifest::Manifest;
 
 const KIND: &str = "vault-log-state";
 
+/// An entry shown with its inclusion proof: position, leaf, proof.
+pub type Included = (u64, Vec<u8>, Vec<Hash>);
+
 /// A device's pinned view of one vault log: the last checkpoint it verified,
 /// the right edge of that tree (to fold new entries in), the server's log key
 /// as the vault announced it, and the lowest key epoch still allowed to sign.
@@ -24,9 +27,9 @@ pub struct LogState {
     epoch_floor: u32,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct StateJson {
+pub(crate) struct StateJson {
     medseal: String,
     version: u64,
     origin: String,
@@ -86,8 +89,13 @@ impl LogState {
 
     /// Reads what [`LogState::to_json`] wrote.
     pub fn from_json(json: &str) -> Result<LogState> {
+        let j: StateJson =
+            serde_json::from_str(json).map_err(|_| Error::Malformed("not a medseal log state"))?;
+        Self::from_parts(j)
+    }
+
+    pub(crate) fn from_parts(j: StateJson) -> Result<LogState> {
         let bad = || Error::Malformed("not a medseal log state");
-        let j: StateJson = serde_json::from_str(json).map_err(|_| bad())?;
         if j.medseal != KIND || j.version != 1 {
             return Err(bad());
         }
@@ -116,9 +124,13 @@ impl LogState {
         })
     }
 
-    /// The state as JSON, for the app to keep (like the seen-state).
+    /// The state as JSON, for the app to keep (the seen-state embeds it).
     pub fn to_json(&self) -> String {
-        let j = StateJson {
+        serde_json::to_string(&self.to_parts()).unwrap_or_default()
+    }
+
+    pub(crate) fn to_parts(&self) -> StateJson {
+        StateJson {
             medseal: KIND.into(),
             version: 1,
             origin: self.origin.clone(),
@@ -134,8 +146,7 @@ impl LogState {
             server_name: self.server.as_ref().map(|s| s.0.clone()),
             server_key: self.server.as_ref().map(|s| crate::b64::encode(&s.1)),
             epoch_floor: self.epoch_floor,
-        };
-        serde_json::to_string(&j).unwrap_or_default()
+        }
     }
 
     /// The log's origin line.
@@ -216,10 +227,16 @@ impl LogState {
     pub fn sync(&mut self, manifest: &Manifest, input: &SyncInput) -> Result<Vec<Entry>> {
         let parsed = Note::parse(&input.checkpoint)?;
         let cp = Checkpoint::parse_text(&parsed.text)?;
-        if cp.origin != self.origin {
-            return Err(Error::Malformed("checkpoint of another log"));
-        }
         let old = self.size();
+        // Another log's checkpoint, or more entries than it covers: what was
+        // served is not an extension of what this device verified.
+        let inconsistent = Error::LogInconsistent {
+            seen: old,
+            offered: cp.size,
+        };
+        if cp.origin != self.origin {
+            return Err(inconsistent);
+        }
         if cp.size < old {
             return Err(Error::LogRolledBack {
                 seen: old,
@@ -231,7 +248,7 @@ impl LogState {
             return if input.entries.is_empty() {
                 Ok(Vec::new())
             } else {
-                Err(Error::Malformed("entries beyond the checkpoint"))
+                Err(inconsistent)
             };
         }
         if cp.size == old && cp.root != self.root {
@@ -247,7 +264,7 @@ impl LogState {
             return Err(Error::LogProofMissing);
         }
         if got > want {
-            return Err(Error::Malformed("entries beyond the checkpoint"));
+            return Err(inconsistent);
         }
         if old > 0 && cp.size > old {
             if input.proof.is_empty() {
@@ -358,7 +375,7 @@ impl LogState {
     /// Verifies entries the server sends for display, each with its
     /// inclusion proof in the pinned tree. Entries beyond the pin are refused
     /// (sync first).
-    pub fn verify_included(&self, entries: &[(u64, Vec<u8>, Vec<Hash>)]) -> Result<Vec<Entry>> {
+    pub fn verify_included(&self, entries: &[Included]) -> Result<Vec<Entry>> {
         let size = self.size();
         let mut out = Vec::with_capacity(entries.len());
         for (index, leaf, proof) in entries {
@@ -378,4 +395,102 @@ impl LogState {
         }
         Ok(out)
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CosignedJson {
+    note: String,
+    proof: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncJson {
+    checkpoint: String,
+    #[serde(default)]
+    proof: Vec<String>,
+    #[serde(default)]
+    entries: Vec<String>,
+    #[serde(default)]
+    cosigned: Vec<CosignedJson>,
+    // What the reference server adds for the client's paging; not checked.
+    #[serde(default)]
+    #[allow(dead_code)]
+    size: Option<u64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    more: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncludedJson {
+    index: u64,
+    leaf: String,
+    proof: Vec<String>,
+}
+
+/// Most entries in one sync or report request.
+pub const MAX_BATCH: usize = 10_000;
+
+fn hashes(list: &[String]) -> Result<Vec<Hash>> {
+    if list.len() > merkle::MAX_PROOF_LEN {
+        return Err(Error::Malformed("Merkle proof too long"));
+    }
+    list.iter()
+        .map(|h| {
+            crate::b64::decode(h.as_bytes())
+                .and_then(|v| v.try_into().ok())
+                .ok_or(Error::Malformed("Merkle proof hash"))
+        })
+        .collect()
+}
+
+fn leaf_of(s: &str) -> Result<Vec<u8>> {
+    crate::b64::decode(s.as_bytes()).ok_or(Error::Malformed("log entry is not base64url"))
+}
+
+impl SyncInput {
+    /// Reads a sync response as FORMAT.md §16.5 gives it: `{checkpoint,
+    /// proof: [hash], entries: [leaf], cosigned: [{note, proof}]}`, bytes
+    /// in base64url.
+    pub fn from_json(json: &str) -> Result<SyncInput> {
+        let j: SyncJson =
+            serde_json::from_str(json).map_err(|_| Error::Malformed("log sync response"))?;
+        if j.entries.len() > MAX_BATCH || j.cosigned.len() > 64 {
+            return Err(Error::TooLarge);
+        }
+        Ok(SyncInput {
+            checkpoint: j.checkpoint,
+            proof: hashes(&j.proof)?,
+            entries: j
+                .entries
+                .iter()
+                .map(|e| leaf_of(e))
+                .collect::<Result<_>>()?,
+            cosigned: j
+                .cosigned
+                .into_iter()
+                .map(|c| {
+                    Ok(Cosigned {
+                        proof: hashes(&c.proof)?,
+                        note: c.note,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// Reads entries with inclusion proofs, `[{index, leaf, proof}]`.
+pub fn included_from_json(json: &str) -> Result<Vec<Included>> {
+    let j: Vec<IncludedJson> =
+        serde_json::from_str(json).map_err(|_| Error::Malformed("log entries with proofs"))?;
+    if j.len() > MAX_BATCH {
+        return Err(Error::TooLarge);
+    }
+    j.iter()
+        .map(|e| Ok((e.index, leaf_of(&e.leaf)?, hashes(&e.proof)?)))
+        .collect()
 }

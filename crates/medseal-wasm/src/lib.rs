@@ -19,6 +19,7 @@ use wasm_bindgen::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
 pub mod card;
+pub mod log;
 pub mod share;
 
 use medseal::hazmat;

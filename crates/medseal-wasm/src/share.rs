@@ -10,7 +10,7 @@ use medseal::{Fingerprint, Grant, GrantRequest, GrantScope, Pin, ReceivedGrant};
 use crate::{binding, invalid, manifest_of, sealed_of, to_js, Opened, VaultHandle};
 
 /// Seconds since the Unix epoch from JS: a whole number from 0 to 2^53 - 1.
-fn seconds(v: f64, what: &'static str) -> Result<u64, JsValue> {
+pub(crate) fn seconds(v: f64, what: &'static str) -> Result<u64, JsValue> {
     if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
         Ok(v as u64)
     } else {

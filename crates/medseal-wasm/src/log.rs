@@ -1,0 +1,146 @@
+//! The vault log (the core's `medseal::log`): entries this vault signs,
+//! syncs that verify what the server sends and move this device's pin, the
+//! access report and its alerts. Server responses cross as the JSON text
+//! the server sent (FORMAT.md §16.5); the core parses and checks it.
+
+use wasm_bindgen::prelude::*;
+
+use medseal::log::entry::{entries_json, Entry, Event};
+use medseal::log::report::{report_json, AlertRules};
+use medseal::log::{included_from_json, LogState, SyncInput};
+
+use crate::share::seconds;
+use crate::{invalid, to_js, VaultHandle};
+
+fn event_of(json: &str) -> Result<Event, JsValue> {
+    Event::from_json(json).map_err(to_js)
+}
+
+/// A count from JS: a whole number from 0 to 2^32 - 1.
+fn count(v: f64, what: &'static str) -> Result<u32, JsValue> {
+    if v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+        Ok(v as u32)
+    } else {
+        Err(invalid(what))
+    }
+}
+
+impl VaultHandle {
+    fn log_state(&self) -> Result<LogState, JsValue> {
+        let vault = self.get()?;
+        Ok(self
+            .seen
+            .log()
+            .cloned()
+            .unwrap_or_else(|| LogState::new(vault.manifest().vault_id())))
+    }
+}
+
+#[wasm_bindgen]
+impl VaultHandle {
+    /// A log entry signed by this vault at `position`, time `time` (seconds
+    /// since the Unix epoch): the leaf bytes to append. `event` is the
+    /// entry's JSON (`{"type": "unlock", …}`); only vault events.
+    #[wasm_bindgen(js_name = logEntry)]
+    pub fn log_entry(&self, event: &str, position: f64, time: f64) -> Result<Vec<u8>, JsValue> {
+        let ev = event_of(event)?;
+        let n = seconds(position, "position must be a whole number")?;
+        let t = seconds(time, "time must be seconds since 1970")?;
+        self.get()?.log_entry(n, t, &ev).map_err(to_js)
+    }
+
+    /// The log entry for this vault's current manifest (revision, hash,
+    /// epoch, unlock entries added and removed since `previous`), signed for
+    /// `position` and `time`.
+    #[wasm_bindgen(js_name = logManifestEntry)]
+    pub fn log_manifest_entry(
+        &self,
+        previous: Option<String>,
+        position: f64,
+        time: f64,
+    ) -> Result<Vec<u8>, JsValue> {
+        let previous = previous.map(|p| crate::manifest_of(&p)).transpose()?;
+        let n = seconds(position, "position must be a whole number")?;
+        let t = seconds(time, "time must be seconds since 1970")?;
+        let vault = self.get()?;
+        let ev = vault.manifest_event(previous.as_ref());
+        vault.log_entry(n, t, &ev).map_err(to_js)
+    }
+
+    /// Verifies a sync response (the server's JSON) against this device's
+    /// pin, and moves the pin (persist the seen state). Returns the new
+    /// entries, verified, as JSON.
+    #[wasm_bindgen(js_name = syncLog)]
+    pub fn sync_log(&mut self, response: &str) -> Result<String, JsValue> {
+        let input = SyncInput::from_json(response).map_err(to_js)?;
+        let mut state = self.log_state()?;
+        let vault = self.get()?;
+        let entries = state.sync(vault.manifest(), &input).map_err(to_js)?;
+        self.seen_changed |= self.seen.saw_log(state).map_err(to_js)?;
+        Ok(entries_json(&entries))
+    }
+
+    /// The checkpoint this device last verified, cosigned by this vault:
+    /// what it gives the server for the vault's other devices to compare.
+    #[wasm_bindgen(js_name = cosignLog)]
+    pub fn cosign_log(&self) -> Result<String, JsValue> {
+        let state = self.log_state()?;
+        self.get()?.cosign_log(&state).map_err(to_js)
+    }
+
+    /// Entries verified so far (the pinned checkpoint's size).
+    #[wasm_bindgen(js_name = logSize)]
+    pub fn log_size(&self) -> Result<f64, JsValue> {
+        Ok(self.log_state()?.size() as f64)
+    }
+
+    /// The pinned checkpoint, as the signed note the server sent.
+    #[wasm_bindgen(js_name = logCheckpoint)]
+    pub fn log_checkpoint(&self) -> Result<Option<String>, JsValue> {
+        Ok(self.log_state()?.checkpoint().map(str::to_owned))
+    }
+
+    /// The access report and alerts from entries with inclusion proofs in
+    /// the pinned tree (`[{index, leaf, proof}]`, the whole log from 0).
+    /// Returns `{events, alerts}` as JSON.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = accessReport)]
+    pub fn access_report(
+        &self,
+        entries: &str,
+        from: Option<f64>,
+        to: Option<f64>,
+        since: f64,
+        own: Vec<String>,
+        burst_records: f64,
+        burst_minutes: f64,
+        link_places: f64,
+    ) -> Result<String, JsValue> {
+        let state = self.log_state()?;
+        let items = included_from_json(entries).map_err(to_js)?;
+        for (i, (index, ..)) in items.iter().enumerate() {
+            if *index != i as u64 {
+                return Err(invalid(
+                    "entries must be the whole log from position 0, in order",
+                ));
+            }
+        }
+        let list: Vec<Entry> = state.verify_included(&items).map_err(to_js)?;
+        let from = from.map(|v| seconds(v, "from")).transpose()?;
+        let to = to.map(|v| seconds(v, "to")).transpose()?;
+        let rules = AlertRules {
+            burst_records: count(burst_records, "burstRecords")?,
+            burst_minutes: count(burst_minutes, "burstMinutes")?,
+            link_places: count(link_places, "linkPlaces")?,
+        };
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        Ok(report_json(
+            &list,
+            from,
+            to,
+            seconds(since, "since")?,
+            &own,
+            &rules,
+        ))
+    }
+}
