@@ -21,6 +21,20 @@ pub struct Config {
     pub web_root: PathBuf,
     /// Timeouts, caps and rate limits.
     pub limits: Limits,
+    /// The key name of the server's vault-log key (`MEDSEAL_LOG_KEY_NAME`,
+    /// default [`DEFAULT_LOG_KEY_NAME`]): the name its checkpoint signatures
+    /// carry and vaults announce it under. The key itself is generated once
+    /// and kept in the database; a vault that announced it under one name
+    /// does not accept checkpoints signed under another, so changing the
+    /// name of a running deployment breaks every vault's log sync.
+    pub log_key_name: String,
+    /// Whether the client's address is the first `X-Forwarded-For` address
+    /// rather than the connection's peer (`MEDSEAL_TRUST_FORWARDED=1`).
+    /// Only for a deployment behind a reverse proxy that sets the header:
+    /// otherwise any client names its own address. It is read for the
+    /// network token of the vault log's access events only; the rate limits
+    /// keep using the peer address.
+    pub trust_forwarded: bool,
 }
 
 /// Timeouts, caps and rate limits.
@@ -74,6 +88,14 @@ pub struct Limits {
     pub shl_requests_per_minute: u32,
     /// How long a file's one-time `location` URL lasts.
     pub shl_location_ttl: Duration,
+    /// Most entries one `GET /api/log` or `GET /api/log/entries` answer
+    /// carries (the sync pages past it).
+    pub log_page: u64,
+    /// Most entries one vault's log holds; past it appends are refused
+    /// (413 `log_full`). The server's own access events stop at 90% of it
+    /// (the server logs a line for each one not recorded), so requests of
+    /// others cannot fill the log the vault writes to.
+    pub log_max_entries: u64,
 }
 
 impl Default for Limits {
@@ -99,6 +121,8 @@ impl Default for Limits {
             shl_requests_burst: 30,
             shl_requests_per_minute: 30,
             shl_location_ttl: Duration::from_secs(60),
+            log_page: 1000,
+            log_max_entries: 1_000_000,
         }
     }
 }
@@ -135,6 +159,16 @@ pub const MAX_LINK_FILE_LEN: usize = 1 << 20;
 /// Wrong passcodes a link with flag `P` takes in its lifetime; at the last
 /// it is disabled for good (the spec's "total lifetime count").
 pub const LINK_PASSCODE_ATTEMPTS: i64 = 10;
+/// The server's vault-log key name when `MEDSEAL_LOG_KEY_NAME` is not set.
+pub const DEFAULT_LOG_KEY_NAME: &str = "medseal-server/log";
+/// Most checkpoints cosigned by a vault's devices that one sync answer
+/// carries (the newest by size, at most the answer's head).
+pub const LOG_COSIGNED_SERVED: u32 = 8;
+/// Most cosigned checkpoints kept per vault: past it the ones of the
+/// smallest sizes are dropped (a fork before the newest one kept is still
+/// caught: the new head must extend it).
+pub const LOG_COSIGNED_KEPT: u32 = 256;
+
 /// Largest body of a manifest request (`{recipient, passcode?,
 /// embeddedLengthMax?}`, and whatever a newer client adds that we ignore).
 pub const MAX_SHL_REQUEST_BODY: usize = 16 << 10;
@@ -149,6 +183,8 @@ impl Config {
             origin: None,
             web_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
             limits: Limits::default(),
+            log_key_name: DEFAULT_LOG_KEY_NAME.to_string(),
+            trust_forwarded: false,
         }
     }
 
@@ -177,6 +213,19 @@ impl Config {
         }
         if let Some(n) = number("MEDSEAL_MAX_CONNECTIONS")? {
             c.limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        }
+        if let Some(name) = var("MEDSEAL_LOG_KEY_NAME") {
+            medseal::log::note::check_key_name(&name).map_err(|_| {
+                format!("MEDSEAL_LOG_KEY_NAME is not a key name (no spaces or +): {name}")
+            })?;
+            c.log_key_name = name;
+        }
+        if let Some(v) = var("MEDSEAL_TRUST_FORWARDED") {
+            c.trust_forwarded = match v.as_str() {
+                "1" => true,
+                "0" => false,
+                _ => return Err(format!("MEDSEAL_TRUST_FORWARDED is 1 or 0, not: {v}")),
+            };
         }
         Ok(c)
     }

@@ -5,10 +5,14 @@
 //! (signed documents and wrapped data keys: public to the server), and the
 //! SMART Health Links they made: each link's files (JWE, encrypted to a key
 //! only the link holds), its passcode's salted hash, what is left of its
-//! wrong-passcode allowance, and a row per manifest request; and the link
-//! ids of the links deleted since (`retired_links`), which are never stored
-//! again. Never a plaintext, a PRF output, a data key, a link key or a
-//! recovery code: the server never receives them.
+//! wrong-passcode allowance, and a row per manifest request; the link
+//! ids of the links deleted since (`retired_links`, with whose they were),
+//! which are never stored again; each vault's log (its signed entries, the
+//! complete-subtree hashes of their Merkle tree, the checkpoints its
+//! devices cosigned); and the server's own secrets (`server_secrets`: the
+//! vault-log signing key, the network tokens' HMAC key). Never a
+//! plaintext, a PRF output, a data key, a link key or a recovery code: the
+//! server never receives them.
 //!
 //! Two ids are one owner's for good. A link id is never reused: every
 //! deletion of a `links` row (revocation by manifest, a user's deletion
@@ -168,14 +172,25 @@ impl Db {
                n INTEGER NOT NULL, expires INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS link_file_tokens_by_expiry ON link_file_tokens (expires);
              CREATE TABLE IF NOT EXISTS retired_links (
-               link_id TEXT PRIMARY KEY, retired INTEGER NOT NULL);
-             CREATE TRIGGER IF NOT EXISTS links_retire AFTER DELETE ON links BEGIN
-               INSERT OR IGNORE INTO retired_links (link_id, retired)
-                 VALUES (old.link_id, CAST(strftime('%s', 'now') AS INTEGER));
-             END;",
+               link_id TEXT PRIMARY KEY, retired INTEGER NOT NULL, owner TEXT, share_id TEXT);
+             CREATE TABLE IF NOT EXISTS server_secrets (
+               name TEXT PRIMARY KEY, secret BLOB NOT NULL, created INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS log_leaves (
+               user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               n INTEGER NOT NULL, leaf BLOB NOT NULL,
+               PRIMARY KEY (user_id, n));
+             CREATE TABLE IF NOT EXISTS log_hashes (
+               user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+               PRIMARY KEY (user_id, level, idx)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS log_cosigned (
+               user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               size INTEGER NOT NULL, note TEXT NOT NULL, created INTEGER NOT NULL,
+               PRIMARY KEY (user_id, size, note));",
         )?;
         start_manifest_history(&mut conn)?;
         add_vault_ids(&mut conn)?;
+        retire_links_with_owner(&mut conn)?;
         let readers = readers.max(1);
         Ok(Db(Arc::new(Inner {
             path,
@@ -293,6 +308,33 @@ fn start_manifest_history(c: &mut Connection) -> DbResult<()> {
                SELECT user_id, revision, manifest FROM manifests;",
         )?;
     }
+    tx.commit()
+}
+
+/// Keeps, with the id of every link deleted (`retired_links`), whose it
+/// was and its share id: a request for a revoked link is then still an
+/// access its owner's vault log records (outcome `revoked`). Adds the two
+/// columns to a database made before them (its rows keep none) and
+/// (re)creates the trigger that fills the table, in one transaction.
+fn retire_links_with_owner(c: &mut Connection) -> DbResult<()> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for column in ["owner", "share_id"] {
+        let has = tx
+            .prepare("SELECT 1 FROM pragma_table_info('retired_links') WHERE name = ?1")?
+            .exists([column])?;
+        if !has {
+            tx.execute_batch(&format!(
+                "ALTER TABLE retired_links ADD COLUMN {column} TEXT"
+            ))?;
+        }
+    }
+    tx.execute_batch(
+        "DROP TRIGGER IF EXISTS links_retire;
+         CREATE TRIGGER links_retire AFTER DELETE ON links BEGIN
+           INSERT OR IGNORE INTO retired_links (link_id, retired, owner, share_id)
+             VALUES (old.link_id, CAST(strftime('%s', 'now') AS INTEGER), old.owner, old.share_id);
+         END;",
+    )?;
     tx.commit()
 }
 
@@ -1209,6 +1251,8 @@ pub struct SharedPage {
     pub row: GrantRow,
     /// The grantor's current manifest, JSON text.
     pub grantor_manifest: String,
+    /// The grantee's username (the vault log's access events name it).
+    pub grantee_name: String,
     /// Up to the asked number of records in record-id order after the
     /// cursor, each with its slot (records the grantor deleted are not
     /// there); `None` if the grant had expired at `now` (nothing read).
@@ -1231,15 +1275,22 @@ pub fn shared_page(
     let found = tx
         .query_row(
             &format!(
-                "SELECT {GRANT_COLUMNS}, m.manifest FROM grants g
+                "SELECT {GRANT_COLUMNS}, m.manifest, u.username FROM grants g
                  JOIN manifests m ON m.user_id = g.grantor
+                 JOIN users u ON u.id = g.grantee
                  WHERE g.id = ?1 AND g.grantee = ?2"
             ),
             [id, grantee],
-            |r| Ok((grant_row(r)?, r.get::<_, String>(7)?)),
+            |r| {
+                Ok((
+                    grant_row(r)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((row, grantor_manifest)) = found else {
+    let Some((row, grantor_manifest, grantee_name)) = found else {
         return Ok(None);
     };
     let items = if row.expires > now {
@@ -1267,6 +1318,7 @@ pub fn shared_page(
     Ok(Some(SharedPage {
         row,
         grantor_manifest,
+        grantee_name,
         items,
     }))
 }
@@ -1485,6 +1537,19 @@ pub enum ManifestAnswer {
     Files(Vec<ServedFile>),
 }
 
+/// Whose link a manifest request named, and how it went: what the owner's
+/// vault log records (`Event::LinkFetch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSeen {
+    /// The owner's user id.
+    pub owner: String,
+    /// The link's share id (base64url, as the manifest lists it).
+    pub share_id: String,
+    /// `ok`, `passcode` (missing or wrong), `expired`, `locked` (disabled
+    /// by wrong passcodes) or `revoked` (deleted: its id is retired).
+    pub outcome: &'static str,
+}
+
 /// Answers a manifest request in one transaction on the writer, so that
 /// concurrent requests with wrong passcodes are counted one after another
 /// (the spec's "total lifetime count", even for parallel requests): the
@@ -1492,8 +1557,13 @@ pub enum ManifestAnswer {
 /// and be active; with flag `P` the passcode must match
 /// `passcode` (checked with [`crate::passcode::matches`]), or one attempt
 /// is taken; every request that names a stored link leaves an access row
-/// (ok or not). Expired file tokens are purged on the way.
-pub fn link_manifest(c: &mut Connection, req: &ManifestRequest<'_>) -> DbResult<ManifestAnswer> {
+/// (ok or not). Expired file tokens are purged on the way. Beside the
+/// answer: whose link it was and the outcome, for a stored or retired link
+/// whose owner is known (`None` for an id never stored).
+pub fn link_manifest(
+    c: &mut Connection,
+    req: &ManifestRequest<'_>,
+) -> DbResult<(ManifestAnswer, Option<LinkSeen>)> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "DELETE FROM link_file_tokens WHERE expires <= ?1",
@@ -1517,7 +1587,30 @@ pub fn link_manifest(c: &mut Connection, req: &ManifestRequest<'_>) -> DbResult<
         )
         .optional()?;
     let Some((link, salt, hash)) = found else {
-        return Ok(ManifestAnswer::NotActive);
+        let retired: Option<(Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT owner, share_id FROM retired_links WHERE link_id = ?1",
+                [req.link_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        tx.commit()?;
+        let seen = match retired {
+            Some((Some(owner), Some(share_id))) => Some(LinkSeen {
+                owner,
+                share_id,
+                outcome: "revoked",
+            }),
+            _ => None,
+        };
+        return Ok((ManifestAnswer::NotActive, seen));
+    };
+    let seen = |outcome| {
+        Some(LinkSeen {
+            owner: link.owner.clone(),
+            share_id: link.share_id.clone(),
+            outcome,
+        })
     };
     let access = |ok: bool| {
         tx.execute(
@@ -1528,7 +1621,12 @@ pub fn link_manifest(c: &mut Connection, req: &ManifestRequest<'_>) -> DbResult<
     if !link.active(req.now) {
         access(false)?;
         tx.commit()?;
-        return Ok(ManifestAnswer::NotActive);
+        let outcome = if link.expires <= req.now {
+            "expired"
+        } else {
+            "locked"
+        };
+        return Ok((ManifestAnswer::NotActive, seen(outcome)));
     }
     if link.flag.contains('P') {
         let right = match (&salt, &hash, req.passcode) {
@@ -1543,7 +1641,7 @@ pub fn link_manifest(c: &mut Connection, req: &ManifestRequest<'_>) -> DbResult<
             )?;
             access(false)?;
             tx.commit()?;
-            return Ok(ManifestAnswer::WrongPasscode(left));
+            return Ok((ManifestAnswer::WrongPasscode(left), seen("passcode")));
         }
     }
     let files: Vec<(i64, String, String)> = {
@@ -1578,7 +1676,7 @@ pub fn link_manifest(c: &mut Connection, req: &ManifestRequest<'_>) -> DbResult<
     }
     access(true)?;
     tx.commit()?;
-    Ok(ManifestAnswer::Files(out))
+    Ok((ManifestAnswer::Files(out), seen("ok")))
 }
 
 /// The JWE of a file `location` token, once: the token is deleted whatever
@@ -1611,6 +1709,378 @@ pub fn take_link_file(c: &mut Connection, token: &str, now: i64) -> DbResult<Opt
 /// Deletes expired file `location` tokens; returns how many.
 pub fn purge_expired_link_tokens(c: &Connection) -> DbResult<usize> {
     c.execute("DELETE FROM link_file_tokens WHERE expires <= ?1", [now()])
+}
+
+/// The server's secret `name` (a key it made once), made from `fresh` if
+/// the database has none yet; the stored one otherwise (`fresh` is then
+/// dropped). One transaction, so two starts on one database agree.
+pub fn server_secret(c: &mut Connection, name: &str, fresh: &[u8]) -> DbResult<Vec<u8>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT OR IGNORE INTO server_secrets (name, secret, created) VALUES (?1, ?2, ?3)",
+        params![name, fresh, now()],
+    )?;
+    let secret = tx.query_row(
+        "SELECT secret FROM server_secrets WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    Ok(secret)
+}
+
+/// The stored tree of a vault log was not what its hashes should be (a
+/// hash missing or of the wrong length): the database was changed under
+/// the server. Its message names the core's error only.
+#[derive(Debug)]
+pub struct LogTreeError(pub medseal::Error);
+
+impl std::fmt::Display for LogTreeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stored vault log: {}", self.0)
+    }
+}
+
+impl std::error::Error for LogTreeError {}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The complete-subtree hashes of one vault log (`log_hashes`), read
+/// through a connection (or a transaction: it derefs to one) for the
+/// core's tree functions. A SQLite failure inside a read is kept and
+/// given back by [`LogHashes::tree`] in place of the core's error.
+pub struct LogHashes<'a> {
+    c: &'a Connection,
+    user_id: &'a str,
+    failed: std::cell::RefCell<Option<rusqlite::Error>>,
+}
+
+impl<'a> LogHashes<'a> {
+    /// The hashes of `user_id`'s log.
+    pub fn new(c: &'a Connection, user_id: &'a str) -> Self {
+        LogHashes {
+            c,
+            user_id,
+            failed: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// A result of the core's tree functions over these hashes, as a
+    /// database result: the SQLite error that failed a read if there was
+    /// one, else the core's (a stored tree that is not whole).
+    pub fn tree<T>(&self, r: medseal::Result<T>) -> DbResult<T> {
+        r.map_err(|e| {
+            self.failed.borrow_mut().take().unwrap_or_else(|| {
+                rusqlite::Error::ToSqlConversionFailure(Box::new(LogTreeError(e)))
+            })
+        })
+    }
+}
+
+impl medseal::log::merkle::HashReader for LogHashes<'_> {
+    fn read(&self, level: u8, index: u64) -> medseal::Result<medseal::log::merkle::Hash> {
+        let missing = medseal::Error::InvalidArgument("tree size beyond the log");
+        let index = i64::try_from(index).map_err(|_| missing)?;
+        let got: DbResult<Option<Vec<u8>>> = self
+            .c
+            .prepare_cached(
+                "SELECT hash FROM log_hashes WHERE user_id = ?1 AND level = ?2 AND idx = ?3",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![self.user_id, level, index], |r| r.get(0))
+                    .optional()
+            });
+        match got {
+            Ok(Some(h)) => h
+                .try_into()
+                .map_err(|_| medseal::Error::Malformed("stored log hash")),
+            Ok(None) => Err(missing),
+            Err(e) => {
+                *self.failed.borrow_mut() = Some(e);
+                Err(medseal::Error::Malformed("log hash not read"))
+            }
+        }
+    }
+}
+
+/// Entries in a user's vault log: the leaves are numbered from 0 with no
+/// gap (an append writes leaf `size`), so the size is the highest number
+/// plus one, read from the primary key's index.
+pub fn log_size(c: &Connection, user_id: &str) -> DbResult<u64> {
+    let n: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(n) + 1, 0) FROM log_leaves WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))?;
+    Ok(u64_of(n))
+}
+
+/// What an append is decided on, read in its transaction.
+#[derive(Debug, Clone)]
+pub struct LogOwner {
+    /// Entries in the log now: the new one is number `size`.
+    pub size: u64,
+    /// The vault id of the user's stored manifest (its log's origin is
+    /// `origin_for(vault_id)`); `None` if it does not parse.
+    pub vault_id: Option<Vec<u8>>,
+    /// The stored manifest, JSON text.
+    pub manifest: String,
+}
+
+fn log_owner(tx: &Connection, user_id: &str) -> DbResult<Option<LogOwner>> {
+    let Some((_, manifest)) = manifest(tx, user_id)? else {
+        return Ok(None);
+    };
+    let vault_id: Option<String> = tx.query_row(
+        "SELECT vault_id FROM manifests WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    Ok(Some(LogOwner {
+        size: log_size(tx, user_id)?,
+        vault_id: vault_id.as_deref().and_then(medseal::base64url_decode),
+        manifest,
+    }))
+}
+
+/// What [`log_append`] did.
+#[derive(Debug)]
+pub enum LogWrite<E> {
+    /// Appended; the log now holds this many entries.
+    Appended(u64),
+    /// The log holds its most entries: nothing appended.
+    Full,
+    /// The user has no manifest (no such user): nothing appended.
+    NoVault,
+    /// `leaf_for` refused: nothing appended.
+    Refused(E),
+}
+
+/// Appends one leaf to `user_id`'s vault log in one transaction: reads the
+/// size and the stored manifest, asks `leaf_for` for the leaf to write at
+/// that position (it checks or signs it, or refuses), then writes the leaf
+/// and the complete-subtree hashes it completes. At most `max_entries`
+/// entries.
+pub fn log_append<E>(
+    c: &mut Connection,
+    user_id: &str,
+    max_entries: u64,
+    leaf_for: impl FnOnce(&LogOwner) -> Result<Vec<u8>, E>,
+) -> DbResult<LogWrite<E>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(owner) = log_owner(&tx, user_id)? else {
+        return Ok(LogWrite::NoVault);
+    };
+    if owner.size >= max_entries {
+        return Ok(LogWrite::Full);
+    }
+    let leaf = match leaf_for(&owner) {
+        Ok(l) => l,
+        Err(e) => return Ok(LogWrite::Refused(e)),
+    };
+    let n = owner.size;
+    let hashes = {
+        let reader = LogHashes::new(&tx, user_id);
+        let h = medseal::log::merkle::hashes_to_store(
+            n,
+            medseal::log::merkle::leaf_hash(&leaf),
+            &reader,
+        );
+        reader.tree(h)?
+    };
+    tx.prepare_cached("INSERT INTO log_leaves (user_id, n, leaf) VALUES (?1, ?2, ?3)")?
+        .execute(params![user_id, i64_of(n), leaf])?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO log_hashes (user_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (level, idx, hash) in hashes {
+            st.execute(params![user_id, level, i64_of(idx), hash.as_slice()])?;
+        }
+    }
+    tx.commit()?;
+    Ok(LogWrite::Appended(n + 1))
+}
+
+/// One answer of a vault log sync, read in one transaction.
+#[derive(Debug, Clone)]
+pub struct LogPage {
+    /// Entries in the log now.
+    pub size: u64,
+    /// The head this answer brings the client to (its checkpoint's size).
+    pub end: u64,
+    /// The tree hash of the first `end` entries.
+    pub root: medseal::log::merkle::Hash,
+    /// Consistency proof from the client's size to `end` (empty when it
+    /// asked from 0, from `end`, or from beyond the log).
+    pub proof: Vec<medseal::log::merkle::Hash>,
+    /// The entries from the client's size to `end`.
+    pub entries: Vec<Vec<u8>>,
+    /// Checkpoints the vault's devices cosigned, newest (by size) first,
+    /// at most `end`, each with its consistency proof to `end`.
+    pub cosigned: Vec<(String, Vec<medseal::log::merkle::Hash>)>,
+    /// The vault id of the user's manifest (the origin), if it parses.
+    pub vault_id: Option<Vec<u8>>,
+}
+
+/// A sync answer for a client that holds the first `from` entries: up to
+/// `page` entries after them, the tree head after those, the consistency
+/// proof from `from` and up to `cosigned` cosigned checkpoints. A `from`
+/// beyond the log gets the current head with no entries (the client sees
+/// that the log shrank). `None` if the user has no manifest.
+pub fn log_page(
+    c: &Connection,
+    user_id: &str,
+    from: u64,
+    page: u64,
+    cosigned: u32,
+) -> DbResult<Option<LogPage>> {
+    let tx = c.unchecked_transaction()?;
+    let Some(owner) = log_owner(&tx, user_id)? else {
+        return Ok(None);
+    };
+    let size = owner.size;
+    let (start, end) = if from > size {
+        (size, size)
+    } else {
+        (from, size.min(from.saturating_add(page)))
+    };
+    let reader = LogHashes::new(&tx, user_id);
+    let root = reader.tree(medseal::log::merkle::tree_hash(end, &reader))?;
+    let proof = reader.tree(medseal::log::merkle::prove_consistency(start, end, &reader))?;
+    let entries = {
+        let mut st = tx.prepare_cached(
+            "SELECT leaf FROM log_leaves WHERE user_id = ?1 AND n >= ?2 AND n < ?3 ORDER BY n",
+        )?;
+        let rows = st.query_map(params![user_id, i64_of(start), i64_of(end)], |r| r.get(0))?;
+        rows.collect::<DbResult<Vec<Vec<u8>>>>()?
+    };
+    let notes: Vec<(i64, String)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT size, note FROM log_cosigned WHERE user_id = ?1 AND size <= ?2
+             ORDER BY size DESC, created DESC LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![user_id, i64_of(end), cosigned], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<DbResult<_>>()?
+    };
+    let mut with_proofs = Vec::with_capacity(notes.len());
+    for (at, note) in notes {
+        let p = reader.tree(medseal::log::merkle::prove_consistency(
+            u64_of(at),
+            end,
+            &reader,
+        ))?;
+        with_proofs.push((note, p));
+    }
+    drop(reader);
+    tx.commit()?;
+    Ok(Some(LogPage {
+        size,
+        end,
+        root,
+        proof,
+        entries,
+        cosigned: with_proofs,
+        vault_id: owner.vault_id,
+    }))
+}
+
+/// An entry of a vault log with its inclusion proof: (index, leaf, proof).
+pub type IncludedEntry = (u64, Vec<u8>, Vec<medseal::log::merkle::Hash>);
+
+/// Entries `start..end` of a user's vault log, each with its inclusion
+/// proof in the tree of the first `size` entries; `None` if the log holds
+/// fewer than `size` (or `start..end` is not inside `size`).
+pub fn log_included(
+    c: &Connection,
+    user_id: &str,
+    start: u64,
+    end: u64,
+    size: u64,
+) -> DbResult<Option<Vec<IncludedEntry>>> {
+    let tx = c.unchecked_transaction()?;
+    if !(start < end && end <= size && size <= log_size(&tx, user_id)?) {
+        return Ok(None);
+    }
+    let leaves: Vec<(i64, Vec<u8>)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT n, leaf FROM log_leaves WHERE user_id = ?1 AND n >= ?2 AND n < ?3 ORDER BY n",
+        )?;
+        let rows = st.query_map(params![user_id, i64_of(start), i64_of(end)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<DbResult<_>>()?
+    };
+    let reader = LogHashes::new(&tx, user_id);
+    let mut out = Vec::with_capacity(leaves.len());
+    for (n, leaf) in leaves {
+        let n = u64_of(n);
+        let proof = reader.tree(medseal::log::merkle::prove_inclusion(n, size, &reader))?;
+        out.push((n, leaf, proof));
+    }
+    drop(reader);
+    tx.commit()?;
+    Ok(Some(out))
+}
+
+/// What [`log_cosign`] did.
+#[derive(Debug)]
+pub enum CosignWrite<E> {
+    /// Stored (or it was already).
+    Stored,
+    /// The checkpoint's size is beyond the log, which holds this many.
+    Beyond(u64),
+    /// The user has no manifest.
+    NoVault,
+    /// `check` refused: nothing stored.
+    Refused(E),
+}
+
+/// Stores a checkpoint of size `size` that a device of the vault cosigned,
+/// in one transaction, if `check` (given the stored manifest and the tree
+/// hash of the log's first `size` entries) accepts it. Keeps at most
+/// `keep` per vault, dropping those of the smallest sizes.
+pub fn log_cosign<E>(
+    c: &mut Connection,
+    user_id: &str,
+    size: u64,
+    note: &str,
+    keep: u32,
+    check: impl FnOnce(&LogOwner, &medseal::log::merkle::Hash) -> Result<(), E>,
+) -> DbResult<CosignWrite<E>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(owner) = log_owner(&tx, user_id)? else {
+        return Ok(CosignWrite::NoVault);
+    };
+    if size > owner.size {
+        return Ok(CosignWrite::Beyond(owner.size));
+    }
+    let root = {
+        let reader = LogHashes::new(&tx, user_id);
+        let r = medseal::log::merkle::tree_hash(size, &reader);
+        reader.tree(r)?
+    };
+    if let Err(e) = check(&owner, &root) {
+        return Ok(CosignWrite::Refused(e));
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO log_cosigned (user_id, size, note, created) VALUES (?1, ?2, ?3, ?4)",
+        params![user_id, i64_of(size), note, now()],
+    )?;
+    tx.execute(
+        "DELETE FROM log_cosigned WHERE user_id = ?1 AND rowid NOT IN (
+           SELECT rowid FROM log_cosigned WHERE user_id = ?1
+           ORDER BY size DESC, created DESC LIMIT ?2)",
+        params![user_id, keep],
+    )?;
+    tx.commit()?;
+    Ok(CosignWrite::Stored)
 }
 
 /// Stores a session that expires `ttl_secs` from now.

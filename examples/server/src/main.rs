@@ -1,7 +1,7 @@
 //! `cargo run -p medseal-server` (or `make demo`), then http://localhost:8080.
 //! Environment: see `Config` (MEDSEAL_ADDR, MEDSEAL_DATA, MEDSEAL_ORIGIN,
 //! MEDSEAL_HEADER_TIMEOUT_MS, MEDSEAL_REQUEST_TIMEOUT_MS, MEDSEAL_SEND_TIMEOUT_MS,
-//! MEDSEAL_MAX_CONNECTIONS).
+//! MEDSEAL_MAX_CONNECTIONS, MEDSEAL_LOG_KEY_NAME, MEDSEAL_TRUST_FORWARDED).
 
 use std::process::ExitCode;
 use std::sync::Arc;

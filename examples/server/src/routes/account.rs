@@ -16,8 +16,9 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
+use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PublicKeyCredential};
 
+use super::log::attest_login;
 use super::manifest::{checked_manifest, parsed_stored, stored_manifest, stored_manifest_json};
 use super::passkeys::{load_passkeys, registered_passkey, require_named, start_registration};
 use super::{check_username, new_flow, refuse_prf_results};
@@ -191,26 +192,42 @@ fn login_failed(message: &'static str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "login_failed", message)
 }
 
-/// `POST /api/login/finish` `{flow, credential}`: verifies the assertion and signs in.
+/// `POST /api/login/finish` `{flow, credential}`: verifies the assertion and
+/// signs in. The attempt, once the flow names the user, goes into the
+/// user's vault log (`login`, method `passkey`, `ok` or `failed`).
 pub(super) async fn login_finish(
     State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(CredentialFinish { flow, credential }): Json<CredentialFinish>,
 ) -> ApiResult<Response> {
     refuse_prf_results(&credential)?;
     let Flow::Login { user_id, state } = s.flows.take(&flow)? else {
         return Err(ApiError::bad("wrong flow"));
     };
+    let result = finish_login(&s, &user_id, credential, &state).await;
+    let from = s.network_token(addr, &headers);
+    attest_login(&s, &user_id, "passkey", result.is_ok(), from).await;
+    result
+}
+
+async fn finish_login(
+    s: &AppState,
+    user_id: &str,
+    credential: Value,
+    state: &PasskeyAuthentication,
+) -> ApiResult<Response> {
     let cred: PublicKeyCredential =
         serde_json::from_value(credential).map_err(|_| ApiError::bad("malformed credential"))?;
     let res = s
         .webauthn
-        .finish_passkey_authentication(&cred, &state)
+        .finish_passkey_authentication(&cred, state)
         .map_err(|_| login_failed("the passkey did not verify"))?;
     if !res.user_verified() {
         return Err(login_failed("user verification is required"));
     }
     if res.needs_update() {
-        let u = user_id.clone();
+        let u = user_id.to_string();
         s.db.write(move |c| {
             for (id, p) in db::passkeys(c, &u)? {
                 let Ok(mut pk) = serde_json::from_str::<Passkey>(&p) else {
@@ -226,7 +243,7 @@ pub(super) async fn login_finish(
         })
         .await?;
     }
-    start_session(&s, &user_id, OtherSessions::Keep).await
+    start_session(s, user_id, OtherSessions::Keep).await
 }
 
 /// `POST /api/logout`: ends this session and clears the cookie.
@@ -266,22 +283,38 @@ pub(super) struct RecoverFinish {
 /// `POST /api/recover/finish` `{flow, signature}`: checks the login proof
 /// with the core (against the stored manifest, whose own signature is
 /// checked too), signs in and signs out every other session of the user.
+/// The attempt, once the flow names the user, goes into the user's vault
+/// log (`login`, method `recovery`, `ok` or `failed`).
 pub(super) async fn recover_finish(
     State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(RecoverFinish { flow, signature }): Json<RecoverFinish>,
 ) -> ApiResult<Response> {
     let Flow::Recover { user_id, challenge } = s.flows.take(&flow)? else {
         return Err(ApiError::bad("wrong flow"));
     };
-    let (_, text) = stored_manifest(&s, &user_id).await?;
+    let result = finish_recovery(&s, &user_id, &challenge, &signature).await;
+    let from = s.network_token(addr, &headers);
+    attest_login(&s, &user_id, "recovery", result.is_ok(), from).await;
+    result
+}
+
+async fn finish_recovery(
+    s: &AppState,
+    user_id: &str,
+    challenge: &[u8],
+    signature: &str,
+) -> ApiResult<Response> {
+    let (_, text) = stored_manifest(s, user_id).await?;
     let manifest = parsed_stored(&text)?;
-    let sig = Base64UrlUnpadded::decode_vec(&signature)
+    let sig = Base64UrlUnpadded::decode_vec(signature)
         .map_err(|_| ApiError::bad("signature: not base64url"))?;
     // Checked against the login key of the current recovery entry: a
     // rotated code (another entry, another key) signs in no more, nor does
     // any other holder of the vault (a passkey's identity-key proof).
     manifest
-        .verify_recovery_login(&challenge, &s.origin, &sig)
+        .verify_recovery_login(challenge, &s.origin, &sig)
         .map_err(|_| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -289,5 +322,5 @@ pub(super) async fn recover_finish(
                 "the recovery proof did not verify",
             )
         })?;
-    start_session(&s, &user_id, OtherSessions::End).await
+    start_session(s, user_id, OtherSessions::End).await
 }

@@ -11,6 +11,7 @@
 mod account;
 mod grants;
 mod links;
+mod log;
 mod manifest;
 mod me;
 mod passkeys;
@@ -73,6 +74,10 @@ pub fn app(state: Shared) -> Router {
         .route("/api/grants/{id}/slots", post(grants::add_slots))
         .route("/api/shared", get(shared::list))
         .route("/api/shared/{id}", get(shared::get))
+        .route("/api/log", get(log::sync).post(log::append))
+        .route("/api/log/key", get(log::key))
+        .route("/api/log/entries", get(log::entries))
+        .route("/api/log/cosign", post(log::cosign))
         .layer(DefaultBodyLimit::max(limits.max_body));
     // A link's files: up to 10 JWE of 1 MiB each.
     let links = Router::new()

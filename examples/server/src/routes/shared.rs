@@ -4,13 +4,19 @@
 //! gets 404 (not 403, which would confirm the id). The server enforces the
 //! expiry too (410 from `expires` on), beside the grantee's core, which
 //! refuses to open a record of an expired grant.
+//!
+//! Each answer of a grant's records is an access the grantor's vault log
+//! records (`shared_fetch`, signed by the server): who fetched, which
+//! records this answer served, and `expired` for a fetch refused with 410.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as Reply;
+use medseal::log::entry::Event;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::log::attest;
 use super::records::{check_record_id, MAX_PAGE};
 use crate::auth::AuthUser;
 use crate::config::MAX_LISTED_GRANTS;
@@ -94,7 +100,15 @@ pub(super) async fn get(
         .read(move |c| db::shared_page(c, &user.user_id, &id, now, after.as_deref(), limit + 1))
         .await?
         .ok_or_else(|| ApiError::not_found("no such grant"))?;
+    let (grant, by) = (page.row.id.clone(), page.grantee_name.clone());
+    let fetched = move |records: Vec<String>, outcome: &str| Event::SharedFetch {
+        grant,
+        by,
+        records,
+        outcome: outcome.to_string(),
+    };
     let Some(mut items) = page.items else {
+        attest(&s, &page.row.grantor, fetched(Vec::new(), "expired")).await;
         return Err(ApiError::new(
             StatusCode::GONE,
             "grant_expired",
@@ -108,6 +122,8 @@ pub(super) async fn get(
     } else {
         None
     };
+    let served: Vec<String> = items.iter().map(|i| i.record_id.clone()).collect();
+    attest(&s, &page.row.grantor, fetched(served, "ok")).await;
     let items: Vec<Value> = items
         .iter()
         .map(|i| json!({ "recordId": i.record_id, "sealed": i.sealed, "slot": i.slot }))

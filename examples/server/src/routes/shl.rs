@@ -24,18 +24,26 @@
 //! (`link_access`: when, the recipient it gave, whether it got the files);
 //! the owner sees how many got them. Requests are also limited per client
 //! address (429 with `Retry-After`), beside the attempts cap.
+//!
+//! Each such request, and each for a revoked link whose owner is known, is
+//! also an access the owner's vault log records (`link_fetch`, signed by
+//! the server): the link's share id, the declared recipient, the network
+//! token of the requester and the outcome (`ok`, `passcode`, `expired`,
+//! `locked`, `revoked`).
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json as Reply;
+use medseal::log::entry::Event;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::links::is_link_id;
+use super::log::{attest, event_text};
 use crate::config::MAX_LINK_FILES;
 use crate::db::{self, ManifestAnswer, ManifestRequest, ServedFile};
 use crate::error::{ApiError, ApiResult, Json, Path};
@@ -133,19 +141,21 @@ fn rate_limited(e: ApiError) -> Response {
 pub(super) async fn manifest(
     State(s): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(link_id): Path<String>,
     Json(b): Json<ManifestPost>,
 ) -> Response {
     if let Err(e) = s.shl_requests.check(addr.ip()) {
         return rate_limited(e);
     }
-    match answer(&s, link_id, b).await {
+    let from = s.network_token(addr, &headers);
+    match answer(&s, link_id, b, from).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn answer(s: &Shared, link_id: String, b: ManifestPost) -> ApiResult<Response> {
+async fn answer(s: &Shared, link_id: String, b: ManifestPost, from: String) -> ApiResult<Response> {
     let body = check_body(b)?;
     if !is_link_id(&link_id) {
         return Err(not_active());
@@ -158,7 +168,8 @@ async fn answer(s: &Shared, link_id: String, b: ManifestPost) -> ApiResult<Respo
         None => Vec::new(),
     };
     let token_ttl = i64::try_from(s.config.limits.shl_location_ttl.as_secs()).unwrap_or(60);
-    let answer =
+    let recipient = event_text(&body.recipient);
+    let (answer, seen) =
         s.db.write(move |c| {
             db::link_manifest(
                 c,
@@ -174,6 +185,15 @@ async fn answer(s: &Shared, link_id: String, b: ManifestPost) -> ApiResult<Respo
             )
         })
         .await?;
+    if let Some(seen) = seen {
+        let event = Event::LinkFetch {
+            link: seen.share_id,
+            recipient,
+            from,
+            outcome: seen.outcome.to_string(),
+        };
+        attest(s, &seen.owner, event).await;
+    }
     let files = match answer {
         ManifestAnswer::NotActive => return Err(not_active()),
         ManifestAnswer::WrongPasscode(left) => return Ok(wrong_passcode(left)),

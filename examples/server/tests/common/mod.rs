@@ -113,9 +113,18 @@ impl TestServer {
         limits: impl FnOnce(&mut Limits),
         entropy: Option<Arc<dyn Entropy>>,
     ) -> TestServer {
+        Self::start_configured(|c| limits(&mut c.limits), entropy).await
+    }
+
+    /// A server with settings of the test's own (limits, the log key name,
+    /// `trust_forwarded`).
+    pub async fn start_configured(
+        configure: impl FnOnce(&mut Config),
+        entropy: Option<Arc<dyn Entropy>>,
+    ) -> TestServer {
         let dir = TempDir::new();
         let mut config = Config::new(dir.path().to_path_buf());
-        limits(&mut config.limits);
+        configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let origin = format!("http://localhost:{}", addr.port());
