@@ -52,6 +52,18 @@ export const ErrorCode = {
   GrantExpired: "GrantExpired",
   /** Outside what the grant gives: another record or grantee, or a revoked grant. */
   NotGranted: "NotGranted",
+  /** A vault log checkpoint not signed by the log's known keys (the server's announced log key, the vault's identity). */
+  LogSignatureInvalid: "LogSignatureInvalid",
+  /** A vault log entry forged, edited, out of place, or written by someone who may not write it (`message` names its index). */
+  LogEntryInvalid: "LogEntryInvalid",
+  /** The vault log is smaller than one already verified: entries removed, or an old checkpoint replayed. */
+  LogRolledBack: "LogRolledBack",
+  /** Two signed checkpoints of the vault log disagree: the server showed devices different histories. */
+  LogForked: "LogForked",
+  /** The vault log does not extend the checkpoint this device pinned: an entry changed, dropped or reordered. */
+  LogInconsistent: "LogInconsistent",
+  /** The server withheld a proof the vault log requires: a failure, never a success. */
+  LogProofMissing: "LogProofMissing",
   /** The passkey ceremony was cancelled or timed out. */
   Cancelled: "Cancelled",
   /** medseal's WebAssembly module is not initialised: call `await init()` first. */
@@ -80,6 +92,8 @@ export class MedsealError extends Error {
   readonly code: ErrorCode;
   /** For batch calls: the index of the item that failed. */
   index?: number;
+  /** For vault log errors: the signed checkpoints compared (the one this device pinned, the one offered). */
+  evidence?: { pinned: string | null; offered: string };
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "MedsealError";
@@ -90,11 +104,16 @@ export class MedsealError extends Error {
 /** Turns whatever the wasm layer threw into a MedsealError (no secrets are in wasm messages). */
 export function fromWasm(e: unknown): MedsealError {
   if (e instanceof MedsealError) return e;
-  const err = e as { code?: unknown; message?: unknown; index?: unknown } | null;
+  const err = e as { code?: unknown; message?: unknown; index?: unknown; evidence?: unknown } | null;
   if (err && typeof err.code === "string" && KNOWN.has(err.code)) {
     const out = new MedsealError(err.code as ErrorCode, typeof err.message === "string" ? err.message : err.code);
     // Batch calls say which item failed.
     if (typeof err.index === "number") Object.assign(out, { index: err.index });
+    // Log errors carry the checkpoints as evidence, also across a worker channel.
+    const ev = err.evidence as { pinned?: unknown; offered?: unknown } | undefined;
+    if (ev && typeof ev.offered === "string" && (ev.pinned === null || typeof ev.pinned === "string")) {
+      Object.assign(out, { evidence: { pinned: ev.pinned, offered: ev.offered } });
+    }
     return out;
   }
   // wasm-bindgen throws plain Errors for argument types it checks itself.
@@ -102,10 +121,9 @@ export function fromWasm(e: unknown): MedsealError {
 }
 
 /** An error as it crosses a `postMessage` channel (code, message, batch index). */
-export function errorData(e: unknown): { code: string; message: string; index?: number } {
+export function errorData(e: unknown): { code: string; message: string; index?: number; evidence?: { pinned: string | null; offered: string } } {
   const m = fromWasm(e);
-  const index = (m as { index?: number }).index;
-  return index === undefined ? { code: m.code, message: m.message } : { code: m.code, message: m.message, index };
+  return { code: m.code, message: m.message, ...(m.index === undefined ? {} : { index: m.index }), ...(m.evidence ? { evidence: m.evidence } : {}) };
 }
 
 /**

@@ -18,6 +18,9 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
+import type { AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync } from "./types.js";
+import { accessReports } from "./report.js";
+export { accessReports } from "./report.js";
 import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
@@ -333,8 +336,17 @@ function storeOf(opts: { store?: SeenStore | null } | undefined): SeenStore | nu
   return realmMemory;
 }
 
+/**
+ * Saves of a vault's seen state still running in this realm, by vault id: a
+ * vault locked and unlocked again at once must not load the state from
+ * before them (it would forget a pinned checkpoint or manifest and accept a
+ * rollback, then save that over the real one).
+ */
+const pendingSaves = new Map<string, Promise<void>>();
+
 async function loadSeen(store: SeenStore | null, vaultId: string): Promise<string | undefined> {
   if (!store) return undefined;
+  await pendingSaves.get(vaultId);
   let s: unknown;
   try {
     s = await store.load(vaultId);
@@ -692,8 +704,13 @@ export class Vault implements VaultApi<"sync"> {
     if (!state) return;
     const store = this.#store;
     const id = this.#id;
-    this.#saving = this.#saving.then(() => store.save(id, state)).catch((e: unknown) => {
+    const saving = this.#saving.then(() => store.save(id, state)).catch((e: unknown) => {
       this.#saveError = e;
+    });
+    this.#saving = saving;
+    pendingSaves.set(id, saving);
+    void saving.then(() => {
+      if (pendingSaves.get(id) === saving) pendingSaves.delete(id);
     });
   }
 
@@ -1306,6 +1323,102 @@ export class Vault implements VaultApi<"sync"> {
     return call(() => this.#h.cardFingerprint());
   }
 
+  /**
+   * A vault log entry (FORMAT.md §16) signed by this vault's identity key,
+   * for position `position` (the log's size as the server last said) and
+   * time `time` (default now). Returns the leaf, base64url, to append; a
+   * server that moved on in between refuses it, and the app signs again for
+   * the new size.
+   * @throws {@link MedsealError} `InvalidArgument` (not an event a vault writes), `Locked`
+   */
+  logEntry(event: LogEvent, opts: { position: number; time?: Date | number }): string {
+    obj(event, "event must be a log event { type, … }");
+    obj(opts, "options must be { position, time? }");
+    const position = opts.position;
+    if (!Number.isSafeInteger(position) || position < 0) throw invalid("position must be a whole number");
+    const time = opts.time === undefined ? Math.floor(Date.now() / 1000) : secondsOf(opts.time, "time");
+    const h = this.#h;
+    if (event.type === "manifest") {
+      const keys = Object.keys(event).filter((k) => k !== "type" && k !== "previous");
+      if (keys.length) throw invalid("a manifest entry takes only { type, previous? }: medseal fills in the rest");
+      const previous = event.previous === undefined ? undefined : manifestText(event.previous);
+      return b64u(call(() => h.logManifestEntry(previous, position, time)));
+    }
+    const text = JSON.stringify(event);
+    return b64u(call(() => h.logEntry(text, position, time)));
+  }
+
+  /**
+   * Verifies a server's answer to a log sync: the checkpoint's signature
+   * (the server's log key as the vault announced it, or the vault's own),
+   * the consistency proof from this device's pinned checkpoint, every new
+   * entry (signature, position, author, key epoch) folded into the tree to
+   * the checkpoint's root, and the checkpoints other devices of the vault
+   * cosigned. Only then the pin moves (saved with the seen state). Returns
+   * the new entries and the new checkpoint cosigned by this vault: give
+   * that to the server, so the vault's other devices can compare. Nothing
+   * is believed from a failed sync; the error carries both checkpoints as
+   * `evidence`.
+   * @throws {@link MedsealError} `LogRolledBack`, `LogForked`, `LogInconsistent`, `LogEntryInvalid`, `LogSignatureInvalid`, `LogProofMissing`, `Malformed`, `TooLarge`, `Locked`
+   */
+  syncLog(answer: LogSync | string): { entries: LogEntry[]; size: number; cosigned: string | null } {
+    if (typeof answer !== "string") obj(answer, "answer must be the server's log sync answer");
+    const text = typeof answer === "string" ? answer : JSON.stringify(answer);
+    const h = this.#h;
+    const pinned = call(() => h.logCheckpoint()) ?? null;
+    try {
+      const entries = parseJson<LogEntry[]>(call(() => h.syncLog(text)));
+      const size = call(() => h.logSize());
+      return { entries, size, cosigned: size > 0 ? call(() => h.cosignLog()) : null };
+    } catch (e) {
+      const err = fromWasm(e);
+      if (err.code.startsWith("Log")) {
+        let offered = "";
+        try {
+          const c = (JSON.parse(text) as { checkpoint?: unknown }).checkpoint;
+          offered = typeof c === "string" ? c : "";
+        } catch {
+          // Not JSON: the error says so; there is no checkpoint to show.
+        }
+        err.evidence = { pinned, offered };
+      }
+      throw err;
+    } finally {
+      this.#persist();
+    }
+  }
+
+  /** The vault log as this device verified it: its size and the pinned checkpoint (a signed note). @throws {@link MedsealError} `Locked` */
+  logStatus(): { size: number; checkpoint: string | null } {
+    const h = this.#h;
+    return { size: call(() => h.logSize()), checkpoint: call(() => h.logCheckpoint()) ?? null };
+  }
+
+  /**
+   * The patient's access report and alerts, computed here from the whole
+   * log (positions 0 to the pinned size, each with its inclusion proof in
+   * the pinned tree: every entry shown is one this device verified).
+   * `from`/`to` select the report's time window; alerts are raised by
+   * entries from position `since` on (what this device has not shown yet),
+   * never by this device's own unlock entries (`own`).
+   * @throws {@link MedsealError} `LogEntryInvalid`, `LogProofMissing`, `InvalidArgument`, `Malformed`, `TooLarge`, `Locked`
+   */
+  accessReport(entries: LogProofItem[], opts: AccessReportOptions = {}): AccessReport {
+    if (!Array.isArray(entries)) throw invalid("entries must be an array of { index, leaf, proof }");
+    obj(opts, "options must be { from?, to?, since?, own?, rules? }");
+    const from = opts.from === undefined ? undefined : secondsOf(opts.from, "from");
+    const to = opts.to === undefined ? undefined : secondsOf(opts.to, "to");
+    const since = opts.since ?? 0;
+    if (!Number.isSafeInteger(since) || since < 0) throw invalid("since must be a whole number");
+    const own = opts.own ?? [];
+    if (!Array.isArray(own) || own.some((x) => typeof x !== "string")) throw invalid("own must be an array of unlock entry ids");
+    const r = opts.rules ?? {};
+    obj(r, "rules must be { burstRecords?, burstMinutes?, linkPlaces? }");
+    const text = JSON.stringify(entries);
+    const h = this.#h;
+    return parseJson<AccessReport>(call(() => h.accessReport(text, from, to, since, own, r.burstRecords ?? 20, r.burstMinutes ?? 10, r.linkPlaces ?? 3)));
+  }
+
   /** Wipes this vault's keys. Every later call throws `Locked`. */
   lock(): void {
     this.#h.lock();
@@ -1520,8 +1633,10 @@ guardMethods(Vault.prototype, [
   "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
   "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
   "revokeShare", "reissueGrant", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
+  "logEntry", "syncLog", "logStatus", "accessReport",
 ]);
 guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
+guardMethods(accessReports, ["csv", "auditEvents"]);
 guardMethods(healthLinks, ["parse", "openFile"]);
 guardMethods(healthCards, ["read"]);
 guardMethods(VaultReceiver.prototype, ["accept", "discard"]);

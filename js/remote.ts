@@ -11,6 +11,7 @@
  * Operations and their types: `Ops` in ./types.ts. The host side is ./host.ts.
  */
 import { ErrorCode, MedsealError, fromWasm, guardMethods } from "./errors.js";
+import type { AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync } from "./types.js";
 import type { EmergencyCard, GrantOptions, LinkOptions, Manifest, NewLink, Op, Ops, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, byteView, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
@@ -292,6 +293,22 @@ export class RemoteVault implements VaultApi<"async"> {
     return this.request("cardFingerprint", []);
   }
 
+  logEntry(event: LogEvent, opts: { position: number; time?: Date | number }): Promise<string> {
+    return this.request("logEntry", [event, opts]);
+  }
+
+  syncLog(answer: LogSync | string): Promise<{ entries: LogEntry[]; size: number; cosigned: string | null }> {
+    return this.request("syncLog", [answer]);
+  }
+
+  logStatus(): Promise<{ size: number; checkpoint: string | null }> {
+    return this.request("logStatus", []);
+  }
+
+  accessReport(entries: LogProofItem[], opts: AccessReportOptions = {}): Promise<AccessReport> {
+    return this.request("accessReport", [entries, opts]);
+  }
+
   /** Wipes the host's vault. @throws {@link MedsealError} `WorkerUnavailable` */
   async lock(): Promise<void> {
     await this.request("lock", []);
@@ -347,5 +364,6 @@ guardMethods(RemoteVault.prototype, [
   "openMany", "sealLarge", "openLarge", "manifest", "vaultId", "removeUnlock", "rotateRecoveryCode", "updateManifest",
   "signLoginProof", "lock", "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant",
   "grantSlot", "revokeShare", "reissueGrant", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
+  "logEntry", "syncLog", "logStatus", "accessReport",
 ]);
 guardMethods(VaultWorker, ["start"]);

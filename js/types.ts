@@ -183,9 +183,89 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   emergencyCard(bundle: unknown, opts?: { notBefore?: Date | number }): Answer<Mode, EmergencyCard>;
   /** The fingerprint of the key that signs this vault's cards now (show it beside the card). @throws {@link MedsealError} `Locked` */
   cardFingerprint(): Answer<Mode, string>;
+  /** A vault log entry signed by this vault for `position` (the log's size): the leaf (base64url) to append. @throws {@link MedsealError} `InvalidArgument` (not a vault event), `Locked` */
+  logEntry(event: LogEvent, opts: { position: number; time?: Date | number }): Answer<Mode, string>;
+  /** Verifies a server's log sync answer against this device's pinned checkpoint and moves the pin; returns the new entries and the checkpoint cosigned by this vault (give it back to the server). @throws {@link MedsealError} `LogRolledBack`, `LogForked`, `LogInconsistent`, `LogEntryInvalid`, `LogSignatureInvalid`, `LogProofMissing`, `Malformed`, `Locked` (log errors carry `evidence`) */
+  syncLog(answer: LogSync | string): Answer<Mode, { entries: LogEntry[]; size: number; cosigned: string | null }>;
+  /** The log as this device verified it: size and pinned checkpoint. @throws {@link MedsealError} `Locked` */
+  logStatus(): Answer<Mode, { size: number; checkpoint: string | null }>;
+  /** The access report and alerts, from the whole log with inclusion proofs in the pinned tree. @throws {@link MedsealError} `LogEntryInvalid`, `LogProofMissing`, `InvalidArgument`, `Malformed`, `Locked` */
+  accessReport(entries: LogProofItem[], opts?: AccessReportOptions): Answer<Mode, AccessReport>;
   /** Wipes the vault's keys; later calls throw `Locked`. */
   lock(): Answer<Mode, void>;
 }
+
+/**
+ * An event a vault writes to its log (FORMAT.md §16.2). Times are seconds
+ * since 1970. For `manifest`, medseal fills in the current manifest's
+ * revision, hash and epoch and the unlock entries added and removed since
+ * `previous` (the manifest before the change).
+ */
+export type LogEvent =
+  | { type: "server"; name: string; key: string }
+  | { type: "manifest"; previous?: Manifest | string }
+  | { type: "unlock"; via: string; method: "passkey" | "recovery"; device?: string }
+  | { type: "grant"; share: string; to: string; records?: number; expires: number }
+  | { type: "link"; share: string; label?: string; expires: number }
+  | { type: "revoke"; share: string }
+  | { type: "delete"; record: string };
+
+/** An access event only the server sees, attested under its log key. `from` is a keyed token of the requester's network. */
+export type ServerLogEvent =
+  | { type: "shared_fetch"; grant: string; by: string; records?: string[]; outcome: "ok" | "expired" | "revoked" }
+  | { type: "link_fetch"; link: string; recipient: string; from: string; outcome: "ok" | "passcode" | "expired" | "revoked" | "locked" }
+  | { type: "login"; method: "passkey" | "recovery"; outcome: "ok" | "failed"; from: string };
+
+/** A verified log entry: position, time (seconds), the signing epoch of vault entries, author and event. */
+export type LogEntry = { n: number; t: number; e?: number; author: "vault" | "server"; event: Exclude<LogEvent, { type: "manifest" }> | ManifestLogEvent | ServerLogEvent };
+
+/** A manifest entry as the log holds it. */
+export type ManifestLogEvent = { type: "manifest"; rev: number; hash: string; epoch: number; added?: string[]; removed?: string[] };
+
+/** A server's answer to a log sync (FORMAT.md §16.5): the new head, the consistency proof from this device's pin, the entries after it, checkpoints the vault's devices cosigned. Hashes and leaves in base64url. */
+export type LogSync = { checkpoint: string; proof?: string[]; entries?: string[]; cosigned?: Array<{ note: string; proof: string[] }>; size?: number; more?: boolean };
+
+/** A log entry with its inclusion proof (base64url). */
+export type LogProofItem = { index: number; leaf: string; proof: string[] };
+
+/** Options of `accessReport`: a time window, alerts only for entries from position `since` on, this device's own unlock entry ids, thresholds. */
+export type AccessReportOptions = {
+  from?: Date | number;
+  to?: Date | number;
+  since?: number;
+  own?: string[];
+  rules?: { burstRecords?: number; burstMinutes?: number; linkPlaces?: number };
+};
+
+/** One line of the access report (the 45 CFR 164.528 fields: time, recipient, what, purpose). `time` in seconds. */
+export type AccessEvent = {
+  index: number;
+  time: number;
+  kind: string;
+  actor: string;
+  actorKind: "device" | "person" | "link" | "sign-in" | "vault";
+  what: string;
+  records: string[];
+  purpose: string | null;
+  outcome: string;
+  disclosure: boolean;
+  attestedBy: "vault" | "server";
+  target: string | null;
+};
+
+/** An alert on unusual access, with the action that answers it. */
+export type AccessAlert = {
+  rule: "new-unlock-method" | "recovery-used" | "burst" | "after-expiry" | "link-places";
+  index: number;
+  time: number;
+  actor: string;
+  count: number;
+  target: string | null;
+  action: "remove-passkey" | "rotate-recovery-code" | "revoke-grant" | "revoke-link";
+};
+
+/** What `accessReport` returns. */
+export type AccessReport = { events: AccessEvent[]; alerts: AccessAlert[] };
 
 /** PRF data obtained outside medseal: a credential id and the PRF output for the entry's salt. */
 export type PrfKey = { credentialId: Uint8Array; prfOutput: Uint8Array };
@@ -234,6 +314,10 @@ export type Ops = {
   cardFingerprint: { args: []; result: string };
   linkPayload: { args: [shareId: string, opts: Omit<LinkOptions, "expires">]; result: string };
   sealLinkFile: { args: [shareId: string, content: unknown, opts: { contentType?: string }]; result: string };
+  logEntry: { args: [event: LogEvent, opts: { position: number; time?: Date | number }]; result: string };
+  syncLog: { args: [answer: LogSync | string]; result: { entries: LogEntry[]; size: number; cosigned: string | null } };
+  logStatus: { args: []; result: { size: number; checkpoint: string | null } };
+  accessReport: { args: [entries: LogProofItem[], opts: AccessReportOptions]; result: AccessReport };
   /** Reports a failed save of the host's seen state (each answer waits for the saves its operation caused). */
   persisted: { args: []; result: null };
 };
@@ -242,4 +326,4 @@ export type Ops = {
 export type Op = keyof Ops;
 
 /** An error as it crosses a `postMessage` channel. */
-export type ErrorData = { code: string; message: string; index?: number };
+export type ErrorData = { code: string; message: string; index?: number; evidence?: { pinned: string | null; offered: string } };

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores, sharing, pinStores } from "../../pkg/dist/node.js";
 import { JS_ERROR_CODES } from "../../pkg/dist/errors.js";
 import { RemoteVault } from "../../pkg/dist/remote.js";
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
 
 await init();
 
@@ -39,6 +40,44 @@ async function withCredentials(credentials, f) {
       else delete globalThis[k];
     }
   }
+}
+
+
+// ------------------------------------------------------------ a minimal log server (FORMAT.md §16), for the log codes
+
+const sha256 = (...parts) => new Uint8Array(createHash("sha256").update(Buffer.concat(parts.map((p) => Buffer.from(p)))).digest());
+const leafHash = (leaf) => sha256([0], leaf);
+const nodeHash = (l, r) => sha256([1], l, r);
+const b64uDecode = (s) => new Uint8Array(Buffer.from(s, "base64url"));
+const b64uEncode = (b) => Buffer.from(b).toString("base64url");
+const origin = (vaultId) => `medseal.invalid/vault/${vaultId}`;
+
+/** A server log key (node:crypto): its compressed SEC1 key, and signed checkpoints (type 0x02 signed notes). */
+function logServer() {
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spki = publicKey.export({ type: "spki", format: "der" });
+  const point = spki.subarray(spki.length - 65);
+  const compressed = Buffer.concat([Buffer.from([2 + (point[64] & 1)]), point.subarray(1, 33)]);
+  const keyId = sha256(spki).subarray(0, 4);
+  return {
+    name: "test/log",
+    key: b64uEncode(compressed),
+    checkpoint(vaultId, size, root) {
+      const text = `${origin(vaultId)}\n${size}\n${Buffer.from(root).toString("base64")}\n`;
+      const sig = sign("sha256", Buffer.from(text), { key: privateKey, dsaEncoding: "der" });
+      return `${text}\n\u2014 test/log ${Buffer.concat([keyId, sig]).toString("base64")}\n`;
+    },
+  };
+}
+
+/** A vault whose log holds one entry (the server's key announced), synced: the pinned state of size 1. */
+async function syncedLog() {
+  const v = await newVault();
+  const server = logServer();
+  const leaf = v.vault.logEntry({ type: "server", name: server.name, key: server.key }, { position: 0 });
+  const id = v.vault.vaultId();
+  v.vault.syncLog({ checkpoint: server.checkpoint(id, 1, leafHash(b64uDecode(leaf))), entries: [leaf] });
+  return { ...v, server, leaf, id };
 }
 
 /** One way to provoke each code from JS. */
@@ -169,6 +208,40 @@ const PROVOKE = {
   async Cancelled() {
     const { manifest } = await newVault();
     await withCredentials({ get: async () => { throw new DOMException("The operation either timed out or was not allowed.", "NotAllowedError"); } }, () => Vault.unlock(manifest, { passkey: true }));
+  },
+  async LogSignatureInvalid() {
+    const { vault } = await newVault();
+    const leaf = vault.logEntry({ type: "server", name: "test/log", key: logServer().key }, { position: 0 });
+    // Entry 0 names one key; the checkpoint is signed by another.
+    vault.syncLog({ checkpoint: logServer().checkpoint(vault.vaultId(), 1, leafHash(b64uDecode(leaf))), entries: [leaf] });
+  },
+  async LogEntryInvalid() {
+    const { vault } = await newVault();
+    const server = logServer();
+    // Signed for position 5, served at position 0.
+    const leaf = vault.logEntry({ type: "server", name: server.name, key: server.key }, { position: 5 });
+    vault.syncLog({ checkpoint: server.checkpoint(vault.vaultId(), 1, leafHash(b64uDecode(leaf))), entries: [leaf] });
+  },
+  async LogRolledBack() {
+    const { vault, server, id } = await syncedLog();
+    vault.syncLog({ checkpoint: server.checkpoint(id, 0, sha256()) });
+  },
+  async LogForked() {
+    const { vault, server, id } = await syncedLog();
+    vault.syncLog({ checkpoint: server.checkpoint(id, 1, sha256("another history")) });
+  },
+  async LogInconsistent() {
+    const { vault, server, id, leaf } = await syncedLog();
+    const next = vault.logEntry({ type: "revoke", share: "s" }, { position: 1 });
+    // A consistency proof from size 1 to 2 is the new leaf's hash; this one claims another first leaf.
+    const root = nodeHash(sha256("not the pinned leaf"), leafHash(b64uDecode(next)));
+    void leaf;
+    vault.syncLog({ checkpoint: server.checkpoint(id, 2, root), proof: [b64uEncode(leafHash(b64uDecode(next)))], entries: [next] });
+  },
+  async LogProofMissing() {
+    const { vault, server, id } = await syncedLog();
+    const next = vault.logEntry({ type: "revoke", share: "s" }, { position: 1 });
+    vault.syncLog({ checkpoint: server.checkpoint(id, 2, sha256("x")), entries: [next] });
   },
   async NotInitialized() {
     // A second instance of the entry module, never init()ed (the wasm glue itself is shared).

@@ -28,6 +28,8 @@ const CODES = new Set(Object.values(ErrorCode));
 const b64u = (u) => Buffer.from(u).toString("base64url");
 const rnd = (n = 32) => crypto.getRandomValues(new Uint8Array(n));
 const HANG_MS = 3_000;
+/** The checkpoint of a vault's empty log (FORMAT.md §16.3): accepted as nothing, no key needed. */
+const emptyLog = (vaultId) => `medseal.invalid/vault/${vaultId}\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\u2014 k AAAAAAA=\n`;
 
 // ------------------------------------------------------------------ odd values
 
@@ -263,6 +265,11 @@ const TABLE = [
   { name: "vault.sealLinkFile", ...vaultFx, args: () => [base.link.shareId, { resourceType: "Bundle" }, { contentType: "application/fhir+json" }], call: (fx, a) => fx.vault.sealLinkFile(...a), paths: [[0], [1], [2], [2, "contentType"]] },
   { name: "vault.emergencyCard", ...vaultFx, args: () => [{ resourceType: "Bundle", type: "collection", entry: [] }, { notBefore: Date.now() }], call: (fx, a) => fx.vault.emergencyCard(...a), paths: [[0], [1], [1, "notBefore"]] },
   { name: "vault.cardFingerprint", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.cardFingerprint(...a), paths: [[0]] },
+  { name: "vault.logEntry", ...vaultFx, args: () => [{ type: "revoke", share: "s" }, { position: 0, time: 1 }], call: (fx, a) => fx.vault.logEntry(...a), paths: [[0], [0, "type"], [0, "share"], [1], [1, "position"], [1, "time"]] },
+  { name: "vault.logEntry manifest", ...vaultFx, args: () => [{ type: "manifest", previous: M() }, { position: 0 }], call: (fx, a) => fx.vault.logEntry(...a), paths: [[0, "previous"], ...manifestPaths(0).map((p) => [0, "previous", ...p.slice(1)])] },
+  { name: "vault.syncLog", ...vaultFx, args: (fx) => [{ checkpoint: emptyLog(fx.vault.vaultId()), proof: [], entries: [], cosigned: [] }], call: (fx, a) => fx.vault.syncLog(...a), paths: [[0], [0, "checkpoint"], [0, "proof"], [0, "entries"], [0, "cosigned"]] },
+  { name: "vault.logStatus", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.logStatus(...a), paths: [[0]] },
+  { name: "vault.accessReport", ...vaultFx, args: () => [[], { from: 0, to: 1, since: 0, own: ["a"], rules: { burstRecords: 1, burstMinutes: 1, linkPlaces: 1 } }], call: (fx, a) => fx.vault.accessReport(...a), paths: [[0], [1], [1, "from"], [1, "to"], [1, "since"], [1, "own"], [1, "own", 0], [1, "rules"], [1, "rules", "burstRecords"], [1, "rules", "linkPlaces"]] },
   { name: "webauthn.support", ...vaultFx, args: () => [], call: (_fx, a) => webauthn.support(...a), paths: [[0]] },
   { name: "webauthn.requestExtension", ...vaultFx, args: () => [M(), { allowCredentials: [{ id: b64u(cred) }, { id: cred2 }], form: "binary" }], call: (_fx, a) => webauthn.requestExtension(...a), paths: [...manifestPaths(0), [1], [1, "allowCredentials"], [1, "allowCredentials", 0], [1, "allowCredentials", 1, "id"], [1, "form"]] },
   { name: "webauthn.createExtension", ...vaultFx, args: () => [], call: (_fx, a) => webauthn.createExtension(...a), paths: [[0]] },
@@ -299,6 +306,7 @@ const TABLE = [
   { name: "remote.grant/grantSlot/revokeShare", ...remoteFx, args: () => [{ grantee: structuredClone(base.other), label: "labs", expires: Date.now() + 60_000 }], call: async (fx, a) => { const { grant } = await fx.remote.grant(...a); await fx.remote.grantSlot(grant, await fx.remote.seal(1, { recordId: "x" }), { recordId: "x" }); return fx.remote.revokeShare(JSON.parse(grant).id); }, paths: [[0], [0, "grantee"], [0, "label"], [0, "expires"]] },
   { name: "remote.link createLink/linkPayload/sealLinkFile", ...remoteFx, args: () => [{ baseUrl: "https://phr.example/shl/", label: "x", expires: Date.now() + 60_000 }], call: async (fx, a) => { const l = await fx.remote.createLink(...a); await fx.remote.linkPayload(l.shareId, { baseUrl: "https://phr.example/shl/", label: "x" }); return fx.remote.sealLinkFile(l.shareId, { a: 1 }); }, paths: [[0], [0, "baseUrl"], [0, "label"], [0, "expires"], [0, "passcode"]] },
   { name: "remote.emergencyCard/cardFingerprint", ...remoteFx, args: () => [{ resourceType: "Bundle", type: "collection", entry: [] }, { notBefore: 1 }], call: async (fx, a) => [await fx.remote.emergencyCard(...a), await fx.remote.cardFingerprint()], paths: [[0], [1], [1, "notBefore"]] },
+  { name: "remote.log logEntry/syncLog/logStatus/accessReport", ...remoteFx, args: () => [{ type: "revoke", share: "s" }, { position: 0 }], call: async (fx, a) => { await fx.remote.logEntry(...a); await fx.remote.logStatus(); await fx.remote.accessReport([], {}); return fx.remote.syncLog({ checkpoint: emptyLog(await fx.remote.vaultId()) }); }, paths: [[0], [0, "type"], [1], [1, "position"]] },
   { name: "remote.openShared", ...remoteFx, args: () => [{ grant: base.incoming, grantor: structuredClone(base.incomingGrantor), items: [{ sealed: base.incomingSealed, slot: base.incomingSlot, recordId: "s" }] }], call: (fx, a) => fx.remote.openShared(...a), paths: [[0], [0, "grant"], [0, "grantor"], [0, "items"], [0, "items", 0, "slot"]] },
   { name: "remote.signLoginProof", ...remoteFx, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.remote.signLoginProof(...a), paths: [[0], [1]] },
   { name: "remote.persisted", ...remoteFx, args: () => [], call: (fx, a) => fx.remote.persisted(...a), paths: [[0]] },
