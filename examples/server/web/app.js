@@ -9,6 +9,7 @@
 // history (`GET /api/manifest?since=0`) for medseal to check.
 import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing } from "/pkg/dist/index.js";
 import { toResource, describe, bundle, emergencyBundle } from "/shared/fhir.js";
+import * as log from "./log.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
@@ -20,6 +21,8 @@ let openedById = new Map();
 let resourcesById = new Map();
 // Grants this vault made (as the server lists them, with the grantee's username).
 let myGrants = [];
+// The signed-in account name (the patient, in the access report's FHIR export).
+let me = "";
 
 async function api(method, path, body) {
   const r = await fetch(path, {
@@ -40,11 +43,18 @@ function status(text, isError = false) {
 
 // The server showed this device a manifest older than one it saw, or a history that disagrees with it.
 const HISTORY_ERRORS = new Set([ErrorCode.StaleManifest, ErrorCode.ForkDetected, ErrorCode.HistoryIncomplete]);
+// The server's copy of the vault log does not extend what this device verified before.
+const LOG_ERRORS = new Set([ErrorCode.LogRolledBack, ErrorCode.LogForked, ErrorCode.LogInconsistent, ErrorCode.LogEntryInvalid, ErrorCode.LogSignatureInvalid, ErrorCode.LogProofMissing]);
 
 function explain(e) {
   if (e instanceof MedsealError && HISTORY_ERRORS.has(e.code)) {
     return `Warning: the server showed an older or different history of your vault than this device saw before (${e.code}). ` +
       "The vault was not unlocked and nothing was changed. Do not trust this server's copy; contact its operator. " +
+      `(${e.message})`;
+  }
+  if (e instanceof MedsealError && LOG_ERRORS.has(e.code)) {
+    return `Warning: the server's record of who accessed your vault was changed, cut short, or differs from what this device verified before (${e.code}). ` +
+      "Entries may have been hidden or rewritten. Keep this device's copy as evidence and contact the server's operator. " +
       `(${e.message})`;
   }
   if (e instanceof MedsealError && e.code === ErrorCode.KeyChanged) {
@@ -57,7 +67,8 @@ function explain(e) {
 
 function show(view) {
   for (const id of ["auth", "recovery", "app"]) $(id).hidden = id !== view;
-  for (const id of ["sharing", "card", "shared"]) $(id).hidden = view !== "app";
+  for (const id of ["sharing", "card", "shared", "activity"]) $(id).hidden = view !== "app";
+  if (view !== "app") $("alerts").hidden = true;
 }
 
 const sealOpts = (id, version) => (version === undefined ? { recordId: id } : { recordId: id, version });
@@ -140,6 +151,7 @@ async function refreshRecords() {
     del.onclick = () => action(async () => {
       const version = recordInfo(r.sealed).version + 1;
       await api("PUT", `/api/records/${r.id}`, { sealed: vault.tombstone({ recordId: r.id, version }) });
+      await log.append(vault, api, { type: "delete", record: r.id });
       await refreshRecords();
       status("Record deleted.");
     });
@@ -151,6 +163,7 @@ async function refreshRecords() {
   const passkeys = m.unlock.filter((e) => e.type === "passkey");
   $("vault-info").textContent = `${shown} sealed record(s). Vault unlocks with: ${passkeys.map((e) => e.label ?? "passkey").join(", ")}, or the recovery code. Manifest revision ${m.revision}.`;
   await refreshSharing();
+  await refreshActivity();
   const list = $("passkeys");
   list.replaceChildren();
   for (const e of passkeys) {
@@ -197,6 +210,8 @@ async function signup() {
   // `response` is the credential without its PRF results: the only form that may be posted.
   await api("POST", "/api/signup/finish", { flow, credential: created.response, manifest: created.manifest });
   vault = created.vault;
+  me = user;
+  await log.unlocked(vault, api, { via: created.manifest.unlock.find((e) => e.type === "passkey").id, method: "passkey" });
   status(`Welcome, ${user}. Your vault is ready.`);
   await enterApp(created.recoveryCode);
 }
@@ -213,6 +228,9 @@ async function login() {
   // signed-in user may, and unlock with it: medseal checks it against what this device saw before.
   await api("POST", "/api/login/finish", { flow, credential: webauthn.serverSafe(credential) });
   vault = await unlockSignedIn({ credential });
+  me = username();
+  const used = vault.manifest().unlock.find((e) => e.type === "passkey" && e.credentialId === credential.id);
+  await log.unlocked(vault, api, { via: used?.id ?? "unknown passkey", method: "passkey" });
   await enterApp();
   status("Signed in and unlocked with one passkey gesture.");
 }
@@ -234,6 +252,8 @@ async function recover() {
   }
   await api("POST", "/api/recover/finish", { flow, signature: b64u(sig) });
   vault = await unlockSignedIn({ recoveryCode: code });
+  me = username();
+  await log.unlocked(vault, api, { via: vault.manifest().unlock.find((e) => e.type === "recovery").id, method: "recovery" });
   $("code").value = "";
   await enterApp();
   status("Recovered with your recovery code. Add a new passkey now, and make a new recovery code.");
@@ -246,9 +266,11 @@ async function addPasskey() {
   publicKey.extensions = { ...publicKey.extensions, ...extensions };
   publicKey.authenticatorSelection = { ...publicKey.authenticatorSelection, residentKey: "preferred", userVerification: "required" };
   const credential = await navigator.credentials.create({ publicKey });
-  const replaces = vault.manifest().revision;
+  const before = vault.manifest();
+  const replaces = before.revision;
   const { manifest, response } = await vault.addPasskey({ credential, prfSalt, label: `backup passkey ${new Date().toLocaleDateString()}` });
   await api("POST", "/api/passkeys/finish", { flow, credential: response, manifest, replaces });
+  await log.manifestChanged(vault, api, before);
   status("Backup passkey added: it can sign in and unlock on its own.");
   await refreshRecords();
 }
@@ -271,18 +293,22 @@ async function storeManifest(replaces, manifest) {
 async function removePasskey(entryId, label) {
   // A re-key with no passkey prompt: the removed passkey opens nothing sealed from now on. The server
   // deletes its login along with the write and signs out the user's other sessions.
-  const replaces = vault.manifest().revision;
+  const before = vault.manifest();
+  const replaces = before.revision;
   const manifest = vault.removeUnlock(entryId);
   await storeManifest(replaces, manifest);
+  await log.manifestChanged(vault, api, before);
   const n = await reissueGrants();
   status(`Passkey "${label}" removed: it no longer signs in or unlocks.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
   await refreshRecords();
 }
 
 async function newRecoveryCode() {
-  const replaces = vault.manifest().revision;
+  const before = vault.manifest();
+  const replaces = before.revision;
   const { manifest, recoveryCode } = vault.rotateRecoveryCode();
   await storeManifest(replaces, manifest);
+  await log.manifestChanged(vault, api, before);
   const n = await reissueGrants();
   status(`New recovery code made; the old one no longer works with the current vault.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
   await enterApp(recoveryCode);
@@ -381,6 +407,7 @@ async function share() {
     if (covers(info, id, value.kind)) slots.push({ recordId: id, slot: vault.grantSlot(grant, listed.get(id), { recordId: id }) });
   }
   await api("POST", "/api/grants", { grant, slots });
+  await log.append(vault, api, { type: "grant", share: info.id, to: grantee.name, ...(info.records ? { records: info.records.length } : {}), expires: info.expires });
   status(`Shared ${scopeText(info)} with ${grantee.name} until ${until(info.expires)}.`);
   for (const b of document.querySelectorAll(".share-pick:checked")) b.checked = false;
   await refreshSharing();
@@ -421,6 +448,7 @@ async function makeLink() {
   const jwe = vault.sealLinkFile(link.shareId, bundle(ids.map((id) => resourcesById.get(id))));
   const exp = Math.floor(expires / 1000);
   await api("POST", "/api/links", { shareId: link.shareId, linkId: link.linkId, label, flag: link.flag, expires: exp, ...(passcode ? { passcode } : {}), files: [{ contentType: "application/fhir+json", jwe }] });
+  await log.append(vault, api, { type: "link", share: link.shareId, ...(label ? { label } : {}), expires: exp });
   $("link-passcode").value = "";
   await showLink(link.shlink);
   status(`Link made for ${ids.length} record(s)${passcode ? ", with a passcode" : ""}, until ${until(exp)}.`);
@@ -462,6 +490,7 @@ async function reissueGrants() {
       if (covers(next, id, value.kind)) slots.push({ recordId: id, slot: vault.grantSlot(grant, listed.get(id), { recordId: id }) });
     }
     await api("POST", "/api/grants", { grant, slots });
+    await log.append(vault, api, { type: "grant", share: next.id, to: g.grantee, ...(next.records ? { records: next.records.length } : {}), expires: next.expires });
     n++;
   }
   return n;
@@ -473,6 +502,7 @@ async function revoke(id, who) {
   const replaces = vault.manifest().revision;
   const manifest = vault.revokeShare(id);
   await storeManifest(replaces, manifest);
+  await log.append(vault, api, { type: "revoke", share: id });
   status(`Stopped sharing with ${who}. What they already opened, they keep; nothing new reaches them.`);
   await refreshSharing();
 }
@@ -554,6 +584,37 @@ async function refreshSharing() {
   }
 }
 
+// ---------------------------------------------------------------- activity (the vault log)
+
+/**
+ * Syncs the vault log (medseal verifies it against what this device pinned) and shows the access
+ * report and the alerts raised since this device last acknowledged.
+ */
+async function refreshActivity() {
+  await log.sync(vault, api);
+  const r = await log.report(vault, api);
+  log.renderActivity($("activity"), r, { patient: me });
+  log.renderAlerts($("alerts"), r.alerts, {
+    onAction: (a) => action(async () => {
+      if (a.action === "remove-passkey") {
+        const e = vault.manifest().unlock.find((x) => x.id === a.target);
+        if (!e) throw new Error("That passkey is no longer in your vault.");
+        await removePasskey(e.id, e.label ?? "passkey");
+      } else if (a.action === "rotate-recovery-code") {
+        await newRecoveryCode();
+      } else {
+        await revoke(a.target, a.actor);
+      }
+      log.acknowledge(vault.vaultId(), r.size);
+      await refreshActivity();
+    }),
+    onDismiss: () => action(async () => {
+      log.acknowledge(vault.vaultId(), r.size);
+      await refreshActivity();
+    }),
+  });
+}
+
 async function action(f) {
   try {
     await f();
@@ -569,6 +630,7 @@ $("add-passkey").onclick = () => action(addPasskey);
 $("new-code").onclick = () => action(newRecoveryCode);
 $("lookup").onclick = () => action(lookUp);
 $("shared-refresh").onclick = () => action(refreshSharing);
+$("activity-refresh").onclick = () => action(refreshActivity);
 $("share").onclick = () => action(share);
 $("make-link").onclick = () => action(makeLink);
 $("make-card").onclick = () => action(makeCard);
