@@ -20,8 +20,8 @@ function csvCell(v: string): string {
 
 /** The report as CSV (RFC 4180, CRLF line ends): one row per event, the 164.528 columns first. */
 function csv(events: AccessEvent[]): string {
-  const head = ["date", "recipient", "what", "purpose", "records", "outcome", "kind", "attested by", "log position"];
-  const rows = events.map((e) => [iso(e.time), e.actor, e.what, e.purpose ?? "", e.records.join(" "), e.outcome, e.kind, e.attestedBy, String(e.index)]);
+  const head = ["date", "recipient", "what", "purpose", "records", "outcome", "kind", "attested by", "log position", "until"];
+  const rows = events.map((e) => [iso(e.time), e.actor, e.what, e.purpose ?? "", e.records.join(" "), e.outcome, e.kind, e.attestedBy, String(e.index), e.expires ? iso(e.expires) : ""]);
   return [head, ...rows].map((r) => r.map(csvCell).join(",")).join("\r\n") + "\r\n";
 }
 

@@ -251,6 +251,8 @@ export type AccessEvent = {
   disclosure: boolean;
   attestedBy: "vault" | "server";
   target: string | null;
+  /** For a grant or link made: when it ends (seconds). */
+  expires: number | null;
 };
 
 /** An alert on unusual access, with the action that answers it. */

@@ -39,6 +39,8 @@ pub struct AccessEvent {
     pub attested_by: Author,
     /// The grant, link or unlock entry concerned.
     pub target: Option<String>,
+    /// For a grant or link made: when it ends (unix seconds).
+    pub expires: Option<u64>,
 }
 
 fn s(v: &str) -> String {
@@ -77,6 +79,7 @@ fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<A
         disclosure: false,
         attested_by: e.author,
         target: None,
+        expires: None,
     };
     Some(match &e.event {
         Event::Server { .. } => return None,
@@ -122,10 +125,11 @@ fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<A
         } => {
             names.insert(share, to.clone());
             let what = match records {
-                Some(n) => format!("shared {n} record(s), until {expires}"),
-                None => format!("shared records of a kind, until {expires}"),
+                Some(n) => format!("shared {n} record(s)"),
+                None => s("shared records of a kind"),
             };
             let mut ev = base("grant", to.clone(), "person", what);
+            ev.expires = Some(*expires);
             ev.target = Some(share.clone());
             ev.purpose = Some("at the patient's request");
             ev
@@ -137,12 +141,8 @@ fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<A
         } => {
             let name = label.clone().unwrap_or_else(|| s("a health link"));
             names.insert(share, name.clone());
-            let mut ev = base(
-                "link",
-                name,
-                "link",
-                format!("created a SMART Health Link, until {expires}"),
-            );
+            let mut ev = base("link", name, "link", s("created a SMART Health Link"));
+            ev.expires = Some(*expires);
             ev.target = Some(share.clone());
             ev.purpose = Some("at the patient's request");
             ev
@@ -290,6 +290,9 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
     let mut places: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut places_raised: BTreeSet<&str> = BTreeSet::new();
     let window = u64::from(rules.burst_minutes) * 60;
+    // A recovery sign-in is seen twice (the server's login, the device's
+    // unlock): one alert for uses within ten minutes of each other.
+    let mut last_recovery: Option<u64> = None;
     for e in entries {
         let new = e.n >= since;
         let alert = |rule, actor: &str, count, target: Option<&str>, action| Alert {
@@ -310,13 +313,16 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
                 let mine = own.contains(&via.as_str());
                 let actor = device.as_deref().unwrap_or("a device");
                 if new && !mine && method == "recovery" {
-                    out.push(alert(
-                        "recovery-used",
-                        actor,
-                        1,
-                        Some(via),
-                        "rotate-recovery-code",
-                    ));
+                    if last_recovery.is_none_or(|t| e.t.saturating_sub(t) > 600) {
+                        out.push(alert(
+                            "recovery-used",
+                            actor,
+                            1,
+                            Some(via),
+                            "rotate-recovery-code",
+                        ));
+                    }
+                    last_recovery = Some(e.t);
                 } else if new && !mine && !used.contains(via.as_str()) {
                     out.push(alert(
                         "new-unlock-method",
@@ -329,13 +335,16 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
                 used.insert(via);
             }
             Event::Login { method, from, .. } if method == "recovery" && new => {
-                out.push(alert(
-                    "recovery-used",
-                    from,
-                    1,
-                    None,
-                    "rotate-recovery-code",
-                ));
+                if last_recovery.is_none_or(|t| e.t.saturating_sub(t) > 600) {
+                    out.push(alert(
+                        "recovery-used",
+                        from,
+                        1,
+                        None,
+                        "rotate-recovery-code",
+                    ));
+                }
+                last_recovery = Some(e.t);
             }
             Event::SharedFetch {
                 grant,

@@ -187,7 +187,7 @@ test("(a) a vault synced by an independent server: entries, cosigned checkpoints
   const byIndex = (i) => report.events.find((e) => e.index === i);
   assert.deepEqual(byIndex(fetch1), {
     index: fetch1, time: sec(at(10)), kind: "shared_fetch", actor: "dr.lee@clinic.example", actorKind: "person", what: "opened 8 shared record(s)",
-    records: ids(1, 8), purpose: "at the patient's request", outcome: "ok", disclosure: true, attestedBy: "server", target: "g-lee",
+    records: ids(1, 8), purpose: "at the patient's request", outcome: "ok", disclosure: true, attestedBy: "server", target: "g-lee", expires: null,
   });
   assert.equal(byIndex(placesAt).what, "opened the health link \u201cER visit\u201d", "the link's label, carried from its `link` entry");
   assert.equal(byIndex(recoveryLogin).actor, "network net-BBBB");

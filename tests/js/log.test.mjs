@@ -192,17 +192,17 @@ test("accessReports.csv: header, every cell quoted, quotes doubled, formulas neu
   assert.ok(text.endsWith("\r\n"));
   assert.ok(!/[^\r]\n/.test(text), "CRLF line ends only");
   const lines = text.split("\r\n").slice(0, -1);
-  assert.equal(lines[0], '"date","recipient","what","purpose","records","outcome","kind","attested by","log position"');
+  assert.equal(lines[0], '"date","recipient","what","purpose","records","outcome","kind","attested by","log position","until"');
   for (const l of lines) assert.match(l, /^"(?:[^"]|"")*"(?:,"(?:[^"]|"")*")*$/, "every cell quoted");
   const rows = parseCsv(text);
-  assert.deepEqual(rows[0], ["date", "recipient", "what", "purpose", "records", "outcome", "kind", "attested by", "log position"]);
+  assert.deepEqual(rows[0], ["date", "recipient", "what", "purpose", "records", "outcome", "kind", "attested by", "log position", "until"]);
   assert.equal(rows.length, report.events.length + 1);
   rows.slice(1).forEach((r, i) => {
     const e = report.events[i];
-    assert.equal(r.length, 9);
+    assert.equal(r.length, 10);
     assert.equal(r[0], new Date(e.time * 1000).toISOString());
     assert.equal(r[4], e.records.join(" "));
-    assert.deepEqual(r.slice(5), [e.outcome, e.kind, e.attestedBy, String(e.index)]);
+    assert.deepEqual(r.slice(5), [e.outcome, e.kind, e.attestedBy, String(e.index), e.expires ? new Date(e.expires * 1000).toISOString() : ""]);
     // No cell a spreadsheet would run: none starts with = + - @ (or a tab or CR before one).
     for (const cell of r) assert.doesNotMatch(cell, /^[=+\-@\t\r]/, `cell ${JSON.stringify(cell)}`);
   });
@@ -215,7 +215,7 @@ test("accessReports.csv: header, every cell quoted, quotes doubled, formulas neu
   assert.ok(text.includes('"Dr ""Bob"", MD"'), "quotes doubled inside a quoted cell");
   const fetch = rows.find((r) => r[6] === "shared_fetch" && r[1] === "'=cmd()");
   assert.deepEqual([fetch[3], fetch[4], fetch[5], fetch[7]], ["at the patient's request", "lab-1 lab-2", "ok", "server"]);
-  assert.equal(accessReports.csv([]), '"date","recipient","what","purpose","records","outcome","kind","attested by","log position"\r\n');
+  assert.equal(accessReports.csv([]), '"date","recipient","what","purpose","records","outcome","kind","attested by","log position","until"\r\n');
 });
 
 test("accessReports.auditEvents: every AuditEvent is valid FHIR R4, and the validator refuses a broken one", async () => {

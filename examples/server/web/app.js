@@ -591,6 +591,7 @@ async function refreshSharing() {
  * report and the alerts raised since this device last acknowledged.
  */
 async function refreshActivity() {
+  $("activity-summary").textContent = "Checking the log…";
   await log.sync(vault, api);
   const r = await log.report(vault, api);
   log.renderActivity($("activity"), r, { patient: me });

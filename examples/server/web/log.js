@@ -161,7 +161,8 @@ export function renderActivity(root, r, { patient }) {
       tr.dataset.kind = e.kind;
       if (e.outcome !== "ok") tr.className = "refused";
       const by = e.attestedBy === "server" ? "server (signed)" : "your vault (signed)";
-      for (const text of [when(e.time), e.actor, e.what, e.purpose ?? "", by]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
+      const what = e.expires ? `${e.what}, until ${new Date(e.expires * 1000).toLocaleDateString()}` : e.what;
+      for (const text of [when(e.time), e.actor, what, e.purpose ?? "", by]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
       tbody.append(tr);
     }
     root.querySelector("#activity-summary").textContent =
