@@ -14,6 +14,63 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
 
+/// A JSON object read field by field: each field is taken once (left as
+/// `null`, not removed: `BTreeMap` removal is kilobytes of wasm), and
+/// [`Fields::done`] says whether every field was read (no unknown member).
+pub(crate) struct Fields {
+    map: Map<String, Value>,
+    taken: usize,
+}
+
+impl Fields {
+    pub(crate) fn new(map: Map<String, Value>) -> Fields {
+        Fields { map, taken: 0 }
+    }
+
+    pub(crate) fn take(&mut self, k: &str) -> Option<Value> {
+        let v = self.map.get_mut(k)?.take();
+        self.taken += 1;
+        Some(v)
+    }
+
+    pub(crate) fn text(&mut self, k: &str) -> Option<String> {
+        match self.take(k)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn opt_text(&mut self, k: &str) -> Option<Option<String>> {
+        match self.take(k) {
+            None => Some(None),
+            Some(Value::String(s)) => Some(Some(s)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn num(&mut self, k: &str) -> Option<u64> {
+        self.take(k)?.as_u64()
+    }
+
+    pub(crate) fn list(&mut self, k: &str) -> Option<Vec<String>> {
+        match self.take(k) {
+            None => Some(Vec::new()),
+            Some(Value::Array(a)) => a
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.taken == self.map.len()
+    }
+}
+
 /// The leaf prefix.
 pub const MAGIC: &[u8] = b"medseal-log/v1\n";
 const SIGNED_PREFIX: &[u8] = b"medseal-log/v1 entry\n";
@@ -158,44 +215,21 @@ impl Event {
     pub fn from_json(json: &str) -> Result<Event> {
         let bad = || Error::InvalidArgument("not a log event this version knows");
         let map: Map<String, Value> = serde_json::from_str(json).map_err(|_| bad())?;
-        let ev = Event::from_map(map).ok_or_else(bad)?;
+        let mut f = Fields::new(map);
+        let ev = Event::from_fields(&mut f)
+            .filter(|_| f.done())
+            .ok_or_else(bad)?;
         ev.check().map_err(|_| bad())?;
         Ok(ev)
     }
 
-    /// The event from its JSON object; `None` for a missing, extra or
-    /// mistyped field or an unknown type.
-    fn from_map(mut m: Map<String, Value>) -> Option<Event> {
-        fn text(m: &mut Map<String, Value>, k: &str) -> Option<String> {
-            match m.remove(k)? {
-                Value::String(s) => Some(s),
-                _ => None,
-            }
-        }
-        fn opt_text(m: &mut Map<String, Value>, k: &str) -> Option<Option<String>> {
-            match m.remove(k) {
-                None => Some(None),
-                Some(Value::String(s)) => Some(Some(s)),
-                _ => None,
-            }
-        }
-        fn num(m: &mut Map<String, Value>, k: &str) -> Option<u64> {
-            m.remove(k)?.as_u64()
-        }
-        fn list(m: &mut Map<String, Value>, k: &str) -> Option<Vec<String>> {
-            match m.remove(k) {
-                None => Some(Vec::new()),
-                Some(Value::Array(a)) => a
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => None,
-            }
-        }
-        let m = &mut m;
+    /// The event from its JSON object's fields; `None` for a missing or
+    /// mistyped field or an unknown type (the caller checks for extra ones).
+    fn from_fields(m: &mut Fields) -> Option<Event> {
+        let text = |m: &mut Fields, k: &str| m.text(k);
+        let opt_text = |m: &mut Fields, k: &str| m.opt_text(k);
+        let num = |m: &mut Fields, k: &str| m.num(k);
+        let list = |m: &mut Fields, k: &str| m.list(k);
         let ev = match text(m, "type")?.as_str() {
             "server" => Event::Server {
                 name: text(m, "name")?,
@@ -216,7 +250,7 @@ impl Event {
             "grant" => Event::Grant {
                 share: text(m, "share")?,
                 to: text(m, "to")?,
-                records: match m.remove("records") {
+                records: match m.take("records") {
                     None => None,
                     Some(v) => Some(u32::try_from(v.as_u64()?).ok()?),
                 },
@@ -252,7 +286,7 @@ impl Event {
             },
             _ => return None,
         };
-        m.is_empty().then_some(ev)
+        Some(ev)
     }
 
     /// The event's JSON object.
@@ -511,10 +545,11 @@ impl Entry {
         if body.len() > MAX_BODY_LEN {
             return Err(Error::TooLarge);
         }
-        let mut map: Map<String, Value> = serde_json::from_slice(body).map_err(|_| bad())?;
-        let n = map.remove("n").and_then(|v| v.as_u64()).ok_or_else(bad)?;
-        let t = map.remove("t").and_then(|v| v.as_u64()).ok_or_else(bad)?;
-        let e = match map.remove("e") {
+        let map: Map<String, Value> = serde_json::from_slice(body).map_err(|_| bad())?;
+        let mut map = Fields::new(map);
+        let n = map.num("n").ok_or_else(bad)?;
+        let t = map.num("t").ok_or_else(bad)?;
+        let e = match map.take("e") {
             None => None,
             Some(v) => Some(
                 v.as_u64()
@@ -522,7 +557,9 @@ impl Entry {
                     .ok_or_else(bad)?,
             ),
         };
-        let event = Event::from_map(map).ok_or_else(bad)?;
+        let event = Event::from_fields(&mut map)
+            .filter(|_| map.done())
+            .ok_or_else(bad)?;
         event.check()?;
         if event.author() != author || (author == Author::Vault) != e.is_some() {
             return Err(bad());

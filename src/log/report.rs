@@ -3,8 +3,6 @@
 //! purpose), and alerts on unusual access under rules a patient can read.
 //! Both are computed on the device, from entries it verified.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::Serialize;
 
 use crate::log::entry::{Author, Entry, Event};
@@ -51,7 +49,9 @@ fn s(v: &str) -> String {
 /// `entries` must be the verified log from its start, in order (names given
 /// at grant or link creation are carried to later access events).
 pub fn access_report(entries: &[Entry], from: Option<u64>, to: Option<u64>) -> Vec<AccessEvent> {
-    let mut names: BTreeMap<&str, String> = BTreeMap::new();
+    // Small linear maps, not BTreeMap: few distinct shares per vault, and
+    // each BTreeMap instantiation is kilobytes of wasm.
+    let mut names: Vec<(&str, String)> = Vec::new();
     let mut out = Vec::new();
     for e in entries {
         let ev = describe(e, &mut names);
@@ -65,7 +65,15 @@ pub fn access_report(entries: &[Entry], from: Option<u64>, to: Option<u64>) -> V
     out
 }
 
-fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<AccessEvent> {
+fn name_of<'a>(names: &'a [(&str, String)], share: &str) -> Option<&'a String> {
+    names
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == share)
+        .map(|(_, v)| v)
+}
+
+fn describe<'a>(e: &'a Entry, names: &mut Vec<(&'a str, String)>) -> Option<AccessEvent> {
     let base = |kind, actor: String, actor_kind, what: String| AccessEvent {
         index: e.n,
         time: e.t,
@@ -123,7 +131,7 @@ fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<A
             records,
             expires,
         } => {
-            names.insert(share, to.clone());
+            names.push((share, to.clone()));
             let what = match records {
                 Some(n) => format!("shared {n} record(s)"),
                 None => s("shared records of a kind"),
@@ -140,7 +148,7 @@ fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<A
             expires,
         } => {
             let name = label.clone().unwrap_or_else(|| s("a health link"));
-            names.insert(share, name.clone());
+            names.push((share, name.clone()));
             let mut ev = base("link", name, "link", s("created a SMART Health Link"));
             ev.expires = Some(*expires);
             ev.target = Some(share.clone());
@@ -148,8 +156,7 @@ fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<A
             ev
         }
         Event::Revoke { share } => {
-            let who = names
-                .get(share.as_str())
+            let who = name_of(names, share)
                 .cloned()
                 .unwrap_or_else(|| s("a share"));
             let mut ev = base("revoke", who, "person", s("access revoked"));
@@ -190,7 +197,7 @@ fn describe<'a>(e: &'a Entry, names: &mut BTreeMap<&'a str, String>) -> Option<A
             outcome,
             ..
         } => {
-            let label = names.get(link.as_str()).cloned();
+            let label = name_of(names, link).cloned();
             let mut ev = base(
                 "link_fetch",
                 recipient.clone(),
@@ -284,11 +291,12 @@ pub struct Alert {
 /// own unlock entry ids (its own unlocks raise nothing).
 pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -> Vec<Alert> {
     let mut out = Vec::new();
-    let mut used: BTreeSet<&str> = BTreeSet::new();
-    let mut fetches: BTreeMap<&str, Vec<(u64, u32)>> = BTreeMap::new();
-    let mut burst_raised: BTreeSet<&str> = BTreeSet::new();
-    let mut places: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let mut places_raised: BTreeSet<&str> = BTreeSet::new();
+    // Linear sets and maps (few devices, grantees and links per vault).
+    let mut used: Vec<&str> = Vec::new();
+    let mut fetches: Vec<(&str, Vec<(u64, u32)>)> = Vec::new();
+    let mut burst_raised: Vec<&str> = Vec::new();
+    let mut places: Vec<(&str, &str)> = Vec::new();
+    let mut places_raised: Vec<&str> = Vec::new();
     let window = u64::from(rules.burst_minutes) * 60;
     // A recovery sign-in is seen twice (the server's login, the device's
     // unlock): one alert for uses within ten minutes of each other.
@@ -323,7 +331,7 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
                         ));
                     }
                     last_recovery = Some(e.t);
-                } else if new && !mine && !used.contains(via.as_str()) {
+                } else if new && !mine && !used.contains(&via.as_str()) {
                     out.push(alert(
                         "new-unlock-method",
                         actor,
@@ -332,7 +340,9 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
                         "remove-passkey",
                     ));
                 }
-                used.insert(via);
+                if !used.contains(&via.as_str()) {
+                    used.push(via);
+                }
             }
             Event::Login { method, from, .. } if method == "recovery" && new => {
                 if last_recovery.is_none_or(|t| e.t.saturating_sub(t) > 600) {
@@ -358,14 +368,22 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
                     }
                     continue;
                 }
-                let list = fetches.entry(by.as_str()).or_default();
+                let at = match fetches.iter().position(|(k, _)| *k == by.as_str()) {
+                    Some(i) => i,
+                    None => {
+                        fetches.push((by.as_str(), Vec::new()));
+                        fetches.len() - 1
+                    }
+                };
+                let Some((_, list)) = fetches.get_mut(at) else {
+                    continue;
+                };
+                // Only the window before this fetch counts: older ones are dropped.
+                list.retain(|(t, _)| t.saturating_add(window) >= e.t);
                 list.push((e.t, records.len().try_into().unwrap_or(u32::MAX)));
-                let total: u32 = list
-                    .iter()
-                    .filter(|(t, _)| t.saturating_add(window) >= e.t)
-                    .map(|(_, n)| *n)
-                    .fold(0u32, u32::saturating_add);
-                if new && total > rules.burst_records && burst_raised.insert(by.as_str()) {
+                let total: u32 = list.iter().map(|(_, n)| *n).fold(0u32, u32::saturating_add);
+                if new && total > rules.burst_records && !burst_raised.contains(&by.as_str()) {
+                    burst_raised.push(by);
                     out.push(alert("burst", by, total, Some(grant), "revoke-grant"));
                 }
             }
@@ -387,10 +405,17 @@ pub fn alerts(entries: &[Entry], since: u64, own: &[&str], rules: &AlertRules) -
                     }
                     continue;
                 }
-                let set = places.entry(link.as_str()).or_default();
-                set.insert(from.as_str());
-                let count = set.len().try_into().unwrap_or(u32::MAX);
-                if new && count > rules.link_places && places_raised.insert(link.as_str()) {
+                if !places.contains(&(link.as_str(), from.as_str())) {
+                    places.push((link, from));
+                }
+                let count = places
+                    .iter()
+                    .filter(|(l, _)| *l == link.as_str())
+                    .count()
+                    .try_into()
+                    .unwrap_or(u32::MAX);
+                if new && count > rules.link_places && !places_raised.contains(&link.as_str()) {
+                    places_raised.push(link);
                     out.push(alert(
                         "link-places",
                         recipient,

@@ -397,40 +397,6 @@ impl LogState {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CosignedJson {
-    note: String,
-    proof: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SyncJson {
-    checkpoint: String,
-    #[serde(default)]
-    proof: Vec<String>,
-    #[serde(default)]
-    entries: Vec<String>,
-    #[serde(default)]
-    cosigned: Vec<CosignedJson>,
-    // What the reference server adds for the client's paging; not checked.
-    #[serde(default)]
-    #[allow(dead_code)]
-    size: Option<u64>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    more: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncludedJson {
-    index: u64,
-    leaf: String,
-    proof: Vec<String>,
-}
-
 /// Most entries in one sync or report request.
 pub const MAX_BATCH: usize = 10_000;
 
@@ -451,31 +417,58 @@ fn leaf_of(s: &str) -> Result<Vec<u8>> {
     crate::b64::decode(s.as_bytes()).ok_or(Error::Malformed("log entry is not base64url"))
 }
 
+// The two server answers are read through `serde_json::Value` (already in
+// the module for manifests and grants) rather than derived structs: each
+// derived deserializer is its own few kilobytes of wasm.
+type Object = serde_json::Map<String, serde_json::Value>;
+use crate::log::entry::Fields;
+
+fn take_object(v: serde_json::Value) -> Option<Object> {
+    match v {
+        serde_json::Value::Object(o) => Some(o),
+        _ => None,
+    }
+}
+
 impl SyncInput {
     /// Reads a sync response as FORMAT.md §16.5 gives it: `{checkpoint,
     /// proof: [hash], entries: [leaf], cosigned: [{note, proof}]}`, bytes
-    /// in base64url.
+    /// in base64url (`size` and `more`, for paging, are not read).
     pub fn from_json(json: &str) -> Result<SyncInput> {
-        let j: SyncJson =
-            serde_json::from_str(json).map_err(|_| Error::Malformed("log sync response"))?;
-        if j.entries.len() > MAX_BATCH || j.cosigned.len() > 64 {
+        let bad = || Error::Malformed("log sync response");
+        let mut o = Fields::new(serde_json::from_str(json).map_err(|_| bad())?);
+        let checkpoint = o.text("checkpoint").ok_or_else(bad)?;
+        let proof = o.list("proof").ok_or_else(bad)?;
+        let entries = o.list("entries").ok_or_else(bad)?;
+        let cosigned = match o.take("cosigned") {
+            None => Vec::new(),
+            Some(serde_json::Value::Array(a)) => a,
+            Some(_) => return Err(bad()),
+        };
+        o.take("size");
+        o.take("more");
+        if !o.done() {
+            return Err(bad());
+        }
+        if entries.len() > MAX_BATCH || cosigned.len() > 64 {
             return Err(Error::TooLarge);
         }
         Ok(SyncInput {
-            checkpoint: j.checkpoint,
-            proof: hashes(&j.proof)?,
-            entries: j
-                .entries
-                .iter()
-                .map(|e| leaf_of(e))
-                .collect::<Result<_>>()?,
-            cosigned: j
-                .cosigned
+            checkpoint,
+            proof: hashes(&proof)?,
+            entries: entries.iter().map(|e| leaf_of(e)).collect::<Result<_>>()?,
+            cosigned: cosigned
                 .into_iter()
                 .map(|c| {
+                    let mut c = Fields::new(take_object(c).ok_or_else(bad)?);
+                    let note = c.text("note").ok_or_else(bad)?;
+                    let proof = c.list("proof").ok_or_else(bad)?;
+                    if !c.done() {
+                        return Err(bad());
+                    }
                     Ok(Cosigned {
-                        proof: hashes(&c.proof)?,
-                        note: c.note,
+                        proof: hashes(&proof)?,
+                        note,
                     })
                 })
                 .collect::<Result<_>>()?,
@@ -485,12 +478,21 @@ impl SyncInput {
 
 /// Reads entries with inclusion proofs, `[{index, leaf, proof}]`.
 pub fn included_from_json(json: &str) -> Result<Vec<Included>> {
-    let j: Vec<IncludedJson> =
-        serde_json::from_str(json).map_err(|_| Error::Malformed("log entries with proofs"))?;
-    if j.len() > MAX_BATCH {
+    let bad = || Error::Malformed("log entries with proofs");
+    let list: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|_| bad())?;
+    if list.len() > MAX_BATCH {
         return Err(Error::TooLarge);
     }
-    j.iter()
-        .map(|e| Ok((e.index, leaf_of(&e.leaf)?, hashes(&e.proof)?)))
+    list.into_iter()
+        .map(|v| {
+            let mut o = Fields::new(take_object(v).ok_or_else(bad)?);
+            let index = o.num("index").ok_or_else(bad)?;
+            let leaf = o.text("leaf").ok_or_else(bad)?;
+            let proof = o.list("proof").ok_or_else(bad)?;
+            if !o.done() {
+                return Err(bad());
+            }
+            Ok((index, leaf_of(&leaf)?, hashes(&proof)?))
+        })
         .collect()
 }

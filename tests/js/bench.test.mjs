@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as medseal from "../../pkg/dist/node.js";
-import { runAll, runRekey, ratios, REWRAP_HEADER_BYTES } from "../../bench/workloads.mjs";
+import { runAll, runRekey, runLog, ratios, REWRAP_HEADER_BYTES } from "../../bench/workloads.mjs";
+import * as wasm from "../../pkg/dist/wasm/medseal_wasm.js";
 
 test("benchmark harness runs on a tiny workload", async () => {
   await medseal.init();
@@ -29,4 +30,14 @@ test("re-key workload (issue #13) runs on a tiny workload and counts the bytes w
   assert.equal(bytes.rewrapHeaders, bytes.manifestAfter + bytes.records * REWRAP_HEADER_BYTES);
   assert.equal(bytes.reseal, bytes.rewrapWhole, "a record sealed again has the same length");
   assert.ok(ratios(results).some((r) => r.medseal === "medseal rewrap, loop" && r.alternative === "re-seal: medseal open + seal, loop"));
+});
+
+test("vault log workload (issue #15) runs on a tiny workload; medseal and the JS tree agree", async () => {
+  await medseal.init();
+  const { results, bytes } = await runLog({ medseal, wasm, scale: 0.002 });
+  assert.equal(results.length, 10);
+  for (const r of results) assert.ok(Number.isFinite(r.median_us) && r.median_us >= 0, JSON.stringify(r));
+  assert.equal(bytes.big, 4000);
+  assert.ok(bytes.proofHashes > 0 && bytes.proofBytes === 32 * bytes.proofHashes);
+  assert.ok(ratios(results).some((r) => r.medseal === "medseal verifyLogConsistency (wasm)"));
 });

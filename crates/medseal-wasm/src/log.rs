@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use medseal::log::entry::{entries_json, Entry, Event};
 use medseal::log::report::{report_json, AlertRules};
-use medseal::log::{included_from_json, LogState, SyncInput};
+use medseal::log::{included_from_json, merkle, LogState, SyncInput};
 
 use crate::share::seconds;
 use crate::{invalid, to_js, VaultHandle};
@@ -143,4 +143,127 @@ impl VaultHandle {
             &rules,
         ))
     }
+}
+
+/// An RFC 6962 tree in memory (the core's `merkle::MemoryTree`): what a
+/// server keeps, here for the benchmarks (`make bench`: appending, and
+/// proving and verifying consistency up to a million leaves in wasm). Not
+/// part of the package's JS API.
+#[wasm_bindgen]
+pub struct LogTree(merkle::MemoryTree);
+
+fn hashes_of(bytes: &[u8]) -> Result<Vec<merkle::Hash>, JsValue> {
+    let (chunks, rest) = bytes.as_chunks::<32>();
+    if !rest.is_empty() {
+        return Err(invalid("hashes are 32 bytes each"));
+    }
+    Ok(chunks.to_vec())
+}
+
+fn flat(hashes: &[merkle::Hash]) -> Vec<u8> {
+    hashes.concat()
+}
+
+#[wasm_bindgen]
+impl LogTree {
+    /// An empty tree.
+    #[wasm_bindgen(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> LogTree {
+        LogTree(merkle::MemoryTree::new())
+    }
+
+    /// Appends a leaf (its data).
+    pub fn push(&mut self, leaf: &[u8]) {
+        self.0.push(leaf);
+    }
+
+    /// Appends leaves given by their leaf hashes, 32 bytes each.
+    #[wasm_bindgen(js_name = pushLeafHashes)]
+    pub fn push_leaf_hashes(&mut self, hashes: &[u8]) -> Result<(), JsValue> {
+        for h in hashes_of(hashes)? {
+            self.0.push_hash(h);
+        }
+        Ok(())
+    }
+
+    /// Number of leaves.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> f64 {
+        self.0.size() as f64
+    }
+
+    /// The root of the first `size` leaves.
+    pub fn root(&self, size: f64) -> Result<Vec<u8>, JsValue> {
+        let n = seconds(size, "size")?;
+        self.0.root(n).map(|r| r.to_vec()).map_err(to_js)
+    }
+
+    /// The consistency proof from `old` to `new` leaves, hashes concatenated.
+    #[wasm_bindgen(js_name = proveConsistency)]
+    pub fn prove_consistency(&self, old: f64, new: f64) -> Result<Vec<u8>, JsValue> {
+        let (m, n) = (seconds(old, "old")?, seconds(new, "new")?);
+        if n > self.0.size() {
+            return Err(invalid("size beyond the tree"));
+        }
+        merkle::prove_consistency(m, n, &self.0)
+            .map(|p| flat(&p))
+            .map_err(to_js)
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size`, concatenated.
+    #[wasm_bindgen(js_name = proveInclusion)]
+    pub fn prove_inclusion(&self, index: f64, size: f64) -> Result<Vec<u8>, JsValue> {
+        let (i, n) = (seconds(index, "index")?, seconds(size, "size")?);
+        if n > self.0.size() {
+            return Err(invalid("size beyond the tree"));
+        }
+        merkle::prove_inclusion(i, n, &self.0)
+            .map(|p| flat(&p))
+            .map_err(to_js)
+    }
+}
+
+/// RFC 9162 §2.1.4.2 verification of a consistency proof (hashes
+/// concatenated): for the benchmarks, like [`LogTree`].
+#[wasm_bindgen(js_name = verifyLogConsistency)]
+pub fn verify_log_consistency(
+    old: f64,
+    new: f64,
+    old_root: &[u8],
+    new_root: &[u8],
+    proof: &[u8],
+) -> Result<(), JsValue> {
+    let root = |r: &[u8]| -> Result<merkle::Hash, JsValue> {
+        r.try_into().map_err(|_| invalid("a root is 32 bytes"))
+    };
+    merkle::verify_consistency(
+        seconds(old, "old")?,
+        seconds(new, "new")?,
+        &root(old_root)?,
+        &root(new_root)?,
+        &hashes_of(proof)?,
+    )
+    .map_err(to_js)
+}
+
+/// RFC 9162 §2.1.3.2 verification of an inclusion proof: for the
+/// benchmarks, like [`LogTree`].
+#[wasm_bindgen(js_name = verifyLogInclusion)]
+pub fn verify_log_inclusion(
+    leaf: &[u8],
+    index: f64,
+    size: f64,
+    proof: &[u8],
+    root: &[u8],
+) -> Result<(), JsValue> {
+    let root: merkle::Hash = root.try_into().map_err(|_| invalid("a root is 32 bytes"))?;
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(leaf),
+        seconds(index, "index")?,
+        seconds(size, "size")?,
+        &hashes_of(proof)?,
+        &root,
+    )
+    .map_err(to_js)
 }
