@@ -510,3 +510,61 @@ fn the_report_and_alerts_follow_the_rules() {
     // Nothing new since: no alerts.
     assert!(alerts(&entries, state.size(), &["pk1"], &AlertRules::default()).is_empty());
 }
+
+mod no_panic {
+    //! Any bytes a server could send, and any one-byte change to an honest
+    //! sync answer: a typed error or success, never a panic, and a refused
+    //! sync leaves the pin where it was.
+    use super::*;
+    use medseal::log::included_from_json;
+    use medseal::log::note::Note;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parsers_take_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Entry::parse(&data);
+            let mut leaf = medseal::log::entry::MAGIC.to_vec();
+            leaf.extend_from_slice(&data);
+            let _ = Entry::parse(&leaf);
+            if let Ok(text) = std::str::from_utf8(&data) {
+                let _ = Note::parse(text);
+                let _ = Checkpoint::parse_text(text);
+                let _ = SyncInput::from_json(text);
+                let _ = included_from_json(text);
+                let _ = LogState::from_json(text);
+            }
+        }
+
+        #[test]
+        fn a_changed_byte_in_a_sync_answer_is_refused_or_harmless(at in any::<usize>(), bit in 0u8..8) {
+            let (vault, mut server, mut state) = setup();
+            server.sync(&vault, &mut state).unwrap();
+            server.attest(&fetch("dr-lee", 2, "ok"));
+            server.vault(&vault, &Event::Revoke { share: "g1".into() });
+            let input = server.sync_input(state.size());
+            // The answer as JSON, one bit flipped somewhere.
+            let json = serde_json::json!({
+                "checkpoint": input.checkpoint,
+                "proof": input.proof.iter().map(|h| common::b64(h)).collect::<Vec<_>>(),
+                "entries": input.entries.iter().map(|e| common::b64(e)).collect::<Vec<_>>(),
+            })
+            .to_string();
+            let mut bytes = json.into_bytes();
+            let i = at % bytes.len();
+            bytes[i] ^= 1 << bit;
+            let before = state.clone();
+            if let Ok(text) = String::from_utf8(bytes) {
+                if let Ok(changed) = SyncInput::from_json(&text) {
+                    let same = changed.checkpoint == input.checkpoint && changed.proof == input.proof && changed.entries == input.entries;
+                    match state.sync(vault.manifest(), &changed) {
+                        Ok(_) => prop_assert!(same || state.size() == 3, "a changed answer moved the pin elsewhere"),
+                        Err(_) => prop_assert_eq!(&state, &before),
+                    }
+                }
+            }
+        }
+    }
+}

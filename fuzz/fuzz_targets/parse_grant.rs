@@ -2,18 +2,17 @@
 //! grantee (and as a pin): typed errors, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use medseal::vault::deterministic;
 use medseal::{Grant, Pin, PrfOutput, PasskeyUnlock};
 
 thread_local! {
     static VAULT: medseal::Vault = {
         let passkey = PasskeyUnlock {
             credential_id: b"fuzz".to_vec(),
-            prf_salt: deterministic::prf_salt(b"fuzz/salt"),
+            prf_salt: medseal::new_prf_salt().unwrap(),
             prf_output: PrfOutput::new(&[7u8; 32]).unwrap(),
             label: None,
         };
-        deterministic::create(b"fuzz/grant", passkey).unwrap().0
+        medseal::Vault::create(passkey).unwrap().0
     };
 }
 

@@ -6,18 +6,17 @@ use libfuzzer_sys::fuzz_target;
 use medseal::log::entry::Entry;
 use medseal::log::note::{Checkpoint, Note};
 use medseal::log::{included_from_json, LogState, SyncInput};
-use medseal::vault::deterministic;
 use medseal::{PasskeyUnlock, PrfOutput};
 
 thread_local! {
     static VAULT: medseal::Vault = {
         let passkey = PasskeyUnlock {
             credential_id: b"fuzz".to_vec(),
-            prf_salt: deterministic::prf_salt(b"fuzz/salt"),
+            prf_salt: medseal::new_prf_salt().unwrap(),
             prf_output: PrfOutput::new(&[7u8; 32]).unwrap(),
             label: None,
         };
-        deterministic::create(b"fuzz/log", passkey).unwrap().0
+        medseal::Vault::create(passkey).unwrap().0
     };
 }
 
