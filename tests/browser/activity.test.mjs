@@ -8,52 +8,25 @@
 // and the patient's browser refuses it. The log holds no plaintext.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, launch, addAuthenticator } from "./helpers.mjs";
+import { launch, addAuthenticator, startReferenceServer, waitStatus } from "./helpers.mjs";
 
-let server, origin, dataDir, browser;
-const db = () => join(dataDir, "medseal.sqlite3");
+let server, origin, browser;
 const shots = process.env.MEDSEAL_SCREENSHOTS_DIR;
-
-function startServer() {
-  const bin = process.env.MEDSEAL_SERVER_BIN ?? join(ROOT, "target", "debug", "medseal-server");
-  server = spawn(bin, [], { env: { ...process.env, MEDSEAL_ADDR: "127.0.0.1:0", MEDSEAL_DATA: dataDir }, stdio: ["ignore", "pipe", "pipe"] });
-  server.stderr.on("data", () => {});
-  return new Promise((ok, fail) => {
-    server.stdout.on("data", (d) => {
-      const m = /(http:\/\/localhost:\d+)\//.exec(String(d));
-      if (m) ok(m[1]);
-    });
-    server.on("exit", (c) => fail(new Error(`server exited ${c}`)));
-  });
-}
-
-const sql = (query) => {
-  const out = execFileSync("sqlite3", ["-json", db(), query], { encoding: "utf8" });
-  return out.trim() ? JSON.parse(out) : [];
-};
-const dbBytes = () => Buffer.concat([db(), `${db()}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
+const sql = (query) => server.sql(query);
+const dbBytes = () => server.dbBytes();
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "medseal-activity-"));
-  origin = await startServer();
+  server = await startReferenceServer("medseal-activity-");
+  origin = server.origin;
   browser = await launch();
   if (shots) mkdirSync(shots, { recursive: true });
 });
 after(async () => {
   await browser?.close();
-  server?.kill();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
 });
-
-async function waitStatus(page, re) {
-  await page.waitForFunction((src) => new RegExp(src).test(document.getElementById("status").textContent), re.source, { timeout: 20000 }).catch(async (e) => {
-    throw new Error(`status is "${await page.textContent("#status")}", wanted ${re}: ${e.message}`);
-  });
-}
 
 async function device() {
   const context = await browser.newContext({ viewport: { width: 1200, height: 1500 } });

@@ -142,3 +142,49 @@ function blockUnder(markdown, heading, lang = "js") {
 export async function readmeBlock(heading, lang = "js") {
   return blockUnder(await readFile(join(ROOT, "README.md"), "utf8"), heading, lang);
 }
+
+/**
+ * The reference server (examples/server, built by `cargo build -p
+ * medseal-server`) on a free port with a fresh data folder: its origin, its
+ * SQLite file, `sql(query)` (sqlite3's rows as JSON), `dbBytes()` (the
+ * database and its write-ahead log, where recent writes live) and `stop()`
+ * (also removes the folder). MEDSEAL_SERVER_BIN names another build.
+ */
+export async function startReferenceServer(prefix = "medseal-server-") {
+  const { spawn, execFileSync } = await import("node:child_process");
+  const { existsSync, mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const db = join(dataDir, "medseal.sqlite3");
+  const bin = process.env.MEDSEAL_SERVER_BIN ?? join(ROOT, "target", "debug", "medseal-server");
+  const proc = spawn(bin, [], { env: { ...process.env, MEDSEAL_ADDR: "127.0.0.1:0", MEDSEAL_DATA: dataDir }, stdio: ["ignore", "pipe", "pipe"] });
+  proc.stderr.on("data", () => {});
+  const origin = await new Promise((ok, fail) => {
+    proc.stdout.on("data", (d) => {
+      const m = /(http:\/\/localhost:\d+)\//.exec(String(d));
+      if (m) ok(m[1]);
+    });
+    proc.on("exit", (c) => fail(new Error(`server exited ${c}`)));
+  });
+  return {
+    origin,
+    dataDir,
+    db,
+    sql(query) {
+      const out = execFileSync("sqlite3", ["-json", db, query], { encoding: "utf8" });
+      return out.trim() ? JSON.parse(out) : [];
+    },
+    dbBytes: () => Buffer.concat([db, `${db}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f))),
+    stop() {
+      proc.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until the demo's status line matches `re`; fails with what it says instead. */
+export async function waitStatus(page, re, timeout = 20000) {
+  await page.waitForFunction((src) => new RegExp(src).test(document.getElementById("status").textContent), re.source, { timeout }).catch(async (e) => {
+    throw new Error(`status is "${await page.textContent("#status")}", wanted ${re}: ${e.message}`);
+  });
+}

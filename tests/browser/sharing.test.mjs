@@ -7,54 +7,25 @@
 // captured: no plaintext, and the SQLite file holds none either.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, launch, addAuthenticator } from "./helpers.mjs";
+import { launch, addAuthenticator, startReferenceServer, waitStatus } from "./helpers.mjs";
 
-let server, origin, dataDir, browser;
-const db = () => join(dataDir, "medseal.sqlite3");
+let server, origin, browser;
 const shots = process.env.MEDSEAL_SCREENSHOTS_DIR;
-
-function startServer() {
-  const bin = process.env.MEDSEAL_SERVER_BIN ?? join(ROOT, "target", "debug", "medseal-server");
-  server = spawn(bin, [], { env: { ...process.env, MEDSEAL_ADDR: "127.0.0.1:0", MEDSEAL_DATA: dataDir }, stdio: ["ignore", "pipe", "pipe"] });
-  server.stderr.on("data", () => {});
-  return new Promise((ok, fail) => {
-    server.stdout.on("data", (d) => {
-      const m = /(http:\/\/localhost:\d+)\//.exec(String(d));
-      if (m) ok(m[1]);
-    });
-    server.on("exit", (c) => fail(new Error(`server exited ${c}`)));
-  });
-}
-
-/** The database's bytes: the main file and its write-ahead log, where recent writes live. */
-const dbBytes = () => Buffer.concat([db(), `${db()}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
-
-const sql = (query) => {
-  const out = execFileSync("sqlite3", ["-json", db(), query], { encoding: "utf8" });
-  return out.trim() ? JSON.parse(out) : [];
-};
+const sql = (query) => server.sql(query);
+const dbBytes = () => server.dbBytes();
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "medseal-sharing-"));
-  origin = await startServer();
+  server = await startReferenceServer("medseal-sharing-");
+  origin = server.origin;
   browser = await launch();
   if (shots) mkdirSync(shots, { recursive: true });
 });
 after(async () => {
   await browser?.close();
-  server?.kill();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
 });
-
-async function waitStatus(page, re) {
-  await page.waitForFunction((src) => new RegExp(src).test(document.getElementById("status").textContent), re.source, { timeout: 15000 }).catch(async (e) => {
-    throw new Error(`status is "${await page.textContent("#status")}", wanted ${re}: ${e.message}`);
-  });
-}
 
 /** A browser profile with its own passkey, signed up as `user`. */
 async function signUp(user, requests) {
@@ -284,7 +255,7 @@ test("an emergency card: made in the patient's browser, one QR code, read from a
   await waitStatus(patient.page, /Emergency card made: 3 item\(s\)/);
   const fp = await patient.page.textContent("#card-fp");
   assert.match(fp, /^[A-Za-z0-9_-]{43}$/);
-  const photo = join(dataDir, "card.png");
+  const photo = join(server.dataDir, "card.png");
   await patient.page.locator("#card-qr svg").screenshot({ path: photo });
   if (shots) await patient.page.locator("#card").screenshot({ path: join(shots, "card-made.png") });
 
