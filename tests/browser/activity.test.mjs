@@ -174,6 +174,14 @@ test("the Activity page lists a clinician's opens; a burst and a recovery-code s
   await patient.page.click("#activity-refresh");
   await waitStatus(patient.page, /record of who accessed your vault was changed, cut short/);
   assert.match(await patient.page.textContent("#status"), /LogRolledBack/);
+  // Signing in again: the records are there, under a standing warning about the log.
+  await patient.page.click("#lock");
+  await patient.page.fill("#username", "sam");
+  await patient.page.click("#login");
+  await waitStatus(patient.page, /Signed in and unlocked/);
+  await patient.page.waitForSelector("#alerts[data-rule=log-tampered]:not([hidden])");
+  assert.match(await patient.page.textContent("#alerts"), /LogRolledBack/);
+  assert.equal(await patient.page.locator("#records tr").count(), labs.length);
   for (const d of [patient, clinician]) assert.deepEqual(d.errors, []);
   void before;
 });

@@ -163,7 +163,8 @@ async function refreshRecords() {
   const passkeys = m.unlock.filter((e) => e.type === "passkey");
   $("vault-info").textContent = `${shown} sealed record(s). Vault unlocks with: ${passkeys.map((e) => e.label ?? "passkey").join(", ")}, or the recovery code. Manifest revision ${m.revision}.`;
   await refreshSharing();
-  await refreshActivity();
+  // A log the server tampered with is reported, but does not lock the patient out of their records.
+  await refreshActivity().catch(logProblem);
   const list = $("passkeys");
   list.replaceChildren();
   for (const e of passkeys) {
@@ -211,7 +212,7 @@ async function signup() {
   await api("POST", "/api/signup/finish", { flow, credential: created.response, manifest: created.manifest });
   vault = created.vault;
   me = user;
-  await log.unlocked(vault, api, { via: created.manifest.unlock.find((e) => e.type === "passkey").id, method: "passkey" });
+  await log.unlocked(vault, api, { via: created.manifest.unlock.find((e) => e.type === "passkey").id, method: "passkey" }).catch(logProblem);
   status(`Welcome, ${user}. Your vault is ready.`);
   await enterApp(created.recoveryCode);
 }
@@ -230,7 +231,7 @@ async function login() {
   vault = await unlockSignedIn({ credential });
   me = username();
   const used = vault.manifest().unlock.find((e) => e.type === "passkey" && e.credentialId === credential.id);
-  await log.unlocked(vault, api, { via: used?.id ?? "unknown passkey", method: "passkey" });
+  await log.unlocked(vault, api, { via: used?.id ?? "unknown passkey", method: "passkey" }).catch(logProblem);
   await enterApp();
   status("Signed in and unlocked with one passkey gesture.");
 }
@@ -253,7 +254,7 @@ async function recover() {
   await api("POST", "/api/recover/finish", { flow, signature: b64u(sig) });
   vault = await unlockSignedIn({ recoveryCode: code });
   me = username();
-  await log.unlocked(vault, api, { via: vault.manifest().unlock.find((e) => e.type === "recovery").id, method: "recovery" });
+  await log.unlocked(vault, api, { via: vault.manifest().unlock.find((e) => e.type === "recovery").id, method: "recovery" }).catch(logProblem);
   $("code").value = "";
   await enterApp();
   status("Recovered with your recovery code. Add a new passkey now, and make a new recovery code.");
@@ -585,6 +586,19 @@ async function refreshSharing() {
 }
 
 // ---------------------------------------------------------------- activity (the vault log)
+
+/**
+ * A vault log the server cut, changed or forked (a Log* error, with the two checkpoints as evidence):
+ * shown as a standing warning above the app; anything else is an ordinary error.
+ */
+function logProblem(e) {
+  if (!(e instanceof MedsealError && LOG_ERRORS.has(e.code))) throw e;
+  const box = $("alerts");
+  box.replaceChildren(Object.assign(document.createElement("p"), { textContent: explain(e) }));
+  box.dataset.rule = "log-tampered";
+  box.hidden = false;
+  console.warn("medseal: the vault log was refused", e.code, e.evidence);
+}
 
 /**
  * Syncs the vault log (medseal verifies it against what this device pinned) and shows the access
