@@ -205,7 +205,7 @@ export type LogEvent =
   | { type: "server"; name: string; key: string }
   | { type: "manifest"; previous?: Manifest | string }
   | { type: "unlock"; via: string; method: "passkey" | "recovery"; device?: string }
-  | { type: "grant"; share: string; to: string; records?: number; expires: number }
+  | { type: "grant"; share: string; to: string; records?: number; scope?: string; expires: number }
   | { type: "link"; share: string; label?: string; expires: number }
   | { type: "revoke"; share: string }
   | { type: "delete"; record: string };

@@ -441,6 +441,7 @@ fn the_report_and_alerts_follow_the_rules() {
             share: "g1".into(),
             to: "dr-lee".into(),
             records: Some(25),
+            scope: None,
             expires: 9_999,
         },
     );

@@ -148,6 +148,9 @@ pub enum Event {
         to: String,
         /// Number of records named, for a list of records.
         records: Option<u32>,
+        /// The scope label, for a grant of a kind of records (the manifest
+        /// lists it in the clear too).
+        scope: Option<String>,
         /// Expiry, unix seconds.
         expires: u64,
     },
@@ -254,6 +257,7 @@ impl Event {
                     None => None,
                     Some(v) => Some(u32::try_from(v.as_u64()?).ok()?),
                 },
+                scope: opt_text(m, "scope")?,
                 expires: num(m, "expires")?,
             },
             "link" => Event::Link {
@@ -337,12 +341,16 @@ impl Event {
                 share,
                 to,
                 records,
+                scope,
                 expires,
             } => {
                 put("share", share.as_str().into());
                 put("to", to.as_str().into());
                 if let Some(r) = records {
                     put("records", (*r).into());
+                }
+                if let Some(l) = scope {
+                    put("scope", l.as_str().into());
                 }
                 put("expires", (*expires).into());
                 "grant"
@@ -448,7 +456,9 @@ impl Event {
                     || one_of(method, &["passkey", "recovery"])
                     || device.as_deref().is_some_and(s)
             }
-            Event::Grant { share, to, .. } => s(share) || s(to),
+            Event::Grant {
+                share, to, scope, ..
+            } => s(share) || s(to) || scope.as_deref().is_some_and(s),
             Event::Link { share, label, .. } => s(share) || label.as_deref().is_some_and(s),
             Event::Revoke { share } => s(share),
             Event::Delete { record } => s(record),

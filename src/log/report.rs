@@ -129,12 +129,14 @@ fn describe<'a>(e: &'a Entry, names: &mut Vec<(&'a str, String)>) -> Option<Acce
             share,
             to,
             records,
+            scope,
             expires,
         } => {
             names.push((share, to.clone()));
-            let what = match records {
-                Some(n) => format!("shared {n} record(s)"),
-                None => s("shared records of a kind"),
+            let what = match (records, scope) {
+                (Some(n), _) => format!("shared {n} record(s)"),
+                (None, Some(l)) => format!("shared all {l} records"),
+                (None, None) => s("shared records of a kind"),
             };
             let mut ev = base("grant", to.clone(), "person", what);
             ev.expires = Some(*expires);

@@ -101,7 +101,7 @@ test("the Activity page lists a clinician's opens; a burst and a recovery-code s
   assert.match(opens[0][3], /patient's request/);
   const shownTime = Date.parse(opens[0][0]);
   assert.ok(Number.isFinite(shownTime) || opens[0][0].length > 0, "a time is shown");
-  assert.ok(rows.some((r) => r[1] === "dr-kim" && /shared records of a kind/.test(r[2])), "the grant itself is listed");
+  assert.ok(rows.some((r) => r[1] === "dr-kim" && /shared all lab result records/.test(r[2])), "the grant itself is listed");
   assert.ok(rows.some((r) => /unlocked with a passkey/.test(r[2]) && /Chrome on Linux/.test(r[1])), "the sign-up's unlock, with the device label");
   assert.equal(await patient.page.locator("#alerts").isHidden(), true, "one open raises nothing");
 

@@ -408,7 +408,7 @@ async function share() {
     if (covers(info, id, value.kind)) slots.push({ recordId: id, slot: vault.grantSlot(grant, listed.get(id), { recordId: id }) });
   }
   await api("POST", "/api/grants", { grant, slots });
-  await log.append(vault, api, { type: "grant", share: info.id, to: grantee.name, ...(info.records ? { records: info.records.length } : {}), expires: info.expires });
+  await log.append(vault, api, { type: "grant", share: info.id, to: grantee.name, ...(info.records ? { records: info.records.length } : { scope: info.label }), expires: info.expires });
   status(`Shared ${scopeText(info)} with ${grantee.name} until ${until(info.expires)}.`);
   for (const b of document.querySelectorAll(".share-pick:checked")) b.checked = false;
   await refreshSharing();
@@ -491,7 +491,7 @@ async function reissueGrants() {
       if (covers(next, id, value.kind)) slots.push({ recordId: id, slot: vault.grantSlot(grant, listed.get(id), { recordId: id }) });
     }
     await api("POST", "/api/grants", { grant, slots });
-    await log.append(vault, api, { type: "grant", share: next.id, to: g.grantee, ...(next.records ? { records: next.records.length } : {}), expires: next.expires });
+    await log.append(vault, api, { type: "grant", share: next.id, to: g.grantee, ...(next.records ? { records: next.records.length } : { scope: next.label }), expires: next.expires });
     n++;
   }
   return n;
