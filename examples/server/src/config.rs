@@ -92,10 +92,28 @@ pub struct Limits {
     /// carries (the sync pages past it).
     pub log_page: u64,
     /// Most entries one vault's log holds; past it appends are refused
-    /// (413 `log_full`). The server's own access events stop at 90% of it
-    /// (the server logs a line for each one not recorded), so requests of
-    /// others cannot fill the log the vault writes to.
+    /// (413 `log_full`). The server's events of accesses that disclosed
+    /// nothing (failed sign-ins, fetches of an expired grant, link requests
+    /// refused) stop at 90% of it, so requests of others cannot fill the
+    /// room left for the vault's own entries and for the events that must
+    /// be recorded (a successful sign-in, records or files served): those
+    /// go up to the limit, and past it the request is refused (503
+    /// `log_full`), never served unrecorded.
     pub log_max_entries: u64,
+    /// Failed sign-ins (passkey or recovery code) recorded in one vault's
+    /// log per clock hour; past it they are not recorded (the server logs
+    /// a line at the first one past it), and the sign-in still fails.
+    pub log_failed_logins_per_hour: u64,
+    /// Access events of one grant recorded per clock hour (its grantee's
+    /// fetches that served records, and fetches after it expired); past it
+    /// a fetch that would serve records is refused (429
+    /// `too_many_requests`, with `Retry-After`).
+    pub log_grant_events_per_hour: u64,
+    /// Access events of one SMART Health Link recorded per clock hour
+    /// (every manifest request naming it); past it a request that would
+    /// serve the files or take a passcode attempt is refused (429
+    /// `too_many_requests`, with `Retry-After`).
+    pub log_link_events_per_hour: u64,
 }
 
 impl Default for Limits {
@@ -123,6 +141,9 @@ impl Default for Limits {
             shl_location_ttl: Duration::from_secs(60),
             log_page: 1000,
             log_max_entries: 1_000_000,
+            log_failed_logins_per_hour: 30,
+            log_grant_events_per_hour: 300,
+            log_link_events_per_hour: 300,
         }
     }
 }

@@ -186,7 +186,11 @@ impl Db {
              CREATE TABLE IF NOT EXISTS log_cosigned (
                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
                size INTEGER NOT NULL, note TEXT NOT NULL, created INTEGER NOT NULL,
-               PRIMARY KEY (user_id, size, note));",
+               PRIMARY KEY (user_id, size, note));
+             CREATE TABLE IF NOT EXISTS log_budgets (
+               user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               budget TEXT NOT NULL, hour INTEGER NOT NULL, used INTEGER NOT NULL,
+               PRIMARY KEY (user_id, budget)) WITHOUT ROWID;",
         )?;
         start_manifest_history(&mut conn)?;
         add_vault_ids(&mut conn)?;
@@ -1526,7 +1530,7 @@ pub enum ServedFile {
 
 /// What [`link_manifest`] answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ManifestAnswer {
+pub enum ManifestAnswer<U> {
     /// No such link, or one that no longer answers (expired, or disabled
     /// by wrong passcodes).
     NotActive,
@@ -1535,6 +1539,9 @@ pub enum ManifestAnswer {
     WrongPasscode(i64),
     /// The link's files, in order.
     Files(Vec<ServedFile>),
+    /// The request would have served the files or taken a passcode
+    /// attempt, but its access event could not be recorded: nothing done.
+    Unrecorded(U),
 }
 
 /// Whose link a manifest request named, and how it went: what the owner's
@@ -1557,13 +1564,21 @@ pub struct LinkSeen {
 /// and be active; with flag `P` the passcode must match
 /// `passcode` (checked with [`crate::passcode::matches`]), or one attempt
 /// is taken; every request that names a stored link leaves an access row
-/// (ok or not). Expired file tokens are purged on the way. Beside the
-/// answer: whose link it was and the outcome, for a stored or retired link
-/// whose owner is known (`None` for an id never stored).
-pub fn link_manifest(
+/// (ok or not). Expired file tokens are purged on the way.
+///
+/// For a stored or retired link whose owner is known, the outcome is
+/// decided first and `record` is called with it, in the transaction,
+/// before anything is written: it records the access event (or finds no
+/// log to record it in) and answers `Ok`, or answers `Err` when the event
+/// cannot be recorded. Then nothing of the request is written: a request
+/// that would have served the files or taken an attempt is
+/// [`ManifestAnswer::Unrecorded`], one for a link that is not active stays
+/// [`ManifestAnswer::NotActive`].
+pub fn link_manifest<U>(
     c: &mut Connection,
     req: &ManifestRequest<'_>,
-) -> DbResult<(ManifestAnswer, Option<LinkSeen>)> {
+    record: impl FnOnce(&Connection, &LinkSeen) -> DbResult<Result<(), U>>,
+) -> DbResult<ManifestAnswer<U>> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "DELETE FROM link_file_tokens WHERE expires <= ?1",
@@ -1594,46 +1609,61 @@ pub fn link_manifest(
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        tx.commit()?;
-        let seen = match retired {
-            Some((Some(owner), Some(share_id))) => Some(LinkSeen {
+        if let Some((Some(owner), Some(share_id))) = retired {
+            let seen = LinkSeen {
                 owner,
                 share_id,
                 outcome: "revoked",
-            }),
-            _ => None,
-        };
-        return Ok((ManifestAnswer::NotActive, seen));
+            };
+            // Recorded or not, the answer is the same and nothing else is written.
+            let _ = record(&tx, &seen)?;
+        }
+        tx.commit()?;
+        return Ok(ManifestAnswer::NotActive);
     };
-    let seen = |outcome| {
-        Some(LinkSeen {
-            owner: link.owner.clone(),
-            share_id: link.share_id.clone(),
-            outcome,
-        })
+    let right = || {
+        !link.flag.contains('P')
+            || match (&salt, &hash, req.passcode) {
+                (Some(salt), Some(hash), Some(p)) => crate::passcode::matches(salt, hash, p),
+                _ => false,
+            }
     };
+    let outcome = if !link.active(req.now) {
+        if link.expires <= req.now {
+            "expired"
+        } else {
+            "locked"
+        }
+    } else if right() {
+        "ok"
+    } else {
+        "passcode"
+    };
+    let seen = LinkSeen {
+        owner: link.owner.clone(),
+        share_id: link.share_id.clone(),
+        outcome,
+    };
+    if let Err(why) = record(&tx, &seen)? {
+        tx.commit()?;
+        return Ok(match outcome {
+            "expired" | "locked" => ManifestAnswer::NotActive,
+            _ => ManifestAnswer::Unrecorded(why),
+        });
+    }
     let access = |ok: bool| {
         tx.execute(
             "INSERT INTO link_access (link_id, at, recipient, ok) VALUES (?1, ?2, ?3, ?4)",
             params![link.link_id, req.now, req.recipient, ok],
         )
     };
-    if !link.active(req.now) {
-        access(false)?;
-        tx.commit()?;
-        let outcome = if link.expires <= req.now {
-            "expired"
-        } else {
-            "locked"
-        };
-        return Ok((ManifestAnswer::NotActive, seen(outcome)));
-    }
-    if link.flag.contains('P') {
-        let right = match (&salt, &hash, req.passcode) {
-            (Some(salt), Some(hash), Some(p)) => crate::passcode::matches(salt, hash, p),
-            _ => false,
-        };
-        if !right {
+    match outcome {
+        "expired" | "locked" => {
+            access(false)?;
+            tx.commit()?;
+            return Ok(ManifestAnswer::NotActive);
+        }
+        "passcode" => {
             let left = link.attempts_left.saturating_sub(1).max(0);
             tx.execute(
                 "UPDATE links SET attempts_left = ?2 WHERE link_id = ?1",
@@ -1641,8 +1671,9 @@ pub fn link_manifest(
             )?;
             access(false)?;
             tx.commit()?;
-            return Ok((ManifestAnswer::WrongPasscode(left), seen("passcode")));
+            return Ok(ManifestAnswer::WrongPasscode(left));
         }
+        _ => {}
     }
     let files: Vec<(i64, String, String)> = {
         let mut st = tx.prepare_cached(
@@ -1676,7 +1707,7 @@ pub fn link_manifest(
     }
     access(true)?;
     tx.commit()?;
-    Ok((ManifestAnswer::Files(out), seen("ok")))
+    Ok(ManifestAnswer::Files(out))
 }
 
 /// The JWE of a file `location` token, once: the token is deleted whatever
@@ -1882,28 +1913,160 @@ pub fn log_append<E>(
         Ok(l) => l,
         Err(e) => return Ok(LogWrite::Refused(e)),
     };
-    let n = owner.size;
+    write_leaf(&tx, user_id, owner.size, &leaf)?;
+    tx.commit()?;
+    Ok(LogWrite::Appended(owner.size + 1))
+}
+
+/// Writes leaf `n` of `user_id`'s log (which holds `n` entries) and the
+/// complete-subtree hashes it completes, in the caller's transaction.
+fn write_leaf(tx: &Connection, user_id: &str, n: u64, leaf: &[u8]) -> DbResult<()> {
     let hashes = {
-        let reader = LogHashes::new(&tx, user_id);
+        let reader = LogHashes::new(tx, user_id);
         let h = medseal::log::merkle::hashes_to_store(
             n,
-            medseal::log::merkle::leaf_hash(&leaf),
+            medseal::log::merkle::leaf_hash(leaf),
             &reader,
         );
         reader.tree(h)?
     };
     tx.prepare_cached("INSERT INTO log_leaves (user_id, n, leaf) VALUES (?1, ?2, ?3)")?
         .execute(params![user_id, i64_of(n), leaf])?;
-    {
-        let mut st = tx.prepare_cached(
-            "INSERT INTO log_hashes (user_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (level, idx, hash) in hashes {
-            st.execute(params![user_id, level, i64_of(idx), hash.as_slice()])?;
+    let mut st = tx.prepare_cached(
+        "INSERT INTO log_hashes (user_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (level, idx, hash) in hashes {
+        st.execute(params![user_id, level, i64_of(idx), hash.as_slice()])?;
+    }
+    Ok(())
+}
+
+/// The events a server event is counted with in its vault: at most
+/// `per_hour` of them are recorded per clock hour (`name` is `login_failed`,
+/// `grant:{id}` or `link:{share id}`).
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// The budget's name in the vault.
+    pub name: String,
+    /// Events recorded per clock hour at most.
+    pub per_hour: u64,
+}
+
+/// Where a server event may go and what it spends.
+#[derive(Debug, Clone)]
+pub struct EventRoom {
+    /// The log may hold at most this many entries for the event to be
+    /// appended (the hard limit, or less for events that must leave room).
+    pub cap: u64,
+    /// The budget it spends, if any.
+    pub budget: Option<Budget>,
+    /// The time (seconds since 1970): the budget's hour.
+    pub now: i64,
+}
+
+/// What [`log_attest`] did.
+#[derive(Debug)]
+pub enum Attested<E> {
+    /// Appended; the log now holds this many entries.
+    Appended(u64),
+    /// The vault has no log to record it in (no manifest, or the vault has
+    /// not announced the server's log key yet): nothing appended, and
+    /// nothing to refuse for it.
+    NoLog,
+    /// The log holds the most entries the event may go to: nothing appended.
+    Full,
+    /// The event's budget for this hour is spent: nothing appended.
+    /// `first` for the first event past it this hour; `retry_after` the
+    /// seconds until the next hour.
+    OverBudget {
+        /// The first event past the budget this hour.
+        first: bool,
+        /// Seconds until the budget is renewed.
+        retry_after: u64,
+    },
+    /// `leaf_for` refused: nothing appended.
+    Refused(E),
+}
+
+/// Appends a server event to `user_id`'s vault log in the caller's
+/// transaction, within `room`: only if the log has an entry (the vault
+/// announced the key), holds fewer than `room.cap` entries, and the
+/// event's budget for this hour is not spent; the budget then counts it.
+/// An event past its budget is counted too (so the first one is known);
+/// budget rows of past hours are dropped on the way, so a vault has at
+/// most one row per budget.
+pub fn log_attest_in<E>(
+    tx: &Connection,
+    user_id: &str,
+    room: &EventRoom,
+    leaf_for: impl FnOnce(&LogOwner) -> Result<Vec<u8>, E>,
+) -> DbResult<Attested<E>> {
+    let Some(owner) = log_owner(tx, user_id)? else {
+        return Ok(Attested::NoLog);
+    };
+    if owner.size == 0 {
+        return Ok(Attested::NoLog);
+    }
+    if owner.size >= room.cap {
+        return Ok(Attested::Full);
+    }
+    let hour = room.now.div_euclid(3600);
+    let spend = |used: u64| -> DbResult<()> {
+        let Some(b) = &room.budget else {
+            return Ok(());
+        };
+        tx.prepare_cached(
+            "INSERT INTO log_budgets (user_id, budget, hour, used) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id, budget) DO UPDATE SET hour = ?3, used = ?4",
+        )?
+        .execute(params![
+            user_id,
+            b.name,
+            hour,
+            i64_of(used.saturating_add(1))
+        ])?;
+        Ok(())
+    };
+    let mut used = 0;
+    if let Some(b) = &room.budget {
+        tx.prepare_cached("DELETE FROM log_budgets WHERE user_id = ?1 AND hour < ?2")?
+            .execute(params![user_id, hour])?;
+        used = tx
+            .prepare_cached(
+                "SELECT used FROM log_budgets WHERE user_id = ?1 AND budget = ?2 AND hour = ?3",
+            )?
+            .query_row(params![user_id, b.name, hour], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map_or(0, u64_of);
+        if used >= b.per_hour {
+            spend(used)?;
+            return Ok(Attested::OverBudget {
+                first: used == b.per_hour,
+                retry_after: u64_of(3600 - room.now.rem_euclid(3600)),
+            });
         }
     }
+    let leaf = match leaf_for(&owner) {
+        Ok(l) => l,
+        Err(e) => return Ok(Attested::Refused(e)),
+    };
+    write_leaf(tx, user_id, owner.size, &leaf)?;
+    spend(used)?;
+    Ok(Attested::Appended(owner.size + 1))
+}
+
+/// [`log_attest_in`] in a transaction of its own, committed whatever it
+/// did (a budget counts the events past it too).
+pub fn log_attest<E>(
+    c: &mut Connection,
+    user_id: &str,
+    room: &EventRoom,
+    leaf_for: impl FnOnce(&LogOwner) -> Result<Vec<u8>, E>,
+) -> DbResult<Attested<E>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let done = log_attest_in(&tx, user_id, room, leaf_for)?;
     tx.commit()?;
-    Ok(LogWrite::Appended(n + 1))
+    Ok(done)
 }
 
 /// One answer of a vault log sync, read in one transaction.

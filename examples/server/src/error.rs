@@ -24,6 +24,8 @@ pub struct ApiError {
     message: Cow<'static, str>,
     /// For 500s: what went wrong, for the log only (never a body, a token or a cookie).
     log: Option<String>,
+    /// For 429s and 503s: the `Retry-After` header, in seconds.
+    retry_after: Option<u64>,
 }
 
 /// A handler's result.
@@ -46,7 +48,14 @@ impl ApiError {
             code,
             message: message.into(),
             log: None,
+            retry_after: None,
         }
+    }
+
+    /// The same error, answered with `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400: the request is wrong.
@@ -93,6 +102,10 @@ impl IntoResponse for ApiError {
             .into_response();
         if let Some(note) = self.log {
             r.extensions_mut().insert(InternalNote(note));
+        }
+        if let Some(seconds) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         r
     }

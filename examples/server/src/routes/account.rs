@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PublicKeyCredential};
 
-use super::log::attest_login;
+use super::log::{attest_login, Unrecorded};
 use super::manifest::{checked_manifest, parsed_stored, stored_manifest, stored_manifest_json};
 use super::passkeys::{load_passkeys, registered_passkey, require_named, start_registration};
 use super::{check_username, new_flow, refuse_prf_results};
@@ -194,7 +194,9 @@ fn login_failed(message: &'static str) -> ApiError {
 
 /// `POST /api/login/finish` `{flow, credential}`: verifies the assertion and
 /// signs in. The attempt, once the flow names the user, goes into the
-/// user's vault log (`login`, method `passkey`, `ok` or `failed`).
+/// user's vault log (`login`, method `passkey`, `ok` or `failed`): a
+/// success before the session starts (503 `log_full` if it cannot be
+/// recorded), failures within the vault's budget per hour.
 pub(super) async fn login_finish(
     State(s): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -205,18 +207,44 @@ pub(super) async fn login_finish(
     let Flow::Login { user_id, state } = s.flows.take(&flow)? else {
         return Err(ApiError::bad("wrong flow"));
     };
-    let result = finish_login(&s, &user_id, credential, &state).await;
+    let checked = check_login(&s, &user_id, credential, &state).await;
     let from = s.network_token(addr, &headers);
-    attest_login(&s, &user_id, "passkey", result.is_ok(), from).await;
-    result
+    signed_in(&s, &user_id, "passkey", checked, from, OtherSessions::Keep).await
 }
 
-async fn finish_login(
+/// After a sign-in's proof was checked: records the attempt in the user's
+/// vault log and, if the proof verified, starts the session, only once the
+/// success is recorded (the log full: 503 `log_full`, the sign-in refused
+/// rather than left unrecorded). A failure is recorded within the vault's
+/// budget of failed sign-ins and fails whether recorded or not.
+async fn signed_in(
+    s: &AppState,
+    user_id: &str,
+    method: &str,
+    checked: ApiResult<()>,
+    from: String,
+    others: OtherSessions,
+) -> ApiResult<Response> {
+    match checked {
+        Ok(()) => {
+            attest_login(s, user_id, method, true, from)
+                .await
+                .map_err(Unrecorded::refusal)?;
+            start_session(s, user_id, others).await
+        }
+        Err(e) => {
+            let _ = attest_login(s, user_id, method, false, from).await;
+            Err(e)
+        }
+    }
+}
+
+async fn check_login(
     s: &AppState,
     user_id: &str,
     credential: Value,
     state: &PasskeyAuthentication,
-) -> ApiResult<Response> {
+) -> ApiResult<()> {
     let cred: PublicKeyCredential =
         serde_json::from_value(credential).map_err(|_| ApiError::bad("malformed credential"))?;
     let res = s
@@ -243,7 +271,7 @@ async fn finish_login(
         })
         .await?;
     }
-    start_session(s, user_id, OtherSessions::Keep).await
+    Ok(())
 }
 
 /// `POST /api/logout`: ends this session and clears the cookie.
@@ -284,7 +312,7 @@ pub(super) struct RecoverFinish {
 /// with the core (against the stored manifest, whose own signature is
 /// checked too), signs in and signs out every other session of the user.
 /// The attempt, once the flow names the user, goes into the user's vault
-/// log (`login`, method `recovery`, `ok` or `failed`).
+/// log (`login`, method `recovery`, `ok` or `failed`) as for a passkey.
 pub(super) async fn recover_finish(
     State(s): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -294,18 +322,17 @@ pub(super) async fn recover_finish(
     let Flow::Recover { user_id, challenge } = s.flows.take(&flow)? else {
         return Err(ApiError::bad("wrong flow"));
     };
-    let result = finish_recovery(&s, &user_id, &challenge, &signature).await;
+    let checked = check_recovery(&s, &user_id, &challenge, &signature).await;
     let from = s.network_token(addr, &headers);
-    attest_login(&s, &user_id, "recovery", result.is_ok(), from).await;
-    result
+    signed_in(&s, &user_id, "recovery", checked, from, OtherSessions::End).await
 }
 
-async fn finish_recovery(
+async fn check_recovery(
     s: &AppState,
     user_id: &str,
     challenge: &[u8],
     signature: &str,
-) -> ApiResult<Response> {
+) -> ApiResult<()> {
     let (_, text) = stored_manifest(s, user_id).await?;
     let manifest = parsed_stored(&text)?;
     let sig = Base64UrlUnpadded::decode_vec(signature)
@@ -322,5 +349,5 @@ async fn finish_recovery(
                 "the recovery proof did not verify",
             )
         })?;
-    start_session(s, user_id, OtherSessions::End).await
+    Ok(())
 }

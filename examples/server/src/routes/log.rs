@@ -9,7 +9,13 @@
 //! it), and it appends the access events only it sees, signed with its log
 //! key: a grantee fetching shared records, a SMART Health Link opened, a
 //! sign-in. Those go into a vault's log only once the vault has announced
-//! the key (entry 0): before that no device would believe them.
+//! the key (entry 0): before that no device would believe them. From then
+//! on, what would disclose something (records, a link's files, a passcode
+//! check, a session) goes ahead only once its event is recorded, and is
+//! refused otherwise (503 `log_full`, 429 `too_many_requests`): the events
+//! of attempts that disclosed nothing stop at 90% of a log's most entries
+//! and spend hourly budgets (failed sign-ins per vault, events per grant
+//! and per link), so others cannot fill the room the rest needs.
 //!
 //! None of this makes the server trusted: a device believes a checkpoint
 //! only with a consistency proof from the one it pinned, and the
@@ -25,15 +31,17 @@ use axum::Json as Reply;
 use medseal::log::entry::{Author, Entry, Event};
 use medseal::log::merkle::Hash;
 use medseal::log::note::{origin_for, Checkpoint, Note};
+use medseal::log::ServerLogKey;
 use medseal::Manifest;
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::AuthUser;
 use crate::config::{LOG_COSIGNED_KEPT, LOG_COSIGNED_SERVED};
-use crate::db::{self, CosignWrite, LogWrite};
+use crate::db::{self, Attested, CosignWrite, DbResult, EventRoom, LogWrite};
 use crate::error::{ApiError, ApiResult, Json, Query};
-use crate::state::{AppState, Shared};
+use crate::state::{AppState, LogSink, Shared};
 
 fn b64(bytes: &[u8]) -> String {
     medseal::base64url(bytes)
@@ -357,50 +365,153 @@ pub(super) async fn cosign(
     }
 }
 
-/// Appends an access event the server saw to `owner`'s vault log, signed
-/// with the server's log key, in one transaction: only once the vault
-/// announced the key (the log has an entry), and never failing the request
-/// that caused it. A failure (the log full, the database) is a log line
-/// naming the event's kind and what failed, nothing of the event.
-///
-/// The server's events stop at 90% of the most entries a log holds: the
-/// requests that cause them come from others (anyone holding a link, a
-/// grantee, whoever tries to sign in), and a flood of them must not fill
-/// the log the vault writes its own entries to.
-pub(super) async fn attest(s: &AppState, owner: &str, event: Event) {
-    let kind = match &event {
+/// How much of a vault's log a server event may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tier {
+    /// An access that serves something (records, a link's files) or a
+    /// successful sign-in: up to the log's most entries. Such a request
+    /// goes ahead only once its event is recorded.
+    Served,
+    /// An attempt that disclosed nothing (a failed sign-in, a fetch of an
+    /// expired grant, a link request refused): up to 90% of the most
+    /// entries, so that attempts of others never take the room left for
+    /// the vault's own entries and for the events of [`Tier::Served`].
+    Attempt,
+}
+
+/// Why a server event was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unrecorded {
+    /// The log holds the most entries the event may take.
+    Full,
+    /// The event's budget for this hour is spent; seconds until the next.
+    OverBudget(u64),
+    /// The database or the signature failed (a log line says which).
+    Failed,
+}
+
+impl Unrecorded {
+    /// The answer to a request refused because its access event could not
+    /// be recorded: 503 `log_full`, 429 `too_many_requests` (with
+    /// `Retry-After`), or 500.
+    pub(super) fn refusal(self) -> ApiError {
+        match self {
+            Unrecorded::Full => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log_full",
+                "the vault's log cannot record this access, so it is refused",
+            ),
+            Unrecorded::OverBudget(seconds) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many accesses for the vault's log this hour; try again later",
+            )
+            .retry_after(seconds),
+            Unrecorded::Failed => {
+                ApiError::internal("vault log", "an access event could not be recorded")
+            }
+        }
+    }
+}
+
+/// The kind of an event, for log lines (never its contents).
+fn kind_of(event: &Event) -> &'static str {
+    match event {
         Event::SharedFetch { .. } => "shared_fetch",
         Event::LinkFetch { .. } => "link_fetch",
         Event::Login { .. } => "login",
         _ => "vault",
-    };
-    let key = Arc::clone(&s.log_key);
+    }
+}
+
+/// The room of an event of `tier` spending `budget`, now.
+pub(super) fn room(s: &AppState, tier: Tier, budget: Option<db::Budget>) -> EventRoom {
     let most = s.config.limits.log_max_entries;
-    let max = most - most / 10;
-    let owner = owner.to_string();
-    let t = u64::try_from(db::now()).unwrap_or(0);
-    let written =
-        s.db.write(move |c| {
-            db::log_append(c, &owner, max, |o| {
-                if o.size == 0 {
-                    // Not announced: no device would believe it.
-                    return Err(None);
-                }
-                let vault_id = o.vault_id.as_deref().ok_or(Some("no vault id"))?;
-                key.entry(&origin_for(vault_id), o.size, t, &event)
-                    .map_err(|e| Some(e.code()))
-            })
-        })
-        .await;
-    let problem = match written {
-        Ok(LogWrite::Appended(_) | LogWrite::Refused(None) | LogWrite::NoVault) => return,
-        Ok(LogWrite::Full) => "the log is full".to_string(),
-        Ok(LogWrite::Refused(Some(why))) => why.to_string(),
-        Err(e) => e.to_string(),
+    EventRoom {
+        cap: match tier {
+            Tier::Served => most,
+            Tier::Attempt => most - most / 10,
+        },
+        budget,
+        now: db::now(),
+    }
+}
+
+/// Signs `event` with the server's log key and appends it to `owner`'s
+/// vault log within `room`, in the caller's transaction `c`; `Ok(())` if
+/// it is recorded or the vault has no log to record it in (before the
+/// vault announced the key no device would believe it), else why not,
+/// after a log line naming the event's kind and what failed (once an
+/// hour for a budget spent). Only a database error is an `Err`.
+pub(super) fn record_in(
+    c: &Connection,
+    key: &ServerLogKey,
+    log: &dyn LogSink,
+    owner: &str,
+    event: &Event,
+    room: &EventRoom,
+) -> DbResult<Result<(), Unrecorded>> {
+    let written = db::log_attest_in(c, owner, room, |o| {
+        let vault_id = o.vault_id.as_deref().ok_or("no vault id")?;
+        let t = u64::try_from(room.now).unwrap_or(0);
+        key.entry(&origin_for(vault_id), o.size, t, event)
+            .map_err(|e| e.code())
+    })?;
+    Ok(judged(log, kind_of(event), written))
+}
+
+/// What an attempt to record came to, with its log line.
+fn judged(log: &dyn LogSink, kind: &str, written: Attested<&str>) -> Result<(), Unrecorded> {
+    let (problem, why) = match written {
+        Attested::Appended(_) | Attested::NoLog => return Ok(()),
+        Attested::Full => ("the log is full".to_string(), Unrecorded::Full),
+        Attested::OverBudget { first, retry_after } => {
+            if first {
+                log.line(&format!(
+                    "vault log: a {kind} event was not recorded (its budget for this hour is spent; \
+                     no more are recorded this hour)"
+                ));
+            }
+            return Err(Unrecorded::OverBudget(retry_after));
+        }
+        Attested::Refused(why) => (why.to_string(), Unrecorded::Failed),
     };
-    s.log.line(&format!(
+    log.line(&format!(
         "vault log: a {kind} event was not recorded ({problem})"
     ));
+    Err(why)
+}
+
+/// Appends an access event the server saw to `owner`'s vault log, signed
+/// with the server's log key, in one transaction, within the room of
+/// `tier` and `budget` (see [`record_in`]). A request that serves
+/// something goes ahead only on `Ok`; one that disclosed nothing goes
+/// ahead either way.
+pub(super) async fn attest(
+    s: &AppState,
+    owner: &str,
+    event: Event,
+    tier: Tier,
+    budget: Option<db::Budget>,
+) -> Result<(), Unrecorded> {
+    let key = Arc::clone(&s.log_key);
+    let log = Arc::clone(&s.log);
+    let room = room(s, tier, budget);
+    let owner = owner.to_string();
+    let kind = kind_of(&event);
+    let written =
+        s.db.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = record_in(&tx, &key, log.as_ref(), &owner, &event, &room)?;
+            tx.commit()?;
+            Ok(done)
+        })
+        .await;
+    written.unwrap_or_else(|e| {
+        s.log
+            .line(&format!("vault log: a {kind} event was not recorded ({e})"));
+        Err(Unrecorded::Failed)
+    })
 }
 
 /// A text an access event carries from a request (a link's `recipient`):
@@ -420,18 +531,29 @@ pub(super) fn event_text(text: &str) -> String {
 
 /// Records a sign-in attempt in the user's vault log: `method` `passkey`
 /// or `recovery`, whether it succeeded, and the network token of where it
-/// came from.
+/// came from. A success may take the whole log and must be recorded before
+/// the session starts (`Err`: refuse the sign-in); a failure takes the
+/// room of attempts and the vault's budget of failed sign-ins per hour,
+/// past which it is not recorded (the sign-in fails either way).
 pub(super) async fn attest_login(
     s: &AppState,
     user_id: &str,
     method: &str,
     ok: bool,
     from: String,
-) {
+) -> Result<(), Unrecorded> {
     let event = Event::Login {
         method: method.to_string(),
         outcome: if ok { "ok" } else { "failed" }.to_string(),
         from,
     };
-    attest(s, user_id, event).await;
+    if ok {
+        attest(s, user_id, event, Tier::Served, None).await
+    } else {
+        let budget = db::Budget {
+            name: "login_failed".to_string(),
+            per_hour: s.config.limits.log_failed_logins_per_hour,
+        };
+        attest(s, user_id, event, Tier::Attempt, Some(budget)).await
+    }
 }

@@ -8,6 +8,9 @@
 //! Each answer of a grant's records is an access the grantor's vault log
 //! records (`shared_fetch`, signed by the server): who fetched, which
 //! records this answer served, and `expired` for a fetch refused with 410.
+//! A page that serves records is served only once its event is recorded
+//! (else 503 `log_full` or 429 `too_many_requests`: the grant's events per
+//! hour are budgeted); a page that serves none records nothing.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +19,7 @@ use medseal::log::entry::Event;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::log::attest;
+use super::log::{attest, Tier, Unrecorded};
 use super::records::{check_record_id, MAX_PAGE};
 use crate::auth::AuthUser;
 use crate::config::MAX_LISTED_GRANTS;
@@ -81,7 +84,9 @@ fn decode_cursor(text: &str) -> ApiResult<String> {
 /// in record-id order, `limit` (1 to 1000, default 1000: a grant of fixed
 /// records names at most 1000, so it fits one page) a page; `next` is the
 /// cursor of the following page (a label grant may have more), or null on
-/// the last.
+/// the last. A page with records is answered only once the grantor's vault
+/// log records it (503 `log_full`, 429 `too_many_requests` with
+/// `Retry-After` when it cannot).
 pub(super) async fn get(
     State(s): State<Shared>,
     user: AuthUser,
@@ -101,6 +106,10 @@ pub(super) async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("no such grant"))?;
     let (grant, by) = (page.row.id.clone(), page.grantee_name.clone());
+    let budget = db::Budget {
+        name: format!("grant:{grant}"),
+        per_hour: s.config.limits.log_grant_events_per_hour,
+    };
     let fetched = move |records: Vec<String>, outcome: &str| Event::SharedFetch {
         grant,
         by,
@@ -108,7 +117,10 @@ pub(super) async fn get(
         outcome: outcome.to_string(),
     };
     let Some(mut items) = page.items else {
-        attest(&s, &page.row.grantor, fetched(Vec::new(), "expired")).await;
+        // Nothing is served: recorded within the attempts' room and the
+        // grant's budget, and 410 whether recorded or not.
+        let event = fetched(Vec::new(), "expired");
+        let _ = attest(&s, &page.row.grantor, event, Tier::Attempt, Some(budget)).await;
         return Err(ApiError::new(
             StatusCode::GONE,
             "grant_expired",
@@ -122,8 +134,20 @@ pub(super) async fn get(
     } else {
         None
     };
-    let served: Vec<String> = items.iter().map(|i| i.record_id.clone()).collect();
-    attest(&s, &page.row.grantor, fetched(served, "ok")).await;
+    // A page that serves records is served only once it is recorded; an
+    // empty one disclosed nothing and records nothing.
+    if !items.is_empty() {
+        let served: Vec<String> = items.iter().map(|i| i.record_id.clone()).collect();
+        attest(
+            &s,
+            &page.row.grantor,
+            fetched(served, "ok"),
+            Tier::Served,
+            Some(budget),
+        )
+        .await
+        .map_err(Unrecorded::refusal)?;
+    }
     let items: Vec<Value> = items
         .iter()
         .map(|i| json!({ "recordId": i.record_id, "sealed": i.sealed, "slot": i.slot }))

@@ -29,9 +29,14 @@
 //! also an access the owner's vault log records (`link_fetch`, signed by
 //! the server): the link's share id, the declared recipient, the network
 //! token of the requester and the outcome (`ok`, `passcode`, `expired`,
-//! `locked`, `revoked`).
+//! `locked`, `revoked`), in the transaction that answers it. A request
+//! whose event cannot be recorded (the log full, the link's events per
+//! hour spent) and that would serve the files or take a passcode attempt
+//! is refused with nothing done (503 `log_full`, 429 `too_many_requests`);
+//! one for a link that is not active is 404 as ever.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -43,7 +48,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::links::is_link_id;
-use super::log::{attest, event_text};
+use super::log::{event_text, record_in, room, Tier};
 use crate::config::MAX_LINK_FILES;
 use crate::db::{self, ManifestAnswer, ManifestRequest, ServedFile};
 use crate::error::{ApiError, ApiResult, Json, Path};
@@ -169,7 +174,12 @@ async fn answer(s: &Shared, link_id: String, b: ManifestPost, from: String) -> A
     };
     let token_ttl = i64::try_from(s.config.limits.shl_location_ttl.as_secs()).unwrap_or(60);
     let recipient = event_text(&body.recipient);
-    let (answer, seen) =
+    let key = Arc::clone(&s.log_key);
+    let log = Arc::clone(&s.log);
+    let served = room(s, Tier::Served, None);
+    let attempt = room(s, Tier::Attempt, None);
+    let per_hour = s.config.limits.log_link_events_per_hour;
+    let answer =
         s.db.write(move |c| {
             db::link_manifest(
                 c,
@@ -182,21 +192,31 @@ async fn answer(s: &Shared, link_id: String, b: ManifestPost, from: String) -> A
                     token_ttl,
                     now: db::now(),
                 },
+                |tx, seen| {
+                    let event = Event::LinkFetch {
+                        link: seen.share_id.clone(),
+                        recipient,
+                        from,
+                        outcome: seen.outcome.to_string(),
+                    };
+                    let mut room = if seen.outcome == "ok" {
+                        served
+                    } else {
+                        attempt
+                    };
+                    room.budget = Some(db::Budget {
+                        name: format!("link:{}", seen.share_id),
+                        per_hour,
+                    });
+                    record_in(tx, &key, log.as_ref(), &seen.owner, &event, &room)
+                },
             )
         })
         .await?;
-    if let Some(seen) = seen {
-        let event = Event::LinkFetch {
-            link: seen.share_id,
-            recipient,
-            from,
-            outcome: seen.outcome.to_string(),
-        };
-        attest(s, &seen.owner, event).await;
-    }
     let files = match answer {
         ManifestAnswer::NotActive => return Err(not_active()),
         ManifestAnswer::WrongPasscode(left) => return Ok(wrong_passcode(left)),
+        ManifestAnswer::Unrecorded(why) => return Err(why.refusal()),
         ManifestAnswer::Files(files) => files,
     };
     let origin = s.origin.trim_end_matches('/');
