@@ -183,7 +183,7 @@ export class VaultHost {
       emergencyCard: (bundle, opts) => need().emergencyCard(bundle, opts),
       cardFingerprint: () => need().cardFingerprint(),
       logEntry: (event, opts) => need().logEntry(event, opts),
-      syncLog: (answer) => need().syncLog(answer),
+      syncLog: (answer, opts) => need().syncLog(answer, opts),
       logStatus: () => need().logStatus(),
       accessReport: (entries, opts) => need().accessReport(entries, opts),
       linkPayload: (id, opts) => need().linkPayload(id, opts),

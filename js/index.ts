@@ -18,7 +18,7 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
-import type { AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync } from "./types.js";
+import type { AccessAlert, AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync, LogSyncResult, SyncLogOptions } from "./types.js";
 import { accessReports } from "./report.js";
 export { accessReports } from "./report.js";
 import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
@@ -1361,15 +1361,29 @@ export class Vault implements VaultApi<"sync"> {
    * `evidence`.
    * @throws {@link MedsealError} `LogRolledBack`, `LogForked`, `LogInconsistent`, `LogEntryInvalid`, `LogSignatureInvalid`, `LogProofMissing`, `Malformed`, `TooLarge`, `Locked`
    */
-  syncLog(answer: LogSync | string): { entries: LogEntry[]; size: number; cosigned: string | null } {
+  syncLog(answer: LogSync | string, opts: SyncLogOptions = {}): LogSyncResult {
     if (typeof answer !== "string") obj(answer, "answer must be the server's log sync answer");
+    obj(opts, "options must be { own?, rules?, expect? }");
     const text = typeof answer === "string" ? answer : JSON.stringify(answer);
+    const own = opts.own ?? [];
+    if (!Array.isArray(own) || own.some((x) => typeof x !== "string")) throw invalid("own must be an array of unlock entry ids");
+    const r = opts.rules ?? {};
+    obj(r, "rules must be { burstRecords?, burstMinutes?, linkPlaces? }");
+    const expect = opts.expect ?? [];
+    if (!Array.isArray(expect)) throw invalid("expect must be an array of { position, leaf }");
+    const positions = expect.map((x) => {
+      obj(x, "each expected entry must be { position, leaf }");
+      return x.position;
+    });
+    const leaves = expect.map((x) => str(x.leaf, "leaf"));
     const h = this.#h;
     const pinned = call(() => h.logCheckpoint()) ?? null;
     try {
-      const entries = parseJson<LogEntry[]>(call(() => h.syncLog(text)));
+      const { entries, alerts } = parseJson<{ entries: LogEntry[]; alerts: AccessAlert[] }>(
+        call(() => h.syncLog(text, own, r.burstRecords ?? 20, r.burstMinutes ?? 10, r.linkPlaces ?? 3, positions, leaves)),
+      );
       const size = call(() => h.logSize());
-      return { entries, size, cosigned: size > 0 ? call(() => h.cosignLog()) : null };
+      return { entries, alerts, size, cosigned: size > 0 ? call(() => h.cosignLog()) : null };
     } catch (e) {
       const err = fromWasm(e);
       if (err.code.startsWith("Log")) {
@@ -1395,28 +1409,25 @@ export class Vault implements VaultApi<"sync"> {
   }
 
   /**
-   * The patient's access report and alerts, computed here from the whole
-   * log (positions 0 to the pinned size, each with its inclusion proof in
-   * the pinned tree: every entry shown is one this device verified).
-   * `from`/`to` select the report's time window; alerts are raised by
-   * entries from position `since` on (what this device has not shown yet),
-   * never by this device's own unlock entries (`own`).
-   * @throws {@link MedsealError} `LogEntryInvalid`, `LogProofMissing`, `InvalidArgument`, `Malformed`, `TooLarge`, `Locked`
+   * The patient's access report: the newest entries of the log, a
+   * contiguous run of positions that ends at the pinned size (so a server
+   * cannot leave the newest out), each with its inclusion proof in the
+   * pinned tree: every entry shown is one this device verified. Page back
+   * in time by asking the server for earlier runs ending at the same size.
+   * `from`/`to` select a time window. With it, the alerts this device's
+   * syncs raised at positions `since` and after (what it has not shown yet).
+   * @throws {@link MedsealError} `LogEntryInvalid`, `LogProofMissing` (not a run ending at the pinned size), `InvalidArgument`, `Malformed`, `TooLarge`, `Locked`
    */
   accessReport(entries: LogProofItem[], opts: AccessReportOptions = {}): AccessReport {
     if (!Array.isArray(entries)) throw invalid("entries must be an array of { index, leaf, proof }");
-    obj(opts, "options must be { from?, to?, since?, own?, rules? }");
+    obj(opts, "options must be { from?, to?, since? }");
     const from = opts.from === undefined ? undefined : secondsOf(opts.from, "from");
     const to = opts.to === undefined ? undefined : secondsOf(opts.to, "to");
     const since = opts.since ?? 0;
     if (!Number.isSafeInteger(since) || since < 0) throw invalid("since must be a whole number");
-    const own = opts.own ?? [];
-    if (!Array.isArray(own) || own.some((x) => typeof x !== "string")) throw invalid("own must be an array of unlock entry ids");
-    const r = opts.rules ?? {};
-    obj(r, "rules must be { burstRecords?, burstMinutes?, linkPlaces? }");
     const text = JSON.stringify(entries);
     const h = this.#h;
-    return parseJson<AccessReport>(call(() => h.accessReport(text, from, to, since, own, r.burstRecords ?? 20, r.burstMinutes ?? 10, r.linkPlaces ?? 3)));
+    return parseJson<AccessReport>(call(() => h.accessReport(text, from, to, since)));
   }
 
   /** Wipes this vault's keys. Every later call throws `Locked`. */

@@ -11,7 +11,7 @@
  * Operations and their types: `Ops` in ./types.ts. The host side is ./host.ts.
  */
 import { ErrorCode, MedsealError, fromWasm, guardMethods } from "./errors.js";
-import type { AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync } from "./types.js";
+import type { AccessReport, AccessReportOptions, LogEvent, LogProofItem, LogSync, LogSyncResult, SyncLogOptions } from "./types.js";
 import type { EmergencyCard, GrantOptions, LinkOptions, Manifest, NewLink, Op, Ops, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, SealItem, Sealed, SealedForm, SealOptions, UnlockOptions, VaultApi, VaultStatus } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, byteView, createWithPrf, getWithPrf, readCredential, serverSafe } from "./webauthn.js";
 
@@ -297,8 +297,8 @@ export class RemoteVault implements VaultApi<"async"> {
     return this.request("logEntry", [event, opts]);
   }
 
-  syncLog(answer: LogSync | string): Promise<{ entries: LogEntry[]; size: number; cosigned: string | null }> {
-    return this.request("syncLog", [answer]);
+  syncLog(answer: LogSync | string, opts: SyncLogOptions = {}): Promise<LogSyncResult> {
+    return this.request("syncLog", [answer, opts]);
   }
 
   logStatus(): Promise<{ size: number; checkpoint: string | null }> {

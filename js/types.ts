@@ -185,11 +185,11 @@ export interface VaultApi<Mode extends "sync" | "async"> {
   cardFingerprint(): Answer<Mode, string>;
   /** A vault log entry signed by this vault for `position` (the log's size): the leaf (base64url) to append. @throws {@link MedsealError} `InvalidArgument` (not a vault event), `Locked` */
   logEntry(event: LogEvent, opts: { position: number; time?: Date | number }): Answer<Mode, string>;
-  /** Verifies a server's log sync answer against this device's pinned checkpoint and moves the pin; returns the new entries and the checkpoint cosigned by this vault (give it back to the server). @throws {@link MedsealError} `LogRolledBack`, `LogForked`, `LogInconsistent`, `LogEntryInvalid`, `LogSignatureInvalid`, `LogProofMissing`, `Malformed`, `Locked` (log errors carry `evidence`) */
-  syncLog(answer: LogSync | string): Answer<Mode, { entries: LogEntry[]; size: number; cosigned: string | null }>;
+  /** Verifies a server's log sync answer against this device's pinned checkpoint and moves the pin; returns the new entries, the alerts they raised and the checkpoint cosigned by this vault (give it back to the server). @throws {@link MedsealError} `LogRolledBack`, `LogForked`, `LogInconsistent`, `LogEntryInvalid`, `LogSignatureInvalid`, `LogProofMissing`, `Malformed`, `Locked` (log errors carry `evidence`) */
+  syncLog(answer: LogSync | string, opts?: SyncLogOptions): Answer<Mode, LogSyncResult>;
   /** The log as this device verified it: size and pinned checkpoint. @throws {@link MedsealError} `Locked` */
   logStatus(): Answer<Mode, { size: number; checkpoint: string | null }>;
-  /** The access report and alerts, from the whole log with inclusion proofs in the pinned tree. @throws {@link MedsealError} `LogEntryInvalid`, `LogProofMissing`, `InvalidArgument`, `Malformed`, `Locked` */
+  /** The access report of the newest entries (a contiguous run up to the pinned size, each with its inclusion proof) and the alerts raised since `since`. @throws {@link MedsealError} `LogEntryInvalid`, `LogProofMissing`, `InvalidArgument`, `Malformed`, `Locked` */
   accessReport(entries: LogProofItem[], opts?: AccessReportOptions): Answer<Mode, AccessReport>;
   /** Wipes the vault's keys; later calls throw `Locked`. */
   lock(): Answer<Mode, void>;
@@ -228,14 +228,29 @@ export type LogSync = { checkpoint: string; proof?: string[]; entries?: string[]
 /** A log entry with its inclusion proof (base64url). */
 export type LogProofItem = { index: number; leaf: string; proof: string[] };
 
-/** Options of `accessReport`: a time window, alerts only for entries from position `since` on, this device's own unlock entry ids, thresholds. */
+/** Options of `accessReport`: a time window for the events, and the alerts to return: those raised at positions `since` and after (default 0: all kept). */
 export type AccessReportOptions = {
   from?: Date | number;
   to?: Date | number;
   since?: number;
+};
+
+/**
+ * Options of `syncLog`. Alerts are raised as entries are verified, under
+ * `rules` (defaults: more than 20 records in 10 minutes by one grantee, a
+ * link from more than 3 networks), never for this device's own unlock
+ * entries (`own`). `expect`: entries this device appended (position and
+ * leaf, as `logEntry` returned it): a server that acknowledged one and then
+ * dropped or replaced it is `LogInconsistent`.
+ */
+export type SyncLogOptions = {
   own?: string[];
   rules?: { burstRecords?: number; burstMinutes?: number; linkPlaces?: number };
+  expect?: Array<{ position: number; leaf: string }>;
 };
+
+/** What `syncLog` returns: the new entries, verified; the alerts they raised; the size now pinned; the checkpoint cosigned by this vault (null for an empty log). */
+export type LogSyncResult = { entries: LogEntry[]; alerts: AccessAlert[]; size: number; cosigned: string | null };
 
 /** One line of the access report (the 45 CFR 164.528 fields: time, recipient, what, purpose). `time` in seconds. */
 export type AccessEvent = {
@@ -317,7 +332,7 @@ export type Ops = {
   linkPayload: { args: [shareId: string, opts: Omit<LinkOptions, "expires">]; result: string };
   sealLinkFile: { args: [shareId: string, content: unknown, opts: { contentType?: string }]; result: string };
   logEntry: { args: [event: LogEvent, opts: { position: number; time?: Date | number }]; result: string };
-  syncLog: { args: [answer: LogSync | string]; result: { entries: LogEntry[]; size: number; cosigned: string | null } };
+  syncLog: { args: [answer: LogSync | string, opts: SyncLogOptions]; result: LogSyncResult };
   logStatus: { args: []; result: { size: number; checkpoint: string | null } };
   accessReport: { args: [entries: LogProofItem[], opts: AccessReportOptions]; result: AccessReport };
   /** Reports a failed save of the host's seen state (each answer waits for the saves its operation caused). */

@@ -132,6 +132,15 @@ impl Seen {
                     offered: state.size(),
                 });
             }
+            // Two states of one size with different roots: two histories
+            // (a sync from a stale copy of this state saw another one).
+            if state.size() == old.size() && state.root() != old.root() {
+                return Err(Error::LogForked {
+                    size: old.size(),
+                    seen: old.root(),
+                    offered: state.root(),
+                });
+            }
             if *old == state {
                 return Ok(false);
             }

@@ -495,7 +495,7 @@ fn the_report_and_alerts_follow_the_rules() {
     );
 
     let got = alerts(&entries, since, &["pk1"], &AlertRules::default());
-    let rules: Vec<_> = got.iter().map(|a| (a.rule, a.index)).collect();
+    let rules: Vec<_> = got.iter().map(|a| (a.rule.as_str(), a.index)).collect();
     assert_eq!(
         rules,
         vec![
@@ -568,4 +568,117 @@ mod no_panic {
             }
         }
     }
+}
+
+#[test]
+fn an_entry_the_device_appended_must_be_where_it_was_put() {
+    let (vault, mut server, mut state) = setup();
+    server.sync(&vault, &mut state).unwrap();
+    // The device appends its unlock at position 1; the server acknowledges it…
+    let mine = vault
+        .log_entry(1, 2_000, &unlock_event("pk1", "passkey", "laptop"))
+        .unwrap();
+    let expect = [(1u64, merkle::leaf_hash(&mine))];
+    let opts = medseal::log::SyncOptions {
+        expect: &expect,
+        ..Default::default()
+    };
+    // …then serves an access event there instead.
+    server.attest(&fetch("dr-lee", 1, "ok"));
+    let input = server.sync_input(state.size());
+    let err = state
+        .sync_with(vault.manifest(), &input, &opts)
+        .unwrap_err();
+    assert!(matches!(err, Error::LogInconsistent { .. }), "{err:?}");
+    // Or serves nothing new at all.
+    server.leaves.truncate(1);
+    let input = server.sync_input(state.size());
+    let err = state
+        .sync_with(vault.manifest(), &input, &opts)
+        .unwrap_err();
+    assert!(matches!(err, Error::LogInconsistent { .. }), "{err:?}");
+    // Honestly served, it passes.
+    server.leaves.push(mine);
+    let input = server.sync_input(state.size());
+    state.sync_with(vault.manifest(), &input, &opts).unwrap();
+}
+
+#[test]
+fn alerts_are_raised_at_sync_and_kept_in_the_state() {
+    let (vault, mut server, mut state) = setup();
+    server.vault(&vault, &unlock_event("pk1", "passkey", "laptop"));
+    let own = ["pk1"];
+    let opts = medseal::log::SyncOptions {
+        own: &own,
+        ..Default::default()
+    };
+    let input = server.sync_input(0);
+    state.sync_with(vault.manifest(), &input, &opts).unwrap();
+    assert!(
+        state.alerts(0).is_empty(),
+        "this device's own unlock raises nothing"
+    );
+    server.attest(&Event::Login {
+        method: "recovery".into(),
+        outcome: "ok".into(),
+        from: "net-1".into(),
+    });
+    server.vault(&vault, &unlock_event("rec", "recovery", "phone"));
+    server.vault(&vault, &unlock_event("pk9", "passkey", "phone"));
+    let input = server.sync_input(state.size());
+    state.sync_with(vault.manifest(), &input, &opts).unwrap();
+    let rules: Vec<_> = state
+        .alerts(2)
+        .into_iter()
+        .map(|a| (a.rule, a.index))
+        .collect();
+    // The server's recovery sign-in and the phone's recovery unlock are one
+    // use of the code; the phone's new passkey is its own alert.
+    assert_eq!(
+        rules,
+        vec![
+            ("recovery-used".to_owned(), 2),
+            ("new-unlock-method".to_owned(), 4)
+        ]
+    );
+    // Kept across a restart of the device (the state's JSON).
+    let again = LogState::from_json(&state.to_json()).unwrap();
+    assert_eq!(again.alerts(0), state.alerts(0));
+    assert_eq!(again, state);
+    // The report of the newest run names the shares from what was verified.
+    let t = server.tree(state.size());
+    let run: Vec<_> = (2..state.size())
+        .map(|i| {
+            (
+                i,
+                server.leaves[i as usize].clone(),
+                merkle::prove_inclusion(i, state.size(), &t).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(state.report(&run, None, None).unwrap().len(), 3);
+    assert_eq!(
+        state.report(&run[..2], None, None).unwrap_err(),
+        Error::LogProofMissing
+    );
+}
+
+#[test]
+fn cosignatures_of_an_ended_epoch_count_for_nothing() {
+    let (mut vault, mut server, mut state) = setup();
+    server.sync(&vault, &mut state).unwrap(); // cosigned at epoch 1
+    let removed = common::unlock(vault.manifest(), b"cred-1", 1).unwrap();
+    vault.rekey().unwrap();
+    let ev = vault.manifest_event(None);
+    server.vault(&vault, &ev); // the floor rises to epoch 2
+                               // The removed device cosigns a checkpoint of another history with its
+                               // ended epoch's key: it cannot raise a (false) fork.
+    let mut fake = LogState::new(vault.manifest().vault_id());
+    let other = Server::new(&removed);
+    let answer = other.sync_input(0);
+    fake.sync(removed.manifest(), &answer).unwrap();
+    server.cosigned.push(removed.cosign_log(&fake).unwrap());
+    server.sync(&vault, &mut state).unwrap();
+    // The honest old cosignature (epoch 1) is skipped too, not an error.
+    assert_eq!(state.size(), 2);
 }

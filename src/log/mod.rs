@@ -20,7 +20,7 @@ use crate::log::note::{Checkpoint, Note};
 use crate::rng::Rng;
 
 pub use crate::log::state::{
-    included_from_json, Cosigned, Included, LogState, SyncInput, MAX_BATCH,
+    included_from_json, Cosigned, Included, LogState, SyncInput, SyncOptions, MAX_BATCH,
 };
 
 /// The server's log key: signs the access events only the server sees and

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::log::entry::{Author, Entry, Event};
 use crate::log::merkle::{self, Frontier, Hash};
 use crate::log::note::{self, Checkpoint, Note};
+use crate::log::report::{describe, AccessEvent, Alert, AlertRules, Digest};
 use crate::manifest::Manifest;
 
 const KIND: &str = "vault-log-state";
@@ -25,6 +26,7 @@ pub struct LogState {
     checkpoint: Option<String>,
     server: Option<(String, Vec<u8>)>,
     epoch_floor: u32,
+    digest: Digest,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +45,8 @@ pub(crate) struct StateJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     server_key: Option<String>,
     epoch_floor: u32,
+    #[serde(default)]
+    digest: serde_json::Value,
 }
 
 /// A checkpoint another device of the vault cosigned, with the server's
@@ -53,6 +57,17 @@ pub struct Cosigned {
     pub note: String,
     /// Consistency proof from the note's size to the new head.
     pub proof: Vec<Hash>,
+}
+
+/// How a sync raises alerts and what it checks beyond the log itself.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOptions<'a> {
+    /// This device's own unlock entry ids (their unlocks raise nothing).
+    pub own: &'a [&'a str],
+    /// The alert thresholds.
+    pub rules: AlertRules,
+    /// Entries this device appended: position and leaf hash.
+    pub expect: &'a [(u64, Hash)],
 }
 
 /// What the server sends on a sync.
@@ -84,6 +99,7 @@ impl LogState {
             checkpoint: None,
             server: None,
             epoch_floor: 0,
+            digest: Digest::default(),
         }
     }
 
@@ -121,6 +137,10 @@ impl LogState {
             checkpoint: j.checkpoint,
             server,
             epoch_floor: j.epoch_floor,
+            digest: match &j.digest {
+                serde_json::Value::Null => Digest::default(),
+                d => Digest::from_value(d).ok_or_else(bad)?,
+            },
         })
     }
 
@@ -146,6 +166,7 @@ impl LogState {
             server_name: self.server.as_ref().map(|s| s.0.clone()),
             server_key: self.server.as_ref().map(|s| crate::b64::encode(&s.1)),
             epoch_floor: self.epoch_floor,
+            digest: self.digest.to_value(),
         }
     }
 
@@ -176,8 +197,9 @@ impl LogState {
             .map(|(n, k)| (n.as_str(), k.as_slice()))
     }
 
-    fn identity_keys(manifest: &Manifest) -> Vec<&[u8]> {
-        (0..=manifest.epoch())
+    /// The vault's identity keys of epochs `floor` and later.
+    fn identity_keys(manifest: &Manifest, floor: u32) -> Vec<&[u8]> {
+        (floor..=manifest.epoch())
             .filter_map(|e| manifest.identity_of_epoch(e))
             .collect()
     }
@@ -185,7 +207,7 @@ impl LogState {
     /// Verifies a signed checkpoint of this log against the server key and
     /// every identity key of the vault; returns it parsed.
     pub fn verify_checkpoint(&self, manifest: &Manifest, note_text: &str) -> Result<Checkpoint> {
-        self.verify_checkpoint_with(manifest, note_text, self.server_key(), false)
+        self.verify_checkpoint_with(manifest, note_text, self.server_key(), Some(0))
     }
 
     fn verify_checkpoint_with(
@@ -193,7 +215,7 @@ impl LogState {
         manifest: &Manifest,
         note_text: &str,
         server: Option<(&str, &[u8])>,
-        identity_only: bool,
+        identity_from: Option<u32>,
     ) -> Result<Checkpoint> {
         let parsed = Note::parse(note_text)?;
         let cp = Checkpoint::parse_text(&parsed.text)?;
@@ -201,13 +223,13 @@ impl LogState {
             return Err(Error::Malformed("checkpoint of another log"));
         }
         let mut known: Vec<(&str, &[u8])> = Vec::new();
-        if !identity_only {
-            if let Some(s) = server {
-                known.push(s);
-            }
+        if let Some(s) = server {
+            known.push(s);
         }
-        for k in Self::identity_keys(manifest) {
-            known.push((self.origin.as_str(), k));
+        if let Some(floor) = identity_from {
+            for k in Self::identity_keys(manifest, floor) {
+                known.push((self.origin.as_str(), k));
+            }
         }
         parsed.verify(&known)?;
         Ok(cp)
@@ -225,6 +247,20 @@ impl LogState {
     /// by the wrong author ([`Error::LogEntryInvalid`]), a checkpoint not
     /// signed by a known key ([`Error::LogSignatureInvalid`]).
     pub fn sync(&mut self, manifest: &Manifest, input: &SyncInput) -> Result<Vec<Entry>> {
+        self.sync_with(manifest, input, &SyncOptions::default())
+    }
+
+    /// [`LogState::sync`], raising alerts under `opts.rules` (never for the
+    /// unlock entries in `opts.own`, this device's), and checking that the
+    /// entries this device appended (`opts.expect`: position and leaf hash)
+    /// are where it put them: a server that acknowledged an entry and then
+    /// dropped or replaced it is `LogInconsistent`.
+    pub fn sync_with(
+        &mut self,
+        manifest: &Manifest,
+        input: &SyncInput,
+        opts: &SyncOptions<'_>,
+    ) -> Result<Vec<Entry>> {
         let parsed = Note::parse(&input.checkpoint)?;
         let cp = Checkpoint::parse_text(&parsed.text)?;
         let old = self.size();
@@ -278,12 +314,26 @@ impl LogState {
             )?;
         }
 
+        for (pos, _) in opts.expect {
+            if *pos >= cp.size {
+                // An entry this device appended is not in the log served.
+                return Err(inconsistent);
+            }
+        }
         let mut next = self.clone();
         let mut verified = Vec::with_capacity(input.entries.len());
         for (i, leaf) in input.entries.iter().enumerate() {
             let index = old + i as u64;
             let entry = next.check_entry(manifest, index, leaf)?;
-            next.frontier.push(merkle::leaf_hash(leaf));
+            let hash = merkle::leaf_hash(leaf);
+            if opts.expect.iter().any(|(p, h)| *p == index && *h != hash) {
+                return Err(Error::LogInconsistent {
+                    seen: old,
+                    offered: cp.size,
+                });
+            }
+            next.frontier.push(hash);
+            next.digest.apply(&entry, opts.own, &opts.rules);
             verified.push(entry);
         }
         if next.frontier.root() != cp.root {
@@ -293,10 +343,21 @@ impl LogState {
             });
         }
         next.root = cp.root;
-        next.verify_checkpoint_with(manifest, &input.checkpoint, next.server_key(), false)?;
+        // The head must carry the server's signature (a note only the vault
+        // signed is evidence of nothing the server said); cosigned notes
+        // need the vault's, by a key of an epoch not ended.
+        next.verify_checkpoint_with(manifest, &input.checkpoint, next.server_key(), None)?;
 
         for c in &input.cosigned {
-            let theirs = next.verify_checkpoint_with(manifest, &c.note, None, true)?;
+            // A cosignature by an ended epoch's key counts for nothing (a
+            // removed device still holds that key): such a note is skipped,
+            // as a note by an unknown key is. One by a current key must
+            // verify.
+            if !next.cosigned_by_current_key(manifest, &c.note)? {
+                continue;
+            }
+            let theirs =
+                next.verify_checkpoint_with(manifest, &c.note, None, Some(next.epoch_floor))?;
             if theirs.size > cp.size {
                 return Err(Error::LogRolledBack {
                     seen: theirs.size,
@@ -329,6 +390,20 @@ impl LogState {
         Ok(verified)
     }
 
+    /// Whether a note carries a signature line under the vault's name by an
+    /// identity key of an epoch at or above the floor.
+    fn cosigned_by_current_key(&self, manifest: &Manifest, note_text: &str) -> Result<bool> {
+        let parsed = Note::parse(note_text)?;
+        let mut ids = Vec::new();
+        for k in Self::identity_keys(manifest, self.epoch_floor) {
+            ids.push(note::key_id(k)?);
+        }
+        Ok(parsed
+            .signatures
+            .iter()
+            .any(|s| s.name == self.origin && ids.contains(&s.key_id)))
+    }
+
     /// Checks one entry at its position and applies what it changes (the
     /// server key, the epoch floor).
     fn check_entry(&mut self, manifest: &Manifest, index: u64, leaf: &[u8]) -> Result<Entry> {
@@ -337,7 +412,12 @@ impl LogState {
         if entry.n != index {
             return Err(invalid());
         }
-        if index == 0 && !matches!(entry.event, Event::Server { .. }) {
+        // Entry 0, and only entry 0, names the server's key: a later
+        // announcement could come from a removed device (its ended epoch's
+        // key still signs until the log records the re-key) and would let
+        // it speak as the server. Rotating the server's key is not part of
+        // this version of the log.
+        if (index == 0) != matches!(entry.event, Event::Server { .. }) {
             return Err(invalid());
         }
         match entry.author {
@@ -370,6 +450,41 @@ impl LogState {
             _ => {}
         }
         Ok(entry)
+    }
+
+    /// The alerts raised by entries at positions `since` and after (the
+    /// newest [`crate::log::report::MAX_ALERTS`]).
+    pub fn alerts(&self, since: u64) -> Vec<Alert> {
+        self.digest.alerts(since)
+    }
+
+    /// The access report of entries the server sends for display, each with
+    /// its inclusion proof in the pinned tree: a contiguous run of positions
+    /// that ends at the newest entry verified (so a server cannot leave the
+    /// newest out), then filtered to `from <= time < to`. Shares are named
+    /// from what this device verified earlier, so any page of the log can
+    /// be shown on its own.
+    pub fn report(
+        &self,
+        items: &[Included],
+        from: Option<u64>,
+        to: Option<u64>,
+    ) -> Result<Vec<AccessEvent>> {
+        let size = self.size();
+        let first = items.first().map_or(size, |(i, _, _)| *i);
+        let contiguous = items
+            .iter()
+            .enumerate()
+            .all(|(k, (i, _, _))| first.checked_add(k as u64) == Some(*i));
+        if !contiguous || first.checked_add(items.len() as u64) != Some(size) {
+            return Err(Error::LogProofMissing);
+        }
+        let entries = self.verify_included(items)?;
+        Ok(entries
+            .iter()
+            .filter(|e| from.is_none_or(|f| e.t >= f) && to.is_none_or(|t| e.t < t))
+            .filter_map(|e| describe(e, &self.digest))
+            .collect())
     }
 
     /// Verifies entries the server sends for display, each with its

@@ -58,8 +58,12 @@ test("argument checking: positions, events a vault may not write, entries that a
 
   // accessReport: entries must be an array; options checked.
   for (const entries of [{}, "[]", null, undefined, 3]) assert.equal(code(() => vault.accessReport(entries)), ErrorCode.InvalidArgument, `entries ${String(entries)}`);
-  for (const opts of [null, "x", { since: -1 }, { since: 1.5 }, { own: "pk-1" }, { own: [1] }, { rules: "x" }, { rules: { burstRecords: -1 } }, { from: "yesterday" }]) {
+  for (const opts of [null, "x", { since: -1 }, { since: 1.5 }, { from: "yesterday" }]) {
     assert.equal(code(() => vault.accessReport([], opts)), ErrorCode.InvalidArgument, JSON.stringify(opts));
+  }
+  // syncLog's options (the alert rules, this device's own entries, what it appended) are checked before the answer.
+  for (const opts of [null, "x", { own: "pk-1" }, { own: [1] }, { rules: "x" }, { rules: { burstRecords: -1 } }, { expect: "x" }, { expect: [{ position: -1, leaf: "AA" }] }, { expect: [{ position: 1, leaf: 5 }] }]) {
+    assert.equal(code(() => vault.syncLog({ checkpoint: "x" }, opts)), ErrorCode.InvalidArgument, JSON.stringify(opts));
   }
   assert.deepEqual(vault.accessReport([]), { events: [], alerts: [] }, "an empty log, before any sync");
   // syncLog: an answer that is not an object is the app's mistake; a malformed one is the server's.
@@ -93,7 +97,7 @@ test("argument checking: field values §16.2 forbids are InvalidArgument", async
 
 test("the log's pin survives a lock and an unlock through the seen store", async () => {
   const { vault, srv, store, unlockAgain } = await setup();
-  assert.deepEqual(vault.syncLog(srv.sync(0)), { entries: [], size: 0, cosigned: null }, "an empty log is accepted as nothing");
+  assert.deepEqual(vault.syncLog(srv.sync(0)), { entries: [], alerts: [], size: 0, cosigned: null }, "an empty log is accepted as nothing");
   assert.deepEqual(vault.logStatus(), { size: 0, checkpoint: null });
   write(vault, srv, srv.announce(), at(0));
   for (let i = 1; i < 7; i++) srv.appendServer({ type: "login", method: "passkey", outcome: "ok", from: `net-${i}` }, sec(at(i)));
@@ -118,8 +122,11 @@ test("the log's pin survives a lock and an unlock through the seen store", async
     serverName: srv.key.name,
     serverKey: toB64u(compressed(srv.key.publicKey)),
     epochFloor: saved.log.epochFloor,
+    digest: saved.log.digest,
   });
   assert.ok(saved.log.epochFloor <= 1);
+  // And the digest the alerts are raised from (§16.4): six passkey sign-ins, no alert.
+  assert.deepEqual(saved.log.digest.alerts, []);
 
   vault.lock();
   const again = await unlockAgain();

@@ -5,9 +5,9 @@
 
 use wasm_bindgen::prelude::*;
 
-use medseal::log::entry::{entries_json, Entry, Event};
-use medseal::log::report::{report_json, AlertRules};
-use medseal::log::{included_from_json, merkle, LogState, SyncInput};
+use medseal::log::entry::Event;
+use medseal::log::report::{report_json, sync_json, AlertRules};
+use medseal::log::{included_from_json, merkle, LogState, SyncInput, SyncOptions};
 
 use crate::share::seconds;
 use crate::{invalid, to_js, VaultHandle};
@@ -68,16 +68,59 @@ impl VaultHandle {
     }
 
     /// Verifies a sync response (the server's JSON) against this device's
-    /// pin, and moves the pin (persist the seen state). Returns the new
-    /// entries, verified, as JSON.
+    /// pin, and moves the pin (persist the seen state). Alerts are raised
+    /// under the thresholds given, never for the unlock entries in `own`
+    /// (this device's); `expect_positions`/`expect_leaves` (base64url) are
+    /// entries this device appended, which must be where it put them.
+    /// Returns `{entries, alerts}` (the new entries, verified, and the
+    /// alerts they raised) as JSON.
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = syncLog)]
-    pub fn sync_log(&mut self, response: &str) -> Result<String, JsValue> {
+    pub fn sync_log(
+        &mut self,
+        response: &str,
+        own: Vec<String>,
+        burst_records: f64,
+        burst_minutes: f64,
+        link_places: f64,
+        expect_positions: Vec<f64>,
+        expect_leaves: Vec<String>,
+    ) -> Result<String, JsValue> {
         let input = SyncInput::from_json(response).map_err(to_js)?;
+        if expect_positions.len() != expect_leaves.len() || expect_leaves.len() > 64 {
+            return Err(invalid("expect: one leaf per position, at most 64"));
+        }
+        let expect = expect_positions
+            .iter()
+            .zip(&expect_leaves)
+            .map(|(p, l)| {
+                let leaf = medseal::base64url_decode(l)
+                    .ok_or_else(|| invalid("expect: a leaf is base64url"))?;
+                Ok((
+                    seconds(*p, "expect: a position is a whole number")?,
+                    merkle::leaf_hash(&leaf),
+                ))
+            })
+            .collect::<Result<Vec<_>, JsValue>>()?;
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        let opts = SyncOptions {
+            own: &own,
+            rules: AlertRules {
+                burst_records: count(burst_records, "burstRecords")?,
+                burst_minutes: count(burst_minutes, "burstMinutes")?,
+                link_places: count(link_places, "linkPlaces")?,
+            },
+            expect: &expect,
+        };
         let mut state = self.log_state()?;
+        let old = state.size();
         let vault = self.get()?;
-        let entries = state.sync(vault.manifest(), &input).map_err(to_js)?;
+        let entries = state
+            .sync_with(vault.manifest(), &input, &opts)
+            .map_err(to_js)?;
+        let alerts = state.alerts(old);
         self.seen_changed |= self.seen.saw_log(state).map_err(to_js)?;
-        Ok(entries_json(&entries))
+        Ok(sync_json(&entries, &alerts))
     }
 
     /// The checkpoint this device last verified, cosigned by this vault:
@@ -100,10 +143,11 @@ impl VaultHandle {
         Ok(self.log_state()?.checkpoint().map(str::to_owned))
     }
 
-    /// The access report and alerts from entries with inclusion proofs in
-    /// the pinned tree (`[{index, leaf, proof}]`, the whole log from 0).
-    /// Returns `{events, alerts}` as JSON.
-    #[allow(clippy::too_many_arguments)]
+    /// The access report of a contiguous run of entries up to the newest
+    /// verified one, each with its inclusion proof in the pinned tree
+    /// (`[{index, leaf, proof}]`), in the time window given, and the alerts
+    /// raised at positions `since` and after. Returns `{events, alerts}` as
+    /// JSON.
     #[wasm_bindgen(js_name = accessReport)]
     pub fn access_report(
         &self,
@@ -111,36 +155,15 @@ impl VaultHandle {
         from: Option<f64>,
         to: Option<f64>,
         since: f64,
-        own: Vec<String>,
-        burst_records: f64,
-        burst_minutes: f64,
-        link_places: f64,
     ) -> Result<String, JsValue> {
         let state = self.log_state()?;
         let items = included_from_json(entries).map_err(to_js)?;
-        for (i, (index, ..)) in items.iter().enumerate() {
-            if *index != i as u64 {
-                return Err(invalid(
-                    "entries must be the whole log from position 0, in order",
-                ));
-            }
-        }
-        let list: Vec<Entry> = state.verify_included(&items).map_err(to_js)?;
         let from = from.map(|v| seconds(v, "from")).transpose()?;
         let to = to.map(|v| seconds(v, "to")).transpose()?;
-        let rules = AlertRules {
-            burst_records: count(burst_records, "burstRecords")?,
-            burst_minutes: count(burst_minutes, "burstMinutes")?,
-            link_places: count(link_places, "linkPlaces")?,
-        };
-        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        let events = state.report(&items, from, to).map_err(to_js)?;
         Ok(report_json(
-            &list,
-            from,
-            to,
-            seconds(since, "since")?,
-            &own,
-            &rules,
+            &events,
+            &state.alerts(seconds(since, "since")?),
         ))
     }
 }

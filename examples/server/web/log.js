@@ -16,9 +16,9 @@ export function deviceLabel() {
 // What this device has shown the patient already (alerts are for entries after it), and which unlock
 // entries are its own: kept per vault in localStorage (not secret; losing it only re-shows alerts).
 const key = (vaultId, what) => `medseal.demo.log.${what}.${vaultId}`;
-const own = (vaultId) => JSON.parse(localStorage.getItem(key(vaultId, "own")) ?? "[]");
+const ownOf = (vaultId) => JSON.parse(localStorage.getItem(key(vaultId, "own")) ?? "[]");
 function addOwn(vaultId, entryId) {
-  const list = own(vaultId);
+  const list = ownOf(vaultId);
   if (!list.includes(entryId)) localStorage.setItem(key(vaultId, "own"), JSON.stringify([...list, entryId]));
 }
 const ackOf = (vaultId) => {
@@ -34,11 +34,15 @@ export function acknowledge(vaultId, size) {
  * (LogRolledBack, LogForked, LogInconsistent, LogEntryInvalid, LogSignatureInvalid, LogProofMissing
  * refuse it all); then this device's cosignature goes back, for the vault's other devices to compare.
  */
-export async function sync(vault, api) {
+export async function sync(vault, api, { expect = [] } = {}) {
+  const own = ownOf(vault.vaultId());
   let size = vault.logStatus().size;
   for (;;) {
     const answer = await api("GET", `/api/log?from=${size}`);
-    const r = vault.syncLog(answer);
+    // medseal raises alerts as it verifies (never for this device's own unlock entries), and checks that what this
+    // device appended is where the server said it put it.
+    // (On the last page every expected entry must be there; earlier pages check those they reach.)
+    const r = vault.syncLog(answer, { own, expect: answer.more ? expect.filter((x) => x.position < answer.size) : expect });
     size = r.size;
     if (r.cosigned) await api("POST", "/api/log/cosign", { checkpoint: r.cosigned });
     if (!answer.more) break;
@@ -60,23 +64,26 @@ export async function sync(vault, api) {
 export async function append(vault, api, event) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const position = (await api("GET", `/api/log?from=${vault.logStatus().size}`)).size;
+    const leaf = vault.logEntry(event, { position });
     try {
-      await api("POST", "/api/log", { size: position, leaf: vault.logEntry(event, { position }) });
-      await sync(vault, api);
-      return;
+      await api("POST", "/api/log", { size: position, leaf });
     } catch (e) {
       if (e.code !== "log_moved") throw e;
       await sync(vault, api);
+      continue;
     }
+    // Acknowledged: the next sync must find it at that position (a server that drops it afterwards is caught).
+    await sync(vault, api, { expect: [{ position, leaf }] });
+    return;
   }
   throw new Error("the log kept moving: try again");
 }
 
 /** After an unlock: record it (which unlock entry, this device's label) and remember the entry as this device's own. */
 export async function unlocked(vault, api, { via, method }) {
-  await sync(vault, api);
   const id = vault.vaultId();
   if (method === "passkey") addOwn(id, via);
+  await sync(vault, api);
   await append(vault, api, { type: "unlock", via, method, device: deviceLabel() });
   // This device used the recovery code itself: that is no alert for it (its other devices will say so).
   if (method === "recovery") acknowledge(id, vault.logStatus().size);
@@ -87,22 +94,18 @@ export async function manifestChanged(vault, api, before) {
   await append(vault, api, { type: "manifest", previous: before });
 }
 
-/** The whole verified log with inclusion proofs in the pinned tree, in pages. */
-async function proofs(vault, api) {
+/** The newest `count` entries of the verified log, each with its inclusion proof in the pinned tree. */
+async function newest(vault, api, count = 1000) {
   const size = vault.logStatus().size;
-  const items = [];
-  for (let start = 0; start < size; start += 1000) {
-    const end = Math.min(size, start + 1000);
-    items.push(...(await api("GET", `/api/log/entries?start=${start}&end=${end}&size=${size}`)).entries);
-  }
-  return items;
+  const start = Math.max(0, size - count);
+  return start < size ? (await api("GET", `/api/log/entries?start=${start}&end=${size}&size=${size}`)).entries : [];
 }
 
-/** The access report and the alerts raised since this device last acknowledged. */
+/** The access report of the newest entries, and the alerts raised since this device last acknowledged. */
 export async function report(vault, api, opts = {}) {
   const id = vault.vaultId();
-  const items = await proofs(vault, api);
-  const r = vault.accessReport(items, { ...opts, since: ackOf(id) ?? vault.logStatus().size, own: own(id) });
+  const items = await newest(vault, api);
+  const r = vault.accessReport(items, { ...opts, since: ackOf(id) ?? vault.logStatus().size });
   return { ...r, size: vault.logStatus().size, checkpoint: vault.logStatus().checkpoint };
 }
 
