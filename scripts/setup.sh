@@ -105,6 +105,22 @@ else
   done_step "installed $(wasm-pack --version)"
 fi
 
+# ---------------------------------------------------------------- Firefox (the second engine)
+# Debian's Firefox ESR, driven headless by geckodriver (tests/firefox/). Debian has no
+# geckodriver package and the npm/PyPI wrappers download binaries at install time, so it is
+# built from crates.io once (about 3 minutes on 2 cores, with the build-tool profile above)
+# into ~/.cargo/bin, and skipped while `geckodriver --version` says the pinned version.
+GECKODRIVER_VERSION=0.37.1
+step "Firefox ESR (Debian) and geckodriver $GECKODRIVER_VERSION"
+ff_note="firefox-esr already installed"
+if apt_install firefox-esr; then ff_note="installed firefox-esr"; fi
+if command -v geckodriver >/dev/null 2>&1 && [ "$(geckodriver --version | head -1 | cut -d' ' -f2)" = "$GECKODRIVER_VERSION" ]; then
+  done_step "$ff_note ($(firefox-esr --version 2>/dev/null)); geckodriver $GECKODRIVER_VERSION already installed"
+else
+  CARGO_TARGET_DIR="$TOOLS_TARGET" cargo install -q --locked --force geckodriver --version "$GECKODRIVER_VERSION"
+  done_step "$ff_note ($(firefox-esr --version 2>/dev/null)); built geckodriver $GECKODRIVER_VERSION"
+fi
+
 # ---------------------------------------------------------------- node packages
 step "Node packages (npm ci)"
 if [ -f node_modules/.package-lock.json ] && cmp -s package-lock.json target/.npm-ci-stamp; then

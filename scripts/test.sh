@@ -36,6 +36,7 @@ run "build the reference server" cargo build --locked -p medseal-server
 run "reference server tests (real SQLite, HTTP, kill -9)" cargo test --locked -p medseal-server
 run "node tests (the package's API in Node 20)" node --test tests/js/
 run "browser tests (playwright-core, Chromium, virtual passkey)" node --test tests/browser/
+run "browser tests in Firefox (geckodriver, Firefox ESR, WebDriver virtual authenticator)" node --test tests/firefox/
 
 echo
 echo "medseal test suite:"

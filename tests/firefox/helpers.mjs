@@ -16,8 +16,11 @@
 import { after, before } from "node:test";
 import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { createServer } from "node:http";
 import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, extname, join, normalize } from "node:path";
+import { ROOT } from "../browser/helpers.mjs";
 
 export { ROOT, serve, serveFiles, startReferenceServer } from "../browser/helpers.mjs";
 
@@ -58,6 +61,67 @@ export const AUTHENTICATOR = {
 };
 
 class WebDriverError extends Error {}
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json",
+};
+
+/**
+ * The static demo server's layout and headers (scripts/serve.mjs: the demo,
+ * /pkg/, /fixtures/, the same CSP, `*.nowasm.html` pages without
+ * 'wasm-unsafe-eval'), plus this folder's fixtures under /ff/ (page.html and
+ * boot.js, through which tests import modules into the page: see boot.js).
+ * `mounts` adds [prefix, folder] pairs in front.
+ */
+export async function serveTests({ mounts = [] } = {}) {
+  const all = [
+    ...mounts,
+    ["/ff/", join(ROOT, "tests", "firefox", "fixtures")],
+    ["/pkg/", join(ROOT, "pkg")],
+    ["/fixtures/", join(ROOT, "tests", "browser", "fixtures")],
+    ["/shared/", join(ROOT, "examples", "shared")],
+    ["/", join(ROOT, "examples", "demo")],
+  ];
+  const server = createServer(async (req, res) => {
+    try {
+      let path = decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname);
+      if (path.endsWith("/")) path += "index.html";
+      const [prefix, dir] = all.find(([p]) => path.startsWith(p));
+      const file = normalize(join(dir, path.slice(prefix.length)));
+      if (!file.startsWith(dir)) throw Object.assign(new Error("outside"), { status: 403 });
+      if (!(await stat(file)).isFile()) throw Object.assign(new Error("not a file"), { status: 404 });
+      const wasm = file.endsWith(".nowasm.html") ? "" : " 'wasm-unsafe-eval'";
+      res.writeHead(200, {
+        "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+        "cache-control": "no-store",
+        "content-security-policy": `default-src 'self'; script-src 'self'${wasm}; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
+        "x-content-type-options": "nosniff",
+      });
+      res.end(await readFile(file));
+    } catch (e) {
+      const status = e.status ?? (e.code === "ENOENT" ? 404 : 500);
+      res.writeHead(status, { "content-type": "text/plain" });
+      res.end(String(status));
+    }
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  // localhost, not 127.0.0.1: an IP address cannot be a WebAuthn RP id.
+  return { server, origin: `http://localhost:${server.address().port}` };
+}
+
+/**
+ * The page's own JavaScript built-ins, bound over the sandbox's in every
+ * script `eval` runs (WebDriver classic in Firefox runs scripts in a sandbox
+ * whose Uint8Array, Object, Promise... are not the page's, so `instanceof`
+ * across the two fails; literals stay the sandbox's).
+ */
+const PAGE_BUILTINS = [
+  "Object", "Array", "ArrayBuffer", "SharedArrayBuffer", "DataView", "Uint8Array", "Uint8ClampedArray", "Int8Array", "Uint16Array",
+  "Int16Array", "Uint32Array", "Int32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array", "JSON", "Promise",
+  "Error", "TypeError", "RangeError", "Map", "Set", "WeakMap", "Date", "RegExp", "Symbol", "Reflect", "Proxy", "BigInt", "Number", "String",
+  "Boolean", "Math", "WebAssembly",
+];
 
 /**
  * One geckodriver process with one Firefox session, over WebDriver classic.
@@ -124,7 +188,7 @@ export class Firefox {
       method,
       headers: { "content-type": "application/json; charset=utf-8" },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(TIMEOUTS.script + 15000),
+      signal: globalThis.AbortSignal.timeout(TIMEOUTS.script + 15000),
     });
     const json = await res.json();
     if (!res.ok) throw new WebDriverError(`${method} ${path}: ${json.value?.error}: ${json.value?.message}`);
@@ -181,7 +245,9 @@ export class Firefox {
    * name, code and stack.
    */
   async eval(fn, arg) {
-    const script = `const fn = (${fn});
+    const script = `const { ${PAGE_BUILTINS.join(", ")} } = window;
+      const structuredClone = (v) => window.structuredClone(v);
+      const fn = (${fn});
       return Promise.resolve().then(() => fn(arguments[0])).then(
         (value) => ({ ok: true, value: value === undefined ? null : value }),
         (e) => ({ ok: false, name: e?.name, code: e?.code, message: String(e?.message ?? e), stack: String(e?.stack ?? "") }));`;
@@ -206,7 +272,7 @@ export class Firefox {
     try {
       await this.waitFor((src) => new RegExp(src).test(document.getElementById("status")?.textContent ?? ""), re.source, { timeout, what: `status ${re}` });
     } catch (e) {
-      throw new Error(`status is "${await this.text("#status")}", wanted ${re}: ${e.message}`);
+      throw new Error(`status is "${await this.text("#status")}", wanted ${re}: ${e.message}`, { cause: e });
     }
   }
 

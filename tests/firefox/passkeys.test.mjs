@@ -1,3 +1,4 @@
+/* global ms, v, pageImport -- set in the page by the tests and tests/firefox/fixtures/boot.js */
 // The package's passkey ceremonies in headless Firefox ESR with the WebDriver
 // virtual authenticator (Firefox's soft token): the same checks as
 // tests/browser/passkeys.test.mjs where the engine allows. Firefox answers PRF
@@ -6,19 +7,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { serve, withFirefox } from "./helpers.mjs";
+import { serveTests, withFirefox } from "./helpers.mjs";
 
-const env = withFirefox(serve);
+const env = withFirefox(serveTests);
 
 /** A fresh page with medseal loaded as `ms`, no credentials on the authenticator, and every ceremony counted in `__calls`. */
 async function freshPage() {
   const { ff, origin, authenticatorId } = env;
   // One credential at a time: several make a discoverable get() wait for an account chooser headless never shows.
   await ff.removeAllCredentials(authenticatorId);
-  await ff.goto(`${origin}/index.html`);
+  await ff.goto(`${origin}/ff/page.html`);
   await ff.eval(COUNT_CEREMONIES);
   await ff.eval(async () => {
-    const m = await import("/pkg/dist/index.js");
+    const m = await pageImport("/pkg/dist/index.js");
     await m.init();
     window.ms = m;
   });
@@ -56,7 +57,7 @@ test("create with a passkey (create, then get for the PRF), seal, reload, unlock
   await ff.reload();
   await ff.eval(COUNT_CEREMONIES);
   const opened = await ff.eval(async ({ manifest, sealed }) => {
-    const m = await import("/pkg/dist/index.js");
+    const m = await pageImport("/pkg/dist/index.js");
     await m.init();
     const { vault } = await m.Vault.unlock(manifest, { passkey: true }, { minRevision: manifest.revision });
     return { record: vault.open(sealed, { recordId: "a-1" }), calls: window.__calls };
