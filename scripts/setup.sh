@@ -121,6 +121,31 @@ else
   done_step "$ff_note ($(firefox-esr --version 2>/dev/null)); built geckodriver $GECKODRIVER_VERSION"
 fi
 
+# ---------------------------------------------------------------- checks of the dependencies and parsers
+# cargo-deny (licenses, bans, sources of the dependency graph: deny.toml) and cargo-fuzz
+# (a short smoke run of every fuzz target: scripts/fuzz-smoke.sh), built once from crates.io
+# like the tools above. cargo-fuzz needs a nightly toolchain; where there is none, the smoke
+# run says so and is skipped.
+DENY_VERSION=0.20.2
+FUZZ_VERSION=0.13.2
+step "cargo-deny $DENY_VERSION and cargo-fuzz $FUZZ_VERSION"
+notes=()
+if command -v cargo-deny >/dev/null 2>&1 && [ "$(cargo deny --version | cut -d' ' -f2)" = "$DENY_VERSION" ]; then
+  notes+=("cargo-deny already installed")
+else
+  CARGO_TARGET_DIR="$TOOLS_TARGET" cargo install -q --locked --force cargo-deny --version "$DENY_VERSION"
+  notes+=("built cargo-deny")
+fi
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  notes+=("no nightly toolchain: cargo-fuzz not installed (the fuzz smoke run will say so)")
+elif command -v cargo-fuzz >/dev/null 2>&1 && [ "$(cargo fuzz --version | cut -d' ' -f2)" = "$FUZZ_VERSION" ]; then
+  notes+=("cargo-fuzz already installed")
+else
+  CARGO_TARGET_DIR="$TOOLS_TARGET" cargo install -q --locked --force cargo-fuzz --version "$FUZZ_VERSION"
+  notes+=("built cargo-fuzz")
+fi
+done_step "$(IFS=';'; echo "${notes[*]}")"
+
 # ---------------------------------------------------------------- node packages
 step "Node packages (npm ci)"
 if [ -f node_modules/.package-lock.json ] && cmp -s package-lock.json target/.npm-ci-stamp; then

@@ -32,6 +32,9 @@ run "wasm-bindgen tests in headless Chromium" env RUSTUP_TOOLCHAIN="$WASM_TC" \
 run "build the npm package" bash scripts/build-pkg.sh
 run "ESLint (TypeScript API with type-aware rules; tests, bench, examples)" node_modules/.bin/eslint .
 run "API reference docs/api is generated from the current TSDoc" bash scripts/check-api-docs.sh
+run "cargo deny: licenses, bans, sources of the dependency graph (deny.toml; advisories are a release step)" \
+  cargo deny --locked check licenses bans sources
+run "fuzz smoke run: every target for 10 s (cargo-fuzz, nightly)" bash scripts/fuzz-smoke.sh
 run "build the reference server" cargo build --locked -p medseal-server
 run "reference server tests (real SQLite, HTTP, kill -9)" cargo test --locked -p medseal-server
 run "node tests (the package's API in Node 20)" node --test tests/js/
