@@ -11,98 +11,13 @@
 mod common;
 
 use medseal::log::entry::{Author, Entry, Event};
-use medseal::log::merkle::{self, MemoryTree};
+use medseal::log::merkle;
 use medseal::log::note::Checkpoint;
 use medseal::log::report::{access_report, alerts, AlertRules};
-use medseal::log::{Cosigned, LogState, ServerLogKey, SyncInput};
+use medseal::log::{LogState, ServerLogKey, SyncInput};
 use medseal::{Error, Vault};
 
-/// A log server in memory: leaves, the tree, its key, and the checkpoints
-/// devices cosigned.
-struct Server {
-    origin: String,
-    key: ServerLogKey,
-    leaves: Vec<Vec<u8>>,
-    cosigned: Vec<String>,
-}
-
-impl Server {
-    fn new(vault: &Vault) -> Server {
-        let key = ServerLogKey::generate("medseal-test/log").unwrap();
-        let mut s = Server {
-            origin: vault.log_origin(),
-            key,
-            leaves: Vec::new(),
-            cosigned: Vec::new(),
-        };
-        let announce = s.key.announcement();
-        s.vault(vault, &announce);
-        s
-    }
-    fn n(&self) -> u64 {
-        self.leaves.len() as u64
-    }
-    fn vault(&mut self, vault: &Vault, ev: &Event) {
-        let leaf = vault
-            .log_entry(self.n(), 1_000 + self.n() * 60, ev)
-            .unwrap();
-        self.leaves.push(leaf);
-    }
-    fn attest(&mut self, ev: &Event) {
-        let leaf = self
-            .key
-            .entry(&self.origin, self.n(), 1_000 + self.n() * 60, ev)
-            .unwrap();
-        self.leaves.push(leaf);
-    }
-    fn tree(&self, size: u64) -> MemoryTree {
-        let mut t = MemoryTree::new();
-        for l in &self.leaves[..size as usize] {
-            t.push(l);
-        }
-        t
-    }
-    fn checkpoint(&self, size: u64) -> String {
-        let root = self.tree(size).root(size).unwrap();
-        self.key
-            .sign_checkpoint(&Checkpoint {
-                origin: self.origin.clone(),
-                size,
-                root,
-            })
-            .unwrap()
-    }
-    /// What an honest server sends a device that pinned `from`.
-    fn sync_input(&self, from: u64) -> SyncInput {
-        let size = self.n();
-        let t = self.tree(size);
-        SyncInput {
-            checkpoint: self.checkpoint(size),
-            proof: merkle::prove_consistency(from.min(size), size, &t).unwrap(),
-            entries: self.leaves[from.min(size) as usize..].to_vec(),
-            cosigned: self
-                .cosigned
-                .iter()
-                .map(|c| {
-                    let m =
-                        Checkpoint::parse_text(&medseal::log::note::Note::parse(c).unwrap().text)
-                            .unwrap()
-                            .size;
-                    Cosigned {
-                        note: c.clone(),
-                        proof: merkle::prove_consistency(m.min(size), size, &t).unwrap(),
-                    }
-                })
-                .collect(),
-        }
-    }
-    fn sync(&mut self, vault: &Vault, state: &mut LogState) -> medseal::Result<Vec<Entry>> {
-        let input = self.sync_input(state.size());
-        let got = state.sync(vault.manifest(), &input)?;
-        self.cosigned.push(vault.cosign_log(state).unwrap());
-        Ok(got)
-    }
-}
+use common::log_server::LogServer as Server;
 
 fn unlock_event(via: &str, method: &str, device: &str) -> Event {
     Event::Unlock {

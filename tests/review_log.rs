@@ -18,130 +18,11 @@ mod common;
 
 use medseal::log::entry::Event;
 use medseal::log::merkle::{self, MemoryTree};
-use medseal::log::note::{Checkpoint, Note};
+use medseal::log::note::Note;
 use medseal::log::{included_from_json, Cosigned, LogState, ServerLogKey, SyncInput, MAX_BATCH};
 use medseal::{Seen, Vault};
 
-/// A (malicious when the test says so) log server in memory.
-struct Server {
-    origin: String,
-    key: ServerLogKey,
-    leaves: Vec<Vec<u8>>,
-    tree: MemoryTree,
-    cosigned: Vec<String>,
-}
-
-impl Server {
-    fn new(vault: &Vault) -> Server {
-        let key = ServerLogKey::generate("medseal-test/log").unwrap();
-        let mut s = Server {
-            origin: vault.log_origin(),
-            key,
-            leaves: Vec::new(),
-            tree: MemoryTree::new(),
-            cosigned: Vec::new(),
-        };
-        let announce = s.key.announcement();
-        s.vault(vault, &announce);
-        s
-    }
-    fn n(&self) -> u64 {
-        self.leaves.len() as u64
-    }
-    fn push(&mut self, leaf: Vec<u8>) {
-        self.tree.push(&leaf);
-        self.leaves.push(leaf);
-    }
-    fn vault(&mut self, vault: &Vault, ev: &Event) {
-        let leaf = vault
-            .log_entry(self.n(), 1_000 + self.n() * 60, ev)
-            .unwrap();
-        self.push(leaf);
-    }
-    fn vault_at(&mut self, vault: &Vault, t: u64, ev: &Event) {
-        let leaf = vault.log_entry(self.n(), t, ev).unwrap();
-        self.push(leaf);
-    }
-    fn attest_at(&mut self, t: u64, ev: &Event) {
-        let leaf = self.key.entry(&self.origin, self.n(), t, ev).unwrap();
-        self.push(leaf);
-    }
-    fn attest(&mut self, ev: &Event) {
-        self.attest_at(1_000 + self.n() * 60, ev);
-    }
-    fn rebuild(&mut self) {
-        let mut t = MemoryTree::new();
-        for l in &self.leaves {
-            t.push(l);
-        }
-        self.tree = t;
-    }
-    fn checkpoint(&self, size: u64) -> String {
-        let root = self.tree.root(size).unwrap();
-        self.key
-            .sign_checkpoint(&Checkpoint {
-                origin: self.origin.clone(),
-                size,
-                root,
-            })
-            .unwrap()
-    }
-    /// The honest answer to a device that pinned `from`, up to `to`.
-    fn sync_input_to(&self, from: u64, to: u64) -> SyncInput {
-        SyncInput {
-            checkpoint: self.checkpoint(to),
-            proof: merkle::prove_consistency(from.min(to), to, &self.tree).unwrap(),
-            entries: self.leaves[from.min(to) as usize..to as usize].to_vec(),
-            cosigned: self
-                .cosigned
-                .iter()
-                .filter_map(|c| {
-                    let m = Checkpoint::parse_text(&Note::parse(c).unwrap().text)
-                        .unwrap()
-                        .size;
-                    (m <= to).then(|| Cosigned {
-                        note: c.clone(),
-                        proof: merkle::prove_consistency(m, to, &self.tree).unwrap(),
-                    })
-                })
-                .collect(),
-        }
-    }
-    fn sync_input(&self, from: u64) -> SyncInput {
-        self.sync_input_to(from, self.n())
-    }
-    fn sync(&mut self, vault: &Vault, state: &mut LogState) -> medseal::Result<()> {
-        // Pages of at most 1000 entries, as the reference server sends.
-        loop {
-            let to = (state.size() + 1000).min(self.n());
-            let input = self.sync_input_to(state.size(), to);
-            state.sync(vault.manifest(), &input)?;
-            if to == self.n() {
-                break;
-            }
-        }
-        self.cosigned.push(vault.cosign_log(state).unwrap());
-        Ok(())
-    }
-    /// `GET /api/log/entries` for positions `start..end` in the tree of `size`,
-    /// as the JSON `Vault.accessReport` takes.
-    fn entries_json(&self, start: u64, end: u64, size: u64) -> String {
-        let items: Vec<serde_json::Value> = (start..end)
-            .map(|i| {
-                serde_json::json!({
-                    "index": i,
-                    "leaf": common::b64(&self.leaves[i as usize]),
-                    "proof": merkle::prove_inclusion(i, size, &self.tree)
-                        .unwrap()
-                        .iter()
-                        .map(|h| common::b64(h))
-                        .collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        serde_json::Value::Array(items).to_string()
-    }
-}
+use common::log_server::LogServer as Server;
 
 fn setup() -> (Vault, Server, LogState) {
     let (vault, _) = common::new_vault();
@@ -303,7 +184,6 @@ fn saw_log_refuses_a_forked_state() {
     seen.saw_log(b.clone()).unwrap();
     // Tab A (still holding size 1) is shown H1 of the same size, and saves.
     server.leaves = honest;
-    server.rebuild();
     server.cosigned.clear();
     server.attest(&fetch("dr-lee", 0));
     server.attest(&fetch("dr-lee", 0));

@@ -269,3 +269,4 @@ pub fn vector_on_disk(path: &std::path::Path, rendered: &str, var: &str, cmd: &s
     std::fs::read_to_string(path)
         .unwrap_or_else(|_| panic!("{} is missing: run {var}=1 {cmd}", path.display()))
 }
+pub mod log_server;
