@@ -22,38 +22,30 @@ mod common;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use common::http::{self, Resp};
+use common::http;
+use common::log::{
+    announce, b64d, failed_passkey_login, fetch, get, lift_flow_limits, lift_link_limits,
+    link_access_rows, log_size, make_link, now, open_link, post, post_leaf, proof_of, recover,
+    recover_start, share, store_manifest, sync, sync_input, unlock,
+};
 use common::{assert_json_error, TestServer, TestUser};
-use medseal::link::{LinkRequest, NewLink};
+use medseal::link::NewLink;
 use medseal::log::entry::{Author, Entry, Event};
 use medseal::log::merkle::{self, Hash, HashReader, MemoryTree};
 use medseal::log::report::access_report;
-use medseal::log::{Cosigned, LogState, ServerLogKey, SyncInput};
-use medseal::shl::CONTENT_TYPE_FHIR_JSON;
-use medseal::{Error, GrantRequest, GrantScope, RecordContext, Vault};
+use medseal::log::{LogState, ServerLogKey};
+use medseal::{Error, Vault};
 use medseal_server::db::{self, Db};
 use medseal_server::{AppState, Config};
-use serde_json::{json, Value};
-
-const DAY: u64 = 86_400;
-
-fn now() -> u64 {
-    u64::try_from(db::now()).unwrap()
-}
-
-fn b64d(v: &Value) -> Vec<u8> {
-    medseal::base64url_decode(v.as_str().unwrap()).unwrap()
-}
+use serde_json::json;
 
 /// A server whose per-address limits on ceremony starts and link requests
 /// do not get in the way, with the test's own settings on top.
 async fn server_with(configure: impl FnOnce(&mut Config)) -> TestServer {
     TestServer::start_configured(
         |c| {
-            c.limits.flow_starts_burst = 10_000;
-            c.limits.flow_starts_per_minute = 10_000;
-            c.limits.shl_requests_burst = 10_000;
-            c.limits.shl_requests_per_minute = 10_000;
+            lift_flow_limits(c);
+            lift_link_limits(c);
             configure(c);
         },
         None,
@@ -70,48 +62,6 @@ fn user(s: &TestServer, name: &str) -> (TestUser, String) {
     s.signed_in(name)
 }
 
-async fn get(s: &TestServer, t: &str, path: &str) -> Value {
-    let r = s.req("GET", path, Some(t), None).await;
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    r.json()
-}
-
-async fn post(s: &TestServer, t: &str, path: &str, body: &Value) -> Resp {
-    s.req("POST", path, Some(t), Some(&body.to_string())).await
-}
-
-fn log_size(s: &TestServer, user_id: &str) -> u64 {
-    s.db().read_blocking(|c| db::log_size(c, user_id)).unwrap()
-}
-
-fn unlock(device: &str) -> Event {
-    Event::Unlock {
-        via: "pk-1".into(),
-        method: "passkey".into(),
-        device: Some(device.into()),
-    }
-}
-
-/// `POST /api/log` of a leaf at position `size`.
-async fn post_leaf(s: &TestServer, t: &str, size: u64, leaf: &[u8]) -> Resp {
-    let body = json!({ "size": size, "leaf": medseal::base64url(leaf) });
-    post(s, t, "/api/log", &body).await
-}
-
-/// The vault announces the server's log key as `GET /api/log/key` gives it
-/// (entry 0).
-async fn announce(s: &TestServer, u: &TestUser, t: &str) {
-    let k = get(s, t, "/api/log/key").await;
-    let ev = Event::Server {
-        name: k["name"].as_str().unwrap().into(),
-        key: k["key"].as_str().unwrap().into(),
-    };
-    let leaf = u.vault.log_entry(0, now(), &ev).unwrap();
-    let r = post_leaf(s, t, 0, &leaf).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json(), json!({ "size": 1 }));
-}
-
 /// The vault appends `ev` at the log's end.
 async fn append(s: &TestServer, u: &TestUser, t: &str, ev: &Event) {
     let n = log_size(s, &u.id);
@@ -119,88 +69,6 @@ async fn append(s: &TestServer, u: &TestUser, t: &str, ev: &Event) {
     let r = post_leaf(s, t, n, &leaf).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!({ "size": n + 1 }));
-}
-
-fn proof_of(v: &Value) -> Vec<Hash> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|h| b64d(h).try_into().unwrap())
-        .collect()
-}
-
-/// A `GET /api/log` answer as the core takes it.
-fn sync_input(j: &Value) -> SyncInput {
-    SyncInput {
-        checkpoint: j["checkpoint"].as_str().unwrap().to_string(),
-        proof: proof_of(&j["proof"]),
-        entries: j["entries"].as_array().unwrap().iter().map(b64d).collect(),
-        cosigned: j["cosigned"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| Cosigned {
-                note: c["note"].as_str().unwrap().to_string(),
-                proof: proof_of(&c["proof"]),
-            })
-            .collect(),
-    }
-}
-
-async fn fetch(s: &TestServer, t: &str, from: u64) -> Value {
-    get(s, t, &format!("/api/log?from={from}")).await
-}
-
-/// A device syncs its pinned state page by page, then cosigns the head it
-/// verified (`POST /api/log/cosign`). The entries it verified.
-async fn sync(
-    s: &TestServer,
-    u: &TestUser,
-    t: &str,
-    state: &mut LogState,
-) -> medseal::Result<Vec<Entry>> {
-    let mut got = Vec::new();
-    loop {
-        let j = fetch(s, t, state.size()).await;
-        got.extend(state.sync(u.vault.manifest(), &sync_input(&j))?);
-        assert_eq!(j["size"].as_u64().unwrap(), state.size());
-        if !j["more"].as_bool().unwrap() {
-            break;
-        }
-    }
-    if state.size() > 0 {
-        let note = u.vault.cosign_log(state).unwrap();
-        let r = post(s, t, "/api/log/cosign", &json!({ "checkpoint": note })).await;
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
-    Ok(got)
-}
-
-/// `recover/start` for `name`; the challenge, audience and flow.
-async fn recover_start(s: &TestServer, name: &str) -> (Vec<u8>, String, Value) {
-    let body = json!({ "username": name }).to_string();
-    let r = s.req("POST", "/api/recover/start", None, Some(&body)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let j = r.json();
-    (
-        b64d(&j["challenge"]),
-        j["audience"].as_str().unwrap().to_string(),
-        j["flow"].clone(),
-    )
-}
-
-/// A recovery sign-in with the user's recovery code.
-async fn recover(s: &TestServer, u: &TestUser) {
-    let (challenge, audience, flow) = recover_start(s, &u.name).await;
-    let with_code = Vault::unlock_with_recovery_code(u.vault.manifest(), &u.code, 1).unwrap();
-    let sig = with_code
-        .sign_recovery_login(&challenge, &audience)
-        .unwrap();
-    let body = json!({ "flow": flow, "signature": medseal::base64url(&sig) }).to_string();
-    let r = s
-        .req("POST", "/api/recover/finish", None, Some(&body))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 /// A recovery sign-in whose proof does not verify: one server-attested
@@ -212,137 +80,6 @@ async fn failed_recovery(s: &TestServer, name: &str) {
         .req("POST", "/api/recover/finish", None, Some(&body))
         .await;
     assert_json_error(&r, 401, "recovery_failed");
-}
-
-/// A passkey sign-in whose credential is not an assertion.
-async fn failed_passkey_login(s: &TestServer, name: &str) {
-    let body = json!({ "username": name }).to_string();
-    let r = s.req("POST", "/api/login/start", None, Some(&body)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let body = json!({ "flow": r.json()["flow"], "credential": { "id": "x" } }).to_string();
-    let r = s.req("POST", "/api/login/finish", None, Some(&body)).await;
-    assert_json_error(&r, 400, "bad_request");
-}
-
-/// Stores the user's vault manifest in place of the stored one.
-async fn store_manifest(s: &TestServer, u: &TestUser, t: &str) {
-    let replaces = get(s, t, "/api/manifest").await["revision"]
-        .as_u64()
-        .unwrap();
-    let r = s.put_manifest(t, replaces, u.vault.manifest()).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
-/// The patient stores records `ids` and grants them to `grantee` through
-/// the API (manifest first, then the grant with a slot per record); the
-/// grant's id.
-async fn share(
-    s: &TestServer,
-    patient: &mut TestUser,
-    t: &str,
-    grantee: &TestUser,
-    ids: &[&str],
-) -> String {
-    for id in ids {
-        let sealed = common::sealed(&mut patient.vault, id, b"a record");
-        let r = s
-            .req(
-                "PUT",
-                &format!("/api/records/{id}"),
-                Some(t),
-                Some(&json!({ "sealed": sealed }).to_string()),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
-    let g = patient
-        .vault
-        .grant(GrantRequest {
-            grantee: grantee.vault.manifest(),
-            scope: GrantScope::Records(ids.iter().map(|s| s.to_string()).collect()),
-            created: now(),
-            expires: now() + DAY,
-        })
-        .unwrap()
-        .grant;
-    store_manifest(s, patient, t).await;
-    let mut slots = Vec::new();
-    for id in ids {
-        let text = get(s, t, &format!("/api/records/{id}")).await["sealed"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let sealed = medseal::record::from_text(&text).unwrap();
-        let slot = patient
-            .vault
-            .grant_slot(&g, &sealed, &RecordContext::new(id.as_bytes()), now())
-            .unwrap();
-        slots.push(json!({ "recordId": id, "slot": medseal::base64url(&slot) }));
-    }
-    let r = post(
-        s,
-        t,
-        "/api/grants",
-        &json!({ "grant": g.to_json(), "slots": slots }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_string()
-}
-
-/// The patient makes a link (with `passcode`, if any), stores the manifest
-/// that lists it, and stores the link with one sealed file.
-async fn link(s: &TestServer, u: &mut TestUser, t: &str, passcode: Option<&str>) -> NewLink {
-    let expires = now() + DAY;
-    let link = u
-        .vault
-        .create_link(LinkRequest {
-            base_url: &format!("{}/shl/", s.state.origin),
-            label: Some("For the ER".into()),
-            expires,
-            passcode: passcode.is_some(),
-        })
-        .unwrap();
-    store_manifest(s, u, t).await;
-    let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [] });
-    let jwe = u
-        .vault
-        .seal_link_file(
-            &link.share_id,
-            CONTENT_TYPE_FHIR_JSON,
-            bundle.to_string().as_bytes(),
-            now(),
-        )
-        .unwrap();
-    let mut body = json!({
-        "shareId": medseal::base64url(&link.share_id),
-        "linkId": link.link_id,
-        "flag": link.flag,
-        "label": "For the ER",
-        "expires": expires,
-        "files": [{ "contentType": CONTENT_TYPE_FHIR_JSON, "jwe": jwe }],
-    });
-    if let Some(p) = passcode {
-        body["passcode"] = json!(p);
-    }
-    let r = post(s, t, "/api/links", &body).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    link
-}
-
-/// `POST /shl/{linkId}` as a receiver sends it (no cookie, no
-/// `x-medseal`), with an `X-Forwarded-For` header if given.
-async fn open_link(s: &TestServer, link_id: &str, body: &Value, forwarded: Option<&str>) -> Resp {
-    let body = body.to_string();
-    let mut req = format!("POST /shl/{link_id} HTTP/1.1\r\nhost: 127.0.0.1\r\n");
-    if let Some(f) = forwarded {
-        req.push_str(&format!("x-forwarded-for: {f}\r\n"));
-    }
-    req.push_str(&format!(
-        "content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    ));
-    http::raw(s.addr, req.as_bytes()).await
 }
 
 fn local_token(s: &TestServer) -> String {
@@ -455,14 +192,15 @@ async fn the_honest_server_logs_shares_links_and_sign_ins() {
     assert_json_error(&r, 410, "grant_expired");
 
     // A link opened; sign-ins: recovery (ok, failed), passkey (failed).
-    let l = link(&s, &mut alice, &at, None).await;
+    let l = make_link(&s, &mut alice, &at, None).await;
     let r = open_link(&s, &l.link_id, &json!({ "recipient": "City ER" }), None).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    recover(&s, &alice).await;
+    let r = recover(&s, &alice).await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // The recovery sign-in ended alice's other sessions: a new one.
     let at = s.session(&alice.id);
     failed_recovery(&s, "alice").await;
-    failed_passkey_login(&s, "alice").await;
+    assert_json_error(&failed_passkey_login(&s, "alice").await, 400, "bad_request");
 
     let got = sync(&s, &alice, &at, &mut device).await.unwrap();
     let from = local_token(&s);
@@ -570,10 +308,10 @@ async fn every_link_outcome_is_logged() {
     let s = server().await;
     let (mut u, t) = user(&s, "alice");
     announce(&s, &u, &t).await;
-    let with_code = link(&s, &mut u, &t, Some("open-4711")).await;
-    let expiring = link(&s, &mut u, &t, None).await;
-    let locked = link(&s, &mut u, &t, None).await;
-    let revoked = link(&s, &mut u, &t, None).await;
+    let with_code = make_link(&s, &mut u, &t, Some("open-4711")).await;
+    let expiring = make_link(&s, &mut u, &t, None).await;
+    let locked = make_link(&s, &mut u, &t, None).await;
+    let revoked = make_link(&s, &mut u, &t, None).await;
     u.vault.revoke_share(&revoked.share_id).unwrap();
     store_manifest(&s, &u, &t).await;
     let ask = |recipient: &str| json!({ "recipient": recipient });
@@ -667,11 +405,7 @@ async fn every_link_outcome_is_logged() {
         ]
     );
     // The link_access rows are still written, as before.
-    let rows: i64 = s
-        .db()
-        .read_blocking(|c| c.query_row("SELECT COUNT(*) FROM link_access", [], |r| r.get(0)))
-        .unwrap();
-    assert_eq!(rows, 5);
+    assert_eq!(link_access_rows(&s), 5);
 }
 
 /// `from` is the token of the peer's /24, and of the first
@@ -682,7 +416,7 @@ async fn the_network_token_reads_forwarded_for_only_when_trusted() {
         let s = server_with(|c| c.trust_forwarded = trusted).await;
         let (mut u, t) = user(&s, "alice");
         announce(&s, &u, &t).await;
-        let l = link(&s, &mut u, &t, None).await;
+        let l = make_link(&s, &mut u, &t, None).await;
         let body = json!({ "recipient": "ER" });
         let r = open_link(&s, &l.link_id, &body, Some("203.0.113.7, 10.0.0.1")).await;
         assert_eq!(r.status, 200);
@@ -1025,7 +759,7 @@ async fn pinned(n: usize) -> (TestServer, TestUser, String, LogState) {
     let s = server().await;
     let (mut u, t) = user(&s, "alice");
     announce(&s, &u, &t).await;
-    let l = link(&s, &mut u, &t, None).await;
+    let l = make_link(&s, &mut u, &t, None).await;
     for i in 0..n {
         let body = json!({ "recipient": format!("reader {i}") });
         assert_eq!(open_link(&s, &l.link_id, &body, None).await.status, 200);

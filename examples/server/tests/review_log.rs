@@ -12,172 +12,25 @@
 
 mod common;
 
-use common::http::Resp;
-use common::{assert_json_error, TestServer, TestUser};
-use medseal::link::{LinkRequest, NewLink};
+use common::log::{
+    announce, failed_passkey_login, get, lift_flow_limits, lift_link_limits, link_access_rows,
+    log_size, make_link, now, open_link, post_leaf, recover, share, sync_all, unlock,
+};
+use common::{assert_json_error, TestServer};
 use medseal::log::entry::{Entry, Event};
 use medseal::log::report::{alerts, AlertRules};
-use medseal::log::{Cosigned, LogState, SyncInput};
-use medseal::shl::CONTENT_TYPE_FHIR_JSON;
-use medseal::{GrantRequest, GrantScope, RecordContext};
-use medseal_server::db;
-use serde_json::{json, Value};
-
-const DAY: u64 = 86_400;
-
-fn now() -> u64 {
-    u64::try_from(db::now()).unwrap()
-}
-
-fn b64d(v: &Value) -> Vec<u8> {
-    medseal::base64url_decode(v.as_str().unwrap()).unwrap()
-}
+use medseal::log::LogState;
+use serde_json::json;
 
 async fn server_with(max_entries: u64) -> TestServer {
     TestServer::start_configured(
         |c| {
-            c.limits.flow_starts_burst = 10_000;
-            c.limits.flow_starts_per_minute = 10_000;
+            lift_flow_limits(c);
             c.limits.log_max_entries = max_entries;
         },
         None,
     )
     .await
-}
-
-async fn get(s: &TestServer, t: &str, path: &str) -> Value {
-    let r = s.req("GET", path, Some(t), None).await;
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    r.json()
-}
-
-async fn post(s: &TestServer, t: &str, path: &str, body: &Value) -> Resp {
-    s.req("POST", path, Some(t), Some(&body.to_string())).await
-}
-
-fn log_size(s: &TestServer, user_id: &str) -> u64 {
-    s.db().read_blocking(|c| db::log_size(c, user_id)).unwrap()
-}
-
-async fn announce(s: &TestServer, u: &TestUser, t: &str) {
-    let k = get(s, t, "/api/log/key").await;
-    let ev = Event::Server {
-        name: k["name"].as_str().unwrap().into(),
-        key: k["key"].as_str().unwrap().into(),
-    };
-    let leaf = u.vault.log_entry(0, now(), &ev).unwrap();
-    let body = json!({ "size": 0, "leaf": medseal::base64url(&leaf) });
-    let r = post(s, t, "/api/log", &body).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
-async fn store_manifest(s: &TestServer, u: &TestUser, t: &str) {
-    let replaces = get(s, t, "/api/manifest").await["revision"]
-        .as_u64()
-        .unwrap();
-    let r = s.put_manifest(t, replaces, u.vault.manifest()).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
-/// The patient grants records `ids` to `grantee` through the API; the grant id.
-async fn share(
-    s: &TestServer,
-    patient: &mut TestUser,
-    t: &str,
-    grantee: &TestUser,
-    ids: &[&str],
-) -> String {
-    for id in ids {
-        let sealed = common::sealed(&mut patient.vault, id, b"a record");
-        let r = s
-            .req(
-                "PUT",
-                &format!("/api/records/{id}"),
-                Some(t),
-                Some(&json!({ "sealed": sealed }).to_string()),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
-    let g = patient
-        .vault
-        .grant(GrantRequest {
-            grantee: grantee.vault.manifest(),
-            scope: GrantScope::Records(ids.iter().map(|s| s.to_string()).collect()),
-            created: now(),
-            expires: now() + DAY,
-        })
-        .unwrap()
-        .grant;
-    store_manifest(s, patient, t).await;
-    let mut slots = Vec::new();
-    for id in ids {
-        let text = get(s, t, &format!("/api/records/{id}")).await["sealed"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let sealed = medseal::record::from_text(&text).unwrap();
-        let slot = patient
-            .vault
-            .grant_slot(&g, &sealed, &RecordContext::new(id.as_bytes()), now())
-            .unwrap();
-        slots.push(json!({ "recordId": id, "slot": medseal::base64url(&slot) }));
-    }
-    let r = post(
-        s,
-        t,
-        "/api/grants",
-        &json!({ "grant": g.to_json(), "slots": slots }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_string()
-}
-
-fn proof_of(v: &Value) -> Vec<medseal::log::merkle::Hash> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|h| b64d(h).try_into().unwrap())
-        .collect()
-}
-
-/// The device syncs everything (pages) and returns the verified entries.
-async fn sync_all(s: &TestServer, u: &TestUser, t: &str, state: &mut LogState) -> Vec<Entry> {
-    let mut got = Vec::new();
-    loop {
-        let j = get(s, t, &format!("/api/log?from={}", state.size())).await;
-        let input = SyncInput {
-            checkpoint: j["checkpoint"].as_str().unwrap().to_string(),
-            proof: proof_of(&j["proof"]),
-            entries: j["entries"].as_array().unwrap().iter().map(b64d).collect(),
-            cosigned: j["cosigned"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| Cosigned {
-                    note: c["note"].as_str().unwrap().to_string(),
-                    proof: proof_of(&c["proof"]),
-                })
-                .collect(),
-        };
-        got.extend(state.sync(u.vault.manifest(), &input).unwrap());
-        if !j["more"].as_bool().unwrap() {
-            break;
-        }
-    }
-    got
-}
-
-/// A passkey sign-in by someone who only knows the username: its
-/// credential is junk, the server records `login passkey failed`.
-async fn failed_passkey_login(s: &TestServer, name: &str) {
-    let body = json!({ "username": name }).to_string();
-    let r = s.req("POST", "/api/login/start", None, Some(&body)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let body = json!({ "flow": r.json()["flow"], "credential": { "id": "x" } }).to_string();
-    let r = s.req("POST", "/api/login/finish", None, Some(&body)).await;
-    assert!(r.status >= 400, "{}", r.text());
 }
 
 /// FINDING (malicious grantee, honest server), FIXED: the server stopped
@@ -299,22 +152,11 @@ async fn an_outsider_fills_the_log_so_a_recovery_sign_in_goes_unrecorded() {
     sync_all(&s, &alice, &at, &mut device).await;
     let since = device.size();
     for _ in 0..30 {
-        failed_passkey_login(&s, "alice").await;
+        let r = failed_passkey_login(&s, "alice").await;
+        assert!(r.status >= 400, "{}", r.text());
     }
     // A recovery sign-in (the recovery code's holder).
-    let body = json!({ "username": "alice" }).to_string();
-    let r = s.req("POST", "/api/recover/start", None, Some(&body)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let j = r.json();
-    let with_code =
-        medseal::Vault::unlock_with_recovery_code(alice.vault.manifest(), &alice.code, 1).unwrap();
-    let sig = with_code
-        .sign_recovery_login(&b64d(&j["challenge"]), j["audience"].as_str().unwrap())
-        .unwrap();
-    let body = json!({ "flow": j["flow"], "signature": medseal::base64url(&sig) }).to_string();
-    let r = s
-        .req("POST", "/api/recover/finish", None, Some(&body))
-        .await;
+    let r = recover(&s, &alice).await;
     assert_eq!(r.status, 200, "{}", r.text());
 
     let at = s.session(&alice.id);
@@ -325,22 +167,6 @@ async fn an_outsider_fills_the_log_so_a_recovery_sign_in_goes_unrecorded() {
         "a recovery sign-in after {} failed sign-ins raised no alert: {raised:?}",
         entries.len()
     );
-}
-
-/// A recovery sign-in with the user's recovery code; the answer.
-async fn recover(s: &TestServer, u: &TestUser) -> Resp {
-    let body = json!({ "username": u.name }).to_string();
-    let r = s.req("POST", "/api/recover/start", None, Some(&body)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let j = r.json();
-    let with_code =
-        medseal::Vault::unlock_with_recovery_code(u.vault.manifest(), &u.code, 1).unwrap();
-    let sig = with_code
-        .sign_recovery_login(&b64d(&j["challenge"]), j["audience"].as_str().unwrap())
-        .unwrap();
-    let body = json!({ "flow": j["flow"], "signature": medseal::base64url(&sig) }).to_string();
-    s.req("POST", "/api/recover/finish", None, Some(&body))
-        .await
 }
 
 fn logins(entries: &[Entry], outcome: &str) -> usize {
@@ -357,8 +183,7 @@ fn logins(entries: &[Entry], outcome: &str) -> usize {
 async fn failed_sign_ins_past_the_budget_are_not_recorded_successes_are() {
     let s = TestServer::start_configured(
         |c| {
-            c.limits.flow_starts_burst = 10_000;
-            c.limits.flow_starts_per_minute = 10_000;
+            lift_flow_limits(c);
             c.limits.log_failed_logins_per_hour = 5;
         },
         None,
@@ -369,7 +194,8 @@ async fn failed_sign_ins_past_the_budget_are_not_recorded_successes_are() {
     let since = log_size(&s, &alice.id);
     let hour = now() / 3600;
     for _ in 0..12 {
-        failed_passkey_login(&s, "alice").await;
+        let r = failed_passkey_login(&s, "alice").await;
+        assert!(r.status >= 400, "{}", r.text());
     }
     let r = recover(&s, &alice).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -406,33 +232,24 @@ async fn a_full_log_refuses_sign_ins_fetches_and_links_rather_than_leave_them_un
     // The vault's own entries take the log to its hard limit.
     while log_size(&s, &alice.id) < 30 {
         let n = log_size(&s, &alice.id);
-        let ev = Event::Unlock {
-            via: "pk-1".into(),
-            method: "passkey".into(),
-            device: Some("laptop".into()),
-        };
-        let leaf = alice.vault.log_entry(n, now(), &ev).unwrap();
-        let body = json!({ "size": n, "leaf": medseal::base64url(&leaf) });
-        let r = post(&s, &at, "/api/log", &body).await;
+        let leaf = alice.vault.log_entry(n, now(), &unlock("laptop")).unwrap();
+        let r = post_leaf(&s, &at, n, &leaf).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let r = recover(&s, &alice).await;
     assert_json_error(&r, 503, "log_full");
     assert!(r.header("set-cookie").is_none());
-    failed_passkey_login(&s, "alice").await;
+    let r = failed_passkey_login(&s, "alice").await;
+    assert!(r.status >= 400, "{}", r.text());
     let r = s
         .req("GET", &format!("/api/shared/{grant}"), Some(&lt), None)
         .await;
     assert_json_error(&r, 503, "log_full");
-    let r = open_link(&s, &link.link_id, &json!({ "recipient": "ER" })).await;
+    let r = open_link(&s, &link.link_id, &json!({ "recipient": "ER" }), None).await;
     assert_json_error(&r, 503, "log_full");
     assert_eq!(log_size(&s, &alice.id), 30);
     // The refused link request left nothing: no access row.
-    let rows: i64 = s
-        .db()
-        .read_blocking(|c| c.query_row("SELECT COUNT(*) FROM link_access", [], |r| r.get(0)))
-        .unwrap();
-    assert_eq!(rows, 0);
+    assert_eq!(link_access_rows(&s), 0);
 }
 
 /// A link's events are budgeted per hour: past the budget a request that
@@ -442,8 +259,7 @@ async fn a_full_log_refuses_sign_ins_fetches_and_links_rather_than_leave_them_un
 async fn a_links_events_past_its_budget_are_refused_and_take_no_attempt() {
     let s = TestServer::start_configured(
         |c| {
-            c.limits.shl_requests_burst = 10_000;
-            c.limits.shl_requests_per_minute = 10_000;
+            lift_link_limits(c);
             c.limits.log_link_events_per_hour = 2;
         },
         None,
@@ -456,31 +272,27 @@ async fn a_links_events_past_its_budget_are_refused_and_take_no_attempt() {
     let hour = now() / 3600;
     let ask = json!({ "recipient": "ER" });
     for _ in 0..2 {
-        let r = open_link(&s, &link.link_id, &ask).await;
+        let r = open_link(&s, &link.link_id, &ask, None).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let r = open_link(&s, &link.link_id, &ask).await;
+    let r = open_link(&s, &link.link_id, &ask, None).await;
     if now() / 3600 != hour {
         return; // The budget's hour ended meanwhile: nothing to check.
     }
     assert_json_error(&r, 429, "too_many_requests");
     assert!(r.header("retry-after").is_some());
     assert_eq!(log_size(&s, &alice.id), since + 2);
-    let rows: i64 = s
-        .db()
-        .read_blocking(|c| c.query_row("SELECT COUNT(*) FROM link_access", [], |r| r.get(0)))
-        .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(link_access_rows(&s), 2);
 
     // With a passcode: wrong guesses past the budget take no attempt.
     let locked = make_link(&s, &mut alice, &at, Some("open-4711")).await;
     let wrong = json!({ "recipient": "ER", "passcode": "guess" });
     for left in [9, 8] {
-        let r = open_link(&s, &locked.link_id, &wrong).await;
+        let r = open_link(&s, &locked.link_id, &wrong, None).await;
         assert_json_error(&r, 401, "wrong_passcode");
         assert_eq!(r.json()["remainingAttempts"], left);
     }
-    let r = open_link(&s, &locked.link_id, &wrong).await;
+    let r = open_link(&s, &locked.link_id, &wrong, None).await;
     if now() / 3600 != hour {
         return;
     }
@@ -496,55 +308,4 @@ async fn a_links_events_past_its_budget_are_refused_and_take_no_attempt() {
         })
         .unwrap();
     assert_eq!(left, 8);
-}
-
-/// The patient makes a link (with `passcode`, if any), stores the manifest
-/// that lists it, and stores the link with one sealed file.
-async fn make_link(s: &TestServer, u: &mut TestUser, t: &str, passcode: Option<&str>) -> NewLink {
-    let expires = now() + DAY;
-    let link = u
-        .vault
-        .create_link(LinkRequest {
-            base_url: &format!("{}/shl/", s.state.origin),
-            label: Some("For the ER".into()),
-            expires,
-            passcode: passcode.is_some(),
-        })
-        .unwrap();
-    store_manifest(s, u, t).await;
-    let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [] });
-    let jwe = u
-        .vault
-        .seal_link_file(
-            &link.share_id,
-            CONTENT_TYPE_FHIR_JSON,
-            bundle.to_string().as_bytes(),
-            now(),
-        )
-        .unwrap();
-    let mut body = json!({
-        "shareId": medseal::base64url(&link.share_id),
-        "linkId": link.link_id,
-        "flag": link.flag,
-        "label": "For the ER",
-        "expires": expires,
-        "files": [{ "contentType": CONTENT_TYPE_FHIR_JSON, "jwe": jwe }],
-    });
-    if let Some(p) = passcode {
-        body["passcode"] = json!(p);
-    }
-    let r = post(s, t, "/api/links", &body).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    link
-}
-
-/// `POST /shl/{linkId}` as a receiver sends it (no cookie, no `x-medseal`).
-async fn open_link(s: &TestServer, link_id: &str, body: &Value) -> Resp {
-    let body = body.to_string();
-    let req = format!(
-        "POST /shl/{link_id} HTTP/1.1\r\nhost: 127.0.0.1\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    common::http::raw(s.addr, req.as_bytes()).await
 }

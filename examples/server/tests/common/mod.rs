@@ -13,6 +13,7 @@
 
 pub mod authenticator;
 pub mod http;
+pub mod log;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
