@@ -79,7 +79,9 @@ function ceremonyError(e: unknown): MedsealError {
     return new MedsealError(ErrorCode.InvalidArgument, "this authenticator already holds a passkey for this vault", { cause: e });
   }
   if (name === "NotSupportedError" || name === "SecurityError") {
-    return new MedsealError(ErrorCode.PrfUnsupported, `passkeys are not available here (${name}: ${msg}); medseal needs a secure context (https or localhost) and WebAuthn`, { cause: e });
+    // A SecurityError is also an RP id this origin may not use (Firefox refuses an extension's own origin as the RP).
+    const why = name === "SecurityError" ? "a secure context (https or localhost), WebAuthn, and an RP id this origin may use (its own domain, or a site an extension has host permission for)" : "a secure context (https or localhost) and WebAuthn";
+    return new MedsealError(ErrorCode.PrfUnsupported, `passkeys are not available here (${name}: ${msg}); medseal needs ${why}`, { cause: e });
   }
   return new MedsealError(ErrorCode.InvalidArgument, `the passkey ceremony failed: ${name ?? "Error"}: ${msg}`, { cause: e });
 }

@@ -128,10 +128,14 @@ const PAGE_BUILTINS = [
  * `stop()` deletes the session and kills geckodriver by its pid.
  */
 export class Firefox {
-  static async start({ prefs = {}, width = 1280, height = 1000 } = {}) {
+  static async start({ prefs = {}, width = 1280, height = 1000, systemAccess = false } = {}) {
     // --port 0 / --websocket-port 0: free ports, so sessions can run side by side (the port
     // chosen is read from geckodriver's "Listening on" log line, hence the default log level).
-    const proc = spawn(GECKODRIVER_PATH, ["--port", "0", "--websocket-port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    // systemAccess: geckodriver's --allow-system-access (Firefox's --remote-allow-system-access), which
+    // lets WebDriver navigate to moz-extension:// pages and run scripts in the browser's chrome
+    // context (see `chrome()`); the extension test needs it, other tests run without it.
+    const driverArgs = ["--port", "0", "--websocket-port", "0", ...(systemAccess ? ["--allow-system-access"] : [])];
+    const proc = spawn(GECKODRIVER_PATH, driverArgs, { stdio: ["ignore", "pipe", "pipe"] });
     const ff = new Firefox(proc);
     try {
       ff.base = await new Promise((ok, fail) => {
@@ -301,6 +305,31 @@ export class Firefox {
   async screenshot(path) {
     const b64 = await this.cmd("GET", "/moz/screenshot/full").catch(() => this.cmd("GET", "/screenshot"));
     writeFileSync(path, Buffer.from(b64, "base64"));
+  }
+
+  // ---- Add-ons and the browser's chrome context (geckodriver's Firefox-only endpoints)
+
+  /** Installs an add-on (an unpacked folder or an .xpi, absolute path) as a temporary add-on; returns its id. */
+  installAddon(path) {
+    return this.cmd("POST", "/moz/addon/install", { path, temporary: true });
+  }
+
+  uninstallAddon(id) {
+    return this.cmd("POST", "/moz/addon/uninstall", { id });
+  }
+
+  /**
+   * Runs `fn(arg)` in the browser's chrome (parent-process, privileged) context and returns its
+   * JSON result; needs a session started with `systemAccess: true`. For what a page cannot do,
+   * e.g. stopping an extension's background as Firefox does when it is idle.
+   */
+  async chrome(fn, arg) {
+    await this.cmd("POST", "/moz/context", { context: "chrome" });
+    try {
+      return await this.cmd("POST", "/execute/sync", { script: `return (${fn})(arguments[0]);`, args: [arg ?? null] });
+    } finally {
+      await this.cmd("POST", "/moz/context", { context: "content" });
+    }
   }
 
   // ---- WebDriver WebAuthn extension (https://w3c.github.io/webauthn/#sctn-automation)

@@ -12,7 +12,18 @@ import { addNote, openNote, listNotes } from "./notes.js";
 const SITE_RP_ID = typeof __SITE_RP_ID__ === "string" ? __SITE_RP_ID__ : undefined;
 
 const ready = init(new URL(simd128Supported() ? "./medseal.wasm" : "./medseal-scalar.wasm", import.meta.url));
-const worker = new RemoteVault(async () => (await navigator.serviceWorker.ready).active);
+// The background that holds the vault. Chromium: the extension's service worker. Firefox (MV3
+// without service workers; build.mjs --browser=firefox): an event page, a window of this
+// extension's origin, which runtime.getBackgroundPage() wakes if it was stopped; a Window's
+// postMessage takes the target origin before the transfer list.
+const serviceWorker = !!chrome.runtime.getManifest().background?.service_worker;
+const BACKGROUND = serviceWorker ? "service worker" : "background page"; // for the status line
+const worker = new RemoteVault(serviceWorker
+  ? async () => (await navigator.serviceWorker.ready).active
+  : async () => {
+    const background = await chrome.runtime.getBackgroundPage();
+    return { postMessage: (message, transfer) => background.postMessage(message, location.origin, transfer) };
+  });
 let vault = null;
 
 const $ = (id) => document.getElementById(id);
@@ -63,7 +74,7 @@ async function render() {
         const out = li.querySelector(".opened") ?? li.appendChild(document.createElement("span"));
         out.className = "opened";
         out.textContent = note.source ? `${note.text}\n— from ${note.source}` : note.text;
-        say("Opened in the service worker.");
+        say(`Opened in the ${BACKGROUND}.`);
       });
       li.append(meta, btn);
       return li;
@@ -119,7 +130,7 @@ $("seal").onclick = () => act(async () => {
   await viaWorker(() => addNote(worker, { text, kind: "note" }));
   $("note").value = "";
   await render();
-  say("Sealed by the service worker and stored.");
+  say(`Sealed by the ${BACKGROUND} and stored.`);
 });
 
 function dropLocalCopy() {
@@ -133,7 +144,7 @@ $("lock").onclick = () => act(async () => {
   await chrome.runtime.sendMessage({ medsealNotes: "lock" }).catch(() => {});
   await worker.lock();
   await render();
-  say("Locked: keys wiped from the page and the service worker.");
+  say(`Locked: keys wiped from the page and the ${BACKGROUND}.`);
 });
 
 chrome.runtime.onMessage.addListener((msg) => {

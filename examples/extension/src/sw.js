@@ -4,6 +4,9 @@
 // selections from the context menu. Chrome may stop it at any moment; then
 // the vault is gone with it and the page hands it over again (or the user
 // unlocks with a passkey). Nothing secret is ever written to storage.
+// In Firefox (build.mjs --browser=firefox) this same file is the extension's
+// event page (background.scripts): `self` is its window, and Firefox stops it
+// when idle just as Chrome stops the worker.
 import { simd128Supported } from "medseal";
 import { serveVault } from "medseal/host";
 import { addNote } from "./notes.js";
