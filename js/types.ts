@@ -214,7 +214,7 @@ export type LogEvent =
 export type ServerLogEvent =
   | { type: "shared_fetch"; grant: string; by: string; records?: string[]; outcome: "ok" | "expired" | "revoked" }
   | { type: "link_fetch"; link: string; recipient: string; from: string; outcome: "ok" | "passcode" | "expired" | "revoked" | "locked" }
-  | { type: "login"; method: "passkey" | "recovery"; outcome: "ok" | "failed"; from: string };
+  | { type: "login"; method: "passkey" | "recovery"; outcome: "ok" | "failed"; from: string; via?: string };
 
 /** A verified log entry: position, time (seconds), the signing epoch of vault entries, author and event. */
 export type LogEntry = { n: number; t: number; e?: number; author: "vault" | "server"; event: Exclude<LogEvent, { type: "manifest" }> | ManifestLogEvent | ServerLogEvent };

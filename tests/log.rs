@@ -370,6 +370,7 @@ fn the_report_and_alerts_follow_the_rules() {
         method: "recovery".into(),
         outcome: "failed".into(),
         from: "net-7".into(),
+        via: None,
     });
     server.attest(&fetch("dr-lee", 0, "expired"));
     for (i, from) in ["a", "b", "c", "d"].iter().enumerate() {
@@ -537,6 +538,7 @@ fn alerts_are_raised_at_sync_and_kept_in_the_state() {
         method: "recovery".into(),
         outcome: "ok".into(),
         from: "net-1".into(),
+        via: None,
     });
     server.vault(&vault, &unlock_event("rec", "recovery", "phone"));
     server.vault(&vault, &unlock_event("pk9", "passkey", "phone"));
@@ -596,4 +598,39 @@ fn cosignatures_of_an_ended_epoch_count_for_nothing() {
     server.sync(&vault, &mut state).unwrap();
     // The honest old cosignature (epoch 1) is skipped too, not an error.
     assert_eq!(state.size(), 2);
+}
+
+#[test]
+fn the_servers_sign_in_record_names_a_new_passkey_even_if_its_device_stays_silent() {
+    let (vault, mut server, mut state) = setup();
+    let own = ["pk-mine"];
+    let opts = medseal::log::SyncOptions {
+        own: &own,
+        ..Default::default()
+    };
+    let login = |via: &str| Event::Login {
+        method: "passkey".into(),
+        outcome: "ok".into(),
+        from: "net-1".into(),
+        via: Some(via.into()),
+    };
+    server.attest(&login("pk-mine"));
+    // A passkey this device never saw signs in; its client writes no unlock entry.
+    server.attest(&login("pk-other"));
+    let input = server.sync_input(0);
+    state.sync_with(vault.manifest(), &input, &opts).unwrap();
+    let got: Vec<_> = state
+        .alerts(0)
+        .into_iter()
+        .map(|a| (a.rule, a.target))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("new-unlock-method".to_owned(), Some("pk-other".to_owned()))]
+    );
+    // Its device's own unlock entry afterwards raises nothing more.
+    server.vault(&vault, &unlock_event("pk-other", "passkey", "phone"));
+    let input = server.sync_input(state.size());
+    state.sync_with(vault.manifest(), &input, &opts).unwrap();
+    assert_eq!(state.alerts(0).len(), 1);
 }

@@ -36,6 +36,7 @@ fn login(method: &str, outcome: &str, from: &str) -> Event {
         method: method.into(),
         outcome: outcome.into(),
         from: from.into(),
+        via: None,
     }
 }
 

@@ -204,6 +204,10 @@ pub enum Event {
         outcome: String,
         /// A keyed token of the requester's network.
         from: String,
+        /// For a successful sign-in, the vault's unlock entry that signed in
+        /// (the passkey's entry, or the recovery entry), as the server
+        /// matched it in the stored manifest.
+        via: Option<String>,
     },
 }
 
@@ -287,6 +291,7 @@ impl Event {
                 method: text(m, "method")?,
                 outcome: text(m, "outcome")?,
                 from: text(m, "from")?,
+                via: opt_text(m, "via")?,
             },
             _ => return None,
         };
@@ -405,10 +410,14 @@ impl Event {
                 method,
                 outcome,
                 from,
+                via,
             } => {
                 put("method", method.as_str().into());
                 put("outcome", outcome.as_str().into());
                 put("from", from.as_str().into());
+                if let Some(v) = via {
+                    put("via", v.as_str().into());
+                }
                 "login"
             }
         };
@@ -489,10 +498,12 @@ impl Event {
                 method,
                 outcome,
                 from,
+                via,
             } => {
                 s(from)
                     || one_of(method, &["passkey", "recovery"])
                     || one_of(outcome, &["ok", "failed"])
+                    || via.as_deref().is_some_and(s)
             }
         };
         if fail {

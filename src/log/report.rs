@@ -207,6 +207,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
             method,
             outcome,
             from,
+            via,
         } => {
             let mut ev = base(
                 "login",
@@ -227,6 +228,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
                 ),
             );
             ev.outcome = outcome.clone();
+            ev.target = via.clone();
             ev
         }
     })
@@ -526,6 +528,10 @@ impl Digest {
     /// Takes in the next verified entry (in log order): remembers what the
     /// rules need and raises the alerts it calls for. `own` lists this
     /// device's unlock entry ids (its own unlocks raise nothing).
+    // One arm per event: remembering what it says (unconditionally) and
+    // raising an alert (conditionally) read better as two steps than as
+    // match guards with side effects.
+    #[allow(clippy::collapsible_match)]
     pub fn apply(&mut self, e: &Entry, own: &[&str], rules: &AlertRules) {
         let window = u64::from(rules.burst_minutes) * 60;
         match &e.event {
@@ -575,6 +581,28 @@ impl Digest {
                 method,
                 outcome,
                 from,
+                via: Some(via),
+            } if method == "passkey" && outcome == "ok" => {
+                // The server's record of a passkey sign-in names the passkey:
+                // one never seen before raises the alert even if the device
+                // that used it writes no unlock entry of its own.
+                if push_unique(&mut self.used, via) && !own.contains(&via.as_str()) {
+                    let actor = format!("network {from}");
+                    self.raise(
+                        e,
+                        "new-unlock-method",
+                        &actor,
+                        1,
+                        Some(via),
+                        "remove-passkey",
+                    );
+                }
+            }
+            Event::Login {
+                method,
+                outcome,
+                from,
+                ..
             } if method == "recovery" => {
                 // Every recovery sign-in the server saw is its own alert,
                 // failed ones included (someone is trying the code).

@@ -147,6 +147,7 @@ fn login_failed_event(from: &str) -> Event {
         method: "recovery".into(),
         outcome: "failed".into(),
         from: from.into(),
+        via: None,
     }
 }
 
@@ -206,11 +207,23 @@ async fn the_honest_server_logs_shares_links_and_sign_ins() {
     let from = local_token(&s);
     let events: Vec<(Author, Event)> = got.iter().map(|e| (e.author, e.event.clone())).collect();
     let server = |e: Event| (Author::Server, e);
+    // A successful sign-in names the unlock entry that signed in (here the
+    // recovery entry of alice's stored manifest); a failed one names none.
+    let recovery_entry = alice
+        .vault
+        .manifest()
+        .recovery_entry_id()
+        .map(str::to_owned);
     let login = |method: &str, outcome: &str| {
         server(Event::Login {
             method: method.into(),
             outcome: outcome.into(),
             from: from.clone(),
+            via: if outcome == "ok" {
+                recovery_entry.clone()
+            } else {
+                None
+            },
         })
     };
     assert_eq!(

@@ -221,22 +221,36 @@ async fn signed_in(
     s: &AppState,
     user_id: &str,
     method: &str,
-    checked: ApiResult<()>,
+    checked: ApiResult<Option<String>>,
     from: String,
     others: OtherSessions,
 ) -> ApiResult<Response> {
     match checked {
-        Ok(()) => {
-            attest_login(s, user_id, method, true, from)
+        Ok(via) => {
+            attest_login(s, user_id, method, true, from, via)
                 .await
                 .map_err(Unrecorded::refusal)?;
             start_session(s, user_id, others).await
         }
         Err(e) => {
-            let _ = attest_login(s, user_id, method, false, from).await;
+            let _ = attest_login(s, user_id, method, false, from, None).await;
             Err(e)
         }
     }
+}
+
+/// The vault's unlock entry of the credential that signed in (its passkey
+/// entry in the stored manifest), named in the log's sign-in record so that
+/// a passkey never seen before raises the patient's alert even if its
+/// device writes nothing itself.
+async fn entry_of_credential(s: &AppState, user_id: &str, cred_id: &[u8]) -> Option<String> {
+    let (_, text) = stored_manifest(s, user_id).await.ok()?;
+    let manifest = parsed_stored(&text).ok()?;
+    let id = manifest
+        .passkeys()
+        .find(|p| p.credential_id == cred_id)
+        .map(|p| p.entry_id.to_owned());
+    id
 }
 
 async fn check_login(
@@ -244,7 +258,7 @@ async fn check_login(
     user_id: &str,
     credential: Value,
     state: &PasskeyAuthentication,
-) -> ApiResult<()> {
+) -> ApiResult<Option<String>> {
     let cred: PublicKeyCredential =
         serde_json::from_value(credential).map_err(|_| ApiError::bad("malformed credential"))?;
     let res = s
@@ -255,6 +269,7 @@ async fn check_login(
         return Err(login_failed("user verification is required"));
     }
     if res.needs_update() {
+        let res = res.clone();
         let u = user_id.to_string();
         s.db.write(move |c| {
             for (id, p) in db::passkeys(c, &u)? {
@@ -271,7 +286,7 @@ async fn check_login(
         })
         .await?;
     }
-    Ok(())
+    Ok(entry_of_credential(s, user_id, res.cred_id().as_ref()).await)
 }
 
 /// `POST /api/logout`: ends this session and clears the cookie.
@@ -332,7 +347,7 @@ async fn check_recovery(
     user_id: &str,
     challenge: &[u8],
     signature: &str,
-) -> ApiResult<()> {
+) -> ApiResult<Option<String>> {
     let (_, text) = stored_manifest(s, user_id).await?;
     let manifest = parsed_stored(&text)?;
     let sig = Base64UrlUnpadded::decode_vec(signature)
@@ -349,5 +364,5 @@ async fn check_recovery(
                 "the recovery proof did not verify",
             )
         })?;
-    Ok(())
+    Ok(manifest.recovery_entry_id().map(str::to_owned))
 }

@@ -541,11 +541,13 @@ pub(super) async fn attest_login(
     method: &str,
     ok: bool,
     from: String,
+    via: Option<String>,
 ) -> Result<(), Unrecorded> {
     let event = Event::Login {
         method: method.to_string(),
         outcome: if ok { "ok" } else { "failed" }.to_string(),
         from,
+        via: via.filter(|_| ok),
     };
     if ok {
         attest(s, user_id, event, Tier::Served, None).await
