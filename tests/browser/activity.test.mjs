@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launch, addAuthenticator, startReferenceServer, waitStatus } from "./helpers.mjs";
+import { launch, addAuthenticator, openShared, startReferenceServer, waitStatus } from "./helpers.mjs";
 
 let server, origin, browser;
 const shots = process.env.MEDSEAL_SCREENSHOTS_DIR;
@@ -56,14 +56,6 @@ async function addRecord(page, kind, text) {
   await page.fill("#text", text);
   await page.click("#save");
   await page.waitForFunction((t) => document.getElementById("records").textContent.includes(t), text);
-}
-
-async function openShared(page, fromText) {
-  await page.click("#shared-refresh");
-  const row = page.locator("#incoming tr", { hasText: fromText });
-  await row.getByRole("button", { name: "Open" }).click();
-  await page.waitForSelector("#shared-view:not([hidden])");
-  return page.$$eval("#shared-records tr", (rows) => rows.map((r) => r.children[1].textContent));
 }
 
 /** The Activity page's rows as [when, who, what, purpose, recorded by]. */

@@ -188,3 +188,20 @@ export async function waitStatus(page, re, timeout = 20000) {
     throw new Error(`status is "${await page.textContent("#status")}", wanted ${re}: ${e.message}`);
   });
 }
+
+/**
+ * In the demo, opens the share listed under "Shared with me" whose row holds
+ * `rowText`; returns the details of its records. The view is cleared first,
+ * so the rows read are this open's, not an earlier one's still on screen.
+ */
+export async function openShared(page, rowText) {
+  await page.click("#shared-refresh");
+  await page.evaluate(() => {
+    document.getElementById("shared-records").replaceChildren();
+    document.getElementById("shared-view").hidden = true;
+  });
+  const row = page.locator("#incoming tr", { hasText: rowText });
+  await row.getByRole("button", { name: "Open" }).click();
+  await page.waitForSelector("#shared-view:not([hidden])");
+  return page.$$eval("#shared-records tr", (rows) => rows.map((r) => r.children[1].textContent));
+}

@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launch, addAuthenticator, startReferenceServer, waitStatus } from "./helpers.mjs";
+import { launch, addAuthenticator, openShared, startReferenceServer, waitStatus } from "./helpers.mjs";
 
 let server, origin, browser;
 const shots = process.env.MEDSEAL_SCREENSHOTS_DIR;
@@ -59,14 +59,6 @@ async function lookUp(page, who) {
   await page.click("#lookup");
   await page.waitForSelector("#grantee-box:not([hidden])");
   return page.textContent("#grantee-fp .fingerprint");
-}
-
-async function openShared(page, fromText) {
-  await page.click("#shared-refresh");
-  const row = page.locator("#incoming tr", { hasText: fromText });
-  await row.getByRole("button", { name: "Open" }).click();
-  await page.waitForSelector("#shared-view:not([hidden])");
-  return page.$$eval("#shared-records tr", (rows) => rows.map((r) => r.children[1].textContent));
 }
 
 const MARK = "PLAINTEXT-MARKER";
