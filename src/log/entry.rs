@@ -71,6 +71,11 @@ impl Fields {
     }
 }
 
+/// A list of strings as a JSON array.
+pub(crate) fn strings(v: &[String]) -> Value {
+    Value::Array(v.iter().map(|s| Value::String(s.clone())).collect())
+}
+
 /// The leaf prefix.
 pub const MAGIC: &[u8] = b"medseal-log/v1\n";
 const SIGNED_PREFIX: &[u8] = b"medseal-log/v1 entry\n";
@@ -233,65 +238,61 @@ impl Event {
     /// The event from its JSON object's fields; `None` for a missing or
     /// mistyped field or an unknown type (the caller checks for extra ones).
     fn from_fields(m: &mut Fields) -> Option<Event> {
-        let text = |m: &mut Fields, k: &str| m.text(k);
-        let opt_text = |m: &mut Fields, k: &str| m.opt_text(k);
-        let num = |m: &mut Fields, k: &str| m.num(k);
-        let list = |m: &mut Fields, k: &str| m.list(k);
-        let ev = match text(m, "type")?.as_str() {
+        let ev = match m.text("type")?.as_str() {
             "server" => Event::Server {
-                name: text(m, "name")?,
-                key: text(m, "key")?,
+                name: m.text("name")?,
+                key: m.text("key")?,
             },
             "manifest" => Event::Manifest {
-                rev: num(m, "rev")?,
-                hash: text(m, "hash")?,
-                epoch: u32::try_from(num(m, "epoch")?).ok()?,
-                added: list(m, "added")?,
-                removed: list(m, "removed")?,
+                rev: m.num("rev")?,
+                hash: m.text("hash")?,
+                epoch: u32::try_from(m.num("epoch")?).ok()?,
+                added: m.list("added")?,
+                removed: m.list("removed")?,
             },
             "unlock" => Event::Unlock {
-                via: text(m, "via")?,
-                method: text(m, "method")?,
-                device: opt_text(m, "device")?,
+                via: m.text("via")?,
+                method: m.text("method")?,
+                device: m.opt_text("device")?,
             },
             "grant" => Event::Grant {
-                share: text(m, "share")?,
-                to: text(m, "to")?,
+                share: m.text("share")?,
+                to: m.text("to")?,
                 records: match m.take("records") {
                     None => None,
                     Some(v) => Some(u32::try_from(v.as_u64()?).ok()?),
                 },
-                scope: opt_text(m, "scope")?,
-                expires: num(m, "expires")?,
+                scope: m.opt_text("scope")?,
+                expires: m.num("expires")?,
             },
             "link" => Event::Link {
-                share: text(m, "share")?,
-                label: opt_text(m, "label")?,
-                expires: num(m, "expires")?,
+                share: m.text("share")?,
+                label: m.opt_text("label")?,
+                expires: m.num("expires")?,
             },
             "revoke" => Event::Revoke {
-                share: text(m, "share")?,
+                share: m.text("share")?,
             },
             "delete" => Event::Delete {
-                record: text(m, "record")?,
+                record: m.text("record")?,
             },
             "shared_fetch" => Event::SharedFetch {
-                grant: text(m, "grant")?,
-                by: text(m, "by")?,
-                records: list(m, "records")?,
-                outcome: text(m, "outcome")?,
+                grant: m.text("grant")?,
+                by: m.text("by")?,
+                records: m.list("records")?,
+                outcome: m.text("outcome")?,
             },
             "link_fetch" => Event::LinkFetch {
-                link: text(m, "link")?,
-                recipient: text(m, "recipient")?,
-                from: text(m, "from")?,
-                outcome: text(m, "outcome")?,
+                link: m.text("link")?,
+                recipient: m.text("recipient")?,
+                from: m.text("from")?,
+                outcome: m.text("outcome")?,
             },
             "login" => Event::Login {
-                method: text(m, "method")?,
-                outcome: text(m, "outcome")?,
-                from: text(m, "from")?,
-                via: opt_text(m, "via")?,
+                method: m.text("method")?,
+                outcome: m.text("outcome")?,
+                from: m.text("from")?,
+                via: m.opt_text("via")?,
             },
             _ => return None,
         };
@@ -304,13 +305,10 @@ impl Event {
         let mut put = |k: &str, v: Value| {
             m.insert(k.to_owned(), v);
         };
-        let strs =
-            |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
-        let ty = match self {
+        match self {
             Event::Server { name, key } => {
                 put("name", name.as_str().into());
                 put("key", key.as_str().into());
-                "server"
             }
             Event::Manifest {
                 rev,
@@ -323,12 +321,11 @@ impl Event {
                 put("hash", hash.as_str().into());
                 put("epoch", (*epoch).into());
                 if !added.is_empty() {
-                    put("added", strs(added));
+                    put("added", strings(added));
                 }
                 if !removed.is_empty() {
-                    put("removed", strs(removed));
+                    put("removed", strings(removed));
                 }
-                "manifest"
             }
             Event::Unlock {
                 via,
@@ -340,7 +337,6 @@ impl Event {
                 if let Some(d) = device {
                     put("device", d.as_str().into());
                 }
-                "unlock"
             }
             Event::Grant {
                 share,
@@ -358,7 +354,6 @@ impl Event {
                     put("scope", l.as_str().into());
                 }
                 put("expires", (*expires).into());
-                "grant"
             }
             Event::Link {
                 share,
@@ -370,15 +365,12 @@ impl Event {
                     put("label", l.as_str().into());
                 }
                 put("expires", (*expires).into());
-                "link"
             }
             Event::Revoke { share } => {
                 put("share", share.as_str().into());
-                "revoke"
             }
             Event::Delete { record } => {
                 put("record", record.as_str().into());
-                "delete"
             }
             Event::SharedFetch {
                 grant,
@@ -389,10 +381,9 @@ impl Event {
                 put("grant", grant.as_str().into());
                 put("by", by.as_str().into());
                 if !records.is_empty() {
-                    put("records", strs(records));
+                    put("records", strings(records));
                 }
                 put("outcome", outcome.as_str().into());
-                "shared_fetch"
             }
             Event::LinkFetch {
                 link,
@@ -404,7 +395,6 @@ impl Event {
                 put("recipient", recipient.as_str().into());
                 put("from", from.as_str().into());
                 put("outcome", outcome.as_str().into());
-                "link_fetch"
             }
             Event::Login {
                 method,
@@ -418,11 +408,26 @@ impl Event {
                 if let Some(v) = via {
                     put("via", v.as_str().into());
                 }
-                "login"
             }
         };
-        put("type", ty.into());
+        put("type", self.kind().into());
         m
+    }
+
+    /// The event's `type`, as its JSON names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Server { .. } => "server",
+            Event::Manifest { .. } => "manifest",
+            Event::Unlock { .. } => "unlock",
+            Event::Grant { .. } => "grant",
+            Event::Link { .. } => "link",
+            Event::Revoke { .. } => "revoke",
+            Event::Delete { .. } => "delete",
+            Event::SharedFetch { .. } => "shared_fetch",
+            Event::LinkFetch { .. } => "link_fetch",
+            Event::Login { .. } => "login",
+        }
     }
 
     /// The author allowed to write this kind of event.

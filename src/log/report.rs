@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::log::entry::{Author, Entry, Event};
+use crate::log::entry::{strings, Author, Entry, Event};
 
 /// One line of the access report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -96,7 +96,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
             if !removed.is_empty() {
                 what.push_str(&format!("; {} unlock method(s) removed", removed.len()));
             }
-            base("manifest", s("your vault"), "vault", what)
+            base(e.event.kind(), s("your vault"), "vault", what)
         }
         Event::Unlock {
             via,
@@ -104,7 +104,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
             device,
         } => {
             let mut ev = base(
-                "unlock",
+                e.event.kind(),
                 device.clone().unwrap_or_else(|| s("a device")),
                 "device",
                 if method == "recovery" {
@@ -128,7 +128,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
                 (None, Some(l)) => format!("shared all {l} records"),
                 (None, None) => s("shared records of a kind"),
             };
-            let mut ev = base("grant", to.clone(), "person", what);
+            let mut ev = base(e.event.kind(), to.clone(), "person", what);
             ev.expires = Some(*expires);
             ev.target = Some(share.clone());
             ev.purpose = Some("at the patient's request");
@@ -140,7 +140,12 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
             expires,
         } => {
             let name = label.clone().unwrap_or_else(|| s("a health link"));
-            let mut ev = base("link", name, "link", s("created a SMART Health Link"));
+            let mut ev = base(
+                e.event.kind(),
+                name,
+                "link",
+                s("created a SMART Health Link"),
+            );
             ev.expires = Some(*expires);
             ev.target = Some(share.clone());
             ev.purpose = Some("at the patient's request");
@@ -148,12 +153,17 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
         }
         Event::Revoke { share } => {
             let who = names.name_of(share).unwrap_or("a share").to_owned();
-            let mut ev = base("revoke", who, "person", s("access revoked"));
+            let mut ev = base(e.event.kind(), who, "person", s("access revoked"));
             ev.target = Some(share.clone());
             ev
         }
         Event::Delete { record } => {
-            let mut ev = base("delete", s("your vault"), "vault", s("record deleted"));
+            let mut ev = base(
+                e.event.kind(),
+                s("your vault"),
+                "vault",
+                s("record deleted"),
+            );
             ev.records = vec![record.clone()];
             ev
         }
@@ -164,7 +174,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
             outcome,
         } => {
             let mut ev = base(
-                "shared_fetch",
+                e.event.kind(),
                 by.clone(),
                 "person",
                 if outcome == "ok" {
@@ -188,7 +198,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
         } => {
             let label = names.name_of(link).map(str::to_owned);
             let mut ev = base(
-                "link_fetch",
+                e.event.kind(),
                 recipient.clone(),
                 "link",
                 match (&label, outcome.as_str()) {
@@ -210,7 +220,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
             via,
         } => {
             let mut ev = base(
-                "login",
+                e.event.kind(),
                 format!("network {from}"),
                 "sign-in",
                 format!(
@@ -311,10 +321,6 @@ pub struct Digest {
 // burstRaised: [who], places: [[link, [net]]], placesRaised: [link],
 // recoveryLogin: [n, t] | null, alerts: [{rule, index, time, actor, count,
 // target, action}]}`.
-fn strs(v: &[String]) -> Value {
-    Value::Array(v.iter().map(|s| Value::String(s.clone())).collect())
-}
-
 fn str_list(v: &Value) -> Option<Vec<String>> {
     v.as_array()?
         .iter()
@@ -341,7 +347,7 @@ impl Digest {
             )
         };
         m.insert("names".into(), pairs(&self.names));
-        m.insert("used".into(), strs(&self.used));
+        m.insert("used".into(), strings(&self.used));
         m.insert(
             "fetches".into(),
             Value::Array(
@@ -357,17 +363,17 @@ impl Digest {
                     .collect(),
             ),
         );
-        m.insert("burstRaised".into(), strs(&self.burst_raised));
+        m.insert("burstRaised".into(), strings(&self.burst_raised));
         m.insert(
             "places".into(),
             Value::Array(
                 self.places
                     .iter()
-                    .map(|(l, nets)| Value::Array(vec![l.as_str().into(), strs(nets)]))
+                    .map(|(l, nets)| Value::Array(vec![l.as_str().into(), strings(nets)]))
                     .collect(),
             ),
         );
-        m.insert("placesRaised".into(), strs(&self.places_raised));
+        m.insert("placesRaised".into(), strings(&self.places_raised));
         m.insert(
             "recoveryLogin".into(),
             self.recovery_login

@@ -416,11 +416,9 @@ impl Unrecorded {
 
 /// The kind of an event, for log lines (never its contents).
 fn kind_of(event: &Event) -> &'static str {
-    match event {
-        Event::SharedFetch { .. } => "shared_fetch",
-        Event::LinkFetch { .. } => "link_fetch",
-        Event::Login { .. } => "login",
-        _ => "vault",
+    match event.author() {
+        Author::Server => event.kind(),
+        Author::Vault => "vault",
     }
 }
 
