@@ -158,6 +158,10 @@ pub enum Error {
     /// consistency or inclusion proof, or the entries a checkpoint covers):
     /// treated as a failure, never as success.
     LogProofMissing,
+    /// A sealed stream ended at a chunk boundary without its (short) last
+    /// chunk: cut short in transit or by the server. What was read before
+    /// the end may be genuine, but the file is incomplete.
+    Truncated,
 }
 
 impl Error {
@@ -190,6 +194,7 @@ impl Error {
         "LogForked",
         "LogInconsistent",
         "LogProofMissing",
+        "Truncated",
     ];
 
     /// A stable, machine-readable code (the JS `ErrorCode` names).
@@ -222,6 +227,7 @@ impl Error {
             Error::LogForked { .. } => "LogForked",
             Error::LogInconsistent { .. } => "LogInconsistent",
             Error::LogProofMissing => "LogProofMissing",
+            Error::Truncated => "Truncated",
         }
     }
 }
@@ -321,6 +327,9 @@ impl fmt::Display for Error {
             Error::LogProofMissing => f.write_str(
                 "the server did not give the proof the vault log requires; nothing it sent was accepted",
             ),
+            Error::Truncated => f.write_str(
+                "the sealed file ends without its last chunk: it was cut short; nothing after the cut exists here, and the file must not be treated as complete",
+            ),
             Error::NotGranted => f.write_str(
                 "not granted: the record or key is outside what this grant gives (another record or grantee, or the grant was revoked)",
             ),
@@ -399,6 +408,7 @@ mod tests {
                 offered: 2,
             },
             Error::LogProofMissing,
+            Error::Truncated,
         ];
         // An exhaustive match: a new variant does not compile until listed above.
         for e in &all {
@@ -429,7 +439,8 @@ mod tests {
                 | Error::LogRolledBack { .. }
                 | Error::LogForked { .. }
                 | Error::LogInconsistent { .. }
-                | Error::LogProofMissing => {}
+                | Error::LogProofMissing
+                | Error::Truncated => {}
             }
         }
         let codes: Vec<&str> = all.iter().map(Error::code).collect();

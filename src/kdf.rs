@@ -98,6 +98,12 @@ pub(crate) mod label {
     // Format 3: emergency card (FORMAT.md §15.9).
     /// HKDF info prefix: an epoch's card signing key, from its vault key.
     pub(crate) const CARD_KEY: &[u8] = b"medseal/v3/card/signing-key";
+    /// HKDF info: a stream's C2SP input key, from its data key (FORMAT.md §17).
+    pub(crate) const STREAM_KEY: &[u8] = b"medseal/v3/stream/key";
+    /// AAD prefix: a stream's wrapped data key.
+    pub(crate) const AAD_STREAM_DEK: &[u8] = b"medseal/v3/aad/stream-dek";
+    /// Prefix of a stream's C2SP context.
+    pub(crate) const STREAM_CONTEXT: &[u8] = b"medseal/v3/stream/context";
 }
 
 /// Appends `u32be(len) || bytes`. Lengths are bounded by the callers' limits,

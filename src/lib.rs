@@ -38,6 +38,7 @@ mod secret;
 pub mod seen;
 pub mod share;
 pub mod shl;
+pub mod stream;
 pub mod vault;
 
 #[cfg(test)]

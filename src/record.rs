@@ -135,7 +135,7 @@ impl<'a> RecordContext<'a> {
         RecordContext { record_id, context }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.record_id.is_empty() {
             return Err(Error::InvalidArgument("recordId must not be empty"));
         }
@@ -286,7 +286,7 @@ pub(crate) struct RecordKeys<'v> {
 
 impl RecordKeys<'_> {
     /// The wrap key of an epoch; a retired or unknown epoch opens nothing.
-    fn wrap(&self, epoch: u32) -> Result<&crate::aead::Cipher> {
+    pub(crate) fn wrap(&self, epoch: u32) -> Result<&crate::aead::Cipher> {
         self.ring
             .iter()
             .find(|(e, _)| *e == epoch)
@@ -294,7 +294,7 @@ impl RecordKeys<'_> {
             .ok_or(Error::DecryptionFailed)
     }
     /// The newest epoch and its wrap key: what new records are sealed under.
-    fn newest(&self) -> Result<(u32, &crate::aead::Cipher)> {
+    pub(crate) fn newest(&self) -> Result<(u32, &crate::aead::Cipher)> {
         self.ring
             .first()
             .map(|(e, c)| (*e, c.as_ref()))

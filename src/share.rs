@@ -559,6 +559,37 @@ impl ReceivedGrant {
     }
 }
 
+impl ReceivedGrant {
+    /// Opens a shared stream's header (its first
+    /// [`crate::stream::HEADER_LEN`] bytes) with its slot, under the same
+    /// refusals as [`ReceivedGrant::open_record`]; the chunks then open with
+    /// the opener returned.
+    pub fn open_stream(
+        &self,
+        slot: &[u8],
+        head: &[u8],
+        ctx: &RecordContext<'_>,
+        now: u64,
+    ) -> Result<crate::stream::StreamOpener> {
+        if now >= self.grant.expires {
+            return Err(Error::GrantExpired {
+                expires: self.grant.expires,
+            });
+        }
+        if !self.grant.scope.covers(ctx.record_id) {
+            return Err(Error::NotGranted);
+        }
+        let parts = crate::stream::split_header(head, ctx)?;
+        let dek = aead::unwrap_key(
+            &self.slot_key,
+            slot,
+            &slot_aad(&self.grant.id, &self.grant.grantor, ctx),
+        )
+        .map_err(|_| Error::NotGranted)?;
+        crate::stream::open_with_key(&DataKey::from_array(dek), &parts, ctx)
+    }
+}
+
 /// A vault's fingerprint: what two people compare (read aloud, or as a QR
 /// code) to know that a key the server relayed is the other person's. It
 /// names the vault id and the identity key of the vault's first epoch, so it

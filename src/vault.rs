@@ -615,6 +615,80 @@ impl Vault {
         record::seal(rng, &keys, content_type as u8, meta.version, &data, ctx).map(Some)
     }
 
+    /// Starts sealing a stream (a large file) as version `version` of the
+    /// record `ctx` names, under the newest key epoch: write
+    /// [`crate::stream::StreamSealer::header`], then the sealed chunks.
+    pub fn seal_stream(
+        &mut self,
+        ctx: &RecordContext<'_>,
+        version: u64,
+    ) -> Result<crate::stream::StreamSealer> {
+        let (keys, rng) = self.keys_and_rng();
+        let (epoch, wrap) = keys.newest()?;
+        // One draw: the data key, the wrap nonce, the C2SP salt.
+        let mut random =
+            Zeroizing::new([0u8; 32 + crate::aead::NONCE_LEN + crate::stream::SALT_LEN]);
+        rng.fill(random.as_mut_slice())?;
+        crate::stream::seal_start(&random, epoch, wrap, keys.vault_id, version, ctx)
+    }
+
+    /// A stream's header parts and data key, checked against its commitment.
+    fn stream_key<'h>(
+        &self,
+        head: &'h [u8],
+        ctx: &RecordContext<'_>,
+    ) -> Result<(
+        crate::stream::HeaderParts<'h>,
+        crate::secret::DataKey,
+        crate::stream::StreamOpener,
+    )> {
+        let parts = crate::stream::split_header(head, ctx)?;
+        let keys = self.record_keys();
+        let dek =
+            crate::stream::unwrap_dek(keys.wrap(parts.meta.epoch)?, keys.vault_id, &parts, ctx)?;
+        let opener = crate::stream::open_with_key(&dek, &parts, ctx)?;
+        Ok((parts, dek, opener))
+    }
+
+    /// Checks a stream's header (its first [`crate::stream::HEADER_LEN`]
+    /// bytes): the data key unwraps under its epoch's key and matches the
+    /// commitment. Every failure of these is `DecryptionFailed`.
+    pub fn open_stream(
+        &self,
+        head: &[u8],
+        ctx: &RecordContext<'_>,
+    ) -> Result<crate::stream::StreamOpener> {
+        self.stream_key(head, ctx).map(|(_, _, o)| o)
+    }
+
+    /// Re-wraps a stream's data key under the current key epoch: the new
+    /// first [`crate::stream::REWRAP_LEN`] bytes of the stream (the chunks
+    /// stay as they are), or `Ok(None)` when it already is under it.
+    pub fn rewrap_stream(
+        &mut self,
+        head: &[u8],
+        ctx: &RecordContext<'_>,
+    ) -> Result<Option<Vec<u8>>> {
+        let meta = crate::stream::read_header(head)?;
+        if meta.epoch == self.manifest.epoch() {
+            return Ok(None);
+        }
+        let (parts, dek, _) = self.stream_key(head, ctx)?;
+        let wrap_nonce: [u8; crate::aead::NONCE_LEN] = self.rng.array()?;
+        let keys = self.record_keys();
+        let (epoch, wrap) = keys.newest()?;
+        crate::stream::rewrap_prefix(
+            &dek,
+            &wrap_nonce,
+            epoch,
+            wrap,
+            keys.vault_id,
+            parts.meta.version,
+            ctx,
+        )
+        .map(Some)
+    }
+
     /// Adds a passkey; returns the new signed manifest. No new key epoch:
     /// adding a way in revokes nothing.
     pub fn add_passkey(&mut self, passkey: PasskeyUnlock) -> Result<&Manifest> {
@@ -1116,6 +1190,10 @@ impl Vault {
         sealed: &[u8],
         ctx: &RecordContext<'_>,
     ) -> Result<crate::secret::DataKey> {
+        if sealed.starts_with(&crate::stream::MAGIC) {
+            // A stream's header: its data key goes into a grant slot the same way.
+            return self.stream_key(sealed, ctx).map(|(_, k, _)| k);
+        }
         record::data_key(&self.record_keys(), sealed, ctx).map(|(_, k)| k)
     }
 

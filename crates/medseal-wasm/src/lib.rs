@@ -21,6 +21,7 @@ use zeroize::{Zeroize, Zeroizing};
 pub mod card;
 pub mod log;
 pub mod share;
+pub mod stream;
 
 use medseal::hazmat;
 use medseal::record::{self, ContentType, RecordContext};
