@@ -130,7 +130,7 @@ pub fn chunk_offset(k: u64) -> u64 {
 /// The key-free checks of a stream's first bytes: magic, version, suite,
 /// length, epoch and record version.
 pub fn read_header(head: &[u8]) -> Result<StreamMeta> {
-    if head.len() < 4 || head[..4] != MAGIC {
+    if head.get(..4) != Some(&MAGIC[..]) {
         return Err(Error::Malformed("not a medseal stream"));
     }
     let (Some(&version), Some(&suite)) = (head.get(4), head.get(5)) else {
@@ -148,13 +148,11 @@ pub fn read_header(head: &[u8]) -> Result<StreamMeta> {
             version: suite.into(),
         });
     }
-    let Some(h) = head.get(..HEADER_LEN) else {
+    let Some(h) = head.first_chunk::<HEADER_LEN>() else {
         return Err(Error::Malformed("stream header is truncated"));
     };
     let epoch = u32::from_be_bytes([h[6], h[7], h[8], h[9]]);
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&h[10..18]);
-    let version = u64::from_be_bytes(v);
+    let version = u64::from_be_bytes([h[10], h[11], h[12], h[13], h[14], h[15], h[16], h[17]]);
     if epoch == 0 {
         return Err(Error::Malformed("stream key epoch must be at least 1"));
     }
@@ -220,7 +218,9 @@ fn expand_sha512(prk: &[u8; 32], info: &[u8]) -> Zeroizing<[u8; 76]> {
         mac.update(info);
         mac.update(&[i as u8 + 1]);
         t.copy_from_slice(&mac.finalize().into_bytes());
-        block.copy_from_slice(&t[..block.len()]);
+        for (b, x) in block.iter_mut().zip(t.iter()) {
+            *b = *x;
+        }
     }
     out
 }
@@ -252,6 +252,7 @@ impl StreamKeys {
         info.extend_from_slice(salt);
         info.extend_from_slice(&c2sp_context(version, ctx));
         let okm = expand_sha512(&input, &info);
+        let okm: &[u8; 76] = &okm;
         let mut key = Zeroizing::new([0u8; 32]);
         key.copy_from_slice(&okm[..32]);
         let mut base_nonce = [0u8; NONCE_LEN];
@@ -431,7 +432,7 @@ impl StreamOpener {
                 "sealed stream continues after its last chunk",
             ));
         }
-        if len < TAG_LEN || len > SEALED_CHUNK_LEN {
+        if !(TAG_LEN..=SEALED_CHUNK_LEN).contains(&len) {
             return Err(if last && len == 0 {
                 Error::Truncated
             } else {
@@ -597,14 +598,21 @@ pub(crate) struct HeaderParts<'a> {
 pub(crate) fn split_header<'a>(head: &'a [u8], ctx: &RecordContext<'_>) -> Result<HeaderParts<'a>> {
     ctx.check()?;
     let meta = read_header(head)?;
-    let mut salt = [0u8; SALT_LEN];
-    salt.copy_from_slice(&head[REWRAP_LEN..REWRAP_LEN + SALT_LEN]);
+    let h = head
+        .first_chunk::<HEADER_LEN>()
+        .ok_or(Error::Malformed("stream header is truncated"))?;
+    let (meta_bytes, rest) = h.split_at(META_LEN);
+    let (wrapped, rest) = rest.split_at(aead::WRAPPED_KEY_LEN);
+    let (salt, commitment) = rest.split_at(SALT_LEN);
+    let salt: [u8; SALT_LEN] = salt
+        .try_into()
+        .map_err(|_| Error::Malformed("stream header is truncated"))?;
     Ok(HeaderParts {
         meta,
-        meta_bytes: &head[..META_LEN],
-        wrapped: &head[META_LEN..REWRAP_LEN],
+        meta_bytes,
+        wrapped,
         salt,
-        commitment: &head[REWRAP_LEN + SALT_LEN..HEADER_LEN],
+        commitment,
     })
 }
 

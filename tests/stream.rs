@@ -4,7 +4,12 @@
 //! chunks, appended bytes, swapped, duplicated and dropped chunks, another
 //! record id, context, version or vault, a flipped bit anywhere.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
