@@ -1411,6 +1411,12 @@ pub mod deterministic {
         crate::HandoffReceiver::with_rng(&mut Rng::Seeded(SeededRng::new(seed)))
     }
 
+    /// The vault key of the current epoch: for stream vectors (FORMAT.md
+    /// §17.6), which a second implementation checks from `VK` down.
+    pub fn vault_key(vault: &Vault) -> [u8; 32] {
+        *vault.vault_key_bytes()
+    }
+
     /// Replaces a vault's random source with one drawn from `seed`.
     pub fn reseed(vault: &mut Vault, seed: &[u8]) {
         vault.rng = Rng::Seeded(SeededRng::new(seed));
