@@ -64,6 +64,8 @@ export const ErrorCode = {
   LogInconsistent: "LogInconsistent",
   /** The server withheld a proof the vault log requires: a failure, never a success. */
   LogProofMissing: "LogProofMissing",
+  /** A sealed file ends without its last chunk: it was cut short; do not treat what was read as the whole file. */
+  Truncated: "Truncated",
   /** The passkey ceremony was cancelled or timed out. */
   Cancelled: "Cancelled",
   /** medseal's WebAssembly module is not initialised: call `await init()` first. */

@@ -20,11 +20,14 @@ import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.
 import { readPackaged } from "./loader.js";
 import type { AccessAlert, AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync, LogSyncResult, SyncLogOptions } from "./types.js";
 import { accessReports } from "./report.js";
+import { type RangeReader, type RangeSource, type StreamControl, aborted, blobRangeSource, openTransform, rangeReader, sealTransform } from "./streams.js";
 export { accessReports } from "./report.js";
-import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, UnlockOptions, VaultApi } from "./types.js";
+import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, StreamOptions, UnlockOptions, VaultApi } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
+export { httpRangeSource } from "./streams.js";
+export type { RangeReader, RangeSource } from "./streams.js";
 export type { CeremonyOptions, CreateOptions, CredentialLike, PrfSupport } from "./webauthn.js";
 export type * from "./types.js";
 
@@ -599,6 +602,42 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 const challenge = (): Uint8Array => wasm.newPrfSalt(); // 32 random bytes from the wasm CSPRNG
 
+/** Collects a stream into a `Blob`, a few MiB of parts at a time. */
+async function collect(stream: ReadableStream<Uint8Array>, signal: AbortSignal | undefined, type = "application/octet-stream"): Promise<Blob> {
+  let blob = new Blob([], { type });
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  try {
+    await stream.pipeTo(new WritableStream<Uint8Array>({
+      write(chunk) {
+        parts.push(chunk);
+        held += chunk.byteLength;
+        if (held >= 4 << 20) {
+          blob = new Blob([blob, ...(parts as BlobPart[])], { type });
+          parts = [];
+          held = 0;
+        }
+      },
+    }), { signal });
+  } catch (e) {
+    if (signal?.aborted) throw aborted(signal);
+    throw e;
+  }
+  return new Blob([blob, ...(parts as BlobPart[])], { type });
+}
+
+/** The exact size of a sealed file (`sealStream`, `sealFile`) of `plaintextLength` bytes. @throws {@link MedsealError} `TooLarge`, `InvalidArgument` */
+export function ciphertextSize(plaintextLength: number): number {
+  ensureInit();
+  return call(() => wasm.streamSealedSize(plaintextLength));
+}
+
+/** The plaintext size of a sealed file of `sealedLength` bytes. @throws {@link MedsealError} `Truncated` (cut at a chunk boundary), `Malformed` (a length no writer makes), `InvalidArgument` */
+export function plaintextSize(sealedLength: number): number {
+  ensureInit();
+  return call(() => wasm.streamPlaintextSize(sealedLength));
+}
+
 // ------------------------------------------------------------------ key sources
 
 
@@ -1006,6 +1045,100 @@ export class Vault implements VaultApi<"sync"> {
     } finally {
       job.free();
     }
+  }
+
+  // ------------------------------------------------------------ large files
+
+  /**
+   * Seals a large file as a stream (FORMAT.md §17): plaintext bytes in, the
+   * sealed file out (its header first, then 16 KiB chunks), never holding
+   * more than a few chunks. Pipe a `File.stream()`, a `Response.body` or a
+   * Node web stream through it. Chunks are encrypted by WebCrypto under a
+   * non-extractable key that opens this one file (where WebCrypto is
+   * missing, in wasm). The sealed size is `ciphertextSize(n)` exactly.
+   * @throws {@link MedsealError} `InvalidArgument`, `Locked`, `RandomUnavailable`; the stream errors with `Locked` if the vault is locked meanwhile, or with the signal's reason when aborted
+   */
+  sealStream(opts: StreamOptions): TransformStream<Uint8Array, Uint8Array> {
+    const { recordId, context } = bindingOf(opts);
+    const ctl = this.#control(opts);
+    const job = call(() => this.#h.sealStream(recordId, context, versionOf(opts.version)));
+    this.#persist();
+    return sealTransform(job, ctl);
+  }
+
+  /**
+   * Opens a sealed stream: the sealed file in, plaintext out, each chunk
+   * authenticated before it is released. Plaintext arrives chunk by chunk:
+   * treat the file as complete only when the stream closes without error
+   * (`Truncated`: its end is missing).
+   * @throws {@link MedsealError} (as a stream error) `DecryptionFailed`, `Truncated`, `Malformed`, `UnknownVersion`, `StaleRecord`, `RecordDeleted`, `InvalidArgument`, `Locked`
+   */
+  openStream(opts: StreamOptions): TransformStream<Uint8Array, Uint8Array> {
+    const { recordId, context } = bindingOf(opts);
+    const ctl = this.#control(opts);
+    return openTransform(wasm.streamHeaderLength(), (head) => this.#openHead(head, recordId, context), ctl);
+  }
+
+  /**
+   * Seals a `Blob` or `File` into a `Blob` of the sealed file (built in
+   * parts, so the page holds a few MiB at a time; browsers keep large
+   * blobs on disk). Upload it with `fetch` or `XMLHttpRequest`.
+   * @throws {@link MedsealError} as `sealStream`
+   */
+  async sealFile(file: Blob, opts: StreamOptions): Promise<Blob> {
+    if (!(file instanceof Blob)) throw invalid("file must be a Blob or File");
+    return collect(file.stream().pipeThrough(this.sealStream({ ...opts, size: opts.size ?? file.size })), opts.signal);
+  }
+
+  /**
+   * Opens a sealed `Blob` into a `Blob` of the plaintext (`type` as given).
+   * @throws {@link MedsealError} as `openStream`
+   */
+  async openFile(sealed: Blob, opts: StreamOptions & { type?: string }): Promise<Blob> {
+    if (!(sealed instanceof Blob)) throw invalid("sealed must be a Blob");
+    const size = opts.size ?? call(() => wasm.streamPlaintextSize(sealed.size));
+    return collect(sealed.stream().pipeThrough(this.openStream({ ...opts, size })), opts.signal, opts.type);
+  }
+
+  /**
+   * Opens a sealed file for reading by ranges (a viewer showing page 1 of a
+   * PDF, an image, one frame of a study): from a `Blob`, or any
+   * `{ size, read(start, end) }` such as `httpRangeSource(url)`. It reads
+   * the header and verifies the last chunk first (so `size` is
+   * authenticated), then each `readRange` reads only the chunks it needs.
+   * @throws {@link MedsealError} `DecryptionFailed`, `Truncated`, `Malformed`, `UnknownVersion`, `StaleRecord`, `InvalidArgument`, `Locked`
+   */
+  async openRange(source: Blob | RangeSource, opts: RecordBinding): Promise<RangeReader> {
+    const { recordId, context } = bindingOf(opts);
+    const src = source instanceof Blob ? blobRangeSource(source) : source;
+    return rangeReader(src, wasm.streamHeaderLength(), (head) => this.#openHead(head, recordId, context), () => this.#h.isLocked);
+  }
+
+  /**
+   * Re-wraps a sealed file's key under the current key epoch (after
+   * `rekey`): from its first `ciphertextSize(0) - 16` bytes, the new first
+   * bytes to write over the stored file's (the chunks stay as they are), or
+   * `null` when it already is under the current epoch.
+   * @throws {@link MedsealError} `DecryptionFailed`, `Malformed`, `UnknownVersion`, `InvalidArgument`, `Locked`
+   */
+  rewrapStream(head: Uint8Array, opts: RecordBinding): Uint8Array | null {
+    const { recordId, context } = bindingOf(opts);
+    const bytes = bytesOf(head, "head");
+    return call(() => this.#h.rewrapStream(bytes, recordId, context)) ?? null;
+  }
+
+  #openHead(head: Uint8Array, recordId: string, context: Uint8Array): wasm.StreamOpenJob {
+    const job = call(() => this.#h.openStream(head, recordId, context));
+    this.#persist();
+    return job;
+  }
+
+  #control(opts: StreamOptions): StreamControl {
+    if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw invalid("onProgress must be a function");
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw invalid("signal must be an AbortSignal");
+    if (opts.size !== undefined && (!Number.isSafeInteger(opts.size) || opts.size < 0)) throw invalid("size must be a byte count");
+    if (opts.signal?.aborted) throw aborted(opts.signal);
+    return { onProgress: opts.onProgress, signal: opts.signal, total: opts.size, locked: () => this.#h.isLocked };
   }
 
   // ------------------------------------------------------------ unlock methods
@@ -1645,6 +1778,7 @@ guardMethods(Vault.prototype, [
   "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
   "revokeShare", "reissueGrant", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
   "logEntry", "syncLog", "logStatus", "accessReport",
+  "sealStream", "openStream", "sealFile", "openFile", "openRange", "rewrapStream",
 ]);
 guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
 guardMethods(accessReports, ["csv", "auditEvents"]);

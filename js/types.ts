@@ -85,6 +85,20 @@ export type SealedForm = "text" | "bytes";
 /** Options of `seal`: the binding, the form of the result, and the record's version (1 unless it is an edit: then the version opened plus one). */
 export type SealOptions<F extends SealedForm = SealedForm> = RecordBinding & { form?: F; version?: number };
 
+/**
+ * Options of the large-file calls (`sealStream`, `openStream`, `sealFile`,
+ * `openFile`, `openRange`): the binding, the record's version (sealing),
+ * a progress callback (plaintext bytes done, and the total when known), an
+ * `AbortSignal`, and the plaintext size when the caller knows it (for the
+ * progress total; `sealFile` and `openFile` know it).
+ */
+export type StreamOptions = RecordBinding & {
+  version?: number;
+  onProgress?: (done: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+  size?: number;
+};
+
 /** A sealed record's header, readable without a key (`recordInfo`). */
 export type RecordInfo = { format: number; epoch: number; version: number };
 

@@ -153,6 +153,13 @@ const PROVOKE = {
     vault.open(vault.seal({ dose: 2 }, { recordId: "r", version: 2 }), { recordId: "r" });
     vault.open(v1, { recordId: "r" });
   },
+  async Truncated() {
+    // A sealed file cut at a chunk boundary (its short last chunk missing), read as a stream.
+    const { vault } = await newVault();
+    const sealed = await vault.sealFile(new Blob([new Uint8Array(40000)]), { recordId: "scan" });
+    const cut = sealed.slice(0, 134 + 2 * 16400);
+    await vault.openFile(cut, { recordId: "scan", size: 32768 });
+  },
   async RecordDeleted() {
     const { vault } = await newVault();
     vault.open(vault.tombstone({ recordId: "r", version: 2 }), { recordId: "r" });

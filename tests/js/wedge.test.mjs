@@ -121,6 +121,7 @@ const base = await (async () => {
     secondId: manifest.unlock.find((e) => e.label === "two").id,
     sealedText: made.vault.seal({ a: 1 }, { recordId: "r", context: "c" }),
     sealedBytes: made.vault.seal({ a: 1 }, { recordId: "r", context: "c", form: "bytes" }),
+    sealedStream: new Uint8Array(await new Response(new Blob([rnd(40000)]).stream().pipeThrough(made.vault.sealStream({ recordId: "r", context: "c" }))).arrayBuffer()),
   };
   made.vault.lock();
   other.vault.lock();
@@ -227,6 +228,12 @@ const TABLE = [
   { name: "vault.openMany", ...vaultFx, args: () => [[{ sealed: base.sealedText, recordId: "r", context: "c" }, { sealed: base.sealedBytes.slice(), recordId: "r", context: "c" }]], call: (fx, a) => fx.vault.openMany(...a), paths: [[0], [0, 0], [0, 1], [0, 0, "sealed"], [0, 1, "sealed"], [0, 0, "recordId"], [0, 0, "context"], [1]] },
   { name: "vault.sealLarge", ...vaultFx, args: () => [new Uint8Array(70000).fill(7), { recordId: "r", context: "c", form: "bytes" }], call: (fx, a) => fx.vault.sealLarge(...a), paths: [[0], ...bindingPaths(1), [1, "form"]] },
   { name: "vault.openLarge (text)", ...vaultFx, args: () => [base.sealedText, { recordId: "r", context: "c" }], call: (fx, a) => fx.vault.openLarge(...a), paths: [[0], ...bindingPaths(1)] },
+  { name: "vault.sealStream", ...vaultFx, args: () => [{ recordId: "r", context: "c", version: 1, onProgress: () => {}, signal: new AbortController().signal, size: 20000 }], call: (fx, a) => new Response(new Blob([rnd(20000)]).stream().pipeThrough(fx.vault.sealStream(...a))).arrayBuffer(), paths: [...bindingPaths(0), [0, "version"], [0, "onProgress"], [0, "signal"], [0, "size"]] },
+  { name: "vault.openStream", ...vaultFx, args: () => [{ recordId: "r", context: "c", onProgress: () => {} }], call: (fx, a) => new Response(new Blob([base.sealedStream]).stream().pipeThrough(fx.vault.openStream(...a))).arrayBuffer(), paths: [...bindingPaths(0), [0, "onProgress"]] },
+  { name: "vault.sealFile", ...vaultFx, args: () => [new Blob([rnd(100)]), { recordId: "r", context: "c", signal: new AbortController().signal }], call: (fx, a) => fx.vault.sealFile(...a), paths: [[0], ...bindingPaths(1), [1, "signal"], [1, "size"]] },
+  { name: "vault.openFile", ...vaultFx, args: () => [new Blob([base.sealedStream]), { recordId: "r", context: "c", type: "application/pdf" }], call: (fx, a) => fx.vault.openFile(...a), paths: [[0], ...bindingPaths(1), [1, "type"], [1, "size"]] },
+  { name: "vault.openRange", ...vaultFx, args: () => [{ size: base.sealedStream.length, read: async (x, y) => base.sealedStream.slice(x, y) }, { recordId: "r", context: "c" }], call: async (fx, a) => { const r = await fx.vault.openRange(...a); await r.readRange(0, 10); await new Response(r.stream()).arrayBuffer(); r.close(); }, paths: [[0], [0, "size"], [0, "read"], ...bindingPaths(1)] },
+  { name: "vault.rewrapStream", ...vaultFx, args: () => [base.sealedStream.slice(0, 134), { recordId: "r", context: "c" }], call: (fx, a) => fx.vault.rewrapStream(...a), paths: [[0], ...bindingPaths(1)] },
   { name: "vault.openLarge (bytes)", ...vaultFx, args: () => [base.sealedBytes.slice(), { recordId: "r", context: "c" }], call: (fx, a) => fx.vault.openLarge(...a), paths: [[0], [1, "context"]] },
   // ---------------------------------------------------------------- Vault, unlock methods and the rest
   { name: "vault.manifest", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.manifest(...a), paths: [[0]] },
