@@ -415,3 +415,43 @@ fn a_grant_slot_shares_a_stream_like_a_record() {
         Some("GrantExpired")
     );
 }
+
+/// The stream's chunk key is handed to WebCrypto (docs/SECURITY.md §7b).
+/// Written as the attack: its holder rewrites chunks of that one stream
+/// under its unchanged header, and the vault opens the forgery. Nothing
+/// else: the same forged chunk in another stream does not open.
+#[test]
+fn a_leaked_chunk_key_rewrites_only_its_own_stream() {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let (mut v, _) = new_vault();
+    let c = ctx("scan-1");
+    let d = data(2 * C + 10);
+    let s = seal(&mut v, &d, &c);
+    // The leak: exactly what the JS layer gets (the key, and the nonces it asks for).
+    let o = v.open_stream(&s[..HEADER_LEN], &c).unwrap();
+    let key = *o.keys().key();
+    let nonce1 = o.keys().nonce(1);
+    let cipher = aes_gcm::Aes256Gcm::new(&key.into());
+    let mut forged_chunk = vec![0x41u8; C];
+    let tag = cipher
+        .encrypt_inout_detached(&nonce1.into(), &[], forged_chunk.as_mut_slice().into())
+        .unwrap();
+    forged_chunk.extend_from_slice(&tag);
+    let mut forged = s.clone();
+    let at = HEADER_LEN + SEALED_CHUNK_LEN;
+    forged[at..at + SEALED_CHUNK_LEN].copy_from_slice(&forged_chunk);
+    // The documented limit: it opens, with the forged content.
+    let (out, r) = open(&v, &forged, &c);
+    r.unwrap();
+    assert_eq!(&out[C..2 * C], &[0x41u8; C][..]);
+    // And nothing else: the same chunk in another stream of the same vault
+    // and record id, or this stream under another record id, fails.
+    let other = seal(&mut v, &d, &c);
+    let mut spliced = other.clone();
+    spliced[at..at + SEALED_CHUNK_LEN].copy_from_slice(&forged_chunk);
+    assert_eq!(open(&v, &spliced, &c).1, Err(Error::DecryptionFailed));
+    assert_eq!(
+        open(&v, &forged, &ctx("scan-2")).1,
+        Err(Error::DecryptionFailed)
+    );
+}
