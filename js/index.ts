@@ -602,6 +602,13 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 const challenge = (): Uint8Array => wasm.newPrfSalt(); // 32 random bytes from the wasm CSPRNG
 
+/** A shared file's grant, its grantor's manifest and the file's slot. */
+export type SharedFile = { grant: string; grantor: Manifest | string; slot: string };
+
+function sharedOf(opts: SharedFile): { grant: string; grantor: string; slot: Uint8Array } {
+  return { grant: str(opts.grant, "grant"), grantor: manifestText(opts.grantor), slot: fromB64u(str(opts.slot, "slot")) };
+}
+
 /** Collects a stream into a `Blob`, a few MiB of parts at a time. */
 async function collect(stream: ReadableStream<Uint8Array>, signal: AbortSignal | undefined, type = "application/octet-stream"): Promise<Blob> {
   let blob = new Blob([], { type });
@@ -1127,6 +1134,44 @@ export class Vault implements VaultApi<"sync"> {
     return call(() => this.#h.rewrapStream(bytes, recordId, context)) ?? null;
   }
 
+  /**
+   * Opens a file another vault shared with this one, as a stream (see
+   * `openStream`): the grant is verified against the grantor's manifest
+   * (pin it with `sharing.pin`) when the file's first bytes arrive, then
+   * the header with the file's `slot` (from `grantSlot` of the file's first
+   * 134 bytes on the grantor's side).
+   * @throws {@link MedsealError} as `openStream`, and `NotGranted`, `GrantExpired`, `ManifestInvalid`
+   */
+  openSharedStream(opts: StreamOptions & SharedFile): TransformStream<Uint8Array, Uint8Array> {
+    const { recordId, context } = bindingOf(opts);
+    const shared = sharedOf(opts);
+    const ctl = this.#control(opts);
+    return openTransform(wasm.streamHeaderLength(), (head) => this.#openSharedHead(shared, head, recordId, context), ctl);
+  }
+
+  /**
+   * Opens a file another vault shared with this one for reading by ranges
+   * (see `openRange` and `openSharedStream`).
+   * @throws {@link MedsealError} as `openRange`, and `NotGranted`, `GrantExpired`, `ManifestInvalid`
+   */
+  async openSharedRange(source: Blob | RangeSource, opts: RecordBinding & SharedFile): Promise<RangeReader> {
+    const { recordId, context } = bindingOf(opts);
+    const shared = sharedOf(opts);
+    const src = source instanceof Blob ? blobRangeSource(source) : source;
+    return rangeReader(src, wasm.streamHeaderLength(), (head) => this.#openSharedHead(shared, head, recordId, context), () => this.#h.isLocked);
+  }
+
+  #openSharedHead(shared: { grant: string; grantor: string; slot: Uint8Array }, head: Uint8Array, recordId: string, context: Uint8Array): wasm.StreamOpenJob {
+    const now = Math.floor(Date.now() / 1000);
+    const g = call(() => this.#h.acceptGrant(shared.grant, shared.grantor, now));
+    try {
+      return call(() => this.#h.openSharedStream(g, shared.slot, head, recordId, context, now));
+    } finally {
+      g.free();
+      this.#persist();
+    }
+  }
+
   #openHead(head: Uint8Array, recordId: string, context: Uint8Array): wasm.StreamOpenJob {
     const job = call(() => this.#h.openStream(head, recordId, context));
     this.#persist();
@@ -1304,7 +1349,8 @@ export class Vault implements VaultApi<"sync"> {
   /**
    * A shared record's slot in one of this vault's grants (base64url): its
    * data key wrapped for that grant only. Store it beside the grant; the
-   * grantee needs it with the sealed record.
+   * grantee needs it with the sealed record. For a large file, pass the
+   * file's first 134 bytes (its header) as `sealed`.
    * @throws {@link MedsealError} `NotGranted` (revoked, another vault's grant, a record outside it), `GrantExpired`, and as `open`
    */
   grantSlot(grant: string, sealed: string | Uint8Array, opts: RecordBinding): string {
@@ -1778,7 +1824,7 @@ guardMethods(Vault.prototype, [
   "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
   "revokeShare", "reissueGrant", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
   "logEntry", "syncLog", "logStatus", "accessReport",
-  "sealStream", "openStream", "sealFile", "openFile", "openRange", "rewrapStream",
+  "sealStream", "openStream", "sealFile", "openFile", "openRange", "rewrapStream", "openSharedStream", "openSharedRange",
 ]);
 guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
 guardMethods(accessReports, ["csv", "auditEvents"]);

@@ -255,3 +255,25 @@ test("versions: a stream's version is checked against what this device saw; a re
   assert.equal((await open(v, s2, { recordId: "img-1" })).error?.code, ErrorCode.DecryptionFailed, "the epoch-1 header no longer opens");
   void manifest;
 });
+
+test("a file shared under a grant: the grantee streams it and reads ranges; outside the grant it is NotGranted", async () => {
+  const owner = await newVault();
+  const clinician = await newVault();
+  const d = data(3 * C + 500);
+  const s = await seal(owner, d, { recordId: "scan-9", context: "attachments" });
+  const { grant, manifest } = owner.grant({ grantee: clinician.manifest(), records: ["scan-9"], expires: Date.now() + 3_600_000 });
+  const slot = owner.grantSlot(grant, s.subarray(0, H), { recordId: "scan-9", context: "attachments" });
+  const shared = { grant, grantor: manifest, slot, recordId: "scan-9", context: "attachments" };
+  const out = await readUntilError(source(s).pipeThrough(clinician.openSharedStream(shared)));
+  assert.equal(out.error, null);
+  assert.deepEqual(out.out, d);
+  const r = await clinician.openSharedRange(new Blob([s]), shared);
+  assert.deepEqual(await r.readRange(2 * C + 7, 100), d.subarray(2 * C + 7, 2 * C + 107));
+  // Another record id than the grant names, another vault, a tampered file.
+  assert.equal(await acode(() => clinician.openSharedRange(new Blob([s]), { ...shared, recordId: "scan-8" })), ErrorCode.NotGranted);
+  const stranger = await newVault();
+  assert.equal((await readUntilError(source(s).pipeThrough(stranger.openSharedStream(shared)))).error?.code, ErrorCode.NotGranted);
+  const t = s.slice();
+  t[H + 5] ^= 1;
+  assert.equal((await readUntilError(source(t).pipeThrough(clinician.openSharedStream(shared)))).error?.code, ErrorCode.DecryptionFailed);
+});

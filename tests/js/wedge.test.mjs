@@ -103,6 +103,7 @@ const base = await (async () => {
   const { grant, manifest } = made.vault.grant({ grantee: other.vault.manifest(), records: ["r"], expires: Date.now() + 3_600_000 });
   const incoming = other.vault.grant({ grantee: manifest, records: ["s"], expires: Date.now() + 3_600_000 });
   const incomingSealed = other.vault.seal({ b: 2 }, { recordId: "s" });
+  const incomingStream = new Uint8Array(await new Response(new Blob([rnd(20000)]).stream().pipeThrough(other.vault.sealStream({ recordId: "s" }))).arrayBuffer());
   const out = {
     get manifest() {
       return this.link.manifest;
@@ -114,6 +115,8 @@ const base = await (async () => {
     incomingGrantor: incoming.manifest,
     incomingSealed,
     incomingSlot: other.vault.grantSlot(incoming.grant, incomingSealed, { recordId: "s" }),
+    incomingStream,
+    incomingStreamSlot: other.vault.grantSlot(incoming.grant, incomingStream.subarray(0, 134), { recordId: "s" }),
     link: made.vault.createLink({ baseUrl: "https://phr.example/shl/", label: "ER", expires: Date.now() + 3_600_000, passcode: true }),
     prfOutput,
     prf2,
@@ -233,6 +236,8 @@ const TABLE = [
   { name: "vault.sealFile", ...vaultFx, args: () => [new Blob([rnd(100)]), { recordId: "r", context: "c", signal: new AbortController().signal }], call: (fx, a) => fx.vault.sealFile(...a), paths: [[0], ...bindingPaths(1), [1, "signal"], [1, "size"]] },
   { name: "vault.openFile", ...vaultFx, args: () => [new Blob([base.sealedStream]), { recordId: "r", context: "c", type: "application/pdf" }], call: (fx, a) => fx.vault.openFile(...a), paths: [[0], ...bindingPaths(1), [1, "type"], [1, "size"]] },
   { name: "vault.openRange", ...vaultFx, args: () => [{ size: base.sealedStream.length, read: async (x, y) => base.sealedStream.slice(x, y) }, { recordId: "r", context: "c" }], call: async (fx, a) => { const r = await fx.vault.openRange(...a); await r.readRange(0, 10); await new Response(r.stream()).arrayBuffer(); r.close(); }, paths: [[0], [0, "size"], [0, "read"], ...bindingPaths(1)] },
+  { name: "vault.openSharedStream", ...vaultFx, args: () => [{ grant: base.incoming, grantor: structuredClone(base.incomingGrantor), slot: base.incomingStreamSlot, recordId: "s" }], call: (fx, a) => new Response(new Blob([base.incomingStream]).stream().pipeThrough(fx.vault.openSharedStream(...a))).arrayBuffer(), paths: [[0], [0, "grant"], [0, "grantor"], [0, "slot"], [0, "recordId"], [0, "context"]] },
+  { name: "vault.openSharedRange", ...vaultFx, args: () => [new Blob([base.incomingStream]), { grant: base.incoming, grantor: structuredClone(base.incomingGrantor), slot: base.incomingStreamSlot, recordId: "s" }], call: async (fx, a) => { const r = await fx.vault.openSharedRange(...a); await r.readRange(0, 10); }, paths: [[0], [1], [1, "grant"], [1, "grantor"], [1, "slot"], [1, "recordId"]] },
   { name: "vault.rewrapStream", ...vaultFx, args: () => [base.sealedStream.slice(0, 134), { recordId: "r", context: "c" }], call: (fx, a) => fx.vault.rewrapStream(...a), paths: [[0], ...bindingPaths(1)] },
   { name: "vault.openLarge (bytes)", ...vaultFx, args: () => [base.sealedBytes.slice(), { recordId: "r", context: "c" }], call: (fx, a) => fx.vault.openLarge(...a), paths: [[0], [1, "context"]] },
   // ---------------------------------------------------------------- Vault, unlock methods and the rest

@@ -150,7 +150,7 @@ pub fn grant_info(grant_json: &str) -> Result<GrantInfo, JsValue> {
 /// vault key.
 #[wasm_bindgen]
 pub struct GrantHandle {
-    inner: ReceivedGrant,
+    pub(crate) inner: ReceivedGrant,
 }
 
 #[wasm_bindgen]
@@ -214,7 +214,14 @@ impl VaultHandle {
         let bytes = sealed_of(sealed, text)?;
         let now = seconds(now, "now must be seconds since 1970")?;
         let ctx = binding(record_id, context);
-        let meta = medseal::read_meta(&bytes).map_err(to_js)?;
+        // A large file's header (FORMAT.md §17.5) or a sealed record.
+        let meta = if bytes.starts_with(&medseal::stream::MAGIC) {
+            medseal::stream::read_header(&bytes)
+                .map_err(to_js)?
+                .as_record_meta()
+        } else {
+            medseal::read_meta(&bytes).map_err(to_js)?
+        };
         self.seen.check_record(&ctx, &meta).map_err(to_js)?;
         self.get_mut()?
             .grant_slot(&grant, &bytes, &ctx, now)

@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use medseal::stream::{self, StreamOpener, StreamSealer};
 
+use crate::share::{seconds, GrantHandle};
 use crate::{binding, invalid, to_js, version_of, VaultHandle};
 
 /// A byte count or offset from JS: a whole number below 2^53.
@@ -286,6 +287,41 @@ impl VaultHandle {
         self.seen_changed |= self
             .seen
             .saw_opened(&ctx, &meta.as_record_meta(), current, false);
+        Ok(StreamOpenJob {
+            opener,
+            key_taken: false,
+        })
+    }
+
+    /// Checks the header of a stream another vault shared with this one
+    /// (see `openShared`): the grant's expiry and scope, the slot, the
+    /// commitment; its version against what this device saw of that
+    /// grantor's record.
+    #[wasm_bindgen(js_name = openSharedStream)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_shared_stream(
+        &mut self,
+        grant: &GrantHandle,
+        slot: &[u8],
+        head: &[u8],
+        record_id: &str,
+        context: &[u8],
+        now: f64,
+    ) -> Result<StreamOpenJob, JsValue> {
+        let now = seconds(now, "now must be seconds since 1970")?;
+        let ctx = binding(record_id, context);
+        // Remembered apart from this vault's own records, as `openShared` does.
+        let mut remembered = b"medseal/shared/".to_vec();
+        remembered.extend_from_slice(&grant.inner.grant().grantor);
+        remembered.extend_from_slice(context);
+        let seen_ctx = binding(record_id, &remembered);
+        let meta = stream::read_header(head).map_err(to_js)?.as_record_meta();
+        self.seen.check_record(&seen_ctx, &meta).map_err(to_js)?;
+        let opener = grant
+            .inner
+            .open_stream(slot, head, &ctx, now)
+            .map_err(to_js)?;
+        self.seen_changed |= self.seen.saw_opened(&seen_ctx, &meta, meta.epoch, false);
         Ok(StreamOpenJob {
             opener,
             key_taken: false,
