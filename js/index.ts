@@ -507,6 +507,18 @@ export function recordInfo(sealed: string | Uint8Array): RecordInfo {
   return out;
 }
 
+/**
+ * A sealed file's key epoch and version, from its first 134 bytes, without
+ * a key (authenticated only when it opens): an edit seals `version + 1`; an
+ * `epoch` below the vault's current one needs `rewrapStream`.
+ * @throws {@link MedsealError} `Malformed`, `UnknownVersion`
+ */
+export function streamInfo(head: Uint8Array): { epoch: number; version: number } {
+  ensureInit();
+  const [epoch, version] = call(() => wasm.streamInfo(bytesOf(head, "head")));
+  return { epoch, version };
+}
+
 /** A record version option: absent, or checked by wasm (an integer 1 .. 2^53 - 1). */
 function versionOf(v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;

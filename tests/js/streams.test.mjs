@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
-import { init, Vault, ErrorCode, MedsealError, webauthn, ciphertextSize, plaintextSize } from "../../pkg/dist/node.js";
+import { init, Vault, ErrorCode, MedsealError, webauthn, ciphertextSize, plaintextSize, streamInfo } from "../../pkg/dist/node.js";
 import { code, acode } from "./codes.mjs";
 
 await init();
@@ -250,6 +250,9 @@ test("versions: a stream's version is checked against what this device saw; a re
   const head = v.rewrapStream(s2.subarray(0, H), { recordId: "img-1" });
   assert.equal(head.length, 78);
   const s2b = new Uint8Array([...head, ...s2.subarray(78)]);
+  assert.deepEqual(streamInfo(s2.subarray(0, H)), { epoch: 1, version: 2 });
+  assert.deepEqual(streamInfo(s2b.subarray(0, H)), { epoch: 2, version: 2 });
+  assert.equal(code(() => streamInfo(new Uint8Array(10))), ErrorCode.Malformed);
   assert.deepEqual((await open(v, s2b, { recordId: "img-1" })).out, d2);
   v.retireEpochs();
   assert.equal((await open(v, s2, { recordId: "img-1" })).error?.code, ErrorCode.DecryptionFailed, "the epoch-1 header no longer opens");

@@ -59,6 +59,14 @@ pub fn stream_sealed_chunk_length() -> u32 {
     stream::SEALED_CHUNK_LEN as u32
 }
 
+/// A stream header's key epoch and record version, read without a key
+/// (authenticated only when the stream opens): `[epoch, version]`.
+#[wasm_bindgen(js_name = streamInfo)]
+pub fn stream_info(head: &[u8]) -> Result<Vec<f64>, JsValue> {
+    let m = stream::read_header(head).map_err(to_js)?;
+    Ok(vec![f64::from(m.epoch), m.version as f64])
+}
+
 /// A stream being sealed: write `header`, then each chunk of
 /// `streamChunkLength()` plaintext bytes (the last one shorter, possibly
 /// empty) encrypted with AES-GCM under `takeKey()` and `nextNonce(...)`, no
