@@ -162,6 +162,9 @@ pub enum Error {
     /// chunk: cut short in transit or by the server. What was read before
     /// the end may be genuine, but the file is incomplete.
     Truncated,
+    /// A security notice that is not signed by an operator key the app
+    /// pins (forged, edited, unsigned, or signed by another key): ignore it.
+    NoticeInvalid,
 }
 
 impl Error {
@@ -195,6 +198,7 @@ impl Error {
         "LogInconsistent",
         "LogProofMissing",
         "Truncated",
+        "NoticeInvalid",
     ];
 
     /// A stable, machine-readable code (the JS `ErrorCode` names).
@@ -228,6 +232,7 @@ impl Error {
             Error::LogInconsistent { .. } => "LogInconsistent",
             Error::LogProofMissing => "LogProofMissing",
             Error::Truncated => "Truncated",
+            Error::NoticeInvalid => "NoticeInvalid",
         }
     }
 }
@@ -330,6 +335,9 @@ impl fmt::Display for Error {
             Error::Truncated => f.write_str(
                 "the sealed file ends without its last chunk: it was cut short; nothing after the cut exists here, and the file must not be treated as complete",
             ),
+            Error::NoticeInvalid => f.write_str(
+                "the security notice is not signed by a key this app trusts: it was forged or altered; ignore it",
+            ),
             Error::NotGranted => f.write_str(
                 "not granted: the record or key is outside what this grant gives (another record or grantee, or the grant was revoked)",
             ),
@@ -409,6 +417,7 @@ mod tests {
             },
             Error::LogProofMissing,
             Error::Truncated,
+            Error::NoticeInvalid,
         ];
         // An exhaustive match: a new variant does not compile until listed above.
         for e in &all {
@@ -440,7 +449,8 @@ mod tests {
                 | Error::LogForked { .. }
                 | Error::LogInconsistent { .. }
                 | Error::LogProofMissing
-                | Error::Truncated => {}
+                | Error::Truncated
+                | Error::NoticeInvalid => {}
             }
         }
         let codes: Vec<&str> = all.iter().map(Error::code).collect();

@@ -30,6 +30,7 @@ mod kdf;
 pub mod link;
 pub mod log;
 pub mod manifest;
+pub mod notice;
 mod padding;
 pub mod record;
 pub mod recovery;
