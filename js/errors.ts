@@ -66,6 +66,8 @@ export const ErrorCode = {
   LogProofMissing: "LogProofMissing",
   /** A sealed file ends without its last chunk: it was cut short; do not treat what was read as the whole file. */
   Truncated: "Truncated",
+  /** A security notice not signed by an operator key the app pins (forged or altered): ignore it. */
+  NoticeInvalid: "NoticeInvalid",
   /** The passkey ceremony was cancelled or timed out. */
   Cancelled: "Cancelled",
   /** medseal's WebAssembly module is not initialised: call `await init()` first. */

@@ -22,7 +22,7 @@ import type { AccessAlert, AccessReport, AccessReportOptions, LogEntry, LogEvent
 import { accessReports } from "./report.js";
 import { type RangeReader, type RangeSource, type StreamControl, aborted, blobRangeSource, openTransform, rangeReader, sealTransform } from "./streams.js";
 export { accessReports } from "./report.js";
-import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, StreamOptions, UnlockOptions, VaultApi } from "./types.js";
+import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, StreamOptions, UnlockOptions, VaultApi, Notice, OperatorKeyPin } from "./types.js";
 import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
@@ -506,6 +506,33 @@ export function recordInfo(sealed: string | Uint8Array): RecordInfo {
   r.free();
   return out;
 }
+
+/**
+ * Security notices from the service's operator ("we had an incident:
+ * re-key your vault"). The server relays a notice as a C2SP signed note;
+ * the app pins the operator's keys in its own code, so a notice the server
+ * forged or altered is refused (`NoticeInvalid`): show nothing then.
+ */
+export const notices = {
+  /**
+   * Verifies a signed notice against the pinned `keys`; `current` says
+   * whether to show it at `now` (default: the clock).
+   * @throws {@link MedsealError} `NoticeInvalid`, `Malformed`, `TooLarge`, `InvalidArgument`
+   */
+  verify(signed: string, opts: { keys: OperatorKeyPin[]; now?: Date | number }): Notice {
+    ensureInit();
+    const text = str(signed, "signed");
+    obj(opts, "options must be { keys, now? }");
+    if (!Array.isArray(opts.keys)) throw invalid("keys must be an array of { name, key }");
+    const keys = JSON.stringify(opts.keys.map((k) => {
+      obj(k, "each key must be { name, key }");
+      return { name: str(k.name, "name"), key: str(k.key, "key") };
+    }));
+    const now = opts.now === undefined ? Date.now() / 1000 : secondsOf(opts.now, "now");
+    const n = JSON.parse(call(() => wasm.verifyNotice(text, keys))) as Omit<Notice, "current">;
+    return { ...n, current: n.issued <= now && now < n.expires };
+  },
+};
 
 /**
  * A sealed file's key epoch and version, from its first 134 bytes, without
@@ -1842,5 +1869,6 @@ guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
 guardMethods(accessReports, ["csv", "auditEvents"]);
 guardMethods(healthLinks, ["parse", "openFile"]);
 guardMethods(healthCards, ["read"]);
+guardMethods(notices, ["verify"]);
 guardMethods(VaultReceiver.prototype, ["accept", "discard"]);
 guardMethods(webauthn, ["support", "requestExtension", "createExtension", "serverSafe", "passkeys", "newPrfSalt", "prfInput"]);

@@ -99,6 +99,28 @@ export type StreamOptions = RecordBinding & {
   size?: number;
 };
 
+/**
+ * A security notice from the service's operator, verified against the
+ * operator keys the app pins (`notices.verify`): show `title` and `body`
+ * with one button for `action`.
+ */
+export type Notice = {
+  id: string;
+  /** Seconds since 1970. */
+  issued: number;
+  /** Seconds since 1970: not shown from then on. */
+  expires: number;
+  severity: "info" | "warning" | "critical";
+  action: "none" | "rekey" | "rotate-recovery" | "add-passkey" | "review-activity" | "update-app";
+  title: string;
+  body: string;
+  /** Whether it is to be shown now (issued, not expired). */
+  current: boolean;
+};
+
+/** An operator key an app pins for notices: its name and the base64url of its compressed P-256 public key. */
+export type OperatorKeyPin = { name: string; key: string };
+
 /** A sealed record's header, readable without a key (`recordInfo`). */
 export type RecordInfo = { format: number; epoch: number; version: number };
 

@@ -230,6 +230,53 @@ impl Notice {
     }
 }
 
+impl Notice {
+    /// The notice as JSON: `{id, issued, expires, severity, action, title, body}`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "id": self.id,
+            "issued": self.issued,
+            "expires": self.expires,
+            "severity": self.severity.name(),
+            "action": self.action.name(),
+            "title": self.title,
+            "body": self.body,
+        })
+        .to_string()
+    }
+
+    /// [`Notice::verify`] with the pinned keys as JSON:
+    /// `[{"name": "...", "key": "<base64url of the compressed SEC1 key>"}]`
+    /// (what [`OperatorKey::pinned_json`] writes).
+    pub fn verify_json(signed: &str, keys_json: &str) -> Result<Notice> {
+        let v: serde_json::Value = serde_json::from_str(keys_json)
+            .map_err(|_| Error::InvalidArgument("keys must be [{ name, key }]"))?;
+        let list = v
+            .as_array()
+            .filter(|a| !a.is_empty() && a.len() <= 16)
+            .ok_or(Error::InvalidArgument("keys must be 1 to 16 { name, key }"))?;
+        let mut keys = Vec::with_capacity(list.len());
+        for k in list {
+            let name = k["name"]
+                .as_str()
+                .ok_or(Error::InvalidArgument("a key's name must be a string"))?;
+            let key = k["key"]
+                .as_str()
+                .and_then(|t| crate::b64::decode(t.as_bytes()))
+                .filter(|b| b.len() == 33)
+                .ok_or(Error::InvalidArgument(
+                    "a key must be the base64url of a 33-byte compressed P-256 key",
+                ))?;
+            keys.push((name.to_owned(), key));
+        }
+        let refs: Vec<(&str, &[u8])> = keys
+            .iter()
+            .map(|(n, k)| (n.as_str(), k.as_slice()))
+            .collect();
+        Notice::verify(signed, &refs)
+    }
+}
+
 /// The operator's notice-signing key (kept offline; the app pins its public
 /// half). Debug prints no secret.
 pub struct OperatorKey {
@@ -280,6 +327,12 @@ impl OperatorKey {
     /// The public key, compressed SEC1 (what the app pins).
     pub fn public_key(&self) -> [u8; 33] {
         self.key.public_key()
+    }
+
+    /// The public half as the app pins it: `{"name": ..., "key": <base64url>}`.
+    pub fn pinned_json(&self) -> String {
+        serde_json::json!({ "name": self.name, "key": crate::b64::encode(&self.public_key()) })
+            .to_string()
     }
 
     /// The notice as a signed note.

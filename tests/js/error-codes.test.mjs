@@ -4,7 +4,7 @@
 // reachable from JS: a table provokes each one, and must cover the lists.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores, sharing, pinStores } from "../../pkg/dist/node.js";
+import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores, sharing, pinStores, notices } from "../../pkg/dist/node.js";
 import { JS_ERROR_CODES } from "../../pkg/dist/errors.js";
 import { RemoteVault } from "../../pkg/dist/remote.js";
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
@@ -159,6 +159,15 @@ const PROVOKE = {
     const sealed = await vault.sealFile(new Blob([new Uint8Array(40000)]), { recordId: "scan" });
     const cut = sealed.slice(0, 134 + 2 * 16400);
     await vault.openFile(cut, { recordId: "scan", size: 32768 });
+  },
+  async NoticeInvalid() {
+    // A notice signed by a key the app does not pin.
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { signNote, compressed, toB64u } = await import("./log-server.mjs");
+    const mk = () => ({ name: "ops", ...generateKeyPairSync("ec", { namedCurve: "P-256" }) });
+    const [pinned, other] = [mk(), mk()];
+    const text = "medseal-notice/v1\nid n1\nissued 1\nexpires 2\nseverity info\naction none\ntitle t\nbody b\n";
+    notices.verify(signNote(text, [other]), { keys: [{ name: "ops", key: toB64u(compressed(pinned.publicKey)) }] });
   },
   async RecordDeleted() {
     const { vault } = await newVault();

@@ -20,6 +20,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 pub mod card;
 pub mod log;
+pub mod notice;
 pub mod share;
 pub mod stream;
 
