@@ -114,6 +114,23 @@ pub struct Limits {
     /// serve the files or take a passcode attempt is refused (429
     /// `too_many_requests`, with `Retry-After`).
     pub log_link_events_per_hour: u64,
+    /// Largest attachment (a sealed file), in bytes (`MEDSEAL_MAX_ATTACHMENT`,
+    /// default 4 GiB): past it an upload is refused (413 `too_large`).
+    pub max_attachment: u64,
+    /// All of one account's attachments together, in bytes
+    /// (`MEDSEAL_ATTACHMENT_QUOTA`, default 16 GiB; 413 `quota_exceeded`).
+    pub attachment_quota: u64,
+    /// The attachment routes are answered within this instead of
+    /// `request_timeout` (`MEDSEAL_UPLOAD_TIMEOUT_MS`, default 1 hour): a
+    /// study of a few GB takes minutes on a slow link. A download's body is
+    /// not under it (only its head is): `send_timeout` bounds a client that
+    /// stops reading.
+    pub upload_timeout: Duration,
+    /// An upload's body must make progress within this: no byte for this
+    /// long ends it (408), so a stalled client does not hold a connection
+    /// for the whole `upload_timeout` (`MEDSEAL_UPLOAD_IDLE_TIMEOUT_MS`,
+    /// default 30 s).
+    pub upload_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -136,6 +153,10 @@ impl Default for Limits {
             flow_starts_per_minute: 20,
             read_connections: 4,
             max_link_body: MAX_LINK_FILES * MAX_LINK_FILE_LEN + (64 << 10),
+            max_attachment: 4 << 30,
+            attachment_quota: 16 << 30,
+            upload_timeout: Duration::from_secs(3600),
+            upload_idle_timeout: Duration::from_secs(30),
             shl_requests_burst: 30,
             shl_requests_per_minute: 30,
             shl_location_ttl: Duration::from_secs(60),
@@ -190,6 +211,10 @@ pub const LOG_COSIGNED_SERVED: u32 = 8;
 /// caught: the new head must extend it).
 pub const LOG_COSIGNED_KEPT: u32 = 256;
 
+/// Most attachments one account holds (an upload of a new one past it is
+/// 413 `too_many_attachments`): `GET /api/attachments` lists them all.
+pub const MAX_ATTACHMENTS: u64 = 10_000;
+
 /// Largest body of a manifest request (`{recipient, passcode?,
 /// embeddedLengthMax?}`, and whatever a newer client adds that we ignore).
 pub const MAX_SHL_REQUEST_BODY: usize = 16 << 10;
@@ -234,6 +259,18 @@ impl Config {
         }
         if let Some(n) = number("MEDSEAL_MAX_CONNECTIONS")? {
             c.limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        }
+        if let Some(n) = number("MEDSEAL_MAX_ATTACHMENT")? {
+            c.limits.max_attachment = n;
+        }
+        if let Some(n) = number("MEDSEAL_ATTACHMENT_QUOTA")? {
+            c.limits.attachment_quota = n;
+        }
+        if let Some(ms) = number("MEDSEAL_UPLOAD_TIMEOUT_MS")? {
+            c.limits.upload_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number("MEDSEAL_UPLOAD_IDLE_TIMEOUT_MS")? {
+            c.limits.upload_idle_timeout = Duration::from_millis(ms);
         }
         if let Some(name) = var("MEDSEAL_LOG_KEY_NAME") {
             medseal::log::note::check_key_name(&name).map_err(|_| {

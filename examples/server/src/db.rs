@@ -9,8 +9,11 @@
 //! ids of the links deleted since (`retired_links`, with whose they were),
 //! which are never stored again; each vault's log (its signed entries, the
 //! complete-subtree hashes of their Merkle tree, the checkpoints its
-//! devices cosigned); and the server's own secrets (`server_secrets`: the
-//! vault-log signing key, the network tokens' HMAC key). Never a
+//! devices cosigned); each user's attachments (`attachments`: id, size and
+//! times; the sealed files are files under the data folder, see
+//! `crate::attachments`, never rows); and the server's own secrets
+//! (`server_secrets`: the vault-log signing key, the network tokens' HMAC
+//! key). Never a
 //! plaintext, a PRF output, a data key, a link key or a recovery code: the
 //! server never receives them.
 //!
@@ -190,7 +193,11 @@ impl Db {
              CREATE TABLE IF NOT EXISTS log_budgets (
                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
                budget TEXT NOT NULL, hour INTEGER NOT NULL, used INTEGER NOT NULL,
-               PRIMARY KEY (user_id, budget)) WITHOUT ROWID;",
+               PRIMARY KEY (user_id, budget)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS attachments (
+               user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, id TEXT NOT NULL,
+               size INTEGER NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+               PRIMARY KEY (user_id, id)) WITHOUT ROWID;",
         )?;
         start_manifest_history(&mut conn)?;
         add_vault_ids(&mut conn)?;
@@ -965,6 +972,225 @@ pub fn delete_record(c: &Connection, user_id: &str, id: &str) -> DbResult<usize>
     )?;
     tx.commit()?;
     Ok(n)
+}
+
+/// An attachment's row. The sealed file itself is on disk
+/// (`crate::attachments`): the table holds no byte of it, only what the
+/// listing and the quota need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRow {
+    /// The attachment id chosen by the client.
+    pub id: String,
+    /// The sealed file's size in bytes.
+    pub size: u64,
+    /// When it was first stored, seconds since the epoch.
+    pub created: i64,
+    /// When it was last written (replaced, or its head re-wrapped).
+    pub updated: i64,
+}
+
+fn attachment_row(r: &rusqlite::Row<'_>) -> DbResult<AttachmentRow> {
+    Ok(AttachmentRow {
+        id: r.get(0)?,
+        size: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+        created: r.get(2)?,
+        updated: r.get(3)?,
+    })
+}
+
+/// What a user's attachments take, seen from an upload of `id`: the bytes
+/// and the number of the others (the upload replaces `id`), and `id`'s row.
+#[derive(Debug, Clone)]
+pub struct AttachmentRoom {
+    /// Bytes of the user's attachments other than `id`.
+    pub others_bytes: u64,
+    /// How many attachments other than `id` the user has.
+    pub others_count: u64,
+    /// `id`'s row, if it is stored.
+    pub current: Option<AttachmentRow>,
+}
+
+/// See [`AttachmentRoom`].
+pub fn attachment_room(c: &Connection, user_id: &str, id: &str) -> DbResult<AttachmentRoom> {
+    let (bytes, count): (i64, i64) = c
+        .prepare_cached(
+            "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM attachments
+             WHERE user_id = ?1 AND id <> ?2",
+        )?
+        .query_row([user_id, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(AttachmentRoom {
+        others_bytes: u64::try_from(bytes).unwrap_or(0),
+        others_count: u64::try_from(count).unwrap_or(0),
+        current: attachment(c, user_id, id)?,
+    })
+}
+
+/// The user's attachment `id`, if stored.
+pub fn attachment(c: &Connection, user_id: &str, id: &str) -> DbResult<Option<AttachmentRow>> {
+    c.prepare_cached(
+        "SELECT id, size, created, updated FROM attachments WHERE user_id = ?1 AND id = ?2",
+    )?
+    .query_row([user_id, id], attachment_row)
+    .optional()
+}
+
+/// The user's attachments, oldest first (at most `limit`).
+pub fn attachments(c: &Connection, user_id: &str, limit: u64) -> DbResult<Vec<AttachmentRow>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, size, created, updated FROM attachments WHERE user_id = ?1
+         ORDER BY created, id LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = st.query_map(params![user_id, limit], attachment_row)?;
+    rows.collect()
+}
+
+/// What [`put_attachment`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachmentPut {
+    /// Stored: the row as it is now, and whether it replaced one.
+    Stored {
+        /// The row.
+        row: AttachmentRow,
+        /// Whether an attachment of that id was replaced.
+        replaced: bool,
+    },
+    /// The user's other attachments and this one would pass the quota: nothing changed.
+    OverQuota,
+    /// A new attachment past the most one user holds: nothing changed.
+    TooMany,
+}
+
+/// Records the user's attachment `id` of `size` bytes, and in the same
+/// transaction runs `place`, which moves the file into place: the row is
+/// committed only if `place` succeeded (its error is returned, nothing
+/// changed), and `place` runs only if the quota (`quota` bytes over all the
+/// user's attachments, `max_count` of them) holds with this one. Runs on
+/// the writer connection, so two uploads of one account, or of one id,
+/// are checked and placed one after the other: the file on disk and the row
+/// are the same upload's.
+pub fn put_attachment<E>(
+    c: &mut Connection,
+    user_id: &str,
+    id: &str,
+    size: u64,
+    (quota, max_count): (u64, u64),
+    place: impl FnOnce() -> Result<(), E>,
+) -> DbResult<Result<AttachmentPut, E>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let room = attachment_room(&tx, user_id, id)?;
+    if room.others_bytes.saturating_add(size) > quota {
+        return Ok(Ok(AttachmentPut::OverQuota));
+    }
+    if room.current.is_none() && room.others_count >= max_count {
+        return Ok(Ok(AttachmentPut::TooMany));
+    }
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    let row = tx
+        .prepare_cached(
+            "INSERT INTO attachments (user_id, id, size, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (user_id, id) DO UPDATE SET size = excluded.size, updated = excluded.updated
+             RETURNING id, size, created, updated",
+        )?
+        .query_row(params![user_id, id, size, now()], attachment_row)?;
+    if let Err(e) = place() {
+        return Ok(Err(e));
+    }
+    tx.commit()?;
+    Ok(Ok(AttachmentPut::Stored {
+        row,
+        replaced: room.current.is_some(),
+    }))
+}
+
+/// Marks the user's attachment `id` rewritten (its head re-wrapped) and, in
+/// the same transaction, runs `place`, which moves the new file into
+/// place: `Ok(None)` (and `place` not run) if there is no such attachment,
+/// the row committed only if `place` succeeded.
+pub fn touch_attachment<E>(
+    c: &mut Connection,
+    user_id: &str,
+    id: &str,
+    place: impl FnOnce() -> Result<(), E>,
+) -> DbResult<Result<Option<AttachmentRow>, E>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let row = tx
+        .prepare_cached(
+            "UPDATE attachments SET updated = ?3 WHERE user_id = ?1 AND id = ?2
+             RETURNING id, size, created, updated",
+        )?
+        .query_row(params![user_id, id, now()], attachment_row)
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(Ok(None));
+    };
+    if let Err(e) = place() {
+        return Ok(Err(e));
+    }
+    tx.commit()?;
+    Ok(Ok(Some(row)))
+}
+
+/// Deletes the user's attachment `id`'s row and, in the same transaction,
+/// runs `remove` (which deletes the file): `Ok(false)` if there was no such
+/// row (`remove` not run), the deletion committed only if `remove` succeeded.
+pub fn delete_attachment<E>(
+    c: &mut Connection,
+    user_id: &str,
+    id: &str,
+    remove: impl FnOnce() -> Result<(), E>,
+) -> DbResult<Result<bool, E>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        "DELETE FROM attachments WHERE user_id = ?1 AND id = ?2",
+        [user_id, id],
+    )?;
+    if n == 0 {
+        return Ok(Ok(false));
+    }
+    if let Err(e) = remove() {
+        return Ok(Err(e));
+    }
+    tx.commit()?;
+    Ok(Ok(true))
+}
+
+/// Every user id and the ids of their attachments: what the start-up sweep
+/// (`crate::attachments::sweep`) keeps on disk.
+pub fn attachment_ids(c: &Connection) -> DbResult<Vec<(String, String)>> {
+    let mut st = c.prepare("SELECT user_id, id FROM attachments")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// The start-up sweep's fixes (`crate::attachments::sweep`), in one
+/// transaction: each row of `sizes` gets its file's size, each row of
+/// `missing` (whose file is gone) is deleted. Returns how many of each
+/// changed.
+pub fn reconcile_attachments(
+    c: &mut Connection,
+    sizes: &[(String, String, u64)],
+    missing: &[(String, String)],
+) -> DbResult<(usize, usize)> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut fixed = 0;
+    for (user, id, size) in sizes {
+        let size = i64::try_from(*size).unwrap_or(i64::MAX);
+        fixed += tx.execute(
+            "UPDATE attachments SET size = ?3 WHERE user_id = ?1 AND id = ?2 AND size <> ?3",
+            params![user, id, size],
+        )?;
+    }
+    let mut dropped = 0;
+    for (user, id) in missing {
+        dropped += tx.execute(
+            "DELETE FROM attachments WHERE user_id = ?1 AND id = ?2",
+            [user, id],
+        )?;
+    }
+    tx.commit()?;
+    Ok((fixed, dropped))
 }
 
 /// The users whose stored manifest is of the vault `vault_id` (base64url),

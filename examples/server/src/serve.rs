@@ -6,7 +6,8 @@
 //! response that makes no progress for the send timeout (the client stopped
 //! reading) ends the connection. The request deadline (408) is a layer of the
 //! router (routes/mod.rs). Expired sessions and link file tokens are deleted
-//! in the background.
+//! in the background. Before the first connection, attachment files left by
+//! a crash are swept (`attachments::sweep`).
 
 use std::future::Future;
 use std::io;
@@ -27,6 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 use tower::Service;
 
+use crate::attachments;
 use crate::db;
 use crate::routes::app;
 use crate::state::Shared;
@@ -43,6 +45,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
+    sweep_attachments(&state).await;
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let mut make_service: IntoMakeServiceWithConnectInfo<Router, SocketAddr> =
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -92,6 +95,23 @@ pub async fn serve(
     }
     purge.abort();
     Ok(())
+}
+
+/// Before the first connection: the attachment files and rows back in
+/// agreement after a crash (`attachments::sweep`). A failure is logged and
+/// the server starts: what is left over is found again at the next start.
+async fn sweep_attachments(state: &Shared) {
+    let (dir, db) = (state.config.data_dir.clone(), state.db.clone());
+    match tokio::task::spawn_blocking(move || attachments::sweep(&dir, &db)).await {
+        Ok(Ok(s)) if s == attachments::Swept::default() => {}
+        Ok(Ok(s)) => state.log.line(&format!(
+            "attachments after a crash: {} temporary files and {} files without a row removed, \
+             {} rows without a file removed, {} sizes corrected",
+            s.temporary, s.orphans, s.rows_without_file, s.sizes_fixed
+        )),
+        Ok(Err(e)) => state.log.line(&format!("attachment sweep failed: {e}")),
+        Err(e) => state.log.line(&format!("attachment sweep failed: {e}")),
+    }
 }
 
 /// Deletes expired sessions (and expired link file tokens) every

@@ -2,13 +2,17 @@
 //!
 //! From the outside in: security headers; the request log; CORS for the
 //! public SMART Health Link routes under `/shl/` (and nothing else); JSON
-//! for every error answer; head size limits (414, 431); the request
-//! deadline (408); the `x-medseal` header guard (under `/api/` only); the
-//! routes, with a body limit for requests made before signing in, a larger
-//! one for signed-in requests, a larger one still for a link's files and a
-//! small one for SMART Health Link manifest requests.
+//! for every error answer; head size limits (414, 431); the `x-medseal`
+//! header guard (under `/api/` only); the request deadline (408; the
+//! attachment routes have a longer one of their own); the routes, with a
+//! body limit for requests made before signing in, a larger one for
+//! signed-in requests, a larger one still for a link's files, a small one
+//! for SMART Health Link manifest requests, and none for attachments (their
+//! handler reads the body as a stream and counts it against the size limit
+//! and the account's quota).
 
 mod account;
+mod attachments;
 mod grants;
 mod links;
 mod log;
@@ -24,7 +28,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use serde_json::Value;
 use tower_http::services::ServeDir;
@@ -87,6 +91,26 @@ pub fn app(state: Shared) -> Router {
         .merge(signed_in)
         .merge(links)
         .route("/api/{*rest}", axum::routing::any(api_not_found));
+    // Attachments: sealed files of up to `max_attachment` bytes. No body
+    // limit (the handler reads the body frame by frame to a file, counting
+    // it against the size limit and the quota) and a deadline of their own:
+    // an upload of a few GB takes minutes (the handler also ends one that
+    // stalls for `upload_idle_timeout`). A download's deadline covers its
+    // head only; `send_timeout` (serve.rs) ends one the client stops reading.
+    let attachments = Router::new()
+        .route("/api/attachments", get(attachments::list))
+        .route(
+            "/api/attachments/{id}",
+            get(attachments::get)
+                .put(attachments::put)
+                .delete(attachments::delete),
+        )
+        .route("/api/attachments/{id}/head", put(attachments::put_head))
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.upload_timeout,
+        ));
     // Public: no session, no x-medseal header (a receiver's viewer on any origin).
     let shl = Router::new()
         .route("/shl/{link_id}", post(shl::manifest))
@@ -105,11 +129,12 @@ pub fn app(state: Shared) -> Router {
         .nest_service("/pkg", ServeDir::new(root.join("pkg")))
         .nest_service("/shared", ServeDir::new(root.join("examples/shared")))
         .fallback_service(ServeDir::new(root.join("examples/server/web")))
-        .layer(middleware::from_fn(require_medseal_header))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        .merge(attachments)
+        .layer(middleware::from_fn(require_medseal_header))
         .layer(middleware::from_fn_with_state(state.clone(), head_limits))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(shl::cors))
