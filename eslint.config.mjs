@@ -34,6 +34,7 @@ export default tseslint.config(
         clearInterval: "readonly", Event: "readonly", HTMLElement: "readonly", requestAnimationFrame: "readonly",
         FormData: "readonly", Headers: "readonly", Request: "readonly", ReadableStream: "readonly",
         DOMException: "readonly", importScripts: "readonly", caches: "readonly", indexedDB: "readonly",
+        XMLHttpRequest: "readonly", WritableStream: "readonly", TransformStream: "readonly", AbortSignal: "readonly",
       },
     },
     rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }] },

@@ -28,6 +28,10 @@ pub struct Config {
     /// does not accept checkpoints signed under another, so changing the
     /// name of a running deployment breaks every vault's log sync.
     pub log_key_name: String,
+    /// A security notice signed by the operator's key (FORMAT.md §18), served
+    /// at `GET /api/notice` as it is (`MEDSEAL_NOTICE_FILE`; read at each
+    /// request, so the operator can replace it without a restart).
+    pub notice_file: Option<PathBuf>,
     /// Whether the client's address is the first `X-Forwarded-For` address
     /// rather than the connection's peer (`MEDSEAL_TRUST_FORWARDED=1`).
     /// Only for a deployment behind a reverse proxy that sets the header:
@@ -230,6 +234,7 @@ impl Config {
             web_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
             limits: Limits::default(),
             log_key_name: DEFAULT_LOG_KEY_NAME.to_string(),
+            notice_file: None,
             trust_forwarded: false,
         }
     }
@@ -272,6 +277,7 @@ impl Config {
         if let Some(ms) = number("MEDSEAL_UPLOAD_IDLE_TIMEOUT_MS")? {
             c.limits.upload_idle_timeout = Duration::from_millis(ms);
         }
+        c.notice_file = var("MEDSEAL_NOTICE_FILE").map(PathBuf::from);
         if let Some(name) = var("MEDSEAL_LOG_KEY_NAME") {
             medseal::log::note::check_key_name(&name).map_err(|_| {
                 format!("MEDSEAL_LOG_KEY_NAME is not a key name (no spaces or +): {name}")

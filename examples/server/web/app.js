@@ -7,9 +7,11 @@
 // a server that serves an older manifest (a rollback) or a different history
 // (a fork) is refused at unlock: every unlock passes the server's manifest
 // history (`GET /api/manifest?since=0`) for medseal to check.
-import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing } from "/pkg/dist/index.js";
+import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing, notices } from "/pkg/dist/index.js";
 import { toResource, describe, bundle, emergencyBundle } from "/shared/fhir.js";
 import * as log from "./log.js";
+import * as files from "./files.js";
+import { OPERATOR_KEYS } from "./notice-keys.js";
 
 const $ = (id) => document.getElementById(id);
 let vault = null;
@@ -115,10 +117,16 @@ async function refreshRecords() {
   const tbody = $("records");
   tbody.replaceChildren();
   let shown = 0;
+  const fileRows = [];
   records.forEach((r, i) => {
     const o = opened[i];
     // A tombstone stands in the place of a deleted record: it is gone.
     if (!o.ok && o.error.code === ErrorCode.RecordDeleted) return;
+    // A file's record (its name, type, size) is listed with the files.
+    if (o.ok && files.attachmentOf(o.value)) {
+      fileRows.push({ record: r, resource: o.value });
+      return;
+    }
     shown++;
     const tr = document.createElement("tr");
     tr.dataset.recordId = r.id;
@@ -159,6 +167,7 @@ async function refreshRecords() {
     tr.append(actions);
     tbody.append(tr);
   });
+  showFiles(fileRows);
   const m = vault.manifest();
   const passkeys = m.unlock.filter((e) => e.type === "passkey");
   $("vault-info").textContent = `${shown} sealed record(s). Vault unlocks with: ${passkeys.map((e) => e.label ?? "passkey").join(", ")}, or the recovery code. Manifest revision ${m.revision}.`;
@@ -180,6 +189,55 @@ async function refreshRecords() {
   }
 }
 
+// A security notice the operator signed (FORMAT.md §18), checked against the keys this app pins:
+// one the server forged or altered is ignored (NoticeInvalid) and nothing is shown.
+const NOTICE_ACTIONS = {
+  rekey: ["Re-key now", rekeyVault],
+  "rotate-recovery": ["Make a new recovery code", newRecoveryCode],
+  "add-passkey": ["Add a backup passkey", addPasskey],
+  "review-activity": ["Review activity", async () => { $("activity").scrollIntoView(); await refreshActivity(); }],
+  "update-app": ["Reload the app", async () => location.reload()],
+};
+
+async function showNotice() {
+  $("notice").hidden = true;
+  if (!OPERATOR_KEYS.length) return;
+  const { notice } = await api("GET", "/api/notice");
+  if (!notice) return;
+  let n;
+  try {
+    n = notices.verify(notice, { keys: OPERATOR_KEYS });
+  } catch (e) {
+    // Shown nowhere on purpose: a forged notice must not reach the patient.
+    console.warn(`a security notice failed verification and was ignored (${e.code})`);
+    $("notice").dataset.ignored = e.code;
+    return;
+  }
+  if (!n.current) return;
+  $("notice").className = `notice-${n.severity}`;
+  $("notice-title").textContent = n.title;
+  $("notice-body").textContent = n.body;
+  $("notice-meta").textContent = `Signed by the service's operator, ${new Date(n.issued * 1000).toLocaleDateString()}.`;
+  const act = NOTICE_ACTIONS[n.action];
+  $("notice-action").hidden = !act;
+  if (act) {
+    $("notice-action").textContent = act[0];
+    $("notice-action").onclick = () => action(act[1]);
+  }
+  $("notice").hidden = false;
+}
+
+async function rekeyVault() {
+  // A new key epoch, no passkey prompt: what is sealed from now on needs the new epoch's key.
+  const before = vault.manifest();
+  const manifest = vault.rekey();
+  await storeManifest(before.revision, manifest);
+  await log.manifestChanged(vault, api, before);
+  const n = await reissueGrants();
+  status(`Re-keyed: what is sealed from now on needs the new key.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
+  await refreshRecords();
+}
+
 async function enterApp(recoveryCode) {
   if (recoveryCode) {
     $("recovery-code").textContent = recoveryCode;
@@ -189,6 +247,7 @@ async function enterApp(recoveryCode) {
   } else {
     show("app");
     await refreshRecords();
+    await showNotice().catch((e) => console.warn("no security notice", e));
   }
 }
 
@@ -630,6 +689,91 @@ async function refreshActivity() {
   });
 }
 
+const megabytes = (n) => `${(n / 1048576).toFixed(1)} MB`;
+
+function showFiles(rows) {
+  const tbody = $("files");
+  tbody.replaceChildren();
+  for (const { record, resource } of rows) {
+    const a = resource.content[0].attachment;
+    const id = files.attachmentOf(resource);
+    const tr = document.createElement("tr");
+    tr.dataset.attachment = id;
+    for (const text of [a.title, a.contentType, megabytes(a.size)]) tr.append(cell(text));
+    const actions = document.createElement("td");
+    const view = document.createElement("button");
+    view.textContent = "View";
+    view.onclick = () => action(() => viewFile(id, a));
+    const save = document.createElement("button");
+    save.textContent = "Download";
+    save.onclick = () => action(async () => {
+      const blob = await files.download(vault, id, a.contentType, a.size);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = a.title;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      status(`Downloaded and opened ${a.title} in this browser.`);
+    });
+    const del = document.createElement("button");
+    del.textContent = "Delete";
+    del.onclick = () => action(async () => {
+      await api("DELETE", `/api/attachments/${encodeURIComponent(id)}`);
+      const version = recordInfo(record.sealed).version + 1;
+      await api("PUT", `/api/records/${record.id}`, { sealed: vault.tombstone({ recordId: record.id, version }) });
+      await log.append(vault, api, { type: "delete", record: record.id });
+      await refreshRecords();
+      status(`Deleted ${a.title}.`);
+    });
+    actions.append(view, " ", save, " ", del);
+    tr.append(actions);
+    tbody.append(tr);
+  }
+}
+
+async function viewFile(id, a) {
+  const { reader, sealedSize, fetched } = await files.reader(vault, id);
+  const canvas = $("file-canvas");
+  const img = $("file-img");
+  canvas.hidden = true;
+  img.hidden = true;
+  $("file-view").hidden = false;
+  let what;
+  if (a.contentType === "application/pdf") {
+    const pages = await files.firstPdfPage(reader, canvas);
+    canvas.hidden = false;
+    what = `Page 1 of ${pages} of ${a.title}`;
+  } else if (a.contentType.startsWith("image/")) {
+    // An image is decoded whole: all its chunks are read (each checked before use).
+    img.src = URL.createObjectURL(new Blob([await reader.readRange(0, reader.size)], { type: a.contentType }));
+    img.hidden = false;
+    what = a.title;
+  } else {
+    what = `${a.title}: first bytes ${Array.from(await reader.readRange(0, Math.min(16, reader.size)), (b) => b.toString(16).padStart(2, "0")).join(" ")}`;
+  }
+  reader.close();
+  $("file-view-note").textContent = `${what}, opened in this browser. Fetched ${megabytes(fetched())} of the ${megabytes(sealedSize)} stored.`;
+  $("file-view-note").dataset.fetched = String(fetched());
+}
+
+async function uploadFile() {
+  const file = $("file-input").files?.[0];
+  if (!file) throw new Error("Choose a file first.");
+  const bar = $("file-progress");
+  bar.hidden = false;
+  bar.value = 0;
+  const id = await files.upload(vault, file, (stage, done, total) => {
+    bar.value = total ? done / total : 0;
+    $("file-status").textContent = `${stage} ${file.name}: ${megabytes(done)} of ${megabytes(total ?? 0)}`;
+  });
+  const recordId = `${id}-info`;
+  const sealed = vault.seal(files.describeFile(id, file, new Date().toISOString()), { recordId });
+  await api("PUT", `/api/records/${recordId}`, { sealed });
+  $("file-status").textContent = `Sealed and uploaded ${file.name} (${megabytes(file.size)}).`;
+  $("file-input").value = "";
+  await refreshRecords();
+}
+
 async function action(f) {
   try {
     await f();
@@ -650,9 +794,10 @@ $("share").onclick = () => action(share);
 $("make-link").onclick = () => action(makeLink);
 $("make-card").onclick = () => action(makeCard);
 $("record-form").onsubmit = (ev) => action(() => saveRecord(ev));
+$("file-upload").onclick = () => action(uploadFile);
 $("cancel-edit").onclick = () => { $("edit-id").value = ""; $("text").value = ""; $("cancel-edit").hidden = true; $("save").textContent = "Seal and save"; };
 $("recovery-ack").onchange = () => { $("recovery-done").disabled = !$("recovery-ack").checked; };
-$("recovery-done").onclick = () => action(async () => { $("recovery-code").textContent = ""; show("app"); await refreshRecords(); });
+$("recovery-done").onclick = () => action(async () => { $("recovery-code").textContent = ""; show("app"); await refreshRecords(); await showNotice().catch((e) => console.warn("no security notice", e)); });
 $("lock").onclick = () => action(async () => { vault?.lock(); vault = null; $("records").replaceChildren(); show("auth"); status("Locked: keys wiped from memory. Sign in again with your passkey to unlock."); });
 $("logout").onclick = () => action(async () => { vault?.lock(); vault = null; await api("POST", "/api/logout"); $("records").replaceChildren(); show("auth"); status("Signed out."); });
 

@@ -93,7 +93,8 @@ export async function firstPdfPage(r, canvas) {
   transport.requestDataRange = (begin, end) => {
     r.readRange(begin, end - begin).then((bytes) => transport.onDataRange(begin, bytes), () => transport.abort());
   };
-  const doc = await lib.getDocument({ range: transport, disableAutoFetch: true, disableStream: true, rangeChunkSize: 65536, isEvalSupported: false }).promise;
+  const task = lib.getDocument({ range: transport, disableAutoFetch: true, disableStream: true, rangeChunkSize: 65536, isEvalSupported: false });
+  const doc = await task.promise;
   try {
     const page = await doc.getPage(1);
     const viewport = page.getViewport({ scale: 1 });
@@ -102,7 +103,7 @@ export async function firstPdfPage(r, canvas) {
     await page.render({ canvas, viewport }).promise;
     return doc.numPages;
   } finally {
-    void doc.destroy();
+    void task.destroy();
   }
 }
 

@@ -18,6 +18,7 @@ mod links;
 mod log;
 mod manifest;
 mod me;
+mod notice;
 mod passkeys;
 mod people;
 mod records;
@@ -60,6 +61,7 @@ pub fn app(state: Shared) -> Router {
         .layer(DefaultBodyLimit::max(limits.max_public_body));
     let signed_in = Router::new()
         .route("/api/me", get(me::me))
+        .route("/api/notice", get(notice::get))
         .route(
             "/api/manifest",
             get(manifest::get_manifest).put(manifest::put_manifest),
@@ -116,7 +118,7 @@ pub fn app(state: Shared) -> Router {
         .route("/shl/{link_id}", post(shl::manifest))
         .route("/shl/file/{token}", get(shl::file).head(shl::file_head))
         .layer(DefaultBodyLimit::max(MAX_SHL_REQUEST_BODY));
-    let csp = HeaderValue::from_static("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+    let csp = HeaderValue::from_static("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
     let root = state.config.web_root.clone();
     let request_timeout = limits.request_timeout;
     // The web app's browser bundles of npm packages (scripts/vendor-web.mjs).
