@@ -10,12 +10,14 @@
 //!
 //! The secret file holds the key's 32-byte scalar in hex, mode 0600.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use medseal::notice::{Action, Notice, OperatorKey, Severity};
 
 fn usage() -> ExitCode {
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "usage:\n  medseal-notice keygen <name> <secret-file>\n  medseal-notice pin <name> <secret-file>\n  medseal-notice sign <name> <secret-file> <id> <info|warning|critical> <none|rekey|rotate-recovery|add-passkey|review-activity|update-app> <days> <title> <body>"
     );
     ExitCode::from(2)
@@ -27,7 +29,7 @@ fn hex(b: &[u8]) -> String {
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -90,7 +92,6 @@ fn run(args: &[String]) -> Result<Option<String>, String> {
 }
 
 fn write_secret(file: &str, text: &str) -> Result<(), String> {
-    use std::io::Write;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
@@ -106,15 +107,15 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(Some(out)) => {
-            print!("{out}");
-            if !out.ends_with('\n') {
-                println!();
+            let nl = if out.ends_with('\n') { "" } else { "\n" };
+            match write!(std::io::stdout(), "{out}{nl}") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
             }
-            ExitCode::SUCCESS
         }
         Ok(None) => usage(),
         Err(e) => {
-            eprintln!("medseal-notice: {e}");
+            let _ = writeln!(std::io::stderr(), "medseal-notice: {e}");
             ExitCode::FAILURE
         }
     }
