@@ -8,6 +8,7 @@
 #     from rust-web-src, linked as the rustup toolchain "medseal-wasm";
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock, and wasm-pack;
 #   - Chromium + chromedriver (Debian), OpenSSL headers (for the reference server);
+#   - Python's `cryptography` (the independent stream implementation, tests/interop/);
 #   - the Node packages pinned in package-lock.json (npm ci), which include binaryen's wasm-opt,
 #     and the demo's two browser bundles of them (scripts/vendor-web.mjs -> target/web-vendor/).
 # It writes the name of the toolchain to use for wasm builds to target/.wasm-toolchain.
@@ -145,6 +146,18 @@ else
   notes+=("built cargo-fuzz")
 fi
 done_step "$(IFS=';'; echo "${notes[*]}")"
+
+# ---------------------------------------------------------------- Python's cryptography
+# tests/interop/stream_c2sp.py checks the stream vectors (FORMAT.md §17) with a second
+# implementation written from the format text alone, on the `cryptography` package.
+CRYPTOGRAPHY_VERSION=48.0.0
+step "Python package cryptography (tests/interop/)"
+if python3 -c 'import cryptography' >/dev/null 2>&1; then
+  done_step "cryptography $(python3 -c 'import cryptography; print(cryptography.__version__)') already installed"
+else
+  python3 -m pip install -q --disable-pip-version-check "cryptography==$CRYPTOGRAPHY_VERSION"
+  done_step "installed cryptography $CRYPTOGRAPHY_VERSION"
+fi
 
 # ---------------------------------------------------------------- node packages
 step "Node packages (npm ci)"

@@ -26,6 +26,7 @@ run "cargo fmt --check" cargo fmt --all -- --check
 run "clippy, host (core, server, tests), warnings denied" cargo clippy --locked --workspace --exclude medseal-wasm --all-targets -- -D warnings
 run "clippy, wasm32 (bindings and core), warnings denied" env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy --locked --target wasm32-unknown-unknown -p medseal-wasm --all-targets -- -D warnings
 run "cargo test (native core)" cargo test --locked
+run "stream vectors by an independent Python implementation (FORMAT.md §17, cryptography)" python3 tests/interop/stream_c2sp.py
 run "crates/aes is upstream aes 0.9.4 plus the documented SIMD128 word" bash scripts/check-aes-patch.sh
 run "wasm-bindgen tests in headless Chromium" env RUSTUP_TOOLCHAIN="$WASM_TC" \
   wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver crates/medseal-wasm --locked --test wasm
