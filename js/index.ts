@@ -675,12 +675,14 @@ async function collect(stream: ReadableStream<Uint8Array>, signal: AbortSignal |
 /** The exact size of a sealed file (`sealStream`, `sealFile`) of `plaintextLength` bytes. @throws {@link MedsealError} `TooLarge`, `InvalidArgument` */
 export function ciphertextSize(plaintextLength: number): number {
   ensureInit();
+  if (!Number.isSafeInteger(plaintextLength) || plaintextLength < 0) throw invalid("plaintextLength must be a whole number of bytes");
   return call(() => wasm.streamSealedSize(plaintextLength));
 }
 
 /** The plaintext size of a sealed file of `sealedLength` bytes. @throws {@link MedsealError} `Truncated` (cut at a chunk boundary), `Malformed` (a length no writer makes), `InvalidArgument` */
 export function plaintextSize(sealedLength: number): number {
   ensureInit();
+  if (!Number.isSafeInteger(sealedLength) || sealedLength < 0) throw invalid("sealedLength must be a whole number of bytes");
   return call(() => wasm.streamPlaintextSize(sealedLength));
 }
 
@@ -1108,8 +1110,10 @@ export class Vault implements VaultApi<"sync"> {
     const { recordId, context } = bindingOf(opts);
     const ctl = this.#control(opts);
     const job = call(() => this.#h.sealStream(recordId, context, versionOf(opts.version)));
-    this.#persist();
-    return sealTransform(job, ctl);
+    return sealTransform(job, ctl, (done) => {
+      this.#h.streamSealed(done);
+      this.#persist();
+    });
   }
 
   /**

@@ -103,12 +103,33 @@ class Pipeline {
   get length(): number {
     return this.#queue.length;
   }
-  async drain(keep: number, out: (bytes: Uint8Array) => void): Promise<void> {
+  async drain(keep: number, out: (bytes: Uint8Array) => boolean): Promise<void> {
     while (this.#queue.length > keep) {
       const next = this.#queue.shift() as Promise<Uint8Array>;
-      out(await next);
+      // `out` is false once the reader went away: drop the rest.
+      if (!out(await next)) {
+        this.#queue = [];
+        return;
+      }
     }
   }
+}
+
+/**
+ * Enqueues unless the readable side was cancelled (a viewer that read the
+ * first chunk and stopped): then says so, and the stream winds down
+ * quietly instead of failing with the stream's own TypeError.
+ */
+function enqueuer(controller: TransformStreamDefaultController<Uint8Array>, gone: () => void): (bytes: Uint8Array) => boolean {
+  return (bytes) => {
+    try {
+      controller.enqueue(bytes);
+      return true;
+    } catch {
+      gone();
+      return false;
+    }
+  };
 }
 
 function bytesIn(chunk: unknown): Uint8Array {
@@ -119,7 +140,7 @@ function bytesIn(chunk: unknown): Uint8Array {
 }
 
 /** The TransformStream behind `Vault.sealStream`: plaintext in, the sealed stream (header first) out. */
-export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl): TransformStream<Uint8Array, Uint8Array> {
+export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSealed: (job: wasm.StreamSealJob) => void): TransformStream<Uint8Array, Uint8Array> {
   const size = wasm.streamChunkLength();
   const subtle = subtleOf();
   const key = subtle ? importChunkKey(subtle, job.takeKey(), "encrypt") : undefined;
@@ -148,15 +169,25 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl): Tran
       throw e instanceof MedsealError ? e : invalid(`could not encrypt: ${String((e as Error)?.message ?? e)}`);
     }));
   };
+  let freed = false;
   const free = (): void => {
     buf.fill(0);
+    if (freed) return;
+    freed = true;
     try { job.free(); } catch { /* already freed */ }
+  };
+  let cancelled = false;
+  const gone = (): void => {
+    cancelled = true;
+    free();
   };
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
       controller.enqueue(job.header);
     },
     async transform(input, controller) {
+      if (cancelled) return;
+      const out = enqueuer(controller, gone);
       try {
         check(ctl);
         const bytes = bytesIn(input);
@@ -172,7 +203,8 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl): Tran
             fill = 0;
           }
           if (flight.length > IN_FLIGHT) {
-            await flight.drain(IN_FLIGHT / 2, (b) => controller.enqueue(b));
+            await flight.drain(IN_FLIGHT / 2, out);
+            if (cancelled) return;
             progress(ctl, done);
           }
         }
@@ -182,16 +214,25 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl): Tran
       }
     },
     async flush(controller) {
+      if (cancelled) return;
+      const out = enqueuer(controller, gone);
       try {
         check(ctl);
         submit(buf.subarray(0, fill), true);
-        await flight.drain(0, (b) => controller.enqueue(b));
+        await flight.drain(0, out);
+        if (cancelled) return;
+        // Complete: only now does the vault remember this version.
+        onSealed(job);
         progress(ctl, done);
       } finally {
         free();
       }
     },
-  });
+    // The reader or the writer went away (where the engine calls it).
+    cancel() {
+      gone();
+    },
+  } as Transformer<Uint8Array, Uint8Array>);
 }
 
 /**
@@ -239,8 +280,15 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
     try { job?.free(); } catch { /* already freed */ }
     job = undefined;
   };
+  let cancelled = false;
+  const gone = (): void => {
+    cancelled = true;
+    free();
+  };
   return new TransformStream<Uint8Array, Uint8Array>({
     async transform(input, controller) {
+      if (cancelled) return;
+      const out = enqueuer(controller, gone);
       try {
         check(ctl);
         const bytes = bytesIn(input);
@@ -269,7 +317,8 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
             fill = 0;
           }
           if (flight.length > IN_FLIGHT) {
-            await flight.drain(IN_FLIGHT / 2, (b) => controller.enqueue(b));
+            await flight.drain(IN_FLIGHT / 2, out);
+            if (cancelled) return;
             progress(ctl, done);
           }
         }
@@ -279,13 +328,17 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
       }
     },
     async flush(controller) {
+      if (cancelled) return;
+      const out = enqueuer(controller, gone);
       try {
         check(ctl);
         if (!job) job = call(() => openHead(head.subarray(0, headFill)));
         // Release every good chunk before the end is judged (a missing last chunk is an error).
-        await flight.drain(0, (b) => controller.enqueue(b));
+        await flight.drain(0, out);
+        if (cancelled) return;
         submit(buf.subarray(0, fill), true);
-        await flight.drain(0, (b) => controller.enqueue(b));
+        await flight.drain(0, out);
+        if (cancelled) return;
         const j = job;
         call(() => j.finish());
         progress(ctl, done);
@@ -293,7 +346,10 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
         free();
       }
     },
-  });
+    cancel() {
+      gone();
+    },
+  } as Transformer<Uint8Array, Uint8Array>);
 }
 
 /** A `RangeSource` over a `Blob` (a `File` the user picked, a stored sealed file). */
@@ -312,9 +368,17 @@ export async function rangeReader(source: RangeSource, headLength: number, openH
     throw invalid("source must be a Blob or { size, read(start, end) }");
   }
   const sealedSize = source.size;
-  const plainSize = call(() => wasm.streamPlaintextSize(sealedSize));
+  // FORMAT.md §17.4's order: the binding, then the header (both in
+  // openHead), then the length.
   const head = await readExactly(source, 0, Math.min(headLength, sealedSize));
   let job: wasm.StreamOpenJob | undefined = call(() => openHead(head));
+  let plainSize: number;
+  try {
+    plainSize = call(() => wasm.streamPlaintextSize(sealedSize));
+  } catch (e) {
+    job.free();
+    throw e;
+  }
   const subtle = subtleOf();
   let key: Promise<CryptoKey> | undefined;
   if (subtle) {
@@ -357,8 +421,15 @@ export async function rangeReader(source: RangeSource, headLength: number, openH
   };
 
   // C2SP: open the last chunk first, so the size (from the sealed length,
-  // which a server could cut at a chunk boundary) is authenticated.
-  await readChunks(plainSize, 0);
+  // which a server could cut short) is authenticated.
+  try {
+    await readChunks(plainSize, 0);
+  } catch (e) {
+    // A refused file leaves no chunk key behind in wasm.
+    try { job?.free(); } catch { /* already freed */ }
+    job = undefined;
+    throw e;
+  }
 
   const reader: RangeReader = {
     size: plainSize,

@@ -124,7 +124,14 @@ pub fn plaintext_size(sealed_len: u64) -> Result<u64> {
 
 /// Where chunk `k` lies in a sealed stream: its first byte.
 pub fn chunk_offset(k: u64) -> u64 {
-    HEADER_LEN as u64 + k.saturating_mul(SEALED_CHUNK_LEN as u64)
+    k.saturating_mul(SEALED_CHUNK_LEN as u64)
+        .saturating_add(HEADER_LEN as u64)
+}
+
+/// The record id and context checks of FORMAT.md §17.4 step 1 (they come
+/// before any byte of the stream is looked at): `InvalidArgument`.
+pub fn check_binding(ctx: &RecordContext<'_>) -> Result<()> {
+    ctx.check()
 }
 
 /// The key-free checks of a stream's first bytes: magic, version, suite,

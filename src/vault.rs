@@ -669,6 +669,7 @@ impl Vault {
         head: &[u8],
         ctx: &RecordContext<'_>,
     ) -> Result<Option<Vec<u8>>> {
+        crate::stream::check_binding(ctx)?;
         let meta = crate::stream::read_header(head)?;
         if meta.epoch == self.manifest.epoch() {
             return Ok(None);

@@ -75,6 +75,10 @@ pub fn stream_info(head: &[u8]) -> Result<Vec<f64>, JsValue> {
 pub struct StreamSealJob {
     sealer: StreamSealer,
     key_taken: bool,
+    // What the vault remembers once the last chunk is sealed (`streamSealed`).
+    record_id: String,
+    context: Vec<u8>,
+    version: u64,
 }
 
 #[wasm_bindgen]
@@ -267,11 +271,26 @@ impl VaultHandle {
         let version = version_of(version)?;
         let ctx = binding(record_id, context);
         let sealer = self.get_mut()?.seal_stream(&ctx, version).map_err(to_js)?;
-        self.saw_record(&ctx, version, false);
+        // The version is remembered when the last chunk is sealed
+        // (`streamSealed`): a stream abandoned halfway must not make the
+        // version stored before it look like a rollback.
         Ok(StreamSealJob {
             sealer,
             key_taken: false,
+            record_id: record_id.to_owned(),
+            context: context.to_vec(),
+            version,
         })
+    }
+
+    /// Remembers the version of a stream whose last chunk was sealed (call
+    /// it when the sealed stream is complete); nothing for an unfinished one.
+    #[wasm_bindgen(js_name = streamSealed)]
+    pub fn stream_sealed(&mut self, job: &StreamSealJob) {
+        if job.sealer.is_done() {
+            let ctx = binding(&job.record_id, &job.context);
+            self.saw_record(&ctx, job.version, false);
+        }
     }
 
     /// Checks a stream's first `streamHeaderLength()` bytes (key-free checks,
@@ -284,6 +303,7 @@ impl VaultHandle {
         context: &[u8],
     ) -> Result<StreamOpenJob, JsValue> {
         let ctx = binding(record_id, context);
+        stream::check_binding(&ctx).map_err(to_js)?;
         let meta = stream::read_header(head).map_err(to_js)?;
         self.seen
             .check_record(&ctx, &meta.as_record_meta())
@@ -318,6 +338,7 @@ impl VaultHandle {
     ) -> Result<StreamOpenJob, JsValue> {
         let now = seconds(now, "now must be seconds since 1970")?;
         let ctx = binding(record_id, context);
+        stream::check_binding(&ctx).map_err(to_js)?;
         // Remembered apart from this vault's own records, as `openShared` does.
         let mut remembered = b"medseal/shared/".to_vec();
         remembered.extend_from_slice(&grant.inner.grant().grantor);
@@ -346,6 +367,13 @@ impl VaultHandle {
         context: &[u8],
     ) -> Result<Option<Vec<u8>>, JsValue> {
         let ctx = binding(record_id, context);
+        stream::check_binding(&ctx).map_err(to_js)?;
+        // As `rewrap`: an older version than this device saw (or one it saw
+        // deleted) is not brought into the current epoch.
+        let meta = stream::read_header(head).map_err(to_js)?;
+        self.seen
+            .check_record(&ctx, &meta.as_record_meta())
+            .map_err(to_js)?;
         self.get_mut()?.rewrap_stream(head, &ctx).map_err(to_js)
     }
 }
