@@ -1,9 +1,14 @@
 // The benchmark harness: `node bench/run.mjs [--scale 1]` (after `make pkg`).
 // Runs bench/workloads.mjs in Node 20 and in headless Chromium in one run,
 // then writes bench/results.json, docs/BENCHMARKS.md and docs/benchmarks.png.
-// `--only rekey` (issue #13) or `--only log` (issue #15) runs only that
-// workload in both, and replaces just its part of bench/results.json and its
-// section of docs/BENCHMARKS.md (the rest stays as the last full run left it).
+// `--only rekey` (issue #13), `--only log` (issue #15) or `--only stream`
+// (issue #16) runs only that workload in both, and replaces just its part of
+// bench/results.json and its section of docs/BENCHMARKS.md (the rest stays as
+// the last full run left it). The stream group is run only by `--only stream`
+// (a full run keeps its last results and section): 100 MiB (5 rounds) and
+// 1 GiB (3 rounds) by default, about 8 minutes on 2 cores; `--stream-sizes 100`
+// (MiB, comma-separated) and `--stream-rounds 1` to choose. `--report-only`
+// with `--only` rewrites just that section from bench/results.json.
 // Benchmarks are never assertions: this reports what was measured.
 import { createServer } from "node:http";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
@@ -16,6 +21,7 @@ import { build } from "esbuild";
 import * as medseal from "../pkg/dist/node.js";
 import * as wasm from "../pkg/dist/wasm/medseal_wasm.js";
 import { runAll, runRekey, runLog, ratios, REWRAP_HEADER_BYTES } from "./workloads.mjs";
+import { runStream, streamRatios } from "./streams.mjs";
 import { launch } from "../tests/browser/helpers.mjs";
 
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -23,7 +29,19 @@ const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0
 const scale = Number(arg("--scale", "1"));
 const write = !process.argv.includes("--no-write");
 const only = arg("--only", null);
-if (only !== null && only !== "rekey" && only !== "log") throw new Error(`--only: unknown workload ${only} (known: rekey, log)`);
+if (only !== null && only !== "rekey" && only !== "log" && only !== "stream") throw new Error(`--only: unknown workload ${only} (known: rekey, log, stream)`);
+const streamSizes = arg("--stream-sizes", "100,1024").split(",").map((m) => Number(m) * 2 ** 20);
+// Rounds per size, one run per implementation per round; the doc shows the fastest run and the medians.
+const streamRounds = Object.fromEntries(streamSizes.map((s) => [s, Number(arg("--stream-rounds", s >= 2 ** 30 ? "3" : "5"))]));
+if (process.argv.includes("--report-only") && only !== null) {
+  // With --only: rewrites just that section of docs/BENCHMARKS.md from bench/results.json.
+  const r = JSON.parse(readFileSync(join(root, "bench", "results.json"), "utf8"));
+  const docPath = join(root, "docs", "BENCHMARKS.md");
+  const section = only === "rekey" ? rekeyMarkdown(r.rekey) : only === "log" ? logMarkdown(r.log) : streamMarkdown(r.stream);
+  await writeFile(docPath, withSection(readFileSync(docPath, "utf8"), section));
+  console.log(`rewrote the ${only} section of docs/BENCHMARKS.md from bench/results.json`);
+  process.exit(0);
+}
 if (process.argv.includes("--report-only")) {
   // Rewrites docs/BENCHMARKS.md from bench/results.json without measuring again.
   // The whole file: sections written by hand (the size history) are lost; restore them from git.
@@ -42,8 +60,9 @@ if (process.argv.includes("--report-only")) {
 console.log(`# Node ${process.version}`);
 await medseal.init();
 const node = only ? [] : await runAll({ medseal, scale, log: (l) => console.log(l) });
-const nodeRekey = only === "log" ? null : await runRekey({ medseal, scale, log: (l) => console.log(l) });
-const nodeLog = only === "rekey" ? null : await runLog({ medseal, wasm, scale, log: (l) => console.log(l) });
+const nodeRekey = only && only !== "rekey" ? null : await runRekey({ medseal, scale, log: (l) => console.log(l) });
+const nodeLog = only && only !== "log" ? null : await runLog({ medseal, wasm, scale, log: (l) => console.log(l) });
+const nodeStream = only === "stream" ? await runStream({ medseal, sizes: streamSizes, rounds: (s) => streamRounds[s], log: (l) => console.log(l) }) : null;
 
 console.log("# Chromium");
 const out = join(root, "target", "bench");
@@ -67,7 +86,8 @@ const browser = await launch();
 const page = await browser.newPage();
 await page.goto(`http://localhost:${server.address().port}/index.html`);
 await page.waitForFunction(() => typeof window.runBench === "function");
-const chromium = await page.evaluate(([s, o]) => window.runBench(s, o), [scale, only]);
+if (only === "stream") page.on("console", (m) => console.log(m.text()));
+const chromium = await page.evaluate(([s, o, opts]) => window.runBench(s, o, opts), [scale, only, { streamSizes, streamRounds }]);
 for (const r of [...chromium.results, ...chromium.rekey.results, ...chromium.log.results]) console.log(`${r.workload.padEnd(28)} ${r.impl.padEnd(34)} median ${r.median_us.toFixed(1).padStart(9)} us   p95 ${r.p95_us.toFixed(1).padStart(9)} us`);
 
 const date = new Date().toISOString();
@@ -75,14 +95,19 @@ const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB:
 const versions = { node: process.version, chromium: chromium.userAgent };
 const rekey = { date, scale, machine, versions, node: nodeRekey, chromium: chromium.rekey };
 const vaultLog = { date, scale, machine, versions: { ...versions, "@noble/hashes": pkgVersion("@noble/hashes") }, node: nodeLog, chromium: chromium.log };
+const stream = only === "stream"
+  ? { date, machine, versions: { ...versions, medseal: JSON.parse(readFileSync(join(root, "pkg", "package.json"), "utf8")).version, "age-encryption": pkgVersion("age-encryption"), "@noble/ciphers": pkgVersion("@noble/ciphers") },
+    rounds: streamRounds, node: { results: nodeStream.results, ratios: streamRatios(nodeStream.results) }, chromium: { results: chromium.stream.results, ratios: streamRatios(chromium.stream.results) } }
+  : null;
 if (only) {
   if (write) {
     const resultsPath = join(root, "bench", "results.json");
     const old = JSON.parse(readFileSync(resultsPath, "utf8"));
-    const part = only === "rekey" ? { rekey } : { log: vaultLog };
+    const part = only === "rekey" ? { rekey } : only === "log" ? { log: vaultLog } : { stream };
     await writeFile(resultsPath, JSON.stringify({ ...old, ...part }, null, 2) + "\n");
     const docPath = join(root, "docs", "BENCHMARKS.md");
-    await writeFile(docPath, withSection(readFileSync(docPath, "utf8"), only === "rekey" ? rekeyMarkdown(rekey) : logMarkdown(vaultLog)));
+    const section = only === "rekey" ? rekeyMarkdown(rekey) : only === "log" ? logMarkdown(vaultLog) : streamMarkdown(stream);
+    await writeFile(docPath, withSection(readFileSync(docPath, "utf8"), section));
     console.log(`wrote the ${only} part of bench/results.json and its section of docs/BENCHMARKS.md`);
   }
   await browser.close();
@@ -112,7 +137,16 @@ const report = {
   size: { files: size, total, fallback },
   rekey,
   log: vaultLog,
+  // Measured only by `--only stream`: the last one is kept.
+  stream: lastResults().stream,
 };
+function lastResults() {
+  try {
+    return JSON.parse(readFileSync(join(root, "bench", "results.json"), "utf8"));
+  } catch {
+    return {};
+  }
+}
 function pkgVersion(name) {
   return JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version;
 }
@@ -223,7 +257,7 @@ read ratios near a goal's line as "at the line", not as met or missed.
   is missing. What remains is mostly P-256 (ECDSA, ECDH), serde_json and the
   float formatting its error paths pull in, and the AES/POLYVAL/SHA-256 code.
 
-${r.rekey ? rekeyMarkdown(r.rekey) : ""}${r.log ? logMarkdown(r.log) : ""}## Size
+${r.rekey ? rekeyMarkdown(r.rekey) : ""}${r.log ? logMarkdown(r.log) : ""}${r.stream ? streamMarkdown(r.stream) : ""}## Size
 
 | file | raw | gzip -9 |
 |---|---|---|
@@ -332,6 +366,100 @@ Sizes: an entry (an unlock, as a device writes it) is ${b.entryBytes} bytes; the
 consistency proof from ${b.old.toLocaleString("en-US")} to ${b.big.toLocaleString("en-US")} entries is ${b.proofHashes} hashes
 (${b.proofBytes} bytes); an inclusion proof in the ${b.big.toLocaleString("en-US")}-entry tree is
 ${b.inclusionBytes} bytes.
+
+`;
+}
+
+/** The section "Large files (issue #16)" from a `stream` report (runStream in Node and Chromium). */
+function streamMarkdown(k) {
+  const chromiumVersion = /Chrome\/([\d.]+)/.exec(k.versions.chromium)?.[1] ?? k.versions.chromium;
+  const sizeLabel = (size) => (size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : `${size / 2 ** 20} MiB`);
+  const impl = (prefix) => (x) => x.impl.startsWith(prefix);
+  // The fastest run: on a shared VM other jobs only ever slow a run down.
+  const best = (x) => Math.min(...x.runs);
+  const lines = [];
+  for (const env of ["chromium", "node"]) {
+    const rs = k[env].results;
+    for (const size of [...new Set(rs.map((x) => x.size))]) {
+      for (const op of ["seal", "open"]) {
+        const of = (prefix) => rs.find((x) => x.size === size && x.op === op && impl(prefix)(x));
+        const [m, w, a] = [of("medseal"), of("WebCrypto"), of("age")];
+        const mibps = (x) => (size / 2 ** 20 / best(x)).toFixed(0);
+        lines.push(`| ${env === "node" ? "Node" : "Chromium"} | ${sizeLabel(size)} ${op} | ${mibps(m)} | ${mibps(w)} | ${mibps(a)} | **${(best(m) / best(w)).toFixed(2)}** (${(m.seconds / w.seconds).toFixed(2)}) | ${(best(m) / best(a)).toFixed(2)} (${(m.seconds / a.seconds).toFixed(2)}) |`);
+      }
+    }
+  }
+  const ratio = (env, size, op, prefix) => {
+    const rs = k[env].results.filter((x) => x.size === size && x.op === op);
+    return best(rs.find(impl("medseal"))) / best(rs.find(impl(prefix)));
+  };
+  const sizes = [...new Set(k.node.results.map((x) => x.size))];
+  const span = (prefix) => {
+    const all = ["node", "chromium"].flatMap((env) => sizes.flatMap((size) => ["seal", "open"].map((op) => ratio(env, size, op, prefix))));
+    return `${Math.min(...all).toFixed(2)}-${Math.max(...all).toFixed(2)}`;
+  };
+  return `## Large files (issue #16)
+
+A file sealed as a stream (FORMAT.md §17) is never whole in memory:
+\`vault.sealStream\` and \`vault.openStream\` are TransformStreams of 16 KiB
+chunks, each sealed by WebCrypto AES-256-GCM under the file's chunk key,
+16 chunks in flight. Side by side in one process, fed the same plaintext
+made as it is read (a ReadableStream of 64 KiB pieces, \`bench/stream-data.mjs\`)
+and read to the end by a sink that counts it (\`bench/streams.mjs\`):
+
+- **medseal** \`sealStream\` / \`openStream\`;
+- **raw WebCrypto**, the floor of any stream over WebCrypto: AES-256-GCM over
+  the same 16 KiB chunks with the same pipelining (16 in flight, released
+  in order; nonce = a random 12-byte base XOR the chunk counter, computed in
+  JS; one input buffer, no header, no key derivation);
+- **age** (age-encryption, typage): its STREAM (ChaCha20-Poly1305 in JS from
+  @noble/ciphers, 64 KiB chunks, one at a time) behind an X25519 recipient,
+  \`Encrypter.encrypt(stream)\` / \`Decrypter.decrypt(stream)\`.
+
+Open runs read the sealed file from memory in 64 KiB pieces (sealed just
+before, untimed) and check the first byte of every piece they release.
+Throughput is plaintext MiB per second of wall clock, in the fastest of
+${sizes.map((size) => `${k.rounds[size]} runs for ${sizeLabel(size)}`).join(", ")}, interleaved one per implementation per round
+(on this VM, shared with other jobs, they only ever slow a run down); the
+ratios of the medians are in parentheses, every run in \`bench/results.json\`.
+Run on ${k.date.slice(0, 10)}, ${k.machine.cpus} cores (${k.machine.model}), ${k.machine.memoryGiB} GiB; Node ${k.versions.node},
+headless Chromium ${chromiumVersion}; medseal ${k.versions.medseal}, age-encryption ${k.versions["age-encryption"]} (@noble/ciphers ${k.versions["@noble/ciphers"]}).
+Rerun: \`node bench/run.mjs --only stream\` (after \`make pkg\`; it rewrites only this
+section and \`stream\` in \`bench/results.json\`; about 8 minutes; \`--stream-sizes 100\`
+leaves out 1 GiB, \`--stream-rounds 1\` takes one run of each).
+
+| where | file, direction | medseal MiB/s | raw WebCrypto MiB/s | age MiB/s | medseal / raw WebCrypto, time (medians; goal ≤ 1.25) | medseal / age, time (medians) |
+|---|---|---|---|---|---|---|
+${lines.join("\n")}
+
+medseal / raw WebCrypto: ${span("WebCrypto")} across this run (goal ≤ 1.25); medseal / age:
+${span("age")}. On this 2-core VM, shared with other builds, the same run
+varies by a factor of up to 2 (see the runs): read a ratio near 1 as "at the floor".
+
+**What limits it.** In Chromium, WebCrypto's AES-GCM runs on the page's
+own thread and settles its promise without a task in between (measured:
+2,000 awaited encrypts, of 16 KiB or of 1 MiB, never let a \`setTimeout(0)\`
+run), so the 16 chunks in flight overlap nothing there: the renderer's CPU
+time equals its main thread's, which equals the wall time. Per 16 KiB chunk
+that thread copies the input into the chunk buffer, runs AES-GCM (BoringSSL,
+AES-NI: the smaller part), allocates the output ArrayBuffer, and runs the
+stream's promise reactions. What medseal adds to the floor (one wasm call
+per chunk for its nonce, which returns a 12-byte array; two promise
+reactions; progress bookkeeping) is within the noise. What did cost is
+garbage: until the change made with this benchmark, \`js/streams.ts\` took a fresh 16 KiB buffer for
+every chunk, which put medseal at 1.4x (seal) and 1.7x (open) the floor in
+Chromium; it now refills one buffer, since WebCrypto copies its input when
+called (64 MiB, 9 interleaved runs each: seal 158 -> 250 MiB/s, open 198 ->
+313 MiB/s, the floor 225 and 342; Node unchanged). In Node every WebCrypto
+call costs about 40 µs of JavaScript before the thread pool (WebIDL
+conversions, \`normalizeAlgorithm\`, the job), whatever its size, which caps
+any stream of 16 KiB WebCrypto calls at a few hundred MiB/s on this VM; medseal
+and the floor use the same CPU time per run, within the noise. age is ChaCha20-Poly1305
+in JavaScript, one chunk at a time. A consequence for applications, not a
+cost: in Chromium, a stream whose source never waits (bytes already in
+memory) runs to its end in one task (no rendering, no input meanwhile);
+\`File.stream()\` and \`fetch\` bodies wait for their reads, so the page stays
+responsive; seal a large in-memory buffer in a worker.
 
 `;
 }

@@ -92,6 +92,28 @@ function subtleOf(): SubtleCrypto | undefined {
   return globalThis.crypto?.subtle;
 }
 
+/**
+ * Calls WebCrypto at once: it copies its input before it returns (the
+ * spec's "a copy of the bytes held by the data parameter"), so the caller's
+ * buffer can be wiped and refilled; a synchronous throw becomes a rejection.
+ */
+function callNow(f: () => Promise<ArrayBuffer>): Promise<ArrayBuffer> {
+  try {
+    return f();
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+/** The imported chunk key; a failure to import it is the stream's error (`InvalidArgument` unless already a MedsealError). */
+async function keyReady(key: Promise<CryptoKey>, what: string): Promise<CryptoKey> {
+  try {
+    return await key;
+  } catch (e) {
+    throw e instanceof MedsealError ? e : invalid(`could not ${what}: ${String((e as Error)?.message ?? e)}`);
+  }
+}
+
 /** Chunks in flight, released strictly in order; a failure stops the stream at that chunk. */
 class Pipeline {
   #queue: Array<Promise<Uint8Array>> = [];
@@ -145,27 +167,34 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
   const subtle = subtleOf();
   const key = subtle ? importChunkKey(subtle, job.takeKey(), "encrypt") : undefined;
   key?.catch(() => undefined);
+  let cryptoKey: CryptoKey | undefined;
   const flight = new Pipeline();
-  let buf = new Uint8Array(size);
+  // One buffer for every chunk: both paths copy the chunk before they return
+  // (WebCrypto takes "a copy of the bytes held by the data parameter" when
+  // called), so it is wiped and refilled at once: no chunk-sized garbage but
+  // the sealed chunks themselves.
+  const buf = new Uint8Array(size);
   let fill = 0;
   let done = 0;
   const submit = (plain: Uint8Array, last: boolean): void => {
     // The nonce is taken now, in order: chunk k always gets nonce k.
     const n = plain.byteLength;
     let sealed: Promise<Uint8Array>;
-    if (subtle && key) {
-      const iv = call(() => job.nextNonce(n, last));
-      sealed = key.then((k) => subtle.encrypt({ name: "AES-GCM", iv: iv as BufferSource }, k, plain as BufferSource))
-        .then((ct) => new Uint8Array(ct));
-    } else {
-      sealed = Promise.resolve(call(() => job.sealChunk(plain, last)));
+    try {
+      if (subtle && cryptoKey) {
+        const iv = call(() => job.nextNonce(n, last));
+        const k = cryptoKey;
+        sealed = callNow(() => subtle.encrypt({ name: "AES-GCM", iv: iv as BufferSource }, k, plain as BufferSource)).then((ct) => new Uint8Array(ct));
+      } else {
+        sealed = Promise.resolve(call(() => job.sealChunk(plain, last)));
+      }
+    } finally {
+      plain.fill(0);
     }
     flight.push(sealed.then((ct) => {
-      plain.fill(0);
       done += n;
       return ct;
     }, (e: unknown) => {
-      plain.fill(0);
       throw e instanceof MedsealError ? e : invalid(`could not encrypt: ${String((e as Error)?.message ?? e)}`);
     }));
   };
@@ -190,6 +219,7 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
       const out = enqueuer(controller, gone);
       try {
         check(ctl);
+        if (key && !cryptoKey) cryptoKey = await keyReady(key, "encrypt");
         const bytes = bytesIn(input);
         let at = 0;
         while (at < bytes.byteLength) {
@@ -199,7 +229,6 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
           at += n;
           if (fill === size) {
             submit(buf, false);
-            buf = new Uint8Array(size);
             fill = 0;
           }
           if (flight.length > IN_FLIGHT) {
@@ -218,6 +247,7 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
       const out = enqueuer(controller, gone);
       try {
         check(ctl);
+        if (key && !cryptoKey) cryptoKey = await keyReady(key, "encrypt");
         submit(buf.subarray(0, fill), true);
         await flight.drain(0, out);
         if (cancelled) return;
@@ -246,17 +276,19 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
   const head = new Uint8Array(headLength);
   let headFill = 0;
   let job: wasm.StreamOpenJob | undefined;
-  let key: Promise<CryptoKey> | undefined;
+  let cryptoKey: CryptoKey | undefined;
   const flight = new Pipeline();
-  let buf = new Uint8Array(size);
+  // One buffer for every chunk, as in sealTransform: both paths copy it before they return.
+  const buf = new Uint8Array(size);
   let fill = 0;
   let done = 0;
   const submit = (sealed: Uint8Array, last: boolean): void => {
     const j = job as wasm.StreamOpenJob;
     let opened: Promise<Uint8Array>;
-    if (subtle && key) {
+    if (subtle && cryptoKey) {
       const iv = call(() => j.nextNonce(sealed.byteLength, last));
-      opened = key.then((k) => subtle.decrypt({ name: "AES-GCM", iv: iv as BufferSource }, k, sealed as BufferSource))
+      const k = cryptoKey;
+      opened = callNow(() => subtle.decrypt({ name: "AES-GCM", iv: iv as BufferSource }, k, sealed as BufferSource))
         .then((pt) => new Uint8Array(pt), (e: unknown) => {
           // WebCrypto reports a tag mismatch as OperationError; anything else is not the file's fault.
           if ((e as DOMException)?.name === "OperationError") throw decryptionFailed();
@@ -300,10 +332,7 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
           at = n;
           if (headFill < headLength) return;
           job = call(() => openHead(head));
-          if (subtle) {
-            key = importChunkKey(subtle, job.takeKey(), "decrypt");
-            key.catch(() => undefined);
-          }
+          if (subtle) cryptoKey = await keyReady(importChunkKey(subtle, job.takeKey(), "decrypt"), "decrypt");
         }
         while (at < bytes.byteLength) {
           const n = Math.min(size - fill, bytes.byteLength - at);
@@ -313,7 +342,6 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
           // C2SP: a full chunk is never the last one, so it can go at once.
           if (fill === size) {
             submit(buf, false);
-            buf = new Uint8Array(size);
             fill = 0;
           }
           if (flight.length > IN_FLIGHT) {
