@@ -10,12 +10,8 @@
 //! The operator key is a P-256 key of its own (one purpose per key): never
 //! the server's log key, which the server holds online.
 
-use zeroize::Zeroizing;
-
 use crate::error::{Error, Result};
-use crate::identity::Identity;
-use crate::log::note::{self, Note};
-use crate::rng::Rng;
+use crate::log::note::{Note, NoteKey};
 
 /// The first line of every notice.
 pub const HEADER: &str = "medseal-notice/v1";
@@ -278,15 +274,21 @@ impl Notice {
 }
 
 /// The operator's notice-signing key (kept offline; the app pins its public
-/// half). Debug prints no secret.
-pub struct OperatorKey {
-    name: String,
-    key: Identity,
-}
+/// half): its name, public key and secret through [`NoteKey`]. Debug
+/// prints no secret.
+pub struct OperatorKey(NoteKey);
 
 impl core::fmt::Debug for OperatorKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "OperatorKey({}, <redacted>)", self.name)
+        write!(f, "OperatorKey({}, <redacted>)", self.0.name())
+    }
+}
+
+/// Its name, public key and secret (`name()`, `public_key()`, `secret()`).
+impl core::ops::Deref for OperatorKey {
+    type Target = NoteKey;
+    fn deref(&self) -> &NoteKey {
+        &self.0
     }
 }
 
@@ -294,55 +296,22 @@ impl OperatorKey {
     /// A new random key named `name` (a signed-note key name, e.g.
     /// `notices.phr.example`).
     pub fn generate(name: &str) -> Result<OperatorKey> {
-        note::check_key_name(name)?;
-        Ok(OperatorKey {
-            name: name.to_owned(),
-            key: Identity::generate(&mut Rng::Os)?,
-        })
+        NoteKey::generate(name).map(OperatorKey)
     }
 
-    /// A key from the 32-byte secret [`OperatorKey::secret`] gave.
+    /// A key from the 32-byte secret `secret()` gave.
     pub fn from_secret(name: &str, secret: &[u8]) -> Result<OperatorKey> {
-        note::check_key_name(name)?;
-        let bytes: &[u8; 32] = secret
-            .try_into()
-            .map_err(|_| Error::InvalidArgument("operator key secret"))?;
-        Ok(OperatorKey {
-            name: name.to_owned(),
-            key: Identity::from_scalar(bytes)
-                .map_err(|_| Error::InvalidArgument("operator key secret"))?,
-        })
-    }
-
-    /// The secret scalar, to store offline.
-    pub fn secret(&self) -> Zeroizing<[u8; 32]> {
-        self.key.scalar()
-    }
-
-    /// The key name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The public key, compressed SEC1 (what the app pins).
-    pub fn public_key(&self) -> [u8; 33] {
-        self.key.public_key()
+        NoteKey::from_secret(name, secret, "operator key secret").map(OperatorKey)
     }
 
     /// The public half as the app pins it: `{"name": ..., "key": <base64url>}`.
     pub fn pinned_json(&self) -> String {
-        serde_json::json!({ "name": self.name, "key": crate::b64::encode(&self.public_key()) })
+        serde_json::json!({ "name": self.0.name(), "key": crate::b64::encode(&self.0.public_key()) })
             .to_string()
     }
 
     /// The notice as a signed note.
     pub fn sign(&self, notice: &Notice) -> Result<String> {
-        let text = notice.to_text()?;
-        let sig = note::sign_line(&text, &self.name, &self.key)?;
-        Ok(Note {
-            text,
-            signatures: vec![sig],
-        }
-        .to_text())
+        self.0.sign_note(notice.to_text()?)
     }
 }

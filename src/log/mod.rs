@@ -11,13 +11,10 @@ pub mod note;
 pub mod report;
 pub(crate) mod state;
 
-use zeroize::Zeroizing;
-
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::log::entry::{Author, Entry, Event};
-use crate::log::note::{Checkpoint, Note};
-use crate::rng::Rng;
+use crate::log::note::{Checkpoint, Note, NoteKey};
 
 pub use crate::log::state::{
     included_from_json, Cosigned, Included, LogState, SyncInput, SyncOptions, MAX_BATCH,
@@ -26,60 +23,38 @@ pub use crate::log::state::{
 /// The server's log key: signs the access events only the server sees and
 /// the checkpoints it serves. A vault trusts it once one of its devices has
 /// announced it in the log (an [`Event::Server`] entry signed by the vault).
-pub struct ServerLogKey {
-    name: String,
-    key: Identity,
-}
+pub struct ServerLogKey(NoteKey);
 
 impl core::fmt::Debug for ServerLogKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "ServerLogKey({}, <redacted>)", self.name)
+        write!(f, "ServerLogKey({}, <redacted>)", self.0.name())
+    }
+}
+
+/// Its name, public key and secret (`name()`, `public_key()`, `secret()`).
+impl core::ops::Deref for ServerLogKey {
+    type Target = NoteKey;
+    fn deref(&self) -> &NoteKey {
+        &self.0
     }
 }
 
 impl ServerLogKey {
     /// A new random key named `name` (a signed-note key name).
     pub fn generate(name: &str) -> Result<ServerLogKey> {
-        note::check_key_name(name)?;
-        Ok(ServerLogKey {
-            name: name.to_owned(),
-            key: Identity::generate(&mut Rng::Os)?,
-        })
+        NoteKey::generate(name).map(ServerLogKey)
     }
 
-    /// A key from the 32-byte secret [`ServerLogKey::secret`] gave.
+    /// A key from the 32-byte secret `secret()` gave.
     pub fn from_secret(name: &str, secret: &[u8]) -> Result<ServerLogKey> {
-        note::check_key_name(name)?;
-        let bytes: &[u8; 32] = secret
-            .try_into()
-            .map_err(|_| Error::InvalidArgument("server log key secret"))?;
-        Ok(ServerLogKey {
-            name: name.to_owned(),
-            key: Identity::from_scalar(bytes)
-                .map_err(|_| Error::InvalidArgument("server log key secret"))?,
-        })
-    }
-
-    /// The secret scalar, for the server to store.
-    pub fn secret(&self) -> Zeroizing<[u8; 32]> {
-        self.key.scalar()
-    }
-
-    /// The key name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The public key, compressed SEC1.
-    pub fn public_key(&self) -> [u8; 33] {
-        self.key.public_key()
+        NoteKey::from_secret(name, secret, "server log key secret").map(ServerLogKey)
     }
 
     /// The entry a vault writes to trust this key.
     pub fn announcement(&self) -> Event {
         Event::Server {
-            name: self.name.clone(),
-            key: crate::b64::encode(&self.public_key()),
+            name: self.0.name().to_owned(),
+            key: crate::b64::encode(&self.0.public_key()),
         }
     }
 
@@ -90,18 +65,12 @@ impl ServerLogKey {
                 "a server may only attest access events",
             ));
         }
-        Entry::write(origin, n, t, None, event, &self.key)
+        Entry::write(origin, n, t, None, event, &self.0.key)
     }
 
     /// The checkpoint as a note signed by this key.
     pub fn sign_checkpoint(&self, cp: &Checkpoint) -> Result<String> {
-        let text = cp.to_text();
-        let sig = note::sign_line(&text, &self.name, &self.key)?;
-        Ok(Note {
-            text,
-            signatures: vec![sig],
-        }
-        .to_text())
+        self.0.sign_note(cp.to_text())
     }
 }
 

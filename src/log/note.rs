@@ -246,6 +246,71 @@ impl Note {
     }
 }
 
+/// A named P-256 key that signs C2SP notes: what the server's log key
+/// ([`crate::log::ServerLogKey`]) and the operator's notice key
+/// ([`crate::notice::OperatorKey`]) are made of. Each of those is its own
+/// type, so that no key serves two purposes; this is their common part.
+/// Debug prints no secret.
+pub struct NoteKey {
+    name: String,
+    pub(crate) key: Identity,
+}
+
+impl core::fmt::Debug for NoteKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "NoteKey({}, <redacted>)", self.name)
+    }
+}
+
+impl NoteKey {
+    /// A new random key named `name` (a signed-note key name).
+    pub(crate) fn generate(name: &str) -> Result<NoteKey> {
+        check_key_name(name)?;
+        Ok(NoteKey {
+            name: name.to_owned(),
+            key: Identity::generate(&mut crate::rng::Rng::Os)?,
+        })
+    }
+
+    /// A key from the 32-byte secret [`NoteKey::secret`] gave; `what` names
+    /// the key in the error.
+    pub(crate) fn from_secret(name: &str, secret: &[u8], what: &'static str) -> Result<NoteKey> {
+        check_key_name(name)?;
+        let bytes: &[u8; 32] = secret
+            .try_into()
+            .map_err(|_| Error::InvalidArgument(what))?;
+        Ok(NoteKey {
+            name: name.to_owned(),
+            key: Identity::from_scalar(bytes).map_err(|_| Error::InvalidArgument(what))?,
+        })
+    }
+
+    /// The secret scalar, to store.
+    pub fn secret(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        self.key.scalar()
+    }
+
+    /// The key name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The public key, compressed SEC1.
+    pub fn public_key(&self) -> [u8; 33] {
+        self.key.public_key()
+    }
+
+    /// `text` as a note signed by this key alone.
+    pub(crate) fn sign_note(&self, text: String) -> Result<String> {
+        let sig = sign_line(&text, &self.name, &self.key)?;
+        Ok(Note {
+            text,
+            signatures: vec![sig],
+        }
+        .to_text())
+    }
+}
+
 /// A signature line by `signer` under `name` over `text`.
 pub(crate) fn sign_line(text: &str, name: &str, signer: &Identity) -> Result<NoteSignature> {
     check_key_name(name)?;
