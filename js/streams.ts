@@ -161,6 +161,42 @@ function bytesIn(chunk: unknown): Uint8Array {
   throw invalid("a stream chunk must be a Uint8Array (or another ArrayBufferView or ArrayBuffer)");
 }
 
+/**
+ * The chunking both directions share: fills one reused buffer of a chunk's
+ * size from each input piece, hands each full chunk on at once (both paths
+ * copy it before they return), and lets the pipeline drain when too many
+ * chunks are in flight.
+ */
+class Chunker {
+  readonly buf: Uint8Array;
+  fill = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
+  /** Feeds `bytes` from `at`; `drained` runs after each drain and says whether to go on (false: the reader went away). */
+  async feed(bytes: Uint8Array, at: number, submit: (full: Uint8Array) => void, flight: Pipeline, out: (b: Uint8Array) => boolean, drained: () => boolean): Promise<void> {
+    const size = this.buf.byteLength;
+    while (at < bytes.byteLength) {
+      const n = Math.min(size - this.fill, bytes.byteLength - at);
+      this.buf.set(bytes.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+      if (this.fill === size) {
+        submit(this.buf);
+        this.fill = 0;
+      }
+      if (flight.length > IN_FLIGHT) {
+        await flight.drain(IN_FLIGHT / 2, out);
+        if (!drained()) return;
+      }
+    }
+  }
+  /** What is left: the last chunk's bytes. */
+  rest(): Uint8Array {
+    return this.buf.subarray(0, this.fill);
+  }
+}
+
 /** The TransformStream behind `Vault.sealStream`: plaintext in, the sealed stream (header first) out. */
 export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSealed: (job: wasm.StreamSealJob) => void): TransformStream<Uint8Array, Uint8Array> {
   const size = wasm.streamChunkLength();
@@ -173,8 +209,7 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
   // (WebCrypto takes "a copy of the bytes held by the data parameter" when
   // called), so it is wiped and refilled at once: no chunk-sized garbage but
   // the sealed chunks themselves.
-  const buf = new Uint8Array(size);
-  let fill = 0;
+  const chunks = new Chunker(size);
   let done = 0;
   const submit = (plain: Uint8Array, last: boolean): void => {
     // The nonce is taken now, in order: chunk k always gets nonce k.
@@ -200,7 +235,7 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
   };
   let freed = false;
   const free = (): void => {
-    buf.fill(0);
+    chunks.buf.fill(0);
     if (freed) return;
     freed = true;
     try { job.free(); } catch { /* already freed */ }
@@ -209,6 +244,11 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
   const gone = (): void => {
     cancelled = true;
     free();
+  };
+  const drained = (): boolean => {
+    if (cancelled) return false;
+    progress(ctl, done);
+    return true;
   };
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
@@ -220,23 +260,7 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
       try {
         check(ctl);
         if (key && !cryptoKey) cryptoKey = await keyReady(key, "encrypt");
-        const bytes = bytesIn(input);
-        let at = 0;
-        while (at < bytes.byteLength) {
-          const n = Math.min(size - fill, bytes.byteLength - at);
-          buf.set(bytes.subarray(at, at + n), fill);
-          fill += n;
-          at += n;
-          if (fill === size) {
-            submit(buf, false);
-            fill = 0;
-          }
-          if (flight.length > IN_FLIGHT) {
-            await flight.drain(IN_FLIGHT / 2, out);
-            if (cancelled) return;
-            progress(ctl, done);
-          }
-        }
+        await chunks.feed(bytesIn(input), 0, (full) => submit(full, false), flight, out, drained);
       } catch (e) {
         free();
         throw e;
@@ -248,7 +272,7 @@ export function sealTransform(job: wasm.StreamSealJob, ctl: StreamControl, onSea
       try {
         check(ctl);
         if (key && !cryptoKey) cryptoKey = await keyReady(key, "encrypt");
-        submit(buf.subarray(0, fill), true);
+        submit(chunks.rest(), true);
         await flight.drain(0, out);
         if (cancelled) return;
         // Complete: only now does the vault remember this version.
@@ -278,9 +302,7 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
   let job: wasm.StreamOpenJob | undefined;
   let cryptoKey: CryptoKey | undefined;
   const flight = new Pipeline();
-  // One buffer for every chunk, as in sealTransform: both paths copy it before they return.
-  const buf = new Uint8Array(size);
-  let fill = 0;
+  const chunks = new Chunker(size);
   let done = 0;
   const submit = (sealed: Uint8Array, last: boolean): void => {
     const j = job as wasm.StreamOpenJob;
@@ -317,6 +339,11 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
     cancelled = true;
     free();
   };
+  const drained = (): boolean => {
+    if (cancelled) return false;
+    progress(ctl, done);
+    return true;
+  };
   return new TransformStream<Uint8Array, Uint8Array>({
     async transform(input, controller) {
       if (cancelled) return;
@@ -334,22 +361,8 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
           job = call(() => openHead(head));
           if (subtle) cryptoKey = await keyReady(importChunkKey(subtle, job.takeKey(), "decrypt"), "decrypt");
         }
-        while (at < bytes.byteLength) {
-          const n = Math.min(size - fill, bytes.byteLength - at);
-          buf.set(bytes.subarray(at, at + n), fill);
-          fill += n;
-          at += n;
-          // C2SP: a full chunk is never the last one, so it can go at once.
-          if (fill === size) {
-            submit(buf, false);
-            fill = 0;
-          }
-          if (flight.length > IN_FLIGHT) {
-            await flight.drain(IN_FLIGHT / 2, out);
-            if (cancelled) return;
-            progress(ctl, done);
-          }
-        }
+        // C2SP: a full chunk is never the last one, so it can go at once.
+        await chunks.feed(bytes, at, (full) => submit(full, false), flight, out, drained);
       } catch (e) {
         free();
         throw e;
@@ -364,7 +377,7 @@ export function openTransform(headLength: number, openHead: (head: Uint8Array) =
         // Release every good chunk before the end is judged (a missing last chunk is an error).
         await flight.drain(0, out);
         if (cancelled) return;
-        submit(buf.subarray(0, fill), true);
+        submit(chunks.rest(), true);
         await flight.drain(0, out);
         if (cancelled) return;
         const j = job;
