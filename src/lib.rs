@@ -23,6 +23,7 @@ mod b64;
 pub mod card;
 mod entry_key;
 pub mod error;
+pub mod export;
 pub mod handoff;
 pub mod hazmat;
 mod identity;
