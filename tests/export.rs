@@ -110,11 +110,12 @@ fn make() -> Made {
     }
 }
 
+/// Everything an export gave back: (record id, plaintext) pairs, the
+/// files' bytes, and how many manifests it held.
+type ReadBack = (Vec<(String, Vec<u8>)>, Vec<Vec<u8>>, u64);
+
 /// Reads a whole export; returns the records' plaintexts and the file's.
-fn read_all(
-    bytes: &[u8],
-    code: &str,
-) -> medseal::Result<(Vec<(String, Vec<u8>)>, Vec<Vec<u8>>, u64)> {
+fn read_all(bytes: &[u8], code: &str) -> medseal::Result<ReadBack> {
     let code = RecoveryCode::parse(code)?;
     let mut r = ExportReader::open(bytes, &code)?;
     let mut records = Vec::new();
