@@ -68,6 +68,8 @@ export const ErrorCode = {
   Truncated: "Truncated",
   /** A security notice not signed by an operator key the app pins (forged or altered): ignore it. */
   NoticeInvalid: "NoticeInvalid",
+  /** A deletion tombstone not signed by the server key given, edited, or naming another deletion request. */
+  TombstoneInvalid: "TombstoneInvalid",
   /** The passkey ceremony was cancelled or timed out. */
   Cancelled: "Cancelled",
   /** medseal's WebAssembly module is not initialised: call `await init()` first. */

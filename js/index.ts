@@ -18,12 +18,14 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
-import type { AccessAlert, AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync, LogSyncResult, SyncLogOptions } from "./types.js";
+import type { AccessAlert, AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync, LogSyncResult, SyncLogOptions, ExportSource } from "./types.js";
 import { accessReports } from "./report.js";
+import { exportItems, streamOf } from "./export.js";
 import { type RangeReader, type RangeSource, type StreamControl, aborted, blobRangeSource, openTransform, rangeReader, sealTransform } from "./streams.js";
 export { accessReports } from "./report.js";
-import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, StreamOptions, UnlockOptions, VaultApi, Notice, OperatorKeyPin } from "./types.js";
-import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe } from "./webauthn.js";
+import type { EmergencyCard, Fingerprint, GrantInfo, GrantOptions, LinkOptions, Manifest, NewLink, ShlinkInfo, VerifiedCard, OpenItem, OpenOutcome, OpenSharedOptions, RecordBinding, RecordInfo, SealItem, Sealed, SealedForm, SealOptions, SeenStore, ShareItem, StreamOptions, UnlockOptions, VaultApi, Notice, OperatorKeyPin, Tombstone } from "./types.js";
+import { type CeremonyOptions, type CreateOptions, type CredentialLike, b64u, byteView, createWithPrf, fromB64u, getWithPrf, prfFromCreated, prfSupport, readCredential, serverSafe, userVerified } from "./webauthn.js";
+import type { PostureFinding, PostureOptions } from "./types.js";
 
 export { ErrorCode, MedsealError } from "./errors.js";
 export { httpRangeSource } from "./streams.js";
@@ -221,20 +223,21 @@ function idbCommit(tx: IDBTransaction): Promise<void> {
  * worker or service worker, which have no `localStorage`: their memory is
  * gone at every restart, and rollback protection with it), memory (the
  * default where neither may be used, as in Node or a sandboxed frame; lost
- * when the realm ends), or your own `{ load, save }` (a file, a native
+ * when the realm ends), or your own `{ load, save, remove? }` (a file, a native
  * app's storage).
  */
 export const seenStores = {
   /** In this realm's memory only. */
   memory(): SeenStore {
     const m = new Map<string, string>();
-    return { load: (id) => m.get(id) ?? null, save: (id, state) => void m.set(id, state) };
+    return { load: (id) => m.get(id) ?? null, save: (id, state) => void m.set(id, state), remove: (id) => void m.delete(id) };
   },
   /** In `localStorage`, under `prefix` + the vault id. */
   localStorage(prefix = "medseal.seen."): SeenStore {
     return {
       load: (id) => globalThis.localStorage.getItem(prefix + id),
       save: (id, state) => globalThis.localStorage.setItem(prefix + id, state),
+      remove: (id) => globalThis.localStorage.removeItem(prefix + id),
     };
   },
   /**
@@ -290,6 +293,12 @@ export const seenStores = {
         tx.objectStore(SEEN_OBJECTS).put(state, id);
         await done;
       },
+      remove: async (id) => {
+        const tx = (await open()).transaction(SEEN_OBJECTS, "readwrite");
+        const done = idbCommit(tx);
+        tx.objectStore(SEEN_OBJECTS).delete(id);
+        await done;
+      },
     };
   },
 };
@@ -317,7 +326,7 @@ function indexedDBOrMemory(): SeenStore {
       return f(realmMemory);
     }
   };
-  return { load: (id) => pick((s) => s.load(id)), save: (id, state) => pick((s) => s.save(id, state)) };
+  return { load: (id) => pick((s) => s.load(id)), save: (id, state) => pick((s) => s.save(id, state)), remove: (id) => pick((s) => s.remove?.(id)) };
 }
 
 let realmIndexedDB: SeenStore | null = null;
@@ -535,6 +544,38 @@ export const notices = {
 };
 
 /**
+ * Tombstones of deleted vaults. After `vault.destroy()` and the server's
+ * deletion, the server keeps one signed statement per vault (a C2SP signed
+ * note under its log key): which vault, when, at which request. It names
+ * no person.
+ */
+export const tombstones = {
+  /**
+   * Verifies a tombstone under the server's log key: `keyName` its
+   * signed-note key name, `key` its compressed P-256 public key (33 bytes,
+   * or their base64url, as the server's `GET /api/log/key` and a vault log's
+   * `server` entry give it). With `request` (the bytes `vault.destroy()`
+   * returned), the tombstone must name that very request.
+   * @throws {@link MedsealError} `TombstoneInvalid` (not signed by this key, edited, or another request), `Malformed` (signed, but not a tombstone), `TooLarge`, `InvalidArgument`
+   */
+  verify(note: string, opts: { keyName: string; key: string | Uint8Array; request?: Uint8Array }): Tombstone {
+    ensureInit();
+    const text = str(note, "note");
+    obj(opts, "options must be { keyName, key, request? }");
+    const keyName = str(opts.keyName, "keyName");
+    const k = opts.key;
+    const key = typeof k === "string" ? fromB64u(k) : bytesOf(k, "key");
+    const request = opts.request === undefined ? undefined : bytesOf(opts.request, "request");
+    const t = call(() => wasm.verifyTombstone(text, keyName, key, request));
+    try {
+      return { origin: t.origin, vaultId: t.vaultId, deleted: t.deleted, request: t.request, identity: t.identity };
+    } finally {
+      t.free();
+    }
+  },
+};
+
+/**
  * A sealed file's key epoch and version, from its first 134 bytes, without
  * a key (authenticated only when it opens): an edit seals `version + 1`; an
  * `epoch` below the vault's current one needs `rewrapStream`.
@@ -647,6 +688,11 @@ export type SharedFile = { grant: string; grantor: Manifest | string; slot: stri
 function sharedOf(opts: SharedFile): { grant: string; grantor: string; slot: Uint8Array } {
   return { grant: str(opts.grant, "grant"), grantor: manifestText(opts.grantor), slot: fromB64u(str(opts.slot, "slot")) };
 }
+
+/** The record id an export's stream is bound to (FORMAT.md §19.1). */
+const EXPORT_RECORD_ID = "medseal:export";
+/** The media type of an export file. */
+const EXPORT_TYPE = "application/vnd.medseal.export";
 
 /** Collects a stream into a `Blob`, a few MiB of parts at a time. */
 async function collect(stream: ReadableStream<Uint8Array>, signal: AbortSignal | undefined, type = "application/octet-stream"): Promise<Blob> {
@@ -818,19 +864,22 @@ export class Vault implements VaultApi<"sync"> {
   /**
    * Creates a vault whose first passkey is `source`. Returns the vault, its
    * manifest to store (public, signed), the recovery code to show the user
-   * once, and, for a `{ credential }`, the server-safe `response` to post.
+   * once, and, for a `{ credential }`, the server-safe `response` to post
+   * and `uv` (whether the authenticator verified the user, as `unlock` gives it).
    * @throws {@link MedsealError} `NotInitialized`, `Cancelled`, `PrfUnsupported`, `PrfNotReturned`, `InvalidPrfOutput`, `InvalidArgument`, `RandomUnavailable`
    */
-  static async create(source: NewKeySource, opts: { store?: SeenStore | null } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string; response?: ServerSafeResponse }> {
+  static async create(source: NewKeySource, opts: { store?: SeenStore | null } = {}): Promise<{ vault: Vault; manifest: Manifest; recoveryCode: string; response?: ServerSafeResponse; uv?: boolean }> {
     ensureInit();
     const store = storeOf(opts);
     const k = await newKey(source, []);
     const mine = !("prf" in source);
+    // What the app logs with its first unlock entry (the security check-up reads it).
+    const uv = "credential" in source ? userVerified(source.credential) : undefined;
     try {
       const created = call(() => wasm.VaultHandle.create(new wasm.NewPasskey(k.credentialId, k.prfSalt, k.label, own(k.prfOutput, mine))));
       const recoveryCode = created.recoveryCode;
       const vault = new Vault(created.intoVault(), store);
-      return { vault, manifest: vault.manifest(), recoveryCode, ...(k.response ? { response: k.response } : {}) };
+      return { vault, manifest: vault.manifest(), recoveryCode, ...(k.response ? { response: k.response } : {}), ...(uv === undefined ? {} : { uv }) };
     } finally {
       if (mine) k.prfOutput.fill(0);
     }
@@ -839,10 +888,13 @@ export class Vault implements VaultApi<"sync"> {
   /**
    * Unlocks the vault of `manifest` with a key from `source`. For a
    * `{ credential }`, `response` is the credential without its PRF result:
-   * post that, never the credential itself.
+   * post that, never the credential itself. For a passkey, `uv` says whether
+   * the authenticator verified the user (the assertion's UV flag), where the
+   * credential shows it: log it with the unlock (`logEntry({ type: "unlock", …, uv })`)
+   * for the security check-up (`posture`).
    * @throws {@link MedsealError} `UnlockFailed`, `InvalidRecoveryCode`, `StaleManifest`, `ManifestInvalid`, `Malformed`, `UnknownVersion`, `UnknownUnlockEntry`, `InvalidPrfOutput`, `PrfNotReturned`, `Cancelled`, `PrfUnsupported`, `InvalidArgument`, `NotInitialized`
    */
-  static async unlock(manifest: Manifest | string, source: UnlockSource, opts: UnlockOptions = {}): Promise<{ vault: Vault; response?: ServerSafeResponse }> {
+  static async unlock(manifest: Manifest | string, source: UnlockSource, opts: UnlockOptions = {}): Promise<{ vault: Vault; response?: ServerSafeResponse; uv?: boolean }> {
     ensureInit();
     const text = manifestText(manifest);
     const min = revisionOf(opts);
@@ -857,14 +909,18 @@ export class Vault implements VaultApi<"sync"> {
     let credentialId: Uint8Array;
     let prfOutput: Uint8Array;
     let response: ServerSafeResponse | undefined;
+    // Whether the authenticator verified the user (log it with the unlock: the security check-up reads it).
+    let uv: boolean | undefined;
     let mine = true;
     if ("passkey" in source) {
       const o: CeremonyOptions = source.passkey === true ? {} : source.passkey;
       obj(o, "passkey must be true or { timeout?, mediation?, signal?, rpId? }");
       const r = await getWithPrf(passkeysOf(text), o.timeout, challenge, { mediation: o.mediation, signal: o.signal, rpId: o.rpId });
       ({ credentialId, prfOutput } = r);
+      uv = userVerified(r.credential);
     } else if ("credential" in source) {
       response = serverSafe(source.credential); // before the PRF output is read out of it
+      uv = userVerified(source.credential);
       const r = readCredential(source.credential);
       if (!r.prfOutput) {
         throw new MedsealError(
@@ -884,7 +940,7 @@ export class Vault implements VaultApi<"sync"> {
     }
     try {
       const vault = new Vault(call(() => wasm.VaultHandle.unlockWithPrf(text, history, seen, credentialId, own(prfOutput, mine), min)), store);
-      return response ? { vault, response } : { vault };
+      return { vault, ...(response ? { response } : {}), ...(uv === undefined ? {} : { uv }) };
     } finally {
       if (mine) prfOutput.fill(0);
     }
@@ -1165,6 +1221,57 @@ export class Vault implements VaultApi<"sync"> {
   }
 
   /**
+   * The patient's export (FORMAT.md §19, GDPR art. 20, HIPAA right of
+   * access): one file with every record and file the app passes, exactly as
+   * sealed, the manifest history and the log, which the recovery code alone
+   * opens, offline (the `medseal` command-line tool writes plain files from
+   * it, FHIR R4 JSON where the records are FHIR). Nothing is decrypted
+   * here: the export is sealed by this vault under its newest key epoch, and
+   * its current manifest is written in front of it. Returns the file as it
+   * is written, a few chunks at a time.
+   *
+   * A record or file the vault cannot open is refused by the reader, not
+   * here: pass only this vault's own. The recovery code the patient holds
+   * must be this manifest's (after `rotateRecoveryCode`, make a new export).
+   * @throws {@link MedsealError} (as a stream error) `InvalidArgument`, `TooLarge`, `Locked`, `RandomUnavailable`, or the signal's reason
+   */
+  exportStream(source: ExportSource): ReadableStream<Uint8Array> {
+    obj(source, "source must be { records?, files?, history?, log? }");
+    const manifest = call(() => this.#h.manifestJson());
+    const prefix = call(() => wasm.exportPrefix(manifest));
+    const context = call(() => wasm.exportContext(prefix));
+    const created = Math.floor(Date.now() / 1000);
+    const items = streamOf(exportItems(source, this.vaultId(), manifest, created));
+    const sealed = items.pipeThrough(this.sealStream({ recordId: EXPORT_RECORD_ID, context, onProgress: source.onProgress, signal: source.signal }));
+    const reader = sealed.getReader();
+    let first = true;
+    return new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        if (first) {
+          first = false;
+          ctl.enqueue(prefix);
+          return;
+        }
+        const { value, done } = await reader.read();
+        if (done) ctl.close();
+        else ctl.enqueue(value);
+      },
+      async cancel(reason) {
+        await reader.cancel(reason);
+      },
+    });
+  }
+
+  /**
+   * `exportStream` collected into a `Blob` (type `application/vnd.medseal.export`):
+   * offer it as a download ("Download my data").
+   * @throws {@link MedsealError} as `exportStream`
+   */
+  async export(source: ExportSource): Promise<Blob> {
+    return collect(this.exportStream(source), source?.signal, EXPORT_TYPE);
+  }
+
+  /**
    * Re-wraps a sealed file's key under the current key epoch (after
    * `rekey`): from its first `ciphertextSize(0) - 16` bytes, the new first
    * bytes to write over the stored file's (the chunks stay as they are), or
@@ -1334,6 +1441,48 @@ export class Vault implements VaultApi<"sync"> {
     const c = bytesOf(challenge, "challenge");
     const a = str(audience, "audience");
     return call(() => this.#h.signLoginProof(c, a));
+  }
+
+  /**
+   * Asks for this vault to be deleted for good (GDPR art. 17): returns the
+   * signed request for the server (64 bytes: the identity key's signature
+   * over the vault id, the hash of this vault's manifest, the server's
+   * `challenge` and its origin, `audience`; docs/FORMAT.md "Deletion"),
+   * then locks the vault for good (its keys are wiped; every later call
+   * throws `Locked`, as after `lock()`) and removes what this device saw
+   * of it from its store, if the store has `remove` (`await
+   * vault.persisted()` resolves once it is gone). The server checks the
+   * request against the manifest it stores, so a device that has not seen
+   * the newest manifest is refused: sync first. A session cookie alone
+   * cannot make a request. Post it, and tell the user to destroy the
+   * recovery code and remove the passkey (`PublicKeyCredential.signalUnknownCredential`).
+   * On a bad argument nothing is signed and the vault stays unlocked.
+   * @throws {@link MedsealError} `InvalidArgument`, `Locked`
+   */
+  destroy(opts: { challenge: Uint8Array; audience: string }): Uint8Array {
+    obj(opts, "options must be { challenge, audience }");
+    const c = bytesOf(opts.challenge, "challenge");
+    const a = str(opts.audience, "audience");
+    const signature = call(() => this.#h.signDestroy(c, a));
+    this.#h.lock(); // signDestroy locked it already; kept so that no path leaves it open
+    this.#forget();
+    return signature;
+  }
+
+  /** Removes this vault's seen state from its store (after earlier saves), and stops saving it. */
+  #forget(): void {
+    const store = this.#store;
+    this.#store = null;
+    if (!store || typeof store.remove !== "function") return;
+    const id = this.#id;
+    const removing = this.#saving.then(() => store.remove?.(id)).catch((e: unknown) => {
+      this.#saveError = e;
+    });
+    this.#saving = removing;
+    pendingSaves.set(id, removing);
+    void removing.then(() => {
+      if (pendingSaves.get(id) === removing) pendingSaves.delete(id);
+    });
   }
 
   /**
@@ -1652,6 +1801,52 @@ export class Vault implements VaultApi<"sync"> {
     return parseJson<AccessReport>(call(() => h.accessReport(text, from, to, since)));
   }
 
+  /**
+   * The security check-up: what the patient should fix in this vault's
+   * set-up, as data (one {@link PostureFinding} each, the most pressing
+   * first; an empty list: all is well). From the current manifest, and
+   * where given: the vault log (`log`: entries as `syncLog` returned them,
+   * or with inclusion proofs `{ index, leaf, proof }` as `accessReport`
+   * takes them, which are verified against the pinned checkpoint first),
+   * the time (`now`, default now), this browser's PRF support (`prf`: what
+   * `webauthn.support()` said, or `false` after a ceremony returned no PRF
+   * result) and how many days make a passkey unused (`unusedDays`, default
+   * 180). Findings that need the log are judged only with it.
+   * @throws {@link MedsealError} `InvalidArgument`, `Malformed`, `TooLarge`, `LogEntryInvalid`, `LogProofMissing`, `Locked`
+   */
+  posture(opts: PostureOptions = {}): PostureFinding[] {
+    obj(opts, "options must be { log?, now?, prf?, unusedDays? }");
+    const now = opts.now === undefined ? Math.floor(Date.now() / 1000) : secondsOf(opts.now, "now");
+    const days = opts.unusedDays ?? 180;
+    if (typeof days !== "number") throw invalid("unusedDays must be a number of days");
+    const p = opts.prf;
+    let prf: boolean | undefined;
+    if (p === undefined || typeof p === "boolean") prf = p;
+    else {
+      obj(p, "prf must be a boolean or what webauthn.support() returned");
+      prf = p.webauthn === false || p.prf === false ? false : p.prf === true ? true : undefined;
+    }
+    const log = opts.log;
+    if (log !== undefined && !Array.isArray(log)) throw invalid("log must be an array of log entries");
+    const first: unknown = log?.[0];
+    const proofs = typeof first === "object" && first !== null && "leaf" in first;
+    const text = log === undefined ? undefined : JSON.stringify(log);
+    const h = this.#h;
+    return parseJson<PostureFinding[]>(call(() => h.posture(text, proofs, now, prf, days)));
+  }
+
+  /**
+   * Checks the recovery code as the patient typed it against this vault's
+   * current recovery entry, without unlocking with it: returns if it is the
+   * code. Then log it (`logEntry({ type: "recovery_check", via })`, `via`
+   * the recovery entry's id) so the check-up stops asking.
+   * @throws {@link MedsealError} `InvalidRecoveryCode` (a typo), `UnlockFailed` (another or an old code), `InvalidArgument`, `Locked`
+   */
+  confirmRecoveryCode(code: string): void {
+    const c = str(code, "code");
+    call(() => this.#h.confirmRecoveryCode(c));
+  }
+
   /** Wipes this vault's keys. Every later call throws `Locked`. */
   lock(): void {
     this.#h.lock();
@@ -1866,13 +2061,15 @@ guardMethods(Vault.prototype, [
   "removeUnlock", "rotateRecoveryCode", "updateManifest", "signLoginProof", "handOff", "lock", "toJSON",
   "tombstone", "rewrap", "rekey", "retireEpochs", "signRecoveryLogin", "persisted", "grant", "grantSlot",
   "revokeShare", "reissueGrant", "openShared", "createLink", "linkPayload", "sealLinkFile", "emergencyCard", "cardFingerprint",
-  "logEntry", "syncLog", "logStatus", "accessReport",
+  "logEntry", "syncLog", "logStatus", "accessReport", "destroy", "posture", "confirmRecoveryCode",
   "sealStream", "openStream", "sealFile", "openFile", "openRange", "rewrapStream", "openSharedStream", "openSharedRange",
+  "exportStream", "export",
 ]);
 guardMethods(sharing, ["fingerprint", "pin", "shares", "grantInfo"]);
 guardMethods(accessReports, ["csv", "auditEvents"]);
 guardMethods(healthLinks, ["parse", "openFile"]);
 guardMethods(healthCards, ["read"]);
 guardMethods(notices, ["verify"]);
+guardMethods(tombstones, ["verify"]);
 guardMethods(VaultReceiver.prototype, ["accept", "discard"]);
 guardMethods(webauthn, ["support", "requestExtension", "createExtension", "serverSafe", "passkeys", "newPrfSalt", "prfInput"]);

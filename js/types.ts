@@ -99,6 +99,39 @@ export type StreamOptions = RecordBinding & {
   size?: number;
 };
 
+/** A sealed record to export, as the app stores it (text form or bytes). */
+export type ExportRecord = RecordBinding & { sealed: string | Uint8Array };
+
+/**
+ * A sealed file to export: a `Blob` (as `sealFile` returns or a download
+ * gives), bytes, or a stream with its sealed `size`. `name` and `type` are
+ * written beside it for the reader (a tool makes `name` safe as a path).
+ */
+export type ExportFile = RecordBinding & {
+  sealed: Blob | Uint8Array | ReadableStream<Uint8Array>;
+  size?: number;
+  name?: string;
+  type?: string;
+};
+
+/**
+ * What `vault.export()` puts in an export (FORMAT.md §19): every sealed
+ * record and file the app holds for this vault, the manifest history
+ * (oldest first; the current manifest is added when it is not last), and
+ * the vault log's checkpoint and leaves where the app keeps one.
+ */
+export type ExportSource = {
+  records?: Iterable<ExportRecord> | AsyncIterable<ExportRecord>;
+  files?: Iterable<ExportFile> | AsyncIterable<ExportFile>;
+  history?: Array<Manifest | string>;
+  log?: { checkpoint: string; leaves: Array<string | Uint8Array> };
+  /** The app's name, written in the export's header. */
+  app?: string;
+  /** Progress in plaintext bytes of the export's stream. */
+  onProgress?: (done: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+};
+
 /**
  * A security notice from the service's operator, verified against the
  * operator keys the app pins (`notices.verify`): show `title` and `body`
@@ -138,11 +171,23 @@ export type OpenOutcome<T = unknown> = { ok: true; value: T } | { ok: false; err
  * Where a vault remembers what this device has seen of it (the newest
  * manifest, edited and deleted records' versions), so that a server cannot
  * roll it back or fork it unnoticed. `load` and `save` get the vault id.
+ * `remove`, where the store has it, forgets a vault (`vault.destroy()`
+ * calls it: a deleted vault leaves no state on the device).
  */
 export type SeenStore = {
   load(vaultId: string): string | null | undefined | Promise<string | null | undefined>;
   save(vaultId: string, state: string): void | Promise<void>;
+  remove?(vaultId: string): void | Promise<void>;
 };
+
+/**
+ * A server's tombstone of a deleted vault (`tombstones.verify`), signed
+ * under its log key: which vault (`vaultId`, base64url), when (`deleted`,
+ * seconds since 1970), at which request (`request`: base64url SHA-256 of
+ * the signature `vault.destroy()` returned), signed by which identity key
+ * (`identity`, base64url), and the server's `origin`. It names no person.
+ */
+export type Tombstone = { origin: string; vaultId: string; deleted: number; request: string; identity: string };
 
 /**
  * Options of an unlock. `history`: the manifests after the one this device
@@ -235,12 +280,17 @@ export interface VaultApi<Mode extends "sync" | "async"> {
  * An event a vault writes to its log (FORMAT.md §16.2). Times are seconds
  * since 1970. For `manifest`, medseal fills in the current manifest's
  * revision, hash and epoch and the unlock entries added and removed since
- * `previous` (the manifest before the change).
+ * `previous` (the manifest before the change). `unlock`'s `uv`: whether
+ * the passkey's authenticator verified the user (`Vault.unlock` returns it;
+ * not for the recovery code). `recovery_check`: the patient typed the
+ * recovery code and `confirmRecoveryCode` accepted it (`via`: the recovery
+ * entry's id).
  */
 export type LogEvent =
   | { type: "server"; name: string; key: string }
   | { type: "manifest"; previous?: Manifest | string }
-  | { type: "unlock"; via: string; method: "passkey" | "recovery"; device?: string }
+  | { type: "unlock"; via: string; method: "passkey" | "recovery"; device?: string; uv?: boolean }
+  | { type: "recovery_check"; via: string }
   | { type: "grant"; share: string; to: string; records?: number; scope?: string; expires: number }
   | { type: "link"; share: string; label?: string; expires: number }
   | { type: "revoke"; share: string }
@@ -319,6 +369,91 @@ export type AccessAlert = {
 
 /** What `accessReport` returns. */
 export type AccessReport = { events: AccessEvent[]; alerts: AccessAlert[] };
+
+/**
+ * Options of `posture` (the security check-up). Without `log`, the
+ * findings that need it (`RecoveryUnconfirmed`, `RecoveryOlderThanRekey`,
+ * `PasskeyUnused`, `PasskeyWithoutUv`) are not judged.
+ */
+export type PostureOptions = {
+  /** The vault log, oldest first: entries as `syncLog` returned them, or with inclusion proofs (as `accessReport` takes them; verified against the pinned checkpoint). Pass the whole log, or at least since the recovery code and every passkey were added. */
+  log?: LogEntry[] | LogProofItem[];
+  /** Now (a `Date` or milliseconds since 1970); default the current time. */
+  now?: Date | number;
+  /** Whether this browser can evaluate PRF: what `webauthn.support()` returned, or `false` after a ceremony here returned no PRF result. Default unknown. */
+  prf?: PrfSupportLike | boolean;
+  /** A passkey not used for more than this many days is reported (1 to 36500, default 180). */
+  unusedDays?: number;
+};
+
+/** What `webauthn.support()` returns (the fields `posture` reads). */
+export type PrfSupportLike = { webauthn: boolean; prf: boolean | "unknown" };
+
+/**
+ * One finding of the security check-up (`posture`), told apart by `kind`.
+ * Times in seconds since 1970. Each names what to do:
+ * - `OnePasskey`: only one passkey unlocks the vault; if it is lost only the recovery code is left. Add a backup passkey.
+ * - `RecoveryUnconfirmed`: the current recovery code was never confirmed since it was made (nothing shows the patient still has it). Have them type it (`confirmRecoveryCode`, then log a `recovery_check`), or make a new one.
+ * - `RecoveryOlderThanRekey`: the recovery code was made before the latest key epoch, so it survived a re-key (and anyone who copied it still gets in). Make a new recovery code.
+ * - `PasskeyUnused`: a passkey has not unlocked (or signed in) for more than `unusedDays`, or never since it was added that long ago: it may be lost, or on a device someone else has. Use it once, or remove it.
+ * - `PasskeyWithoutUv`: the passkey's latest unlock had no user verification (no PIN, fingerprint or face): whoever holds the device can use it. Remove it (add one that verifies first if it is the only one).
+ * - `PrfUnsupported`: this browser cannot evaluate PRF, so no passkey unlocks here. Use a browser and passkey provider with PRF.
+ * - `ActiveShare`: a grant or link is active (listed for review; `expired` when it ended but is still listed). Revoke it when it is no longer needed.
+ * - `OldEpochKeys`: older key epochs' vault keys are still in the manifest. Re-wrap every record (`rewrap`, `rewrapStream`), then `retireEpochs`.
+ */
+export type PostureFinding =
+  | { kind: "OnePasskey" }
+  | {
+      kind: "RecoveryUnconfirmed";
+      /** The recovery entry's id: the `via` of the `recovery_check` to log. */
+      entry: string;
+    }
+  | {
+      kind: "RecoveryOlderThanRekey";
+      /** The recovery entry's id. */
+      entry: string;
+      /** The oldest key epoch the log shows the code in. */
+      sinceEpoch: number;
+      /** The current key epoch. */
+      epoch: number;
+    }
+  | {
+      kind: "PasskeyUnused";
+      /** The passkey's unlock entry id (what `removeUnlock` takes). */
+      entry: string;
+      /** Its label, if it has one. */
+      label: string | null;
+      /** Its last unlock or sign-in; `null`: never, in the log given. */
+      lastUsed: number | null;
+    }
+  | {
+      kind: "PasskeyWithoutUv";
+      /** The passkey's unlock entry id. */
+      entry: string;
+      /** Its label, if it has one. */
+      label: string | null;
+    }
+  | { kind: "PrfUnsupported" }
+  | {
+      kind: "ActiveShare";
+      /** The share id (what `revokeShare` takes). */
+      id: string;
+      /** A SMART Health Link (else a grant to a person). */
+      link: boolean;
+      /** When it ends. */
+      expires: number;
+      /** It has ended but the manifest still lists it. */
+      expired: boolean;
+      /** The scope label of a grant that follows a kind of records. */
+      scope: string | null;
+      /** Who it is for, from the log: the grantee's account name, or the link's label. */
+      name: string | null;
+    }
+  | {
+      kind: "OldEpochKeys";
+      /** The older epochs whose keys the manifest still holds, oldest first. */
+      epochs: number[];
+    };
 
 /** PRF data obtained outside medseal: a credential id and the PRF output for the entry's salt. */
 export type PrfKey = { credentialId: Uint8Array; prfOutput: Uint8Array };

@@ -277,6 +277,30 @@ export function readCredential(cred: CredentialLike): { credentialId: Uint8Array
   return { credentialId, prfOutput: prfValue(prf?.results?.first), enabled: typeof prf?.enabled === "boolean" ? prf.enabled : undefined };
 }
 
+/**
+ * Whether the authenticator verified the user (PIN, fingerprint, face) in
+ * this ceremony: the UV flag (0x04) of the flags byte that follows the
+ * 32-byte RP id hash in the authenticator data (WebAuthn §6.1), read from a
+ * live credential (assertion or registration) or its JSON form.
+ * `undefined` when the credential carries no authenticator data.
+ */
+export function userVerified(cred: CredentialLike): boolean | undefined {
+  try {
+    const response = (cred as { response?: unknown })?.response as
+      | { authenticatorData?: unknown; getAuthenticatorData?: () => unknown }
+      | undefined;
+    if (!response || typeof response !== "object") return undefined;
+    let data: unknown = response.authenticatorData;
+    if (data === undefined && typeof response.getAuthenticatorData === "function") data = response.getAuthenticatorData();
+    const bytes = typeof data === "string" ? fromB64u(data) : byteView(data);
+    const flags = bytes?.[32];
+    return flags === undefined ? undefined : (flags & 0x04) !== 0;
+  } catch {
+    // Authenticator data that cannot be read says nothing either way.
+    return undefined;
+  }
+}
+
 /** Fields of a credential's JSON (WebAuthn L3 `toJSON()`, SimpleWebAuthn, webauthn-rs) that hold nothing secret. */
 const SAFE_TOP = ["id", "rawId", "type", "authenticatorAttachment"] as const;
 const SAFE_RESPONSE = ["clientDataJSON", "authenticatorData", "signature", "userHandle", "attestationObject", "publicKey", "publicKeyAlgorithm", "transports"] as const;

@@ -38,6 +38,8 @@ run "cargo deny: licenses, bans, sources of the dependency graph (deny.toml; adv
 run "fuzz smoke run: every target for 10 s (cargo-fuzz, nightly)" bash scripts/fuzz-smoke.sh
 run "build the reference server" cargo build --locked -p medseal-server
 run "reference server tests (real SQLite, HTTP, kill -9)" cargo test --locked -p medseal-server
+# After the server: both build the core with its default features, so only the CLI crate is compiled here.
+run "command-line tool tests (export vector opened offline, under unshare -rn)" cargo test --locked -p medseal-cli
 run "node tests (the package's API in Node 20)" node --test tests/js/
 run "browser tests (playwright-core, Chromium, virtual passkey)" node --test tests/browser/
 run "browser tests in Firefox (geckodriver, Firefox ESR, WebDriver virtual authenticator)" node --test tests/firefox/

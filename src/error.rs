@@ -165,6 +165,10 @@ pub enum Error {
     /// A security notice that is not signed by an operator key the app
     /// pins (forged, edited, unsigned, or signed by another key): ignore it.
     NoticeInvalid,
+    /// A deletion tombstone that is not signed by the server key given
+    /// (forged, edited, unsigned), or that names another deletion request
+    /// than the one given.
+    TombstoneInvalid,
 }
 
 impl Error {
@@ -199,6 +203,7 @@ impl Error {
         "LogProofMissing",
         "Truncated",
         "NoticeInvalid",
+        "TombstoneInvalid",
     ];
 
     /// A stable, machine-readable code (the JS `ErrorCode` names).
@@ -233,6 +238,7 @@ impl Error {
             Error::LogProofMissing => "LogProofMissing",
             Error::Truncated => "Truncated",
             Error::NoticeInvalid => "NoticeInvalid",
+            Error::TombstoneInvalid => "TombstoneInvalid",
         }
     }
 }
@@ -338,6 +344,9 @@ impl fmt::Display for Error {
             Error::NoticeInvalid => f.write_str(
                 "the security notice is not signed by a key this app trusts: it was forged or altered; ignore it",
             ),
+            Error::TombstoneInvalid => f.write_str(
+                "the deletion tombstone is not signed by the server key given, or names another deletion request: it was forged or altered",
+            ),
             Error::NotGranted => f.write_str(
                 "not granted: the record or key is outside what this grant gives (another record or grantee, or the grant was revoked)",
             ),
@@ -418,6 +427,7 @@ mod tests {
             Error::LogProofMissing,
             Error::Truncated,
             Error::NoticeInvalid,
+            Error::TombstoneInvalid,
         ];
         // An exhaustive match: a new variant does not compile until listed above.
         for e in &all {
@@ -450,7 +460,8 @@ mod tests {
                 | Error::LogInconsistent { .. }
                 | Error::LogProofMissing
                 | Error::Truncated
-                | Error::NoticeInvalid => {}
+                | Error::NoticeInvalid
+                | Error::TombstoneInvalid => {}
             }
         }
         let codes: Vec<&str> = all.iter().map(Error::code).collect();

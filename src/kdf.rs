@@ -104,6 +104,8 @@ pub(crate) mod label {
     pub(crate) const AAD_STREAM_DEK: &[u8] = b"medseal/v3/aad/stream-dek";
     /// Prefix of a stream's C2SP context.
     pub(crate) const STREAM_CONTEXT: &[u8] = b"medseal/v3/stream/context";
+    /// First field (`lp`) of a vault destroy request's signed bytes (FORMAT.md, "Deletion").
+    pub(crate) const DESTROY: &[u8] = b"medseal/v3/vault/destroy";
     /// Prefix of an export's stream context (FORMAT.md §19).
     pub(crate) const EXPORT_CONTEXT: &[u8] = b"medseal/v3/export/context";
 }

@@ -21,6 +21,7 @@
 mod aead;
 mod b64;
 pub mod card;
+pub mod destroy;
 mod entry_key;
 pub mod error;
 pub mod export;
@@ -33,6 +34,7 @@ pub mod log;
 pub mod manifest;
 pub mod notice;
 mod padding;
+pub mod posture;
 pub mod record;
 pub mod recovery;
 mod rng;

@@ -238,6 +238,43 @@ impl Vault {
         Self::open_entry(manifest, entry, &kek, Some(login), min_revision)
     }
 
+    /// Checks that `code` is this vault's current recovery code, without
+    /// unlocking with it: its KEK (derived as [`Vault::unlock_with_recovery_code`]
+    /// derives it) must open the current manifest's recovery entry, and what
+    /// that releases must be the current vault key (compared in constant
+    /// time). For a security check-up: the patient shows they still hold
+    /// the code, and the app logs a `recovery_check`. A wrong (or rotated)
+    /// code is `UnlockFailed`, as at unlock.
+    pub fn confirm_recovery_code(&self, code: &RecoveryCode) -> Result<()> {
+        use subtle::ConstantTimeEq;
+        let entry = self
+            .manifest
+            .recovery_entry()
+            .ok_or(Error::ManifestInvalid)?;
+        let kek = kdf::kek_from_recovery(code.entropy(), &self.vault_id);
+        let released = Zeroizing::new(match entry.public_key() {
+            Some(pk) => open_from_entry(
+                &EntrySeed::from_kek(kek.expose()),
+                &self.manifest,
+                entry,
+                pk,
+            )
+            .map_err(|_| Error::UnlockFailed)?,
+            None => aead::unwrap_key(
+                kek.expose(),
+                entry.wrapped_vault_key(),
+                &entry.wrap_aad(&self.vault_id),
+            )
+            .map_err(|_| Error::UnlockFailed)?,
+        });
+        let current = self.current_key()?;
+        if bool::from(released.ct_eq(current.vault_key.expose())) {
+            Ok(())
+        } else {
+            Err(Error::UnlockFailed)
+        }
+    }
+
     /// Opens the vault key of one unlock entry with its KEK (HPKE for a v2
     /// entry, AES-GCM for a v1 one), then checks the whole manifest with it
     /// (see `from_parts`).
@@ -1175,6 +1212,12 @@ impl Vault {
     /// Signs a grant (its own label keeps it from being any other signature).
     pub(crate) fn sign_share(&self, signed_bytes: &[u8]) -> [u8; identity::SIGNATURE_LEN] {
         self.identity.sign(signed_bytes)
+    }
+
+    /// Signs a message that starts with its own `lp(label)` with the
+    /// current epoch's identity key (a destroy request, src/destroy.rs).
+    pub(crate) fn sign_labelled(&self, msg: &[u8]) -> [u8; identity::SIGNATURE_LEN] {
+        self.identity.sign(msg)
     }
 
     /// The vault key of an epoch this vault holds.

@@ -24,6 +24,7 @@ fn unlock_event(via: &str, method: &str, device: &str) -> Event {
         via: via.into(),
         method: method.into(),
         device: Some(device.into()),
+        uv: None,
     }
 }
 

@@ -78,6 +78,7 @@ fn a_report_of_a_prefix_of_the_pinned_log_is_refused() {
             via: "pk1".into(),
             method: "passkey".into(),
             device: Some("laptop".into()),
+            uv: None,
         },
     );
     server.sync(&vault, &mut state).unwrap();
@@ -216,6 +217,7 @@ fn a_second_recovery_sign_in_raises_its_own_alert() {
             via: "rc".into(),
             method: "recovery".into(),
             device: Some("my laptop".into()),
+            uv: None,
         },
     );
     server.attest_at(10_300, &login("recovery", "ok", "thief-net"));
@@ -247,6 +249,7 @@ fn a_future_dated_entry_does_not_silence_a_recovery_sign_in() {
             via: "pk-9".into(),
             method: "recovery".into(),
             device: Some("my laptop".into()),
+            uv: None,
         },
     );
     // Days later (by the server's clock), a thief signs in with the code.

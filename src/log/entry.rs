@@ -48,6 +48,14 @@ impl Fields {
         }
     }
 
+    pub(crate) fn opt_bool(&mut self, k: &str) -> Option<Option<bool>> {
+        match self.take(k) {
+            None => Some(None),
+            Some(Value::Bool(b)) => Some(Some(b)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn num(&mut self, k: &str) -> Option<u64> {
         self.take(k)?.as_u64()
     }
@@ -144,6 +152,17 @@ pub enum Event {
         method: String,
         /// The device's label, if the app gave one.
         device: Option<String>,
+        /// Whether the authenticator verified the user (the UV flag of the
+        /// passkey's assertion), if the app knows; absent for the recovery
+        /// code.
+        uv: Option<bool>,
+    },
+    /// The patient showed they still hold the recovery code: they typed it
+    /// and the device checked that it opens the current recovery entry
+    /// (`Vault::confirm_recovery_code`), without unlocking with it.
+    RecoveryCheck {
+        /// The recovery entry's id.
+        via: String,
     },
     /// Records were shared with a person.
     Grant {
@@ -227,6 +246,12 @@ impl Event {
     pub fn from_json(json: &str) -> Result<Event> {
         let bad = || Error::InvalidArgument("not a log event this version knows");
         let map: Map<String, Value> = serde_json::from_str(json).map_err(|_| bad())?;
+        Event::from_object(map)
+    }
+
+    /// Reads an event from its JSON object, strictly (as [`Event::from_json`]).
+    pub(crate) fn from_object(map: Map<String, Value>) -> Result<Event> {
+        let bad = || Error::InvalidArgument("not a log event this version knows");
         let mut f = Fields::new(map);
         let ev = Event::from_fields(&mut f)
             .filter(|_| f.done())
@@ -254,6 +279,10 @@ impl Event {
                 via: m.text("via")?,
                 method: m.text("method")?,
                 device: m.opt_text("device")?,
+                uv: m.opt_bool("uv")?,
+            },
+            "recovery_check" => Event::RecoveryCheck {
+                via: m.text("via")?,
             },
             "grant" => Event::Grant {
                 share: m.text("share")?,
@@ -331,12 +360,19 @@ impl Event {
                 via,
                 method,
                 device,
+                uv,
             } => {
                 put("via", via.as_str().into());
                 put("method", method.as_str().into());
                 if let Some(d) = device {
                     put("device", d.as_str().into());
                 }
+                if let Some(uv) = uv {
+                    put("uv", (*uv).into());
+                }
+            }
+            Event::RecoveryCheck { via } => {
+                put("via", via.as_str().into());
             }
             Event::Grant {
                 share,
@@ -420,6 +456,7 @@ impl Event {
             Event::Server { .. } => "server",
             Event::Manifest { .. } => "manifest",
             Event::Unlock { .. } => "unlock",
+            Event::RecoveryCheck { .. } => "recovery_check",
             Event::Grant { .. } => "grant",
             Event::Link { .. } => "link",
             Event::Revoke { .. } => "revoke",
@@ -465,11 +502,15 @@ impl Event {
                 via,
                 method,
                 device,
+                uv,
             } => {
                 s(via)
                     || one_of(method, &["passkey", "recovery"])
                     || device.as_deref().is_some_and(s)
+                    // The recovery code has no authenticator to verify anyone.
+                    || (method == "recovery" && uv.is_some())
             }
+            Event::RecoveryCheck { via } => s(via),
             Event::Grant {
                 share, to, scope, ..
             } => s(share) || s(to) || scope.as_deref().is_some_and(s),

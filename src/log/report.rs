@@ -102,6 +102,7 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
             via,
             method,
             device,
+            ..
         } => {
             let mut ev = base(
                 e.event.kind(),
@@ -112,6 +113,16 @@ pub fn describe(e: &Entry, names: &Digest) -> Option<AccessEvent> {
                 } else {
                     s("unlocked with a passkey")
                 },
+            );
+            ev.target = Some(via.clone());
+            ev
+        }
+        Event::RecoveryCheck { via } => {
+            let mut ev = base(
+                e.event.kind(),
+                s("your device"),
+                "device",
+                s("checked the recovery code (still held)"),
             );
             ev.target = Some(via.clone());
             ev
@@ -550,6 +561,7 @@ impl Digest {
                 via,
                 method,
                 device,
+                ..
             } => {
                 let mine = own.contains(&via.as_str());
                 let actor = device.as_deref().unwrap_or("a device");

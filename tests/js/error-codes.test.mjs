@@ -4,7 +4,7 @@
 // reachable from JS: a table provokes each one, and must cover the lists.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores, sharing, pinStores, notices } from "../../pkg/dist/node.js";
+import { init, Vault, VaultReceiver, MedsealError, ErrorCode, webauthn, wasmErrorCodes, seenStores, sharing, pinStores, notices, tombstones } from "../../pkg/dist/node.js";
 import { JS_ERROR_CODES } from "../../pkg/dist/errors.js";
 import { RemoteVault } from "../../pkg/dist/remote.js";
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
@@ -168,6 +168,16 @@ const PROVOKE = {
     const [pinned, other] = [mk(), mk()];
     const text = "medseal-notice/v1\nid n1\nissued 1\nexpires 2\nseverity info\naction none\ntitle t\nbody b\n";
     notices.verify(signNote(text, [other]), { keys: [{ name: "ops", key: toB64u(compressed(pinned.publicKey)) }] });
+  },
+  async TombstoneInvalid() {
+    // A tombstone signed by a key other than the server's, under its name.
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { signNote, compressed, toB64u } = await import("./log-server.mjs");
+    const mk = () => ({ name: "phr.example/log", ...generateKeyPairSync("ec", { namedCurve: "P-256" }) });
+    const [server, other] = [mk(), mk()];
+    const { manifest } = await newVault();
+    const text = `https://phr.example/tombstone\nvault ${manifest.vaultId}\ndeleted 1\nrequest ${"A".repeat(43)}\nidentity ${manifest.identityKey.publicKey}\n`;
+    tombstones.verify(signNote(text, [other]), { keyName: "phr.example/log", key: toB64u(compressed(server.publicKey)) });
   },
   async RecordDeleted() {
     const { vault } = await newVault();

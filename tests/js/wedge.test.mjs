@@ -257,6 +257,13 @@ const TABLE = [
   // Unlocked with the recovery code: the one unlock signRecoveryLogin signs for.
   { name: "vault.signRecoveryLogin", ...vaultFx, before: async (fx) => { fx.vault.lock(); fx.vault = (await Vault.unlock(base.manifest, { recoveryCode: base.recoveryCode }, { store: seenStores.memory() })).vault; }, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.vault.signRecoveryLogin(...a), paths: [[0], [1]] },
   { name: "vault.signLoginProof", ...vaultFx, args: () => [rnd(), "https://phr.example"], call: (fx, a) => fx.vault.signLoginProof(...a), paths: [[0], [1]] },
+  // A call that succeeds locks the vault for good; one that fails leaves it working.
+  { name: "vault.destroy", ...vaultFx, works: (fx) => (fx.vault.locked ? assert.throws(() => fx.vault.seal(1, { recordId: "w" }), { code: ErrorCode.Locked }) : sealOpen(fx.vault)), args: () => [{ challenge: rnd(), audience: "https://phr.example" }], call: (fx, a) => fx.vault.destroy(...a), paths: [[0], [0, "challenge"], [0, "audience"]] },
+  // The export is pulled to the end: the odd values must surface as typed errors from the stream.
+  { name: "vault.exportStream", ...vaultFx, args: () => [{ records: [{ recordId: "r", context: "c", sealed: base.sealedText }], files: [{ recordId: "r", context: "c", sealed: base.sealedStream.slice(), name: "f.bin" }], app: "wedge" }], call: async (fx, a) => { await new Response(fx.vault.exportStream(...a)).arrayBuffer(); }, paths: [[0], [0, "records"], [0, "records", 0], [0, "records", 0, "sealed"], [0, "records", 0, "recordId"], [0, "files"], [0, "files", 0, "sealed"], [0, "files", 0, "name"], [0, "app"]] },
+  { name: "vault.export", ...vaultFx, args: () => [{ records: [{ recordId: "r", context: "c", sealed: base.sealedBytes.slice() }], history: [M()] }], call: async (fx, a) => { await (await fx.vault.export(...a)).arrayBuffer(); }, paths: [[0], [0, "records"], [0, "history"], [0, "history", 0], [0, "log"]] },
+  { name: "vault.posture", ...vaultFx, args: () => [{ now: Date.now(), prf: true, unusedDays: 180, log: [] }], call: (fx, a) => fx.vault.posture(...a), paths: [[0], [0, "now"], [0, "prf"], [0, "unusedDays"], [0, "log"]] },
+  { name: "vault.confirmRecoveryCode", ...vaultFx, args: () => [base.recoveryCode], call: (fx, a) => fx.vault.confirmRecoveryCode(...a), paths: [[0]] },
   { name: "vault.handOff(key)", ...vaultFx, args: (fx) => [fx.receiver.publicKey], call: (fx, a) => fx.vault.handOff(...a), paths: [[0]] },
   { name: "vault.handOff(remote)", ...vaultFx, args: (fx) => [remoteLike(fx)], call: (fx, a) => fx.vault.handOff(...a), paths: [[0], [0, "receiverKey"], [0, "acceptHandoff"]] },
   { name: "vault.lock", ...vaultFx, args: () => [], call: (fx, a) => fx.vault.lock(...a), paths: [[0]], afterLock: true },

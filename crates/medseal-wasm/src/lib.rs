@@ -19,8 +19,11 @@ use wasm_bindgen::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
 pub mod card;
+pub mod destroy;
+pub mod export;
 pub mod log;
 pub mod notice;
+pub mod posture;
 pub mod share;
 pub mod stream;
 

@@ -17,6 +17,12 @@
 //! plaintext, a PRF output, a data key, a link key or a recovery code: the
 //! server never receives them.
 //!
+//! A deleted account ([`delete_account`]) leaves one row: its vault's
+//! tombstone (`tombstones`: the vault id and the server's signed note, no
+//! personal data). Every connection runs with `secure_delete` on, so what
+//! is deleted is overwritten with zeros in the file rather than left in its
+//! free pages.
+//!
 //! Two ids are one owner's for good. A link id is never reused: every
 //! deletion of a `links` row (revocation by manifest, a user's deletion
 //! cascading, any other) keeps its id in `retired_links`, by a trigger in
@@ -124,6 +130,7 @@ impl Db {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA foreign_keys = ON;
+             PRAGMA secure_delete = ON;
              CREATE TABLE IF NOT EXISTS users (
                id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS passkeys (
@@ -197,7 +204,9 @@ impl Db {
              CREATE TABLE IF NOT EXISTS attachments (
                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, id TEXT NOT NULL,
                size INTEGER NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,
-               PRIMARY KEY (user_id, id)) WITHOUT ROWID;",
+               PRIMARY KEY (user_id, id)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS tombstones (
+               vault_id TEXT PRIMARY KEY, note TEXT NOT NULL, created INTEGER NOT NULL);",
         )?;
         start_manifest_history(&mut conn)?;
         add_vault_ids(&mut conn)?;
@@ -283,6 +292,8 @@ impl Inner {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(BUSY_TIMEOUT)?;
+                // As on the writer: see `Db::open` and [`delete_account`].
+                c.pragma_update(None, "secure_delete", true)?;
                 c
             }
         };
@@ -2470,6 +2481,115 @@ pub fn log_cosign<E>(
     )?;
     tx.commit()?;
     Ok(CosignWrite::Stored)
+}
+
+/// What [`delete_account`] did.
+#[derive(Debug)]
+pub enum AccountDeletion<E> {
+    /// Every row of the account is deleted and its tombstone (this note) stored.
+    Deleted(String),
+    /// The user has no manifest (no such user): nothing done.
+    NoAccount,
+    /// `tombstone_for` refused: nothing done.
+    Refused(E),
+}
+
+/// The account's rows, table by table, children first (each statement
+/// takes the user id as `?1`). The user's own row goes last, and its
+/// cascades would take what a table added later forgets; `retired_links`
+/// is not here: see [`delete_account`].
+const ACCOUNT_ROWS: &[&str] = &[
+    "DELETE FROM grant_slots WHERE grant_id IN
+       (SELECT id FROM grants WHERE grantor = ?1 OR grantee = ?1)",
+    "DELETE FROM grants WHERE grantor = ?1 OR grantee = ?1",
+    "DELETE FROM link_file_tokens WHERE link_id IN (SELECT link_id FROM links WHERE owner = ?1)",
+    "DELETE FROM link_access WHERE link_id IN (SELECT link_id FROM links WHERE owner = ?1)",
+    "DELETE FROM link_files WHERE link_id IN (SELECT link_id FROM links WHERE owner = ?1)",
+    "DELETE FROM links WHERE owner = ?1",
+    "DELETE FROM records WHERE user_id = ?1",
+    "DELETE FROM manifest_history WHERE user_id = ?1",
+    "DELETE FROM manifests WHERE user_id = ?1",
+    "DELETE FROM passkeys WHERE user_id = ?1",
+    "DELETE FROM sessions WHERE user_id = ?1",
+    "DELETE FROM log_leaves WHERE user_id = ?1",
+    "DELETE FROM log_hashes WHERE user_id = ?1",
+    "DELETE FROM log_cosigned WHERE user_id = ?1",
+    "DELETE FROM log_budgets WHERE user_id = ?1",
+    "DELETE FROM attachments WHERE user_id = ?1",
+    "DELETE FROM users WHERE id = ?1",
+];
+
+/// Deletes an account (GDPR art. 17) in one transaction: reads its stored
+/// manifest and gives it to `tombstone_for`, which checks the vault's
+/// destroy request against it and answers the vault id (base64url) and the
+/// signed tombstone, or refuses; then deletes every row of the account in
+/// every table ([`ACCOUNT_ROWS`]: its records, manifests and their history,
+/// passkeys, sessions, vault log, attachment rows, the grants it made and
+/// those made to it with their slots, its links with their files, access
+/// rows and file tokens) and stores the tombstone. A refusal deletes
+/// nothing.
+///
+/// Deleted rows are overwritten in the file, not only unlinked: every
+/// connection runs with `secure_delete` on (`Db::open`), so freed cells and
+/// pages are zeroed, in this transaction's pages of the write-ahead log and
+/// then in the database file; the caller then runs [`checkpoint_truncate`],
+/// which copies them into the file and empties the log file, whose older
+/// frames still hold the rows as they were. (Free space that a database
+/// made before `secure_delete` left behind stays until a `VACUUM`.)
+///
+/// The link ids of the account's links stay in `retired_links`, with their
+/// owner and share id erased: a link id must never be registered again (the
+/// QR codes the patient handed out would then serve another account's
+/// files), and a bare random id names no one. The attachment files are the
+/// caller's to remove once this committed (a crash in between leaves files
+/// without rows, which the start-up sweep removes).
+pub fn delete_account<E>(
+    c: &mut Connection,
+    user_id: &str,
+    tombstone_for: impl FnOnce(&str) -> Result<(String, String), E>,
+) -> DbResult<AccountDeletion<E>> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some((_, text)) = manifest(&tx, user_id)? else {
+        return Ok(AccountDeletion::NoAccount);
+    };
+    let (vault_id, note) = match tombstone_for(&text) {
+        Ok(t) => t,
+        Err(e) => return Ok(AccountDeletion::Refused(e)),
+    };
+    for sql in ACCOUNT_ROWS {
+        tx.execute(sql, [user_id])?;
+    }
+    // After `links`: the `links_retire` trigger has just kept their ids, with the owner.
+    tx.execute(
+        "UPDATE retired_links SET owner = NULL, share_id = NULL WHERE owner = ?1",
+        [user_id],
+    )?;
+    tx.execute(
+        "INSERT INTO tombstones (vault_id, note, created) VALUES (?1, ?2, ?3)
+         ON CONFLICT (vault_id) DO UPDATE SET note = excluded.note, created = excluded.created",
+        params![vault_id, note, now()],
+    )?;
+    tx.commit()?;
+    Ok(AccountDeletion::Deleted(note))
+}
+
+/// The tombstone of the vault `vault_id` (base64url), if it was deleted.
+pub fn tombstone(c: &Connection, vault_id: &str) -> DbResult<Option<String>> {
+    c.query_row(
+        "SELECT note FROM tombstones WHERE vault_id = ?1",
+        [vault_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Copies every page of the write-ahead log into the database file and
+/// truncates the log to zero bytes (`PRAGMA wal_checkpoint(TRUNCATE)`), so
+/// that no old frame of it keeps a deleted row. False if a reader's open
+/// snapshot kept it from completing (the caller tries again later).
+pub fn checkpoint_truncate(c: &Connection) -> DbResult<bool> {
+    let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(busy == 0)
 }
 
 /// Stores a session that expires `ttl_secs` from now.

@@ -51,6 +51,14 @@ pub enum Flow {
         /// The random challenge sent.
         challenge: Vec<u8>,
     },
+    /// A signed-in user deleting the account: the challenge the vault's
+    /// destroy request must sign.
+    DeleteAccount {
+        /// The user.
+        user_id: String,
+        /// The random challenge sent.
+        challenge: Vec<u8>,
+    },
 }
 
 struct Pending {

@@ -7,10 +7,11 @@
 // a server that serves an older manifest (a rollback) or a different history
 // (a fork) is refused at unlock: every unlock passes the server's manifest
 // history (`GET /api/manifest?since=0`) for medseal to check.
-import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing, notices } from "/pkg/dist/index.js";
+import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing, notices, tombstones } from "/pkg/dist/index.js";
 import { toResource, describe, bundle, emergencyBundle } from "/shared/fhir.js";
 import * as log from "./log.js";
 import * as files from "./files.js";
+import * as exporting from "./export.js";
 import { OPERATOR_KEYS } from "./notice-keys.js";
 
 const $ = (id) => document.getElementById(id);
@@ -69,7 +70,8 @@ function explain(e) {
 
 function show(view) {
   for (const id of ["auth", "recovery", "app"]) $(id).hidden = id !== view;
-  for (const id of ["sharing", "card", "shared", "activity"]) $(id).hidden = view !== "app";
+  for (const id of ["sharing", "card", "shared", "activity", "your-data", "delete-account"]) $(id).hidden = view !== "app";
+  $("deleted").hidden = true;
   if (view !== "app") $("alerts").hidden = true;
 }
 
@@ -774,6 +776,73 @@ async function uploadFile() {
   await refreshRecords();
 }
 
+async function downloadMyData() {
+  const bar = $("export-progress");
+  bar.hidden = false;
+  bar.removeAttribute("value");
+  $("export-status").textContent = "Gathering and sealing your data…";
+  try {
+    const blob = await exporting.exportAll(vault, api, log, (done) => { $("export-status").textContent = `Sealing your data: ${megabytes(done)}`; });
+    exporting.offer(blob);
+    $("export-status").textContent = `Your export is downloading (${megabytes(blob.size)}). Open it with your recovery code: medseal export open <file> --out <folder>.`;
+    $("export-status").dataset.size = String(blob.size);
+  } finally {
+    bar.hidden = true;
+  }
+}
+
+const fromB64u = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+
+/**
+ * Deletes the account for good (GDPR art. 17): the vault signs a destroy request for the server's challenge
+ * (bound to the manifest the server holds) and locks itself; the server checks it, deletes every row of the
+ * account in one transaction, and answers its signed tombstone, checked here against the log key this vault's
+ * log announced. Then the password manager is asked to forget the account's passkeys.
+ */
+async function deleteAccount() {
+  if ($("delete-confirm").value !== "DELETE") throw new Error("Type DELETE, in capitals, to confirm.");
+  // Read while signed in: the server's log key (the one this vault's log pins) and the account's passkeys.
+  const logKey = await api("GET", "/api/log/key");
+  const passkeys = vault.manifest().unlock.filter((e) => e.type === "passkey").map((e) => e.credentialId);
+  const { flow, challenge, audience } = await api("POST", "/api/account/delete/start");
+  // Signs, then wipes the keys and forgets what this device saw of the vault: there is no way back from here.
+  const request = vault.destroy({ challenge: fromB64u(challenge), audience });
+  vault = null;
+  $("records").replaceChildren();
+  let tombstone;
+  try {
+    ({ tombstone } = await api("POST", "/api/account/delete/finish", { flow, signature: b64u(request) }));
+  } catch (e) {
+    show("auth");
+    throw new Error(`Your account was not deleted (${e.message}). Sign in again and retry.`, { cause: e });
+  }
+  // WebAuthn signal API: the password manager drops the passkeys of an account the site no longer knows.
+  let signalled = 0;
+  if (typeof globalThis.PublicKeyCredential?.signalUnknownCredential === "function") {
+    for (const credentialId of passkeys) {
+      try {
+        await PublicKeyCredential.signalUnknownCredential({ rpId: location.hostname, credentialId });
+        signalled++;
+      } catch (e) {
+        console.warn("signalUnknownCredential failed", e);
+      }
+    }
+  }
+  const t = tombstones.verify(tombstone, { keyName: logKey.name, key: logKey.key, request });
+  show("auth");
+  $("username").value = "";
+  $("delete-confirm").value = "";
+  $("delete-go").disabled = true;
+  $("deleted-summary").textContent = `Deleted on ${new Date(t.deleted * 1000).toLocaleString()}. The server's note is signed by its key "${logKey.name}" and names the deletion request this browser signed. Now destroy your recovery code.`;
+  $("tombstone").textContent = tombstone;
+  $("deleted-passkeys").textContent = signalled
+    ? `Your password manager was told to forget ${signalled === 1 ? "this site's passkey" : `${signalled} passkeys of this site`}; if it still lists one, remove it by hand.`
+    : "This browser cannot tell your password manager to forget the passkey: remove it by hand (it signs in to nothing now).";
+  $("deleted").hidden = false;
+  $("deleted").dataset.vaultId = t.vaultId;
+  status("Your account is deleted. Nothing of it is left on the server but the signed note below.");
+}
+
 async function action(f) {
   try {
     await f();
@@ -795,6 +864,9 @@ $("make-link").onclick = () => action(makeLink);
 $("make-card").onclick = () => action(makeCard);
 $("record-form").onsubmit = (ev) => action(() => saveRecord(ev));
 $("file-upload").onclick = () => action(uploadFile);
+$("delete-confirm").oninput = () => { $("delete-go").disabled = $("delete-confirm").value !== "DELETE"; };
+$("delete-go").onclick = () => action(deleteAccount);
+$("export-download").onclick = () => action(downloadMyData);
 $("cancel-edit").onclick = () => { $("edit-id").value = ""; $("text").value = ""; $("cancel-edit").hidden = true; $("save").textContent = "Seal and save"; };
 $("recovery-ack").onchange = () => { $("recovery-done").disabled = !$("recovery-ack").checked; };
 $("recovery-done").onclick = () => action(async () => { $("recovery-code").textContent = ""; show("app"); await refreshRecords(); await showNotice().catch((e) => console.warn("no security notice", e)); });

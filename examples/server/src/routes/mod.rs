@@ -13,6 +13,7 @@
 
 mod account;
 mod attachments;
+mod delete;
 mod grants;
 mod links;
 mod log;
@@ -58,6 +59,7 @@ pub fn app(state: Shared) -> Router {
         .route("/api/logout", post(account::logout))
         .route("/api/recover/start", post(account::recover_start))
         .route("/api/recover/finish", post(account::recover_finish))
+        .route("/api/tombstones/{vault_id}", get(delete::tombstone))
         .layer(DefaultBodyLimit::max(limits.max_public_body));
     let signed_in = Router::new()
         .route("/api/me", get(me::me))
@@ -84,6 +86,8 @@ pub fn app(state: Shared) -> Router {
         .route("/api/log/key", get(log::key))
         .route("/api/log/entries", get(log::entries))
         .route("/api/log/cosign", post(log::cosign))
+        .route("/api/account/delete/start", post(delete::start))
+        .route("/api/account/delete/finish", post(delete::finish))
         .layer(DefaultBodyLimit::max(limits.max_body));
     // A link's files: up to 10 JWE of 1 MiB each.
     let links = Router::new()

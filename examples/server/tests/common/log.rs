@@ -75,6 +75,7 @@ pub fn unlock(device: &str) -> Event {
         via: "pk-1".into(),
         method: "passkey".into(),
         device: Some(device.into()),
+        uv: None,
     }
 }
 
