@@ -396,6 +396,11 @@ pub enum Item {
     Log {
         /// The checkpoint's tree size (= the number of leaves).
         size: u64,
+        /// The signed checkpoint, as in the export.
+        checkpoint: String,
+        /// Every entry, parsed, in order from 0 (each covered by the
+        /// checkpoint's tree root; who accessed what, for the patient).
+        entries: Vec<crate::log::entry::Entry>,
     },
 }
 
@@ -687,9 +692,13 @@ impl<R: Read> ExportReader<R> {
             (ItemKind::Log, _) => {
                 self.counts.logs += 1;
                 let body = self.take_vec(body_len, MAX_INLINE_LEN)?;
-                let size = self.check_log(&body)?;
+                let (size, checkpoint, entries) = self.check_log(&body)?;
                 self.checked.log_leaves = Some(size);
-                Ok(Some(Item::Log { size }))
+                Ok(Some(Item::Log {
+                    size,
+                    checkpoint,
+                    entries,
+                }))
             }
             (ItemKind::End, Meta::End(end)) => {
                 if end != self.counts {
@@ -757,7 +766,7 @@ impl<R: Read> ExportReader<R> {
     /// Checks a log item: the leaves' tree root equals the checkpoint's,
     /// whose signature is by the server key the leaves announce or by an
     /// identity key of the vault.
-    fn check_log(&self, body: &[u8]) -> Result<u64> {
+    fn check_log(&self, body: &[u8]) -> Result<(u64, String, Vec<crate::log::entry::Entry>)> {
         use crate::log::merkle::MemoryTree;
         use crate::log::note::{Checkpoint, Note};
         let log: LogBody =
@@ -766,6 +775,7 @@ impl<R: Read> ExportReader<R> {
         let origin = self.vault.log_origin();
         let mut tree = MemoryTree::new();
         let mut server: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut entries = Vec::with_capacity(log.leaves.len());
         for leaf in &log.leaves {
             let bytes =
                 crate::b64::decode(leaf.as_bytes()).ok_or(bad("export log is not valid"))?;
@@ -776,6 +786,7 @@ impl<R: Read> ExportReader<R> {
                 server.push((name.clone(), key));
             }
             tree.push(&bytes);
+            entries.push(entry);
         }
         let note = Note::parse(&log.checkpoint)?;
         let mut known: Vec<(&str, &[u8])> = server
@@ -795,6 +806,6 @@ impl<R: Read> ExportReader<R> {
                 offered: cp.size,
             });
         }
-        Ok(cp.size)
+        Ok((cp.size, log.checkpoint, entries))
     }
 }

@@ -161,6 +161,12 @@ test("Download my data: the CLI opens the download offline with the recovery cod
   assert.match(index, new RegExp(`- Records: ${held.records.length} records authenticated under the vault's keys`));
   assert.match(index, /- Files: 1 file, every chunk authenticated/);
   assert.match(index, /- Log: \d+ leaves match the signed checkpoint/);
+  // The log itself, readable: every entry parsed, the sign-in with the passkey among them.
+  const log = JSON.parse(readFileSync(join(out, "log.json"), "utf8"));
+  assert.match(log.checkpoint, /\n\n— /);
+  assert.equal(Number(index.match(/- Log: (\d+) leaves/)[1]), log.entries.length);
+  assert.deepEqual(log.entries.map((e) => e.n), log.entries.map((_, i) => i));
+  assert.ok(log.entries.some((e) => e.event.type === "unlock"), JSON.stringify(log.entries.map((e) => e.event.type)));
   assert.match(index, new RegExp(`- History: .*ending at the export's manifest|- History: 1 manifest`));
 
   // A wrong code and a typo: one line each, nothing written.

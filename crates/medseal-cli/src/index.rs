@@ -152,8 +152,9 @@ pub fn render(s: &Summary, opened: u64) -> String {
         "- `files/`: the vault's files (names made safe; the name in the vault is listed below).\n",
     );
     o.push_str("- `manifests/`: the vault's signed manifests (who and what may unlock it), oldest first.\n");
-    if s.log.is_none() {
-        o.push_str("- No vault log was included in this export.\n");
+    match s.log {
+        Some(_) => o.push_str("- `log.json`: the vault log (who opened, shared or changed what, and when), every entry under the signed checkpoint it holds.\n"),
+        None => o.push_str("- No vault log was included in this export.\n"),
     }
     o.push('\n');
 

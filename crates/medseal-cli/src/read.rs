@@ -318,7 +318,21 @@ pub fn read_export(
                     size,
                 });
             }
-            Item::Log { size, .. } => s.log = Some(size),
+            Item::Log {
+                size,
+                checkpoint,
+                entries,
+            } => {
+                // Parsed entries rather than leaf bytes: readable as they are
+                // (who opened what, when), and each is under the checked root.
+                let text = serde_json::to_string_pretty(&serde_json::json!({
+                    "checkpoint": checkpoint,
+                    "entries": entries,
+                }))
+                .map_err(|e| format!("cannot write the log: {e}"))?;
+                lay.write("log.json", text.as_bytes())?;
+                s.log = Some(size);
+            }
             _ => {}
         }
     }
