@@ -78,6 +78,9 @@ struct Common {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // If the handler cannot be installed, an interrupt ends the process the
+    // default way (and may leave the hidden partial folder): still run.
+    let _ = ctrlc::set_handler(|| staging::interrupted());
     let result = match cli.command {
         Command::Export(ExportCommand::Open { file, out, common }) => open(&file, &out, &common),
         Command::Export(ExportCommand::Verify { file, common }) => verify(&file, &common),

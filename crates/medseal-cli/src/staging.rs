@@ -6,6 +6,46 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The staging directory being filled, for the interrupt handler: Ctrl-C
+/// (or SIGTERM, SIGHUP) mid-export must not leave decrypted records behind
+/// in a hidden folder, and `Drop` does not run when a signal ends the process.
+static PARTIAL: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn set_partial(p: Option<PathBuf>) {
+    if let Ok(mut g) = PARTIAL.lock() {
+        *g = p;
+    }
+}
+
+/// Run on Ctrl-C, SIGTERM or SIGHUP (`main` installs it): removes the
+/// staging directory, if any, then ends the process with status 130. The
+/// main thread may still be writing into the directory, so removal is
+/// retried a few times.
+pub fn interrupted() -> ! {
+    let partial = PARTIAL.lock().ok().and_then(|g| g.clone());
+    let mut removed = true;
+    if let Some(p) = partial {
+        removed = (0..20).any(|_| match fs::remove_dir_all(&p) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(_) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        });
+    }
+    eprintln!(
+        "\nmedseal: interrupted; {}",
+        if removed {
+            "nothing was written"
+        } else {
+            "could not remove the partial output: delete the hidden .medseal-partial folder by hand"
+        }
+    );
+    std::process::exit(130)
+}
 
 /// A directory being filled; removed when dropped before [`Staging::commit`].
 #[derive(Debug)]
@@ -65,11 +105,12 @@ impl Staging {
             });
             match mkdir(&tmp) {
                 Ok(()) => {
+                    set_partial(Some(tmp.clone()));
                     return Ok(Staging {
                         tmp,
                         dest: dest.to_path_buf(),
                         committed: false,
-                    })
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io_error("create", &tmp, &e)),
@@ -99,6 +140,9 @@ impl Staging {
             })?;
         }
         fs::rename(&self.tmp, &self.dest).map_err(|e| io_error("create", &self.dest, &e))?;
+        // Cleared after the rename: an interrupt in between removes nothing
+        // (the old path is gone), never the finished output.
+        set_partial(None);
         self.committed = true;
         Ok(())
     }
@@ -108,6 +152,7 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.tmp);
+            set_partial(None);
         }
     }
 }

@@ -792,3 +792,100 @@ fn names_are_made_safe_and_the_bundle_lists_every_resource() {
         "{index}"
     );
 }
+
+/// The hidden staging folders beside `out` (`.<name>.medseal-partial-*`).
+fn partials(d: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().contains(".medseal-partial-"))
+        .collect()
+}
+
+/// Kills the child if the test fails before waiting for it (a CLI blocked
+/// on a FIFO would otherwise outlive the test).
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `cond` for up to 20 s.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn an_interrupt_mid_export_leaves_no_decrypted_file_behind() {
+    // The export arrives through a FIFO that stops before its end, so the
+    // tool has written decrypted records into its hidden folder and waits
+    // for more when Ctrl-C (SIGINT) and then SIGTERM come. Before the handler,
+    // the folder and the plaintext in it stayed.
+    if !Command::new("mkfifo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("skipped: no mkfifo here");
+        return;
+    }
+    for signal in ["-INT", "-TERM"] {
+        let d = scratch(&format!("interrupt{signal}"));
+        let (e, c, _) = vector_files(&d);
+        let bytes = std::fs::read(&e).unwrap();
+        let fifo = d.join("export.fifo");
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let out = d.join("out");
+        let mut child = KillOnDrop(Some(
+            Command::new(BIN)
+                .args(["export", "open", s(&fifo), "--out", s(&out)])
+                .args(["--code-file", s(&c)])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ));
+        // All but the last 2,000 bytes: the three records and most of the file.
+        let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        w.write_all(&bytes[..bytes.len() - 2_000]).unwrap();
+        wait_for("a decrypted record in the hidden folder", || {
+            partials(&d).iter().any(|p| {
+                tree(p)
+                    .iter()
+                    .any(|f| f.starts_with("fhir/") || f.starts_with("records/"))
+            })
+        });
+        let pid = child.0.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        let o = child.0.take().unwrap().wait_with_output().unwrap();
+        drop(w);
+        assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("interrupted; nothing was written"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert_eq!(partials(&d), Vec::<PathBuf>::new());
+        assert!(!out.exists());
+    }
+}
