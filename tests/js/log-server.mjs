@@ -227,8 +227,8 @@ export function parseLeaf(leaf) {
   return { author, sig, bodyBytes, body };
 }
 
-const VAULT_TYPES = { server: ["name", "key"], manifest: ["rev", "hash", "epoch", "added", "removed"], unlock: ["via", "method", "device"], grant: ["share", "to", "records", "expires"], link: ["share", "label", "expires"], revoke: ["share"], delete: ["record"] };
-const SERVER_TYPES = { shared_fetch: ["grant", "by", "records", "outcome"], link_fetch: ["link", "recipient", "from", "outcome"], login: ["method", "outcome", "from"] };
+const VAULT_TYPES = { server: ["name", "key"], manifest: ["rev", "hash", "epoch", "added", "removed"], unlock: ["via", "method", "device", "uv"], recovery_check: ["via"], grant: ["share", "to", "records", "expires"], link: ["share", "label", "expires"], revoke: ["share"], delete: ["record"] };
+const SERVER_TYPES = { shared_fetch: ["grant", "by", "records", "outcome"], link_fetch: ["link", "recipient", "from", "outcome"], login: ["method", "outcome", "from", "via"] };
 
 /**
  * An independent check of one leaf at `index` (§16.2 + §16.4 step 3).

@@ -7,11 +7,12 @@
 // a server that serves an older manifest (a rollback) or a different history
 // (a fork) is refused at unlock: every unlock passes the server's manifest
 // history (`GET /api/manifest?since=0`) for medseal to check.
-import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing, notices, tombstones } from "/pkg/dist/index.js";
+import { init, Vault, MedsealError, ErrorCode, webauthn, recordInfo, sharing, notices, tombstones, ciphertextSize } from "/pkg/dist/index.js";
 import { toResource, describe, bundle, emergencyBundle } from "/shared/fhir.js";
 import * as log from "./log.js";
 import * as files from "./files.js";
 import * as exporting from "./export.js";
+import * as security from "./security.js";
 import { OPERATOR_KEYS } from "./notice-keys.js";
 
 const $ = (id) => document.getElementById(id);
@@ -70,7 +71,7 @@ function explain(e) {
 
 function show(view) {
   for (const id of ["auth", "recovery", "app"]) $(id).hidden = id !== view;
-  for (const id of ["sharing", "card", "shared", "activity", "your-data", "delete-account"]) $(id).hidden = view !== "app";
+  for (const id of ["nav", "sharing", "card", "shared", "activity", "security", "your-data", "delete-account"]) $(id).hidden = view !== "app";
   $("deleted").hidden = true;
   if (view !== "app") $("alerts").hidden = true;
 }
@@ -82,7 +83,8 @@ const b64u = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").
  * Unlocks the vault once signed in, with the server's manifest and its whole
  * history (`since=0`: the server bounds it to 1000 revisions). medseal checks
  * it against what this device saw before (StaleManifest, ForkDetected,
- * HistoryIncomplete). A refused unlock signs out again.
+ * HistoryIncomplete). A refused unlock signs out again. Returns the vault and, for a passkey, `uv`
+ * (whether the authenticator verified the user: the UV flag of the assertion, logged with the unlock).
  */
 async function unlockSignedIn(source) {
   try {
@@ -94,8 +96,8 @@ async function unlockSignedIn(source) {
       if (e.code !== "history_too_long") throw e;
       current = await api("GET", "/api/manifest");
     }
-    const { vault: v } = await Vault.unlock(current.manifest, source, current.history ? { history: current.history } : {});
-    return v;
+    const { vault: v, uv } = await Vault.unlock(current.manifest, source, current.history ? { history: current.history } : {});
+    return { vault: v, uv };
   } catch (e) {
     await api("POST", "/api/logout").catch(() => {});
     throw e;
@@ -176,6 +178,12 @@ async function refreshRecords() {
   await refreshSharing();
   // A log the server tampered with is reported, but does not lock the patient out of their records.
   await refreshActivity().catch(logProblem);
+  // Nor does a check-up that cannot run: it says so on its page.
+  await refreshSecurity().catch((e) => {
+    logProblem(e);
+  }).catch((e) => {
+    $("security-summary").textContent = `The check-up could not run: ${explain(e)}`;
+  });
   const list = $("passkeys");
   list.replaceChildren();
   for (const e of passkeys) {
@@ -273,7 +281,7 @@ async function signup() {
   await api("POST", "/api/signup/finish", { flow, credential: created.response, manifest: created.manifest });
   vault = created.vault;
   me = user;
-  await log.unlocked(vault, api, { via: created.manifest.unlock.find((e) => e.type === "passkey").id, method: "passkey" }).catch(logProblem);
+  await log.unlocked(vault, api, { via: created.manifest.unlock.find((e) => e.type === "passkey").id, method: "passkey", uv: created.uv }).catch(logProblem);
   status(`Welcome, ${user}. Your vault is ready.`);
   await enterApp(created.recoveryCode);
 }
@@ -289,10 +297,11 @@ async function login() {
   // Sign in first (the credential without its PRF result), then read the manifest history, which only a
   // signed-in user may, and unlock with it: medseal checks it against what this device saw before.
   await api("POST", "/api/login/finish", { flow, credential: webauthn.serverSafe(credential) });
-  vault = await unlockSignedIn({ credential });
+  const { vault: v, uv } = await unlockSignedIn({ credential });
+  vault = v;
   me = username();
   const used = vault.manifest().unlock.find((e) => e.type === "passkey" && e.credentialId === credential.id);
-  await log.unlocked(vault, api, { via: used?.id ?? "unknown passkey", method: "passkey" }).catch(logProblem);
+  await log.unlocked(vault, api, { via: used?.id ?? "unknown passkey", method: "passkey", uv }).catch(logProblem);
   await enterApp();
   status("Signed in and unlocked with one passkey gesture.");
 }
@@ -313,7 +322,7 @@ async function recover() {
     prover.lock();
   }
   await api("POST", "/api/recover/finish", { flow, signature: b64u(sig) });
-  vault = await unlockSignedIn({ recoveryCode: code });
+  ({ vault } = await unlockSignedIn({ recoveryCode: code }));
   me = username();
   await log.unlocked(vault, api, { via: vault.manifest().unlock.find((e) => e.type === "recovery").id, method: "recovery" }).catch(logProblem);
   $("code").value = "";
@@ -691,6 +700,97 @@ async function refreshActivity() {
   });
 }
 
+// ---------------------------------------------------------------- security check-up
+
+/** The Security page: medseal's check-up of this vault (`vault.posture`), each finding with its fix. */
+async function refreshSecurity() {
+  if (!vault) return;
+  const findings = await security.check(vault, api, log);
+  const passkeys = vault.manifest().unlock.filter((e) => e.type === "passkey").length;
+  security.render($("security"), findings, {
+    passkeys,
+    run: (fix) => action(async () => {
+      await fix();
+      await refreshSecurity();
+    }),
+    handlers: {
+      addPasskey: () => addPasskey(),
+      checkRecoveryCode: (f, code) => checkRecoveryCode(f.entry, code),
+      newRecoveryCode: () => newRecoveryCode(),
+      removePasskey: (f) => removePasskey(f.entry, f.label ?? "passkey"),
+      revoke: (f) => revoke(f.id, f.link ? `the link "${f.name ?? ""}"` : (f.name ?? "them")),
+      retireOldKeys: () => retireOldKeys(),
+    },
+  });
+}
+
+/**
+ * The patient types their recovery code: medseal checks it against the vault's current recovery entry
+ * without unlocking with it, and the check goes into the vault log (a `recovery_check` naming the entry),
+ * which is what tells the check-up, on every device, that the code is still held.
+ */
+async function checkRecoveryCode(entry, typed) {
+  try {
+    vault.confirmRecoveryCode(typed);
+  } catch (e) {
+    if (e instanceof MedsealError && e.code === ErrorCode.InvalidRecoveryCode) throw new Error("That is not a recovery code: check it for a typo (InvalidRecoveryCode).", { cause: e });
+    if (e instanceof MedsealError && e.code === ErrorCode.UnlockFailed) throw new Error("That is not your current recovery code (UnlockFailed). If you have lost it, make a new one.", { cause: e });
+    throw e;
+  }
+  await log.append(vault, api, { type: "recovery_check", via: entry });
+  status("Your recovery code is correct. Keep it somewhere safe, away from your devices.");
+}
+
+/**
+ * Finishes a re-key: every record and every file re-wrapped under the current key epoch (a record's
+ * header and wrapped key, a file's first bytes: the ciphertext stays as it is; a deleted record's
+ * tombstone sealed again), then the older epochs' keys dropped from the manifest (`retireEpochs`). A record already re-wrapped is skipped (`rewrap`
+ * answers null), so an interrupted run can simply run again.
+ */
+async function retireOldKeys() {
+  status("Re-wrapping your records under the current key…");
+  const records = [];
+  for (let after = null; ;) {
+    const page = await api("GET", after === null ? "/api/records" : `/api/records?after=${encodeURIComponent(after)}`);
+    records.push(...page.records);
+    if (page.next == null) break;
+    after = page.next;
+  }
+  let n = 0;
+  for (const r of records) {
+    let sealed;
+    try {
+      sealed = vault.rewrap(r.sealed, { recordId: r.id });
+    } catch (e) {
+      // A deleted record's tombstone holds no key to re-wrap: a new tombstone of the same version, under the current key.
+      if (!(e instanceof MedsealError && e.code === ErrorCode.RecordDeleted)) throw e;
+      const info = recordInfo(r.sealed);
+      sealed = info.epoch === vault.manifest().epoch ? null : vault.tombstone({ recordId: r.id, version: info.version });
+    }
+    if (sealed === null) continue;
+    await api("PUT", `/api/records/${r.id}`, { sealed });
+    n++;
+  }
+  // A file's key is wrapped in its first bytes: read those (a range request), write the new ones back.
+  const head = ciphertextSize(0) - 16;
+  for (const a of (await api("GET", "/api/attachments")).attachments) {
+    const url = `/api/attachments/${encodeURIComponent(a.id)}`;
+    const r = await fetch(url, { credentials: "same-origin", headers: { "x-medseal": "1", range: `bytes=0-${head - 1}` } });
+    if (!r.ok) throw new Error(`could not read a stored file: HTTP ${r.status}`);
+    const next = vault.rewrapStream(new Uint8Array(await r.arrayBuffer()), { recordId: a.id, context: "attachment" });
+    if (next === null) continue;
+    const w = await fetch(`${url}/head`, { method: "PUT", credentials: "same-origin", headers: { "x-medseal": "1", "content-type": "application/octet-stream" }, body: next });
+    if (!w.ok) throw new Error(`could not re-wrap a stored file: HTTP ${w.status}`);
+    n++;
+  }
+  const before = vault.manifest();
+  const manifest = vault.retireEpochs();
+  await storeManifest(before.revision, manifest);
+  await log.manifestChanged(vault, api, before);
+  status(`Old keys retired: ${n} record(s) and file(s) re-wrapped under the current key.`);
+  await refreshRecords();
+}
+
 const megabytes = (n) => `${(n / 1048576).toFixed(1)} MB`;
 
 function showFiles(rows) {
@@ -859,6 +959,9 @@ $("new-code").onclick = () => action(newRecoveryCode);
 $("lookup").onclick = () => action(lookUp);
 $("shared-refresh").onclick = () => action(refreshSharing);
 $("activity-refresh").onclick = () => action(refreshActivity);
+$("security-refresh").onclick = () => action(refreshSecurity);
+// Opening the Security page runs the check-up afresh (the link still scrolls to it).
+$("nav-security").onclick = () => action(refreshSecurity);
 $("share").onclick = () => action(share);
 $("make-link").onclick = () => action(makeLink);
 $("make-card").onclick = () => action(makeCard);

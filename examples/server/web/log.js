@@ -79,12 +79,16 @@ export async function append(vault, api, event) {
   throw new Error("the log kept moving: try again");
 }
 
-/** After an unlock: record it (which unlock entry, this device's label) and remember the entry as this device's own. */
-export async function unlocked(vault, api, { via, method }) {
+/**
+ * After an unlock: record it (which unlock entry, this device's label and, for a passkey, whether the
+ * authenticator verified the user: `uv`, the UV flag of the assertion's authenticator data, as medseal
+ * read it) and remember the entry as this device's own. The security check-up reads `uv`.
+ */
+export async function unlocked(vault, api, { via, method, uv }) {
   const id = vault.vaultId();
   if (method === "passkey") addOwn(id, via);
   await sync(vault, api);
-  await append(vault, api, { type: "unlock", via, method, device: deviceLabel() });
+  await append(vault, api, { type: "unlock", via, method, device: deviceLabel(), ...(method === "passkey" && typeof uv === "boolean" ? { uv } : {}) });
   // This device used the recovery code itself: that is no alert for it (its other devices will say so).
   if (method === "recovery") acknowledge(id, vault.logStatus().size);
 }
@@ -99,6 +103,20 @@ async function newest(vault, api, count = 1000) {
   const size = vault.logStatus().size;
   const start = Math.max(0, size - count);
   return start < size ? (await api("GET", `/api/log/entries?start=${start}&end=${size}&size=${size}`)).entries : [];
+}
+
+/**
+ * The verified log from its first entry (up to medseal's 10 000 a call), each entry with its inclusion
+ * proof in the pinned tree, a page of 1000 at a time: what the security check-up reads.
+ */
+export async function all(vault, api) {
+  const size = vault.logStatus().size;
+  const out = [];
+  for (let start = Math.max(0, size - 10_000); start < size; start += 1000) {
+    const end = Math.min(size, start + 1000);
+    out.push(...(await api("GET", `/api/log/entries?start=${start}&end=${end}&size=${size}`)).entries);
+  }
+  return out;
 }
 
 /** The access report of the newest entries, and the alerts raised since this device last acknowledged. */
