@@ -993,7 +993,9 @@ export class Vault implements VaultApi<"sync"> {
    * Re-wraps a record under the current key epoch (after a re-key, for apps
    * that retire old epochs); `null` when it already is, so an interrupted
    * re-wrap can run again from the start. Store what it returns in place
-   * of the record.
+   * of the record. A deleted record's tombstone re-wraps too (and stays a
+   * tombstone); a version older than a tombstone this device saw is
+   * `RecordDeleted`, as in `open`.
    * @throws {@link MedsealError} as `open`
    */
   rewrap<F extends SealedForm = "text">(sealed: string | Uint8Array, opts: RecordBinding & { form?: F }): Sealed<F> | null {

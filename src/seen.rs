@@ -233,6 +233,17 @@ impl Seen {
         }
     }
 
+    /// [`Seen::check_record`] for a re-wrap: as there, except that the
+    /// tombstone seen itself (its very version) may be re-wrapped, so that a
+    /// deleted record does not keep an old key epoch alive. Older versions
+    /// stay refused: a re-wrap never brings deleted content forward.
+    pub fn check_rewrap(&self, ctx: &RecordContext<'_>, meta: &RecordMeta) -> Result<()> {
+        match self.records.get(&record_key(ctx)) {
+            Some(&(version, true)) if meta.version == version => Ok(()),
+            _ => self.check_record(ctx, meta),
+        }
+    }
+
     /// Remembers a record that opened, unless it was sealed under a key
     /// epoch older than `current_epoch`: anyone who held an ended epoch's
     /// vault key (a removed passkey, an old recovery code) can still seal

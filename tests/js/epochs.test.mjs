@@ -157,6 +157,22 @@ test("rewrap after rekey: a string once, then null; after retireEpochs the rewra
   assert.notEqual(code(() => vault.open(sealed, { recordId: "lab-1", context: "c" })), undefined);
 });
 
+test("a deleted record's tombstone re-wraps into the new epoch; its older versions stay refused", async () => {
+  // Before: the seen check refused the tombstone itself (RecordDeleted), so a
+  // vault that ever deleted a record could not retire its old epoch without
+  // re-sealing tombstones by hand.
+  const { vault } = await newVault();
+  const v1 = vault.seal({ note: "old" }, { recordId: "gone" });
+  const tomb = vault.tombstone({ recordId: "gone", version: 2 });
+  const m2 = vault.rekey();
+  const rewrapped = vault.rewrap(tomb, { recordId: "gone" });
+  assert.equal(typeof rewrapped, "string");
+  assert.deepEqual(recordInfo(rewrapped), { format: 2, epoch: m2.epoch, version: 2 });
+  assert.equal(code(() => vault.rewrap(v1, { recordId: "gone" })), ErrorCode.RecordDeleted, "the deleted content is not brought forward");
+  vault.retireEpochs();
+  assert.equal(code(() => vault.open(rewrapped, { recordId: "gone" })), ErrorCode.RecordDeleted, "still a tombstone");
+});
+
 test("recordInfo reports format 2, the key epoch and the version, without a key", async () => {
   const { vault } = await newVault();
   const epoch = vault.manifest().epoch;

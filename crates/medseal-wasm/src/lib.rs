@@ -675,7 +675,7 @@ impl VaultHandle {
         let bytes = sealed_of(sealed, text)?;
         let ctx = binding(record_id, context);
         let meta = medseal::read_meta(&bytes).map_err(to_js)?;
-        self.seen.check_record(&ctx, &meta).map_err(to_js)?;
+        self.seen.check_rewrap(&ctx, &meta).map_err(to_js)?;
         self.get_mut()?.rewrap(&bytes, &ctx).map_err(to_js)
     }
 
