@@ -15,7 +15,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fhirPkg from "fhir";
@@ -101,6 +101,9 @@ test("Download my data: the CLI opens the download offline with the recovery cod
   const exported = join(dir, download.suggestedFilename());
   await download.saveAs(exported);
   await page.waitForFunction(() => /Your export is downloading/.test(document.getElementById("export-status").textContent));
+  // To look at (docs/screenshots/export.png is a copy).
+  mkdirSync(join(ROOT, "target", "screenshots"), { recursive: true });
+  await page.locator("#your-data").screenshot({ path: join(ROOT, "target", "screenshots", "export.png") });
 
   // What the server holds (ciphertext), read through the page's session.
   const held = await page.evaluate(async () => {

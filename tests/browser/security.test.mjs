@@ -13,9 +13,10 @@
 // record stays gone) and ActiveShare (revoke a SMART Health Link). At the
 // end: "Nothing to fix". The demo's own unlocks are logged with the UV flag
 // of the assertion. Screenshot of the page with three findings:
-// docs/screenshots/security.png.
+// target/screenshots/security.png (docs/screenshots/security.png is a copy).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { launch, addAuthenticator, startReferenceServer, waitStatus, ROOT } from "./helpers.mjs";
 import { init, Vault } from "../../pkg/dist/node.js";
@@ -112,7 +113,8 @@ test("Security page: each finding shown in words, fixed with its one button, the
   assert.deepEqual(await listed(page), ["OnePasskey", "RecoveryUnconfirmed", "ActiveShare"]);
   assert.match(await page.textContent('#security-list li[data-kind="ActiveShare"]'), /Your health link “For the ER” is active until/);
   assert.equal(await page.textContent('#security-list li[data-kind="OnePasskey"] button.fix'), "Add a backup passkey");
-  await page.locator("#security").screenshot({ path: join(ROOT, "docs", "screenshots", "security.png") });
+  mkdirSync(join(ROOT, "target", "screenshots"), { recursive: true });
+  await page.locator("#security").screenshot({ path: join(ROOT, "target", "screenshots", "security.png") });
 
   // RecoveryUnconfirmed: a typo is refused, the code as written down confirms it.
   await fix(page, "RecoveryUnconfirmed");
