@@ -51,10 +51,11 @@ function fileBody(f: ExportFile): { length: number; stream: () => ReadableStream
 
 /**
  * The export stream's plaintext: header, manifests (oldest first, ending
- * with `current`), records, files, log, end. A file's bytes are counted as
+ * with `current`), records (those `keep` accepts; it throws for one that
+ * must not be exported), files, log, end. A file's bytes are counted as
  * they pass: a stream shorter or longer than its declared size fails.
  */
-export async function* exportItems(source: ExportSource, vaultId: string, current: string, created: number): AsyncGenerator<Uint8Array> {
+export async function* exportItems(source: ExportSource, vaultId: string, current: string, created: number, keep: (r: ExportRecord) => boolean): AsyncGenerator<Uint8Array> {
   if (source === null || typeof source !== "object") throw invalid("source must be { records?, files?, history?, log? }");
   const counts = { manifests: 0, records: 0, files: 0, logs: 0 };
   const header: Record<string, unknown> = { medseal: "export", version: 1, vaultId, created };
@@ -85,6 +86,10 @@ export async function* exportItems(source: ExportSource, vaultId: string, curren
   }
   for await (const r of each<ExportRecord>(source.records, "records")) {
     const b = binding(r, "record");
+    // Checked as this device opens it (throws otherwise): the reader refuses
+    // the whole export for one record it cannot open, and a server could
+    // hand the app a version this device already knows is rolled back.
+    if (!keep(r)) continue;
     const text = typeof r.sealed === "string";
     const body = text ? utf8.encode(r.sealed as string) : byteView(r.sealed);
     if (!body) throw invalid("record.sealed must be the sealed text or bytes");

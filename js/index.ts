@@ -18,7 +18,7 @@ import initWasm, * as wasm from "./wasm/medseal_wasm.js";
 import type { InitInput as WasmInitInput } from "./wasm/medseal_wasm.js";
 import { ErrorCode, MedsealError, call, fromWasm, guardMethods } from "./errors.js";
 import { readPackaged } from "./loader.js";
-import type { AccessAlert, AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync, LogSyncResult, SyncLogOptions, ExportSource } from "./types.js";
+import type { AccessAlert, AccessReport, AccessReportOptions, LogEntry, LogEvent, LogProofItem, LogSync, LogSyncResult, SyncLogOptions, ExportRecord, ExportSource } from "./types.js";
 import { accessReports } from "./report.js";
 import { exportItems, streamOf } from "./export.js";
 import { type RangeReader, type RangeSource, type StreamControl, aborted, blobRangeSource, openTransform, rangeReader, sealTransform } from "./streams.js";
@@ -1232,8 +1232,12 @@ export class Vault implements VaultApi<"sync"> {
    * its current manifest is written in front of it. Returns the file as it
    * is written, a few chunks at a time.
    *
-   * A record or file the vault cannot open is refused by the reader, not
-   * here: pass only this vault's own. The recovery code the patient holds
+   * Each record is first opened as `open` would (its plaintext dropped): a
+   * record this device refuses (another vault's, altered, or a version older
+   * than one it saw: `StaleRecord`) fails the export with that code and the
+   * record id in the message, since the reader would refuse the whole file
+   * for it; a deleted record's tombstone is left out. Files are checked by
+   * the reader only: pass only this vault's own. The recovery code the patient holds
    * must be this manifest's (after `rotateRecoveryCode`, make a new export).
    * @throws {@link MedsealError} (as a stream error) `InvalidArgument`, `TooLarge`, `Locked`, `RandomUnavailable`, or the signal's reason
    */
@@ -1243,7 +1247,18 @@ export class Vault implements VaultApi<"sync"> {
     const prefix = call(() => wasm.exportPrefix(manifest));
     const context = call(() => wasm.exportContext(prefix));
     const created = Math.floor(Date.now() / 1000);
-    const items = streamOf(exportItems(source, this.vaultId(), manifest, created));
+    const keep = (r: ExportRecord): boolean => {
+      try {
+        this.open(r.sealed, r);
+        return true;
+      } catch (e) {
+        // A deleted record's tombstone holds nothing to export.
+        if (e instanceof MedsealError && e.code === ErrorCode.RecordDeleted) return false;
+        if (e instanceof MedsealError) throw new MedsealError(e.code, `record ${JSON.stringify(r.recordId)} does not open on this device, so it is not exported: ${e.message}`, { cause: e });
+        throw e;
+      }
+    };
+    const items = streamOf(exportItems(source, this.vaultId(), manifest, created, keep));
     const sealed = items.pipeThrough(this.sealStream({ recordId: EXPORT_RECORD_ID, context, onProgress: source.onProgress, signal: source.signal }));
     const reader = sealed.getReader();
     let first = true;

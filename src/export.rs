@@ -504,6 +504,14 @@ impl<R: Read> ExportReader<R> {
         if read_full(&mut input, &mut stream_head)? < HEADER_LEN {
             return Err(Error::Truncated);
         }
+        // Only the newest epoch: a removed passkey or a rotated recovery
+        // code still holds older epochs' keys (until they are retired), and
+        // could otherwise seal a whole export that the current code opens.
+        if stream::read_header(&stream_head)?.epoch != manifest.epoch() {
+            return Err(bad(
+                "export is not sealed under its manifest's newest key epoch",
+            ));
+        }
         let opener = vault.open_stream(
             &stream_head,
             &RecordContext::with_context(RECORD_ID, &ctx_bytes),
@@ -652,6 +660,9 @@ impl<R: Read> ExportReader<R> {
         let meta = check_meta(kind, &meta_text, body_len)?;
         match (kind, meta) {
             (ItemKind::Manifest, _) => {
+                if self.counts.records + self.counts.files + self.counts.logs > 0 {
+                    return Err(bad("export has a manifest after its records, files or log"));
+                }
                 self.counts.manifests += 1;
                 let body = self.take_vec(body_len, MAX_MANIFEST_LEN as u64)?;
                 let text = core::str::from_utf8(&body).map_err(|_| Error::ManifestInvalid)?;
@@ -690,6 +701,9 @@ impl<R: Read> ExportReader<R> {
                 Ok(Some(Item::File { meta, len }))
             }
             (ItemKind::Log, _) => {
+                if self.counts.logs > 0 {
+                    return Err(bad("export has more than one log"));
+                }
                 self.counts.logs += 1;
                 let body = self.take_vec(body_len, MAX_INLINE_LEN)?;
                 let (size, checkpoint, entries) = self.check_log(&body)?;
@@ -763,49 +777,31 @@ impl<R: Read> ExportReader<R> {
         Ok(written)
     }
 
-    /// Checks a log item: the leaves' tree root equals the checkpoint's,
-    /// whose signature is by the server key the leaves announce or by an
-    /// identity key of the vault.
+    /// Checks a log item as a device's first sync of the log would
+    /// ([`crate::log::LogState::sync`] from nothing): every entry at its
+    /// position and signed by its author (vault entries by an identity key
+    /// of their epoch, server entries by the key entry 0 announces, signed
+    /// by the vault), the leaves' tree root equal to the checkpoint's, and
+    /// the checkpoint signed by that server key. Leaves an app took from a
+    /// server without checking them cannot pass as the vault's own entries.
     fn check_log(&self, body: &[u8]) -> Result<(u64, String, Vec<crate::log::entry::Entry>)> {
-        use crate::log::merkle::MemoryTree;
-        use crate::log::note::{Checkpoint, Note};
+        use crate::log::{LogState, SyncInput};
         let log: LogBody =
             serde_json::from_slice(body).map_err(|_| bad("export log is not valid"))?;
-        let manifest = self.vault.manifest();
-        let origin = self.vault.log_origin();
-        let mut tree = MemoryTree::new();
-        let mut server: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut entries = Vec::with_capacity(log.leaves.len());
+        let mut leaves = Vec::with_capacity(log.leaves.len());
         for leaf in &log.leaves {
-            let bytes =
-                crate::b64::decode(leaf.as_bytes()).ok_or(bad("export log is not valid"))?;
-            let entry = crate::log::entry::Entry::parse(&bytes)?;
-            if let crate::log::entry::Event::Server { name, key } = &entry.event {
-                let key =
-                    crate::b64::decode(key.as_bytes()).ok_or(bad("export log is not valid"))?;
-                server.push((name.clone(), key));
-            }
-            tree.push(&bytes);
-            entries.push(entry);
+            leaves.push(crate::b64::decode(leaf.as_bytes()).ok_or(bad("export log is not valid"))?);
         }
-        let note = Note::parse(&log.checkpoint)?;
-        let mut known: Vec<(&str, &[u8])> = server
-            .iter()
-            .map(|(n, k)| (n.as_str(), k.as_slice()))
-            .collect();
-        for e in 1..=manifest.epoch() {
-            if let Some(k) = manifest.identity_of_epoch(e) {
-                known.push((origin.as_str(), k));
-            }
-        }
-        note.verify(&known)?;
-        let cp = Checkpoint::parse_text(&note.text)?;
-        if cp.origin != origin || cp.size != tree.size() || cp.root != tree.root(cp.size)? {
-            return Err(Error::LogInconsistent {
-                seen: tree.size(),
-                offered: cp.size,
-            });
-        }
-        Ok((cp.size, log.checkpoint, entries))
+        let mut state = LogState::new(self.vault.vault_id());
+        let entries = state.sync(
+            self.vault.manifest(),
+            &SyncInput {
+                checkpoint: log.checkpoint.clone(),
+                proof: Vec::new(),
+                entries: leaves,
+                cosigned: Vec::new(),
+            },
+        )?;
+        Ok((state.size(), log.checkpoint, entries))
     }
 }

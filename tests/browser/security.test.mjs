@@ -37,7 +37,7 @@ const listed = (page) => page.$$eval("#security-list li", (lis) => lis.map((li) 
 
 /** Waits until the Security page lists `kind` (or, with `gone`, no longer lists it). */
 async function waitKind(page, kind, gone = false) {
-  await page.waitForFunction(([k, g]) => g !== !!document.querySelector(`#security-list li[data-kind="${k}"]`), [kind, gone], { timeout: 20000 }).catch(async (e) => {
+  await page.waitForFunction(([k, g]) => g !== !!document.querySelector(`#security-list li[data-kind="${k}"]`), [kind, gone], { timeout: 60000 }).catch(async (e) => {
     throw new Error(`wanted ${kind} ${gone ? "gone" : "listed"}; listed: ${(await listed(page)).join(", ")}; status "${await page.textContent("#status")}": ${e.message}`);
   });
 }

@@ -44,6 +44,19 @@ pub fn resource(data: &[u8]) -> Option<Resource> {
 /// numbers, key order) exactly as it was. Text that is not JSON comes back
 /// unchanged in its tokens too, only its layout differs.
 pub fn pretty(json: &str) -> String {
+    // Indenting multiplies the size of deeply nested or token-dense JSON (a
+    // record of nested arrays grew ~237x): past these bounds the record is
+    // written as it was sealed, compact. Real FHIR resources stay far inside.
+    const MAX_PRETTY_LEN: usize = 1 << 20;
+    const MAX_PRETTY_DEPTH: usize = 16;
+    let compact = || {
+        let mut s = json.trim().to_owned();
+        s.push('\n');
+        s
+    };
+    if json.len() > MAX_PRETTY_LEN {
+        return compact();
+    }
     let bytes = json.as_bytes();
     let mut out = String::with_capacity(json.len() + json.len() / 2);
     let mut depth = 0usize;
@@ -89,6 +102,9 @@ pub fn pretty(json: &str) -> String {
                 }
                 out.push(char::from(b));
                 depth += 1;
+                if depth > MAX_PRETTY_DEPTH {
+                    return compact();
+                }
                 newline(&mut out, depth);
             }
             b'}' | b']' => {

@@ -92,10 +92,22 @@ fn is_windows_device(s: &str) -> bool {
         .unwrap_or("")
         .trim_end()
         .to_ascii_uppercase();
-    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-            && stem.len() == 4
-            && stem.chars().nth(3).is_some_and(|c| c.is_ascii_digit()))
+    // Windows also reserves the console's CONIN$/CONOUT$ and the ports
+    // numbered with superscript digits (COM¹, LPT³).
+    let port = |p: &str| {
+        stem.strip_prefix(p).is_some_and(|rest| {
+            let mut c = rest.chars();
+            matches!(
+                (c.next(), c.next()),
+                (Some('0'..='9' | '¹' | '²' | '³'), None)
+            )
+        })
+    };
+    matches!(
+        stem.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || port("COM")
+        || port("LPT")
 }
 
 /// The names already taken in one directory, compared case-insensitively.

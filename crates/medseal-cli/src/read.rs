@@ -190,7 +190,10 @@ impl Layout {
         }
         let t = self.taken.entry("fhir".to_owned()).or_default();
         t.reserve("bundle.json");
-        let d = format!("fhir/{}", t.claim(resource_type));
+        // The type comes from the record: made safe like any other name
+        // (a resourceType "CON" must not become a Windows device).
+        let safe = names::component(resource_type).unwrap_or_else(|| "Resource".to_owned());
+        let d = format!("fhir/{}", t.claim(&safe));
         self.types.insert(resource_type.to_owned(), d.clone());
         d
     }
