@@ -45,6 +45,27 @@ async function waitKind(page, kind, gone = false) {
 /** Clicks the fix button of the finding `kind`. */
 const fix = (page, kind) => page.click(`#security-list li[data-kind="${kind}"] button.fix`);
 
+/**
+ * Types `code` into RecoveryUnconfirmed's field and submits it. The list is
+ * drawn again whenever the check-up runs (after each action), which can
+ * replace the item between the click that opens the field and the typing:
+ * retried until one whole attempt lands on the same drawing.
+ */
+async function submitCode(page, code) {
+  const input = "#security-list input.recovery-check";
+  for (let i = 0; i < 20; i++) {
+    try {
+      if (!(await page.isVisible(input))) await page.click('#security-list li[data-kind="RecoveryUnconfirmed"] button.fix', { timeout: 3000 });
+      await page.fill(input, code, { timeout: 1500 });
+      await page.click("#security-list button.fix-go", { timeout: 1500 });
+      return;
+    } catch {
+      // drawn again meanwhile: try again
+    }
+  }
+  throw new Error("could not type the recovery code into the Security page");
+}
+
 /** The vault log's entries as the server holds them (the signed JSON bodies). */
 async function logBodies(page) {
   return page.evaluate(async () => {
@@ -117,13 +138,10 @@ test("Security page: each finding shown in words, fixed with its one button, the
   await page.locator("#security").screenshot({ path: join(ROOT, "target", "screenshots", "security.png") });
 
   // RecoveryUnconfirmed: a typo is refused, the code as written down confirms it.
-  await fix(page, "RecoveryUnconfirmed");
   const typo = recoveryCode.replace(/^./, (c) => (c === "A" ? "B" : "A"));
-  await page.fill("#security-list input.recovery-check", typo);
-  await page.click("#security-list button.fix-go");
+  await submitCode(page, typo);
   await waitStatus(page, /InvalidRecoveryCode/);
-  await page.fill("#security-list input.recovery-check", recoveryCode.toLowerCase());
-  await page.click("#security-list button.fix-go");
+  await submitCode(page, recoveryCode.toLowerCase());
   await waitStatus(page, /Your recovery code is correct/);
   await waitKind(page, "RecoveryUnconfirmed", true);
   assert.equal((await logBodies(page)).filter((b) => b.type === "recovery_check").length, 1);
@@ -169,12 +187,9 @@ test("Security page: each finding shown in words, fixed with its one button, the
   await page.waitForSelector("#app:not([hidden])");
   await waitKind(page, "RecoveryOlderThanRekey", true);
   await waitKind(page, "RecoveryUnconfirmed");
-  await fix(page, "RecoveryUnconfirmed");
-  await page.fill("#security-list input.recovery-check", recoveryCode);
-  await page.click("#security-list button.fix-go");
+  await submitCode(page, recoveryCode);
   await waitStatus(page, /UnlockFailed/);
-  await page.fill("#security-list input.recovery-check", newCode);
-  await page.click("#security-list button.fix-go");
+  await submitCode(page, newCode);
   await waitStatus(page, /Your recovery code is correct/);
   await waitKind(page, "RecoveryUnconfirmed", true);
 
@@ -203,4 +218,104 @@ test("Security page: each finding shown in words, fixed with its one button, the
   assert.deepEqual(await listed(page), []);
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test("PasskeyUnused: 200 days later both passkeys are flagged; the lost one removed with its button, the other used again", async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 1000 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // The page's clock (Date, timers) is faked from the start so that it can be moved on; time still flows.
+  const start = Date.now();
+  await page.clock.install({ time: start });
+  const first = await addAuthenticator(page);
+  await page.goto(`${server.origin}/`);
+  await waitStatus(page, /Sign in with your passkey/);
+  await page.fill("#username", "ines");
+  await page.click("#signup");
+  await page.waitForSelector("#recovery:not([hidden])");
+  await page.check("#recovery-ack");
+  await page.click("#recovery-done");
+  await page.waitForSelector("#app:not([hidden])");
+
+  // A backup passkey on another device (the first device's provider is taken away: that passkey is "lost").
+  await page.click("#nav-security");
+  await waitKind(page, "OnePasskey");
+  await newAuthenticator(page, first);
+  await fix(page, "OnePasskey");
+  await waitStatus(page, /Backup passkey added/);
+  await waitKind(page, "OnePasskey", true);
+  assert.ok(!(await listed(page)).includes("PasskeyUnused"), "nothing is unused on day one");
+
+  // 200 days on: neither passkey has unlocked since (180 days is the limit).
+  await page.clock.setSystemTime(start + 200 * 86_400_000);
+  await page.click("#security-refresh");
+  await waitKind(page, "PasskeyUnused");
+  const unused = () => page.$$eval('#security-list li[data-kind="PasskeyUnused"]', (lis) => lis.map((li) => li.textContent));
+  const both = await unused();
+  assert.equal(both.length, 2, both.join(" | "));
+  assert.ok(both.some((t) => /first passkey/.test(t)) && both.some((t) => /backup passkey/.test(t)), both.join(" | "));
+
+  // The lost one: removed with its button.
+  await page.click('#security-list li[data-kind="PasskeyUnused"]:has-text("first passkey") button.fix');
+  await waitStatus(page, /removed/);
+  await page.waitForFunction(() => document.querySelectorAll('#security-list li[data-kind="PasskeyUnused"]').length === 1);
+  const left = await unused();
+  assert.match(left[0], /backup passkey/);
+  assert.ok(await page.isDisabled('#security-list li[data-kind="PasskeyUnused"] button.fix'), "the only passkey left cannot be removed");
+
+  // The one still held: used once (sign in with it, at the page's time), and the finding is gone.
+  await page.click("#lock");
+  await page.fill("#username", "ines");
+  await page.click("#login");
+  await waitStatus(page, /Signed in and unlocked/);
+  await page.click("#nav-security");
+  await page.click("#security-refresh");
+  await waitKind(page, "PasskeyUnused", true);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("PrfUnsupported: a browser without PRF is told only the code unlocks here (advice, no button); one with PRF is not", async () => {
+  // One browser with PRF: sign up, keep the recovery code.
+  const withPrf = await browser.newContext({ viewport: { width: 1100, height: 1000 } });
+  const page = await withPrf.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await addAuthenticator(page);
+  await page.goto(`${server.origin}/`);
+  await waitStatus(page, /Sign in with your passkey/);
+  await page.fill("#username", "uma");
+  await page.click("#signup");
+  await page.waitForSelector("#recovery:not([hidden])");
+  const code = (await page.textContent("#recovery-code")).trim();
+  await page.check("#recovery-ack");
+  await page.click("#recovery-done");
+  await page.waitForSelector("#app:not([hidden])");
+  await page.click("#nav-security");
+  await waitKind(page, "OnePasskey");
+  assert.ok(!(await listed(page)).includes("PrfUnsupported"));
+
+  // Another browser whose WebAuthn has no PRF (what getClientCapabilities says there): only the code opens.
+  const noPrf = await browser.newContext({ viewport: { width: 1100, height: 1000 } });
+  await noPrf.addInitScript(() => {
+    PublicKeyCredential.getClientCapabilities = async () => ({ "extension:prf": false });
+  });
+  const other = await noPrf.newPage();
+  other.on("pageerror", (e) => errors.push(String(e)));
+  await other.goto(`${server.origin}/`);
+  await waitStatus(other, /Sign in with your passkey/);
+  await other.fill("#username", "uma");
+  await other.click("summary");
+  await other.fill("#code", code);
+  await other.click("#recover");
+  await waitStatus(other, /Recovered with your recovery code/);
+  await other.click("#nav-security");
+  await waitKind(other, "PrfUnsupported");
+  const item = other.locator('#security-list li[data-kind="PrfUnsupported"]');
+  assert.match(await item.textContent(), /only your recovery code unlocks it/);
+  assert.equal(await item.locator("button").count(), 0, "advice only: the fix is another browser");
+  assert.deepEqual(errors, []);
+  await withPrf.close();
+  await noPrf.close();
 });
