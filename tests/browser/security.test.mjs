@@ -141,6 +141,10 @@ test("Security page: each finding shown in words, fixed with its one button, the
   const typo = recoveryCode.replace(/^./, (c) => (c === "A" ? "B" : "A"));
   await submitCode(page, typo);
   await waitStatus(page, /InvalidRecoveryCode/);
+  // The list is drawn again after the attempt; the field stays open with what was typed, to be corrected.
+  await page.$eval("#security-list input.recovery-check", (i) => { i.dataset.drawing = "old"; });
+  await page.click("#security-refresh");
+  await page.waitForFunction((t) => { const i = document.querySelector("#security-list input.recovery-check"); return i && !i.dataset.drawing && i.offsetParent !== null && i.value === t; }, typo, { timeout: 15000 });
   await submitCode(page, recoveryCode.toLowerCase());
   await waitStatus(page, /Your recovery code is correct/);
   await waitKind(page, "RecoveryUnconfirmed", true);

@@ -105,6 +105,10 @@ function advice(f, { passkeys }) {
 export function render(root, findings, { passkeys, handlers, run }) {
   const list = root.querySelector("#security-list");
   const summary = root.querySelector("#security-summary");
+  // The list is drawn again after every action: a recovery-code field the
+  // patient opened (and may be typing in) stays open, with what they typed.
+  const before = list.querySelector("input.recovery-check");
+  const keep = before && !before.parentElement.hidden ? { value: before.value, focused: document.activeElement === before } : null;
   list.replaceChildren();
   summary.textContent = findings.length === 0 ? "Nothing to fix: your set-up looks good." : `${findings.length} thing${findings.length === 1 ? "" : "s"} to look at, the most important first.`;
   summary.dataset.count = String(findings.length);
@@ -125,6 +129,12 @@ export function render(root, findings, { passkeys, handlers, run }) {
         form.append(input, go);
         b.onclick = () => { form.hidden = false; b.hidden = true; input.focus(); };
         li.append(b, form);
+        if (keep) {
+          form.hidden = false;
+          b.hidden = true;
+          input.value = keep.value;
+          if (keep.focused) queueMicrotask(() => input.focus());
+        }
       } else {
         if (a.fix) b.onclick = () => run(() => handlers[a.fix](f));
         li.append(b);
