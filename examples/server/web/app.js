@@ -244,8 +244,8 @@ async function rekeyVault() {
   await storeManifest(before.revision, manifest);
   await log.manifestChanged(vault, api, before);
   const n = await reissueGrants();
-  status(`Re-keyed: what is sealed from now on needs the new key.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
   await refreshRecords();
+  status(`Re-keyed: what is sealed from now on needs the new key.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
 }
 
 async function enterApp(recoveryCode) {
@@ -342,8 +342,8 @@ async function addPasskey() {
   const { manifest, response } = await vault.addPasskey({ credential, prfSalt, label: `backup passkey ${new Date().toLocaleDateString()}` });
   await api("POST", "/api/passkeys/finish", { flow, credential: response, manifest, replaces });
   await log.manifestChanged(vault, api, before);
-  status("Backup passkey added: it can sign in and unlock on its own.");
   await refreshRecords();
+  status("Backup passkey added: it can sign in and unlock on its own.");
 }
 
 // A manifest this device just signed is already what it saw (the SDK's seen state): if the server never
@@ -370,8 +370,8 @@ async function removePasskey(entryId, label) {
   await storeManifest(replaces, manifest);
   await log.manifestChanged(vault, api, before);
   const n = await reissueGrants();
-  status(`Passkey "${label}" removed: it no longer signs in or unlocks.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
   await refreshRecords();
+  status(`Passkey "${label}" removed: it no longer signs in or unlocks.${n ? ` ${n} share(s) re-issued under new keys.` : ""}`);
 }
 
 async function newRecoveryCode() {
@@ -400,8 +400,8 @@ async function saveRecord(ev) {
   $("edit-id").value = "";
   $("cancel-edit").hidden = true;
   $("save").textContent = "Seal and save";
-  status("Record sealed and saved.");
   await refreshRecords();
+  status("Record sealed and saved.");
 }
 
 // ---------------------------------------------------------------- sharing
@@ -787,8 +787,8 @@ async function retireOldKeys() {
   const manifest = vault.retireEpochs();
   await storeManifest(before.revision, manifest);
   await log.manifestChanged(vault, api, before);
-  status(`Old keys retired: ${n} record(s) and file(s) re-wrapped under the current key.`);
   await refreshRecords();
+  status(`Old keys retired: ${n} record(s) and file(s) re-wrapped under the current key.`);
 }
 
 const megabytes = (n) => `${(n / 1048576).toFixed(1)} MB`;
@@ -944,9 +944,14 @@ async function deleteAccount() {
 }
 
 async function action(f) {
+  const started = vault;
   try {
     await f();
   } catch (e) {
+    // The patient locked or signed out while this was still running (a
+    // refresh after an action, say): its Locked is not news, and must not
+    // overwrite what the lock or sign-out said.
+    if (e instanceof MedsealError && e.code === ErrorCode.Locked && started && vault !== started) return;
     status(explain(e), true);
   }
 }
