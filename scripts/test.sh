@@ -25,7 +25,11 @@ run "cargo fmt --check" cargo fmt --all -- --check
 # cargo then keeps both cores busy across them. The bindings are checked for wasm32 below.
 run "clippy, host (core, server, tests), warnings denied" cargo clippy --locked --workspace --exclude medseal-wasm --all-targets -- -D warnings
 run "clippy, wasm32 (bindings and core), warnings denied" env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy --locked --target wasm32-unknown-unknown -p medseal-wasm --all-targets -- -D warnings
-run "cargo test (native core)" cargo test --locked
+run "cargo test (native core; AES-GCM composition vs aes-gcm)" cargo test --locked -p medseal -p medseal-aead
+# Natively the aes crate picks AES-NI; the wasm builds run its fixsliced
+# software AES, so the composition is checked on that backend too.
+run "AES-GCM composition vs aes-gcm on the software AES backend (the wasm builds')" \
+  env RUSTFLAGS='--cfg aes_backend="soft"' CARGO_TARGET_DIR=target/aead-soft cargo test --locked --release -p medseal-aead --test differential
 run "stream vectors by an independent Python implementation (FORMAT.md §17, cryptography)" python3 tests/interop/stream_c2sp.py
 run "crates/aes is upstream aes 0.9.4 plus the documented SIMD128 word" bash scripts/check-aes-patch.sh
 run "wasm-bindgen tests in headless Chromium" env RUSTUP_TOOLCHAIN="$WASM_TC" \
