@@ -21,14 +21,13 @@ async function* each<T>(items: Iterable<T> | AsyncIterable<T> | undefined, what:
   for await (const it of items) yield it;
 }
 
-function binding(it: { recordId?: unknown; context?: unknown }, what: string): { recordId: string; context?: string } {
-  if (it === null || typeof it !== "object") throw invalid(`${what} must be an object`);
-  if (typeof it.recordId !== "string") throw invalid(`${what}.recordId must be a string`);
-  const c = it.context;
-  if (c === undefined || c === null) return { recordId: it.recordId };
-  const bytes = typeof c === "string" ? utf8.encode(c) : byteView(c);
-  if (!bytes) throw invalid(`${what}.context must be a string or bytes`);
-  return bytes.length === 0 ? { recordId: it.recordId } : { recordId: it.recordId, context: b64u(bytes) };
+/** How the vault reads a record's binding (`bindingOf` in index.ts): its id and context bytes. */
+export type ReadBinding = (opts: unknown) => { recordId: string; context: Uint8Array };
+
+/** A binding as an item's metadata: the id, and the context as base64url when there is one. */
+function bindingMeta(read: ReadBinding, it: unknown): { recordId: string; context?: string } {
+  const { recordId, context } = read(it);
+  return context.length === 0 ? { recordId } : { recordId, context: b64u(context) };
 }
 
 function frame(kind: string, meta: object | string, bodyLength: number): Uint8Array {
@@ -55,7 +54,7 @@ function fileBody(f: ExportFile): { length: number; stream: () => ReadableStream
  * must not be exported), files, log, end. A file's bytes are counted as
  * they pass: a stream shorter or longer than its declared size fails.
  */
-export async function* exportItems(source: ExportSource, vaultId: string, current: string, created: number, keep: (r: ExportRecord) => boolean): AsyncGenerator<Uint8Array> {
+export async function* exportItems(source: ExportSource, vaultId: string, current: string, created: number, keep: (r: ExportRecord) => boolean, read: ReadBinding): AsyncGenerator<Uint8Array> {
   if (source === null || typeof source !== "object") throw invalid("source must be { records?, files?, history?, log? }");
   const counts = { manifests: 0, records: 0, files: 0, logs: 0 };
   const header: Record<string, unknown> = { medseal: "export", version: 1, vaultId, created };
@@ -85,7 +84,7 @@ export async function* exportItems(source: ExportSource, vaultId: string, curren
     counts.manifests++;
   }
   for await (const r of each<ExportRecord>(source.records, "records")) {
-    const b = binding(r, "record");
+    const b = bindingMeta(read, r);
     // Checked as this device opens it (throws otherwise): the reader refuses
     // the whole export for one record it cannot open, and a server could
     // hand the app a version this device already knows is rolled back.
@@ -98,7 +97,7 @@ export async function* exportItems(source: ExportSource, vaultId: string, curren
     counts.records++;
   }
   for await (const f of each<ExportFile>(source.files, "files")) {
-    const meta: Record<string, unknown> = binding(f, "file");
+    const meta: Record<string, unknown> = bindingMeta(read, f);
     if (f.name !== undefined) meta.name = String(f.name);
     if (f.type !== undefined) meta.type = String(f.type);
     const { length, stream } = fileBody(f);

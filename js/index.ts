@@ -1258,7 +1258,7 @@ export class Vault implements VaultApi<"sync"> {
         throw e;
       }
     };
-    const items = streamOf(exportItems(source, this.vaultId(), manifest, created, keep));
+    const items = streamOf(exportItems(source, this.vaultId(), manifest, created, keep, bindingOf));
     const sealed = items.pipeThrough(this.sealStream({ recordId: EXPORT_RECORD_ID, context, onProgress: source.onProgress, signal: source.signal }));
     const reader = sealed.getReader();
     let first = true;
