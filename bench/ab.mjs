@@ -19,10 +19,12 @@ for (const d of dirs) {
   const big = vault.seal(new Uint8Array(65536).fill(65), { recordId: "r", form: "bytes" });
   const small = vault.seal(new Uint8Array(10).fill(65), { recordId: "r", form: "bytes" });
   const kib = vault.seal({ note: "x".repeat(1000) }, { recordId: "r" });
+  // A batch: 1,000 records of 1 KiB (bytes form), opened with openMany.
+  const many = vault.sealMany(Array.from({ length: 1000 }, (_, i) => ({ record: new Uint8Array(1024).fill(i), recordId: `r${i}` })), { form: "bytes" }).map((sealed, i) => ({ sealed, recordId: `r${i}` }));
   const cred = new Uint8Array([1]); const prfOutput = crypto.getRandomValues(new Uint8Array(32));
   const made = await m.Vault.create({ prf: { credentialId: cred, prfSalt: m.webauthn.newPrfSalt(), prfOutput } });
   const unlock = async () => (await m.Vault.unlock(made.manifest, { prf: { credentialId: cred, prfOutput } })).vault.lock();
-  vs.push({ d, vault, big, small, kib, unlock, r: { big: [], small: [], kib: [], unlock: [] } });
+  vs.push({ d, vault, big, small, kib, many, unlock, r: { big: [], small: [], kib: [], many: [], unlock: [] } });
 }
 function t(f, n) { const s = performance.now(); for (let i = 0; i < n; i++) f(); return (performance.now() - s) * 1000 / n; }
 async function ta(f, n) { const s = performance.now(); for (let i = 0; i < n; i++) await f(); return (performance.now() - s) * 1000 / n; }
@@ -30,8 +32,9 @@ for (const v of vs) { t(() => v.vault.open(v.small, { recordId: "r" }), 2000); t
 for (let k = 0; k < 9; k++) for (const v of vs) {
   v.r.small.push(t(() => v.vault.open(v.small, { recordId: "r" }), 2000));
   v.r.kib.push(t(() => v.vault.open(v.kib, { recordId: "r" }), 2000));
+  v.r.many.push(t(() => v.vault.openMany(v.many), 3) / v.many.length);
   v.r.unlock.push(await ta(v.unlock, 20));
   v.r.big.push(t(() => v.vault.open(v.big, { recordId: "r" }), 100));
 }
 const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
-for (const v of vs) console.log(v.d.split("/").slice(-1)[0].padEnd(14), `10 B ${med(v.r.small).toFixed(1)} us | 1 KiB JSON ${med(v.r.kib).toFixed(1)} us | 64 KiB ${(65536 / med(v.r.big)).toFixed(1)} MB/s | unlock ${med(v.r.unlock).toFixed(0)} us`);
+for (const v of vs) console.log(v.d.split("/").slice(-1)[0].padEnd(14), `10 B ${med(v.r.small).toFixed(1)} us | 1 KiB JSON ${med(v.r.kib).toFixed(1)} us | openMany 1 KiB ${med(v.r.many).toFixed(1)} us | 64 KiB ${(65536 / med(v.r.big)).toFixed(1)} MB/s | unlock ${med(v.r.unlock).toFixed(0)} us`);

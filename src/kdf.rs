@@ -1,8 +1,12 @@
 //! Key derivation (HKDF-SHA256) and the constant labels that keep every key to
 //! one purpose. The labels are part of the format: see docs/FORMAT.md.
 
+use std::sync::LazyLock;
+
 use hkdf::Hkdf;
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::secret::{Kek, SubKey};
 
@@ -119,9 +123,32 @@ pub(crate) fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// HMAC-SHA256 under the empty salt, its two pad blocks already hashed.
+/// Most of medseal's derivations (every record's body key and commitment)
+/// extract with `salt = ""`; HMAC's key set-up would hash the same two
+/// blocks each time, two of the ten SHA-256 compressions of a record open
+/// (docs/BENCHMARKS.md, issue 18). An empty key and 64 zero bytes are the
+/// same HMAC key (RFC 2104 pads with zeros), so this is `Hmac::new(b"")`.
+static EMPTY_SALT: LazyLock<Hmac<Sha256>> =
+    LazyLock::new(|| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+
+/// HKDF-Extract (RFC 5869), with the empty salt's HMAC set up once.
+fn extract(salt: &[u8], ikm: &[u8]) -> Hkdf<Sha256> {
+    if salt.is_empty() {
+        let mut mac = EMPTY_SALT.clone();
+        mac.update(ikm);
+        let prk = Zeroizing::new(<[u8; 32]>::from(mac.finalize().into_bytes()));
+        // A 32-byte PRK is what from_prk takes: this cannot fail.
+        if let Ok(hk) = Hkdf::<Sha256>::from_prk(prk.as_slice()) {
+            return hk;
+        }
+    }
+    Hkdf::<Sha256>::new(Some(salt), ikm)
+}
+
 /// `HKDF-SHA256(salt, ikm)` expanded with `info = label || extra` to 32 bytes.
 pub(crate) fn hkdf32(ikm: &[u8], salt: &[u8], label: &[u8], extra: &[u8]) -> [u8; 32] {
-    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    let hk = extract(salt, ikm);
     let mut info = Vec::with_capacity(label.len() + extra.len());
     info.extend_from_slice(label);
     info.extend_from_slice(extra);
@@ -134,7 +161,7 @@ pub(crate) fn hkdf32(ikm: &[u8], salt: &[u8], label: &[u8], extra: &[u8]) -> [u8
 /// Two [`hkdf32`] outputs of the same key and salt (one extract, two
 /// expands): the same bytes as two separate calls, for half the hashing.
 pub(crate) fn hkdf32_pair(ikm: &[u8], salt: &[u8], a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
-    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    let hk = extract(salt, ikm);
     let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
     // 32 bytes is far below HKDF-SHA256's 255*32 limit: these cannot fail.
     let _ = hk.expand(a, &mut x);
@@ -178,6 +205,36 @@ pub(crate) fn prf_input(salt: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use hkdf::Hkdf;
+    use sha2::Sha256;
+
+    /// The cached empty-salt extract gives RFC 5869's bytes: against the
+    /// `hkdf` crate's own extract, for empty and non-empty salts and inputs
+    /// of every length around SHA-256's block, and RFC 5869's test case 3
+    /// (empty salt and info).
+    #[test]
+    fn cached_extract_is_hkdf() {
+        for len in 0..200usize {
+            let ikm: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            for salt in [&b""[..], b"s", &[0u8; 32]] {
+                let mut want = [0u8; 32];
+                Hkdf::<Sha256>::new(Some(salt), &ikm)
+                    .expand(b"info", &mut want)
+                    .unwrap();
+                assert_eq!(super::hkdf32(&ikm, salt, b"in", b"fo"), want);
+            }
+        }
+        let okm = super::hkdf32(&[0x0b; 22], &[], &[], &[]);
+        assert_eq!(
+            okm[..],
+            [
+                0x8d, 0xa4, 0xe7, 0x75, 0xa5, 0x63, 0xc1, 0x8f, 0x71, 0x5f, 0x80, 0x2a, 0x06, 0x3c,
+                0x5a, 0x31, 0xb8, 0xa1, 0x1f, 0x5c, 0x5e, 0xe1, 0x87, 0x9e, 0xc3, 0x45, 0x4e, 0x5f,
+                0x3c, 0x73, 0x8d, 0x2d
+            ]
+        );
+    }
+
     #[test]
     fn a_pair_is_two_single_derivations() {
         let (a, b) = super::hkdf32_pair(b"ikm", b"salt", b"label-a", b"label-b");

@@ -456,6 +456,47 @@ test("openMany reports each bad record (with its index) and still opens the rest
   assert.equal(code(() => vault.sealMany([{ record: 1, recordId: "x" }])), ErrorCode.Locked);
 });
 
+test("openMany (one packed call into wasm) gives, item by item, what open gives: forms, ids, contexts, failures", async () => {
+  const { vault } = await newVault();
+  const items = [];
+  const ids = ["a", "é-ü", "😀 ", "x".repeat(300), "r-5"];
+  const contexts = [undefined, "ctx", new Uint8Array([0, 255, 7]), new Uint8Array(0), "κ"];
+  for (let i = 0; i < 40; i++) {
+    const recordId = ids[i % ids.length];
+    const context = contexts[(i >> 1) % contexts.length];
+    const record = i % 3 === 0 ? new Uint8Array(i * 37).fill(i) : { i, note: "ñ".repeat(i * 11) };
+    const form = i % 2 ? "bytes" : "text";
+    items.push({ sealed: vault.seal(record, { recordId, context, form }), recordId, context });
+  }
+  // Failures among them: a changed byte, another id, a truncated text form,
+  // a string that is no text form, an item that is no item, a tombstone.
+  const t = items[3].sealed.slice();
+  t[t.length - 1] ^= 1;
+  items[3] = { ...items[3], sealed: t };
+  items[6] = { ...items[6], recordId: "elsewhere" };
+  items[8] = { ...items[8], sealed: items[8].sealed.slice(0, 40) };
+  items[10] = { ...items[10], sealed: "ms2.%%%" };
+  items[12] = 7;
+  const tomb = vault.tombstone({ recordId: "gone", version: 2 });
+  items.splice(20, 0, { sealed: tomb, recordId: "gone" });
+  const one = (it) => {
+    try {
+      return { ok: true, value: vault.open(it.sealed, it) };
+    } catch (e) {
+      return { ok: false, code: e.code };
+    }
+  };
+  const many = vault.openMany(items);
+  assert.equal(many.length, items.length);
+  items.forEach((it, i) => {
+    const want = it && typeof it === "object" ? one(it) : { ok: false, code: ErrorCode.InvalidArgument };
+    const got = many[i].ok ? many[i] : { ok: false, code: many[i].error.code };
+    assert.deepEqual(got, want, `item ${i}`);
+    if (!many[i].ok) assert.equal(many[i].error.index, i);
+  });
+  assert.deepEqual(many.filter((o) => !o.ok).map((o) => o.error.index), [3, 6, 8, 10, 12, 20]);
+});
+
 test("manifests cross as plain objects or JSON text; a newer version is UnknownVersion", async () => {
   const { manifest, prfOutput } = await newVault();
   assert.equal(typeof manifest, "object");
