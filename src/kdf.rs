@@ -73,6 +73,9 @@ pub(crate) mod label {
     pub(crate) const AAD_RECORD_V2: &[u8] = b"medseal/v2/aad/record";
     /// Prefix of the hash that keys a record in a device's seen state.
     pub(crate) const SEEN_RECORD: &[u8] = b"medseal/v2/seen/record";
+    /// HKDF info: the key of a device's "verified" tag of its newest
+    /// manifest (the seen state's `verified`), from the current vault key.
+    pub(crate) const SEEN_VERIFIED: &[u8] = b"medseal/v3/seen/verified";
 
     // Format 3: sharing (FORMAT.md §15).
     /// First field (`lp`) of a v3 manifest's signed bytes.

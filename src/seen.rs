@@ -30,6 +30,10 @@ pub struct Seen {
     records: BTreeMap<String, (u64, bool)>,
     /// The vault log's pinned checkpoint (FORMAT.md §16.4), once synced.
     log: Option<crate::log::LogState>,
+    /// The vault's tag of the manifest `head` names, once it has been
+    /// unlocked here (`vault::verified_tag`): at the next unlock with that
+    /// manifest, it stands for the signature checks.
+    verified: Option<[u8; 32]>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -45,6 +49,8 @@ struct SeenJson {
     records: BTreeMap<String, (u64, bool)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     log: Option<crate::log::state::StateJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verified: Option<B64>,
 }
 
 impl Seen {
@@ -79,8 +85,16 @@ impl Seen {
         {
             return Err(Error::Malformed("not a medseal seen state"));
         }
+        let verified = match j.verified {
+            Some(t) => Some(
+                <[u8; 32]>::try_from(t.0.as_slice())
+                    .map_err(|_| Error::Malformed("not a medseal seen state"))?,
+            ),
+            None => None,
+        };
         Ok(Seen {
             log,
+            verified,
             head: Some((
                 j.vault_id.0,
                 Head {
@@ -107,6 +121,7 @@ impl Seen {
             identity: B64(head.identity.clone()),
             records: self.records.clone(),
             log: self.log.as_ref().map(crate::log::LogState::to_parts),
+            verified: self.verified.map(|t| B64(t.to_vec())),
         })
         .ok()
     }
@@ -213,8 +228,35 @@ impl Seen {
         {
             self.records.clear();
         }
+        if changed {
+            // The tag was of the manifest seen before.
+            self.verified = None;
+        }
         self.head = Some((manifest.vault_id().to_vec(), head));
         changed
+    }
+
+    /// [`Seen::saw_manifest`] for the manifest of an open vault, with the
+    /// vault's tag of it: the next unlock with this very manifest (its
+    /// signed bytes and signature) need not verify its signatures again.
+    /// Returns whether anything changed.
+    pub fn saw_vault(&mut self, vault: &crate::Vault) -> bool {
+        let mut changed = self.saw_manifest(vault.manifest());
+        if let Ok(tag) = vault.verified_tag() {
+            changed |= self.verified != Some(tag);
+            self.verified = Some(tag);
+        }
+        changed
+    }
+
+    /// The tag kept for `manifest`, if it is the manifest seen (same
+    /// revision and hash); the vault checks the tag itself.
+    pub(crate) fn verified_tag(&self, manifest: &Manifest) -> Option<[u8; 32]> {
+        let (vault_id, head) = self.head.as_ref()?;
+        (vault_id.as_slice() == manifest.vault_id()
+            && head.revision == manifest.revision()
+            && head.hash == manifest.hash())
+        .then_some(self.verified?)
     }
 
     /// Checks a record's header against what was seen of that record:

@@ -16,6 +16,7 @@ use crate::record::{self, ContentType, RecordContext, RecordKeys, RecordMeta};
 use crate::recovery::RecoveryCode;
 use crate::rng::Rng;
 use crate::secret::{Kek, PrfOutput, SubKey, VaultKey};
+use crate::seen::Seen;
 
 /// A passkey being added to a vault: its credential id, the PRF salt the SDK
 /// chose for it, and the PRF output the authenticator returned for that salt.
@@ -208,6 +209,20 @@ impl Vault {
         prf_output: PrfOutput,
         min_revision: u64,
     ) -> Result<Vault> {
+        Self::unlock_with_prf_seen(manifest, credential_id, prf_output, min_revision, None)
+    }
+
+    /// [`Vault::unlock_with_prf`] on a device that remembers what it saw
+    /// (after [`Seen::check`] passed): a manifest this device verified
+    /// before, as its seen state's `verified` tag shows, is not verified
+    /// again (see [`Seen::saw_vault`]).
+    pub fn unlock_with_prf_seen(
+        manifest: &Manifest,
+        credential_id: &[u8],
+        prf_output: PrfOutput,
+        min_revision: u64,
+        seen: Option<&Seen>,
+    ) -> Result<Vault> {
         manifest.check_structure()?;
         let entry = manifest
             .passkey_entry(credential_id)
@@ -222,7 +237,8 @@ impl Vault {
             &manifest.vault_id.0,
         );
         drop(prf_output);
-        Self::open_entry(manifest, entry, &kek, None, min_revision)
+        let verified = seen.and_then(|s| s.verified_tag(manifest));
+        Self::open_entry(manifest, entry, &kek, None, min_revision, verified)
     }
 
     /// Unlocks with the recovery code.
@@ -231,11 +247,23 @@ impl Vault {
         code: &RecoveryCode,
         min_revision: u64,
     ) -> Result<Vault> {
+        Self::unlock_with_recovery_code_seen(manifest, code, min_revision, None)
+    }
+
+    /// [`Vault::unlock_with_recovery_code`] with the device's seen state,
+    /// as [`Vault::unlock_with_prf_seen`].
+    pub fn unlock_with_recovery_code_seen(
+        manifest: &Manifest,
+        code: &RecoveryCode,
+        min_revision: u64,
+        seen: Option<&Seen>,
+    ) -> Result<Vault> {
         manifest.check_structure()?;
         let entry = manifest.recovery_entry().ok_or(Error::ManifestInvalid)?;
         let kek = kdf::kek_from_recovery(code.entropy(), &manifest.vault_id.0);
         let login = recovery_login_key(&kek, entry.id())?;
-        Self::open_entry(manifest, entry, &kek, Some(login), min_revision)
+        let verified = seen.and_then(|s| s.verified_tag(manifest));
+        Self::open_entry(manifest, entry, &kek, Some(login), min_revision, verified)
     }
 
     /// Checks that `code` is this vault's current recovery code, without
@@ -284,6 +312,7 @@ impl Vault {
         kek: &Kek,
         login: Option<Identity>,
         min_revision: u64,
+        verified: Option<[u8; 32]>,
     ) -> Result<Vault> {
         let seed = EntrySeed::from_kek(kek.expose());
         let vk = match entry.public_key() {
@@ -295,7 +324,8 @@ impl Vault {
             )
             .map_err(|_| Error::UnlockFailed)?,
         };
-        let mut vault = Self::from_parts(manifest, VaultKey::from_array(vk), min_revision)?;
+        let mut vault =
+            Self::from_parts_verified(manifest, VaultKey::from_array(vk), min_revision, verified)?;
         vault.unlocked_by = Some(Unlocker {
             entry_id: entry.id().to_string(),
             seed,
@@ -314,6 +344,19 @@ impl Vault {
         manifest: &Manifest,
         vault_key: VaultKey,
         min_revision: u64,
+    ) -> Result<Vault> {
+        Self::from_parts_verified(manifest, vault_key, min_revision, None)
+    }
+
+    /// [`Vault::from_parts`], skipping the signature checks when `verified`
+    /// is this manifest's tag under this vault key ([`verified_tag`]): the
+    /// device checked these very bytes before and said so under a key only
+    /// the vault key derives.
+    fn from_parts_verified(
+        manifest: &Manifest,
+        vault_key: VaultKey,
+        min_revision: u64,
+        verified: Option<[u8; 32]>,
     ) -> Result<Vault> {
         if manifest.revision < min_revision {
             return Err(Error::StaleManifest {
@@ -343,8 +386,16 @@ impl Vault {
         }
         // The structure was checked when this manifest was parsed (every
         // `Manifest` comes from `from_json` or a checked commit): only the
-        // signatures here.
-        manifest.verify_signatures_from(1)?;
+        // signatures here, unless this device verified these bytes before.
+        // The tag is no weaker than the signatures it stands for: whoever
+        // has the vault key to make it can unwrap the identity key and sign.
+        let seen_verified = verified.is_some_and(|t| {
+            use subtle::ConstantTimeEq;
+            bool::from(verified_tag(&vault_key, manifest).ct_eq(&t))
+        });
+        if !seen_verified {
+            manifest.verify_signatures_from(1)?;
+        }
         let current = manifest.epoch();
         let wrap_epoch = kdf::subkey(vault_key.expose(), label::WRAP_EPOCH);
         let mut keys = vec![EpochKey {
@@ -441,6 +492,12 @@ impl Vault {
     pub(crate) fn vault_key_bytes(&self) -> &[u8; 32] {
         static NONE: [u8; 32] = [0; 32];
         self.keys.first().map_or(&NONE, |k| k.vault_key.expose())
+    }
+
+    /// This vault's tag of its current manifest, for the device's seen
+    /// state (see [`Seen::saw_vault`]).
+    pub(crate) fn verified_tag(&self) -> Result<[u8; 32]> {
+        Ok(verified_tag(&self.current_key()?.vault_key, &self.manifest))
     }
 
     fn current_key(&self) -> Result<&EpochKey> {
@@ -1479,5 +1536,87 @@ pub mod deterministic {
     /// `Manifest::check_update`.
     pub fn manifest_signed_bytes(manifest: &Manifest) -> Vec<u8> {
         manifest.signed_bytes()
+    }
+}
+
+/// A device's record that it verified `manifest` (its signature and every
+/// hand-over: all of the signed bytes and the signature), as
+/// HMAC-SHA256 under a key derived from the manifest's current vault key.
+/// Kept in the seen state; at the next unlock with the same manifest it
+/// stands for the signature checks (P-256, most of an unlock's time).
+/// Nobody without the vault key can make one, and anybody with the vault
+/// key can unwrap the identity key and sign whatever they like anyway.
+pub(crate) fn verified_tag(vault_key: &VaultKey, manifest: &Manifest) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = kdf::subkey(vault_key.expose(), label::SEEN_VERIFIED);
+    // The 32-byte key zero-padded to HMAC's block: the same HMAC key (RFC
+    // 2104), through the infallible constructor.
+    let mut block = Zeroizing::new([0u8; 64]);
+    if let Some(k) = block.get_mut(..32) {
+        k.copy_from_slice(key.expose());
+    }
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new(&(*block).into());
+    let mut buf = Vec::new();
+    put_lp(&mut buf, &manifest.signed_bytes());
+    put_lp(&mut buf, &manifest.signature.0);
+    mac.update(&buf);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod verified_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::{verified_tag, Vault};
+    use crate::secret::VaultKey;
+    use crate::{Error, Manifest, PasskeyUnlock, PrfOutput};
+
+    fn vault() -> Vault {
+        let passkey = PasskeyUnlock {
+            credential_id: b"cred".to_vec(),
+            prf_salt: [7; 32],
+            prf_output: PrfOutput::new(&[9; 32]).unwrap(),
+            label: None,
+        };
+        super::deterministic::create(b"verified-tag", passkey)
+            .unwrap()
+            .0
+    }
+
+    /// The manifest with one bit of its signature flipped: the same signed
+    /// bytes (so the same hash, which the seen state compares), a
+    /// signature that does not verify.
+    fn bad_signature(m: &Manifest) -> Manifest {
+        let mut v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        let mut sig = crate::b64::decode(v["signature"].as_str().unwrap().as_bytes()).unwrap();
+        sig[10] ^= 1;
+        v["signature"] = serde_json::Value::String(crate::b64::encode(&sig));
+        let bad = Manifest::from_json(&v.to_string()).unwrap();
+        assert_eq!(bad.hash(), m.hash());
+        bad
+    }
+
+    /// What the tag is for: with this vault's tag of these very bytes, the
+    /// signature is not checked again (here it would fail); without it, or
+    /// with the tag of the genuine manifest, it is.
+    #[test]
+    fn the_tag_stands_for_the_signature_checks() {
+        let v = vault();
+        let key = || VaultKey::from_array(super::deterministic::vault_key(&v));
+        let good = v.manifest().clone();
+        let bad = bad_signature(&good);
+        let tag_bad = verified_tag(&key(), &bad);
+        assert!(Vault::from_parts_verified(&bad, key(), 0, Some(tag_bad)).is_ok());
+        for verified in [None, Some(verified_tag(&key(), &good)), Some([0; 32])] {
+            assert!(matches!(
+                Vault::from_parts_verified(&bad, key(), 0, verified),
+                Err(Error::ManifestInvalid)
+            ));
+        }
+        assert!(
+            Vault::from_parts_verified(&good, key(), 0, Some(verified_tag(&key(), &good))).is_ok()
+        );
+        // The tag is the vault's own: another vault key makes another one.
+        let other = VaultKey::from_array([1; 32]);
+        assert_ne!(verified_tag(&other, &good), verified_tag(&key(), &good));
     }
 }

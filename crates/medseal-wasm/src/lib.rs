@@ -559,7 +559,7 @@ pub struct VaultHandle {
 
 impl VaultHandle {
     fn wrap(vault: Vault, mut seen: Seen) -> VaultHandle {
-        let seen_changed = seen.saw_manifest(vault.manifest());
+        let seen_changed = seen.saw_vault(&vault);
         VaultHandle {
             vault: Some(vault),
             seen,
@@ -570,7 +570,7 @@ impl VaultHandle {
     /// After a change to the manifest: remember it as seen, return its JSON.
     fn saw_manifest(&mut self) -> Result<String, JsValue> {
         let vault = self.vault.as_ref().ok_or_else(locked)?;
-        self.seen_changed |= self.seen.saw_manifest(vault.manifest());
+        self.seen_changed |= self.seen.saw_vault(vault);
         Ok(vault.manifest().to_json())
     }
 
@@ -640,8 +640,14 @@ impl VaultHandle {
         let m = manifest_of(manifest_json)?;
         let seen = seen_of(seen)?;
         seen.check(&m, &history_of(history)?).map_err(to_js)?;
-        let v = Vault::unlock_with_prf(&m, credential_id, prf, revision_of(min_revision)?)
-            .map_err(to_js)?;
+        let v = Vault::unlock_with_prf_seen(
+            &m,
+            credential_id,
+            prf,
+            revision_of(min_revision)?,
+            Some(&seen),
+        )
+        .map_err(to_js)?;
         Ok(VaultHandle::wrap(v, seen))
     }
 
@@ -659,8 +665,13 @@ impl VaultHandle {
         let code = RecoveryCode::parse(code).map_err(to_js)?;
         let seen = seen_of(seen)?;
         seen.check(&m, &history_of(history)?).map_err(to_js)?;
-        let v = Vault::unlock_with_recovery_code(&m, &code, revision_of(min_revision)?)
-            .map_err(to_js)?;
+        let v = Vault::unlock_with_recovery_code_seen(
+            &m,
+            &code,
+            revision_of(min_revision)?,
+            Some(&seen),
+        )
+        .map_err(to_js)?;
         Ok(VaultHandle::wrap(v, seen))
     }
 
