@@ -625,39 +625,6 @@ function parseJson<T>(text: string): T {
   }
 }
 
-/** Bytes and strings (as UTF-8) appended into one growing buffer, for a batch crossing into wasm. */
-class Packer {
-  #buf: Uint8Array;
-  length = 0;
-  constructor(size: number) {
-    this.#buf = new Uint8Array(Math.max(size, 64));
-  }
-  #room(n: number): void {
-    if (this.length + n <= this.#buf.length) return;
-    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.length + n));
-    next.set(this.#buf.subarray(0, this.length));
-    this.#buf = next;
-  }
-  bytes(b: Uint8Array): void {
-    this.#room(b.byteLength);
-    this.#buf.set(b, this.length);
-    this.length += b.byteLength;
-  }
-  text(s: string): void {
-    // Sized for ASCII (a text form, most ids); three bytes per UTF-16 unit otherwise.
-    this.#room(s.length);
-    let r = utf8Encoder.encodeInto(s, this.#buf.subarray(this.length));
-    if (r.read !== s.length) {
-      this.#room(s.length * 3);
-      r = utf8Encoder.encodeInto(s, this.#buf.subarray(this.length));
-    }
-    this.length += r.written;
-  }
-  view(): Uint8Array {
-    return this.#buf.subarray(0, this.length);
-  }
-}
-
 let scratch = new Uint8Array(0);
 let scratchInUse = false;
 
@@ -1094,81 +1061,14 @@ export class Vault implements VaultApi<"sync"> {
   openMany<T = unknown>(items: OpenItem[]): Array<OpenOutcome<T>> {
     if (!Array.isArray(items)) throw invalid("items must be an array of { sealed, recordId, context? }");
     if (this.locked) throw new MedsealError(ErrorCode.Locked, "the vault is locked: unlock it again to use it");
-    const out = new Array<OpenOutcome<T>>(items.length);
-    const fail = (index: number, e: unknown): OpenOutcome<T> => ({ ok: false, error: Object.assign(fromWasm(e), { index }) });
-    // The items go into wasm packed, in one call (see VaultHandle.openMany):
-    // records, ids (UTF-8) and contexts one after another, with their ends.
-    const max = wasm.maxSealedLength();
-    const picked: number[] = [];
-    const parts: Array<{ sealed: string | Uint8Array; recordId: string; context: Uint8Array }> = [];
-    items.forEach((it, index) => {
+    return items.map((it, index): OpenOutcome<T> => {
       try {
         obj(it, "each item must be { sealed, recordId, context? }");
-        const { recordId, context } = bindingOf(it);
-        const sealed = it.sealed;
-        if (typeof sealed === "string") {
-          if (sealed.length > 4 + Math.ceil((max * 4) / 3)) throw tooLarge();
-        } else {
-          if (!isBytes(sealed)) throw invalid('sealed must be an "ms2." (or "ms1.") string or a Uint8Array');
-          if (sealed.byteLength > max) throw tooLarge();
-        }
-        picked.push(index);
-        parts.push({ sealed, recordId, context });
+        return { ok: true, value: this.open<T>(it.sealed, it) };
       } catch (e) {
-        out[index] = fail(index, e);
+        return { ok: false, error: Object.assign(fromWasm(e), { index }) };
       }
     });
-    if (picked.length > 0) {
-      const n = picked.length;
-      let sealedSize = 0, idSize = 0, contextSize = 0;
-      for (const p of parts) {
-        sealedSize += typeof p.sealed === "string" ? p.sealed.length : p.sealed.byteLength;
-        idSize += p.recordId.length;
-        contextSize += p.context.byteLength;
-      }
-      const sealedBuf = new Packer(sealedSize), idBuf = new Packer(idSize), contextBuf = new Packer(contextSize);
-      const sealedEnds = new Uint32Array(n), idEnds = new Uint32Array(n), contextEnds = new Uint32Array(n), text = new Uint8Array(n);
-      parts.forEach((p, k) => {
-        if (typeof p.sealed === "string") {
-          sealedBuf.text(p.sealed);
-          text[k] = 1;
-        } else sealedBuf.bytes(p.sealed);
-        idBuf.text(p.recordId);
-        contextBuf.bytes(p.context);
-        sealedEnds[k] = sealedBuf.length;
-        idEnds[k] = idBuf.length;
-        contextEnds[k] = contextBuf.length;
-      });
-      const h = this.#h;
-      let r: wasm.OpenedMany;
-      try {
-        r = call(() => h.openMany(sealedBuf.view(), sealedEnds, text, idBuf.view(), idEnds, contextBuf.view(), contextEnds));
-      } finally {
-        this.#persist();
-      }
-      let data: Uint8Array | undefined;
-      try {
-        const kinds = r.kinds, ends = r.ends, errors = r.errors;
-        data = r.takeData();
-        let start = 0, failed = 0;
-        for (let k = 0; k < n; k++) {
-          const index = picked[k], end = ends[k];
-          if (kinds[k] === 2) out[index] = fail(index, errors[failed++]);
-          else if (kinds[k] === 1) {
-            try {
-              out[index] = { ok: true, value: parseJson<T>(utf8Decoder.decode(data.subarray(start, end))) };
-            } catch (e) {
-              out[index] = fail(index, e);
-            }
-          } else out[index] = { ok: true, value: data.slice(start, end) as T };
-          start = end;
-        }
-      } finally {
-        data?.fill(0);
-        r.free();
-      }
-    }
-    return out;
   }
 
   /**

@@ -249,50 +249,6 @@ impl Opened {
     }
 }
 
-/// The records of one [`VaultHandle::open_many`] call, packed: per item,
-/// `kinds` (0 bytes, 1 JSON text, 2 failed) and `ends` (the end of its
-/// plaintext in the data; a failed item adds nothing), the errors of the
-/// failed items in order, and the plaintexts, taken once with `takeData`
-/// (then wiped from wasm memory). JSON items are checked UTF-8.
-#[wasm_bindgen]
-pub struct OpenedMany {
-    kinds: Vec<u8>,
-    ends: Vec<u32>,
-    errors: js_sys::Array,
-    data: Zeroizing<Vec<u8>>,
-}
-
-#[wasm_bindgen]
-impl OpenedMany {
-    /// Per item: 0 bytes, 1 JSON text, 2 failed.
-    #[wasm_bindgen(getter)]
-    pub fn kinds(&self) -> Vec<u8> {
-        self.kinds.clone()
-    }
-
-    /// Per item: where its plaintext ends in the data.
-    #[wasm_bindgen(getter)]
-    pub fn ends(&self) -> Vec<u32> {
-        self.ends.clone()
-    }
-
-    /// The errors of the failed items, in item order.
-    #[wasm_bindgen(getter)]
-    pub fn errors(&self) -> js_sys::Array {
-        self.errors.clone()
-    }
-
-    /// The plaintexts, one after another (copied into a JS array; the wasm
-    /// copy is wiped).
-    #[wasm_bindgen(js_name = takeData)]
-    pub fn take_data(&mut self) -> js_sys::Uint8Array {
-        let out = js_sys::Uint8Array::from(&self.data[..]);
-        self.data.zeroize();
-        self.data.clear();
-        out
-    }
-}
-
 /// The receiving end of a vault hand-off: a one-time key pair whose private
 /// half never leaves this instance. `accept` consumes it.
 #[wasm_bindgen]
@@ -574,31 +530,6 @@ impl VaultHandle {
         Ok(vault.manifest().to_json())
     }
 
-    /// One record opened with the device's seen state: an older version
-    /// than one seen is `StaleRecord`, a deleted one `RecordDeleted`.
-    fn open_one(&mut self, bytes: &[u8], ctx: &RecordContext<'_>) -> Result<Opened, JsValue> {
-        let vault = self.vault.as_ref().ok_or_else(locked)?;
-        let meta = medseal::read_meta(bytes).map_err(to_js)?;
-        self.seen.check_record(ctx, &meta).map_err(to_js)?;
-        let current = vault.manifest().epoch();
-        match vault.open_record(bytes, ctx) {
-            Ok(r) => {
-                self.seen_changed |= self.seen.saw_opened(ctx, &r.meta, current, false);
-                Ok(Opened {
-                    json: r.content_type == ContentType::Json,
-                    version: r.meta.version as f64,
-                    data: Zeroizing::new(r.data),
-                })
-            }
-            Err(e @ Error::RecordDeleted { .. }) => {
-                // Authenticated: the tombstone opened.
-                self.seen_changed |= self.seen.saw_opened(ctx, &meta, current, true);
-                Err(to_js(e))
-            }
-            Err(e) => Err(to_js(e)),
-        }
-    }
-
     fn saw_record(&mut self, ctx: &RecordContext<'_>, version: u64, deleted: bool) {
         self.seen_changed |= self.seen.saw_record(ctx, version, deleted);
     }
@@ -784,79 +715,27 @@ impl VaultHandle {
         context: &[u8],
     ) -> Result<Opened, JsValue> {
         let bytes = sealed_of(sealed, text)?;
-        self.open_one(&bytes, &binding(record_id, context))
-    }
-
-    /// Opens many records in one call (`openMany`): the JS layer packs the
-    /// items (each sealed record, its id's UTF-8 and its context, one after
-    /// another, with the end offset of each) so that a batch crosses the
-    /// boundary twice in all instead of several times per record. `text`
-    /// holds 1 for an item in the text form. Each item opens exactly as
-    /// [`VaultHandle::open`] would open it alone; see [`OpenedMany`].
-    #[wasm_bindgen(js_name = openMany)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn open_many(
-        &mut self,
-        sealed: &[u8],
-        sealed_ends: &[u32],
-        text: &[u8],
-        ids: &[u8],
-        id_ends: &[u32],
-        contexts: &[u8],
-        context_ends: &[u32],
-    ) -> Result<OpenedMany, JsValue> {
-        self.get()?;
-        let n = sealed_ends.len();
-        if text.len() != n || id_ends.len() != n || context_ends.len() != n {
-            return Err(invalid("openMany: one length, id and context per item"));
-        }
-        // Plaintexts are shorter than their records: sized once, `data`
-        // never moves, so no unwiped copy of a plaintext is left behind.
-        let mut out = OpenedMany {
-            kinds: Vec::with_capacity(n),
-            ends: Vec::with_capacity(n),
-            errors: js_sys::Array::new(),
-            data: Zeroizing::new(Vec::with_capacity(sealed.len())),
-        };
-        let (mut s0, mut i0, mut c0) = (0usize, 0usize, 0usize);
-        for k in 0..n {
-            let end = |ends: &[u32]| ends.get(k).map_or(0, |&e| e as usize);
-            let (s1, i1, c1) = (end(sealed_ends), end(id_ends), end(context_ends));
-            let item = (sealed.get(s0..s1), ids.get(i0..i1), contexts.get(c0..c1));
-            (s0, i0, c0) = (s1, i1, c1);
-            let r = match item {
-                (Some(b), Some(id), Some(cx)) => {
-                    let ctx = RecordContext::with_context(id, cx);
-                    if text.get(k) == Some(&1) {
-                        record::from_text_bytes(b)
-                            .map_err(to_js)
-                            .and_then(|b| self.open_one(&b, &ctx))
-                    } else {
-                        self.open_one(b, &ctx)
-                    }
-                }
-                _ => Err(invalid("openMany: item offsets out of order")),
-            };
-            let r = r.and_then(|o| {
-                if o.json && core::str::from_utf8(&o.data).is_err() {
-                    return Err(to_js(Error::Malformed("JSON record is not UTF-8")));
-                }
-                Ok(o)
-            });
-            match r {
-                Ok(o) => {
-                    out.kinds.push(u8::from(o.json));
-                    out.data.extend_from_slice(&o.data);
-                }
-                Err(e) => {
-                    out.kinds.push(2);
-                    out.errors.push(&e);
-                }
+        let ctx = binding(record_id, context);
+        let vault = self.vault.as_ref().ok_or_else(locked)?;
+        let meta = medseal::read_meta(&bytes).map_err(to_js)?;
+        self.seen.check_record(&ctx, &meta).map_err(to_js)?;
+        let current = vault.manifest().epoch();
+        match vault.open_record(&bytes, &ctx) {
+            Ok(r) => {
+                self.seen_changed |= self.seen.saw_opened(&ctx, &r.meta, current, false);
+                Ok(Opened {
+                    json: r.content_type == ContentType::Json,
+                    version: r.meta.version as f64,
+                    data: Zeroizing::new(r.data),
+                })
             }
-            out.ends
-                .push(u32::try_from(out.data.len()).unwrap_or(u32::MAX));
+            Err(e @ Error::RecordDeleted { .. }) => {
+                // Authenticated: the tombstone opened.
+                self.seen_changed |= self.seen.saw_opened(&ctx, &meta, current, true);
+                Err(to_js(e))
+            }
+            Err(e) => Err(to_js(e)),
         }
-        Ok(out)
     }
 
     /// Prepares a large record of `length` bytes for WebCrypto: the
