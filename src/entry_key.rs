@@ -70,23 +70,48 @@ impl EntrySeed {
         out
     }
 
-    /// Opens a vault key sealed to this entry, whose stored public key is
-    /// `public_key` (checked first: another entry's seed is `UnlockFailed`
-    /// before any decryption). One key-pair derivation for both. Any failure
-    /// is `UnlockFailed`: the entry's key did not open it.
-    pub(crate) fn open(
-        &self,
-        public_key: &[u8],
-        sealed: &[u8],
-        info: &[u8],
-        aad: &[u8],
-    ) -> Result<[u8; 32]> {
-        let (sk, pk) = Kem::derive_keypair(self.0.as_slice());
-        let mut derived = [0u8; PUBLIC_KEY_LEN];
-        pk.write_exact(&mut derived);
-        if derived.as_slice() != public_key {
-            return Err(Error::UnlockFailed);
+    /// The entry's private key alone: RFC 9180's DeriveKeyPair for
+    /// DHKEM(P-256, HKDF-SHA256) (section 7.1.3) without the public key,
+    /// which the `hpke` crate's `derive_keypair` also computes (a scalar
+    /// multiplication, a sixth of an unlock) and HPKE's Decap computes again
+    /// anyway. Checked against the crate and RFC 9180 A.3.1 in the tests.
+    fn private_key(&self) -> Result<<Kem as hpke::Kem>::PrivateKey> {
+        use hkdf::Hkdf;
+        // suite_id = "KEM" || I2OSP(0x0010, 2); labels are "HPKE-v1" || suite_id || label.
+        const PREFIX: &[u8] = b"HPKE-v1KEM\x00\x10";
+        let mut ikm = Zeroizing::new(Vec::with_capacity(64));
+        ikm.extend_from_slice(PREFIX);
+        ikm.extend_from_slice(b"dkp_prk");
+        ikm.extend_from_slice(self.0.as_slice());
+        let (_, hk) = Hkdf::<Sha256>::extract(Some(&[]), &ikm);
+        // I2OSP(Nsk = 32, 2) || "HPKE-v1" || suite_id || "candidate" || I2OSP(counter, 1)
+        let mut info = Vec::with_capacity(2 + PREFIX.len() + 10);
+        info.extend_from_slice(&32u16.to_be_bytes());
+        info.extend_from_slice(PREFIX);
+        info.extend_from_slice(b"candidate");
+        info.push(0);
+        // A candidate fails with probability 2^-32 (zero or not below the
+        // group order): the loop ends at once in practice.
+        for c in 0..=255u8 {
+            if let Some(b) = info.last_mut() {
+                *b = c;
+            }
+            let mut sk = Zeroizing::new([0u8; 32]);
+            // 32 bytes is far below HKDF's limit: this cannot fail.
+            let _ = hk.expand(&info, sk.as_mut_slice());
+            if let Ok(k) = <Kem as hpke::Kem>::PrivateKey::from_bytes(sk.as_slice()) {
+                return Ok(k);
+            }
         }
+        Err(Error::UnlockFailed)
+    }
+
+    /// Opens a vault key sealed to this entry. Any failure is
+    /// `UnlockFailed`: the entry's key did not open it (another entry's
+    /// seed derives another key, and HPKE binds the recipient's public key
+    /// into the shared secret, so it cannot open this).
+    pub(crate) fn open(&self, sealed: &[u8], info: &[u8], aad: &[u8]) -> Result<[u8; 32]> {
+        let sk = self.private_key()?;
         let (enc, ct) = sealed
             .split_at_checked(PUBLIC_KEY_LEN)
             .ok_or(Error::UnlockFailed)?;
@@ -224,6 +249,20 @@ mod tests {
         assert_eq!(pk.to_bytes().to_vec(), h(PK_RM));
         let (_, pk_e) = Kem::derive_keypair(&h(IKM_E));
         assert_eq!(pk_e.to_bytes().to_vec(), h(PK_EM));
+    }
+
+    /// The private key alone is DeriveKeyPair's: the RFC's, and the
+    /// crate's for many seeds.
+    #[test]
+    fn private_key_is_derive_key_pair() {
+        let seed = EntrySeed::from_bytes(&h(IKM_R).try_into().unwrap());
+        assert_eq!(seed.private_key().unwrap().to_bytes().to_vec(), h(SK_RM));
+        for i in 0..64u8 {
+            let ikm: [u8; 32] = Sha256::digest([i]).into();
+            let (sk, _) = Kem::derive_keypair(&ikm);
+            let mine = EntrySeed::from_bytes(&ikm).private_key().unwrap();
+            assert_eq!(mine.to_bytes(), sk.to_bytes());
+        }
     }
 
     #[test]

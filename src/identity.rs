@@ -15,7 +15,14 @@ pub(crate) const PUBLIC_KEY_LEN: usize = 33;
 pub(crate) const SIGNATURE_LEN: usize = 64;
 
 /// A P-256 private key held by an unlocked vault.
-pub(crate) struct Identity(Box<SigningKey>);
+/// A P-256 signing key. The ECDSA key (with its public key, a scalar
+/// multiplication) is made on first use: an unlock that finds the manifest
+/// already verified on this device (see `vault::verified_tag`) never needs
+/// the public key, and most sessions sign nothing.
+pub(crate) struct Identity {
+    secret: p256::SecretKey,
+    key: std::sync::OnceLock<Box<SigningKey>>,
+}
 
 impl core::fmt::Debug for Identity {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -29,25 +36,37 @@ impl Identity {
         // probability 1 - 2^-32; a handful of tries is certain in practice.
         for _ in 0..8 {
             let bytes = Zeroizing::new(rng.array::<32>()?);
-            if let Ok(sk) = SigningKey::from_slice(bytes.as_slice()) {
-                return Ok(Identity(Box::new(sk)));
+            if let Ok(sk) = p256::SecretKey::from_slice(bytes.as_slice()) {
+                return Ok(Identity::new(sk));
             }
         }
         Err(Error::RandomUnavailable)
     }
 
+    fn new(secret: p256::SecretKey) -> Self {
+        Identity {
+            secret,
+            key: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn key(&self) -> &SigningKey {
+        self.key
+            .get_or_init(|| Box::new(SigningKey::from(&self.secret)))
+    }
+
     pub(crate) fn from_scalar(bytes: &[u8; 32]) -> Result<Self> {
-        SigningKey::from_slice(bytes)
-            .map(|k| Identity(Box::new(k)))
+        p256::SecretKey::from_slice(bytes)
+            .map(Identity::new)
             .map_err(|_| Error::ManifestInvalid)
     }
 
     pub(crate) fn scalar(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.0.to_bytes().into())
+        Zeroizing::new(self.secret.to_bytes().into())
     }
 
     pub(crate) fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
-        let point = self.0.verifying_key().to_sec1_point(true);
+        let point = self.key().verifying_key().to_sec1_point(true);
         let mut out = [0u8; PUBLIC_KEY_LEN];
         if let Some(src) = point.as_bytes().get(..PUBLIC_KEY_LEN) {
             out.copy_from_slice(src);
@@ -64,8 +83,8 @@ impl Identity {
             let mut info = extra.to_vec();
             info.push(counter);
             let bytes = Zeroizing::new(crate::kdf::hkdf32(ikm, salt, label, &info));
-            if let Ok(sk) = SigningKey::from_slice(bytes.as_slice()) {
-                return Ok(Identity(Box::new(sk)));
+            if let Ok(sk) = p256::SecretKey::from_slice(bytes.as_slice()) {
+                return Ok(Identity::new(sk));
             }
         }
         Err(Error::ManifestInvalid)
@@ -75,7 +94,7 @@ impl Identity {
     /// normalized to the low half: one signature per message and key, so a
     /// signed object has one encoding.
     pub(crate) fn sign(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let sig: Signature = self.0.sign(msg);
+        let sig: Signature = self.key().sign(msg);
         sig.normalize_s().to_bytes().into()
     }
 

@@ -503,12 +503,7 @@ impl ReceivedGrant {
     /// grant's epoch), after [`Grant::verify`].
     pub(crate) fn open(grant: Grant, share: &EntrySeed) -> Result<ReceivedGrant> {
         let key = share
-            .open(
-                &grant.grantee_key,
-                &grant.wrapped_key,
-                &grant.hpke_info(),
-                &grant.hpke_aad(),
-            )
+            .open(&grant.wrapped_key, &grant.hpke_info(), &grant.hpke_aad())
             .map_err(|_| Error::NotGranted)?;
         let key = Zeroizing::new(key);
         Ok(ReceivedGrant {

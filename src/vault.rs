@@ -281,13 +281,8 @@ impl Vault {
             .ok_or(Error::ManifestInvalid)?;
         let kek = kdf::kek_from_recovery(code.entropy(), &self.vault_id);
         let released = Zeroizing::new(match entry.public_key() {
-            Some(pk) => open_from_entry(
-                &EntrySeed::from_kek(kek.expose()),
-                &self.manifest,
-                entry,
-                pk,
-            )
-            .map_err(|_| Error::UnlockFailed)?,
+            Some(_) => open_from_entry(&EntrySeed::from_kek(kek.expose()), &self.manifest, entry)
+                .map_err(|_| Error::UnlockFailed)?,
             None => aead::unwrap_key(
                 kek.expose(),
                 entry.wrapped_vault_key(),
@@ -316,7 +311,7 @@ impl Vault {
     ) -> Result<Vault> {
         let seed = EntrySeed::from_kek(kek.expose());
         let vk = match entry.public_key() {
-            Some(pk) => open_from_entry(&seed, manifest, entry, pk)?,
+            Some(_) => open_from_entry(&seed, manifest, entry)?,
             None => aead::unwrap_key(
                 kek.expose(),
                 entry.wrapped_vault_key(),
@@ -381,9 +376,6 @@ impl Vault {
             .map_err(|_| Error::ManifestInvalid)?,
         );
         let identity = Identity::from_scalar(&scalar)?;
-        if identity.public_key().as_slice() != public_key.as_slice() {
-            return Err(Error::ManifestInvalid);
-        }
         // The structure was checked when this manifest was parsed (every
         // `Manifest` comes from `from_json` or a checked commit): only the
         // signatures here, unless this device verified these bytes before.
@@ -394,6 +386,11 @@ impl Vault {
             bool::from(verified_tag(&vault_key, manifest).ct_eq(&t))
         });
         if !seen_verified {
+            // The identity key must be the one named (an unlock with the
+            // tag checked this, on these very bytes, before).
+            if identity.public_key().as_slice() != public_key.as_slice() {
+                return Err(Error::ManifestInvalid);
+            }
             manifest.verify_signatures_from(1)?;
         }
         let current = manifest.epoch();
@@ -974,8 +971,9 @@ impl Vault {
             .iter()
             .find(|e| e.id() == u.entry_id)
             .ok_or(Error::UnlockFailed)?;
-        let pk = entry.public_key().ok_or(Error::UnlockFailed)?;
-        let vk = open_from_entry(&u.seed, newer, entry, pk)?;
+        // A v1 entry (no public key) holds no HPKE-sealed vault key.
+        entry.public_key().ok_or(Error::UnlockFailed)?;
+        let vk = open_from_entry(&u.seed, newer, entry)?;
         let mut next = Self::from_parts(newer, VaultKey::from_array(vk), 0)?;
         next.unlocked_by = self.unlocked_by.take();
         next.rng = self.rng.clone();
@@ -1447,16 +1445,10 @@ fn wrap_identity(
     })
 }
 
-/// Opens the vault key of `manifest`'s epoch sealed to a v2 entry (public
-/// key `pk`) with that entry's seed: the inverse of [`seal_to_entry`].
-fn open_from_entry(
-    seed: &EntrySeed,
-    manifest: &Manifest,
-    entry: &UnlockEntry,
-    pk: &[u8],
-) -> Result<[u8; 32]> {
+/// Opens the vault key of `manifest`'s epoch sealed to a v2 entry with that
+/// entry's seed: the inverse of [`seal_to_entry`].
+fn open_from_entry(seed: &EntrySeed, manifest: &Manifest, entry: &UnlockEntry) -> Result<[u8; 32]> {
     seed.open(
-        pk,
         entry.wrapped_vault_key(),
         &UnlockEntry::hpke_info(&manifest.vault_id.0, manifest.epoch()),
         &entry.hpke_aad(&manifest.vault_id.0),
