@@ -106,6 +106,42 @@ impl EntrySeed {
         Err(Error::UnlockFailed)
     }
 
+    /// A device's copy of the vault key of `epoch`, wrapped under a key
+    /// only this seed derives (so only this entry's passkey or recovery
+    /// code, as with the copy in the manifest), bound to the vault, the
+    /// epoch and the entry: see `Seen::saw_vault`.
+    pub(crate) fn wrap_for_device(
+        &self,
+        vault_id: &[u8],
+        epoch: u32,
+        entry_id: &str,
+        vault_key: &[u8; 32],
+    ) -> Result<[u8; crate::aead::WRAPPED_KEY_LEN]> {
+        let key = kdf::hkdf32(self.0.as_slice(), &[], label::SEEN_UNLOCK, &[]);
+        let key = Zeroizing::new(key);
+        crate::aead::wrap_key(
+            &mut crate::rng::Rng::Os,
+            &key,
+            vault_key,
+            &device_aad(vault_id, epoch, entry_id),
+        )
+    }
+
+    /// Opens what [`EntrySeed::wrap_for_device`] wrapped; `None` if it does
+    /// not open (another seed, vault, epoch or entry, or changed bytes).
+    pub(crate) fn open_for_device(
+        &self,
+        vault_id: &[u8],
+        epoch: u32,
+        entry_id: &str,
+        wrapped: &[u8],
+    ) -> Option<Zeroizing<[u8; 32]>> {
+        let key = Zeroizing::new(kdf::hkdf32(self.0.as_slice(), &[], label::SEEN_UNLOCK, &[]));
+        crate::aead::unwrap_key(&key, wrapped, &device_aad(vault_id, epoch, entry_id))
+            .ok()
+            .map(Zeroizing::new)
+    }
+
     /// Opens a vault key sealed to this entry. Any failure is
     /// `UnlockFailed`: the entry's key did not open it (another entry's
     /// seed derives another key, and HPKE binds the recipient's public key
@@ -123,6 +159,16 @@ impl EntrySeed {
         );
         <[u8; 32]>::try_from(pt.as_slice()).map_err(|_| Error::UnlockFailed)
     }
+}
+
+/// `lp(label) || lp(vault_id) || u32be(epoch) || lp(entry_id)`.
+fn device_aad(vault_id: &[u8], epoch: u32, entry_id: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + vault_id.len() + entry_id.len());
+    kdf::put_lp(&mut aad, label::AAD_SEEN_UNLOCK);
+    kdf::put_lp(&mut aad, vault_id);
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    kdf::put_lp(&mut aad, entry_id.as_bytes());
+    aad
 }
 
 /// Seals a 32-byte key to an entry's public key. A public key that is not a

@@ -76,6 +76,11 @@ pub(crate) mod label {
     /// HKDF info: the key of a device's "verified" tag of its newest
     /// manifest (the seen state's `verified`), from the current vault key.
     pub(crate) const SEEN_VERIFIED: &[u8] = b"medseal/v3/seen/verified";
+    /// HKDF info: the key that wraps a device's copy of the vault key in its
+    /// seen state (`unlock`), from the unlock entry's seed.
+    pub(crate) const SEEN_UNLOCK: &[u8] = b"medseal/v3/seen/unlock";
+    /// AAD prefix of that copy.
+    pub(crate) const AAD_SEEN_UNLOCK: &[u8] = b"medseal/v3/aad/seen-unlock";
 
     // Format 3: sharing (FORMAT.md §15).
     /// First field (`lp`) of a v3 manifest's signed bytes.

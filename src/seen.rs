@@ -34,6 +34,18 @@ pub struct Seen {
     /// unlocked here (`vault::verified_tag`): at the next unlock with that
     /// manifest, it stands for the signature checks.
     verified: Option<[u8; 32]>,
+    /// This device's copy of the vault key (see `Seen::saw_vault`).
+    device: Option<DeviceUnlock>,
+}
+
+/// A copy of one epoch's vault key, wrapped under a key that only the
+/// seed of the unlock entry `entry_id` derives (`EntrySeed::wrap_for_device`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeviceUnlock {
+    entry_id: String,
+    epoch: u32,
+    wrapped: B64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +63,8 @@ struct SeenJson {
     log: Option<crate::log::state::StateJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     verified: Option<B64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unlock: Option<DeviceUnlock>,
 }
 
 impl Seen {
@@ -92,9 +106,18 @@ impl Seen {
             ),
             None => None,
         };
+        if j.unlock.as_ref().is_some_and(|d| {
+            d.wrapped.0.len() != crate::aead::WRAPPED_KEY_LEN
+                || d.entry_id.len() > 256
+                || d.epoch == 0
+                || d.epoch > crate::manifest::MAX_EPOCHS
+        }) {
+            return Err(Error::Malformed("not a medseal seen state"));
+        }
         Ok(Seen {
             log,
             verified,
+            device: j.unlock,
             head: Some((
                 j.vault_id.0,
                 Head {
@@ -122,6 +145,7 @@ impl Seen {
             records: self.records.clone(),
             log: self.log.as_ref().map(crate::log::LogState::to_parts),
             verified: self.verified.map(|t| B64(t.to_vec())),
+            unlock: self.device.clone(),
         })
         .ok()
     }
@@ -227,6 +251,7 @@ impl Seen {
             .is_some_and(|(v, _)| v.as_slice() != manifest.vault_id())
         {
             self.records.clear();
+            self.device = None;
         }
         if changed {
             // The tag was of the manifest seen before.
@@ -240,13 +265,57 @@ impl Seen {
     /// vault's tag of it: the next unlock with this very manifest (its
     /// signed bytes and signature) need not verify its signatures again.
     /// Returns whether anything changed.
+    ///
+    /// It also keeps this device's copy of the current vault key, wrapped
+    /// under a key that only the seed of the unlock entry the vault was
+    /// opened with derives (so only that passkey's PRF output or that
+    /// recovery code opens it, as with the copy sealed to the entry in the
+    /// manifest), bound to the vault, the epoch and the entry. The next
+    /// unlock through that entry in that epoch opens this copy (AES-GCM)
+    /// instead of the manifest's (HPKE: P-256 Diffie-Hellman). A re-key
+    /// makes a new epoch, for which the old copy does not open, and a
+    /// removed entry is not in the manifest to unlock through.
     pub fn saw_vault(&mut self, vault: &crate::Vault) -> bool {
         let mut changed = self.saw_manifest(vault.manifest());
         if let Ok(tag) = vault.verified_tag() {
             changed |= self.verified != Some(tag);
             self.verified = Some(tag);
         }
+        let kept = match (vault.unlocked_entry(), &self.device) {
+            (Some((id, epoch)), Some(d)) => {
+                d.entry_id == id
+                    && d.epoch == epoch
+                    && vault.device_copy_opens(&d.entry_id, d.epoch, &d.wrapped.0)
+            }
+            _ => false,
+        };
+        if !kept {
+            let device = vault
+                .device_unlock()
+                .map(|(entry_id, epoch, w)| DeviceUnlock {
+                    entry_id,
+                    epoch,
+                    wrapped: B64(w.to_vec()),
+                });
+            // A vault opened another way (a hand-off, a new vault) keeps
+            // the copy that another entry left, if any.
+            if device.is_some() {
+                changed = true;
+                self.device = device;
+            }
+        }
         changed
+    }
+
+    /// The device's copy of the vault key for unlocking `manifest` through
+    /// the entry `entry_id`, if it has one for that vault, entry and epoch.
+    pub(crate) fn device_unlock(&self, manifest: &Manifest, entry_id: &str) -> Option<&[u8]> {
+        let (vault_id, _) = self.head.as_ref()?;
+        let d = self.device.as_ref()?;
+        (vault_id.as_slice() == manifest.vault_id()
+            && d.entry_id == entry_id
+            && d.epoch == manifest.epoch())
+        .then_some(d.wrapped.0.as_slice())
     }
 
     /// The tag kept for `manifest`, if it is the manifest seen (same

@@ -237,8 +237,7 @@ impl Vault {
             &manifest.vault_id.0,
         );
         drop(prf_output);
-        let verified = seen.and_then(|s| s.verified_tag(manifest));
-        Self::open_entry(manifest, entry, &kek, None, min_revision, verified)
+        Self::open_entry(manifest, entry, &kek, None, min_revision, seen)
     }
 
     /// Unlocks with the recovery code.
@@ -262,8 +261,7 @@ impl Vault {
         let entry = manifest.recovery_entry().ok_or(Error::ManifestInvalid)?;
         let kek = kdf::kek_from_recovery(code.entropy(), &manifest.vault_id.0);
         let login = recovery_login_key(&kek, entry.id())?;
-        let verified = seen.and_then(|s| s.verified_tag(manifest));
-        Self::open_entry(manifest, entry, &kek, Some(login), min_revision, verified)
+        Self::open_entry(manifest, entry, &kek, Some(login), min_revision, seen)
     }
 
     /// Checks that `code` is this vault's current recovery code, without
@@ -300,27 +298,55 @@ impl Vault {
 
     /// Opens the vault key of one unlock entry with its KEK (HPKE for a v2
     /// entry, AES-GCM for a v1 one), then checks the whole manifest with it
-    /// (see `from_parts`).
+    /// (see `from_parts`). With the device's seen state: its copy of the
+    /// vault key for this entry and epoch, if it has one that opens, instead
+    /// of the entry's (no P-256), and its tag for the signature checks
+    /// (`verified_tag`); if the copy does not make a vault, the entry's
+    /// own is used as without it.
     fn open_entry(
         manifest: &Manifest,
         entry: &UnlockEntry,
         kek: &Kek,
         login: Option<Identity>,
         min_revision: u64,
-        verified: Option<[u8; 32]>,
+        seen: Option<&Seen>,
     ) -> Result<Vault> {
         let seed = EntrySeed::from_kek(kek.expose());
-        let vk = match entry.public_key() {
-            Some(_) => open_from_entry(&seed, manifest, entry)?,
-            None => aead::unwrap_key(
-                kek.expose(),
-                entry.wrapped_vault_key(),
-                &entry.wrap_aad(&manifest.vault_id.0),
-            )
-            .map_err(|_| Error::UnlockFailed)?,
+        let verified = seen.and_then(|s| s.verified_tag(manifest));
+        let from_device = seen
+            .and_then(|s| s.device_unlock(manifest, entry.id()))
+            .and_then(|w| {
+                seed.open_for_device(&manifest.vault_id.0, manifest.epoch(), entry.id(), w)
+            })
+            .and_then(|vk| {
+                Self::from_parts_verified(
+                    manifest,
+                    VaultKey::from_array(*vk),
+                    min_revision,
+                    verified,
+                )
+                .ok()
+            });
+        let mut vault = match from_device {
+            Some(v) => v,
+            None => {
+                let vk = match entry.public_key() {
+                    Some(_) => open_from_entry(&seed, manifest, entry)?,
+                    None => aead::unwrap_key(
+                        kek.expose(),
+                        entry.wrapped_vault_key(),
+                        &entry.wrap_aad(&manifest.vault_id.0),
+                    )
+                    .map_err(|_| Error::UnlockFailed)?,
+                };
+                Self::from_parts_verified(
+                    manifest,
+                    VaultKey::from_array(vk),
+                    min_revision,
+                    verified,
+                )?
+            }
         };
-        let mut vault =
-            Self::from_parts_verified(manifest, VaultKey::from_array(vk), min_revision, verified)?;
         vault.unlocked_by = Some(Unlocker {
             entry_id: entry.id().to_string(),
             seed,
@@ -489,6 +515,46 @@ impl Vault {
     pub(crate) fn vault_key_bytes(&self) -> &[u8; 32] {
         static NONE: [u8; 32] = [0; 32];
         self.keys.first().map_or(&NONE, |k| k.vault_key.expose())
+    }
+
+    /// The device's copy of the current vault key for the seen state: the
+    /// unlock entry this vault was opened with (if the manifest still has
+    /// it), the current epoch, and the key wrapped under that entry's seed
+    /// (see `Seen::saw_vault`).
+    pub(crate) fn device_unlock(
+        &self,
+    ) -> Option<(String, u32, [u8; crate::aead::WRAPPED_KEY_LEN])> {
+        let u = self.unlocked_by.as_ref()?;
+        self.unlocked_entry()?;
+        let k = self.current_key().ok()?;
+        let w = u
+            .seed
+            .wrap_for_device(&self.vault_id, k.epoch, &u.entry_id, k.vault_key.expose())
+            .ok()?;
+        Some((u.entry_id.clone(), k.epoch, w))
+    }
+
+    /// The unlock entry this vault was opened with, if the manifest still
+    /// has it, and the current epoch: what [`Vault::device_unlock`] is for.
+    pub(crate) fn unlocked_entry(&self) -> Option<(&str, u32)> {
+        let u = self.unlocked_by.as_ref()?;
+        self.manifest.unlock.iter().find(|e| e.id() == u.entry_id)?;
+        Some((u.entry_id.as_str(), self.manifest.epoch()))
+    }
+
+    /// Whether a device copy (see [`Vault::device_unlock`]) opens with this
+    /// vault's unlock entry to its current vault key: a copy that does not
+    /// (planted, or from another key) is replaced.
+    pub(crate) fn device_copy_opens(&self, entry_id: &str, epoch: u32, wrapped: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        let (Some(u), Ok(k)) = (self.unlocked_by.as_ref(), self.current_key()) else {
+            return false;
+        };
+        u.entry_id == entry_id
+            && k.epoch == epoch
+            && u.seed
+                .open_for_device(&self.vault_id, epoch, entry_id, wrapped)
+                .is_some_and(|vk| bool::from(vk.ct_eq(k.vault_key.expose())))
     }
 
     /// This vault's tag of its current manifest, for the device's seen
@@ -1610,5 +1676,60 @@ mod verified_tests {
         // The tag is the vault's own: another vault key makes another one.
         let other = VaultKey::from_array([1; 32]);
         assert_ne!(verified_tag(&other, &good), verified_tag(&key(), &good));
+    }
+}
+
+#[cfg(test)]
+mod device_copy_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::{verified_tag, Vault};
+    use crate::secret::VaultKey;
+    use crate::{Error, Manifest, PasskeyUnlock, PrfOutput, Seen};
+
+    /// What the device copy is for: an unlock through it needs neither the
+    /// manifest's HPKE-sealed key nor the signature checks (with the tag).
+    /// Here the entry's sealed key is broken, so only the copy can unlock.
+    #[test]
+    fn the_device_copy_stands_for_the_entrys_sealed_key() {
+        let passkey = PasskeyUnlock {
+            credential_id: b"cred".to_vec(),
+            prf_salt: [7; 32],
+            prf_output: PrfOutput::new(&[9; 32]).unwrap(),
+            label: None,
+        };
+        let v = super::deterministic::create(b"device-copy", passkey)
+            .unwrap()
+            .0;
+        let mut seen = Seen::new();
+        seen.saw_vault(&v);
+        let mut j: serde_json::Value = serde_json::from_str(&v.manifest().to_json()).unwrap();
+        let entries = j["unlock"].as_array_mut().unwrap();
+        let e = entries
+            .iter_mut()
+            .find(|e| e["credentialId"].is_string())
+            .unwrap();
+        let field = ["sealedVaultKey", "wrappedVaultKey"]
+            .into_iter()
+            .find(|f| e[*f].is_string())
+            .unwrap();
+        let mut sealed = crate::b64::decode(e[field].as_str().unwrap().as_bytes()).unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        e[field] = serde_json::Value::String(crate::b64::encode(&sealed));
+        let broken = Manifest::from_json(&j.to_string()).unwrap();
+        // The seen state as the device would have it for this manifest.
+        let key = VaultKey::from_array(super::deterministic::vault_key(&v));
+        let mut s: serde_json::Value = serde_json::from_str(&seen.to_json().unwrap()).unwrap();
+        s["hash"] = serde_json::Value::String(crate::b64::encode(&broken.hash()));
+        s["verified"] = serde_json::Value::String(crate::b64::encode(&verified_tag(&key, &broken)));
+        let seen = Seen::from_json(&s.to_string()).unwrap();
+        let prf = || PrfOutput::new(&[9; 32]).unwrap();
+        assert!(Vault::unlock_with_prf_seen(&broken, b"cred", prf(), 0, Some(&seen)).is_ok());
+        s.as_object_mut().unwrap().remove("unlock");
+        let without = Seen::from_json(&s.to_string()).unwrap();
+        assert!(matches!(
+            Vault::unlock_with_prf_seen(&broken, b"cred", prf(), 0, Some(&without)),
+            Err(Error::UnlockFailed)
+        ));
     }
 }
