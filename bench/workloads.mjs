@@ -181,7 +181,15 @@ export async function runAll({ medseal, scale = 1, log = () => {} }) {
 
   // Unlock and P-256.
   // No seen-state store: the manifest change below moves the vault on, and this unlocks the first manifest again each time.
-  queue("unlock from PRF", "medseal unlock ({ prf })", async () => (await Vault.unlock(manifest, { prf: { credentialId, prfOutput } }, { store: null })).vault.lock(), { reps: reps(50) });
+  // It is the first unlock on a device: the manifest's signatures verified, the vault key opened with HPKE (P-256).
+  queue("unlock from PRF", "medseal unlock ({ prf }), first on this device", async () => (await Vault.unlock(manifest, { prf: { credentialId, prfOutput } }, { store: null })).vault.lock(), { reps: reps(50) });
+  // A device that unlocked this vault before (its seen state in a store): the manifest's tag and the
+  // device's copy of the vault key stand for the signatures and HPKE (docs/SECURITY.md §4).
+  const again = { credentialId: rnd(16), prfOutput: rnd(32) };
+  const { manifest: manifest2 } = await Vault.create({ prf: { ...again, prfSalt: webauthn.newPrfSalt() } }, { store: null });
+  const device = medseal.seenStores.memory();
+  await (await Vault.unlock(manifest2, { prf: again }, { store: device })).vault.lock();
+  queue("unlock from PRF", "medseal unlock ({ prf }), device that unlocked before", async () => (await Vault.unlock(manifest2, { prf: again }, { store: device })).vault.lock(), { reps: reps(50) });
   queue("manifest change (P-256 sign)", "medseal rotateRecoveryCode", () => vault.rotateRecoveryCode(), { reps: reps(50) });
   const ecKeys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   const msg = rnd(300);

@@ -170,7 +170,11 @@ export type OpenOutcome<T = unknown> = { ok: true; value: T } | { ok: false; err
 /**
  * Where a vault remembers what this device has seen of it (the newest
  * manifest, edited and deleted records' versions), so that a server cannot
- * roll it back or fork it unnoticed. `load` and `save` get the vault id.
+ * roll it back or fork it unnoticed. It also keeps what makes the next
+ * unlock on this device fast (about 0.3 ms instead of 3): the vault's tag of
+ * the manifest it verified, and a copy of the vault key that only the
+ * passkey (or recovery code) that last unlocked it opens. `load` and `save`
+ * get the vault id.
  * `remove`, where the store has it, forgets a vault (`vault.destroy()`
  * calls it: a deleted vault leaves no state on the device).
  */
