@@ -191,3 +191,34 @@ test("recordInfo reports format 2, the key epoch and the version, without a key"
   assert.equal(code(() => recordInfo("ms3.AAAA")), ErrorCode.UnknownVersion);
   assert.equal(code(() => recordInfo("nope")), ErrorCode.Malformed);
 });
+
+test("the seen state keeps what makes the next unlock fast: the manifest's tag and a copy of the vault key only the passkey opens", async () => {
+  const store = recordingStore();
+  const { vault, manifest, prfOutput } = await newVault({ store });
+  await vault.persisted();
+  const vaultId = vault.vaultId();
+  const state = () => JSON.parse(store.load(vaultId));
+  const first = state();
+  assert.equal(typeof first.verified, "string");
+  assert.equal(first.unlock.epoch, 1);
+  assert.equal(first.unlock.entryId, webauthn.passkeys(manifest)[0].entryId);
+  assert.ok(!JSON.stringify(first).includes(Buffer.from(prfOutput).toString("base64url")), "no PRF output in the state");
+  // The next unlock on this device uses them, and has nothing new to save.
+  const saves = store.saves.length;
+  const again = (await Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput } }, { store })).vault;
+  await again.persisted();
+  assert.equal(store.saves.length, saves);
+  assert.deepEqual(again.open(vault.seal({ a: 1 }, { recordId: "r" }), { recordId: "r" }), { a: 1 });
+  // Another passkey's output opens nothing through the copy.
+  assert.equal(await acode(() => Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput: rnd() } }, { store })), ErrorCode.UnlockFailed);
+  // A copy that does not open (changed bytes) changes nothing, and is replaced.
+  const planted = state();
+  const w = Buffer.from(planted.unlock.wrapped, "base64url");
+  w[30] ^= 1;
+  planted.unlock.wrapped = w.toString("base64url");
+  store.save(vaultId, JSON.stringify(planted));
+  const third = (await Vault.unlock(manifest, { prf: { credentialId: cred, prfOutput } }, { store })).vault;
+  await third.persisted();
+  assert.notEqual(state().unlock.wrapped, planted.unlock.wrapped, "replaced by one that opens");
+  assert.equal(state().unlock.wrapped.length, first.unlock.wrapped.length);
+});
