@@ -117,8 +117,7 @@ impl EntrySeed {
         entry_id: &str,
         vault_key: &[u8; 32],
     ) -> Result<[u8; crate::aead::WRAPPED_KEY_LEN]> {
-        let key = kdf::hkdf32(self.0.as_slice(), &[], label::SEEN_UNLOCK, &[]);
-        let key = Zeroizing::new(key);
+        let key = Zeroizing::new(kdf::hkdf32(self.0.as_slice(), &[], label::SEEN_UNLOCK, &[]));
         crate::aead::wrap_key(
             &mut crate::rng::Rng::Os,
             &key,

@@ -20,7 +20,9 @@ pub(crate) const SIGNATURE_LEN: usize = 64;
 /// already verified on this device (see `vault::verified_tag`) never needs
 /// the public key, and most sessions sign nothing.
 pub(crate) struct Identity {
-    secret: p256::SecretKey,
+    // Boxed: a `Vault` moves (out of an unlock, into a hand-off), and an
+    // inline scalar would leave unwiped copies behind.
+    secret: Box<p256::SecretKey>,
     key: std::sync::OnceLock<Box<SigningKey>>,
 }
 
@@ -45,14 +47,14 @@ impl Identity {
 
     fn new(secret: p256::SecretKey) -> Self {
         Identity {
-            secret,
+            secret: Box::new(secret),
             key: std::sync::OnceLock::new(),
         }
     }
 
     fn key(&self) -> &SigningKey {
         self.key
-            .get_or_init(|| Box::new(SigningKey::from(&self.secret)))
+            .get_or_init(|| Box::new(SigningKey::from(&*self.secret)))
     }
 
     pub(crate) fn from_scalar(bytes: &[u8; 32]) -> Result<Self> {

@@ -30,9 +30,10 @@ pub struct Seen {
     records: BTreeMap<String, (u64, bool)>,
     /// The vault log's pinned checkpoint (FORMAT.md §16.4), once synced.
     log: Option<crate::log::LogState>,
-    /// The vault's tag of the manifest `head` names, once it has been
-    /// unlocked here (`vault::verified_tag`): at the next unlock with that
-    /// manifest, it stands for the signature checks.
+    /// The tag of the manifest `head` names, under the seed of the entry
+    /// that last opened it here (`vault::verified_tag`): at the next unlock
+    /// through that entry with that manifest, it stands for the signature
+    /// checks.
     verified: Option<[u8; 32]>,
     /// This device's copy of the vault key (see `Seen::saw_vault`).
     device: Option<DeviceUnlock>,
@@ -277,7 +278,7 @@ impl Seen {
     /// removed entry is not in the manifest to unlock through.
     pub fn saw_vault(&mut self, vault: &crate::Vault) -> bool {
         let mut changed = self.saw_manifest(vault.manifest());
-        if let Ok(tag) = vault.verified_tag() {
+        if let Some(tag) = vault.verified_tag() {
             changed |= self.verified != Some(tag);
             self.verified = Some(tag);
         }

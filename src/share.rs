@@ -502,6 +502,13 @@ impl ReceivedGrant {
     /// Opens a grant sealed to `share` (the grantee's share key pair of the
     /// grant's epoch), after [`Grant::verify`].
     pub(crate) fn open(grant: Grant, share: &EntrySeed) -> Result<ReceivedGrant> {
+        // The grant must name this share key: HPKE alone would also accept a
+        // grant sealed to us that names another grantee (which only its
+        // grantor could sign, but which an app would show as granted to
+        // someone else).
+        if share.public_key().as_slice() != grant.grantee_key.as_slice() {
+            return Err(Error::NotGranted);
+        }
         let key = share
             .open(&grant.wrapped_key, &grant.hpke_info(), &grant.hpke_aad())
             .map_err(|_| Error::NotGranted)?;

@@ -311,8 +311,22 @@ impl Vault {
         min_revision: u64,
         seen: Option<&Seen>,
     ) -> Result<Vault> {
+        if manifest.revision < min_revision {
+            // Before any key is tried: the device copy must not turn this
+            // into another error when the entry's own key fails.
+            return Err(Error::StaleManifest {
+                seen: min_revision,
+                offered: manifest.revision,
+            });
+        }
         let seed = EntrySeed::from_kek(kek.expose());
-        let verified = seen.and_then(|s| s.verified_tag(manifest));
+        let verified = seen
+            .and_then(|s| s.verified_tag(manifest))
+            .is_some_and(|t| {
+                use subtle::ConstantTimeEq;
+                verified_tag(&seed, entry.id(), manifest)
+                    .is_some_and(|mine| bool::from(mine.ct_eq(&t)))
+            });
         let from_device = seen
             .and_then(|s| s.device_unlock(manifest, entry.id()))
             .and_then(|w| {
@@ -366,18 +380,19 @@ impl Vault {
         vault_key: VaultKey,
         min_revision: u64,
     ) -> Result<Vault> {
-        Self::from_parts_verified(manifest, vault_key, min_revision, None)
+        Self::from_parts_verified(manifest, vault_key, min_revision, false)
     }
 
-    /// [`Vault::from_parts`], skipping the signature checks when `verified`
-    /// is this manifest's tag under this vault key ([`verified_tag`]): the
-    /// device checked these very bytes before and said so under a key only
-    /// the vault key derives.
+    /// [`Vault::from_parts`], skipping the signature checks and the
+    /// identity key's match when `verified`: the device's seen state holds
+    /// this manifest's tag under the unlocking entry's seed
+    /// ([`verified_tag`]), so this device checked these very bytes before,
+    /// and said so under a key only that passkey (or code) derives.
     fn from_parts_verified(
         manifest: &Manifest,
         vault_key: VaultKey,
         min_revision: u64,
-        verified: Option<[u8; 32]>,
+        verified: bool,
     ) -> Result<Vault> {
         if manifest.revision < min_revision {
             return Err(Error::StaleManifest {
@@ -405,13 +420,11 @@ impl Vault {
         // The structure was checked when this manifest was parsed (every
         // `Manifest` comes from `from_json` or a checked commit): only the
         // signatures here, unless this device verified these bytes before.
-        // The tag is no weaker than the signatures it stands for: whoever
-        // has the vault key to make it can unwrap the identity key and sign.
-        let seen_verified = verified.is_some_and(|t| {
-            use subtle::ConstantTimeEq;
-            bool::from(verified_tag(&vault_key, manifest).ct_eq(&t))
-        });
-        if !seen_verified {
+        // The tag is keyed from the entry's seed, not the vault key: a
+        // server can seal a vault key of its choosing to an entry's public
+        // key (HPKE base mode), so a vault key proves nothing about who
+        // made a tag (docs/SECURITY.md, "A manifest verified once").
+        if !verified {
             // The identity key must be the one named (an unlock with the
             // tag checked this, on these very bytes, before).
             if identity.public_key().as_slice() != public_key.as_slice() {
@@ -557,10 +570,13 @@ impl Vault {
                 .is_some_and(|vk| bool::from(vk.ct_eq(k.vault_key.expose())))
     }
 
-    /// This vault's tag of its current manifest, for the device's seen
-    /// state (see [`Seen::saw_vault`]).
-    pub(crate) fn verified_tag(&self) -> Result<[u8; 32]> {
-        Ok(verified_tag(&self.current_key()?.vault_key, &self.manifest))
+    /// This vault's tag of its current manifest under the seed of the
+    /// entry it was opened with (if the manifest still has that entry), for
+    /// the device's seen state (see [`Seen::saw_vault`]).
+    pub(crate) fn verified_tag(&self) -> Option<[u8; 32]> {
+        let (entry_id, _) = self.unlocked_entry()?;
+        let u = self.unlocked_by.as_ref()?;
+        verified_tag(&u.seed, entry_id, &self.manifest)
     }
 
     fn current_key(&self) -> Result<&EpochKey> {
@@ -1598,138 +1614,214 @@ pub mod deterministic {
 }
 
 /// A device's record that it verified `manifest` (its signature and every
-/// hand-over: all of the signed bytes and the signature), as
-/// HMAC-SHA256 under a key derived from the manifest's current vault key.
-/// Kept in the seen state; at the next unlock with the same manifest it
-/// stands for the signature checks (P-256, most of an unlock's time).
-/// Nobody without the vault key can make one, and anybody with the vault
-/// key can unwrap the identity key and sign whatever they like anyway.
-pub(crate) fn verified_tag(vault_key: &VaultKey, manifest: &Manifest) -> [u8; 32] {
+/// hand-over: all of the signed bytes and the signature) when the unlock
+/// entry `entry_id` opened it: HMAC-SHA256 under a key derived from that
+/// entry's seed (so from its passkey's PRF output or the recovery code).
+/// Kept in the seen state; at the next unlock through that entry with the
+/// same manifest it stands for the signature checks (P-256). Only the
+/// entry's holder can make one: not the vault key, which a server can
+/// choose (HPKE base mode seals anyone's key to an entry), and not whoever
+/// can write the device's storage.
+pub(crate) fn verified_tag(
+    seed: &EntrySeed,
+    entry_id: &str,
+    manifest: &Manifest,
+) -> Option<[u8; 32]> {
     use hmac::{Hmac, KeyInit, Mac};
-    let key = kdf::subkey(vault_key.expose(), label::SEEN_VERIFIED);
-    // The 32-byte key zero-padded to HMAC's block: the same HMAC key (RFC
-    // 2104), through the infallible constructor.
-    let mut block = Zeroizing::new([0u8; 64]);
-    if let Some(k) = block.get_mut(..32) {
-        k.copy_from_slice(key.expose());
-    }
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new(&(*block).into());
+    let key = Zeroizing::new(kdf::hkdf32(seed.expose(), &[], label::SEEN_VERIFIED, &[]));
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_slice()).ok()?;
     let mut buf = Vec::new();
+    put_lp(&mut buf, entry_id.as_bytes());
     put_lp(&mut buf, &manifest.signed_bytes());
     put_lp(&mut buf, &manifest.signature.0);
     mac.update(&buf);
-    mac.finalize().into_bytes().into()
+    Some(mac.finalize().into_bytes().into())
 }
 
 #[cfg(test)]
 mod verified_tests {
+    //! The seen state's `verified` tag and device copy, from inside (the
+    //! attacks through the public API are in tests/seen_unlock.rs).
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-    use super::{verified_tag, Vault};
-    use crate::secret::VaultKey;
-    use crate::{Error, Manifest, PasskeyUnlock, PrfOutput};
+    use super::{identity_aad, verified_tag, Vault};
+    use crate::manifest::UnlockEntry;
+    use crate::{b64, Error, Manifest, PasskeyUnlock, PrfOutput, Seen};
+    use serde_json::Value;
 
-    fn vault() -> Vault {
+    const CRED: &[u8] = b"cred";
+
+    fn vault(seed: &[u8]) -> Vault {
         let passkey = PasskeyUnlock {
-            credential_id: b"cred".to_vec(),
+            credential_id: CRED.to_vec(),
             prf_salt: [7; 32],
             prf_output: PrfOutput::new(&[9; 32]).unwrap(),
             label: None,
         };
-        super::deterministic::create(b"verified-tag", passkey)
-            .unwrap()
-            .0
+        super::deterministic::create(seed, passkey).unwrap().0
+    }
+
+    fn unlock(m: &Manifest, seen: &Seen) -> crate::Result<Vault> {
+        Vault::unlock_with_prf_seen(m, CRED, PrfOutput::new(&[9; 32]).unwrap(), 0, Some(seen))
+    }
+
+    /// The device's seen state after `v` was opened here, made to name `m`
+    /// (its hash) and to carry `tag` (none: no tag), without the device copy
+    /// when `copy` is false.
+    fn seen_for(v: &Vault, m: &Manifest, tag: Option<[u8; 32]>, copy: bool) -> Seen {
+        let mut seen = Seen::new();
+        seen.saw_vault(v);
+        let mut j: Value = serde_json::from_str(&seen.to_json().unwrap()).unwrap();
+        j["hash"] = Value::String(b64::encode(&m.hash()));
+        let o = j.as_object_mut().unwrap();
+        match tag {
+            Some(t) => o.insert("verified".into(), Value::String(b64::encode(&t))),
+            None => o.remove("verified"),
+        };
+        if !copy {
+            o.remove("unlock");
+        }
+        Seen::from_json(&j.to_string()).unwrap()
+    }
+
+    fn edit(m: &Manifest, f: impl FnOnce(&mut Value)) -> Manifest {
+        let mut v: Value = serde_json::from_str(&m.to_json()).unwrap();
+        f(&mut v);
+        Manifest::from_json(&v.to_string()).unwrap()
     }
 
     /// The manifest with one bit of its signature flipped: the same signed
     /// bytes (so the same hash, which the seen state compares), a
     /// signature that does not verify.
     fn bad_signature(m: &Manifest) -> Manifest {
-        let mut v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
-        let mut sig = crate::b64::decode(v["signature"].as_str().unwrap().as_bytes()).unwrap();
-        sig[10] ^= 1;
-        v["signature"] = serde_json::Value::String(crate::b64::encode(&sig));
-        let bad = Manifest::from_json(&v.to_string()).unwrap();
+        let bad = edit(m, |v| {
+            let mut sig = b64::decode(v["signature"].as_str().unwrap().as_bytes()).unwrap();
+            sig[10] ^= 1;
+            v["signature"] = Value::String(b64::encode(&sig));
+        });
         assert_eq!(bad.hash(), m.hash());
         bad
     }
 
-    /// What the tag is for: with this vault's tag of these very bytes, the
-    /// signature is not checked again (here it would fail); without it, or
-    /// with the tag of the genuine manifest, it is.
+    /// A tag stands for the signature checks only when it is the one the
+    /// unlocking entry's seed makes for these very bytes.
     #[test]
     fn the_tag_stands_for_the_signature_checks() {
-        let v = vault();
-        let key = || VaultKey::from_array(super::deterministic::vault_key(&v));
+        let v = vault(b"verified-tag");
+        let u = v.unlocked_by.as_ref().unwrap();
         let good = v.manifest().clone();
         let bad = bad_signature(&good);
-        let tag_bad = verified_tag(&key(), &bad);
-        assert!(Vault::from_parts_verified(&bad, key(), 0, Some(tag_bad)).is_ok());
-        for verified in [None, Some(verified_tag(&key(), &good)), Some([0; 32])] {
+        let tag = |m: &Manifest| verified_tag(&u.seed, &u.entry_id, m).unwrap();
+        assert!(unlock(&bad, &seen_for(&v, &bad, Some(tag(&bad)), false)).is_ok());
+        let other_entry = verified_tag(&u.seed, "another-entry", &bad).unwrap();
+        for t in [None, Some(tag(&good)), Some([0; 32]), Some(other_entry)] {
             assert!(matches!(
-                Vault::from_parts_verified(&bad, key(), 0, verified),
+                unlock(&bad, &seen_for(&v, &bad, t, false)),
                 Err(Error::ManifestInvalid)
             ));
         }
-        assert!(
-            Vault::from_parts_verified(&good, key(), 0, Some(verified_tag(&key(), &good))).is_ok()
-        );
-        // The tag is the vault's own: another vault key makes another one.
-        let other = VaultKey::from_array([1; 32]);
-        assert_ne!(verified_tag(&other, &good), verified_tag(&key(), &good));
+        assert!(unlock(&good, &seen_for(&v, &good, Some(tag(&good)), false)).is_ok());
     }
-}
 
-#[cfg(test)]
-mod device_copy_tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-    use super::{verified_tag, Vault};
-    use crate::secret::VaultKey;
-    use crate::{Error, Manifest, PasskeyUnlock, PrfOutput, Seen};
+    /// The attack the review found on the first design, where the tag was
+    /// keyed from the vault key. A server seals a vault key of its own (K')
+    /// to the passkey's entry (HPKE base mode needs only the entry's public
+    /// key) and keeps the real identity public key, pinned by the device,
+    /// with its own private key wrapped under K'. Someone who can also write
+    /// the device's storage plants a seen state naming this manifest, with
+    /// the best tag they can make: one keyed from K'. The signature checks
+    /// must run, and catch it (the identity key is not the one named).
+    #[test]
+    fn a_server_chosen_vault_key_cannot_make_a_tag() {
+        let v = vault(b"server-chosen-key");
+        let good = v.manifest().clone();
+        let vault_id = good.vault_id.0.clone();
+        let real_pk = good.identity_key.public_key.0.clone();
+        let k2 = [0x42u8; 32];
+        let entry = good.passkey_entry(CRED).unwrap();
+        let sealed = crate::entry_key::seal(
+            &mut crate::rng::Rng::Os,
+            entry.public_key().unwrap(),
+            &k2,
+            &UnlockEntry::hpke_info(&vault_id, good.epoch()),
+            &entry.hpke_aad(&vault_id),
+        )
+        .unwrap();
+        let wrap_identity = crate::kdf::subkey(&k2, crate::kdf::label::WRAP_IDENTITY);
+        let mine = crate::aead::wrap_key(
+            &mut crate::rng::Rng::Os,
+            wrap_identity.expose(),
+            &[0x11; 32],
+            &identity_aad(&vault_id, &real_pk),
+        )
+        .unwrap();
+        let entry_id = entry.id().to_string();
+        let forged = edit(&good, |j| {
+            for e in j["unlock"].as_array_mut().unwrap() {
+                if e["id"] == Value::String(entry_id.clone()) {
+                    e["wrappedVaultKey"] = Value::String(b64::encode(&sealed));
+                }
+            }
+            j["identityKey"]["wrappedPrivateKey"] = Value::String(b64::encode(&mine));
+        });
+        // The best tag without the passkey: the first design's, from K'.
+        let k2_tag = {
+            use hmac::{Hmac, KeyInit, Mac};
+            let key = crate::kdf::subkey(&k2, crate::kdf::label::SEEN_VERIFIED);
+            let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose()).unwrap();
+            let mut buf = Vec::new();
+            crate::kdf::put_lp(&mut buf, &forged.signed_bytes());
+            crate::kdf::put_lp(&mut buf, &forged.signature.0);
+            mac.update(&buf);
+            <[u8; 32]>::from(mac.finalize().into_bytes())
+        };
+        for copy in [false, true] {
+            assert!(matches!(
+                unlock(&forged, &seen_for(&v, &forged, Some(k2_tag), copy)),
+                Err(Error::ManifestInvalid)
+            ));
+        }
+        // What guards it is the tag: the passkey holder's own tag of these
+        // bytes would skip the checks (the forged vault opens).
+        let u = v.unlocked_by.as_ref().unwrap();
+        let tag = verified_tag(&u.seed, &u.entry_id, &forged).unwrap();
+        let opened = unlock(&forged, &seen_for(&v, &forged, Some(tag), false)).unwrap();
+        assert_eq!(super::deterministic::vault_key(&opened), k2);
+    }
 
     /// What the device copy is for: an unlock through it needs neither the
-    /// manifest's HPKE-sealed key nor the signature checks (with the tag).
+    /// manifest's HPKE-sealed key nor (with the tag) the signature checks.
     /// Here the entry's sealed key is broken, so only the copy can unlock.
     #[test]
     fn the_device_copy_stands_for_the_entrys_sealed_key() {
-        let passkey = PasskeyUnlock {
-            credential_id: b"cred".to_vec(),
-            prf_salt: [7; 32],
-            prf_output: PrfOutput::new(&[9; 32]).unwrap(),
-            label: None,
-        };
-        let v = super::deterministic::create(b"device-copy", passkey)
-            .unwrap()
-            .0;
-        let mut seen = Seen::new();
-        seen.saw_vault(&v);
-        let mut j: serde_json::Value = serde_json::from_str(&v.manifest().to_json()).unwrap();
-        let entries = j["unlock"].as_array_mut().unwrap();
-        let e = entries
-            .iter_mut()
-            .find(|e| e["credentialId"].is_string())
-            .unwrap();
-        let field = ["sealedVaultKey", "wrappedVaultKey"]
-            .into_iter()
-            .find(|f| e[*f].is_string())
-            .unwrap();
-        let mut sealed = crate::b64::decode(e[field].as_str().unwrap().as_bytes()).unwrap();
-        let last = sealed.len() - 1;
-        sealed[last] ^= 1;
-        e[field] = serde_json::Value::String(crate::b64::encode(&sealed));
-        let broken = Manifest::from_json(&j.to_string()).unwrap();
-        // The seen state as the device would have it for this manifest.
-        let key = VaultKey::from_array(super::deterministic::vault_key(&v));
-        let mut s: serde_json::Value = serde_json::from_str(&seen.to_json().unwrap()).unwrap();
-        s["hash"] = serde_json::Value::String(crate::b64::encode(&broken.hash()));
-        s["verified"] = serde_json::Value::String(crate::b64::encode(&verified_tag(&key, &broken)));
-        let seen = Seen::from_json(&s.to_string()).unwrap();
-        let prf = || PrfOutput::new(&[9; 32]).unwrap();
-        assert!(Vault::unlock_with_prf_seen(&broken, b"cred", prf(), 0, Some(&seen)).is_ok());
-        s.as_object_mut().unwrap().remove("unlock");
-        let without = Seen::from_json(&s.to_string()).unwrap();
+        let v = vault(b"device-copy");
+        let u = v.unlocked_by.as_ref().unwrap();
+        let broken = edit(v.manifest(), |j| {
+            for e in j["unlock"].as_array_mut().unwrap() {
+                if e["credentialId"].is_string() {
+                    let mut w =
+                        b64::decode(e["wrappedVaultKey"].as_str().unwrap().as_bytes()).unwrap();
+                    let last = w.len() - 1;
+                    w[last] ^= 1;
+                    e["wrappedVaultKey"] = Value::String(b64::encode(&w));
+                }
+            }
+        });
+        let tag = verified_tag(&u.seed, &u.entry_id, &broken);
+        assert!(unlock(&broken, &seen_for(&v, &broken, tag, true)).is_ok());
         assert!(matches!(
-            Vault::unlock_with_prf_seen(&broken, b"cred", prf(), 0, Some(&without)),
+            unlock(&broken, &seen_for(&v, &broken, tag, false)),
             Err(Error::UnlockFailed)
         ));
+        // A floor above the manifest is StaleManifest, copy or not.
+        for copy in [true, false] {
+            let r = Vault::unlock_with_prf_seen(
+                &broken,
+                CRED,
+                PrfOutput::new(&[9; 32]).unwrap(),
+                broken.revision() + 1,
+                Some(&seen_for(&v, &broken, tag, copy)),
+            );
+            assert!(matches!(r, Err(Error::StaleManifest { .. })));
+        }
     }
 }
