@@ -163,6 +163,27 @@ test("the whole journey, with every request recorded", async () => {
   await a.page.waitForFunction(() => /first passkey, backup passkey/.test(document.getElementById("vault-info").textContent));
   await collectPrf(a.page);
 
+  // Lock while a save is still refreshing (the list is shown, the sharing
+  // list not yet fetched): the save must not write "Record sealed and
+  // saved." over "Locked" when it ends (it did: Firefox CI, 2026-12-02).
+  let release;
+  const held = new Promise((ok) => (release = ok));
+  const passed = [];
+  await a.page.route("**/api/grants", (route) => {
+    passed.push(held.then(() => route.continue()));
+  });
+  await addRecord(a.page, "note", "MARKER-SAVED-WHILE-LOCKING");
+  await a.page.click("#lock");
+  await waitStatus(a.page, /Locked/);
+  release();
+  await Promise.all(passed);
+  await a.page.unroute("**/api/grants");
+  await a.page.waitForTimeout(500);
+  assert.match(await a.page.textContent("#status"), /Locked/, "the save's end does not overwrite the lock");
+  await a.page.fill("#username", "alice");
+  await a.page.click("#login");
+  await waitStatus(a.page, /Signed in and unlocked/);
+
   // Lock wipes keys and hides records.
   await a.page.click("#lock");
   await waitStatus(a.page, /Locked/);

@@ -105,6 +105,7 @@ async function unlockSignedIn(source) {
 }
 
 async function refreshRecords() {
+  const started = vault;
   // The list is paged: follow `next` until the server says there is no more.
   const records = [];
   for (let after = null; ;) {
@@ -197,6 +198,10 @@ async function refreshRecords() {
     li.append(rm);
     list.append(li);
   }
+  // Locked or signed out while this ran (it awaits the server several
+  // times): say so as the vault would, so that the action that asked for
+  // the refresh ends without a success status over "Locked" (see action()).
+  if (vault !== started) throw new MedsealError(ErrorCode.Locked, "the vault was locked during the refresh");
 }
 
 // A security notice the operator signed (FORMAT.md §18), checked against the keys this app pins:
@@ -943,15 +948,19 @@ async function deleteAccount() {
   status("Your account is deleted. Nothing of it is left on the server but the signed note below.");
 }
 
+// How many times the patient locked or signed out (see action()).
+let leaves = 0;
+
 async function action(f) {
-  const started = vault;
+  const left = leaves;
   try {
     await f();
   } catch (e) {
     // The patient locked or signed out while this was still running (a
-    // refresh after an action, say): its Locked is not news, and must not
-    // overwrite what the lock or sign-out said.
-    if (e instanceof MedsealError && e.code === ErrorCode.Locked && started && vault !== started) return;
+    // refresh after an action, say): what it ran into (Locked, a vault
+    // gone from under it) is not news, and must not overwrite what the
+    // lock or sign-out said.
+    if (leaves !== left) return;
     status(explain(e), true);
   }
 }
@@ -978,8 +987,8 @@ $("export-download").onclick = () => action(downloadMyData);
 $("cancel-edit").onclick = () => { $("edit-id").value = ""; $("text").value = ""; $("cancel-edit").hidden = true; $("save").textContent = "Seal and save"; };
 $("recovery-ack").onchange = () => { $("recovery-done").disabled = !$("recovery-ack").checked; };
 $("recovery-done").onclick = () => action(async () => { $("recovery-code").textContent = ""; show("app"); await refreshRecords(); await showNotice().catch((e) => console.warn("no security notice", e)); });
-$("lock").onclick = () => action(async () => { vault?.lock(); vault = null; $("records").replaceChildren(); show("auth"); status("Locked: keys wiped from memory. Sign in again with your passkey to unlock."); });
-$("logout").onclick = () => action(async () => { vault?.lock(); vault = null; await api("POST", "/api/logout"); $("records").replaceChildren(); show("auth"); status("Signed out."); });
+$("lock").onclick = () => { leaves++; return action(async () => { vault?.lock(); vault = null; $("records").replaceChildren(); show("auth"); status("Locked: keys wiped from memory. Sign in again with your passkey to unlock."); }); };
+$("logout").onclick = () => { leaves++; return action(async () => { vault?.lock(); vault = null; await api("POST", "/api/logout"); $("records").replaceChildren(); show("auth"); status("Signed out."); }); };
 
 try {
   await init();
