@@ -117,13 +117,18 @@ impl EntrySeed {
         entry_id: &str,
         vault_key: &[u8; 32],
     ) -> Result<[u8; crate::aead::WRAPPED_KEY_LEN]> {
-        let key = Zeroizing::new(kdf::hkdf32(self.0.as_slice(), &[], label::SEEN_UNLOCK, &[]));
+        let key = self.device_key();
         crate::aead::wrap_key(
             &mut crate::rng::Rng::Os,
             &key,
             vault_key,
             &device_aad(vault_id, epoch, entry_id),
         )
+    }
+
+    /// The key of [`EntrySeed::wrap_for_device`]: HKDF of this seed.
+    fn device_key(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(kdf::hkdf32(self.0.as_slice(), &[], label::SEEN_UNLOCK, &[]))
     }
 
     /// Opens what [`EntrySeed::wrap_for_device`] wrapped; `None` if it does
@@ -135,7 +140,7 @@ impl EntrySeed {
         entry_id: &str,
         wrapped: &[u8],
     ) -> Option<Zeroizing<[u8; 32]>> {
-        let key = Zeroizing::new(kdf::hkdf32(self.0.as_slice(), &[], label::SEEN_UNLOCK, &[]));
+        let key = self.device_key();
         crate::aead::unwrap_key(&key, wrapped, &device_aad(vault_id, epoch, entry_id))
             .ok()
             .map(Zeroizing::new)

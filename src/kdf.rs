@@ -74,7 +74,7 @@ pub(crate) mod label {
     /// Prefix of the hash that keys a record in a device's seen state.
     pub(crate) const SEEN_RECORD: &[u8] = b"medseal/v2/seen/record";
     /// HKDF info: the key of a device's "verified" tag of its newest
-    /// manifest (the seen state's `verified`), from the current vault key.
+    /// manifest (the seen state's `verified`), from the unlock entry's seed.
     pub(crate) const SEEN_VERIFIED: &[u8] = b"medseal/v3/seen/verified";
     /// HKDF info: the key that wraps a device's copy of the vault key in its
     /// seen state (`unlock`), from the unlock entry's seed.

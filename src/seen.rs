@@ -263,7 +263,8 @@ impl Seen {
     }
 
     /// [`Seen::saw_manifest`] for the manifest of an open vault, with the
-    /// vault's tag of it: the next unlock with this very manifest (its
+    /// vault's tag of it (under the seed of the entry it was opened with):
+    /// the next unlock through that entry with this very manifest (its
     /// signed bytes and signature) need not verify its signatures again.
     /// Returns whether anything changed.
     ///
@@ -282,12 +283,10 @@ impl Seen {
             changed |= self.verified != Some(tag);
             self.verified = Some(tag);
         }
+        // A copy for the vault's entry and epoch that opens to its key is
+        // kept (`device_copy_opens` checks all three).
         let kept = match (vault.unlocked_entry(), &self.device) {
-            (Some((id, epoch)), Some(d)) => {
-                d.entry_id == id
-                    && d.epoch == epoch
-                    && vault.device_copy_opens(&d.entry_id, d.epoch, &d.wrapped.0)
-            }
+            (Some(_), Some(d)) => vault.device_copy_opens(&d.entry_id, d.epoch, &d.wrapped.0),
             _ => false,
         };
         if !kept {
