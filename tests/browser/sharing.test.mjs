@@ -50,8 +50,13 @@ async function signUp(user, requests) {
 async function addRecord(page, kind, text) {
   await page.selectOption("#kind", kind);
   await page.fill("#text", text);
+  // Wait for this save's own "saved", as a patient would: the list shows the
+  // record before the save has refreshed the other lists, and a save still
+  // running wrote its status over the next action's (make-card, CI 2026-12-02).
+  await page.evaluate(() => { document.getElementById("status").textContent = ""; });
   await page.click("#save");
   await page.waitForFunction((t) => document.getElementById("records").textContent.includes(t), text);
+  await page.waitForFunction(() => /Record sealed and saved/.test(document.getElementById("status").textContent));
 }
 
 async function lookUp(page, who) {
